@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+TORCH_PIN ?= torch==2.13.0
+WORKSPACE ?= demo-workspace
+PORT ?= 8501
+
+.PHONY: install run demo test bench clean
+
+# Idempotent: the stamp file is rebuilt only when pyproject.toml changes.
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@# A loose torch requirement would pull a multi-GB CUDA build; take the pinned CPU build unless one is importable.
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet $(TORCH_PIN)
+	$(PIP) install --quiet -e ".[test]"
+	touch $@
+
+demo: install
+	@test -f $(WORKSPACE)/iea.toml || $(VENV)/bin/iea init $(WORKSPACE)
+	@$(VENV)/bin/iea --workspace $(WORKSPACE) demo
+
+run: demo
+	$(VENV)/bin/iea --workspace $(WORKSPACE) app --port $(PORT)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m pipelines.bench
+
+clean:
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .hypothesis

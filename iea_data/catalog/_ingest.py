@@ -1,0 +1,494 @@
+"""Ingest: walk folders, decode images in worker processes, record them in the catalog.
+
+The rules a user can rely on:
+
+- each distinct content (sha256) is one image; the same bytes at two paths are one image
+  with two :class:`~iea_data.catalog.ImagePath` rows;
+- a re-run over unchanged files decodes nothing: a path whose size and mtime match the
+  catalog is skipped without reading it, and a changed path whose bytes hash to a known
+  image is only re-pointed;
+- results are committed in small transactions as they arrive, so a run killed at any
+  point (``kill -9``) leaves a consistent catalog and the next run does the rest;
+- one bad file never stops the batch: it gets an :class:`~iea_data.catalog.IngestError`
+  row with a specific reason, and the good files of the same batch land.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import multiprocessing as mp
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..errors import IeaError, ImageDecodeError
+from ..objects import ObjectStore, sha256_bytes
+from ._models import Image, ImagePath, IngestError, IngestRun, utcnow
+from ._scenes_db import assign_scenes_by_filename
+from ._upsert import insert_ignore
+
+__all__ = ["IMAGE_EXTENSIONS", "IngestReport", "FileError", "ingest", "walk_images"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp"})
+COMMIT_EVERY = 64  # results per transaction
+COMMIT_SECONDS = 2.0
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that could not be ingested."""
+
+    path: str
+    reason: str
+    message: str
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did.
+
+    Attributes
+    ----------
+    run_id : int
+        The :class:`~iea_data.catalog.IngestRun` row.
+    n_files : int
+        Candidate image files found (by extension).
+    n_new : int
+        New images decoded and added.
+    n_linked : int
+        Of those, images that filled a manifest row whose file was missing.
+    n_duplicate : int
+        Paths whose bytes were already in the catalog (no decode, path recorded).
+    n_unchanged : int
+        Paths skipped because size and mtime matched the catalog (nothing read).
+    errors : list of FileError
+        One per failed file.
+    n_scenes : int
+        Scenes created by grouping.
+    seconds : float
+        Wall time.
+    """
+
+    run_id: int
+    n_files: int = 0
+    n_new: int = 0
+    n_linked: int = 0
+    n_duplicate: int = 0
+    n_unchanged: int = 0
+    n_scenes: int = 0
+    errors: list[FileError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def n_errors(self) -> int:
+        return len(self.errors)
+
+
+# --------------------------------------------------------------------------- walking
+
+
+def _classify_os_error(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink-loop"
+    if exc.errno == errno.ENOENT:
+        return "missing-file"
+    if exc.errno == errno.EISDIR:
+        return "is-a-directory"
+    return "unreadable"
+
+
+def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Optional[FileError]]]:
+    """Yield ``(absolute path, None)`` for each image file under ``roots``, or ``(path, FileError)``.
+
+    Folders are walked in sorted order; symlinked folders are followed once, and a symlink
+    that leads back into one of its own ancestors is reported as ``symlink-loop``. A root
+    may also be a single file. Only files with an image extension (:data:`IMAGE_EXTENSIONS`)
+    are candidates; a dangling or looping symlink with such a name is reported.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def visit(directory: str, ancestors: frozenset[tuple[int, int]]) -> Iterator[tuple[str, Optional[FileError]]]:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            yield directory, FileError(directory, _classify_os_error(exc), f"cannot list folder: {exc.strerror}")
+            return
+        for entry in entries:
+            path = entry.path
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError as exc:
+                is_dir = False
+                if Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS or entry.is_symlink():
+                    yield path, FileError(path, _classify_os_error(exc), _os_message(exc))
+                    continue
+            if is_dir:
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    yield path, FileError(path, _classify_os_error(exc), _os_message(exc))
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    yield path, FileError(
+                        path, "symlink-loop", "this folder symlink points back to one of its own parent folders; skipped"
+                    )
+                    continue
+                if key in seen_dirs:
+                    continue  # reached twice through symlinks: walk it once
+                seen_dirs.add(key)
+                yield from visit(path, ancestors | {key})
+                continue
+            if Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            if entry.is_symlink():
+                try:
+                    os.stat(path)
+                except OSError as exc:
+                    yield path, FileError(path, _classify_os_error(exc), _os_message(exc))
+                    continue
+            yield path, None
+
+    for root in roots:
+        root = os.path.abspath(os.fspath(root))
+        try:
+            st = os.stat(root)
+        except OSError as exc:
+            yield root, FileError(root, _classify_os_error(exc), _os_message(exc))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                continue
+            seen_dirs.add(key)
+            yield from visit(root, frozenset({key}))
+        else:
+            yield root, None
+
+
+def _os_message(exc: OSError) -> str:
+    reason = _classify_os_error(exc)
+    if reason == "symlink-loop":
+        return "too many levels of symbolic links (a symlink loop); fix or remove the link"
+    if reason == "missing-file":
+        return "the file does not exist (a dangling symlink, or deleted during the run)"
+    if reason == "is-a-directory":
+        return "a folder where a file was expected"
+    return f"cannot read the file ({exc.strerror}); check its permissions"
+
+
+# --------------------------------------------------------------------------- worker side
+
+_WORKER: dict = {}
+
+
+def _init_worker(max_pixels: int, thumb_side: int, objects_root: str, known: frozenset[str]) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    _WORKER.update(max_pixels=max_pixels, thumb_side=thumb_side, objects=ObjectStore(objects_root), known=known)
+
+
+def _process(task: tuple[str, int, int]) -> dict:
+    """Hash (and, for new content, decode) one file. Runs in a worker process; never raises."""
+    from .. import imaging
+
+    path, size, mtime_ns = task
+    out: dict = {"path": path, "size": size, "mtime_ns": mtime_ns}
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        out["error"] = (_classify_os_error(exc), _os_message(exc))
+        return out
+    sha = sha256_bytes(data)
+    out["sha256"] = sha
+    out["size"] = len(data)
+    if sha in _WORKER["known"]:
+        return out
+    try:
+        decoded = imaging.read_image_bytes(data, name=path, max_pixels=_WORKER["max_pixels"])
+        stats = imaging.luma_stats(decoded.rgb)
+        thumb = imaging.thumbnail(decoded.rgb, max_side=_WORKER["thumb_side"])
+        thumb_key = _WORKER["objects"].put_bytes(imaging.encode_png(thumb))
+    except ImageDecodeError as exc:
+        out["error"] = (exc.reason, str(exc))
+        return out
+    except MemoryError:
+        out["error"] = ("out-of-memory", "the image is too large to decode in memory; lower max_pixels or add memory")
+        return out
+    except Exception as exc:  # a decoder bug must not stop the batch
+        log.exception("unexpected error decoding %s", path)
+        out["error"] = ("decode-failed", f"unexpected decoder error: {type(exc).__name__}: {exc}")
+        return out
+    exif = decoded.exif
+    out["image"] = {
+        "format": decoded.format,
+        "mode": decoded.mode,
+        "width": decoded.width,
+        "height": decoded.height,
+        "channels": decoded.channels,
+        "bit_depth": decoded.bit_depth,
+        "exif_exposure_time": exif.exposure_time,
+        "exif_f_number": exif.f_number,
+        "exif_iso": exif.iso,
+        "exif_exposure_bias": exif.exposure_bias,
+        "exif_camera_make": exif.camera_make,
+        "exif_camera_model": exif.camera_model,
+        "exif_capture_time": exif.capture_time,
+        "exif_orientation": exif.orientation,
+        "thumbnail": thumb_key,
+        **{k: float(v) for k, v in stats.items()},
+    }
+    return out
+
+
+# --------------------------------------------------------------------------- main side
+
+
+def _run_tasks(tasks: Sequence[tuple[str, int, int]], *, workers: int, init_args: tuple) -> Iterator[dict]:
+    if not tasks:
+        return
+    if workers <= 1 or len(tasks) == 1:
+        _init_worker(*init_args)
+        for task in tasks:
+            yield _process(task)
+        return
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
+        yield from pool.imap_unordered(_process, tasks, chunksize=chunk)
+
+
+class _Writer:
+    """Applies worker results to the catalog in small transactions."""
+
+    def __init__(self, session: Session, run_id: int, report: IngestReport):
+        self.session = session
+        self.run_id = run_id
+        self.report = report
+        self.pending: list[dict] = []
+        self.last_commit = time.monotonic()
+        self.touched_images: set[int] = set()
+
+    def add(self, result: dict) -> None:
+        self.pending.append(result)
+        if len(self.pending) >= COMMIT_EVERY or time.monotonic() - self.last_commit > COMMIT_SECONDS:
+            self.flush()
+
+    def error(self, path: str, reason: str, message: str) -> None:
+        self.pending.append({"path": path, "error": (reason, message)})
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        s = self.session
+        with s.begin():
+            for r in self.pending:
+                self._apply(s, r)
+            s.execute(
+                update(IngestRun)
+                .where(IngestRun.id == self.run_id)
+                .values(
+                    n_new=self.report.n_new,
+                    n_duplicate=self.report.n_duplicate,
+                    n_errors=self.report.n_errors,
+                )
+            )
+        self.pending.clear()
+        self.last_commit = time.monotonic()
+
+    def _apply(self, s: Session, r: dict) -> None:
+        path = r["path"]
+        if "error" in r:
+            reason, message = r["error"]
+            self.report.errors.append(FileError(path, reason, message))
+            s.add(IngestError(run_id=self.run_id, path=path, reason=reason, message=message))
+            # the path no longer shows the image it used to show
+            old = s.scalar(select(ImagePath).where(ImagePath.path == path))
+            if old is not None:
+                image_id = old.image_id
+                s.delete(old)
+                s.flush()
+                if s.scalar(select(ImagePath.id).where(ImagePath.image_id == image_id).limit(1)) is None:
+                    s.execute(update(Image).where(Image.id == image_id).values(status="missing"))
+            return
+        sha = r["sha256"]
+        image_id = s.scalar(select(Image.id).where(Image.sha256 == sha))
+        if image_id is None and "image" not in r:
+            # known to the worker's snapshot but gone since (or a race): treat as new next run
+            self.report.errors.append(
+                FileError(path, "changed-during-run", "the catalog changed while this file was read; run ingest again")
+            )
+            return
+        name = os.path.basename(path)
+        if image_id is None:
+            facts = dict(r["image"], file_size=r["size"], status="ok", sha256=sha, updated_at=utcnow())
+            # a manifest row waiting for its file?
+            waiting = s.scalar(
+                select(Image.id).where(Image.name == name, Image.sha256.is_(None), Image.status == "missing").limit(1)
+            )
+            if waiting is not None:
+                s.execute(update(Image).where(Image.id == waiting).values(**facts))
+                image_id = waiting
+                self.report.n_linked += 1
+            else:
+                insert_ignore(s, Image.__table__, [dict(facts, name=name, created_at=utcnow())], conflict=["sha256"])
+                image_id = s.scalar(select(Image.id).where(Image.sha256 == sha))
+            self.report.n_new += 1
+        else:
+            self.report.n_duplicate += 1
+            s.execute(update(Image).where(Image.id == image_id, Image.status != "ok").values(status="ok"))
+        self.touched_images.add(image_id)
+        existing = s.scalar(select(ImagePath).where(ImagePath.path == path))
+        if existing is None:
+            insert_ignore(
+                s,
+                ImagePath.__table__,
+                [dict(image_id=image_id, path=path, size=r["size"], mtime_ns=r["mtime_ns"], run_id=self.run_id, seen_at=utcnow())],
+                conflict=["path"],
+            )
+        else:
+            existing.image_id = image_id
+            existing.size = r["size"]
+            existing.mtime_ns = r["mtime_ns"]
+            existing.run_id = self.run_id
+            existing.seen_at = utcnow()
+
+
+def ingest(
+    workspace,
+    roots: Sequence[str | os.PathLike[str]],
+    *,
+    workers: int | None = None,
+    group: str = "filename",
+    progress: ProgressFn | None = None,
+    kind: str = "ingest",
+) -> IngestReport:
+    """Ingest every image under ``roots`` into the workspace's catalog.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The open workspace.
+    roots : sequence of path-like
+        Folders (walked recursively) or single files.
+    workers : int, optional
+        Decoder processes; default the workspace setting (0 = one per core).
+    group : {"filename", "none"}
+        Group new images into scenes by the ``<scene>_<variant>.<ext>`` convention
+        (see :mod:`iea_data.scenes`); EXIF and sidecar grouping are separate steps
+        (:func:`iea_data.catalog.group_scenes_by_exif`, :func:`iea_data.catalog.apply_sidecar`).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each file.
+
+    Returns
+    -------
+    IngestReport
+        Counts and the list of failed files. The caller decides the exit status
+        (``iea ingest`` exits with 3 when any file failed).
+
+    Examples
+    --------
+    >>> report = ingest(ws, ["photos/"])          # doctest: +SKIP
+    >>> report.n_new, report.n_errors              # doctest: +SKIP
+    (30, 0)
+    """
+    if group not in ("filename", "none"):
+        raise IeaError(f"group must be 'filename' or 'none', got {group!r}")
+    t0 = time.monotonic()
+    settings = workspace.settings
+    n_workers = workers if workers is not None else workspace.workers
+    if n_workers < 1:
+        raise IeaError(f"workers must be >= 1, got {n_workers}")
+    engine = workspace.engine()
+    from ._db import check_schema
+
+    check_schema(engine)
+    with workspace.session() as s:
+        with s.begin():
+            run = IngestRun(kind=kind, roots="\n".join(os.path.abspath(os.fspath(r)) for r in roots), workers=n_workers)
+            s.add(run)
+        run_id = run.id
+    report = IngestReport(run_id=run_id)
+    status = "failed"
+    try:
+        with workspace.session() as s:
+            writer = _Writer(s, run_id, report)
+            candidates: list[tuple[str, int, int]] = []
+            walk_errors: list[FileError] = []
+            for path, err in walk_images(roots):
+                if err is not None:
+                    walk_errors.append(err)
+                    continue
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    walk_errors.append(FileError(path, _classify_os_error(exc), _os_message(exc)))
+                    continue
+                candidates.append((path, st.st_size, st.st_mtime_ns))
+            report.n_files = len(candidates) + len(walk_errors)
+            known_paths = {
+                p: (size, mtime)
+                for p, size, mtime in s.execute(
+                    select(ImagePath.path, ImagePath.size, ImagePath.mtime_ns)
+                    .join(Image, Image.id == ImagePath.image_id)
+                    .where(Image.status == "ok")
+                )
+            }
+            s.rollback()
+            tasks = []
+            for path, size, mtime in candidates:
+                if known_paths.get(path) == (size, mtime):
+                    report.n_unchanged += 1
+                else:
+                    tasks.append((path, size, mtime))
+            known_hashes = frozenset(h for (h,) in s.execute(select(Image.sha256).where(Image.sha256.is_not(None))))
+            s.rollback()
+            total = report.n_files
+            done = report.n_unchanged
+            for err in walk_errors:
+                writer.error(err.path, err.reason, err.message)
+                done += 1
+            if progress:
+                progress(done, total)
+            init = (settings.max_pixels, settings.thumbnail_side, str(workspace.objects.root), known_hashes)
+            for result in _run_tasks(tasks, workers=n_workers, init_args=init):
+                writer.add(result)
+                done += 1
+                if progress:
+                    progress(done, total)
+            writer.flush()
+            if group == "filename" and writer.touched_images:
+                with s.begin():
+                    report.n_scenes = assign_scenes_by_filename(s, sorted(writer.touched_images))
+        status = "done"
+    finally:
+        report.seconds = time.monotonic() - t0
+        with workspace.session() as s, s.begin():
+            s.execute(
+                update(IngestRun)
+                .where(IngestRun.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=utcnow(),
+                    n_files=report.n_files,
+                    n_new=report.n_new,
+                    n_duplicate=report.n_duplicate,
+                    n_unchanged=report.n_unchanged,
+                    n_errors=report.n_errors,
+                )
+            )
+    return report

@@ -1,0 +1,327 @@
+"""SQLAlchemy 2.0 declarative models of the catalog.
+
+Arrays (maps, corrections, EV maps, thumbnails, stroke logs) are never stored in SQL:
+rows hold the sha256 of an object in the workspace's object store.
+
+The schema changes only through the Alembic migrations in ``schemas/migrations``; after
+editing this file run ``alembic -c schemas/alembic.ini revision --autogenerate -m "..."``
+and review the result, then bump ``schemas/arrow`` if a snapshot column changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "User",
+    "IngestRun",
+    "IngestError",
+    "Scene",
+    "Image",
+    "ImagePath",
+    "Score",
+    "Label",
+    "Target",
+    "Review",
+    "SplitMember",
+    "Release",
+    "IMAGE_STATUSES",
+    "LABEL_KINDS",
+    "LABEL_STATUSES",
+    "ROLES",
+    "utcnow",
+]
+
+IMAGE_STATUSES = ("ok", "error", "missing")
+LABEL_KINDS = ("model", "refdiff", "annotation", "consensus")
+LABEL_STATUSES = ("draft", "submitted", "accepted", "rejected")
+ROLES = ("annotator", "reviewer", "admin")
+SHA = String(64)
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware current UTC time (stored as UTC in every backend)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """One declarative base whose naming convention gives constraints stable names for Alembic."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}
+
+
+class User(Base):
+    """A person using the annotator app: annotator, reviewer or admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[Optional[str]] = mapped_column(String(256))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IngestRun(Base):
+    """One run of ``iea ingest`` (or of a manifest import / demo build)."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="ingest")
+    roots: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    workers: Mapped[Optional[int]] = mapped_column(Integer)
+    n_files: Mapped[int] = mapped_column(Integer, default=0)
+    n_new: Mapped[int] = mapped_column(Integer, default=0)
+    n_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    n_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    n_errors: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column()
+
+
+class IngestError(Base):
+    """A file that failed in an ingest run, with a specific reason code and message."""
+
+    __tablename__ = "ingest_errors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Scene(Base):
+    """An exposure bracket: variant images of one subject and at most one ideal reference."""
+
+    __tablename__ = "scenes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), unique=True)
+    reference_image_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("images.id", use_alter=True, name="fk_scenes_reference_image_id_images")
+    )
+    source: Mapped[str] = mapped_column(String(32), default="filename")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Image(Base):
+    """One distinct image content (sha256), or a manifest row whose file is not linked yet."""
+
+    __tablename__ = "images"
+    __table_args__ = (CheckConstraint(_in("status", IMAGE_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[Optional[str]] = mapped_column(SHA, unique=True)
+    name: Mapped[str] = mapped_column(String(512), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    scene_id: Mapped[Optional[int]] = mapped_column(ForeignKey("scenes.id"), index=True)
+    variant: Mapped[Optional[str]] = mapped_column(String(32))
+    ev: Mapped[Optional[float]] = mapped_column(Float)
+    # decoded facts
+    format: Mapped[Optional[str]] = mapped_column(String(16))
+    mode: Mapped[Optional[str]] = mapped_column(String(16))
+    width: Mapped[Optional[int]] = mapped_column(Integer)
+    height: Mapped[Optional[int]] = mapped_column(Integer)
+    channels: Mapped[Optional[int]] = mapped_column(Integer)
+    bit_depth: Mapped[Optional[int]] = mapped_column(Integer)
+    file_size: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # EXIF
+    exif_exposure_time: Mapped[Optional[float]] = mapped_column(Float)
+    exif_f_number: Mapped[Optional[float]] = mapped_column(Float)
+    exif_iso: Mapped[Optional[float]] = mapped_column(Float)
+    exif_exposure_bias: Mapped[Optional[float]] = mapped_column(Float)
+    exif_camera_make: Mapped[Optional[str]] = mapped_column(String(128))
+    exif_camera_model: Mapped[Optional[str]] = mapped_column(String(128))
+    exif_capture_time: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=False))
+    exif_orientation: Mapped[Optional[int]] = mapped_column(Integer)
+    # luma statistics (Rec.601 luma of the sRGB-encoded image in [0, 1])
+    luma_mean: Mapped[Optional[float]] = mapped_column(Float)
+    luma_std: Mapped[Optional[float]] = mapped_column(Float)
+    luma_p01: Mapped[Optional[float]] = mapped_column(Float)
+    luma_p05: Mapped[Optional[float]] = mapped_column(Float)
+    luma_p25: Mapped[Optional[float]] = mapped_column(Float)
+    luma_p50: Mapped[Optional[float]] = mapped_column(Float)
+    luma_p75: Mapped[Optional[float]] = mapped_column(Float)
+    luma_p95: Mapped[Optional[float]] = mapped_column(Float)
+    luma_p99: Mapped[Optional[float]] = mapped_column(Float)
+    frac_black: Mapped[Optional[float]] = mapped_column(Float)
+    frac_white: Mapped[Optional[float]] = mapped_column(Float)
+    thumbnail: Mapped[Optional[str]] = mapped_column(SHA)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImagePath(Base):
+    """A place where an image's bytes were seen (same bytes at two paths: two rows, one image)."""
+
+    __tablename__ = "image_paths"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ingest_runs.id"))
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Score(Base):
+    """An image-level exposure score (0–10, as in the released manifests) with its source."""
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        UniqueConstraint("image_id", "source"),
+        CheckConstraint("value >= 0 AND value <= 10", name="value_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(256))
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Label(Base):
+    """One revision of one image's residual map (``Y(photo) − Y(ideal)``, float16 on disk).
+
+    Revisions of one chain (``image_id``, ``chain``) are numbered 1, 2, …; the unique
+    constraint on (image, chain, revision) makes a save based on a stale revision fail
+    atomically, on SQLite and PostgreSQL alike. A chain is ``user:<id>`` for an expert's
+    annotations, ``model:<name>`` for pre-labels, ``refdiff`` and ``consensus``.
+    Rows are never updated except ``status`` and ``updated_at``.
+    """
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        UniqueConstraint("image_id", "chain", "revision", name="chain_revision"),
+        CheckConstraint(_in("kind", LABEL_KINDS), name="kind"),
+        CheckConstraint(_in("status", LABEL_STATUSES), name="status"),
+        Index("ix_labels_image_kind", "image_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    chain: Mapped[str] = mapped_column(String(160))
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    model_name: Mapped[Optional[str]] = mapped_column(String(128))
+    model_sha256: Mapped[Optional[str]] = mapped_column(SHA)
+    params: Mapped[Optional[str]] = mapped_column(Text)  # JSON: provenance parameters
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("labels.id"))
+    base_id: Mapped[Optional[int]] = mapped_column(ForeignKey("labels.id"))
+    target_id: Mapped[Optional[int]] = mapped_column(ForeignKey("targets.id"))
+    map_object: Mapped[str] = mapped_column(SHA)
+    correction_object: Mapped[Optional[str]] = mapped_column(SHA)
+    strokes_object: Mapped[Optional[str]] = mapped_column(SHA)
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[Optional[float]] = mapped_column(Float)
+    mean_abs: Mapped[Optional[float]] = mapped_column(Float)
+    frac_under: Mapped[Optional[float]] = mapped_column(Float)
+    frac_over: Mapped[Optional[float]] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Target(Base):
+    """A revision of a scene's ideal-exposure target: reference image scaled by ``2**EV`` in linear light."""
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        UniqueConstraint("scene_id", "revision", name="scene_revision"),
+        CheckConstraint(_in("status", LABEL_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scene_id: Mapped[int] = mapped_column(ForeignKey("scenes.id"), index=True)
+    base_image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("targets.id"))
+    ev_map_object: Mapped[Optional[str]] = mapped_column(SHA)
+    strokes_object: Mapped[Optional[str]] = mapped_column(SHA)
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """A reviewer's decision on a label revision."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (CheckConstraint("decision IN ('accept', 'reject')", name="decision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SplitMember(Base):
+    """Membership of an image in a named split (e.g. an imported released manifest)."""
+
+    __tablename__ = "split_members"
+    __table_args__ = (UniqueConstraint("split", "image_id", name="split_image"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    split: Mapped[str] = mapped_column(String(128), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    source: Mapped[Optional[str]] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Release(Base):
+    """A built, immutable dataset release."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("name", "version", name="name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(32))
+    manifest_sha256: Mapped[str] = mapped_column(SHA)
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,29 @@
+"""Dialect-aware ``INSERT … ON CONFLICT DO NOTHING`` used by the writers of the catalog."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+__all__ = ["insert_ignore"]
+
+
+def insert_ignore(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, conflict: Iterable[str]) -> None:
+    """Insert ``rows`` into ``table``, silently skipping those that collide on the unique ``conflict`` columns.
+
+    Works on SQLite and PostgreSQL, so two processes inserting the same image or path never
+    fail each other's transaction.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - other backends are not supported
+        raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    session.execute(stmt, list(rows))

@@ -1,0 +1,13 @@
+"""Residual-map labels: revisions, provenance, statistics."""
+
+from ._revisions import (
+    IDEAL_TOLERANCE,
+    chain_head,
+    chain_key,
+    label_stats,
+    load_label_map,
+    save_label,
+    set_label_status,
+)
+
+__all__ = ["IDEAL_TOLERANCE", "chain_head", "chain_key", "label_stats", "load_label_map", "save_label", "set_label_status"]

@@ -1,0 +1,481 @@
+"""The ``iea`` command line: parses arguments, calls one library function, renders with Rich.
+
+Exit status (scripts can trust it):
+
+- 0: success;
+- 1: an error (bad input, missing workspace, …) — one line on stderr saying what to do;
+  ``IEA_DEBUG=1`` shows the traceback;
+- 2: wrong usage (unknown option, missing argument);
+- 3: the command finished but some files failed (``iea ingest``, ``iea demo``,
+  ``iea import-manifest --images``); they are listed and kept in ``iea catalog errors``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from iea_data.errors import IeaError
+
+EXIT_PARTIAL = 3
+
+app = typer.Typer(
+    name="iea",
+    help="Pixel-level image exposure assessment (IEA) data toolkit: catalog, pre-labels, annotation, releases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Inspect the catalog: ls, stats, errors, runs, snapshot, export-manifest.", no_args_is_help=True)
+scenes_app = typer.Typer(help="Exposure brackets (scenes): list, set references, group by EXIF or sidecar.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema: upgrade, current.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(scenes_app, name="scenes")
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    workspace: Optional[Path] = None
+
+
+state = _State()
+
+WorkspaceOpt = Annotated[
+    Optional[Path],
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $IEA_HOME, else the current folder).", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.callback()
+def _root(workspace: WorkspaceOpt = None) -> None:
+    """Find the workspace from --workspace, else IEA_HOME, else the current folder."""
+    state.workspace = workspace
+
+
+def _ws():
+    from iea_data.workspace import find_workspace
+
+    return find_workspace(state.workspace)
+
+
+def _progress(description: str) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+        disable=not err_console.is_terminal and not os.environ.get("IEA_PROGRESS"),
+    )
+
+
+def _with_progress(description: str, fn: Callable[[Callable[[int, int], None]], Any]) -> Any:
+    with _progress(description) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return fn(update)
+
+
+def _print_json(obj: Any) -> None:
+    console.print_json(json.dumps(obj, default=str))
+
+
+def _table(rows: list[dict], columns: list[str], title: str | None = None) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*["" if r.get(c) is None else (f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])) for c in columns])
+    console.print(t)
+
+
+def _ingest_summary(report) -> None:
+    t = Table(title=f"Ingest run {report.run_id}")
+    t.add_column("files")
+    t.add_column("new")
+    t.add_column("linked")
+    t.add_column("duplicate bytes")
+    t.add_column("unchanged")
+    t.add_column("scenes created")
+    t.add_column("errors")
+    t.add_column("seconds")
+    t.add_row(*map(str, (report.n_files, report.n_new, report.n_linked, report.n_duplicate, report.n_unchanged,
+                          report.n_scenes, report.n_errors, f"{report.seconds:.1f}")))
+    console.print(t)
+    if report.errors:
+        err_console.print(f"[red]{report.n_errors} file(s) failed[/red] (kept in `iea catalog errors`):")
+        for e in report.errors[:50]:
+            err_console.print(f"  [red]{e.reason}[/red] {e.path}: {e.message}", markup=True, highlight=False)
+        if report.n_errors > 50:
+            err_console.print(f"  … and {report.n_errors - 50} more")
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create (default: the current folder).")] = Path(".")) -> None:
+    """Create a workspace: iea.toml, the catalog database (migrated), objects/ and releases/.
+
+    Example: iea init ~/iea-work
+    """
+    from iea_data.workspace import init_workspace
+
+    ws = init_workspace(directory)
+    console.print(f"workspace ready at [bold]{ws.root}[/bold] (database: {ws.database_url})")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to the workspace's database.
+
+    Example: iea db upgrade
+    """
+    from iea_data.catalog import upgrade_database
+
+    ws = _ws()
+    rev = upgrade_database(ws.engine())
+    console.print(f"catalog schema at revision {rev}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the newest this code knows."""
+    from iea_data.catalog import current_revision, head_revision
+
+    ws = _ws()
+    console.print(f"database: {current_revision(ws.engine())}  code: {head_revision()}")
+
+
+@app.command()
+def demo(workers: Annotated[Optional[int], typer.Option(help="Decoder processes (default: workspace setting).")] = None) -> None:
+    """Build the demo: scikit-image photos, each a scene with -2, -1, +1, +2 EV variants, ingested.
+
+    Example: iea -w demo-workspace demo
+    """
+    from iea_data.demo import build_demo
+
+    ws = _ws()
+    report = _with_progress("demo", lambda cb: build_demo(ws, workers=workers, progress=cb))
+    _ingest_summary(report)
+    if report.errors:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def ingest(
+    dirs: Annotated[List[Path], typer.Argument(help="Folders (walked recursively) or files.")],
+    workers: Annotated[Optional[int], typer.Option(help="Decoder processes (default: workspace setting; 0 there = all cores).")] = None,
+    group: Annotated[str, typer.Option(help="Scene grouping of new images: filename or none.")] = "filename",
+) -> None:
+    """Ingest photos: decode in worker processes, hash, EXIF, luma statistics, thumbnails.
+
+    Incremental: unchanged files are skipped without reading them. Exits 3 when any file
+    failed (each is named; see `iea catalog errors`).
+
+    Example: iea ingest photos/ more/ --workers 4
+    """
+    from iea_data.catalog import ingest as run_ingest
+
+    ws = _ws()
+    report = _with_progress("ingest", lambda cb: run_ingest(ws, dirs, workers=workers, group=group, progress=cb))
+    _ingest_summary(report)
+    if report.errors:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command("import-manifest")
+def import_manifest_cmd(
+    csv_path: Annotated[Path, typer.Argument(help="Manifest CSV with columns img_id,ref_id,score.")],
+    split: Annotated[str, typer.Option(help="Split the rows join, e.g. train or valid.")],
+    images: Annotated[Optional[Path], typer.Option(help="Folder holding the image files, to link them now.")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace the split's existing membership.")] = False,
+) -> None:
+    """Import a released IEA40K manifest: scenes, variants, references, scores, split membership.
+
+    One transaction: a bad row (named in the error) imports nothing. Rows whose files are
+    absent are kept with status 'missing' until the files are ingested.
+
+    Example: iea import-manifest train_256.csv --split train --images /data/iea40k/train
+    """
+    from iea_data.catalog import import_manifest, ingest as run_ingest
+
+    ws = _ws()
+    with ws.session() as s:
+        report = import_manifest(s, csv_path, split=split, replace=replace)
+    console.print(
+        f"split [bold]{report.split}[/bold]: {report.n_rows} rows, {report.n_scenes} scenes, "
+        f"{report.n_images_new} new images, {report.n_missing_files} without a file"
+    )
+    if images is not None:
+        files = [images / name for name in _missing_names(ws) if (images / name).exists()]
+        if files:
+            r = _with_progress("linking", lambda cb: run_ingest(ws, files, group="none", progress=cb))
+            _ingest_summary(r)
+            if r.errors:
+                raise typer.Exit(EXIT_PARTIAL)
+        else:
+            console.print(f"no files of this manifest found in {images}")
+
+
+def _missing_names(ws) -> list[str]:
+    from sqlalchemy import select
+
+    from iea_data.catalog import Image
+
+    with ws.session() as s:
+        return list(s.scalars(select(Image.name).where(Image.status == "missing").order_by(Image.id)))
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@catalog_app.command("ls")
+def catalog_ls(
+    scene: Annotated[Optional[str], typer.Option(help="Only this scene.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only this split.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="ok, error or missing.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many rows.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List images with scene, variant, size and mean luma.
+
+    Example: iea catalog ls --scene astronaut --json
+    """
+    from iea_data.catalog import list_images
+
+    ws = _ws()
+    with ws.session() as s:
+        rows = list_images(s, scene=scene, split=split, status=status, limit=limit)
+    if as_json:
+        _print_json(rows)
+    else:
+        _table(rows, ["id", "name", "status", "scene", "variant", "is_reference", "width", "height", "bit_depth", "luma_mean"])
+
+
+@catalog_app.command("stats")
+def catalog_stats_cmd(as_json: JsonOpt = False) -> None:
+    """Summary counts: images by status, scenes, scores, labels, splits, ingest runs.
+
+    Example: iea catalog stats
+    """
+    from iea_data.catalog import catalog_stats
+
+    ws = _ws()
+    with ws.session() as s:
+        stats = catalog_stats(s)
+    if as_json:
+        _print_json(stats)
+        return
+    t = Table(title=f"Catalog {ws.root}")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    t.add_row("images", str(stats["images"]))
+    for k, v in stats["images_by_status"].items():
+        t.add_row(f"  {k}", str(v))
+    t.add_row("file paths", str(stats["paths"]))
+    t.add_row("scenes", str(stats["scenes"]))
+    t.add_row("  with a reference", str(stats["scenes_with_reference"]))
+    t.add_row("scores", str(stats["scores"]))
+    for k, v in stats["labels"].items():
+        t.add_row(f"labels {k}", str(v))
+    for k, v in stats["splits"].items():
+        t.add_row(f"split {k}", str(v))
+    t.add_row("ingest runs", str(stats["ingest_runs"]))
+    t.add_row("files failing", str(stats["open_errors"]))
+    console.print(t)
+
+
+@catalog_app.command("errors")
+def catalog_errors(
+    run: Annotated[Optional[int], typer.Option(help="Only this ingest run.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include errors of files that were fixed since.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List files that failed to ingest, with the reason (still failing ones by default).
+
+    Example: iea catalog errors --json
+    """
+    from iea_data.catalog import list_errors
+
+    ws = _ws()
+    with ws.session() as s:
+        rows = list_errors(s, run_id=run, include_resolved=all_)
+    if as_json:
+        _print_json(rows)
+    else:
+        _table(rows, ["run_id", "reason", "path", "message"], title=f"{len(rows)} failing file(s)")
+
+
+@catalog_app.command("runs")
+def catalog_runs(limit: Annotated[int, typer.Option(help="How many runs.")] = 20, as_json: JsonOpt = False) -> None:
+    """List the newest ingest runs.
+
+    Example: iea catalog runs --limit 5
+    """
+    from iea_data.catalog import list_runs
+
+    ws = _ws()
+    with ws.session() as s:
+        rows = list_runs(s, limit=limit)
+    if as_json:
+        _print_json(rows)
+    else:
+        _table(rows, ["id", "kind", "status", "n_files", "n_new", "n_duplicate", "n_unchanged", "n_errors", "started_at"])
+
+
+@catalog_app.command("snapshot")
+def catalog_snapshot(out: Annotated[Path, typer.Option(help="Folder for one Parquet file per table.")]) -> None:
+    """Write a Parquet snapshot (one file per table, versioned Arrow schemas) for pandas/pyarrow/DuckDB.
+
+    Example: iea catalog snapshot --out snap/  then  duckdb -c "select * from 'snap/images.parquet'"
+    """
+    from iea_data.catalog import write_snapshot
+
+    ws = _ws()
+    with ws.session() as s:
+        counts = write_snapshot(s, out)
+    _table([{"table": k, "rows": v} for k, v in counts.items()], ["table", "rows"], title=f"snapshot in {out}")
+
+
+@catalog_app.command("export-manifest")
+def catalog_export_manifest(
+    split: Annotated[str, typer.Option(help="The split to export.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write (img_id,ref_id,score).")],
+) -> None:
+    """Write a split back in the released manifest format.
+
+    Example: iea catalog export-manifest --split train --out train.csv
+    """
+    from iea_data.catalog import export_manifest
+
+    ws = _ws()
+    with ws.session() as s:
+        text = export_manifest(s, split, out)
+    console.print(f"wrote {text.count(chr(10)) - 1} rows to {out}")
+
+
+# --------------------------------------------------------------------------- scenes
+
+
+@scenes_app.command("ls")
+def scenes_ls(
+    pattern: Annotated[Optional[str], typer.Option(help="Scene name pattern, * as wildcard.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many scenes.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List scenes with their reference and variants.
+
+    Example: iea scenes ls --pattern 'a00*'
+    """
+    from dataclasses import asdict
+
+    from iea_data.catalog import list_scenes
+
+    ws = _ws()
+    with ws.session() as s:
+        rows = [asdict(x) for x in list_scenes(s, pattern=pattern, limit=limit)]
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        r["variants"] = " ".join(r["variants"])
+    _table(rows, ["id", "name", "source", "reference", "n_variants", "variants"])
+
+
+@scenes_app.command("set-reference")
+def scenes_set_reference(
+    scene: Annotated[str, typer.Argument(help="Scene name.")],
+    image: Annotated[str, typer.Argument(help="Image id, sha256 (prefix), name or path.")],
+) -> None:
+    """Make IMAGE the ideal reference of SCENE (a scene has at most one).
+
+    Example: iea scenes set-reference astronaut astronaut.png
+    """
+    from iea_data.catalog import set_reference
+
+    ws = _ws()
+    with ws.session() as s, s.begin():
+        sc = set_reference(s, scene, image)
+    console.print(f"scene {sc.name}: reference is image {sc.reference_image_id}")
+
+
+@scenes_app.command("group-exif")
+def scenes_group_exif(window: Annotated[float, typer.Option(help="Max seconds between shots of one bracket.")] = 10.0) -> None:
+    """Group ungrouped images into brackets by EXIF: same camera, close capture times, different exposure.
+
+    Example: iea scenes group-exif --window 5
+    """
+    from iea_data.catalog import group_scenes_by_exif
+
+    ws = _ws()
+    with ws.session() as s, s.begin():
+        n = group_scenes_by_exif(s, window_s=window)
+    console.print(f"{n} scene(s) created from EXIF brackets")
+
+
+@scenes_app.command("sidecar")
+def scenes_sidecar(csv_path: Annotated[Path, typer.Argument(help="CSV: path,scene[,variant,ev,is_reference].")]) -> None:
+    """Assign scenes, variants and references from a sidecar CSV (all rows or none).
+
+    Example: iea scenes sidecar brackets.csv
+    """
+    from iea_data.catalog import apply_sidecar
+
+    ws = _ws()
+    with ws.session() as s, s.begin():
+        n = apply_sidecar(s, csv_path)
+    console.print(f"{n} image(s) assigned")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Console-script entry point: maps IeaError to one line on stderr and exit status 1."""
+    try:
+        app(args=argv, standalone_mode=False, prog_name="iea")
+    except IeaError as exc:
+        if os.environ.get("IEA_DEBUG"):
+            raise
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:  # pragma: no cover
+        return int(exc.code or 0)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            err_console.print("aborted")
+            return 130
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if os.environ.get("IEA_DEBUG"):
+            raise
+        err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {exc} (IEA_DEBUG=1 shows the traceback)", highlight=False)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
