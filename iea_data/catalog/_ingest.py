@@ -275,8 +275,9 @@ def _run_tasks(tasks: Sequence[tuple[str, int, int]], *, workers: int, init_args
 class _Writer:
     """Applies worker results to the catalog in small transactions."""
 
-    def __init__(self, session: Session, run_id: int, report: IngestReport):
+    def __init__(self, session: Session, run_id: int, report: IngestReport, commit_every: int = COMMIT_EVERY):
         self.session = session
+        self.commit_every = commit_every
         self.run_id = run_id
         self.report = report
         self.pending: list[dict] = []
@@ -285,7 +286,7 @@ class _Writer:
 
     def add(self, result: dict) -> None:
         self.pending.append(result)
-        if len(self.pending) >= COMMIT_EVERY or time.monotonic() - self.last_commit > COMMIT_SECONDS:
+        if len(self.pending) >= self.commit_every or time.monotonic() - self.last_commit > COMMIT_SECONDS:
             self.flush()
 
     def error(self, path: str, reason: str, message: str) -> None:
@@ -376,6 +377,7 @@ def ingest(
     group: str = "filename",
     progress: ProgressFn | None = None,
     kind: str = "ingest",
+    commit_every: int = COMMIT_EVERY,
 ) -> IngestReport:
     """Ingest every image under ``roots`` into the workspace's catalog.
 
@@ -393,6 +395,11 @@ def ingest(
         (:func:`iea_data.catalog.group_scenes_by_exif`, :func:`iea_data.catalog.apply_sidecar`).
     progress : callable, optional
         Called as ``progress(done, total)`` after each file.
+    kind : str
+        Recorded on the run (``ingest``, ``demo``, ``manifest-link``).
+    commit_every : int
+        Results per transaction (also committed every 2 s); smaller loses less work to a
+        kill, larger is faster.
 
     Returns
     -------
@@ -426,7 +433,7 @@ def ingest(
     status = "failed"
     try:
         with workspace.session() as s:
-            writer = _Writer(s, run_id, report)
+            writer = _Writer(s, run_id, report, commit_every)
             candidates: list[tuple[str, int, int]] = []
             walk_errors: list[FileError] = []
             for path, err in walk_images(roots):
