@@ -22,13 +22,16 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	@test -f $(WORKSPACE)/iea.toml || $(VENV)/bin/iea init $(WORKSPACE)
-	@$(VENV)/bin/iea --workspace $(WORKSPACE) demo
+	@test -f $(WORKSPACE)/.demo-built || { $(VENV)/bin/iea --workspace $(WORKSPACE) demo && touch $(WORKSPACE)/.demo-built; }
 
+# Until the annotator app lands, `make run` ends by showing the demo catalog.
 run: demo
-	$(VENV)/bin/iea --workspace $(WORKSPACE) app --port $(PORT)
+	@$(VENV)/bin/iea --workspace $(WORKSPACE) catalog stats
+	@$(VENV)/bin/iea --workspace $(WORKSPACE) scenes ls
+	@echo "Demo workspace: $(WORKSPACE)  (try: .venv/bin/iea -w $(WORKSPACE) catalog ls --scene astronaut)"
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --timeout 900
 
 bench: install
 	$(PY) -m pipelines.bench

@@ -451,7 +451,9 @@ def scenes_sidecar(csv_path: Annotated[Path, typer.Argument(help="CSV: path,scen
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry point: maps IeaError to one line on stderr and exit status 1."""
     try:
-        app(args=argv, standalone_mode=False, prog_name="iea")
+        rv = app(args=argv, standalone_mode=False, prog_name="iea")
+        if isinstance(rv, int):  # click returns typer.Exit's code in non-standalone mode
+            return rv
     except IeaError as exc:
         if os.environ.get("IEA_DEBUG"):
             raise

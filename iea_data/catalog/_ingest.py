@@ -265,8 +265,14 @@ def _run_tasks(tasks: Sequence[tuple[str, int, int]], *, workers: int, init_args
         for task in tasks:
             yield _process(task)
         return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
+    # Not "fork": the parent may hold OpenCV/BLAS thread pools whose locks a forked child
+    # would inherit mid-use (a deadlock). A fork server starts clean once and forks workers
+    # with the decoders already imported.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["iea_data.catalog._ingest", "iea_data.imaging"])
+    else:
+        ctx = mp.get_context("spawn")
     chunk = max(1, min(16, len(tasks) // (workers * 8)))
     with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
         yield from pool.imap_unordered(_process, tasks, chunksize=chunk)

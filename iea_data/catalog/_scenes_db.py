@@ -7,6 +7,7 @@ The pure grouping rules (file-name tokens, EXIF brackets, sidecar CSVs) live in
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -225,7 +226,7 @@ def set_reference(s: Session, scene_name: str, image_ref: str | int) -> Scene:
     """Make ``image_ref`` the ideal reference of ``scene_name`` (each scene has at most one)."""
     scene = s.scalar(select(Scene).where(Scene.name == scene_name))
     if scene is None:
-        close = s.scalars(select(Scene.name).where(Scene.name.like(f"%{scene_name}%")).limit(3)).all()
+        close = difflib.get_close_matches(scene_name, s.scalars(select(Scene.name)).all(), n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise NotFoundError(f"no scene {scene_name!r}.{hint}")
     image = resolve_image(s, image_ref)

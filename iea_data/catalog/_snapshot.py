@@ -131,6 +131,7 @@ def write_snapshot(session: Session, out: str | os.PathLike[str], *, batch_rows:
                 writer.write_table(schema.empty_table())
         os.replace(tmp, out / f"{name}.parquet")
         counts[name] = n
+    session.rollback()  # end the read before another connection asks for the revision
     info = {
         "arrow_schema_version": ARROW_SCHEMA_VERSION,
         "catalog_revision": current_revision(session.get_bind()),

@@ -97,7 +97,8 @@ def save_label(
     Parameters
     ----------
     session : Session
-        Catalog session with no transaction open.
+        Catalog session. Without an open transaction the save commits; inside one it is a
+        savepoint and the caller commits.
     store : ObjectStore
         Where the arrays go (the map as float16, the correction as float32).
     residual : ndarray, float32, shape (h, w), values in [-1, 1]
@@ -129,52 +130,52 @@ def save_label(
     if status not in LABEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
     chain = chain_key(kind, author_id=author_id, model_name=model_name)
-    image = session.get(Image, image_id)
-    if image is None:
-        raise NotFoundError(f"no image with id {image_id}")
-    if author_id is not None:
-        user = session.get(User, author_id)
-        if user is None:
-            raise NotFoundError(f"no user with id {author_id}")
-        if not user.enabled:
-            raise IeaError(f"user {user.name!r} is disabled and cannot save labels")
-    head = chain_head(session, image_id, chain)
-    session.rollback()
-    head_id = head.id if head is not None else None
-    if parent_id != head_id:
-        newest = f"revision {head.revision} (label {head.id})" if head is not None else "no revision yet"
-        raise StaleRevisionError(
-            f"this save is based on label {parent_id}, but {chain} of image {image_id} is now at {newest}; "
-            f"reload the newest revision and re-apply your changes (your draft is kept)"
-        )
+    # Arrays first (content-addressed, harmless if the save is refused), then one short transaction.
     map_key = store.put_array(residual.astype(np.float16))
     corr_key = store.put_array(np.asarray(correction, np.float32)) if correction is not None else None
     strokes_key = store.put_bytes(strokes) if strokes is not None else None
-    label = Label(
-        image_id=image_id,
-        kind=kind,
-        chain=chain,
-        revision=(head.revision + 1) if head is not None else 1,
-        status=status,
-        author_id=author_id,
-        model_name=model_name,
-        model_sha256=model_sha256,
-        params=json.dumps(dict(params), sort_keys=True, default=str) if params else None,
-        parent_id=parent_id,
-        base_id=base_id,
-        target_id=target_id,
-        map_object=map_key,
-        correction_object=corr_key,
-        strokes_object=strokes_key,
-        height=int(residual.shape[0]),
-        width=int(residual.shape[1]),
-        **label_stats(residual),
-    )
+    outer = session.in_transaction()
     try:
-        with session.begin():
+        with session.begin_nested() if outer else session.begin():
+            if session.get(Image, image_id) is None:
+                raise NotFoundError(f"no image with id {image_id}")
+            if author_id is not None:
+                user = session.get(User, author_id)
+                if user is None:
+                    raise NotFoundError(f"no user with id {author_id}")
+                if not user.enabled:
+                    raise IeaError(f"user {user.name!r} is disabled and cannot save labels")
+            head = chain_head(session, image_id, chain)
+            head_id, head_rev = (head.id, head.revision) if head is not None else (None, 0)
+            if parent_id != head_id:
+                newest = f"revision {head_rev} (label {head_id})" if head_id is not None else "no revision yet"
+                raise StaleRevisionError(
+                    f"this save is based on label {parent_id}, but {chain} of image {image_id} is now at {newest}; "
+                    f"reload the newest revision and re-apply your changes (your draft is kept)"
+                )
+            label = Label(
+                image_id=image_id,
+                kind=kind,
+                chain=chain,
+                revision=head_rev + 1,
+                status=status,
+                author_id=author_id,
+                model_name=model_name,
+                model_sha256=model_sha256,
+                params=json.dumps(dict(params), sort_keys=True, default=str) if params else None,
+                parent_id=parent_id,
+                base_id=base_id,
+                target_id=target_id,
+                map_object=map_key,
+                correction_object=corr_key,
+                strokes_object=strokes_key,
+                height=int(residual.shape[0]),
+                width=int(residual.shape[1]),
+                **label_stats(residual),
+            )
             session.add(label)
+            session.flush()
     except IntegrityError:
-        session.rollback()
         raise StaleRevisionError(
             f"another save of {chain} for image {image_id} landed first; reload the newest revision and re-apply "
             f"your changes (your draft is kept)"
@@ -186,7 +187,7 @@ def set_label_status(session: Session, label_id: int, status: str) -> None:
     """Change a revision's status, the only field ever updated in place."""
     if status not in LABEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
-    with session.begin():
+    with session.begin_nested() if session.in_transaction() else session.begin():
         n = session.execute(update(Label).where(Label.id == label_id).values(status=status, updated_at=utcnow())).rowcount
     if not n:
         raise NotFoundError(f"no label with id {label_id}")

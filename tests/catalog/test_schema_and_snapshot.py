@@ -49,7 +49,7 @@ def test_snapshot_reads_back_in_pandas_pyarrow_and_duckdb(workspace, demo_photos
     assert str(df["created_at"].dt.tz) == "UTC"
     n = duckdb.sql(
         f"select count(*) from '{out}/images.parquet' i join '{out}/scenes.parquet' s on i.scene_id = s.id where s.name = 'coffee'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert n == 5
     empty = pq.read_table(out / "labels.parquet")
     assert empty.num_rows == 0 and empty.schema.remove_metadata().equals(load_arrow_schema("labels"))

@@ -1,0 +1,658 @@
+"""Decoding image files into library images (float32 RGB in [0, 1], EXIF orientation applied).
+
+Decoding paths
+--------------
+The file is read once. PIL opens it lazily (header only: size, format, mode, EXIF) for every
+file, so the pixel limit is enforced before any pixel is decoded. Pixels then come from:
+
+* **OpenCV**, ``cv2.imdecode`` (the fast path), for
+
+  - 8-bit JPEG, colour or grey, that ends with its EOI marker (``FF D9``);
+  - PNG that ends with its ``IEND`` chunk and has no ``tRNS`` chunk: 8-bit grey/RGB through
+    ``IMREAD_COLOR_RGB``, 8-bit grey+alpha/RGBA and every 16-bit layout through
+    ``IMREAD_UNCHANGED``;
+  - 16-bit grey and RGB(A) TIFF (``IMREAD_UNCHANGED``), which PIL would reduce to 8 bits.
+
+  For JPEG and PNG, OpenCV is told to ignore EXIF orientation, which is then applied here
+  (``_orient``), the same way for every path.
+* **PIL** for everything else: CMYK JPEG and TIFF (including Adobe's inverted CMYK, as PIL
+  reads it), palette images, images with ``tRNS`` transparency, 8-bit TIFF, WebP, GIF, BMP and
+  the rest of PIL's formats, and every file that the fast path refuses or fails on (so a
+  truncated file is always judged by PIL, whose ``LOAD_TRUNCATED_IMAGES`` stays False).
+
+TIFF is the exception to "we orient": libtiff-based readers orient TIFF pixels themselves
+(recent PIL on ``load()``, which then deletes the tag; OpenCV 5 even with
+``IMREAD_UNCHANGED``). Each path therefore reports whether its pixels are already oriented
+(PIL: the tag disappeared; OpenCV: probed once on a tiny TIFF), and only unoriented pixels
+are oriented here. The tests pin every path against an independent reference.
+
+Conversion
+----------
+uint8 is divided by 255, uint16 by 65535 (16-bit sources never pass through 8 bits). Grey is
+replicated to three channels. Alpha (grey+alpha, RGBA, palette or colour-key transparency) is
+composited over **white** in the encoded sRGB values, ``rgb = c * a + (1 - a)``, as a viewer
+shows a transparent image on a white page; compositing over black would invent
+under-exposure. ICC profiles and PNG gamma chunks are not applied: pixels are taken to be
+sRGB-encoded.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import io
+import logging
+import os
+import struct
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import IO, Any, Tuple, Union
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import ImageDecodeError
+from ._exif import ExifInfo, exif_from_pil
+from ._validate import _check_int
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DecodedImage",
+    "read_image",
+    "read_image_bytes",
+    "read_header",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Default pixel limit (width * height) above which a file is refused undecoded.
+DEFAULT_MAX_PIXELS = 150_000_000
+
+PathLike = Union[str, "os.PathLike[str]"]
+BytesLike = Union[bytes, bytearray, memoryview]
+
+_TAIL = 32  # bytes at the end of a file searched for the JPEG EOI / PNG IEND marker
+_U8_MAX = np.float32(255)
+_U16_MAX = np.float32(65535)
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> channels
+_PIL_LIMIT_LOCK = threading.Lock()
+
+# Magic numbers of the formats we expect, to tell a cut header from a file that is no image.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """A decoded image and the facts about its source file.
+
+    Attributes
+    ----------
+    rgb : numpy.ndarray
+        float32 (H, W, 3) in [0, 1], sRGB-encoded, EXIF orientation applied, alpha
+        composited over white, C-contiguous.
+    width, height : int
+        Size of ``rgb`` (after orientation, so 5..8 swap the stored width and height).
+    channels : int
+        Channels of the source: 1 grey, 2 grey+alpha, 3 RGB (also palette, YCbCr), 4 RGBA,
+        CMYK, or palette with transparency.
+    bit_depth : int
+        Bits per channel the pixels were decoded with: 16 for 16-bit sources (kept at full
+        precision, divided by 65535), 8 otherwise (sources with fewer bits are expanded).
+    format : str
+        ``"JPEG"`` (also for multi-picture JPEG, PIL's "MPO"), ``"PNG"``, ``"TIFF"``,
+        ``"WEBP"``, or another PIL format name.
+    mode : str
+        The source's PIL mode (``"RGB"``, ``"L"``, ``"I;16"``, ``"CMYK"``, ``"P"``, ...).
+        PIL calls 16-bit RGB PNG/TIFF ``"RGB"``; ``bit_depth`` tells them apart.
+    exif : ExifInfo
+        Camera facts, or an empty :class:`ExifInfo`.
+    """
+
+    rgb: np.ndarray
+    width: int
+    height: int
+    channels: int
+    bit_depth: int
+    format: str
+    mode: str
+    exif: ExifInfo
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _show(name: Any) -> str:
+    """The name as a one-line quoted string (escapes newlines and odd characters)."""
+    return repr(os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) else str(name))
+
+
+def _sniff(head: bytes) -> str | None:
+    for magic, fmt in _SIGNATURES:
+        if head.startswith(magic):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _file_error(err: OSError, name: str) -> ImageDecodeError:
+    shown = _show(name)
+    if isinstance(err, FileNotFoundError) or err.errno == errno.ENOTDIR:
+        return ImageDecodeError(
+            "missing-file",
+            f"{shown} does not exist (or is a link to nothing): check the path, or drop the "
+            f"entry if the file was deleted.",
+        )
+    if isinstance(err, IsADirectoryError) or err.errno == errno.EISDIR:
+        return ImageDecodeError(
+            "is-a-directory", f"{shown} is a directory, not an image file: point to a file inside it."
+        )
+    if err.errno == errno.ELOOP:
+        return ImageDecodeError(
+            "symlink-loop",
+            f"{shown} is a symbolic link that loops back on itself: fix or remove the link.",
+        )
+    if isinstance(err, PermissionError):
+        return ImageDecodeError(
+            "unreadable",
+            f"cannot read {shown}: permission denied. Make it readable (e.g. `chmod a+r`) "
+            f"or run as a user who may read it.",
+        )
+    return ImageDecodeError(
+        "unreadable",
+        f"cannot read {shown}: {err.strerror or err}. Check the disk or network share and "
+        f"try again.",
+    )
+
+
+def _empty(name: str) -> ImageDecodeError:
+    return ImageDecodeError(
+        "empty-file",
+        f"{_show(name)} is empty (0 bytes): the copy or download probably failed. Copy it "
+        f"again from the source, or remove it.",
+    )
+
+
+def _truncated(name: str, fmt: str, detail: object) -> ImageDecodeError:
+    return ImageDecodeError(
+        "truncated",
+        f"{_show(name)}: the {fmt} pixel data ends early or is corrupt ({detail}). Copy the "
+        f"file again from the source.",
+    )
+
+
+def _unsupported(name: str, fmt: str, mode: str, why: str) -> ImageDecodeError:
+    return ImageDecodeError(
+        "unsupported",
+        f"{_show(name)}: {fmt} images in mode {mode!r} are not supported ({why}). Convert it "
+        f"to 8- or 16-bit RGB (e.g. PNG) first.",
+    )
+
+
+# --------------------------------------------------------------------------- header
+
+
+def _open_lazy(fp: IO[bytes], head: bytes, name: str) -> Image.Image:
+    """PIL ``Image.open`` (header only) with our error mapping and PIL's pixel limit disabled.
+
+    PIL's own decompression-bomb check (a warning above ``Image.MAX_IMAGE_PIXELS``, an error
+    above twice that) would pre-empt the caller's ``max_pixels``; its warning is dropped and
+    on its error the header is read again with PIL's limit lifted for that one call.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                im = Image.open(fp)
+            except Image.DecompressionBombError:
+                fp.seek(0)
+                with _PIL_LIMIT_LOCK:
+                    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                    try:
+                        im = Image.open(fp)
+                    finally:
+                        Image.MAX_IMAGE_PIXELS = limit
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as err:
+        fmt = _sniff(head)
+        if fmt is None:
+            raise ImageDecodeError(
+                "not-an-image",
+                f"{_show(name)} is not an image: its content matches no image format this "
+                f"toolkit reads (JPEG, PNG, TIFF, WebP, ...). Remove it or fix its content.",
+            ) from None
+        # PIL's "cannot identify image file <_io.BytesIO ...>" says nothing more than we do.
+        detail = "" if isinstance(err, UnidentifiedImageError) else f" ({err})"
+        raise ImageDecodeError(
+            "truncated",
+            f"{_show(name)} starts like a {fmt} file but its header cannot be read{detail}: "
+            f"the file is cut short or corrupt. Copy it again from the source.",
+        ) from None
+    for w in caught:
+        if not issubclass(w.category, Image.DecompressionBombWarning):
+            logger.debug("PIL on %r: %s", name, w.message)
+    return im
+
+
+def _format_of(im: Image.Image) -> str:
+    return "JPEG" if im.format == "MPO" else (im.format or "UNKNOWN")
+
+
+def _stored_size(im: Image.Image) -> Tuple[int, int]:
+    """(width, height) as stored, before orientation.
+
+    Recent PIL reports a TIFF's size already oriented (it orients TIFF pixels on load), so
+    for TIFF the size comes from the ImageWidth/ImageLength tags.
+    """
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None and 256 in tags and 257 in tags:
+        return int(tags[256]), int(tags[257])
+    return im.size
+
+
+def _oriented_size(size: Tuple[int, int], orientation: int | None) -> Tuple[int, int]:
+    w, h = size
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as err:  # e.g. OpenCV's own pixel limit; PIL gets a go instead
+        logger.debug("cv2.imdecode failed: %s", err)
+        return None
+
+
+def _to_rgb_order(arr: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR/BGRA to RGB/RGBA (grey stays as is)."""
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+    return arr
+
+
+@dataclass(frozen=True)
+class _Pixels:
+    """Integer pixels in RGB(A) order, and what the decoder already did to them."""
+
+    array: np.ndarray  # uint8/uint16, (H, W) grey, (H, W, 3) RGB or (H, W, 2|4) with alpha last
+    channels: int  # of the source
+    alpha: bool
+    oriented: bool  # the decoder already applied the EXIF orientation
+
+
+@functools.lru_cache(maxsize=None)
+def _cv2_orients_tiff() -> bool:
+    """Whether OpenCV's TIFF reader applies the Orientation tag itself (OpenCV 5 does).
+
+    Probed once on a 2 x 1 TIFF with Orientation 2 (mirrored), so either behaviour is
+    handled without trusting a version number.
+    """
+    buf = io.BytesIO()
+    Image.fromarray(np.array([[1, 2]], np.uint16)).save(buf, "TIFF", tiffinfo={0x0112: 2})
+    probe = _imdecode(buf.getvalue(), cv2.IMREAD_UNCHANGED)
+    return probe is not None and probe.ravel().tolist() == [2, 1]
+
+
+def _fast_pixels(data: bytes, im: Image.Image, fmt: str) -> _Pixels | None:
+    """Pixels via OpenCV where that is safe and exact, else None (PIL decides)."""
+    w, h = _stored_size(im)
+    tail = data[-_TAIL:]
+    oriented = False
+    if fmt == "JPEG":
+        # OpenCV may return a partly grey image for a cut JPEG: only trust it with the EOI marker.
+        if im.mode not in ("RGB", "L") or b"\xff\xd9" not in tail:
+            return None
+        arr = _imdecode(data, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+        channels, alpha, want_dtype = (1 if im.mode == "L" else 3), False, np.uint8
+    elif fmt == "PNG":
+        if data[12:16] != b"IHDR" or b"IEND" not in tail or "transparency" in im.info:
+            return None
+        depth, png_channels = data[24], _PNG_CHANNELS.get(data[25])
+        if png_channels is None or depth not in (8, 16):
+            return None
+        channels, alpha = png_channels, png_channels in (2, 4)
+        want_dtype = np.uint16 if depth == 16 else np.uint8
+        if depth == 8 and not alpha:
+            arr = _imdecode(data, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+        else:  # IMREAD_UNCHANGED does not apply EXIF orientation to PNG
+            arr = _imdecode(data, cv2.IMREAD_UNCHANGED)
+            arr = None if arr is None else _to_rgb_order(arr)
+    elif fmt == "TIFF":
+        tags = getattr(im, "tag_v2", {})
+        bits = tags.get(258, (8,))
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        channels = int(tags.get(277, 1))
+        if bits != 16 or tags.get(262) not in (1, 2) or channels not in (1, 2, 3, 4):
+            return None
+        arr = _imdecode(data, cv2.IMREAD_UNCHANGED)
+        arr = None if arr is None else _to_rgb_order(arr)
+        alpha, want_dtype = channels in (2, 4), np.uint16
+        oriented = _cv2_orients_tiff()
+        if oriented:
+            w, h = _oriented_size((w, h), _orientation_tag(im))
+    else:
+        return None
+    if arr is None or arr.shape[:2] != (h, w) or arr.dtype != want_dtype:
+        return None
+    n = 1 if arr.ndim == 2 else arr.shape[2]
+    if alpha != (n in (2, 4)):  # OpenCV disagreed with the header about alpha: let PIL decide
+        return None
+    return _Pixels(arr, channels, alpha, oriented)
+
+
+def _orientation_tag(im: Image.Image) -> int | None:
+    """The TIFF Orientation tag as the file stores it (before PIL consumes it on load)."""
+    value = getattr(im, "tag_v2", {}).get(0x0112)
+    return value if isinstance(value, int) else None
+
+
+def _source_bits(data: bytes, im: Image.Image, fmt: str) -> int:
+    if fmt == "PNG" and data[12:16] == b"IHDR":
+        return data[24]
+    if fmt == "TIFF":
+        bits = getattr(im, "tag_v2", {}).get(258, (8,))
+        return bits[0] if isinstance(bits, tuple) else int(bits)
+    return 16 if im.mode.startswith("I;16") else 8
+
+
+def _pil_pixels(im: Image.Image, fmt: str, name: str) -> _Pixels:
+    """Pixels via PIL."""
+    mode = im.mode
+    # Recent PIL applies a TIFF's Orientation tag on load and then deletes the tag.
+    tag_before = _orientation_tag(im)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            im.load()
+    except OSError as err:
+        if "not available" in str(err) or "unsupported" in str(err).lower():
+            raise _unsupported(name, fmt, mode, str(err)) from None
+        raise _truncated(name, fmt, err) from None
+    except (SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError, ZeroDivisionError) as err:
+        raise _truncated(name, fmt, f"{type(err).__name__}: {err}") from None
+    for w in caught:
+        logger.debug("PIL decoding %r: %s", name, w.message)
+    oriented = tag_before is not None and _orientation_tag(im) is None
+
+    transparent = "transparency" in im.info
+    channels = len(im.getbands())
+    if mode == "P":
+        channels = 4 if transparent else 3
+    try:
+        if (mode in ("RGB", "L") and not transparent) or mode in ("RGBA", "LA"):
+            out = im
+        elif transparent and mode in ("P", "L", "RGB", "1"):
+            out = im.convert("RGBA")
+        elif mode == "PA":
+            out = im.convert("RGBA")
+        elif mode == "La":
+            out = im.convert("LA")
+        elif mode == "RGBa":
+            out = im.convert("RGBA")
+        elif mode == "1":
+            out = im.convert("L")
+        elif mode.startswith("I;16"):
+            return _Pixels(np.asarray(im).astype(np.uint16, copy=False), channels, False, oriented)
+        elif mode in ("P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+            out = im.convert("RGB")
+        else:
+            raise _unsupported(
+                name, fmt, mode, "only 8-bit and 16-bit integer pixels are read; no float or 32-bit"
+            )
+    except ValueError as err:  # a conversion PIL does not offer
+        raise _unsupported(name, fmt, mode, str(err)) from None
+    return _Pixels(np.asarray(out), channels, out.mode in ("RGBA", "LA"), oriented)
+
+
+_ORIENT_OPS = {
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: cv2.transpose,
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+def _orient(arr: np.ndarray, orientation: int | None) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an (H, W) or (H, W, C) array, C <= 4."""
+    op = _ORIENT_OPS.get(orientation)  # type: ignore[arg-type]
+    return np.ascontiguousarray(arr) if op is None else op(np.ascontiguousarray(arr))
+
+
+def _to_float(arr: np.ndarray) -> np.ndarray:
+    """uint8 / 255 or uint16 / 65535 as float32, correctly rounded (a true division: a
+    multiplication by 1/255 is off by one ulp for half the levels)."""
+    return np.divide(arr, _U8_MAX if arr.dtype == np.uint8 else _U16_MAX, dtype=np.float32)
+
+
+def _to_float_rgb(arr: np.ndarray, alpha: bool) -> np.ndarray:
+    """uint8/uint16 grey, grey+alpha, RGB or RGBA -> float32 RGB, alpha over white."""
+    if not alpha:
+        if arr.ndim == 2:
+            arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
+        return _to_float(arr)
+    colour = _to_float(np.ascontiguousarray(arr[..., :-1]))
+    if colour.ndim == 2 or colour.shape[2] == 1:
+        colour = cv2.cvtColor(colour.reshape(arr.shape[:2]), cv2.COLOR_GRAY2RGB)
+    a = _to_float(np.ascontiguousarray(arr[..., -1]))[..., None]
+    # c * a + (1 - a): exact at a = 0 (white) and a = 1 (the colour); rounding in between
+    # can reach 1 + 1 ulp, hence the clip.
+    colour *= a
+    colour += np.float32(1) - a
+    np.minimum(colour, np.float32(1), out=colour)
+    return colour
+
+
+def _decode_pixels(data: bytes, im: Image.Image, fmt: str, name: str) -> _Pixels:
+    """RGB-ordered integer pixels: the OpenCV fast path, else PIL."""
+    fast = _fast_pixels(data, im, fmt)
+    if fast is not None:
+        return fast
+    px = _pil_pixels(im, fmt, name)
+    if px.array.dtype == np.uint8 and _source_bits(data, im, fmt) == 16:
+        logger.warning("%s: this 16-bit %s %s layout is read through 8 bits", _show(name), fmt, im.mode)
+    return px
+
+
+# --------------------------------------------------------------------------- public
+
+
+def read_image_bytes(
+    data: BytesLike, *, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> DecodedImage:
+    """Decode an image file's bytes (for callers that already read and hashed them).
+
+    See :func:`read_image`; this does the same without touching the file system.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The whole file.
+    name : str, optional
+        What to call the data in error messages (usually its path).
+    max_pixels : int, optional
+        Refuse, undecoded, an image whose header says ``width * height > max_pixels``.
+
+    Returns
+    -------
+    DecodedImage
+
+    Raises
+    ------
+    iea_data.errors.ImageDecodeError
+        ``reason`` is ``"empty-file"``, ``"not-an-image"``, ``"truncated"``,
+        ``"decompression-bomb"`` or ``"unsupported"``.
+    TypeError, ValueError
+        If ``data`` is not bytes-like or ``max_pixels`` is not a positive integer.
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> png = cv2.imencode(".png", np.full((2, 3, 3), 255, np.uint8))[1].tobytes()
+    >>> img = read_image_bytes(png)
+    >>> img.rgb.shape, img.rgb.dtype, float(img.rgb.min()), img.format, img.bit_depth
+    ((2, 3, 3), dtype('float32'), 1.0, 'PNG', 8)
+    """
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    elif not isinstance(data, bytes):
+        hint = " Use read_image(path) for a file name." if isinstance(data, (str, os.PathLike)) else ""
+        raise TypeError(f"`data` must be bytes, bytearray or memoryview; got {type(data).__name__}.{hint}")
+    max_pixels = _check_int(max_pixels, "max_pixels")
+    if not data:
+        raise _empty(name)
+
+    im = _open_lazy(io.BytesIO(data), data[:16], name)
+    try:
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageDecodeError(
+                "decompression-bomb",
+                f"{_show(name)} is {w} x {h} = {w * h:,} pixels, more than the limit "
+                f"max_pixels = {max_pixels:,}, and was not decoded. If the image is genuine, "
+                f"raise the workspace pixel limit `max_pixels` in iea.toml.",
+            )
+        fmt = _format_of(im)
+        exif = exif_from_pil(im, name)
+        px = _decode_pixels(data, im, fmt, name)
+        arr = px.array if px.oriented else _orient(px.array, exif.orientation)
+        rgb = _to_float_rgb(arr, px.alpha)
+        return DecodedImage(
+            rgb=rgb,
+            width=rgb.shape[1],
+            height=rgb.shape[0],
+            channels=px.channels,
+            bit_depth=16 if px.array.dtype == np.uint16 else 8,
+            format=fmt,
+            mode=im.mode,
+            exif=exif,
+        )
+    finally:
+        im.close()
+
+
+def _read_file(path: PathLike) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise _file_error(err, path) from None
+
+
+def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Read an image file into a library image and its facts.
+
+    The file is read once; the header is checked against ``max_pixels`` before any pixel is
+    decoded. 8-bit JPEG/PNG and 16-bit PNG/TIFF decode through OpenCV, the rest through
+    PIL (see the module notes). 16-bit sources keep full precision (``/ 65535``); grey is
+    replicated to RGB; alpha is composited over white; EXIF orientation is applied.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file.
+    max_pixels : int, optional
+        Refuse, undecoded, an image whose header says ``width * height > max_pixels``
+        (default 150 million; the workspace setting ``max_pixels`` in ``iea.toml``).
+
+    Returns
+    -------
+    DecodedImage
+        ``rgb`` is float32 (H, W, 3) in [0, 1].
+
+    Raises
+    ------
+    iea_data.errors.ImageDecodeError
+        With ``reason`` one of ``"missing-file"``, ``"is-a-directory"``, ``"symlink-loop"``,
+        ``"unreadable"`` (permission or I/O error), ``"empty-file"``, ``"not-an-image"``,
+        ``"truncated"`` (header readable, pixel data cut or corrupt, or a cut header with a
+        known signature), ``"decompression-bomb"``, ``"unsupported"`` (e.g. float TIFF).
+
+    Examples
+    --------
+    >>> import cv2, numpy as np, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
+    >>> cv2.imwrite(str(path), np.full((2, 4), 51, np.uint8))
+    True
+    >>> img = read_image(path)
+    >>> img.rgb.shape, img.channels, round(float(img.rgb[0, 0, 0]), 3)
+    ((2, 4, 3), 1, 0.2)
+    """
+    return read_image_bytes(_read_file(path), name=os.fspath(path), max_pixels=max_pixels)
+
+
+def read_header(path_or_bytes: PathLike | BytesLike) -> Tuple[int, int, str]:
+    """Width, height and format of an image without decoding its pixels.
+
+    Width and height are as :func:`read_image` would return them, i.e. after the EXIF
+    orientation (which swaps them for orientations 5..8).
+
+    Parameters
+    ----------
+    path_or_bytes : str, os.PathLike, bytes, bytearray or memoryview
+        A file name, or the file's bytes.
+
+    Returns
+    -------
+    tuple of (int, int, str)
+        ``(width, height, format)``, format as in :attr:`DecodedImage.format`.
+
+    Raises
+    ------
+    iea_data.errors.ImageDecodeError
+        As :func:`read_image`, except ``"decompression-bomb"`` (nothing is decoded).
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> read_header(cv2.imencode(".jpg", np.zeros((2, 5, 3), np.uint8))[1].tobytes())
+    (5, 2, 'JPEG')
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data = bytes(path_or_bytes)
+        if not data:
+            raise _empty("<bytes>")
+        return _header_of(io.BytesIO(data), data[:16], "<bytes>")
+    if not isinstance(path_or_bytes, (str, os.PathLike)):
+        raise TypeError(
+            f"`path_or_bytes` must be a path or bytes; got {type(path_or_bytes).__name__}."
+        )
+    name = os.fspath(path_or_bytes)
+    try:
+        f = open(path_or_bytes, "rb")
+    except OSError as err:
+        raise _file_error(err, name) from None
+    with f:
+        try:
+            head = f.read(16)
+            f.seek(0)
+        except OSError as err:
+            raise _file_error(err, name) from None
+        if not head:
+            raise _empty(name)
+        return _header_of(f, head, name)
+
+
+def _header_of(fp: IO[bytes], head: bytes, name: str) -> Tuple[int, int, str]:
+    im = _open_lazy(fp, head, name)
+    with im:
+        w, h = _oriented_size(_stored_size(im), exif_from_pil(im, name).orientation)
+        return w, h, _format_of(im)
