@@ -19,6 +19,7 @@ import errno
 import logging
 import multiprocessing as mp
 import os
+import random
 import stat
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..errors import IeaError, ImageDecodeError
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp"})
 COMMIT_EVERY = 64  # results per transaction
 COMMIT_SECONDS = 2.0
+MAX_RETRIES = 5
 
 ProgressFn = Callable[[int, int], None]
 
@@ -106,6 +109,12 @@ def _classify_os_error(exc: OSError) -> str:
     if exc.errno == errno.EISDIR:
         return "is-a-directory"
     return "unreadable"
+
+
+def _retryable(exc: OperationalError) -> bool:
+    """A deadlock victim or serialization failure (PostgreSQL), or a busy SQLite: safe to retry."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
 
 
 def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Optional[FileError]]]:
@@ -302,26 +311,44 @@ class _Writer:
         if not self.pending:
             return
         s = self.session
-        with s.begin():
-            for r in self.pending:
-                self._apply(s, r)
-            s.execute(
-                update(IngestRun)
-                .where(IngestRun.id == self.run_id)
-                .values(
-                    n_new=self.report.n_new,
-                    n_duplicate=self.report.n_duplicate,
-                    n_errors=self.report.n_errors,
-                )
-            )
+        # A fixed order (by content hash, then path) keeps two writers from locking rows in
+        # opposite orders; PostgreSQL may still pick a deadlock victim, so retry that batch.
+        batch = sorted(self.pending, key=lambda r: (r.get("sha256") or "", r["path"]))
+        for attempt in range(MAX_RETRIES):
+            delta = IngestReport(run_id=self.run_id)
+            touched: set[int] = set()
+            try:
+                with s.begin():
+                    for r in batch:
+                        self._apply(s, r, delta, touched)
+                    s.execute(
+                        update(IngestRun)
+                        .where(IngestRun.id == self.run_id)
+                        .values(
+                            n_new=self.report.n_new + delta.n_new,
+                            n_duplicate=self.report.n_duplicate + delta.n_duplicate,
+                            n_errors=self.report.n_errors + delta.n_errors,
+                        )
+                    )
+                break
+            except OperationalError as exc:
+                if not _retryable(exc) or attempt == MAX_RETRIES - 1:
+                    raise
+                log.info("ingest batch hit %s; retrying", type(exc.orig).__name__)
+                time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+        self.report.n_new += delta.n_new
+        self.report.n_linked += delta.n_linked
+        self.report.n_duplicate += delta.n_duplicate
+        self.report.errors.extend(delta.errors)
+        self.touched_images |= touched
         self.pending.clear()
         self.last_commit = time.monotonic()
 
-    def _apply(self, s: Session, r: dict) -> None:
+    def _apply(self, s: Session, r: dict, delta: IngestReport, touched: set[int]) -> None:
         path = r["path"]
         if "error" in r:
             reason, message = r["error"]
-            self.report.errors.append(FileError(path, reason, message))
+            delta.errors.append(FileError(path, reason, message))
             s.add(IngestError(run_id=self.run_id, path=path, reason=reason, message=message))
             # the path no longer shows the image it used to show
             old = s.scalar(select(ImagePath).where(ImagePath.path == path))
@@ -336,7 +363,7 @@ class _Writer:
         image_id = s.scalar(select(Image.id).where(Image.sha256 == sha))
         if image_id is None and "image" not in r:
             # known to the worker's snapshot but gone since (or a race): treat as new next run
-            self.report.errors.append(
+            delta.errors.append(
                 FileError(path, "changed-during-run", "the catalog changed while this file was read; run ingest again")
             )
             return
@@ -350,15 +377,15 @@ class _Writer:
             if waiting is not None:
                 s.execute(update(Image).where(Image.id == waiting).values(**facts))
                 image_id = waiting
-                self.report.n_linked += 1
+                delta.n_linked += 1
             else:
                 insert_ignore(s, Image.__table__, [dict(facts, name=name, created_at=utcnow())], conflict=["sha256"])
                 image_id = s.scalar(select(Image.id).where(Image.sha256 == sha))
-            self.report.n_new += 1
+            delta.n_new += 1
         else:
-            self.report.n_duplicate += 1
+            delta.n_duplicate += 1
             s.execute(update(Image).where(Image.id == image_id, Image.status != "ok").values(status="ok"))
-        self.touched_images.add(image_id)
+        touched.add(image_id)
         existing = s.scalar(select(ImagePath).where(ImagePath.path == path))
         if existing is None:
             insert_ignore(
