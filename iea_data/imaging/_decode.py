@@ -394,6 +394,8 @@ def _pil_pixels(im: Image.Image, fmt: str, name: str) -> _Pixels:
     channels = len(im.getbands())
     if mode == "P":
         channels = 4 if transparent else 3
+    elif mode == "PA":
+        channels = 4
     try:
         if (mode in ("RGB", "L") and not transparent) or mode in ("RGBA", "LA"):
             out = im
@@ -449,10 +451,10 @@ def _to_float_rgb(arr: np.ndarray, alpha: bool) -> np.ndarray:
         if arr.ndim == 2:
             arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
         return _to_float(arr)
-    colour = _to_float(np.ascontiguousarray(arr[..., :-1]))
-    if colour.ndim == 2 or colour.shape[2] == 1:
-        colour = cv2.cvtColor(colour.reshape(arr.shape[:2]), cv2.COLOR_GRAY2RGB)
-    a = _to_float(np.ascontiguousarray(arr[..., -1]))[..., None]
+    colour = _to_float(arr[..., :-1])
+    if colour.shape[2] == 1:
+        colour = cv2.cvtColor(colour[..., 0], cv2.COLOR_GRAY2RGB)
+    a = _to_float(arr[..., -1])[..., None]
     # c * a + (1 - a): exact at a = 0 (white) and a = 1 (the colour); rounding in between
     # can reach 1 + 1 ulp, hence the clip.
     colour *= a

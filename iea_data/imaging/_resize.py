@@ -153,6 +153,5 @@ def thumbnail(rgb: np.ndarray, max_side: int = 256) -> np.ndarray:
     """
     check_image(rgb, "rgb")
     small = _resize(rgb, label_shape(rgb.shape[0], rgb.shape[1], max_side))
-    small *= 255
-    np.clip(np.rint(small, out=small), 0, 255, out=small)
-    return small.astype(np.uint8)
+    # One pass: saturate_cast<uchar>(|x * 255|), which rounds halves to even like numpy.rint.
+    return cv2.convertScaleAbs(small, alpha=255.0)

@@ -121,3 +121,13 @@ def test_validates():
         luma_stats(np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(ValueError, match="`rgb`.*non-finite"):
         luma_stats(np.full((2, 2, 3), np.nan, np.float32))
+
+
+def test_order_statistics_match_a_full_cumulative_search(rng):
+    counts = rng.integers(0, 3, 65536) * (rng.random(65536) < 0.05)
+    counts[0] += 1
+    counts[-1] += 2
+    total = int(counts.sum())
+    ranks = np.array([0, 1, total // 3, total // 2, total - 2, total - 1])
+    expected = np.searchsorted(np.cumsum(counts), ranks, side="right")
+    np.testing.assert_array_equal(stats_mod._order_statistics(counts, ranks), expected)
