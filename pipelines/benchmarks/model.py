@@ -1,0 +1,171 @@
+"""P-IEANet inference: reference path vs fast path (float32, bfloat16 autocast).
+
+Run: ``python -m pipelines.benchmarks.model [--repeats 5] [--bf16-repeats 2]
+[--batch8-repeats 2] [--threads N] [--no-bf16] [--out FILE]``.
+
+Every variant runs on the same inputs in the same process, interleaved (reference, fast
+fp32, fast bf16, reference, ...), and the best of the repeats is kept. Inputs: the two
+golden inputs of the released model (batch 1, with the max abs error against the golden
+outputs) and eight random 256x256 images (batch 8, throughput, and the fast path's max
+abs difference from the reference path). Without ../shared the released weights and
+goldens are absent: the network is randomly initialised and errors are not reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+GOLDEN = SHARED / "reference" / "p-ieanet-official" / "golden"
+SAMPLES = ("test1_high", "test_low")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _variants(model, with_bf16: bool):
+    """name -> callable(x) returning the released-sign output as float32."""
+    import torch
+
+    def reference(x):
+        return model.forward_official(x, impl="reference")
+
+    def fast(x):
+        return model.forward_official(x, impl="fast")
+
+    def fast_bf16(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model.forward_official(x, impl="fast").float()
+
+    out = {"reference fp32": reference, "fast fp32": fast}
+    if with_bf16:
+        out["fast bf16 autocast"] = fast_bf16
+    return out
+
+
+def _time(fn, x) -> float:
+    t = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - t
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds at batch 1 (reference, fast fp32)")
+    ap.add_argument("--bf16-repeats", type=int, default=2, help="rounds that include bf16 (slow without native bf16)")
+    ap.add_argument("--batch8-repeats", type=int, default=2, help="interleaved rounds at batch 8 (0: skip)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast variant")
+    ap.add_argument("--out", type=Path, default=Path(".bench/model.json"))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from iea_data.errors import IeaError
+    from iea_data.model import PIEANet
+
+    torch.set_num_threads(args.threads)
+    try:
+        model = PIEANet.from_official()
+        weights = "official"
+    except IeaError as exc:
+        torch.manual_seed(0)
+        model, weights = PIEANet().eval(), f"random init ({exc})"
+    goldens = {}
+    if GOLDEN.is_dir() and weights == "official":
+        goldens = {n: (np.load(GOLDEN / f"{n}.input.npy"), np.load(GOLDEN / f"{n}.official_output.npy")) for n in SAMPLES}
+    rng = np.random.default_rng(20261125)
+    singles = [torch.from_numpy(g[0])[None] for g in goldens.values()] or [
+        torch.from_numpy(rng.random((1, 3, 256, 256), dtype=np.float32)) for _ in SAMPLES
+    ]
+    batch8 = torch.from_numpy(rng.random((8, 3, 256, 256), dtype=np.float32))
+    variants = _variants(model, not args.no_bf16)
+
+    best1 = {k: float("inf") for k in variants}
+    best8 = {k: float("inf") for k in variants if k != "fast bf16 autocast"}
+    errors: dict = {k: None for k in variants}
+    outputs8 = {}
+    with torch.inference_mode():
+        for name, fn in variants.items():  # warm-up, and the errors against the goldens
+            outs = [fn(x) for x in singles]
+            if goldens:
+                errors[name] = max(
+                    float(np.abs(o[0, 0].numpy() - g[1]).max()) for o, g in zip(outs, goldens.values())
+                )
+        for r in range(max(args.repeats, args.bf16_repeats)):
+            x = singles[r % len(singles)]
+            for name, fn in variants.items():
+                if name.endswith("bf16 autocast") and r >= args.bf16_repeats:
+                    continue
+                if not name.endswith("bf16 autocast") and r >= args.repeats:
+                    continue
+                best1[name] = min(best1[name], _time(fn, x))
+        for _ in range(args.batch8_repeats):
+            for name in best8:
+                t = time.perf_counter()
+                outputs8[name] = variants[name](batch8)
+                best8[name] = min(best8[name], time.perf_counter() - t)
+
+    ref1 = best1["reference fp32"]
+    rows = {}
+    for name in variants:
+        row = {
+            "batch1_s_per_image": best1[name],
+            "batch1_images_per_s": 1.0 / best1[name],
+            "batch1_ratio_to_reference": ref1 / best1[name],
+            "max_abs_err_vs_golden": errors[name],
+        }
+        if name in best8 and args.batch8_repeats:
+            row["batch8_images_per_s"] = 8.0 / best8[name]
+            row["batch8_ratio_to_reference"] = best8["reference fp32"] / best8[name]
+        rows[name] = row
+    if "fast fp32" in outputs8:
+        rows["fast fp32"]["batch8_max_abs_diff_vs_reference"] = float(
+            (outputs8["fast fp32"] - outputs8["reference fp32"]).abs().max()
+        )
+    result = {
+        "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "weights": weights,
+        "allocator_env": {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "LD_PRELOAD", "GLIBC_TUNABLES"))},
+        "bf16_native": bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()),
+        "repeats": {"batch1": args.repeats, "bf16": args.bf16_repeats, "batch8": args.batch8_repeats},
+        "variants": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"P-IEANet inference ({result['machine']}, torch {result['torch']}, {args.threads} threads, "
+          f"{result['date']}, weights: {weights.split(' (')[0]})")
+    print(f"  {'variant':<20} {'b1 img/s':>9} {'b1 ratio':>9} {'b8 img/s':>9} {'b8 ratio':>9} {'max|err| golden':>16}")
+    for name, row in rows.items():
+        err = row["max_abs_err_vs_golden"]
+        print(
+            f"  {name:<20} {row['batch1_images_per_s']:>9.3f} {row['batch1_ratio_to_reference']:>8.2f}x "
+            f"{row.get('batch8_images_per_s', float('nan')):>9.3f} {row.get('batch8_ratio_to_reference', float('nan')):>8.2f}x "
+            f"{'n/a' if err is None else f'{err:.2e}':>16}"
+        )
+    if "batch8_max_abs_diff_vs_reference" in rows["fast fp32"]:
+        print(f"  fast fp32 vs reference on 8 random images: max |diff| {rows['fast fp32']['batch8_max_abs_diff_vs_reference']:.2e}")
+    print(f"  JSON: {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
