@@ -56,8 +56,12 @@ class ObjectStore:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data``; return its sha256. Existing objects are not rewritten."""
+    def put_bytes(self, data: bytes, *, durable: bool = True) -> str:
+        """Store ``data``; return its sha256. Existing objects are not rewritten.
+
+        ``durable=False`` skips the ``fsync`` (for objects that can be recomputed, such as
+        thumbnails): a killed process still leaves whole files, only a power cut may not.
+        """
         key = sha256_bytes(data)
         dest = self.path(key)
         if dest.is_file():
@@ -67,8 +71,9 @@ class ObjectStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, dest)
         except BaseException:
             try:

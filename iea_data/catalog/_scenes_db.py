@@ -12,12 +12,13 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from .. import scenes as scene_rules
 from ..errors import IeaError, NotFoundError
-from ._models import Image, ImagePath, Scene
+from ._models import Image, ImagePath, Scene, utcnow
+from ._upsert import insert_ignore
 
 __all__ = [
     "SceneSummary",
@@ -77,7 +78,8 @@ def assign_scenes_by_filename(s: Session, image_ids: Sequence[int]) -> int:
     """Group the given images (those without a scene) by the ``<scene>_<variant>.<ext>`` convention.
 
     A variant joins (or creates) the scene named by its prefix; a file named ``<scene>.<ext>``
-    becomes that scene's reference when it has none. Runs inside the caller's transaction.
+    becomes that scene's reference when it has none. Runs inside the caller's transaction with
+    a few set-based statements per 500 images.
 
     Returns
     -------
@@ -86,22 +88,50 @@ def assign_scenes_by_filename(s: Session, image_ids: Sequence[int]) -> int:
     """
     created = 0
     ids = list(image_ids)
+    img = Image.__table__
     for start in range(0, len(ids), 500):
-        images = s.scalars(select(Image).where(Image.id.in_(ids[start:start + 500]), Image.scene_id.is_(None))).all()
-        for image in sorted(images, key=lambda im: im.id):
-            parsed = scene_rules.parse_variant_name(image.name)
-            if parsed.variant is not None:
-                scene, new = _get_or_create_scene(s, parsed.scene, "filename")
-                created += new
-                image.scene_id = scene.id
-                image.variant = parsed.variant
-                image.ev = parsed.ev
+        rows = s.execute(
+            select(Image.id, Image.name).where(Image.id.in_(ids[start:start + 500]), Image.scene_id.is_(None)).order_by(Image.id)
+        ).all()
+        parsed = {image_id: scene_rules.parse_variant_name(name) for image_id, name in rows}
+        variant_scenes = sorted({p.scene for p in parsed.values() if p.variant is not None})
+        plain = {image_id: p.scene for image_id, p in parsed.items() if p.variant is None}
+        before = set(s.scalars(select(Scene.name).where(Scene.name.in_(variant_scenes))))
+        insert_ignore(
+            s, Scene.__table__, [{"name": n, "source": "filename", "created_at": utcnow()} for n in variant_scenes if n not in before],
+            conflict=["name"],
+        )
+        created += len(set(variant_scenes) - before)
+        wanted = set(variant_scenes) | set(plain.values())
+        scenes = {
+            name: (sid, ref)
+            for sid, name, ref in s.execute(
+                select(Scene.id, Scene.name, Scene.reference_image_id).where(Scene.name.in_(wanted))
+            )
+        }
+        updates = [
+            {"b_id": image_id, "b_scene": scenes[p.scene][0], "b_variant": p.variant, "b_ev": p.ev}
+            for image_id, p in parsed.items()
+            if p.variant is not None
+        ]
+        if updates:
+            s.execute(
+                update(img).where(img.c.id == bindparam("b_id")).values(
+                    scene_id=bindparam("b_scene"), variant=bindparam("b_variant"), ev=bindparam("b_ev")
+                ),
+                updates,
+            )
+        # references: a plain <scene>.<ext> among these images, else one already in the catalog
+        for image_id, scene_name in sorted(plain.items()):
+            if scene_name in scenes and scenes[scene_name][1] is None:
+                sid = scenes[scene_name][0]
+                s.execute(update(img).where(img.c.id == image_id).values(scene_id=sid))
+                s.execute(update(Scene).where(Scene.id == sid).values(reference_image_id=image_id))
+                scenes[scene_name] = (sid, image_id)
+        for name in variant_scenes:
+            if scenes[name][1] is None:
+                scene = s.get(Scene, scenes[name][0])
                 _attach_reference(s, scene)
-            else:
-                scene = s.scalar(select(Scene).where(Scene.name == parsed.scene))
-                if scene is not None and scene.reference_image_id is None:
-                    image.scene_id = scene.id
-                    scene.reference_image_id = image.id
         s.flush()
     return created
 

@@ -50,7 +50,10 @@ def _imread(path: str) -> int:
 
 def bare_imread(paths: list[Path], workers: int) -> float:
     t = time.perf_counter()
-    ctx = mp.get_context("fork")
+    # the same start method as ingest uses (a fork server: forking a parent that holds
+    # OpenCV's thread pool can deadlock), and the pool start-up is timed for both
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["cv2"])
     with ctx.Pool(workers) as pool:
         list(pool.imap_unordered(_imread, [str(p) for p in paths], chunksize=4))
     return time.perf_counter() - t

@@ -44,7 +44,10 @@ def test_ingest_demo_photos_records_images_scenes_and_stats(workspace, demo_phot
     assert a.luma_p01 <= a.luma_p50 <= a.luma_p99
     # thumbnails live in the object store, not in SQL
     thumb = workspace.objects.get_bytes(a.thumbnail)
-    assert thumb[:8] == b"\x89PNG\r\n\x1a\n"
+    assert thumb[:3] == b"\xff\xd8\xff"  # JPEG
+    from iea_data.imaging import read_image_bytes
+
+    assert read_image_bytes(thumb).rgb.shape == (256, 256, 3)
 
 
 def test_same_bytes_at_two_paths_is_one_image_with_two_paths(workspace, demo_photos, tmp_path):
