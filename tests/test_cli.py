@@ -74,6 +74,7 @@ def test_scenes_ls_and_set_reference(ws_dir, demo_photos):
     r = iea("-w", str(ws_dir), "scenes", "ls", "--json")
     scenes = {s["name"]: s for s in json.loads(r.stdout)}
     assert scenes["coffee"]["reference"] == "coffee.png" and scenes["coffee"]["n_variants"] == 4
+    assert scenes["coffee"]["variants"] == ["-2EV", "-1EV", "+1EV", "+2EV"]  # darkest first
     r = iea("-w", str(ws_dir), "scenes", "set-reference", "coffee", "coffee_+1EV.png")
     assert r.returncode == 0, r.stderr
     r = iea("-w", str(ws_dir), "scenes", "ls", "--json")

@@ -222,9 +222,10 @@ def list_scenes(s: Session, *, pattern: str | None = None, limit: int | None = N
     scenes = s.scalars(q).all()
     out = []
     for sc in scenes:
-        variants = s.execute(
-            select(Image.variant).where(Image.scene_id == sc.id, Image.variant.is_not(None)).order_by(Image.variant)
-        ).scalars().all()
+        variants = sorted(
+            s.scalars(select(Image.variant).where(Image.scene_id == sc.id, Image.variant.is_not(None))),
+            key=scene_rules.variant_sort_key,
+        )
         ref = s.scalar(select(Image.name).where(Image.id == sc.reference_image_id)) if sc.reference_image_id else None
         out.append(SceneSummary(sc.id, sc.name, sc.source, ref, len(variants), tuple(variants)))
     return out
