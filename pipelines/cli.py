@@ -26,6 +26,7 @@ from rich.table import Table
 from iea_data.errors import IeaError
 
 EXIT_PARTIAL = 3
+TABLE_LIMIT = 200  # rows printed as a table unless --limit says otherwise
 
 app = typer.Typer(
     name="iea",
@@ -262,12 +263,17 @@ def catalog_ls(
     from iea_data.catalog import list_images
 
     ws = _ws()
+    shown = limit if (limit is not None or as_json) else TABLE_LIMIT + 1
     with ws.session() as s:
-        rows = list_images(s, scene=scene, split=split, status=status, limit=limit)
+        rows = list_images(s, scene=scene, split=split, status=status, limit=shown)
     if as_json:
         _print_json(rows)
-    else:
-        _table(rows, ["id", "name", "status", "scene", "variant", "is_reference", "width", "height", "bit_depth", "luma_mean"])
+        return
+    more = limit is None and len(rows) > TABLE_LIMIT
+    _table(rows[:TABLE_LIMIT] if more else rows,
+           ["id", "name", "status", "scene", "variant", "is_reference", "width", "height", "bit_depth", "luma_mean"])
+    if more:
+        err_console.print(f"showing the first {TABLE_LIMIT} images; use --limit N, filters or --json for all")
 
 
 @catalog_app.command("stats")

@@ -104,6 +104,7 @@ def bad_batch(tmp_path, demo_photos):
     d.mkdir()
     shutil.copy(demo_photos / "coffee.png", d / "good one.png")
     shutil.copy(demo_photos / "astronaut.png", d / "ünïcödé 'quoted' name.png")
+    shutil.copy(demo_photos / "astronaut_+1EV.png", d / "a\nnewline; $(echo x) & *.png")
     (d / "zero.jpg").write_bytes(b"")
     (d / "text.png").write_text("this is not an image\n")
     (d / "truncated.png").write_bytes(_truncated_png((demo_photos / "coffee_+1EV.png").read_bytes()))
@@ -139,10 +140,10 @@ def test_bad_files_get_specific_errors_and_good_files_land(workspace, bad_batch)
         "dangling.png": "missing-file",
         "up": "symlink-loop",
     }
-    assert report.n_new == 2
+    assert report.n_new == 3
     with workspace.session() as s:
         names = set(s.scalars(select(Image.name)))
-    assert names == {"good one.png", "ünïcödé 'quoted' name.png"}
+    assert names == {"good one.png", "ünïcödé 'quoted' name.png", "a\nnewline; $(echo x) & *.png"}
     # every failure is on record with a message that says what to do
     with workspace.session() as s:
         listed = list_errors(s)
