@@ -44,6 +44,10 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", 
 COMMIT_EVERY = 64  # results per transaction
 COMMIT_SECONDS = 2.0
 MAX_RETRIES = 5
+#: Luma statistics and thumbnails are computed on a preview whose long side is at most this
+#: (JPEGs are decoded at reduced scale in the DCT domain). Means are those of the full image up
+#: to rounding; percentiles and clipped fractions are those of the area-averaged preview.
+STATS_SIDE = 512
 THUMBNAIL_QUALITY = 85  # thumbnails are JPEG: ~10x faster to encode than PNG, ~4x smaller
 
 ProgressFn = Callable[[int, int], None]
@@ -228,7 +232,7 @@ def _process(task: tuple[str, int, int]) -> dict:
     if sha in _WORKER["known"]:
         return out
     try:
-        decoded = imaging.read_image_bytes(data, name=path, max_pixels=_WORKER["max_pixels"])
+        decoded = imaging.read_image_bytes(data, name=path, max_pixels=_WORKER["max_pixels"], max_side=STATS_SIDE)
         stats = imaging.luma_stats(decoded.rgb)
         thumb = imaging.thumbnail(decoded.rgb, max_side=_WORKER["thumb_side"])
         thumb_key = _WORKER["objects"].put_bytes(imaging.encode_image(thumb, ".jpg", quality=THUMBNAIL_QUALITY), durable=False)

@@ -52,19 +52,17 @@ def _order_statistics(counts: np.ndarray, ranks: np.ndarray) -> np.ndarray:
 
     Equivalent to ``np.searchsorted(np.cumsum(counts), ranks, side="right")``, but the
     65536-long cumulative sum (the slow part for small images) is only taken over 256
-    block totals and then inside the few blocks that hold a rank.
+    block totals and then inside the blocks that hold a rank (one row per rank, all at
+    once: the count of a row's entries <= k is ``searchsorted(row, k, side="right")``).
     """
     block = 256
-    block_cdf = np.cumsum(counts.reshape(-1, block).sum(axis=1))
+    rows = counts.reshape(-1, block)
+    block_cdf = np.cumsum(rows.sum(axis=1))
     blocks = np.searchsorted(block_cdf, ranks, side="right")
     before = np.concatenate(([0], block_cdf))[blocks]
-    levels = np.empty(len(ranks), np.int64)
-    local_cdfs: Dict[int, np.ndarray] = {}
-    for i, (b, k) in enumerate(zip(blocks.tolist(), (ranks - before).tolist())):
-        if b not in local_cdfs:
-            local_cdfs[b] = np.cumsum(counts[b * block : (b + 1) * block])
-        levels[i] = b * block + int(np.searchsorted(local_cdfs[b], k, side="right"))
-    return levels
+    local_cdf = np.cumsum(rows[blocks], axis=1)
+    inside = (local_cdf <= (ranks - before)[:, None]).sum(axis=1)
+    return (blocks * block + inside).astype(np.int64, copy=False)
 
 
 def _luma_stats(y: np.ndarray) -> Dict[str, float]:
