@@ -52,7 +52,10 @@ class Settings:
         Residual maps are stored with their long side at most this many pixels, never
         larger than the image.
     thumbnail_side : int
-        Long side of the thumbnails made at ingest.
+        Long side of the thumbnails made at ingest (at most ``stats_side``).
+    stats_side : int
+        Ingest computes luma statistics on a preview with this long side (default 256, the
+        released network's input size); larger is more detailed and slower.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_DB_NAME}"
@@ -60,9 +63,10 @@ class Settings:
     workers: int = 0
     label_max_side: int = 1024
     thumbnail_side: int = 256
+    stats_side: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("max_pixels", "label_max_side", "thumbnail_side"):
+        for name in ("max_pixels", "label_max_side", "thumbnail_side", "stats_side"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise IeaError(f"setting {name!r} must be a positive integer, got {value!r}")
@@ -81,6 +85,7 @@ class Settings:
         "workers": ("ingest", "workers"),
         "label_max_side": ("labels", "max_side"),
         "thumbnail_side": ("ingest", "thumbnail_side"),
+        "stats_side": ("ingest", "stats_side"),
     }
 
     def to_toml(self) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,6 @@ The rules a user can rely on:
 
 from __future__ import annotations
 
-import errno
 import logging
 import multiprocessing as mp
 import os
@@ -30,8 +29,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from ..errors import IeaError, ImageDecodeError
-from ..objects import ObjectStore, sha256_bytes
+from ..errors import IeaError
+from ..scan import classify_os_error, init_worker, os_error_message, scan_file
 from ._models import Image, ImagePath, IngestError, IngestRun, utcnow
 from ._scenes_db import assign_scenes_by_filename
 from ._upsert import insert_ignore
@@ -41,14 +40,9 @@ __all__ = ["IMAGE_EXTENSIONS", "IngestReport", "FileError", "ingest", "walk_imag
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp"})
-COMMIT_EVERY = 64  # results per transaction
+COMMIT_EVERY = 256  # results per transaction
 COMMIT_SECONDS = 2.0
 MAX_RETRIES = 5
-#: Luma statistics and thumbnails are computed on a preview whose long side is at most this
-#: (JPEGs are decoded at reduced scale in the DCT domain). Means are those of the full image up
-#: to rounding; percentiles and clipped fractions are those of the area-averaged preview.
-STATS_SIDE = 512
-THUMBNAIL_QUALITY = 85  # thumbnails are JPEG: ~10x faster to encode than PNG, ~4x smaller
 
 ProgressFn = Callable[[int, int], None]
 
@@ -106,16 +100,6 @@ class IngestReport:
 # --------------------------------------------------------------------------- walking
 
 
-def _classify_os_error(exc: OSError) -> str:
-    if exc.errno == errno.ELOOP:
-        return "symlink-loop"
-    if exc.errno == errno.ENOENT:
-        return "missing-file"
-    if exc.errno == errno.EISDIR:
-        return "is-a-directory"
-    return "unreadable"
-
-
 def _retryable(exc: OperationalError) -> bool:
     """A deadlock victim or serialization failure (PostgreSQL), or a busy SQLite: safe to retry."""
     code = getattr(exc.orig, "sqlstate", None)
@@ -136,7 +120,7 @@ def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
-            yield directory, FileError(directory, _classify_os_error(exc), f"cannot list folder: {exc.strerror}")
+            yield directory, FileError(directory, classify_os_error(exc), f"cannot list folder: {exc.strerror}")
             return
         for entry in entries:
             path = entry.path
@@ -145,13 +129,13 @@ def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
             except OSError as exc:
                 is_dir = False
                 if Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS or entry.is_symlink():
-                    yield path, FileError(path, _classify_os_error(exc), _os_message(exc))
+                    yield path, FileError(path, classify_os_error(exc), os_error_message(exc))
                     continue
             if is_dir:
                 try:
                     st = os.stat(path)
                 except OSError as exc:
-                    yield path, FileError(path, _classify_os_error(exc), _os_message(exc))
+                    yield path, FileError(path, classify_os_error(exc), os_error_message(exc))
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
@@ -170,7 +154,7 @@ def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
                 try:
                     os.stat(path)
                 except OSError as exc:
-                    yield path, FileError(path, _classify_os_error(exc), _os_message(exc))
+                    yield path, FileError(path, classify_os_error(exc), os_error_message(exc))
                     continue
             yield path, None
 
@@ -179,7 +163,7 @@ def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
         try:
             st = os.stat(root)
         except OSError as exc:
-            yield root, FileError(root, _classify_os_error(exc), _os_message(exc))
+            yield root, FileError(root, classify_os_error(exc), os_error_message(exc))
             continue
         if stat.S_ISDIR(st.st_mode):
             key = (st.st_dev, st.st_ino)
@@ -191,83 +175,6 @@ def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
             yield root, None
 
 
-def _os_message(exc: OSError) -> str:
-    reason = _classify_os_error(exc)
-    if reason == "symlink-loop":
-        return "too many levels of symbolic links (a symlink loop); fix or remove the link"
-    if reason == "missing-file":
-        return "the file does not exist (a dangling symlink, or deleted during the run)"
-    if reason == "is-a-directory":
-        return "a folder where a file was expected"
-    return f"cannot read the file ({exc.strerror}); check its permissions"
-
-
-# --------------------------------------------------------------------------- worker side
-
-_WORKER: dict = {}
-
-
-def _init_worker(max_pixels: int, thumb_side: int, objects_root: str, known: frozenset[str]) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-    _WORKER.update(max_pixels=max_pixels, thumb_side=thumb_side, objects=ObjectStore(objects_root), known=known)
-
-
-def _process(task: tuple[str, int, int]) -> dict:
-    """Hash (and, for new content, decode) one file. Runs in a worker process; never raises."""
-    from .. import imaging
-
-    path, size, mtime_ns = task
-    out: dict = {"path": path, "size": size, "mtime_ns": mtime_ns}
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        out["error"] = (_classify_os_error(exc), _os_message(exc))
-        return out
-    sha = sha256_bytes(data)
-    out["sha256"] = sha
-    out["size"] = len(data)
-    if sha in _WORKER["known"]:
-        return out
-    try:
-        decoded = imaging.read_image_bytes(data, name=path, max_pixels=_WORKER["max_pixels"], max_side=STATS_SIDE)
-        stats = imaging.luma_stats(decoded.rgb)
-        thumb = imaging.thumbnail(decoded.rgb, max_side=_WORKER["thumb_side"])
-        thumb_key = _WORKER["objects"].put_bytes(imaging.encode_image(thumb, ".jpg", quality=THUMBNAIL_QUALITY), durable=False)
-    except ImageDecodeError as exc:
-        out["error"] = (exc.reason, str(exc))
-        return out
-    except MemoryError:
-        out["error"] = ("out-of-memory", "the image is too large to decode in memory; lower max_pixels or add memory")
-        return out
-    except Exception as exc:  # a decoder bug must not stop the batch
-        log.exception("unexpected error decoding %s", path)
-        out["error"] = ("decode-failed", f"unexpected decoder error: {type(exc).__name__}: {exc}")
-        return out
-    exif = decoded.exif
-    out["image"] = {
-        "format": decoded.format,
-        "mode": decoded.mode,
-        "width": decoded.width,
-        "height": decoded.height,
-        "channels": decoded.channels,
-        "bit_depth": decoded.bit_depth,
-        "exif_exposure_time": exif.exposure_time,
-        "exif_f_number": exif.f_number,
-        "exif_iso": exif.iso,
-        "exif_exposure_bias": exif.exposure_bias,
-        "exif_camera_make": exif.camera_make,
-        "exif_camera_model": exif.camera_model,
-        "exif_capture_time": exif.capture_time,
-        "exif_orientation": exif.orientation,
-        "thumbnail": thumb_key,
-        **{k: float(v) for k, v in stats.items()},
-    }
-    return out
-
-
 # --------------------------------------------------------------------------- main side
 
 
@@ -275,21 +182,21 @@ def _run_tasks(tasks: Sequence[tuple[str, int, int]], *, workers: int, init_args
     if not tasks:
         return
     if workers <= 1 or len(tasks) == 1:
-        _init_worker(*init_args)
+        init_worker(*init_args)
         for task in tasks:
-            yield _process(task)
+            yield scan_file(task)
         return
     # Not "fork": the parent may hold OpenCV/BLAS thread pools whose locks a forked child
     # would inherit mid-use (a deadlock). A fork server starts clean once and forks workers
     # with the decoders already imported.
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["iea_data.catalog._ingest", "iea_data.imaging"])
+        ctx.set_forkserver_preload(["iea_data.scan"])
     else:
         ctx = mp.get_context("spawn")
     chunk = max(1, min(16, len(tasks) // (workers * 8)))
-    with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
-        yield from pool.imap_unordered(_process, tasks, chunksize=chunk)
+    with ctx.Pool(workers, initializer=init_worker, initargs=init_args) as pool:
+        yield from pool.imap_unordered(scan_file, tasks, chunksize=chunk)
 
 
 class _Writer:
@@ -516,7 +423,7 @@ def ingest(
                 try:
                     st = os.stat(path)
                 except OSError as exc:
-                    walk_errors.append(FileError(path, _classify_os_error(exc), _os_message(exc)))
+                    walk_errors.append(FileError(path, classify_os_error(exc), os_error_message(exc)))
                     continue
                 candidates.append((path, st.st_size, st.st_mtime_ns))
             report.n_files = len(candidates) + len(walk_errors)
@@ -544,7 +451,7 @@ def ingest(
                 done += 1
             if progress:
                 progress(done, total)
-            init = (settings.max_pixels, settings.thumbnail_side, str(workspace.objects.root), known_hashes)
+            init = (settings.max_pixels, settings.thumbnail_side, settings.stats_side, str(workspace.objects.root), known_hashes)
             for result in _run_tasks(tasks, workers=n_workers, init_args=init):
                 writer.add(result)
                 done += 1

@@ -42,6 +42,13 @@ def test_ingest_demo_photos_records_images_scenes_and_stats(workspace, demo_phot
     assert imgs["astronaut_+2EV.png"].frac_white > a.frac_white
     assert imgs["astronaut_-2EV.png"].frac_black > a.frac_black
     assert a.luma_p01 <= a.luma_p50 <= a.luma_p99
+    # statistics come from a 256-px preview: the mean is the full image's, percentiles close
+    from iea_data.imaging import luma_stats, read_image
+
+    full = luma_stats(read_image(demo_photos / "astronaut.png").rgb)
+    assert a.luma_mean == pytest.approx(full["luma_mean"], abs=1 / 255)
+    assert a.luma_p50 == pytest.approx(full["luma_p50"], abs=0.03)
+    assert a.luma_p95 == pytest.approx(full["luma_p95"], abs=0.03)
     # thumbnails live in the object store, not in SQL
     thumb = workspace.objects.get_bytes(a.thumbnail)
     assert thumb[:3] == b"\xff\xd8\xff"  # JPEG
