@@ -146,7 +146,7 @@ def predict(
     -----
     Runs under ``torch.inference_mode``. Measured error against the released outputs:
     float32 fast path <= 1e-4 (about 1e-6); bfloat16 about 1e-2 (see
-    ``docs/benchmarks-model.md``). Citing: He et al., NeurIPS 2024 (P-IEANet).
+    ``docs/benchmarks.md``). Citing: He et al., NeurIPS 2024 (P-IEANet).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
