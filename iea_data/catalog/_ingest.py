@@ -387,6 +387,12 @@ def ingest(
         Counts and the list of failed files. The caller decides the exit status
         (``iea ingest`` exits with 3 when any file failed).
 
+    Notes
+    -----
+    With ``workers > 1`` the decoders run in a pool started from a fork server, as Python's
+    ``multiprocessing`` does for spawn-like start methods: a script that calls ``ingest``
+    must guard its entry point with ``if __name__ == "__main__":``.
+
     Examples
     --------
     >>> report = ingest(ws, ["photos/"])          # doctest: +SKIP
