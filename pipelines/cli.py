@@ -451,6 +451,86 @@ def scenes_sidecar(csv_path: Annotated[Path, typer.Argument(help="CSV: path,scen
     console.print(f"{n} image(s) assigned")
 
 
+# --------------------------------------------------------------------------- labels
+
+
+@app.command()
+def prelabel(
+    method: Annotated[str, typer.Option(help="model (P-IEANet) or refdiff (Y(variant) - Y(reference)).")] = "model",
+    scene: Annotated[Optional[str], typer.Option(help="Only this scene.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only this split.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (model method).")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 8,
+    loader_workers: Annotated[int, typer.Option(help="DataLoader processes decoding images for the model.")] = 2,
+    align: Annotated[bool, typer.Option(help="Align hand-held brackets (MTB) before the reference difference.")] = False,
+    redo: Annotated[bool, typer.Option(help="Add a new revision even where a pre-label exists.")] = False,
+) -> None:
+    """Pre-label images: model residual maps or reference differences, stored as label revisions.
+
+    Resumable: images that already have a pre-label of that method are skipped. Exits 3 when
+    some images failed (each is named).
+
+    Example: iea prelabel --method refdiff --scene astronaut
+    """
+    from iea_data.labels import prelabel_model, prelabel_refdiff
+
+    if method not in ("model", "refdiff"):
+        raise IeaError(f"--method must be model or refdiff, got {method!r}")
+    ws = _ws()
+    if method == "refdiff":
+        report = _with_progress("refdiff", lambda cb: prelabel_refdiff(ws, scene=scene, split=split, align=align, redo=redo, progress=cb))
+    else:
+        report = _with_progress("model", lambda cb: prelabel_model(
+            ws, device=device, batch_size=batch_size, num_workers=loader_workers, scene=scene, split=split, redo=redo, progress=cb))
+    console.print(f"{report.method}: {report.n_selected} selected, {report.n_saved} saved, "
+                  f"{report.n_skipped} already labelled, {len(report.errors)} failed")
+    for name, message in report.errors[:50]:
+        err_console.print(f"  [red]{name}[/red]: {message}", highlight=False)
+    if report.errors:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def show(
+    image: Annotated[str, typer.Argument(help="Image id, sha256 (prefix), name or path.")],
+    out: Annotated[Path, typer.Option(help="PNG to write.")],
+    label: Annotated[Optional[int], typer.Option(help="Label id (default: the newest label of the image).")] = None,
+    opacity: Annotated[float, typer.Option(help="Heatmap opacity over the photo; 0 draws the heatmap alone.")] = 0.7,
+    vmax: Annotated[float, typer.Option(help="Residual magnitude at full colour.")] = 0.5,
+) -> None:
+    """Render an image's residual map as a blue-white-red heatmap over the photo, with a legend.
+
+    Example: iea show astronaut_-1EV.png --out astro.png
+    """
+    from sqlalchemy import select
+
+    from iea_data.catalog import Label, resolve_image
+    from iea_data.catalog._queries import image_path
+    from iea_data.heatmaps import render_heatmap
+    from iea_data.imaging import read_image, write_image
+    from iea_data.labels import load_label_map
+
+    ws = _ws()
+    with ws.session() as s:
+        im = resolve_image(s, image)
+        q = select(Label).where(Label.image_id == im.id)
+        q = q.where(Label.id == label) if label is not None else q.order_by(Label.created_at.desc(), Label.id.desc())
+        lab = s.scalars(q.limit(1)).first()
+        if lab is None:
+            raise IeaError(f"image {im.name!r} has no label{' ' + str(label) if label else ''}; run `iea prelabel` first")
+        path = image_path(s, im.id)
+        title = f"{im.name}  ·  {lab.kind} r{lab.revision}  ·  mean {lab.mean:+.3f}"
+        residual = load_label_map(ws.objects, lab)
+    photo = read_image(path).rgb if (path and opacity > 0) else None
+    if photo is not None:
+        from iea_data.imaging import resize_image
+
+        photo = resize_image(photo, residual.shape)
+    pic = render_heatmap(residual, photo, opacity=opacity, vmax=vmax, title=title)
+    write_image(out, pic.astype("float32") / 255.0)
+    console.print(f"wrote {out}")
+
+
 # --------------------------------------------------------------------------- entry point
 
 

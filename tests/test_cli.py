@@ -103,3 +103,21 @@ def test_snapshot_and_db_commands(ws_dir, tmp_path):
     r = iea("-w", str(ws_dir), "catalog", "snapshot", "--out", str(tmp_path / "snap"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "snap" / "images.parquet").exists()
+
+
+def test_prelabel_refdiff_and_show_render_a_heatmap(ws_dir, demo_photos, tmp_path):
+    assert iea("-w", str(ws_dir), "ingest", str(demo_photos), "--workers", "1").returncode == 0
+    r = iea("-w", str(ws_dir), "prelabel", "--method", "refdiff")
+    assert r.returncode == 0, r.stderr
+    assert "8 saved" in r.stdout
+    out = tmp_path / "astro.png"
+    r = iea("-w", str(ws_dir), "show", "astronaut_-2EV.png", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    from iea_data.imaging import read_image
+
+    pic = read_image(out).rgb
+    assert pic.shape[1] == 512 and pic.shape[0] > 512 + 44  # title + 512-px overlay + legend
+    r = iea("-w", str(ws_dir), "show", "astronaut.png", "--out", str(out))
+    assert r.returncode == 1 and "no label" in r.stderr and "iea prelabel" in r.stderr
+    r = iea("-w", str(ws_dir), "prelabel", "--method", "magic")
+    assert r.returncode == 1 and "--method must be model or refdiff" in r.stderr

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ..errors import IeaError
 from ._models import IMAGE_STATUSES, Image, ImagePath, IngestError, IngestRun, Label, Scene, Score, SplitMember
 
-__all__ = ["catalog_stats", "list_images", "list_errors", "list_runs"]
+__all__ = ["catalog_stats", "list_images", "list_errors", "list_runs", "image_path"]
 
 
 def catalog_stats(s: Session) -> dict[str, Any]:
@@ -113,3 +113,13 @@ def list_runs(s: Session, *, limit: int = 20) -> list[dict[str, Any]]:
     ]
     s.rollback()
     return out
+
+
+def image_path(s: Session, image_id: int) -> Optional[str]:
+    """The first recorded path of the image that still exists on disk (None if none does)."""
+    import os
+
+    for p in s.scalars(select(ImagePath.path).where(ImagePath.image_id == image_id).order_by(ImagePath.id)):
+        if os.path.exists(p):
+            return p
+    return None
