@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark and print its figures (JSON copies under .bench/).
 
-Run one with ``python -m pipelines.bench catalog`` or ``python -m pipelines.bench model``.
+Run one with ``python -m pipelines.bench catalog`` (or ``model``, ``prelabel``).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("catalog", "model")
+BENCHMARKS = ("catalog", "model", "prelabel")
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,79 @@
+"""Pre-label throughput: `prelabel_model` (decode in DataLoader workers + model + store) vs the model alone.
+
+Run: ``python -m pipelines.benchmarks.prelabel [--loader-workers 2] [--batch-size 8] [--out FILE]``.
+The goal is that loading hides behind compute: images/s with loading close to the model alone.
+Needs the released weights (../shared or IEA_PIEANET_WEIGHTS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loader-workers", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=Path(".bench/prelabel.json"))
+    args = ap.parse_args(argv)
+    import torch
+
+    from iea_data.catalog import dispose_engines, list_images
+    from iea_data.demo import build_demo
+    from iea_data.imaging import read_image
+    from iea_data.labels import prelabel_model
+    from iea_data.model import create_model, to_batch
+    from iea_data.workspace import init_workspace
+
+    os.environ.pop("IEA_DATABASE_URL", None)
+    tmp = Path(tempfile.mkdtemp(prefix="iea-bench-prelabel-"))
+    try:
+        ws = init_workspace(tmp / "ws")
+        build_demo(ws, workers=2)
+        with ws.session() as s:
+            paths = [r["path"] for r in list_images(s)]
+        n = len(paths)
+        model = create_model("pieanet", weights="official")
+        x = to_batch([read_image(p).rgb for p in paths])
+        with torch.inference_mode():
+            model(x[:1])  # warm-up
+            t = time.perf_counter()
+            for i in range(0, n, args.batch_size):
+                model(x[i:i + args.batch_size])
+            alone = time.perf_counter() - t
+        t = time.perf_counter()
+        report = prelabel_model(ws, batch_size=args.batch_size, num_workers=args.loader_workers)
+        full = time.perf_counter() - t
+        assert report.n_saved == n, report.errors[:3]
+        result = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "date": time.strftime("%Y-%m-%d"),
+            "torch": torch.__version__,
+            "images": n,
+            "batch_size": args.batch_size,
+            "loader_workers": args.loader_workers,
+            "model_alone_images_per_s": n / alone,
+            "prelabel_images_per_s": n / full,
+            "ratio": alone / full,
+        }
+    finally:
+        dispose_engines()
+        shutil.rmtree(tmp, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"pre-label benchmark ({result['machine']}, {result['date']}, {n} demo images, batch {args.batch_size})")
+    print(f"  model alone (tensors ready)          {result['model_alone_images_per_s']:.2f} images/s")
+    print(f"  iea prelabel --method model           {result['prelabel_images_per_s']:.2f} images/s "
+          f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, storing)")
+    return result
+
+
+if __name__ == "__main__":
+    main()
