@@ -216,7 +216,7 @@ def import_manifest_cmd(
 
     Example: iea import-manifest train_256.csv --split train --images /data/iea40k/train
     """
-    from iea_data.catalog import import_manifest, ingest as run_ingest
+    from iea_data.catalog import import_manifest
 
     ws = _ws()
     with ws.session() as s:
@@ -226,23 +226,15 @@ def import_manifest_cmd(
         f"{report.n_images_new} new images, {report.n_missing_files} without a file"
     )
     if images is not None:
-        files = [images / name for name in _missing_names(ws) if (images / name).exists()]
-        if files:
-            r = _with_progress("linking", lambda cb: run_ingest(ws, files, group="none", progress=cb))
-            _ingest_summary(r)
-            if r.errors:
-                raise typer.Exit(EXIT_PARTIAL)
-        else:
-            console.print(f"no files of this manifest found in {images}")
+        from iea_data.catalog import link_missing_files
 
-
-def _missing_names(ws) -> list[str]:
-    from sqlalchemy import select
-
-    from iea_data.catalog import Image
-
-    with ws.session() as s:
-        return list(s.scalars(select(Image.name).where(Image.status == "missing").order_by(Image.id)))
+        r = _with_progress("linking", lambda cb: link_missing_files(ws, images, progress=cb))
+        if r is None:
+            console.print(f"no file of a row without one was found in {images}")
+            return
+        _ingest_summary(r)
+        if r.errors:
+            raise typer.Exit(EXIT_PARTIAL)
 
 
 # --------------------------------------------------------------------------- catalog

@@ -121,3 +121,15 @@ def test_prelabel_refdiff_and_show_render_a_heatmap(ws_dir, demo_photos, tmp_pat
     assert r.returncode == 1 and "no label" in r.stderr and "iea prelabel" in r.stderr
     r = iea("-w", str(ws_dir), "prelabel", "--method", "magic")
     assert r.returncode == 1 and "--method must be model or refdiff" in r.stderr
+
+
+def test_import_manifest_links_files_from_images_dir(ws_dir, demo_photos, tmp_path):
+    csv = tmp_path / "m.csv"
+    csv.write_text("img_id,ref_id,score\ncoffee_-1EV.png,coffee.png,4.5\nnot_here_N1.png,not_here.png,3\n")
+    r = iea("-w", str(ws_dir), "import-manifest", str(csv), "--split", "valid", "--images", str(demo_photos))
+    assert r.returncode == 0, r.stderr
+    r = iea("-w", str(ws_dir), "catalog", "ls", "--split", "valid", "--json")
+    status = {x["name"]: x["status"] for x in json.loads(r.stdout)}
+    assert status == {"coffee_-1EV.png": "ok", "not_here_N1.png": "missing"}
+    r = iea("-w", str(ws_dir), "import-manifest", str(csv), "--split", "valid", "--replace", "--images", str(tmp_path / "nope"))
+    assert r.returncode == 1 and "is not a folder" in r.stderr

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 from ._ingest import IMAGE_EXTENSIONS, FileError, IngestReport, ingest, walk_images
-from ._manifest import ManifestReport, export_manifest, format_score, import_manifest, read_manifest
+from ._manifest import ManifestReport, export_manifest, link_missing_files, format_score, import_manifest, read_manifest
 from ._queries import catalog_stats, list_errors, list_images, list_runs
 from ._scenes_db import (
     SceneSummary,
@@ -47,7 +47,7 @@ from ._snapshot import ARROW_SCHEMA_VERSION, derive_arrow_schema, load_arrow_sch
 
 __all__ += [
     "IMAGE_EXTENSIONS", "FileError", "IngestReport", "ingest", "walk_images",
-    "ManifestReport", "export_manifest", "format_score", "import_manifest", "read_manifest",
+    "ManifestReport", "export_manifest", "link_missing_files", "format_score", "import_manifest", "read_manifest",
     "catalog_stats", "list_errors", "list_images", "list_runs",
     "SceneSummary", "apply_sidecar", "assign_scenes_by_filename", "group_scenes_by_exif", "list_scenes",
     "resolve_image", "set_reference",

@@ -26,7 +26,7 @@ from ..errors import IeaError, ManifestError, NotFoundError
 from ._models import Image, Scene, Score, SplitMember, utcnow
 from ._upsert import insert_ignore
 
-__all__ = ["MANIFEST_COLUMNS", "ManifestReport", "read_manifest", "import_manifest", "export_manifest", "format_score"]
+__all__ = ["link_missing_files", "MANIFEST_COLUMNS", "ManifestReport", "read_manifest", "import_manifest", "export_manifest", "format_score"]
 
 MANIFEST_COLUMNS = ("img_id", "ref_id", "score")
 _CHUNK = 900  # bound parameters per IN (...) query: below SQLite's limits
@@ -331,3 +331,21 @@ def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | 
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
     return text
+
+
+def link_missing_files(workspace, images_dir: str | os.PathLike[str], *, progress=None):
+    """Ingest the files in ``images_dir`` named like catalog rows that have no file yet.
+
+    Returns the ingest report, or None when no such file is there.
+    """
+    from ._ingest import ingest
+
+    folder = Path(images_dir)
+    if not folder.is_dir():
+        raise IeaError(f"--images {folder} is not a folder")
+    with workspace.session() as s:
+        names = list(s.scalars(select(Image.name).where(Image.status == "missing", Image.sha256.is_(None)).order_by(Image.id)))
+    files = [folder / n for n in names if (folder / n).exists()]
+    if not files:
+        return None
+    return ingest(workspace, files, group="none", progress=progress, kind="manifest-link")
