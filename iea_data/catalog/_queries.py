@@ -55,7 +55,7 @@ def list_images(
     first_path = select(func.min(ImagePath.path)).where(ImagePath.image_id == Image.id).correlate(Image).scalar_subquery()
     q = (
         select(
-            Image.id, Image.name, Image.status, Scene.name.label("scene"), Image.variant, Image.ev,
+            Image.id, Image.name, Image.status, Image.scene_id, Scene.name.label("scene"), Image.variant, Image.ev,
             Image.width, Image.height, Image.bit_depth, Image.format, Image.luma_mean, Image.sha256,
             (Scene.reference_image_id == Image.id).label("is_reference"), first_path.label("path"),
         )

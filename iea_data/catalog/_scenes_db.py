@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from .. import scenes as scene_rules
@@ -271,6 +271,3 @@ def set_reference(s: Session, scene_name: str, image_ref: str | int) -> Scene:
     s.flush()
     return scene
 
-
-def count_by_scene(s: Session) -> int:
-    return s.scalar(select(func.count()).select_from(Scene)) or 0

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
-from ..catalog import Image, Scene, SplitMember
+from ..catalog import Scene, list_images
 from ..catalog._queries import image_path
 from ..errors import IeaError, ImageDecodeError
 from ..imaging import label_shape, luma, read_image, resize_image, resize_map
@@ -85,16 +85,8 @@ def refdiff_map(variant: np.ndarray, reference: np.ndarray, shape: tuple[int, in
 def select_images(session, *, scene: Optional[str] = None, split: Optional[str] = None,
                   status: str = "ok", variants_only: bool = False) -> list[tuple[int, str, Optional[int]]]:
     """``(id, name, scene_id)`` of catalog images chosen by scene name, split and status (default: decoded ones)."""
-    q = select(Image.id, Image.name, Image.scene_id).where(Image.status == status).order_by(Image.id)
-    if scene is not None:
-        q = q.join(Scene, Scene.id == Image.scene_id).where(Scene.name == scene)
-    if split is not None:
-        q = q.join(SplitMember, and_(SplitMember.image_id == Image.id, SplitMember.split == split))
-    if variants_only:
-        q = q.where(Image.variant.is_not(None))
-    rows = [tuple(r) for r in session.execute(q)]
-    session.rollback()
-    return rows
+    rows = list_images(session, scene=scene, split=split, status=status)
+    return [(r["id"], r["name"], r["scene_id"]) for r in rows if not variants_only or r["variant"] is not None]
 
 
 def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[str] = None, align: bool = False,

@@ -7,7 +7,6 @@ import shutil
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 

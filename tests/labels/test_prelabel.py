@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from conftest import shared_path
 from iea_data.catalog import Image, Label, ingest
-from iea_data.imaging import luma, read_image, write_image
+from iea_data.imaging import luma, read_image
 from iea_data.labels import load_label_map, prelabel_model, prelabel_refdiff, refdiff_map
 
 
