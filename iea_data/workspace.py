@@ -56,6 +56,12 @@ class Settings:
     stats_side : int
         Ingest computes luma statistics on a preview with this long side (default 256, the
         released network's input size); larger is more detailed and slower.
+    session_idle_minutes : int
+        The annotator app logs a user out after this many idle minutes.
+    login_max_failures : int
+        Failed logins in a row after which each further attempt for that name is slowed down.
+    release_license : str
+        The license written into release manifests and dataset cards.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_DB_NAME}"
@@ -64,9 +70,15 @@ class Settings:
     label_max_side: int = 1024
     thumbnail_side: int = 256
     stats_side: int = 256
+    session_idle_minutes: int = 60
+    login_max_failures: int = 5
+    release_license: str = "unspecified (set [releases] license in iea.toml)"
 
     def __post_init__(self) -> None:
-        for name in ("max_pixels", "label_max_side", "thumbnail_side", "stats_side"):
+        if not isinstance(self.release_license, str) or not self.release_license.strip():
+            raise IeaError(f"setting 'releases.license' must be a non-empty string, got {self.release_license!r}")
+        for name in ("max_pixels", "label_max_side", "thumbnail_side", "stats_side", "session_idle_minutes",
+                     "login_max_failures"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise IeaError(f"setting {name!r} must be a positive integer, got {value!r}")
@@ -86,6 +98,9 @@ class Settings:
         "label_max_side": ("labels", "max_side"),
         "thumbnail_side": ("ingest", "thumbnail_side"),
         "stats_side": ("ingest", "stats_side"),
+        "session_idle_minutes": ("app", "session_idle_minutes"),
+        "login_max_failures": ("app", "login_max_failures"),
+        "release_license": ("releases", "license"),
     }
 
     def to_toml(self) -> dict[str, dict[str, Any]]:

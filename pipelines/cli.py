@@ -12,21 +12,28 @@ Exit status (scripts can trust it):
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, List, Optional
+from typing import Annotated, List, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from iea_data.errors import IeaError
-
-EXIT_PARTIAL = 3
-TABLE_LIMIT = 200  # rows printed as a table unless --limit says otherwise
+from pipelines._console import (  # shared by every sub-app
+    EXIT_PARTIAL,
+    TABLE_LIMIT,
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    print_json as _print_json,
+    print_table as _table,
+    state,
+    with_progress as _with_progress,
+)
+from pipelines._console import open_workspace as _ws
 
 app = typer.Typer(
     name="iea",
@@ -42,69 +49,11 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(scenes_app, name="scenes")
 app.add_typer(db_app, name="db")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-class _State:
-    workspace: Optional[Path] = None
-
-
-state = _State()
-
-WorkspaceOpt = Annotated[
-    Optional[Path],
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $IEA_HOME, else the current folder).", show_default=False),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
 
 @app.callback()
 def _root(workspace: WorkspaceOpt = None) -> None:
     """Find the workspace from --workspace, else IEA_HOME, else the current folder."""
     state.workspace = workspace
-
-
-def _ws():
-    from iea_data.workspace import find_workspace
-
-    return find_workspace(state.workspace)
-
-
-def _progress(description: str) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-        disable=not err_console.is_terminal and not os.environ.get("IEA_PROGRESS"),
-    )
-
-
-def _with_progress(description: str, fn: Callable[[Callable[[int, int], None]], Any]) -> Any:
-    with _progress(description) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return fn(update)
-
-
-def _print_json(obj: Any) -> None:
-    console.print_json(json.dumps(obj, default=str))
-
-
-def _table(rows: list[dict], columns: list[str], title: str | None = None) -> None:
-    t = Table(title=title)
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*["" if r.get(c) is None else (f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])) for c in columns])
-    console.print(t)
 
 
 def _ingest_summary(report) -> None:
@@ -521,6 +470,14 @@ def show(
     pic = render_heatmap(residual, photo, opacity=opacity, vmax=vmax, title=title)
     write_image(out, pic.astype("float32") / 255.0)
     console.print(f"wrote {out}")
+
+
+# --------------------------------------------------------------------------- sub-apps in their own modules
+
+from pipelines import cli_release, cli_rules, cli_train, cli_users  # noqa: E402  (they import pipelines._console only)
+
+for _module in (cli_rules, cli_users, cli_release, cli_train):
+    _module.register(app)
 
 
 # --------------------------------------------------------------------------- entry point
