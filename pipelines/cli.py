@@ -474,9 +474,9 @@ def show(
 
 # --------------------------------------------------------------------------- sub-apps in their own modules
 
-from pipelines import cli_release, cli_rules, cli_train, cli_users  # noqa: E402  (they import pipelines._console only)
+from pipelines import cli_app, cli_release, cli_rules, cli_train, cli_users  # noqa: E402  (they import pipelines._console only)
 
-for _module in (cli_rules, cli_users, cli_release, cli_train):
+for _module in (cli_rules, cli_users, cli_app, cli_release, cli_train):
     _module.register(app)
 
 
