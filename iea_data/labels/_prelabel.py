@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 from sqlalchemy import select
@@ -134,37 +134,6 @@ def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[
     return report
 
 
-class _ImageDataset:
-    """Loads (index, 256x256 tensor, label shape) per image in DataLoader workers."""
-
-    def __init__(self, paths: Sequence[str], max_side: int, input_size: tuple[int, int]):
-        self.paths = list(paths)
-        self.max_side = max_side
-        self.input_size = input_size
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        import torch
-
-        from ..model import to_batch
-
-        try:
-            rgb = read_image(self.paths[i]).rgb
-        except (ImageDecodeError, OSError) as exc:
-            return i, torch.zeros(3, *self.input_size), (0, 0), str(exc)
-        shape = label_shape(rgb.shape[0], rgb.shape[1], self.max_side)
-        return i, to_batch([rgb], size=self.input_size)[0], shape, ""
-
-
-def _collate(items):
-    import torch
-
-    idx, xs, shapes, errs = zip(*items)
-    return list(idx), torch.stack(xs), list(shapes), list(errs)
-
-
 def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official", device: str = "auto",
                    batch_size: int = 8, num_workers: int = 2, scene: Optional[str] = None, split: Optional[str] = None,
                    redo: bool = False, progress: Optional[ProgressFn] = None) -> PrelabelReport:
@@ -176,7 +145,7 @@ def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official"
     import torch
 
     from .. import __version__
-    from ..model import create_model, get_model_cfg, resize_maps
+    from ..model import create_model, get_model_cfg, predict_files
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -203,25 +172,19 @@ def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official"
     report.n_selected = len(images)
     weights_sha = cfg.sha256 if weights == "official" else None
     params = {"input_size": list(cfg.input_size), "package_version": __version__, "device": str(device), "dtype": "float32"}
-    loader = torch.utils.data.DataLoader(
-        _ImageDataset(paths, workspace.settings.label_max_side, tuple(cfg.input_size)), batch_size=batch_size,
-        num_workers=num_workers, collate_fn=_collate,
-        multiprocessing_context="forkserver" if num_workers else None,
-    )
-    done = 0
-    with workspace.session() as s, torch.inference_mode():
-        for idx, x, shapes, errs in loader:
-            out = model(x.to(device)).float().cpu()
-            for j, i in enumerate(idx):
-                image_id, name = todo[i]
-                done += 1
-                if errs[j]:
-                    report.errors.append((name, errs[j]))
-                    continue
-                m = resize_maps(out[j:j + 1], size=tuple(shapes[j]))[0, 0].numpy().clip(-1, 1).astype(np.float32)
+    model.eval()
+    with workspace.session() as s:
+        for done, fm in enumerate(predict_files(model, paths, max_side=workspace.settings.label_max_side,
+                                                input_size=tuple(cfg.input_size), batch_size=batch_size,
+                                                num_workers=num_workers, device=device), start=1):
+            image_id, name = todo[fm.index]
+            if fm.error:
+                report.errors.append((name, fm.error))
+            else:
                 try:
-                    save_label(s, workspace.objects, m, image_id=image_id, kind="model", parent_id=parents[i],
-                               model_name=model_name, model_sha256=weights_sha, params=params)
+                    save_label(s, workspace.objects, fm.residual, image_id=image_id, kind="model",
+                               parent_id=parents[fm.index], model_name=model_name, model_sha256=weights_sha,
+                               params=params)
                     report.n_saved += 1
                 except IeaError as exc:
                     report.errors.append((name, str(exc)))

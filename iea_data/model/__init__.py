@@ -55,6 +55,10 @@ __all__ = [
     "to_batch",
     "from_batch",
     "resize_maps",
+    # image files
+    "ImageFileDataset",
+    "FileMap",
+    "predict_files",
 ]
 
 _LAZY = {
@@ -71,6 +75,9 @@ _LAZY = {
     "to_batch": "._boundary",
     "from_batch": "._boundary",
     "resize_maps": "._boundary",
+    "ImageFileDataset": "._files",
+    "FileMap": "._files",
+    "predict_files": "._files",
 }
 
 
