@@ -5,16 +5,19 @@ SQLite (WAL mode) by default, PostgreSQL for a team; the same code runs on both.
 
 from ._db import check_schema, current_revision, dispose_engines, get_engine, head_revision, make_session, upgrade_database
 from ._models import (
+    BASE_KINDS,
     IMAGE_STATUSES,
     LABEL_KINDS,
     LABEL_STATUSES,
     ROLES,
     Base,
+    Draft,
     Image,
     ImagePath,
     IngestError,
     IngestRun,
     Label,
+    LoginThrottle,
     Release,
     Review,
     Scene,
@@ -28,7 +31,7 @@ __all__ = [
     "get_engine", "make_session", "upgrade_database", "current_revision", "head_revision", "check_schema",
     "dispose_engines",
     "Base", "Image", "ImagePath", "IngestError", "IngestRun", "Label", "Release", "Review", "Scene", "Score",
-    "SplitMember", "Target", "User", "IMAGE_STATUSES", "LABEL_KINDS", "LABEL_STATUSES", "ROLES",
+    "SplitMember", "Target", "User", "Draft", "LoginThrottle", "BASE_KINDS", "IMAGE_STATUSES", "LABEL_KINDS", "LABEL_STATUSES", "ROLES",
 ]
 
 from ._ingest import IMAGE_EXTENSIONS, FileError, IngestReport, ingest, walk_images

@@ -43,7 +43,10 @@ __all__ = [
     "Review",
     "SplitMember",
     "Release",
+    "Draft",
+    "LoginThrottle",
     "IMAGE_STATUSES",
+    "BASE_KINDS",
     "LABEL_KINDS",
     "LABEL_STATUSES",
     "ROLES",
@@ -54,6 +57,7 @@ IMAGE_STATUSES = ("ok", "error", "missing")
 LABEL_KINDS = ("model", "refdiff", "annotation", "consensus")
 LABEL_STATUSES = ("draft", "submitted", "accepted", "rejected")
 ROLES = ("annotator", "reviewer", "admin")
+BASE_KINDS = ("model", "refdiff", "zero")
 SHA = String(64)
 
 
@@ -325,3 +329,48 @@ class Release(Base):
     manifest_sha256: Mapped[str] = mapped_column(SHA)
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Draft(Base):
+    """An expert's unsaved work on one image: autosaved after each stroke, one per (user, image).
+
+    Not a revision: a draft is replaced in place until it is saved as a label revision
+    (then it is deleted) or discarded. ``object`` is the hash of one object-store bundle
+    holding the correction (float32) and the stroke log; ``parent_id`` is the chain head
+    the work started from and ``base_label_id`` the pre-label painted on (None: zero base).
+    """
+
+    __tablename__ = "drafts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "image_id", name="user_image"),
+        CheckConstraint(_in("base_kind", BASE_KINDS), name="base_kind"),
+        CheckConstraint("score IS NULL OR (score >= 0 AND score <= 10)", name="score_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("labels.id"))
+    base_kind: Mapped[str] = mapped_column(String(16))
+    base_label_id: Mapped[Optional[int]] = mapped_column(ForeignKey("labels.id"))
+    object: Mapped[str] = mapped_column(SHA)
+    score: Mapped[Optional[float]] = mapped_column(Float)
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed logins in a row for one user name (known or not), and until when it is refused.
+
+    Kept in the database so that throttling survives an app restart; keyed by the name typed,
+    so an unknown name is throttled exactly like a real one and reveals nothing.
+    """
+
+    __tablename__ = "login_throttle"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column()
+    last_failure_at: Mapped[Optional[dt.datetime]] = mapped_column()

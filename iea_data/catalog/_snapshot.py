@@ -25,7 +25,7 @@ from ._models import Base
 
 __all__ = ["ARROW_SCHEMA_VERSION", "ARROW_SCHEMA_DIR", "derive_arrow_schema", "load_arrow_schema", "write_snapshot"]
 
-ARROW_SCHEMA_VERSION = 1
+ARROW_SCHEMA_VERSION = 2
 ARROW_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "arrow"
 
 

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from iea_data.catalog import Base, current_revision, derive_arrow_schema, head_revision, ingest, load_arrow_schema, write_snapshot
+from iea_data.catalog import ARROW_SCHEMA_VERSION, Base, current_revision, derive_arrow_schema, head_revision, ingest, load_arrow_schema, write_snapshot
 
 
 def test_migrations_produce_exactly_the_models(workspace):
@@ -40,7 +40,7 @@ def test_snapshot_reads_back_in_pandas_pyarrow_and_duckdb(workspace, demo_photos
         counts = write_snapshot(s, out)
     assert counts["images"] == 10 and counts["scenes"] == 2 and counts["labels"] == 0
     t = pq.read_table(out / "images.parquet")
-    assert t.schema.metadata[b"iea.schema_version"] == b"1"
+    assert t.schema.metadata[b"iea.schema_version"] == str(ARROW_SCHEMA_VERSION).encode()
     assert t.schema.remove_metadata().equals(load_arrow_schema("images"))
     import pandas as pd
 
