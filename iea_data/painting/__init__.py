@@ -1,0 +1,19 @@
+"""Painting residual corrections: strokes, the brush rasteriser and a painting session.
+
+Pure functions on float32 arrays, used by the annotator app and tested without a browser:
+:class:`Stroke` (what the browser sends), :func:`apply_stroke` and :func:`replay` (the
+rasteriser), :class:`PaintSession` (exactly-once application by stroke id, undo and redo),
+and :func:`heatmap_layer` / :func:`encode_layer` (what the browser draws over the photo).
+"""
+
+from ._layer import encode_layer, heatmap_layer, quantize_map
+from ._raster import RESIDUAL_RANGE, apply_stroke, brush_profile, replay, stroke_bbox, stroke_weight
+from ._session import PaintSession
+from ._stroke import MAX_POINTS, MODES, Stroke
+
+__all__ = [
+    "MODES", "MAX_POINTS", "Stroke",
+    "RESIDUAL_RANGE", "brush_profile", "stroke_bbox", "stroke_weight", "apply_stroke", "replay",
+    "PaintSession",
+    "heatmap_layer", "encode_layer", "quantize_map",
+]

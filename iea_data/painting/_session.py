@@ -1,0 +1,145 @@
+"""A painting session: the server-side state of one open painter (strokes, undo, redo).
+
+The browser sends strokes with increasing ids and re-sends every stroke the server has not
+acknowledged; :meth:`PaintSession.apply` applies each id exactly once, in id order, however
+often and in whatever bursts they arrive, and the app acknowledges :attr:`PaintSession.last_id`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ._raster import RESIDUAL_RANGE, _check_maps, apply_stroke, stroke_bbox
+from ._stroke import Stroke
+
+__all__ = ["PaintSession"]
+
+log = logging.getLogger(__name__)
+
+
+class PaintSession:
+    """Strokes painted on one map since it was opened, with undo and redo.
+
+    Parameters
+    ----------
+    base : ndarray, float32, shape (H, W), values in ``value_range``
+        The map painted on.
+    correction : ndarray, float32, shape (H, W), optional
+        The correction to start from (a resumed draft or a chain head); default zeros.
+    log : sequence of dict, optional
+        Strokes already in ``correction`` (a resumed draft's log): kept at the front of
+        :meth:`stroke_log`, not undoable, and their ids count as applied.
+    value_range : (float, float)
+        See :func:`apply_stroke`.
+
+    Examples
+    --------
+    >>> s = PaintSession(np.zeros((8, 8), np.float32))
+    >>> stroke = {"id": 1, "points": [[4, 4]], "radius": 2, "value": 0.3, "hardness": 1.0}
+    >>> s.apply([stroke, stroke])  # a resent stroke is applied once
+    [1]
+    >>> round(float(s.map[4, 4]), 3), s.last_id
+    (0.3, 1)
+    >>> s.undo(), float(s.map[4, 4]), s.redo(), round(float(s.map[4, 4]), 3)
+    (True, 0.0, True, 0.3)
+    """
+
+    def __init__(
+        self,
+        base: np.ndarray,
+        correction: np.ndarray | None = None,
+        *,
+        log: Sequence[dict[str, Any]] = (),
+        value_range: tuple[float, float] = RESIDUAL_RANGE,
+    ) -> None:
+        corr = np.zeros_like(base) if correction is None and isinstance(base, np.ndarray) else correction
+        _check_maps(corr if corr is not None else base, base, value_range)
+        self.base = base
+        self.value_range = value_range
+        self._corr = corr.copy()
+        self._prior = [Stroke.from_json(s).to_dict() for s in log]
+        self.last_id = max((s["id"] for s in self._prior), default=-1)
+        self._done: list[tuple[Stroke, tuple[int, int, int, int] | None, np.ndarray | None]] = []
+        self._undone: list[Stroke] = []
+        self.revision = 0  # bumps on every change: the app uses it to know when to redraw
+
+    # ------------------------------------------------------------------ state
+    @property
+    def correction(self) -> np.ndarray:
+        """The current correction (float32 (H, W)); do not modify it in place."""
+        return self._corr
+
+    @property
+    def map(self) -> np.ndarray:
+        """The painted map ``clip(base + correction)`` as float32 (H, W)."""
+        lo, hi = self.value_range
+        return np.clip(self.base + self._corr, lo, hi)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def n_strokes(self) -> int:
+        """Strokes in effect (the resumed log plus those painted and not undone)."""
+        return len(self._prior) + len(self._done)
+
+    def stroke_log(self) -> list[dict[str, Any]]:
+        """The strokes in effect, oldest first, as JSON-ready dicts (for drafts and saves)."""
+        return list(self._prior) + [s.to_dict() for s, _, _ in self._done]
+
+    # ------------------------------------------------------------------ changes
+    def _paint(self, stroke: Stroke) -> None:
+        box = stroke_bbox(stroke, self._corr.shape)
+        old = None if box is None else self._corr[box[0]:box[1], box[2]:box[3]].copy()
+        self._corr = apply_stroke(self._corr, stroke, base=self.base, value_range=self.value_range)
+        self._done.append((stroke, box, old))
+
+    def apply(self, strokes: Iterable[Stroke | dict[str, Any] | str]) -> list[int]:
+        """Apply the strokes whose id is above :attr:`last_id`, in id order; return their ids.
+
+        Ids at or below ``last_id`` (already applied, or re-sent) are skipped. A new stroke
+        clears the redo stack. A malformed stroke raises ``ValueError``/``TypeError`` and
+        nothing of the batch after it is applied.
+        """
+        parsed = sorted((s if isinstance(s, Stroke) else Stroke.from_json(s) for s in strokes), key=lambda s: s.id)
+        applied: list[int] = []
+        for stroke in parsed:
+            if stroke.id <= self.last_id:
+                continue
+            self._paint(stroke)
+            self.last_id = stroke.id
+            applied.append(stroke.id)
+        if applied:
+            self._undone.clear()
+            self.revision += 1
+            log.debug("applied strokes %s", applied)
+        return applied
+
+    def undo(self) -> bool:
+        """Take back the newest stroke painted in this session; False if there is none."""
+        if not self._done:
+            return False
+        stroke, box, old = self._done.pop()
+        if box is not None:
+            corr = self._corr.copy()
+            corr[box[0]:box[1], box[2]:box[3]] = old
+            self._corr = corr
+        self._undone.append(stroke)
+        self.revision += 1
+        return True
+
+    def redo(self) -> bool:
+        """Paint the last undone stroke again; False if there is none."""
+        if not self._undone:
+            return False
+        self._paint(self._undone.pop())
+        self.revision += 1
+        return True
