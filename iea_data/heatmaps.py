@@ -136,7 +136,8 @@ def render_heatmap(
 ) -> np.ndarray:
     """A picture for people: the heatmap (or the overlay on ``photo``) above its legend.
 
-    Returns uint8 (H, W, 3), ready for ``imaging.write_image`` or a browser.
+    ``title`` may hold several lines. Returns uint8 (H, W, 3), ready for
+    ``imaging.write_image`` or a browser.
     """
     from PIL import Image, ImageDraw, ImageFont
 
@@ -144,10 +145,12 @@ def render_heatmap(
     h, w = body.shape[:2]
     lw = max(240, w)
     leg = legend(lw, 44, vmax=vmax)
-    title_h = 22 if title else 0
+    lines = title.splitlines() if title else []
+    title_h = 18 * len(lines) + 4 if lines else 0
     canvas = Image.new("RGB", (lw, title_h + h + 4 + leg.shape[0]), "white")
-    if title:
-        ImageDraw.Draw(canvas).text((4, 4), title, fill=(0, 0, 0), font=ImageFont.load_default(size=14))
+    font = ImageFont.load_default(size=14)
+    for k, line in enumerate(lines):
+        ImageDraw.Draw(canvas).text((4, 4 + 18 * k), line, fill=(0, 0, 0), font=font)
     canvas.paste(Image.fromarray(body), ((lw - w) // 2, title_h))
     canvas.paste(Image.fromarray(leg), (0, title_h + h + 4))
     return np.asarray(canvas)

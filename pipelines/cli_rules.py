@@ -1,9 +1,125 @@
-"""Commands: iea assess. Registered on the root app by :func:`register`."""
+"""Commands: ``iea assess`` and ``iea rules`` (ls, show, check). Registered by :func:`register`."""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Annotated, List, Optional
+
 import typer
+
+from iea_data.errors import IeaError
+from pipelines._console import EXIT_PARTIAL, console, err_console, print_json, print_table, with_progress
+
+rules_app = typer.Typer(help="Rule bases (pixel map → 0-100 score): ls, show, check.", no_args_is_help=True)
+
+
+def assess_cmd(
+    paths: Annotated[List[Path], typer.Argument(help="Photos or folders (a .npy file is scored as a residual map).")],
+    rules: Annotated[Optional[List[str]], typer.Option("--rules", help="Rule base name or .json file; repeat. Default: all.")] = None,
+    heatmaps: Annotated[Optional[Path], typer.Option(help="Folder for blue-white-red heatmap PNGs with the scores.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the results to a .csv or .json file.")] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="Folder of region masks <image stem>.png (white = region).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Override every rule base's under/over threshold.")] = None,
+    weights: Annotated[str, typer.Option(help="'official' (released) or a checkpoint file.")] = "official",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 8,
+    loader_workers: Annotated[int, typer.Option(help="Processes decoding images.")] = 2,
+    max_side: Annotated[int, typer.Option(help="Long side of the residual maps.")] = 1024,
+) -> None:
+    """Assess the exposure of any photos: residual map, mean |residual|, each rule base's score.
+
+    Fractions under- and overexposed are counted at each rule base's own thresholds. Photos
+    need not be in a catalog. Exits 3 when some files failed (each is named); the others are
+    still assessed.
+
+    Examples: iea assess shots/ --heatmaps maps/ --out scores.csv
+              iea assess a.jpg --rules strict_landscape --rules my_rules.json
+    """
+    from iea_data.rules import assess, get_rule_base, list_rule_bases
+
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        raise IeaError(f"--out must end in .csv or .json, got {out.name!r}")
+    rbs = [get_rule_base(r) for r in (rules or list_rule_bases())]
+    if threshold is not None:
+        try:
+            rbs = [rb.with_thresholds(under=threshold, over=threshold, severe=max(threshold, rb.thresholds.severe))
+                   for rb in rbs]
+        except ValueError as exc:
+            raise IeaError(f"--threshold: {exc}") from None
+    report = with_progress("assess", lambda cb: assess(
+        paths, rule_bases=rbs, masks=masks, heatmaps_dir=heatmaps, weights=weights, device=device,
+        batch_size=batch_size, num_workers=loader_workers, max_side=max_side, progress=cb))
+    rows = [r.to_row() for r in report.results]
+    columns = ["path", "mean_abs"] + [f"{rb.name}.score" for rb in rbs]
+    shown = [{**row, "path": os.path.basename(row["path"])} for row in rows[:200]]
+    print_table(shown, columns, title=f"{len(rows)} assessed · {report.images_per_second:.2f} images/s")
+    if len(rows) > 200:
+        console.print(f"… {len(rows) - 200} more rows (use --out)")
+    for note in report.notes():
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            if out.suffix.lower() == ".json":
+                json.dump(report.to_json(), fh, indent=2)
+            else:
+                fieldnames = list(rows[0]) if rows else ["path"]
+                w = csv.DictWriter(fh, fieldnames=fieldnames)
+                w.writeheader()
+                w.writerows(rows)
+        os.replace(tmp, out)
+        console.print(f"wrote {out}")
+    if report.errors:
+        err_console.print(f"[red]{len(report.errors)} file(s) failed[/red]:")
+        for path, message in report.errors[:50]:
+            err_console.print(f"  [red]{path}[/red]: {message}", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@rules_app.command("ls")
+def rules_ls(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the registered rule bases."""
+    from iea_data.rules import get_rule_base, list_rule_bases
+
+    rows = []
+    for name in list_rule_bases():
+        rb = get_rule_base(name)
+        t = rb.thresholds
+        rows.append({"name": name, "title": rb.title, "region": rb.region or "-", "levels": len(rb.levels),
+                     "thresholds": f"under {t.under:g} · over {t.over:g} · severe {t.severe:g}"})
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["name", "title", "region", "levels", "thresholds"])
+
+
+@rules_app.command("show")
+def rules_show(name: Annotated[str, typer.Argument(help="Rule base name or .json file.")]) -> None:
+    """Show a rule base's levels: score, published condition, and the formal rule."""
+    from iea_data.rules import get_rule_base, rule_base_summary
+
+    rb = get_rule_base(name)
+    t = rb.thresholds
+    console.print(f"[bold]{rb.title}[/bold] ({rb.name}) — {rb.description}", highlight=False)
+    console.print(f"thresholds: under ≤ −{t.under:g}, over ≥ +{t.over:g}, severe |r| ≥ {t.severe:g}; "
+                  f"region: {rb.region or 'none (whole image)'}", highlight=False)
+    print_table(rule_base_summary(rb), ["score", "condition", "rule", "note"])
+
+
+@rules_app.command("check")
+def rules_check(path: Annotated[Path, typer.Argument(help="Rule-base .json file.")]) -> None:
+    """Validate a custom rule-base file; errors name the line to fix."""
+    from iea_data.rules import load_rule_base
+
+    rb = load_rule_base(path)
+    console.print(f"{path}: valid rule base {rb.name!r} with {len(rb.levels)} levels")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root ``iea`` app."""
+    """Add ``iea assess`` and ``iea rules`` to the root app."""
+    app.command("assess")(assess_cmd)
+    app.add_typer(rules_app, name="rules")
