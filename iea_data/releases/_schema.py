@@ -1,0 +1,134 @@
+"""The release's data contracts: the manifest's JSON schema and the native tables' Arrow schemas.
+
+Both live in ``schemas/`` (``release/manifest.v1.schema.json`` and
+``arrow/release_v1/<table>.json``). The manifest is checked with a small validator of the
+JSON Schema subset the file uses, so no new dependency is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ._errors import ManifestSchemaError, ReleaseError
+
+__all__ = [
+    "MANIFEST_SCHEMA_VERSION",
+    "MANIFEST_SCHEMA_PATH",
+    "RELEASE_ARROW_SCHEMA",
+    "RELEASE_TABLES",
+    "load_manifest_schema",
+    "schema_errors",
+    "validate_manifest",
+    "release_arrow_schema",
+]
+
+_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_PATH = _SCHEMAS / "release" / f"manifest.v{MANIFEST_SCHEMA_VERSION}.schema.json"
+#: Name of the frozen Arrow schema set of the native tables (``schemas/arrow/release_v1``).
+RELEASE_ARROW_SCHEMA = "release_v1"
+RELEASE_TABLES = ("images", "scenes", "labels", "splits", "agreement")
+
+_TYPES = {"int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_(), "string": pa.string()}
+_JSON_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+@lru_cache(maxsize=None)
+def load_manifest_schema() -> dict:
+    """The manifest's JSON schema (``schemas/release/manifest.v1.schema.json``)."""
+    return json.loads(MANIFEST_SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def schema_errors(value: Any, schema: dict, where: str = "$", *, limit: int = 20) -> list[str]:
+    """Every way ``value`` breaks ``schema`` (a JSON Schema subset), as ``path: problem`` lines.
+
+    Supports ``type`` (one or a list), ``const``, ``enum``, ``required``, ``properties``,
+    ``additionalProperties: false``, ``items``, ``pattern`` and ``minimum``.
+
+    Examples
+    --------
+    >>> s = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer", "minimum": 1}}}
+    >>> schema_errors({"n": 0}, s)
+    ['$.n: 0 is below the minimum 1']
+    >>> schema_errors({}, s)
+    ["$: missing required field 'n'"]
+    """
+    errors: list[str] = []
+
+    def walk(v, s, path):
+        if len(errors) >= limit:
+            return
+        if "const" in s and v != s["const"]:
+            errors.append(f"{path}: must be {s['const']!r}, got {v!r}")
+            return
+        if "enum" in s and v not in s["enum"]:
+            errors.append(f"{path}: must be one of {', '.join(map(repr, s['enum']))}, got {v!r}")
+            return
+        if "type" in s:
+            types = s["type"] if isinstance(s["type"], list) else [s["type"]]
+            if not any(_JSON_TYPES[t](v) for t in types):
+                errors.append(f"{path}: must be {' or '.join(types)}, got {type(v).__name__} {v!r:.60}")
+                return
+        if isinstance(v, str) and "pattern" in s and not re.search(s["pattern"], v):
+            errors.append(f"{path}: {v!r:.80} does not match {s['pattern']}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and "minimum" in s and v < s["minimum"]:
+            errors.append(f"{path}: {v} is below the minimum {s['minimum']}")
+        if isinstance(v, dict):
+            for key in s.get("required", []):
+                if key not in v:
+                    errors.append(f"{path}: missing required field {key!r}")
+            props = s.get("properties", {})
+            for key, sub in v.items():
+                if key in props:
+                    walk(sub, props[key], f"{path}.{key}")
+                elif s.get("additionalProperties") is False:
+                    errors.append(f"{path}: unexpected field {key!r}")
+        if isinstance(v, list) and "items" in s:
+            for i, item in enumerate(v):
+                walk(item, s["items"], f"{path}[{i}]")
+
+    walk(value, schema, where)
+    return errors[:limit]
+
+
+def validate_manifest(manifest: dict, *, source: str = "manifest.json") -> dict:
+    """Raise :class:`ManifestSchemaError` listing the problems if ``manifest`` breaks the schema."""
+    errors = schema_errors(manifest, load_manifest_schema())
+    if errors:
+        raise ManifestSchemaError(
+            f"{source} does not follow {MANIFEST_SCHEMA_PATH.name}: " + "; ".join(errors[:5])
+            + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        )
+    return manifest
+
+
+@lru_cache(maxsize=None)
+def release_arrow_schema(table: str) -> pa.Schema:
+    """The frozen Arrow schema of a native release table (``images``, ``scenes``, ``labels``, ``splits``, ``agreement``).
+
+    >>> release_arrow_schema("splits").names
+    ['split', 'image_key', 'position']
+    """
+    if table not in RELEASE_TABLES:
+        raise ValueError(f"table must be one of {', '.join(RELEASE_TABLES)}, got {table!r}")
+    path = _SCHEMAS / "arrow" / RELEASE_ARROW_SCHEMA / f"{table}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReleaseError(f"no Arrow schema for release table {table!r} at {path}") from None
+    fields = [pa.field(f["name"], _TYPES[f["type"]], nullable=f["nullable"]) for f in data["fields"]]
+    return pa.schema(fields, metadata={b"iea.table": table.encode(), b"iea.schema_version": RELEASE_ARROW_SCHEMA.encode()})
