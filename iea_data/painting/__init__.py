@@ -7,6 +7,7 @@ and :func:`heatmap_layer` / :func:`encode_layer` (what the browser draws over th
 """
 
 from ._layer import encode_layer, heatmap_layer, quantize_map
+from ._photo import photo_for_map, photo_jpeg
 from ._raster import RESIDUAL_RANGE, apply_stroke, brush_profile, replay, stroke_bbox, stroke_weight
 from ._session import PaintSession
 from ._stroke import MAX_POINTS, MODES, Stroke
@@ -16,4 +17,5 @@ __all__ = [
     "RESIDUAL_RANGE", "brush_profile", "stroke_bbox", "stroke_weight", "apply_stroke", "replay",
     "PaintSession",
     "heatmap_layer", "encode_layer", "quantize_map",
+    "photo_for_map", "photo_jpeg",
 ]

@@ -1,0 +1,233 @@
+// Painter: photo + heatmap layer (sent by Python) on canvases; strokes go back as trigger values.
+// Strokes carry increasing ids and every unacknowledged stroke is re-sent with each trigger and
+// on a timer, so a burst coalesced by Streamlit loses nothing; Python applies each id once and
+// acknowledges the highest id through `data.ack`.
+export default function (component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const root = parentElement.querySelector(".iea-painter");
+  if (!root || !data) return;
+  let st = root.__iea;
+  if (!st) {
+    st = root.__iea = {
+      token: null, nextId: 0, pending: [], ack: -1, drawing: null, layerUrl: null, photoUrl: null,
+      values: null, valuesKey: null, data: null, upTimes: {}, latencies: [], lastSend: 0, hover: null,
+    };
+    setup(root, st, setTriggerValue);
+  }
+  update(root, st, data, setTriggerValue);
+}
+
+function $(root, sel) { return root.querySelector(sel); }
+
+function setup(root, st, setTriggerValue) {
+  const preview = $(root, "canvas.preview");
+  const toImage = (ev) => {
+    const r = preview.getBoundingClientRect();
+    const d = st.data;
+    return [((ev.clientX - r.left) * d.width) / r.width - 0.5, ((ev.clientY - r.top) * d.height) / r.height - 0.5];
+  };
+  preview.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0 || !st.data) return;
+    try { preview.setPointerCapture(ev.pointerId); } catch (e) { /* synthetic events */ }
+    st.drawing = [toImage(ev)];
+    drawPreview(root, st);
+    ev.preventDefault();
+  });
+  preview.addEventListener("pointermove", (ev) => {
+    if (!st.data) return;
+    const p = toImage(ev);
+    st.hover = p;
+    showValue(root, st, p);
+    if (st.drawing) {
+      const last = st.drawing[st.drawing.length - 1];
+      if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 0.5) st.drawing.push(p);
+    }
+    drawPreview(root, st);
+  });
+  const finish = (ev) => {
+    if (!st.drawing) return;
+    const b = st.data.brush;
+    st.nextId += 1;
+    const stroke = {
+      id: st.nextId, points: st.drawing.map((p) => [round2(p[0]), round2(p[1])]), radius: b.radius,
+      value: b.value, hardness: b.hardness, flow: b.flow, mode: b.mode,
+    };
+    st.drawing = null;
+    st.pending.push(stroke);
+    st.upTimes[stroke.id] = performance.now();
+    send(st, setTriggerValue);
+    drawPreview(root, st);
+  };
+  preview.addEventListener("pointerup", finish);
+  preview.addEventListener("pointercancel", finish);
+  preview.addEventListener("pointerleave", () => { st.hover = null; showValue(root, st, null); drawPreview(root, st); });
+  // keyboard shortcuts: Ctrl+Z undo, Ctrl+Y / Ctrl+Shift+Z redo, Ctrl+S save, Alt+N next
+  const onKey = (ev) => {
+    if (!root.isConnected) { document.removeEventListener("keydown", onKey); return; }
+    const t = ev.composedPath()[0];
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) return;
+    const k = ev.key.toLowerCase();
+    let action = null;
+    if ((ev.ctrlKey || ev.metaKey) && k === "z") action = ev.shiftKey ? "redo" : "undo";
+    else if ((ev.ctrlKey || ev.metaKey) && k === "y") action = "redo";
+    else if ((ev.ctrlKey || ev.metaKey) && k === "s") action = "save";
+    else if (ev.altKey && k === "n") action = "next";
+    if (!action) return;
+    ev.preventDefault();
+    act(st, setTriggerValue, action);
+  };
+  document.addEventListener("keydown", onKey);
+  root.querySelectorAll("button[data-action]").forEach((btn) =>
+    btn.addEventListener("click", () => act(st, setTriggerValue, btn.dataset.action)));
+  // re-send unacknowledged strokes until Python acknowledges them
+  st.timer = setInterval(() => {
+    if (!root.isConnected) { clearInterval(st.timer); return; }
+    if (st.pending.length && performance.now() - st.lastSend > 600) send(st, setTriggerValue);
+  }, 300);
+}
+
+function act(st, setTriggerValue, action) {
+  // an action waits until every stroke before it is acknowledged, so "undo" never overtakes a stroke
+  if (st.pending.length) { st.queued = action; return; }
+  setTriggerValue("action", { token: st.token, action, n: performance.now() });
+}
+
+function round2(v) { return Math.round(v * 100) / 100; }
+
+function send(st, setTriggerValue) {
+  if (!st.pending.length) return;
+  st.lastSend = performance.now();
+  setTriggerValue("strokes", { token: st.token, strokes: st.pending.slice() });
+}
+
+function update(root, st, d, setTriggerValue) {
+  st.data = d;
+  if (d.token !== st.token) {  // a new image or painting session: start the ids after what Python has
+    st.token = d.token;
+    st.pending = [];
+    st.nextId = d.ack;
+    st.upTimes = {};
+  }
+  st.ack = d.ack;
+  st.nextId = Math.max(st.nextId, d.ack);
+  st.pending = st.pending.filter((s) => s.id > d.ack);
+  layout(root, d);
+  if (!st.resizeObserver) {
+    st.resizeObserver = new ResizeObserver(() => { if (st.data) layout(root, st.data); });
+    st.resizeObserver.observe($(root, ".viewport"));
+  }
+  for (const c of root.querySelectorAll("canvas")) {
+    if (c.width !== d.width || c.height !== d.height) { c.width = d.width; c.height = d.height; }
+  }
+  const layer = $(root, "canvas.layer");
+  layer.style.opacity = d.show ? d.opacity : 0;
+  $(root, ".undo").disabled = !d.can_undo;
+  $(root, ".redo").disabled = !d.can_redo;
+  $(root, ".status").textContent = d.status || "";
+  if (d.photo !== st.photoUrl) {
+    st.photoUrl = d.photo;
+    drawUrl($(root, "canvas.photo"), d.photo, null);
+  }
+  const rev = d.rev;
+  if (d.layer !== st.layerUrl) {
+    st.layerUrl = d.layer;
+    drawUrl(layer, d.layer, () => {
+      // on screen: record the latency of every stroke this layer acknowledges
+      const now = performance.now();
+      for (const id of Object.keys(st.upTimes)) {
+        if (Number(id) <= d.ack) { st.latencies.push(now - st.upTimes[id]); delete st.upTimes[id]; }
+      }
+      root.dataset.latencies = JSON.stringify(st.latencies.slice(-200));
+      root.dataset.rev = String(rev);
+      root.dataset.ack = String(d.ack);
+      drawPreview(root, st);
+    });
+  } else {
+    root.dataset.rev = String(rev);
+    root.dataset.ack = String(d.ack);
+    drawPreview(root, st);
+  }
+  if (d.values_key !== st.valuesKey) {
+    st.valuesKey = d.values_key;
+    inflate(d.values).then((arr) => { if (st.valuesKey === d.values_key) st.values = arr; });
+  }
+  if (st.pending.length) send(st, setTriggerValue);
+  else if (st.queued) { const a = st.queued; st.queued = null; act(st, setTriggerValue, a); }
+}
+
+function layout(root, d) {
+  // fit the image to the viewport's width and to 75% of the window's height, then zoom
+  const view = $(root, ".viewport");
+  const avail = view.clientWidth || 900;
+  const fitW = Math.min(avail, (window.innerHeight * 0.75 * d.width) / d.height);
+  const wrap = $(root, ".stack");
+  const w = Math.max(50, Math.round(fitW * d.zoom));
+  if (wrap.style.width !== `${w}px`) {
+    wrap.style.width = `${w}px`;
+    wrap.style.height = `${Math.round((w * d.height) / d.width)}px`;
+  }
+}
+
+function drawUrl(canvas, url, done) {
+  const img = new Image();
+  img.onload = () => {
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+    if (done) done();
+  };
+  img.src = url;
+}
+
+async function inflate(b64) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const buf = await new Response(stream).arrayBuffer();
+  return new Int16Array(buf);
+}
+
+function showValue(root, st, p) {
+  const out = $(root, ".readout");
+  const d = st.data;
+  if (!p || !st.values) { out.textContent = "value under the cursor: -"; return; }
+  const x = Math.round(p[0]), y = Math.round(p[1]);
+  if (x < 0 || y < 0 || x >= d.width || y >= d.height) { out.textContent = "value under the cursor: -"; return; }
+  const v = st.values[y * d.width + x] * d.values_step;
+  const word = Math.abs(v) <= d.ideal_tolerance ? "about ideal" : v < 0 ? "too dark" : "too bright";
+  out.textContent = `x ${x}, y ${y}: ${v >= 0 ? "+" : ""}${v.toFixed(3)} ${d.unit} (${word})`;
+}
+
+function drawPreview(root, st) {
+  const c = $(root, "canvas.preview");
+  const ctx = c.getContext("2d");
+  const d = st.data;
+  ctx.clearRect(0, 0, c.width, c.height);
+  if (!d) return;
+  const b = d.brush;
+  const color = b.mode === "add" || b.mode === "set" ? (b.value < 0 ? "33,102,172" : "178,24,43") : "80,80,80";
+  const paths = st.pending.filter((s) => s.id > d.ack).map((s) => s.points);
+  if (st.drawing) paths.push(st.drawing);
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  for (const pts of paths) {
+    ctx.strokeStyle = `rgba(${color},0.35)`;
+    ctx.fillStyle = `rgba(${color},0.35)`;
+    ctx.lineWidth = 2 * b.radius;
+    ctx.beginPath();
+    ctx.moveTo(pts[0][0], pts[0][1]);
+    if (pts.length === 1) { ctx.arc(pts[0][0], pts[0][1], b.radius, 0, 2 * Math.PI); ctx.fill(); continue; }
+    for (const p of pts.slice(1)) ctx.lineTo(p[0], p[1]);
+    ctx.stroke();
+  }
+  if (st.hover) {  // the brush outline under the cursor
+    ctx.lineWidth = Math.max(1, d.width / 600);
+    ctx.strokeStyle = "rgba(0,0,0,0.8)";
+    ctx.beginPath();
+    ctx.arc(st.hover[0], st.hover[1], b.radius, 0, 2 * Math.PI);
+    ctx.stroke();
+    ctx.strokeStyle = "rgba(255,255,255,0.9)";
+    ctx.beginPath();
+    ctx.arc(st.hover[0], st.hover[1], b.radius + ctx.lineWidth, 0, 2 * Math.PI);
+    ctx.stroke();
+  }
+}

@@ -1,0 +1,41 @@
+"""The painter component (``st.components.v2``): inline HTML, CSS and JS, no build step.
+
+Python sends the photo, the heatmap layer and the quantised map (for the value under the
+cursor) in ``data``; the browser sends strokes (trigger ``strokes``) and toolbar or keyboard
+actions (trigger ``action``: undo, redo, save, next).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+
+HTML = """
+<div class="iea-painter">
+  <div class="toolbar">
+    <button class="undo" data-action="undo" title="Undo (Ctrl+Z)">&#8630; Undo</button>
+    <button class="redo" data-action="redo" title="Redo (Ctrl+Y)">&#8631; Redo</button>
+    <span class="status"></span>
+  </div>
+  <div class="viewport"><div class="stack">
+    <canvas class="photo"></canvas><canvas class="layer"></canvas><canvas class="preview"></canvas>
+  </div></div>
+  <div class="readout">value under the cursor: -</div>
+</div>
+"""
+
+_component = st.components.v2.component(
+    "iea_painter",
+    html=HTML,
+    css=(HERE / "painter.css").read_text(encoding="utf-8"),
+    js=(HERE / "painter.js").read_text(encoding="utf-8"),
+)
+
+
+def painter(*, key: str, data: dict[str, Any], on_strokes: Callable[[], None], on_action: Callable[[], None]):
+    """Mount the painter; the callbacks read ``st.session_state[key]["strokes"|"action"]``."""
+    return _component(key=key, data=data, on_strokes_change=on_strokes, on_action_change=on_action, width="stretch")

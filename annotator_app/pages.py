@@ -1,0 +1,376 @@
+"""The app's pages. Each one calls :mod:`iea_data` for every rule and computation and renders the result."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from annotator_app import _paint
+from annotator_app._common import data_url, db, flash, legend_png, show_flash
+
+VMAX = 0.5  # the heatmap range of iea_data.heatmaps (±0.5)
+
+
+def pages_for(user) -> dict[str, Callable]:
+    """The pages this user may open (the library refuses forbidden writes whatever is shown)."""
+    from iea_data.users import PERMISSIONS
+
+    allowed = PERMISSIONS.get(user.role, frozenset())
+    out: dict[str, Callable] = {}
+    if "annotate" in allowed:
+        out["Annotate"] = annotate_page
+    if "review" in allowed:
+        out["Review"] = review_page
+    if "paint_target" in allowed and importlib.util.find_spec("iea_data.targets") is not None:
+        out["Ideal target"] = target_page
+    if "manage_users" in allowed:
+        out["Users"] = users_page
+    return out
+
+
+# --------------------------------------------------------------------------- annotate
+
+
+def _open_annotation(ws, user, image_id: int, base: str) -> _paint.Painting:
+    from iea_data.labels import open_annotation
+    from iea_data.painting import PaintSession, photo_jpeg
+
+    with db(ws) as s:
+        state = open_annotation(ws, s, user, image_id, base=base)
+        photo = photo_jpeg(ws, s, image_id, state.base.shape)
+    session = PaintSession(state.base, state.correction, log=state.strokes)
+    return _paint.Painting(ident=("annotation", image_id, base), session=session,
+                           photo_url=data_url(photo, "image/jpeg"), payload=state)
+
+
+def _current_state(p: _paint.Painting, score: float | None, comment: str | None):
+    state = p.payload
+    state.correction = p.session.correction
+    state.strokes = p.session.stroke_log()
+    state.score = score
+    state.comment = comment or None
+    return state
+
+
+def _autosave(ws, user, p: _paint.Painting) -> None:
+    from iea_data.labels import save_draft
+
+    state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
+    with db(ws) as s:
+        save_draft(ws, s, user, state)
+    p.dirty = False
+
+
+def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
+    from iea_data.errors import IeaError, StaleRevisionError
+    from iea_data.labels import save_annotation, save_draft
+
+    state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
+    try:
+        with db(ws) as s:
+            label = save_annotation(ws, s, user, state, submit=submit)
+    except StaleRevisionError as exc:
+        try:  # keep this tab's work as the draft, whatever another tab did meanwhile
+            with db(ws) as s:
+                save_draft(ws, s, user, state)
+        except IeaError:
+            pass
+        st.session_state["ann_error"] = f"Not saved: {exc}"
+        return False
+    except IeaError as exc:
+        st.session_state["ann_error"] = f"Not saved: {exc}"
+        return False
+    verb = "submitted for review" if submit else "saved"
+    flash("success", f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id}).")
+    st.session_state.pop("ann_painting", None)
+    return True
+
+
+def _queue_step(ids: list[int], current: int, step: int) -> int:
+    if current not in ids:
+        return ids[0]
+    return ids[(ids.index(current) + step) % len(ids)]
+
+
+def annotate_page(ws, user) -> None:
+    from iea_data.labels import BASES, annotation_progress, annotation_queue
+
+    with db(ws) as s:
+        queue = annotation_queue(s, user)
+        done, total = annotation_progress(s, user)
+    top = st.columns([3, 2])
+    top[0].markdown("### Annotate")
+    top[1].progress(done / total if total else 1.0, text=f"{done} / {total} images done")
+    show_flash()
+    if not queue:
+        st.success("Nothing left to annotate: every image has your submitted label.")
+        return
+    ids = [q.image_id for q in queue]
+    history: list[int] = st.session_state.setdefault("ann_history", [])
+    current = st.session_state.get("ann_image")
+    if current not in ids:
+        current = ids[0]
+    base = st.sidebar.selectbox("Start from", BASES, key="ann_base",
+                                format_func={"model": "model pre-label", "refdiff": "reference difference",
+                                             "zero": "zero (no pre-label)"}.get,
+                                help="The map you correct. Fixed once you have painted on an image.")
+    brush = _paint.brush_controls(unit="residual", strength_max=1.0, strength_default=0.1,
+                                  signs=("Too dark (−)", "Too bright (+)"))
+    view = _paint.view_controls()
+
+    p: _paint.Painting | None = st.session_state.get("ann_painting")
+    if p is not None and p.ident[1] != current:
+        p = None
+    if p is not None and p.ident[2] != base and p.session.n_strokes == 0 and not p.payload.from_draft:
+        p = None  # a new base before any stroke: reopen on it
+    if p is None:
+        p = st.session_state["ann_painting"] = _open_annotation(ws, user, current, base)
+        st.session_state["ann_score"] = float(p.payload.score) if p.payload.score is not None else 5.0
+        st.session_state["ann_comment"] = p.payload.comment or ""
+    item = queue[ids.index(current)]
+    st.session_state["ann_name"] = item.name
+
+    actions, errors = _paint.take_events(p)
+    moved = None
+    if "save" in actions:
+        _save(ws, user, p, submit=False)
+        p = st.session_state.get("ann_painting") or p
+    if "next" in actions:
+        moved = _queue_step(ids, current, +1)
+
+    nav = st.columns([1, 1, 6])
+    if nav[0].button("◀ Back", key="ann_back", disabled=not history, help="The previous image you opened"):
+        moved = history.pop()
+    if nav[1].button("Skip ▶", key="ann_skip", help="Next image in the queue (Alt+N)"):
+        moved = _queue_step(ids, current, +1)
+    if moved is not None and moved != current:
+        if moved != (history[-1] if history else None):
+            history.append(current)
+        st.session_state["ann_image"] = moved
+        st.rerun()
+    st.session_state["ann_image"] = current
+
+    scene = f" · scene {item.scene}" if item.scene else ""
+    nav[2].markdown(f"**{item.name}**{scene} · {item.n_experts} expert(s) so far · "
+                    f"painting on **{p.payload.base_kind}**" + (" (resumed draft)" if p.payload.from_draft else ""))
+    if item.status == "rejected" and item.rejected_comment:
+        st.warning(f"Rejected by a reviewer: {item.rejected_comment}")
+    if p.payload.notice:
+        st.info(p.payload.notice)
+    for e in errors:
+        st.error(e)
+    if msg := st.session_state.pop("ann_error", None):
+        st.error(msg)
+
+    status = f"{p.session.n_strokes} stroke(s) · autosaved as a draft" if p.session.n_strokes else "no strokes yet"
+    _paint.mount(p, brush, view, vmax=VMAX, unit="", status=status)
+    st.image(legend_png(VMAX), width=420)
+    if p.dirty:
+        _autosave(ws, user, p)
+
+    with st.container(border=True):
+        cols = st.columns([2, 3])
+        cols[0].slider("Image score (0–10)", 0.0, 10.0, step=0.5, key="ann_score",
+                       help="Overall exposure quality of the image, as in the released manifests")
+        cols[1].text_area("Comment", key="ann_comment", height=80, placeholder="Optional note for reviewers")
+        b = st.columns([1, 1, 4])
+        if b[0].button("Save revision", key="ann_save", help="Ctrl+S"):
+            if _save(ws, user, p, submit=False):
+                st.rerun()
+        if b[1].button("Submit", key="ann_submit", type="primary", help="Save and send to review"):
+            if _save(ws, user, p, submit=True):
+                st.session_state["ann_image"] = _queue_step(ids, current, +1) if len(ids) > 1 else None
+                st.rerun()
+        if msg := st.session_state.pop("ann_error", None):
+            st.error(msg)
+
+
+# --------------------------------------------------------------------------- review
+
+
+def _map_picture(photo: np.ndarray | None, residual: np.ndarray, title: str) -> None:
+    from iea_data.heatmaps import render_heatmap
+
+    st.image(render_heatmap(residual, photo, opacity=0.65, vmax=VMAX, title=title), use_container_width=True)
+
+
+def review_page(ws, user) -> None:
+    from iea_data.errors import IeaError
+    from iea_data.heatmaps import colorize
+    from iea_data.labels import annotator_summary, expert_labels, expert_spread, review_label, review_queue
+    from iea_data.painting import photo_for_map
+
+    st.markdown("### Review")
+    show_flash()
+    with db(ws) as s:
+        items = review_queue(s, user)
+    tab_queue, tab_summary = st.tabs([f"Submitted ({len(items)})", "Annotators"])
+    with tab_summary:
+        with db(ws) as s:
+            rows = annotator_summary(ws, s)
+        if rows:
+            st.dataframe([{k: r[k] for k in ("name", "role", "done", "accepted", "rejected", "pending", "agreement")}
+                          for r in rows], hide_index=True, use_container_width=True)
+        else:
+            st.caption("No annotations yet.")
+    with tab_queue:
+        if not items:
+            st.success("No submitted labels are waiting for review.")
+            return
+        labels = {f"{it.image_name} · {it.author_name} · r{it.revision}" + (" · rebased" if it.rebased else ""): it
+                  for it in items}
+        choice = st.selectbox("Label", list(labels), key="rev_choice")
+        it = labels[choice]
+        with db(ws) as s:
+            experts = expert_labels(ws, s, it.image_id)
+            own = next((m for lab, m in experts if lab.id == it.label_id), None)
+            if own is None:  # the submitted head itself
+                from iea_data.catalog import Label
+                from iea_data.labels import load_label_map
+
+                own = load_label_map(ws.objects, s.get(Label, it.label_id))
+            photo = photo_for_map(ws, s, it.image_id, own.shape)
+            names = {u.id: u.name for u in _users(s)}
+        meta = [f"score {it.score:g}" if it.score is not None else "no score", it.comment or "no comment"]
+        st.caption(f"{it.image_name} · by **{it.author_name}** · revision {it.revision} · " + " · ".join(meta))
+        others = [(lab, m) for lab, m in experts if lab.id != it.label_id and m.shape == own.shape]
+        c = st.columns(3)
+        with c[0]:
+            st.image(photo, caption="photo", use_container_width=True)
+        with c[1]:
+            _map_picture(photo, own, f"{it.author_name} (under review)")
+        with c[2]:
+            if others:
+                spread = expert_spread([own] + [m for _, m in others])
+                st.image(colorize(spread, vmax=VMAX), caption=f"per-pixel spread (std) across {len(others) + 1} experts, "
+                         "white = agreement", use_container_width=True, clamp=True)
+            else:
+                st.caption("No other expert has labelled this image yet: no spread to show.")
+        if others:
+            oc = st.columns(min(3, len(others)))
+            for i, (lab, m) in enumerate(others):
+                with oc[i % len(oc)]:
+                    _map_picture(photo, m, f"{names.get(lab.author_id, lab.author_id)} · {lab.status}")
+        with st.form("review_form"):
+            comment = st.text_area("Comment (required to reject)", key="rev_comment")
+            a, r, _ = st.columns([1, 1, 4])
+            accept = a.form_submit_button("Accept", type="primary")
+            reject = r.form_submit_button("Reject")
+        if accept or reject:
+            try:
+                with db(ws) as s:
+                    review_label(s, user, it.label_id, decision="accept" if accept else "reject",
+                                 comment=comment or None)
+            except IeaError as exc:
+                st.error(str(exc))
+                return
+            flash("success", f"{'Accepted' if accept else 'Rejected'} {choice}.")
+            st.rerun()
+
+
+def _users(s):
+    from iea_data.users import list_users
+
+    return list_users(s)
+
+
+# --------------------------------------------------------------------------- ideal target
+
+
+def target_page(ws, user) -> None:
+    from iea_data import targets
+    from iea_data.catalog import list_scenes
+    from iea_data.errors import IeaError
+    from iea_data.painting import PaintSession, photo_jpeg
+
+    st.markdown("### Ideal-exposure target")
+    show_flash()
+    with db(ws) as s:
+        scenes = [sc for sc in list_scenes(s) if getattr(sc, "reference", None) or getattr(sc, "reference_id", None)
+                  or getattr(sc, "reference_image_id", None)]
+    if not scenes:
+        st.info("No scene has a reference image yet (iea scenes set-reference).")
+        return
+    by_name = {sc.name: sc for sc in scenes}
+    name = st.sidebar.selectbox("Scene", list(by_name), key="tgt_scene")
+    scene_id = by_name[name].id
+    brush = _paint.brush_controls(unit="EV", strength_max=3.0, strength_default=0.3,
+                                  signs=("Darker (−EV)", "Brighter (+EV)"))
+    view = _paint.view_controls()
+    p = st.session_state.get("tgt_painting")
+    if p is None or p.ident != ("target", scene_id):
+        with db(ws) as s:
+            state = targets.open_target(ws, s, user, scene_id)
+            ev = np.asarray(state.ev_map, np.float32)
+            photo = photo_jpeg(ws, s, state.reference_image_id, ev.shape)
+        session = PaintSession(np.zeros_like(ev), ev, log=list(state.strokes or []), value_range=targets.EV_RANGE
+                               if hasattr(targets, "EV_RANGE") else (-4.0, 4.0))
+        p = st.session_state["tgt_painting"] = _paint.Painting(ident=("target", scene_id), session=session,
+                                                              photo_url=data_url(photo, "image/jpeg"), payload=state)
+    actions, errors = _paint.take_events(p)
+    for e in errors:
+        st.error(e)
+    p.dirty = False  # targets have no drafts: a save makes a revision
+    lo, hi = p.session.value_range
+    st.caption(f"Paint exposure changes in EV stops on the reference of **{name}** (blue = make darker, "
+               f"red = make brighter; colours saturate at ±{hi / 2:g} EV).")
+    _paint.mount(p, brush, view, vmax=VMAX, unit="EV", status=f"{p.session.n_strokes} stroke(s)",
+                 to_residual=lambda ev: np.clip(ev / hi, -1.0, 1.0).astype(np.float32))
+    if st.button("Save target revision", type="primary", key="tgt_save") or "save" in actions:
+        state = p.payload
+        state.ev_map = p.session.map
+        state.strokes = p.session.stroke_log()
+        try:
+            with db(ws) as s:
+                report = targets.save_target(ws, s, user, state)
+        except IeaError as exc:
+            st.error(f"Not saved: {exc}")
+            return
+        flash("success", f"Target saved: {report}")
+        st.session_state.pop("tgt_painting", None)
+        st.rerun()
+
+
+# --------------------------------------------------------------------------- users
+
+
+def users_page(ws, user) -> None:
+    from iea_data.errors import IeaError
+    from iea_data.users import ROLES, add_user, disable_user, list_users
+
+    st.markdown("### Users")
+    show_flash()
+    with db(ws) as s:
+        users = list_users(s)
+    st.dataframe([{"name": u.name, "role": u.role, "enabled": u.enabled} for u in users], hide_index=True,
+                 use_container_width=True)
+    c = st.columns(2)
+    with c[0], st.form("add_user", clear_on_submit=True):
+        st.markdown("**Add a user**")
+        name = st.text_input("Name")
+        role = st.selectbox("Role", ROLES)
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Add"):
+            try:
+                with db(ws) as s:
+                    add_user(s, name.strip(), role=role, password=password, by=user)
+            except IeaError as exc:
+                st.error(str(exc))
+            else:
+                flash("success", f"Added {name} ({role}).")
+                st.rerun()
+    with c[1], st.form("disable_user"):
+        st.markdown("**Disable a user** (they are signed out at once)")
+        target = st.selectbox("User", [u.name for u in users if u.enabled and u.id != user.id])
+        if st.form_submit_button("Disable") and target:
+            try:
+                with db(ws) as s:
+                    disable_user(s, target, by=user)
+            except IeaError as exc:
+                st.error(str(exc))
+            else:
+                flash("success", f"Disabled {target}.")
+                st.rerun()

@@ -1,0 +1,43 @@
+"""Starting the Streamlit server on a workspace (used by ``iea app`` and the browser tests)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MAIN = Path(__file__).resolve().parent / "main.py"
+
+
+def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command line that serves the app headless on ``host:port``."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(MAIN),
+        "--server.port", str(int(port)), "--server.address", host, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal",
+    ]
+
+
+def app_env(workspace_root: Path, base: dict | None = None) -> dict[str, str]:
+    """The environment of the app process: ``IEA_HOME`` names the workspace."""
+    env = dict(os.environ if base is None else base)
+    env["IEA_HOME"] = str(workspace_root)
+    return env
+
+
+def start_app(workspace, *, port: int, host: str = "127.0.0.1", **popen_kwargs) -> subprocess.Popen:
+    """Start the app as a child process (returns at once; poll ``/_stcore/health``)."""
+    return subprocess.Popen(streamlit_command(port, host), env=app_env(workspace.root), **popen_kwargs)
+
+
+def run_app(workspace, *, port: int, host: str = "127.0.0.1") -> int:
+    """Serve the app in the foreground until interrupted; the exit status of Streamlit."""
+    proc = start_app(workspace, port=port, host=host)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(10)
+        return 0
