@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..catalog._models import Draft, Image, Label, Review, Scene
 from ..users._accounts import load_actor
@@ -31,7 +31,7 @@ QUEUE_ORDERS = ("disagreement", "fewest_experts", "name")
 DONE_STATUSES = ("submitted", "accepted")
 
 
-@dataclass
+@dataclass(slots=True)
 class QueueItem:
     """One image still to do for an expert.
 
@@ -61,9 +61,9 @@ class QueueItem:
     rejected_comment: Optional[str] = None
 
 
-def _annotatable(session: Session):
+def _annotatable():
     refs = select(Scene.reference_image_id).where(Scene.reference_image_id.is_not(None))
-    return select(Image.id, Image.name, Image.scene_id).where(Image.status == "ok", Image.id.not_in(refs))
+    return (Image.status == "ok", Image.id.not_in(refs))
 
 
 def _heads(session: Session, chain: str) -> dict[int, tuple[int, str]]:
@@ -75,27 +75,34 @@ def _heads(session: Session, chain: str) -> dict[int, tuple[int, str]]:
     return {i: (lid, st) for i, lid, st in rows}
 
 
-def _prelabel_stats(session: Session) -> dict[int, dict[str, tuple[float, float]]]:
-    newest = (select(func.max(Label.id).label("id")).where(Label.kind.in_(("model", "refdiff")))
-              .group_by(Label.image_id, Label.kind).subquery())
-    out: dict[int, dict[str, tuple[float, float]]] = {}
-    for image_id, kind, mean, mean_abs in session.execute(
-            select(Label.image_id, Label.kind, Label.mean, Label.mean_abs).join(newest, Label.id == newest.c.id)):
-        out.setdefault(image_id, {})[kind] = (mean or 0.0, mean_abs or 0.0)
-    return out
+def _candidates(session: Session):
+    """(image id, name, scene name, priority) of every annotatable image, in one query.
+
+    The newest model and refdiff pre-label of each image are found through the
+    (image_id, kind) index; the priority is computed by the database.
+    """
+    def newest(kind: str):
+        lab = aliased(Label, name=f"pre_{kind}")
+        sub = (select(func.max(Label.id)).where(Label.image_id == Image.id, Label.kind == kind)
+               .correlate(Image).scalar_subquery())
+        return lab, sub
+
+    m, m_id = newest("model")
+    r, r_id = newest("refdiff")
+    priority = func.coalesce(func.abs(m.mean - r.mean) + func.abs(m.mean_abs - r.mean_abs), 0.0)
+    stmt = (select(Image.id, Image.name, Scene.name, priority)
+            .select_from(Image)
+            .outerjoin(Scene, Scene.id == Image.scene_id)
+            .outerjoin(m, m.id == m_id)
+            .outerjoin(r, r.id == r_id)
+            .where(*_annotatable()))
+    return session.connection().execute(stmt).all()
 
 
 def _n_experts(session: Session) -> dict[int, int]:
     return dict(session.execute(
         select(Label.image_id, func.count(func.distinct(Label.author_id)))
         .where(Label.kind == "annotation", Label.status.in_(DONE_STATUSES)).group_by(Label.image_id)).all())
-
-
-def _priority(stats: dict[str, tuple[float, float]] | None) -> float:
-    if not stats or "model" not in stats or "refdiff" not in stats:
-        return 0.0
-    (m1, a1), (m2, a2) = stats["model"], stats["refdiff"]
-    return round(abs(m1 - m2) + abs(a1 - a2), 12)
 
 
 def annotation_queue(session: Session, user: UserInfo, *, order: str = "disagreement",
@@ -131,9 +138,7 @@ def annotation_queue(session: Session, user: UserInfo, *, order: str = "disagree
         actor = load_actor(session, user.id)
         require(actor, "annotate")
         chain = f"user:{actor.id}"
-        images = session.execute(_annotatable(session)).all()
-        scenes = dict(session.execute(select(Scene.id, Scene.name)).all())
-        stats = _prelabel_stats(session)
+        images = _candidates(session)
         experts = _n_experts(session)
         heads = _heads(session, chain)
         drafts = set(session.scalars(select(Draft.image_id).where(Draft.user_id == actor.id)))
@@ -145,26 +150,26 @@ def annotation_queue(session: Session, user: UserInfo, *, order: str = "disagree
                     .where(Label.chain == chain, Label.image_id.in_(rejected), Review.decision == "reject")
                     .order_by(Review.id)):
                 comments[image_id] = comment
-    items = []
-    for image_id, name, scene_id in images:
-        head = heads.get(image_id)
-        if head is not None and head[1] in DONE_STATUSES:
+    rows = []
+    heads_get, experts_get = heads.get, experts.get
+    for image_id, name, scene, priority in images:
+        head = heads_get(image_id)
+        if head is None:
+            status, comment = ("draft" if image_id in drafts else "todo"), None
+        elif head[1] in DONE_STATUSES:
             continue
-        if head is not None and head[1] == "rejected":
+        elif head[1] == "rejected":
             status, comment = "rejected", comments.get(image_id)
-        elif image_id in drafts or head is not None:
-            status, comment = "draft", None
         else:
-            status, comment = "todo", None
-        items.append(QueueItem(image_id, name, scenes.get(scene_id), _priority(stats.get(image_id)),
-                               experts.get(image_id, 0), status, comment))
+            status, comment = "draft", None
+        rows.append((image_id, name, scene, float(priority), experts_get(image_id, 0), status, comment))
     if order == "disagreement":
-        items.sort(key=lambda q: (-q.priority, q.n_experts, q.name, q.image_id))
+        rows.sort(key=lambda r: (-r[3], r[4], r[1], r[0]))
     elif order == "fewest_experts":
-        items.sort(key=lambda q: (q.n_experts, -q.priority, q.name, q.image_id))
+        rows.sort(key=lambda r: (r[4], -r[3], r[1], r[0]))
     else:
-        items.sort(key=lambda q: (q.name, q.image_id))
-    return items if limit is None else items[:limit]
+        rows.sort(key=lambda r: (r[1], r[0]))
+    return [QueueItem(*r) for r in (rows if limit is None else rows[:limit])]
 
 
 def annotation_progress(session: Session, user: UserInfo) -> tuple[int, int]:
@@ -172,7 +177,7 @@ def annotation_progress(session: Session, user: UserInfo) -> tuple[int, int]:
     with transaction(session):
         actor = load_actor(session, user.id)
         require(actor, "annotate")
-        ids = {i for i, _, _ in session.execute(_annotatable(session))}
+        ids = set(session.connection().execute(select(Image.id).where(*_annotatable())).scalars())
         heads = _heads(session, f"user:{actor.id}")
     done = sum(1 for i, (_, st) in heads.items() if st in DONE_STATUSES and i in ids)
     return done, len(ids)
