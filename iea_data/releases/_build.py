@@ -325,12 +325,14 @@ def build_release(
     try:
         fcntl.flock(lock_fh, fcntl.LOCK_EX)
         with ws.session() as s:
-            row = s.scalar(select(Release).where(Release.name == name, Release.version == version))
+            row = s.scalar(select(Release.path).where(Release.name == name, Release.version == version))
             s.rollback()
         if row is not None or final.exists():
-            where = f"recorded in the catalog ({row.path})" if row is not None else f"on disk at {final} (not in the catalog)"
+            where = f"recorded in the catalog ({row})" if row is not None else (
+                f"on disk at {final} but not in the catalog (verify it with `iea release verify {final}`; "
+                f"remove the folder to build this version again)")
             raise ReleaseExistsError(
-                f"release {name}@{version} exists, {where}: a version never changes; build a new version "
+                f"release {name}@{version} exists, {where}. A version never changes; build a new version "
                 f"(e.g. {'.'.join(map(str, _bump(version)))})"
             )
         for stale in final.parent.glob(f".{version}.tmp-*"):

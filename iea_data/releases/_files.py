@@ -57,12 +57,18 @@ def place_file(src: str | os.PathLike[str], dst: Path, *, copy: bool = False) ->
         ``"hardlink"`` or ``"copy"``, or ``"reference"`` when the file system refuses a hard
         link (nothing is written then; the caller records a reference).
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
     if copy:
+        dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
         return "copy"
     try:
-        os.link(src, dst)
+        try:
+            os.link(src, dst)
+        except FileNotFoundError:
+            if not os.path.exists(src):
+                raise
+            dst.parent.mkdir(parents=True, exist_ok=True)  # made only when a link lands in it
+            os.link(src, dst)
     except OSError as exc:
         if exc.errno in _NO_LINK:
             log.debug("no hard link %s -> %s (%s): recorded as a reference", src, dst, exc)

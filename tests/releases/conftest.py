@@ -1,0 +1,62 @@
+"""Fixtures for the release tests: small catalogs with files, labels of every kind, and experts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def demo_ws(sqlite_workspace, demo_photos):
+    """SQLite workspace: 2 demo scenes (astronaut, coffee), 8 variants with refdiff pre-labels."""
+    from iea_data.catalog import ingest
+    from iea_data.labels import prelabel_refdiff
+
+    report = ingest(sqlite_workspace, [demo_photos], workers=1)
+    assert report.n_errors == 0
+    assert prelabel_refdiff(sqlite_workspace).n_saved == 8
+    return sqlite_workspace
+
+
+@pytest.fixture
+def demo_ws_any(workspace, demo_photos):
+    """The same on the parametrised backend (SQLite and PostgreSQL)."""
+    from iea_data.catalog import ingest
+    from iea_data.labels import prelabel_refdiff
+
+    assert ingest(workspace, [demo_photos], workers=1).n_errors == 0
+    assert prelabel_refdiff(workspace).n_saved == 8
+    return workspace
+
+
+def add_expert(ws, name: str) -> int:
+    from iea_data.catalog import User
+
+    with ws.session() as s:
+        with s.begin():
+            u = User(name=name, role="annotator")
+            s.add(u)
+            s.flush()
+            return u.id
+
+
+def annotate(ws, image_id: int, author_id: int, residual: np.ndarray, *, status: str = "accepted") -> int:
+    """Save an annotation revision (newest of the expert's chain) and set its status."""
+    from iea_data.labels import chain_head, save_label, set_label_status
+
+    with ws.session() as s:
+        head = chain_head(s, image_id, f"user:{author_id}")
+        label = save_label(s, ws.objects, residual.astype(np.float32), image_id=image_id, kind="annotation",
+                           author_id=author_id, parent_id=head.id if head else None)
+        set_label_status(s, label.id, status)
+        s.commit()  # the chain_head read opened a transaction: save_label then only made a savepoint
+        return label.id
+
+
+def image_ids(ws) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from iea_data.catalog import Image
+
+    with ws.session() as s:
+        return dict(s.execute(select(Image.name, Image.id)).all())
