@@ -12,6 +12,7 @@ from annotator_app import _paint
 from annotator_app._common import data_url, db, flash, legend_png, show_flash
 
 VMAX = 0.5  # the heatmap range of iea_data.heatmaps (±0.5)
+EV_DISPLAY = 2.0  # EV stops shown at full colour on the target page
 
 
 def pages_for(user) -> dict[str, Callable]:
@@ -281,55 +282,60 @@ def _users(s):
 
 
 def target_page(ws, user) -> None:
-    from iea_data import targets
     from iea_data.catalog import list_scenes
     from iea_data.errors import IeaError
-    from iea_data.painting import PaintSession, photo_jpeg
+    from iea_data.painting import PaintSession, photo_for_map, photo_jpeg
+    from iea_data.targets import EV_LIMIT, ideal_from_ev, open_target, save_target
 
     st.markdown("### Ideal-exposure target")
     show_flash()
     with db(ws) as s:
-        scenes = [sc for sc in list_scenes(s) if getattr(sc, "reference", None) or getattr(sc, "reference_id", None)
-                  or getattr(sc, "reference_image_id", None)]
+        scenes = {sc.name: sc for sc in list_scenes(s) if sc.reference}
     if not scenes:
-        st.info("No scene has a reference image yet (iea scenes set-reference).")
+        st.info("No scene has a reference image yet (`iea scenes set-reference SCENE IMAGE`).")
         return
-    by_name = {sc.name: sc for sc in scenes}
-    name = st.sidebar.selectbox("Scene", list(by_name), key="tgt_scene")
-    scene_id = by_name[name].id
+    name = st.sidebar.selectbox("Scene", list(scenes), key="tgt_scene")
+    scene_id = scenes[name].id
     brush = _paint.brush_controls(unit="EV", strength_max=3.0, strength_default=0.3,
                                   signs=("Darker (−EV)", "Brighter (+EV)"))
     view = _paint.view_controls()
     p = st.session_state.get("tgt_painting")
     if p is None or p.ident != ("target", scene_id):
         with db(ws) as s:
-            state = targets.open_target(ws, s, user, scene_id)
-            ev = np.asarray(state.ev_map, np.float32)
-            photo = photo_jpeg(ws, s, state.reference_image_id, ev.shape)
-        session = PaintSession(np.zeros_like(ev), ev, log=list(state.strokes or []), value_range=targets.EV_RANGE
-                               if hasattr(targets, "EV_RANGE") else (-4.0, 4.0))
+            state = open_target(ws, s, user, scene_id)
+            photo = photo_jpeg(ws, s, state.reference_image_id, state.ev_map.shape)
+        session = PaintSession(np.zeros_like(state.ev_map), state.ev_map, log=state.strokes,
+                               value_range=(-EV_LIMIT, EV_LIMIT))
         p = st.session_state["tgt_painting"] = _paint.Painting(ident=("target", scene_id), session=session,
                                                               photo_url=data_url(photo, "image/jpeg"), payload=state)
     actions, errors = _paint.take_events(p)
     for e in errors:
         st.error(e)
-    p.dirty = False  # targets have no drafts: a save makes a revision
-    lo, hi = p.session.value_range
-    st.caption(f"Paint exposure changes in EV stops on the reference of **{name}** (blue = make darker, "
-               f"red = make brighter; colours saturate at ±{hi / 2:g} EV).")
+    p.dirty = False  # a target has no draft: each save is a new revision
+    head = f"painting on target {p.payload.parent_id}" if p.payload.parent_id else "no target yet"
+    st.caption(f"Scene **{name}**, reference {scenes[name].reference} ({head}). Paint exposure changes in EV stops: "
+               f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV.")
     _paint.mount(p, brush, view, vmax=VMAX, unit="EV", status=f"{p.session.n_strokes} stroke(s)",
-                 to_residual=lambda ev: np.clip(ev / hi, -1.0, 1.0).astype(np.float32))
+                 to_residual=lambda ev: np.clip(ev * np.float32(VMAX / EV_DISPLAY), -1.0, 1.0))
+    st.image(legend_png(VMAX), width=420, caption=f"±{VMAX:g} on this bar = ±{EV_DISPLAY:g} EV")
+    if st.toggle("Preview the ideal image", key="tgt_preview"):
+        with db(ws) as s:
+            ref = photo_for_map(ws, s, p.payload.reference_image_id, p.session.map.shape)
+        st.image(ideal_from_ev(ref, p.session.map), caption="reference × 2^EV in linear light", width=640, clamp=True)
     if st.button("Save target revision", type="primary", key="tgt_save") or "save" in actions:
         state = p.payload
         state.ev_map = p.session.map
         state.strokes = p.session.stroke_log()
         try:
             with db(ws) as s:
-                report = targets.save_target(ws, s, user, state)
+                report = save_target(ws, s, user, state)
         except IeaError as exc:
             st.error(f"Not saved: {exc}")
             return
-        flash("success", f"Target saved: {report}")
+        flash("success", f"Target revision {report.revision} saved: {report.n_refdiff} reference difference(s) recomputed, "
+                         f"{report.n_rebased} annotation(s) rebased for re-review, {report.n_drafts_moved} draft(s) moved.")
+        for img, msg in report.errors:
+            flash("warning", f"{img}: {msg}")
         st.session_state.pop("tgt_painting", None)
         st.rerun()
 

@@ -105,7 +105,7 @@ function update(root, st, d, setTriggerValue) {
   if (d.token !== st.token) {  // a new image or painting session: start the ids after what Python has
     st.token = d.token;
     st.pending = [];
-    st.nextId = d.ack;
+    st.nextId = Math.max(d.ack, 0);  // stroke ids start at 1
     st.upTimes = {};
   }
   st.ack = d.ack;

@@ -1,0 +1,135 @@
+"""Browser-test plumbing: one app server per module on a small generated workspace, Chromium via Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"the app did not answer {url}/_stcore/health within {timeout:.0f} s")
+
+
+def need_browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"browser tests need Debian chromium at {CHROMIUM} (.ci/run installs it with apt)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("browser tests need the playwright package (pip install -e '.[test]')")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """(url, workspace, log path): the app on a fresh SQLite workspace with two generated scenes."""
+    need_browser()
+    from appws import build_workspace
+
+    from annotator_app.server import app_env, streamlit_command
+    from iea_data.catalog import dispose_engines
+
+    root = tmp_path_factory.mktemp("appws")
+    saved = os.environ.pop("IEA_DATABASE_URL", None)
+    try:
+        ws = build_workspace(root / "ws")
+        port = free_port()
+        log_path = root / "app.log"
+        env = app_env(ws.root)
+        env.pop("IEA_DATABASE_URL", None)
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(streamlit_command(port), env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, proc)
+            yield url, ws, log_path
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            dispose_engines()
+    finally:
+        if saved is not None:
+            os.environ["IEA_DATABASE_URL"] = saved
+
+
+@pytest.fixture(scope="module")
+def browser(app_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser, app_server, request, tmp_path):
+    """A factory of fresh browser tabs (each its own Streamlit session); screenshots kept on failure."""
+    contexts = []
+
+    def make():
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(app_server[0])
+        page.wait_for_load_state("networkidle")
+        return page
+
+    yield make
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        folder = Path(os.environ.get("IEA_TEST_SCREENSHOTS", tmp_path))
+        for i, ctx in enumerate(contexts):
+            for j, page in enumerate(ctx.pages):
+                path = folder / f"{request.node.name}-{i}-{j}.png"
+                try:
+                    page.screenshot(path=str(path), full_page=True)
+                    print(f"screenshot on failure: {path}")
+                except Exception as exc:  # a crashed page still lets the others be kept
+                    print(f"no screenshot of page {i}-{j}: {exc}")
+        log = app_server[2]
+        print(f"app log: {log}\n" + log.read_text(errors="replace")[-3000:])
+    for ctx in contexts:
+        ctx.close()

@@ -1,0 +1,254 @@
+"""The annotator app in real Chromium: login gate, painting, undo, review, separate chains, stale tabs.
+
+One app server for the module (tests/app/conftest.py); each test signs in as its own users so
+that the tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+PASSWORD = "browser-test-pw"
+USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g"]
+
+
+@pytest.fixture(scope="module")
+def ws(app_server):
+    from iea_data.users import add_user
+
+    ws = app_server[1]
+    with ws.session() as s:
+        for name in USERS:
+            add_user(s, name, role="annotator", password=PASSWORD)
+    return ws
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def login(page, name, password=PASSWORD):
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def open_painter(page, name):
+    login(page, name)
+    page.locator("canvas.preview").wait_for()
+    page.locator('.iea-painter[data-ack]').wait_for()
+
+
+def drag(page, fx0, fy0, fx1, fy1, steps=20):
+    """Drag across the painter between two points given as fractions of the image."""
+    box = page.locator("canvas.preview").bounding_box()
+    x0, y0 = box["x"] + fx0 * box["width"], box["y"] + fy0 * box["height"]
+    x1, y1 = box["x"] + fx1 * box["width"], box["y"] + fy1 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps)
+    page.mouse.up()
+
+
+def wait_ack(page, stroke_id):
+    page.locator(f'.iea-painter[data-ack="{stroke_id}"]').wait_for()
+
+
+def wait_status(page, text):
+    page.locator(".iea-painter .status", has_text=text).wait_for()
+
+
+def user_id(ws, name):
+    from iea_data.users import get_user
+
+    with ws.session() as s:
+        return get_user(s, name).id
+
+
+def newest_label(ws, name):
+    from iea_data.catalog import Label
+    from iea_data.labels import load_label_map
+
+    with ws.session() as s:
+        lab = s.scalar(select(Label).where(Label.chain == f"user:{user_id(ws, name)}").order_by(Label.id.desc()).limit(1))
+        assert lab is not None, f"{name} has no saved label"
+        return lab, load_label_map(ws.objects, lab)
+
+
+def chain_labels(ws, name):
+    from iea_data.catalog import Label
+
+    with ws.session() as s:
+        return list(s.scalars(select(Label).where(Label.chain == f"user:{user_id(ws, name)}")))
+
+
+def row_of(fy, h):
+    return int(round(fy * h - 0.5))
+
+
+def cols_of(fx0, fx1, w):
+    return int(round(fx0 * w - 0.5)), int(round(fx1 * w - 0.5))
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_login_gate_shows_no_data(new_page, ws):
+    page = new_page()
+    page.get_by_role("button", name="Sign in").wait_for()
+    html = page.content()
+    body = page.locator("body").inner_text()
+    for secret in ("alpha", "beta", "images done", "annotator1", "Annotate", "Review"):
+        assert secret not in body and secret not in html, f"{secret!r} shown before login"
+    assert page.locator("canvas").count() == 0 and page.locator("img").count() == 0
+    assert page.locator('[data-testid="stSidebar"]').count() == 0
+    login(page, "ann_a", "wrong-password")
+    page.get_by_text("wrong user name or password", exact=False).wait_for()
+    assert page.locator("canvas").count() == 0 and "alpha" not in page.content()
+
+
+def test_drag_changes_the_label_at_the_painted_place_with_sign_and_strength(new_page, ws):
+    page = new_page()
+    open_painter(page, "ann_a")
+    assert "painting on zero" in page.locator("body").inner_text()
+    drag(page, 0.2, 0.3, 0.45, 0.3)  # too dark (the default sign), strength 0.1
+    wait_ack(page, 1)
+    page.get_by_text("Too bright (+)").click()
+    page.locator(".iea-painter .status", has_text="1 stroke").wait_for()
+    drag(page, 0.55, 0.75, 0.8, 0.75)
+    wait_ack(page, 2)
+    page.get_by_role("button", name="Save revision").click()
+    page.get_by_text("saved (label", exact=False).wait_for()
+
+    lab, m = newest_label(ws, "ann_a")
+    h, w = m.shape
+    assert lab.kind == "annotation" and lab.status == "draft" and lab.base_id is None
+    r1, (c0, c1) = row_of(0.3, h), cols_of(0.2, 0.45, w)
+    r2, (d0, d1) = row_of(0.75, h), cols_of(0.55, 0.8, w)
+    # full strength along the paths (inside the hard core of the soft brush), with the sign chosen
+    np.testing.assert_allclose(m[r1, c0 + 3:c1 - 3], -0.1, atol=2e-3)
+    np.testing.assert_allclose(m[r2, d0 + 3:d1 - 3], +0.1, atol=2e-3)
+    # nothing beyond the brush radius (24 px) of either path
+    far = np.ones_like(m, bool)
+    far[max(0, r1 - 27):r1 + 28, max(0, c0 - 27):c1 + 28] = False
+    far[max(0, r2 - 27):r2 + 28, max(0, d0 - 27):d1 + 28] = False
+    assert np.all(m[far] == 0)
+    assert m.min() >= -0.1 - 2e-3 and m.max() <= 0.1 + 2e-3
+    assert np.all(m[max(0, r1 - 27):r1 + 28] <= 0)  # the dark stroke only darkens
+
+
+def test_undo_and_redo(new_page, ws):
+    page = new_page()
+    open_painter(page, "ann_b")
+    drag(page, 0.2, 0.25, 0.5, 0.25)
+    wait_ack(page, 1)
+    drag(page, 0.3, 0.75, 0.7, 0.75)
+    wait_ack(page, 2)
+    wait_status(page, "2 stroke")
+    page.locator("canvas.preview").click(position={"x": 2, "y": 2}, button="right")  # focus the page, paint nothing
+    page.keyboard.press("Control+z")
+    wait_status(page, "1 stroke")
+    page.locator(".iea-painter button.redo").click()
+    wait_status(page, "2 stroke")
+    page.locator(".iea-painter button.undo").click()
+    wait_status(page, "1 stroke")
+    page.get_by_role("button", name="Save revision").click()
+    page.get_by_text("saved (label", exact=False).wait_for()
+    lab, m = newest_label(ws, "ann_b")
+    h, w = m.shape
+    c0, c1 = cols_of(0.2, 0.5, w)
+    np.testing.assert_allclose(m[row_of(0.25, h), c0 + 3:c1 - 3], -0.1, atol=2e-3)
+    assert np.all(m[row_of(0.75, h) - 5:row_of(0.75, h) + 5] == 0)  # the undone stroke is gone
+    from iea_data.catalog import Label  # noqa: F401  (the stroke log kept with the revision)
+
+    log = ws.objects.get_bytes(lab.strokes_object)
+    assert log.count(b'"id"') == 1
+
+
+def test_reviewer_accepts_and_an_annotator_cannot(new_page, ws):
+    from iea_data.errors import PermissionDeniedError
+    from iea_data.labels import review_label
+    from iea_data.users import get_user
+
+    ann = new_page()
+    open_painter(ann, "ann_c")
+    drag(ann, 0.3, 0.5, 0.6, 0.5)
+    wait_ack(ann, 1)
+    ann.get_by_role("button", name="Submit").click()
+    ann.get_by_text("submitted for review", exact=False).wait_for()
+    lab, _ = newest_label(ws, "ann_c")
+    assert lab.status == "submitted"
+    # an annotator has no review page, and the library refuses the decision whatever the browser sends
+    assert ann.get_by_text("Review", exact=True).count() == 0
+    with ws.session() as s, pytest.raises(PermissionDeniedError):
+        review_label(s, get_user(s, "ann_c"), lab.id, decision="accept")
+
+    rev = new_page()
+    login(rev, "reviewer", "reviewer-demo")
+    rev.locator('[data-testid="stSidebar"]').get_by_text("Review", exact=True).click()
+    rev.get_by_text("ann_c", exact=False).first.wait_for()
+    rev.get_by_role("button", name="Accept").click()
+    rev.get_by_text("Accepted", exact=False).first.wait_for()
+    with ws.session() as s:
+        from iea_data.catalog import Label
+
+        assert s.get(Label, lab.id).status == "accepted"
+
+
+def test_two_annotators_on_one_image_keep_separate_labels(new_page, ws):
+    d, e = new_page(), new_page()
+    open_painter(d, "ann_d")
+    open_painter(e, "ann_e")
+    drag(d, 0.2, 0.2, 0.8, 0.2)
+    wait_ack(d, 1)
+    drag(e, 0.2, 0.8, 0.8, 0.8)
+    wait_ack(e, 1)
+    for page in (d, e):
+        page.get_by_role("button", name="Save revision").click()
+        page.get_by_text("saved (label", exact=False).wait_for()
+    lab_d, m_d = newest_label(ws, "ann_d")
+    lab_e, m_e = newest_label(ws, "ann_e")
+    assert lab_d.image_id == lab_e.image_id and lab_d.chain != lab_e.chain
+    h = m_d.shape[0]
+    assert np.all(m_d[h // 2:] == 0) and m_d[row_of(0.2, h)].min() < -0.09
+    assert np.all(m_e[: h // 2] == 0) and m_e[row_of(0.8, h)].min() < -0.09
+
+
+def test_save_from_a_stale_tab_is_refused_and_the_draft_survives(new_page, ws):
+    from iea_data.labels import open_annotation
+    from iea_data.users import get_user
+
+    a, b = new_page(), new_page()
+    open_painter(a, "ann_f")
+    open_painter(b, "ann_f")
+    drag(a, 0.2, 0.2, 0.8, 0.2)
+    wait_ack(a, 1)
+    a.get_by_role("button", name="Save revision").click()
+    a.get_by_text("saved (label", exact=False).wait_for()
+    drag(b, 0.2, 0.8, 0.8, 0.8)
+    wait_ack(b, 1)
+    b.get_by_role("button", name="Save revision").click()
+    b.get_by_text("Not saved", exact=False).first.wait_for()
+    labels = chain_labels(ws, "ann_f")
+    assert len(labels) == 1  # only tab A's revision
+    with ws.session() as s:
+        state = open_annotation(ws, s, get_user(s, "ann_f"), labels[0].image_id)
+    h = state.correction.shape[0]
+    assert state.from_draft
+    assert state.correction[row_of(0.8, h)].min() < -0.09  # tab B's stroke is in the draft
+    assert len(state.strokes) >= 1
+
+
+def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):
+    from iea_data.users import disable_user
+
+    page = new_page()
+    open_painter(page, "ann_g")
+    with ws.session() as s:
+        disable_user(s, "ann_g")
+    page.get_by_role("button", name="Skip ▶").click()
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.locator("canvas").count() == 0
+    assert "Signed out" in page.locator("body").inner_text()
