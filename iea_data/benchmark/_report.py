@@ -43,6 +43,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary output files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
