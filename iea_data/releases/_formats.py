@@ -200,7 +200,8 @@ class OfficialWriter:
 class WebDatasetWriter:
     """``webdataset/<split>-NNNNNN.tar``: per sample ``<key>.<ext>`` (image bytes), ``<key>.npy``
     (float32 residual, project sign) and ``<key>.json`` (metadata). A shard closes before
-    it would pass ``shard_bytes``. Samples without an image file are left out (counted)."""
+    it would pass ``shard_bytes`` (a single sample larger than that gets a shard of its
+    own). Samples without an image file are left out (counted)."""
 
     def __init__(self, flog: FileLog, *, shard_bytes: int = DEFAULT_SHARD_BYTES):
         if not isinstance(shard_bytes, int) or shard_bytes < 10_240:
@@ -238,7 +239,9 @@ class WebDatasetWriter:
         if map_npy is not None:
             members.append((f"{smp.key}.npy", map_npy))
         need = sum(512 + -(-len(d) // 512) * 512 for _, d in members)
-        if self.tar is None or self.split != smp.split or (self.size + need > self.shard_bytes and self.size > 1024):
+        # a tar ends with two zero blocks and is padded to 10240-byte records
+        final = -(-(self.size + need) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+        if self.tar is None or self.split != smp.split or (final > self.shard_bytes and self.size > 1024):
             self._open_shard(smp.split)
         for name, data in members:
             info = tarfile.TarInfo(name)

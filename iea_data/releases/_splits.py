@@ -249,17 +249,22 @@ def find_leaks(
                 for j in range(i + 1, len(group)):
                     add("identical", group[i], group[j], 0)
     if max_distance >= 0:
-        # one representative per (hash, split); identical hashes across splits are pairs at distance 0
-        by_hash: dict[int, dict[str, tuple]] = defaultdict(dict)
+        by_hash: dict[int, list] = defaultdict(list)
         for it in items:
             if it[3] is not None:
-                by_hash[int(it[3])].setdefault(it[1], it)
-        for h, per_split in by_hash.items():
-            reps = list(per_split.values())
-            for i in range(len(reps)):
-                for j in range(i + 1, len(reps)):
-                    if reps[i][2] is None or reps[i][2] != reps[j][2]:
-                        add("near-duplicate", reps[i], reps[j], 0)
+                by_hash[int(it[3])].append(it)
+
+        def cross(xs, ys, dist):
+            for x in xs:
+                for y in ys:
+                    if len(pairs) >= limit:
+                        return
+                    if x is not y and (x[2] is None or x[2] != y[2]):  # same identity: reported above
+                        add("near-duplicate", x, y, dist)
+
+        for group in by_hash.values():  # identical hashes
+            if len({it[1] for it in group}) > 1:
+                cross(group, group, 0)
         if max_distance > 0:
             hashes = sorted(by_hash)
             n_bands = max_distance + 1
@@ -274,7 +279,5 @@ def find_leaks(
                         for j in range(i + 1, len(bucket)):
                             d = hamming64(bucket[i], bucket[j])
                             if 0 < d <= max_distance:
-                                for x in by_hash[bucket[i]].values():
-                                    for y in by_hash[bucket[j]].values():
-                                        add("near-duplicate", x, y, d)
+                                cross(by_hash[bucket[i]], by_hash[bucket[j]], d)
     return sorted(pairs.values(), key=lambda p: (p["distance"], p["kind"], p["split_a"], p["a"], p["split_b"], p["b"]))
