@@ -1,9 +1,124 @@
-"""Commands: iea users and iea app (the annotator app). Registered on the root app by :func:`register`."""
+"""Commands: iea users (add, ls, passwd, disable, enable, demo). Registered on the root app by :func:`register`.
+
+The annotator app's accounts. Passwords are read from stdin (``--password-stdin``: the first
+line) or typed at a hidden prompt; they never appear on the command line.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
+
+from pipelines._console import JsonOpt, console, open_workspace, print_json, print_table
+
+users_app = typer.Typer(help="Annotator app accounts: add, ls, passwd, disable, enable, demo.", no_args_is_help=True)
+
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (for scripts).")
+]
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("add")
+def add_cmd(
+    name: Annotated[str, typer.Argument(help="Login name: letters, digits, _ . @ -")],
+    role: Annotated[str, typer.Option("--role", help="annotator | reviewer | admin.")],
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Create a user (argon2 password hash).
+
+    Example: echo 'a long secret' | iea users add alice --role annotator --password-stdin
+    """
+    from iea_data.users import add_user
+
+    password = _password(password_stdin)
+    with open_workspace().session() as s:
+        user = add_user(s, name, role=role, password=password)
+    console.print(f"added user [bold]{user.name}[/bold] ({user.role}), id {user.id}")
+
+
+@users_app.command("ls")
+def ls_cmd(as_json: JsonOpt = False) -> None:
+    """List users: name, role, enabled.
+
+    Example: iea users ls --json
+    """
+    from iea_data.users import list_users
+
+    with open_workspace().session() as s:
+        rows = [{"id": u.id, "name": u.name, "role": u.role, "enabled": u.enabled} for u in list_users(s)]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["id", "name", "role", "enabled"], title=f"{len(rows)} user(s)")
+
+
+@users_app.command("passwd")
+def passwd_cmd(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Set a user's password (also lifts a login throttle on the name).
+
+    Example: echo 'a new secret' | iea users passwd alice --password-stdin
+    """
+    from iea_data.users import set_password
+
+    password = _password(password_stdin)
+    with open_workspace().session() as s:
+        set_password(s, name, password)
+    console.print(f"password of [bold]{name}[/bold] changed")
+
+
+@users_app.command("disable")
+def disable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
+    """Disable a user: no more logins, and the app logs them out; their labels stay.
+
+    Example: iea users disable alice
+    """
+    from iea_data.users import disable_user
+
+    with open_workspace().session() as s:
+        disable_user(s, name)
+    console.print(f"disabled [bold]{name}[/bold]")
+
+
+@users_app.command("enable")
+def enable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
+    """Enable a disabled user again.
+
+    Example: iea users enable alice
+    """
+    from iea_data.users import enable_user
+
+    with open_workspace().session() as s:
+        enable_user(s, name)
+    console.print(f"enabled [bold]{name}[/bold]")
+
+
+@users_app.command("demo")
+def demo_cmd() -> None:
+    """Create the demo accounts (admin, reviewer, annotator1, annotator2) — for demo workspaces only.
+
+    Their passwords are public (docs/annotation.md): never run this on a workspace with real data.
+    Example: iea -w demo-workspace users demo
+    """
+    from iea_data.users import DEMO_USERS, seed_demo_users
+
+    with open_workspace().session() as s:
+        users = seed_demo_users(s)
+    print_table([{"name": u.name, "role": u.role, "password": DEMO_USERS[u.name][1]} for u in users],
+                ["name", "role", "password"], title="demo accounts (demo workspaces only)")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root ``iea`` app."""
+    app.add_typer(users_app, name="users")
