@@ -5,6 +5,16 @@ expert annotations painted over them (see :mod:`iea_data.targets._targets` and
 ``docs/annotation.md``). Who may paint: reviewers and admins (action ``"paint_target"``).
 """
 
-from ._targets import EV_LIMIT, TargetSaveReport, TargetState, ideal_from_ev, open_target, save_target, target_head
+from ._targets import (
+    EV_LIMIT,
+    TargetSaveReport,
+    TargetState,
+    apply_target,
+    ideal_from_ev,
+    open_target,
+    save_target,
+    target_head,
+)
 
-__all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "target_head"]
+__all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "apply_target",
+           "target_head"]

@@ -44,7 +44,8 @@ from ..users._accounts import load_actor
 from ..users._roles import UserInfo, require
 from ..users._tx import transaction
 
-__all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "target_head"]
+__all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "apply_target",
+           "target_head"]
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
@@ -87,6 +88,7 @@ class TargetSaveReport:
     n_refdiff: int = 0
     n_rebased: int = 0
     n_drafts_moved: int = 0
+    n_skipped: int = 0  # variants already recomputed against this target (apply_target run again)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (image name, message)
 
 
@@ -229,25 +231,57 @@ def save_target(ws, session: Session, user: UserInfo, state: TargetState, *,
                             ev_map_object=ev_key, strokes_object=strokes_key, author_id=actor.id, status="accepted")
             session.add(target)
             session.flush()
-            report = TargetSaveReport(target.id, target.revision)
-            variants = list(session.execute(select(Image.id, Image.name).where(
-                Image.scene_id == scene.id, Image.id != ref.id, Image.status == "ok").order_by(Image.name)))
+            target_id, revision = target.id, target.revision
     except IntegrityError:
         raise StaleRevisionError(f"another target of scene {scene.name!r} was saved first; reopen the newest one") from None
-    log.info("%s saved target revision %d of scene %s", actor.name, report.revision, scene.name)
-    report.n_variants = len(variants)
-    try:
-        ideal = None
+    log.info("%s saved target revision %d of scene %s", actor.name, revision, scene.name)
+    return apply_target(ws, session, user, scene.id, progress=progress)
+
+
+def apply_target(ws, session: Session, user: UserInfo, scene_id: int, *,
+                 progress: Optional[ProgressFn] = None) -> TargetSaveReport:
+    """Recompute the reference differences against the scene's newest target and rebase; resumable.
+
+    :func:`save_target` calls it. Variants whose reference difference already comes from
+    the newest target are skipped (``n_skipped``), so after an interruption (a killed
+    process, an unreadable file fixed since) running it again does the rest. Each variant
+    (its new reference difference and its rebased annotations) is one transaction.
+    Needs ``"paint_target"``.
+    """
+    with transaction(session):
+        actor = load_actor(session, user.id)
+        require(actor, "paint_target")
+        scene, ref = _scene_and_reference(session, scene_id)
+        target = target_head(session, scene.id)
+        if target is None:
+            raise NotFoundError(f"scene {scene.name!r} has no target yet; paint and save one first")
+        if target.base_image_id != ref.id:
+            raise IeaError(f"the newest target of scene {scene.name!r} was painted on another reference; "
+                           f"paint a new target on the current reference")
+        ev = ws.objects.get_array(target.ev_map_object).astype(np.float32)
+        variants = list(session.execute(select(Image.id, Image.name).where(
+            Image.scene_id == scene.id, Image.id != ref.id, Image.status == "ok").order_by(Image.name)))
+        refdiff_head: dict[int, Optional[int]] = {}
+        for image_id, target_id in session.execute(
+                select(Label.image_id, Label.target_id).where(Label.image_id.in_([v[0] for v in variants]),
+                                                              Label.chain == "refdiff").order_by(Label.revision)):
+            refdiff_head[image_id] = target_id  # the newest revision wins
+        current = {i for i, t in refdiff_head.items() if t == target.id}
         rpath = image_path(session, ref.id)
-        session.commit()
+    report = TargetSaveReport(target.id, target.revision, n_variants=len(variants))
+    todo = [(i, n) for i, n in variants if i not in current]
+    report.n_skipped = len(variants) - len(todo)
+    if not todo:
+        return report
+    try:
         if rpath is None:
             raise IeaError(f"the reference {ref.name!r} has no readable file; ingest it again")
         ideal = ideal_from_ev(read_image(rpath).rgb, ev)
     except (IeaError, OSError) as exc:
-        session.rollback()
-        report.errors.append((ref.name, f"reference differences not recomputed: {exc}"))
+        report.errors.append((ref.name, f"reference differences not recomputed: {exc}; run apply_target again "
+                                        f"once it is readable"))
         return report
-    for i, (image_id, name) in enumerate(variants):
+    for i, (image_id, name) in enumerate(todo):
         try:
             _recompute_variant(ws, session, actor, target, ideal, image_id, report)
         except (IeaError, OSError, ValueError) as exc:
@@ -255,7 +289,7 @@ def save_target(ws, session: Session, user: UserInfo, state: TargetState, *,
             report.errors.append((name, str(exc)))
         finally:
             if progress:
-                progress(i + 1, len(variants))
+                progress(i + 1, len(todo))
     return report
 
 

@@ -25,7 +25,7 @@ from iea_data.labels import (
     save_annotation,
     save_draft,
 )
-from iea_data.targets import ideal_from_ev, open_target, save_target
+from iea_data.targets import apply_target, ideal_from_ev, open_target, save_target
 
 
 @pytest.fixture
@@ -151,13 +151,27 @@ def test_target_revisions_stale_and_roles(workspace, people, bracket):
             save_target(ws, s, people["admin"], bad)
 
 
-def test_one_unreadable_variant_does_not_stop_the_others(workspace, people, bracket):
-    os.remove(bracket["folder"] / "t_+1EV.png")
+def test_one_unreadable_variant_does_not_stop_the_others_and_a_rerun_does_the_rest(workspace, people, bracket):
+    path = bracket["folder"] / "t_+1EV.png"
+    kept = path.read_bytes()
+    os.remove(path)
     with workspace.session() as s:
         st_ = open_target(workspace, s, people["rev"], bracket["scene_id"])
+        st_.ev_map[:] = 0.25
         report = save_target(workspace, s, people["rev"], st_)
         assert report.n_refdiff == 1 and [name for name, _ in report.errors] == ["t_+1EV.png"]
         assert chain_head(s, bracket["dark"], "refdiff").target_id == report.target_id
+        assert chain_head(s, bracket["bright"], "refdiff").target_id is None
+        path.write_bytes(kept)
+        with pytest.raises(PermissionDeniedError):
+            apply_target(workspace, s, people["ann1"], bracket["scene_id"])
+        again = apply_target(workspace, s, people["rev"], bracket["scene_id"])
+        assert (again.target_id, again.n_skipped, again.n_refdiff, again.errors) == (report.target_id, 1, 1, [])
+        head = chain_head(s, bracket["bright"], "refdiff")
+        assert head.target_id == report.target_id
+        expect = _expected_refdiff(bracket["folder"], "t_+1EV.png", st_.ev_map)
+        np.testing.assert_allclose(load_label_map(workspace.objects, head), expect, atol=2e-3)
+        assert apply_target(workspace, s, people["rev"], bracket["scene_id"]).n_skipped == 2  # nothing left to do
 
 
 @settings(max_examples=40, deadline=None)
