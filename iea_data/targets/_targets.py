@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -231,7 +231,7 @@ def save_target(ws, session: Session, user: UserInfo, state: TargetState, *,
                             ev_map_object=ev_key, strokes_object=strokes_key, author_id=actor.id, status="accepted")
             session.add(target)
             session.flush()
-            target_id, revision = target.id, target.revision
+            revision = target.revision
     except IntegrityError:
         raise StaleRevisionError(f"another target of scene {scene.name!r} was saved first; reopen the newest one") from None
     log.info("%s saved target revision %d of scene %s", actor.name, revision, scene.name)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 
-from iea_data.catalog import Image, Label, Scene, User
+from iea_data.catalog import Image, Label, Scene
 from iea_data.errors import PermissionDeniedError
 from iea_data.labels import (
     annotation_progress,

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from iea_data.catalog import Label, Review, Target, User
 from iea_data.errors import PermissionDeniedError
-from iea_data.labels import open_annotation, review_label, save_annotation, save_draft
+from iea_data.labels import open_annotation, review_label, save_annotation
 from iea_data.targets import open_target, save_target
 from iea_data.users import PERMISSIONS, AuthError, add_user, disable_user, enable_user, set_password
 
