@@ -302,7 +302,8 @@ def authenticate(
                     info = UserInfo.from_row(row)
             else:
                 insert_ignore(session, LoginThrottle.__table__, [{"name": key, "failures": 0}], conflict=["name"])
-                throttle = session.scalar(select(LoginThrottle).where(LoginThrottle.name == key))
+                throttle = session.scalar(select(LoginThrottle).where(LoginThrottle.name == key).with_for_update()
+                                          .execution_options(populate_existing=True))
                 throttle.failures += 1
                 throttle.last_failure_at = now
                 lock = _lock_seconds(throttle.failures, max_failures)

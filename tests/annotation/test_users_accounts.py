@@ -209,3 +209,26 @@ def test_seed_demo_users_is_idempotent_and_logins_work(workspace):
         assert seed_demo_users(s) == first
         for name, (role, password) in DEMO_USERS.items():
             assert authenticate(s, name, password).role == role
+
+
+def test_concurrent_failures_are_all_counted(workspace, people):
+    import threading
+
+    from iea_data.catalog import dispose_engines
+
+    barrier = threading.Barrier(4)
+
+    def fail():
+        with workspace.session() as s:
+            barrier.wait()
+            with pytest.raises(AuthError):
+                authenticate(s, "ann1", "wrong password", max_failures=100, now=T0)
+
+    threads = [threading.Thread(target=fail) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with workspace.session() as s:
+        assert s.scalar(select(LoginThrottle.failures).where(LoginThrottle.name == "ann1")) == 4
+    dispose_engines()
