@@ -228,7 +228,7 @@ def review_label(session: Session, user: UserInfo, label_id: int, *, decision: s
     return review
 
 
-def annotator_summary(ws, session: Session) -> list[dict]:
+def annotator_summary(ws, session: Session, *, max_images: Optional[int] = 500) -> list[dict]:
     """Per expert with annotations: counts and mean agreement with the other experts; commits (reads only).
 
     Each dict has ``user_id``, ``name``, ``role``, ``images`` (images with a revision of
@@ -237,7 +237,12 @@ def annotator_summary(ws, session: Session) -> list[dict]:
     ``compared`` (done images that another expert has also done) and ``agreement``: the mean
     over those images of :func:`agreement` between their map and the mean of the others'
     (None when nothing to compare). Sorted by name.
+
+    The counts are exact; the agreement loads maps, so it is computed over the
+    ``max_images`` images most recently labelled by two or more experts (None: all).
     """
+    if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+        raise ValueError(f"max_images must be a positive int or None, got {max_images!r}")
     with transaction(session):
         heads = list(session.scalars(_heads_query()))
         users = {u.id: u for u in session.scalars(select(User))}
@@ -258,10 +263,9 @@ def annotator_summary(ws, session: Session) -> list[dict]:
         d["drafts"] += lab.status == "draft"
         if lab.status in EXPERT_STATUSES:
             by_image.setdefault(lab.image_id, []).append(lab)
+    shared = sorted((labs for labs in by_image.values() if len(labs) >= 2), key=lambda ls: -max(lab.id for lab in ls))
     sums: dict[int, list[float]] = {}
-    for labs in by_image.values():
-        if len(labs) < 2:
-            continue
+    for labs in shared[:max_images]:
         maps = {lab.author_id: ws.objects.get_array(lab.map_object).astype(np.float32) for lab in labels_same_shape(labs)}
         for uid, m in maps.items():
             others = [o for k, o in maps.items() if k != uid]

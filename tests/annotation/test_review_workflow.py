@@ -130,3 +130,19 @@ def test_spread_validates():
         expert_spread([np.zeros((2, 2), np.float32), np.zeros((2, 3), np.float32)])
     with pytest.raises(TypeError):
         expert_spread([np.zeros((2, 2, 3), np.float32)])
+
+
+def test_summary_agreement_window(workspace, people, catalog):
+    a, b, _ = catalog["images"]
+    with workspace.session() as s:
+        for image, (v1, v2) in ((a, (0.0, 0.4)), (b, (0.2, 0.2))):
+            _save(workspace, s, people["ann1"], image, v1)
+            _save(workspace, s, people["ann2"], image, v2)
+        full = {d["name"]: d for d in annotator_summary(workspace, s)}
+        newest = {d["name"]: d for d in annotator_summary(workspace, s, max_images=1)}
+        with pytest.raises(ValueError, match="max_images"):
+            annotator_summary(workspace, s, max_images=0)
+    assert full["ann1"]["compared"] == 2 and newest["ann1"]["compared"] == 1
+    assert newest["ann1"]["agreement"] == pytest.approx(1.0)  # image b, labelled last: both said 0.2
+    assert full["ann1"]["agreement"] == pytest.approx((1 - abs(0 - float(np.float16(0.4))) / 2 + 1) / 2, abs=1e-6)
+    assert newest["ann1"]["done"] == full["ann1"]["done"] == 2  # counts are not windowed
