@@ -22,7 +22,7 @@ True
 """
 
 from ._methods import METHODS, Method, MethodCfg, create_method, get_method_cfg, list_methods, parse_method_spec
-from ._release import benchmark_release, open_release_split
+from ._release import benchmark_release, default_split, open_release_split
 from ._report import REPORT_FILES, write_report
 from ._runner import BenchmarkResult, collate_items, run_benchmark
 from ._scoring import available_mappings, mean_abs_score, score_mappings
@@ -42,6 +42,7 @@ __all__ = [
     "REPORT_FILES",
     "benchmark_release",
     "open_release_split",
+    "default_split",
     "score_mappings",
     "available_mappings",
     "mean_abs_score",

@@ -10,29 +10,98 @@ from ..errors import IeaError
 from ._report import write_report
 from ._runner import BenchmarkResult, Progress, run_benchmark
 
-__all__ = ["benchmark_release", "open_release_split"]
+__all__ = ["benchmark_release", "open_release_split", "default_split"]
 
 
-def open_release_split(release: str | os.PathLike, split: str, *, resize: Optional[int] = 256, format: str = "native"):
-    """The items of one split of a built release, as :class:`iea_data.releases.ReleaseDataset`.
+def default_split(release: str | os.PathLike, wanted: Optional[str], candidates: Sequence[str]) -> str:
+    """``wanted``, or the first of ``candidates`` the release has (``val`` / ``valid``).
 
     Raises
     ------
     IeaError
-        The release package is not available, or the release / split does not exist.
+        No candidate exists; the message lists the release's splits.
     """
-    try:
-        from ..releases import ReleaseDataset
-    except ImportError as exc:
-        raise IeaError(f"reading releases needs iea_data.releases.ReleaseDataset, which is not available here ({exc})") from None
+    if wanted:
+        return wanted
+    from ..releases import read_manifest
+
+    have = list(read_manifest(release)["splits"]["counts"])
+    for c in candidates:
+        if c in have:
+            return c
+    raise IeaError(f"release {release} has none of the splits {', '.join(candidates)}; it has {', '.join(have) or 'none'}: "
+                   "name one with --split / --val-split")
+
+
+class _WithReferences:
+    """A release split whose items also carry their scene's reference image (``reference``, (3, H, W)).
+
+    References come from the release's ``native/scenes.parquet`` (``reference_file``),
+    resized to each item's image size; items of scenes without one get none.
+    """
+
+    def __init__(self, dataset, release: Path):
+        import pyarrow.parquet as pq
+
+        self.dataset = dataset
+        self.release = Path(release)
+        table = self.release / "native" / "scenes.parquet"
+        rows = pq.read_table(table, columns=["scene", "reference_file"]).to_pylist() if table.is_file() else []
+        self.refs = {r["scene"]: r["reference_file"] for r in rows if r.get("reference_file")}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        from ..imaging import read_image, resize_image
+        from ..releases import resolve_file
+
+        item = dict(self.dataset[index])
+        rel = self.refs.get(item.get("scene"))
+        if rel:
+            ref = read_image(resolve_file(self.release, rel, workspace=getattr(self.dataset, "workspace", None))).rgb
+            h, w = item["image"].shape[-2:]
+            if ref.shape[:2] != (h, w):
+                ref = resize_image(ref, (int(h), int(w)))
+            item["reference"] = torch.from_numpy(ref.transpose(2, 0, 1).copy())
+        return item
+
+
+def open_release_split(release: str | os.PathLike, split: str, *, resize: Optional[int] = 256, format: str = "native",
+                       references: bool = False):
+    """The items of one split of a built release, as :class:`iea_data.releases.ReleaseDataset`.
+
+    Parameters
+    ----------
+    release : path-like
+        The release folder.
+    split : str
+        Split name.
+    resize : int or None, optional
+        Passed to ``ReleaseDataset``.
+    format : {"native", "official"}, optional
+        Passed to ``ReleaseDataset``.
+    references : bool, optional
+        Add each scene's reference image as ``reference`` (for the ``refdiff`` oracle).
+
+    Raises
+    ------
+    IeaError
+        The release / split does not exist.
+    """
+    from ..releases import ReleaseDataset
+
     if not Path(release).exists():
         raise IeaError(f"release {str(release)!r} does not exist; build one with `iea release build`")
-    return ReleaseDataset(release, split, resize=resize, format=format)
+    ds = ReleaseDataset(release, split, resize=resize, format=format)
+    return _WithReferences(ds, Path(release)) if references else ds
 
 
 def benchmark_release(
     release: str | os.PathLike,
-    split: str,
+    split: Optional[str],
     *,
     methods: Sequence[str],
     out: str | os.PathLike,
@@ -50,8 +119,8 @@ def benchmark_release(
     ----------
     release : path-like
         A built release folder.
-    split : str
-        Split name (``"valid"``).
+    split : str or None
+        Split name; ``None``: ``val``, else ``valid``, else ``test``.
     methods : sequence of str
         Method names or ``checkpoint:PATH`` (see :func:`list_methods`).
     out : path-like
@@ -69,7 +138,9 @@ def benchmark_release(
     (BenchmarkResult, dict)
         The result and the written files (see :data:`REPORT_FILES`).
     """
-    data = open_release_split(release, split, resize=resize)
+    split = default_split(release, split, ("val", "valid", "test"))
+    needs_refs = any("refdiff" == (m if isinstance(m, str) else m.name) for m in methods)
+    data = open_release_split(release, split, resize=resize, references=needs_refs)
     result = run_benchmark(
         data, methods, metrics=metrics, mappings=mappings, batch_size=batch_size,
         num_workers=num_workers, device=device, progress=progress,

@@ -495,7 +495,7 @@ def train_release(
     out: Union[str, os.PathLike],
     *,
     train_split: str = "train",
-    val_split: str = "valid",
+    val_split: Optional[str] = None,
     config: TrainConfig = TrainConfig(),
     resume: bool = False,
     progress: Progress = None,
@@ -508,8 +508,11 @@ def train_release(
         A built release folder.
     out : path-like
         Output folder (see :func:`train`).
-    train_split, val_split : str
-        Split names.
+    train_split : str
+        Split to train on.
+    val_split : str, optional
+        Split to validate on; default ``val`` (planned releases), else ``valid`` (the
+        released IEA40K manifests).
     config : TrainConfig
     resume : bool
     progress : callable, optional
@@ -519,9 +522,10 @@ def train_release(
     -------
     TrainResult
     """
-    from ..benchmark import open_release_split
+    from ..benchmark import default_split, open_release_split
     from ..model import get_model_cfg
 
+    val_split = default_split(release, val_split, ("val", "valid"))
     side = get_model_cfg(config.model).input_size[0]
     tr = open_release_split(release, train_split, resize=side)
     va = open_release_split(release, val_split, resize=side)
