@@ -70,34 +70,39 @@ class ReviewItem:
     rebased: bool
 
 
-def _heads_query(*conditions):
+def _heads_query(*conditions, columns=None):
     """Annotation chain heads (newest revision of each (image, chain)) matching ``conditions``."""
     newest = (select(Label.image_id, Label.chain, func.max(Label.revision).label("rev"))
               .where(Label.kind == "annotation").group_by(Label.image_id, Label.chain).subquery())
-    return select(Label).join(newest, and_(Label.image_id == newest.c.image_id, Label.chain == newest.c.chain,
-                                           Label.revision == newest.c.rev)).where(*conditions)
+    return (select(*(columns or (Label,))).select_from(Label)
+            .join(newest, and_(Label.image_id == newest.c.image_id, Label.chain == newest.c.chain,
+                               Label.revision == newest.c.rev)).where(*conditions))
 
 
-def review_queue(session: Session, user: UserInfo) -> list[ReviewItem]:
+def review_queue(session: Session, user: UserInfo, *, limit: Optional[int] = None) -> list[ReviewItem]:
     """Submitted labels (chain heads) awaiting review, oldest first, without ``user``'s own; commits (reads only).
 
-    Needs ``"review"`` (reviewer or admin).
+    Needs ``"review"`` (reviewer or admin). ``limit``: at most this many (the oldest).
     """
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
     with transaction(session):
         actor = load_actor(session, user.id)
         require(actor, "review")
         author = aliased(User)
-        rows = session.execute(
-            _heads_query(Label.status == "submitted", Label.author_id != actor.id)
-            .add_columns(Image.name, Scene.name, author.name)
-            .join(Image, Image.id == Label.image_id).outerjoin(Scene, Scene.id == Image.scene_id)
-            .join(author, author.id == Label.author_id).order_by(Label.updated_at, Label.id)).all()
+        stmt = (_heads_query(Label.status == "submitted", Label.author_id != actor.id, columns=(
+                    Label.id, Label.image_id, Image.name, Scene.name, Label.author_id, author.name, Label.revision,
+                    Label.updated_at, Label.params))
+                .join(Image, Image.id == Label.image_id).outerjoin(Scene, Scene.id == Image.scene_id)
+                .join(author, author.id == Label.author_id).order_by(Label.updated_at, Label.id))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        rows = session.connection().execute(stmt).all()
     out = []
-    for label, image_name, scene_name, author_name in rows:
-        params = json.loads(label.params) if label.params else {}
-        out.append(ReviewItem(label.id, label.image_id, image_name, scene_name, label.author_id, author_name,
-                              label.revision, aware(label.updated_at), params.get("score"), params.get("comment"),
-                              "rebased_from" in params))
+    for label_id, image_id, image_name, scene_name, author_id, author_name, revision, updated, params in rows:
+        p = json.loads(params) if params else {}
+        out.append(ReviewItem(label_id, image_id, image_name, scene_name, author_id, author_name, revision,
+                              aware(updated), p.get("score"), p.get("comment"), "rebased_from" in p))
     return out
 
 
@@ -244,40 +249,49 @@ def annotator_summary(ws, session: Session, *, max_images: Optional[int] = 500) 
     if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
         raise ValueError(f"max_images must be a positive int or None, got {max_images!r}")
     with transaction(session):
-        heads = list(session.scalars(_heads_query()))
-        users = {u.id: u for u in session.scalars(select(User))}
+        conn = session.connection()
+        users = {uid: (name, role) for uid, name, role in conn.execute(select(User.id, User.name, User.role))}
+        counts = conn.execute(_heads_query(columns=(Label.author_id, Label.status, func.count()))
+                              .group_by(Label.author_id, Label.status)).all()
+        done = Label.status.in_(EXPERT_STATUSES)
+        shared = (_heads_query(done, columns=(Label.image_id,)).group_by(Label.image_id)
+                  .having(func.count() >= 2).order_by(func.max(Label.id).desc()))
+        if max_images is not None:
+            shared = shared.limit(max_images)
+        shared_ids = [i for (i,) in conn.execute(shared)]
+        heads = conn.execute(_heads_query(done, Label.image_id.in_(shared_ids), columns=(
+            Label.image_id, Label.author_id, Label.height, Label.width, Label.map_object))).all() if shared_ids else []
     by_user: dict[int, dict] = {}
-    by_image: dict[int, list[Label]] = {}
-    for lab in heads:
-        u = users.get(lab.author_id)
-        if u is None:
+    for author_id, status, n in counts:
+        if author_id not in users:
             continue
-        d = by_user.setdefault(u.id, {"user_id": u.id, "name": u.name, "role": u.role, "images": 0, "done": 0,
-                                      "accepted": 0, "rejected": 0, "pending": 0, "drafts": 0, "compared": 0,
-                                      "agreement": None})
-        d["images"] += 1
-        d["done"] += lab.status in EXPERT_STATUSES
-        d["accepted"] += lab.status == "accepted"
-        d["rejected"] += lab.status == "rejected"
-        d["pending"] += lab.status == "submitted"
-        d["drafts"] += lab.status == "draft"
-        if lab.status in EXPERT_STATUSES:
-            by_image.setdefault(lab.image_id, []).append(lab)
-    shared = sorted((labs for labs in by_image.values() if len(labs) >= 2), key=lambda ls: -max(lab.id for lab in ls))
+        name, role = users[author_id]
+        d = by_user.setdefault(author_id, {"user_id": author_id, "name": name, "role": role, "images": 0, "done": 0,
+                                           "accepted": 0, "rejected": 0, "pending": 0, "drafts": 0, "compared": 0,
+                                           "agreement": None})
+        d["images"] += n
+        d["done"] += n if status in EXPERT_STATUSES else 0
+        key = {"accepted": "accepted", "rejected": "rejected", "submitted": "pending", "draft": "drafts"}.get(status)
+        if key:
+            d[key] += n
+    by_image: dict[int, list] = {}
+    for row in heads:
+        by_image.setdefault(row.image_id, []).append(row)
     sums: dict[int, list[float]] = {}
-    for labs in shared[:max_images]:
+    for labs in by_image.values():
         maps = {lab.author_id: ws.objects.get_array(lab.map_object).astype(np.float32) for lab in labels_same_shape(labs)}
         for uid, m in maps.items():
             others = [o for k, o in maps.items() if k != uid]
             if others:
                 sums.setdefault(uid, []).append(agreement(m, others))
     for uid, vals in sums.items():
-        by_user[uid]["compared"] = len(vals)
-        by_user[uid]["agreement"] = round(float(np.mean(vals)), 6)
+        if uid in by_user:
+            by_user[uid]["compared"] = len(vals)
+            by_user[uid]["agreement"] = round(float(np.mean(vals)), 6)
     return sorted(by_user.values(), key=lambda d: d["name"])
 
 
-def labels_same_shape(labs: list[Label]) -> list[Label]:
+def labels_same_shape(labs: list) -> list:
     """The labels sharing the most common map shape (maps of another resolution are not compared)."""
     shapes: dict[tuple[int, int], int] = {}
     for lab in labs:
