@@ -199,3 +199,16 @@ def test_forbidden_writes_are_refused(workspace, people, catalog):
                 call()
         assert s.scalar(select(func.count()).select_from(Label).where(Label.author_id == people["ann1"].id)) == 0
         assert _n(s, Draft) == 0
+
+
+def test_discarding_touches_only_ones_own_draft(workspace, people, catalog):
+    img = catalog["images"][0]
+    with workspace.session() as s:
+        for who, v in (("ann1", 0.1), ("ann2", -0.1)):
+            st = open_annotation(workspace, s, people[who], img)
+            st.correction[:] = v
+            save_draft(workspace, s, people[who], st)
+        discard_draft(workspace, s, people["ann2"], img)
+        assert s.scalars(select(Draft.user_id)).all() == [people["ann1"].id]
+        kept = open_annotation(workspace, s, people["ann1"], img)
+        assert kept.from_draft and np.allclose(kept.correction, 0.1)
