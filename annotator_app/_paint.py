@@ -10,20 +10,35 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from annotator_app._common import data_url
 
 PAINTER_KEY = "painter"
 MODE_LABELS = {"add": "Add", "set": "Set to", "smooth": "Smooth", "restore": "Restore base"}
 
 
+@st.cache_data(show_spinner=False)
+def _lut_b64() -> str:
+    from iea_data.painting import heatmap_lut
+
+    return base64.b64encode(heatmap_lut().tobytes()).decode("ascii")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 @dataclass
 class Painting:
-    """One open painter: what is painted, the session, and caches of what the browser draws."""
+    """One open painter: what is painted, the session, and what the browser has been sent.
+
+    The browser colours the map itself with the heatmap lookup table of
+    :func:`iea_data.painting.heatmap_lut`. It gets the whole map (quantised, compressed) once
+    per snapshot and, after each change, only the box the change touched: a patch.
+    """
 
     ident: Any  # e.g. ("annotation", image_id, base) — a change opens a new painter
     session: Any  # iea_data.painting.PaintSession
@@ -31,25 +46,43 @@ class Painting:
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     payload: Any = None  # the library state object (AnnotationState, TargetState)
     dirty: bool = False  # strokes not yet autosaved
-    _layer: tuple = (None, None)
-    _values: tuple = (None, None)
+    resync: bool = False  # the browser lost what it had (a remount): send everything again
+    _snapshot: tuple = (-1, "")  # (revision, encoded whole map)
+    _patches: dict = field(default_factory=dict)  # revision -> patch sent since the snapshot
+    _sent_base: int | None = None  # the snapshot the browser has; None: nothing sent yet
 
-    def layer_url(self, vmax: float, to_residual: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
-        from iea_data.painting import encode_layer, heatmap_layer
-
-        key = (self.session.revision, vmax)
-        if self._layer[0] != key:
-            m = self.session.map if to_residual is None else to_residual(self.session.map)
-            self._layer = (key, data_url(encode_layer(heatmap_layer(m, vmax=vmax)), "image/png"))
-        return self._layer[1]
-
-    def values(self) -> tuple[str, str]:
+    def values(self) -> dict:
         from iea_data.painting import quantize_map
 
-        key = f"{self.token}:{self.session.revision}"
-        if self._values[0] != key:
-            self._values = (key, base64.b64encode(quantize_map(self.session.map)).decode("ascii"))
-        return self._values
+        ps = self.session
+        snap_rev = self._snapshot[0]
+        pending = [(rev, box) for rev, box in ps.changes if rev > snap_rev]
+        h, w = ps.base.shape
+        area = sum((b[1] - b[0]) * (b[3] - b[2]) for _, b in pending)
+        if snap_rev < 0 or len(pending) > 40 or area > 0.5 * h * w:  # cheaper to send the whole map again
+            self._snapshot = (ps.revision, _b64(quantize_map(ps.map)))
+            self._patches = {}
+            pending = []
+        lo, hi = ps.value_range
+        for rev, (y0, y1, x0, x1) in pending:
+            if rev not in self._patches:
+                # the box's current values: applied in order, the patches give the current map
+                box = np.clip(ps.base[y0:y1, x0:x1] + ps.correction[y0:y1, x0:x1], lo, hi)
+                self._patches[rev] = {"rev": rev, "y": y0, "x": x0, "h": y1 - y0, "w": x1 - x0,
+                                      "data": _b64(quantize_map(box))}
+        return {"base_rev": self._snapshot[0], "full": self._snapshot[1],
+                "patches": [self._patches[r] for r, _ in pending]}
+
+    def browser_data(self) -> tuple[str | None, dict]:
+        """(photo or None, values) for this render: big parts only when the browser lacks them."""
+        values = self.values()
+        first = self._sent_base is None or self.resync
+        if not first and values["base_rev"] == self._sent_base:
+            values = dict(values, full=None)
+        self._sent_base = values["base_rev"]
+        photo = self.photo_url if first else None
+        self.resync = False
+        return photo, values
 
 
 def _trigger(name: str):
@@ -68,6 +101,10 @@ def _on_strokes() -> None:
 
 def _on_action() -> None:
     st.session_state.setdefault("_actions_in", []).append(_trigger("action"))
+
+
+def _on_resync() -> None:
+    st.session_state["_resync_in"] = _trigger("resync")
 
 
 def brush_controls(*, unit: str, strength_max: float, strength_default: float, signs: tuple[str, str]) -> dict:
@@ -100,6 +137,9 @@ def view_controls() -> dict:
 def take_events(painting: Painting) -> tuple[list[str], list[str]]:
     """Apply the strokes that arrived (each id once) and return (actions, errors) to handle."""
     errors: list[str] = []
+    msg = st.session_state.pop("_resync_in", None)
+    if isinstance(msg, dict) and msg.get("token") == painting.token:
+        painting.resync = True
     for msg in st.session_state.pop("_strokes_in", []):
         if not isinstance(msg, dict) or msg.get("token") != painting.token:
             continue  # from a painter that is no longer open
@@ -121,24 +161,25 @@ def take_events(painting: Painting) -> tuple[list[str], list[str]]:
 
 
 def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str, status: str,
-          to_residual: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
-    """Draw the painter with the current map."""
+          color_scale: float = 1.0) -> None:
+    """Draw the painter with the current map; colours at ``value * color_scale`` on ±``vmax``."""
     from annotator_app.components.painter import painter
     from iea_data.labels import IDEAL_TOLERANCE
 
     h, w = painting.session.base.shape
-    values_key, values = painting.values()
+    photo, values = painting.browser_data()
     data = {
         "token": painting.token,
         "ack": painting.session.last_id,
         "rev": painting.session.revision,
         "width": w,
         "height": h,
-        "photo": painting.photo_url,
-        "layer": painting.layer_url(vmax, to_residual),
+        "photo": photo,
         "values": values,
-        "values_key": values_key,
         "values_step": 0.001,
+        "lut": _lut_b64(),
+        "vmax": vmax,
+        "color_scale": color_scale,
         "unit": unit,
         "ideal_tolerance": IDEAL_TOLERANCE,
         "brush": brush,
@@ -149,4 +190,4 @@ def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str
         "can_redo": painting.session.can_redo,
         "status": status,
     }
-    painter(key=PAINTER_KEY, data=data, on_strokes=_on_strokes, on_action=_on_action)
+    painter(key=PAINTER_KEY, data=data, on_strokes=_on_strokes, on_action=_on_action, on_resync=_on_resync)

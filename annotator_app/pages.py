@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -56,19 +58,40 @@ def _current_state(p: _paint.Painting, score: float | None, comment: str | None)
     return state
 
 
-def _autosave(ws, user, p: _paint.Painting) -> None:
+def _save_draft_now(ws, user, state) -> None:
     from iea_data.labels import save_draft
 
-    state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
     with db(ws) as s:
         save_draft(ws, s, user, state)
+
+
+def _autosave(ws, user, p: _paint.Painting) -> None:
+    """Save the draft on this session's autosave thread (in order, off the stroke's critical path)."""
+    state = dataclasses.replace(_current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment")))
+    saver = st.session_state.get("_autosaver")
+    if saver is None:
+        saver = st.session_state["_autosaver"] = ThreadPoolExecutor(1, thread_name_prefix="iea-autosave")
+    st.session_state["_autosave_last"] = saver.submit(_save_draft_now, ws, user, state)
     p.dirty = False
+
+
+def _autosave_wait() -> str | None:
+    """Wait for the pending autosave; its error message, if it failed."""
+    fut = st.session_state.pop("_autosave_last", None)
+    if fut is None:
+        return None
+    try:
+        fut.result(timeout=60)
+    except Exception as exc:  # shown to the user; the strokes stay in the open painter
+        return f"The draft could not be autosaved: {exc}"
+    return None
 
 
 def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
     from iea_data.errors import IeaError, StaleRevisionError
     from iea_data.labels import save_annotation, save_draft
 
+    _autosave_wait()  # a draft written after the save would resurrect it
     state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
     try:
         with db(ws) as s:
@@ -88,6 +111,27 @@ def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
     flash("success", f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id}).")
     st.session_state.pop("ann_painting", None)
     return True
+
+
+@st.fragment
+def _annotation_painter(ws, user, brush: dict, view: dict) -> None:
+    """The painter alone: a stroke reruns only this fragment (apply, redraw, autosave)."""
+    p: _paint.Painting = st.session_state["ann_painting"]
+    actions, errors = _paint.take_events(p)
+    if actions:  # save and next need the whole page
+        if "save" in actions:
+            _save(ws, user, p, submit=False)
+        st.session_state["ann_actions"] = actions
+        st.rerun(scope="app")
+    fut = st.session_state.get("_autosave_last")
+    if fut is not None and fut.done() and (err := _autosave_wait()):
+        errors.append(err)
+    for e in errors:
+        st.error(e)
+    status = f"{p.session.n_strokes} stroke(s) · autosaved as a draft" if p.session.n_strokes else "no strokes yet"
+    _paint.mount(p, brush, view, vmax=VMAX, unit="", status=status)
+    if p.dirty:
+        _autosave(ws, user, p)
 
 
 def _queue_step(ids: list[int], current: int, step: int) -> int:
@@ -128,18 +172,16 @@ def annotate_page(ws, user) -> None:
     if p is not None and p.ident[2] != base and p.session.n_strokes == 0 and not p.payload.from_draft:
         p = None  # a new base before any stroke: reopen on it
     if p is None:
+        if err := _autosave_wait():
+            st.error(err)
         p = st.session_state["ann_painting"] = _open_annotation(ws, user, current, base)
         st.session_state["ann_score"] = float(p.payload.score) if p.payload.score is not None else 5.0
         st.session_state["ann_comment"] = p.payload.comment or ""
     item = queue[ids.index(current)]
     st.session_state["ann_name"] = item.name
 
-    actions, errors = _paint.take_events(p)
     moved = None
-    if "save" in actions:
-        _save(ws, user, p, submit=False)
-        p = st.session_state.get("ann_painting") or p
-    if "next" in actions:
+    if "next" in st.session_state.pop("ann_actions", []):
         moved = _queue_step(ids, current, +1)
 
     nav = st.columns([1, 1, 6])
@@ -161,16 +203,11 @@ def annotate_page(ws, user) -> None:
         st.warning(f"Rejected by a reviewer: {item.rejected_comment}")
     if p.payload.notice:
         st.info(p.payload.notice)
-    for e in errors:
-        st.error(e)
     if msg := st.session_state.pop("ann_error", None):
         st.error(msg)
 
-    status = f"{p.session.n_strokes} stroke(s) · autosaved as a draft" if p.session.n_strokes else "no strokes yet"
-    _paint.mount(p, brush, view, vmax=VMAX, unit="", status=status)
+    _annotation_painter(ws, user, brush, view)
     st.image(legend_png(VMAX), width=420)
-    if p.dirty:
-        _autosave(ws, user, p)
 
     with st.container(border=True):
         cols = st.columns([2, 3])
@@ -316,7 +353,7 @@ def target_page(ws, user) -> None:
     st.caption(f"Scene **{name}**, reference {scenes[name].reference} ({head}). Paint exposure changes in EV stops: "
                f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV.")
     _paint.mount(p, brush, view, vmax=VMAX, unit="EV", status=f"{p.session.n_strokes} stroke(s)",
-                 to_residual=lambda ev: np.clip(ev * np.float32(VMAX / EV_DISPLAY), -1.0, 1.0))
+                 color_scale=VMAX / EV_DISPLAY)
     st.image(legend_png(VMAX), width=420, caption=f"±{VMAX:g} on this bar = ±{EV_DISPLAY:g} EV")
     if st.toggle("Preview the ideal image", key="tgt_preview"):
         with db(ws) as s:

@@ -9,8 +9,8 @@ export default function (component) {
   let st = root.__iea;
   if (!st) {
     st = root.__iea = {
-      token: null, nextId: 0, pending: [], ack: -1, drawing: null, layerUrl: null, photoUrl: null,
-      values: null, valuesKey: null, data: null, upTimes: {}, latencies: [], lastSend: 0, hover: null,
+      token: null, nextId: 0, pending: [], ack: -1, drawing: null, photoUrl: null,
+      values: null, valuesKey: null, valuesRev: -1, data: null, upTimes: {}, latencies: [], lastSend: 0, hover: null,
     };
     setup(root, st, setTriggerValue);
   }
@@ -124,33 +124,22 @@ function update(root, st, d, setTriggerValue) {
   $(root, ".undo").disabled = !d.can_undo;
   $(root, ".redo").disabled = !d.can_redo;
   $(root, ".status").textContent = d.status || "";
-  if (d.photo !== st.photoUrl) {
+  if (d.photo && d.photo !== st.photoUrl) {
     st.photoUrl = d.photo;
+    st.photoToken = d.token;
     drawUrl($(root, "canvas.photo"), d.photo, null);
   }
-  const rev = d.rev;
-  if (d.layer !== st.layerUrl) {
-    st.layerUrl = d.layer;
-    drawUrl(layer, d.layer, () => {
-      // on screen: record the latency of every stroke this layer acknowledges
-      const now = performance.now();
-      for (const id of Object.keys(st.upTimes)) {
-        if (Number(id) <= d.ack) { st.latencies.push(now - st.upTimes[id]); delete st.upTimes[id]; }
-      }
-      root.dataset.latencies = JSON.stringify(st.latencies.slice(-200));
-      root.dataset.rev = String(rev);
-      root.dataset.ack = String(d.ack);
-      drawPreview(root, st);
-    });
-  } else {
-    root.dataset.rev = String(rev);
-    root.dataset.ack = String(d.ack);
-    drawPreview(root, st);
+  const haveValues = st.valuesKey === `${d.token}:${d.values.base_rev}` || d.values.full;
+  if (st.photoToken !== d.token || !haveValues) {  // remounted: ask Python for everything again
+    if (performance.now() - (st.lastResync || -1e9) > 1000) {
+      st.lastResync = performance.now();
+      setTriggerValue("resync", { token: d.token, n: st.lastResync });
+    }
+    if (!haveValues) return;
   }
-  if (d.values_key !== st.valuesKey) {
-    st.valuesKey = d.values_key;
-    inflate(d.values).then((arr) => { if (st.valuesKey === d.values_key) st.values = arr; });
-  }
+  // values: a snapshot of the whole map plus patches; processed in order, one update at a time
+  const job = () => applyValues(root, st, d);
+  st.chain = (st.chain || Promise.resolve()).then(job, job);
   if (st.pending.length) send(st, setTriggerValue);
   else if (st.queued) { const a = st.queued; st.queued = null; act(st, setTriggerValue, a); }
 }
@@ -166,6 +155,63 @@ function layout(root, d) {
     wrap.style.width = `${w}px`;
     wrap.style.height = `${Math.round((w * d.height) / d.width)}px`;
   }
+}
+
+async function applyValues(root, st, d) {
+  const v = d.values;
+  const key = `${d.token}:${v.base_rev}`;
+  const regions = [];
+  if (st.valuesKey !== key || !st.values || st.valuesRev < v.base_rev) {
+    st.values = await inflate(v.full);
+    st.valuesKey = key;
+    st.valuesRev = v.base_rev;
+    regions.push([0, 0, d.width, d.height]);
+  }
+  for (const p of v.patches) {
+    if (p.rev <= st.valuesRev) continue;
+    const patch = await inflate(p.data);
+    for (let r = 0; r < p.h; r++) st.values.set(patch.subarray(r * p.w, (r + 1) * p.w), (p.y + r) * d.width + p.x);
+    st.valuesRev = p.rev;
+    regions.push([p.x, p.y, p.w, p.h]);
+  }
+  if (!st.lut || st.lutKey !== d.lut) {
+    st.lut = Uint8Array.from(atob(d.lut), (c) => c.charCodeAt(0));
+    st.lutKey = d.lut;
+    st.colorKey = null;
+  }
+  const colorKey = `${d.vmax}:${d.color_scale}`;
+  if (st.colorKey !== colorKey) { st.colorKey = colorKey; regions.length = 0; regions.push([0, 0, d.width, d.height]); }
+  const layer = $(root, "canvas.layer");
+  for (const [x, y, w, h] of regions) colorRegion(layer, st, d, x, y, w, h);
+  await new Promise((resolve) => requestAnimationFrame(resolve));
+  // at the frame that shows it: record the latency of every stroke this map acknowledges
+  const now = performance.now();
+  for (const id of Object.keys(st.upTimes)) {
+    if (Number(id) <= d.ack) { st.latencies.push(now - st.upTimes[id]); delete st.upTimes[id]; }
+  }
+  root.dataset.latencies = JSON.stringify(st.latencies.slice(-200));
+  root.dataset.rev = String(d.rev);
+  root.dataset.ack = String(d.ack);
+  drawPreview(root, st);
+}
+
+function colorRegion(canvas, st, d, x0, y0, w, h) {
+  // the colours of iea_data.heatmaps: row rint((clip(v / vmax, -1, 1) + 1) * 255) of its RGBA table
+  if (w <= 0 || h <= 0) return;
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  const out = img.data, lut = st.lut, vals = st.values, W = d.width;
+  const k = (d.values_step * d.color_scale) / d.vmax;
+  for (let r = 0; r < h; r++) {
+    let src = (y0 + r) * W + x0, dst = r * w * 4;
+    for (let c = 0; c < w; c++, src++, dst += 4) {
+      let t = vals[src] * k;
+      t = t < -1 ? -1 : t > 1 ? 1 : t;
+      const i = Math.round((t + 1) * 255) * 4;
+      out[dst] = lut[i]; out[dst + 1] = lut[i + 1]; out[dst + 2] = lut[i + 2]; out[dst + 3] = lut[i + 3];
+    }
+  }
+  ctx.putImageData(img, x0, y0);
 }
 
 function drawUrl(canvas, url, done) {

@@ -1,8 +1,9 @@
 """The painter component (``st.components.v2``): inline HTML, CSS and JS, no build step.
 
-Python sends the photo, the heatmap layer and the quantised map (for the value under the
-cursor) in ``data``; the browser sends strokes (trigger ``strokes``) and toolbar or keyboard
-actions (trigger ``action``: undo, redo, save, next).
+Python sends the photo, the heatmap lookup table and the quantised map (a snapshot, then
+patches of the changed boxes) in ``data``; the browser colours the map, shows the value under
+the cursor, and sends strokes (trigger ``strokes``), toolbar or keyboard actions (trigger
+``action``: undo, redo, save, next) and, after a remount, ``resync``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ _component = st.components.v2.component(
 )
 
 
-def painter(*, key: str, data: dict[str, Any], on_strokes: Callable[[], None], on_action: Callable[[], None]):
-    """Mount the painter; the callbacks read ``st.session_state[key]["strokes"|"action"]``."""
-    return _component(key=key, data=data, on_strokes_change=on_strokes, on_action_change=on_action, width="stretch")
+def painter(*, key: str, data: dict[str, Any], on_strokes: Callable[[], None], on_action: Callable[[], None],
+            on_resync: Callable[[], None]):
+    """Mount the painter; the callbacks read ``st.session_state[key]["strokes"|"action"|"resync"]``.
+
+    ``data["photo"]`` and ``data["values"]["full"]`` may be None when the browser already has
+    them; a remounted painter that lacks them asks again with the ``resync`` trigger.
+    """
+    return _component(key=key, data=data, on_strokes_change=on_strokes, on_action_change=on_action,
+                      on_resync_change=on_resync, width="stretch")

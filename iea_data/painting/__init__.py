@@ -6,7 +6,7 @@ rasteriser), :class:`PaintSession` (exactly-once application by stroke id, undo 
 and :func:`heatmap_layer` / :func:`encode_layer` (what the browser draws over the photo).
 """
 
-from ._layer import encode_layer, heatmap_layer, quantize_map
+from ._layer import encode_layer, heatmap_layer, heatmap_lut, quantize_map
 from ._photo import photo_for_map, photo_jpeg
 from ._raster import RESIDUAL_RANGE, apply_stroke, brush_profile, replay, stroke_bbox, stroke_weight
 from ._session import PaintSession
@@ -16,6 +16,6 @@ __all__ = [
     "MODES", "MAX_POINTS", "Stroke",
     "RESIDUAL_RANGE", "brush_profile", "stroke_bbox", "stroke_weight", "apply_stroke", "replay",
     "PaintSession",
-    "heatmap_layer", "encode_layer", "quantize_map",
+    "heatmap_layer", "heatmap_lut", "encode_layer", "quantize_map",
     "photo_for_map", "photo_jpeg",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 from ..heatmaps import COLORMAP, DEFAULT_RANGE, _check_range
 from ..imaging import check_residual
 
-__all__ = ["heatmap_layer", "encode_layer", "quantize_map"]
+__all__ = ["heatmap_layer", "heatmap_lut", "encode_layer", "quantize_map"]
 
 
 def heatmap_layer(residual: np.ndarray, *, vmax: float = DEFAULT_RANGE) -> np.ndarray:
@@ -43,6 +43,21 @@ def heatmap_layer(residual: np.ndarray, *, vmax: float = DEFAULT_RANGE) -> np.nd
     t = np.clip(residual / vmax, -1.0, 1.0)
     idx = np.rint((t + 1.0) * ((len(COLORMAP) - 1) / 2)).astype(np.intp)
     return _RGBA_LUT[idx]
+
+
+def heatmap_lut() -> np.ndarray:
+    """The RGBA lookup table of :func:`heatmap_layer`: uint8 (511, 4).
+
+    Row ``i`` is the colour of :data:`iea_data.heatmaps.COLORMAP` row ``i`` with alpha
+    ``|i - 255|``; a residual ``r`` takes row ``rint((clip(r / vmax, -1, 1) + 1) * 255)``.
+    The painter colours its map in the browser with this table.
+
+    Examples
+    --------
+    >>> heatmap_lut()[[0, 255, 510]].tolist()
+    [[5, 48, 97, 255], [255, 255, 255, 0], [103, 0, 31, 255]]
+    """
+    return _RGBA_LUT.copy()
 
 
 def _rgba_lut() -> np.ndarray:

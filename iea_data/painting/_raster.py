@@ -8,7 +8,7 @@ The brush weight at a pixel is ``flow * profile(distance to the path / radius)``
 the polyline through the stroke's points, so the weight equals the maximum over dabs placed
 continuously along the path, and overlapping dabs within one stroke never add up (a slow drag
 and a quick one paint the same). ``profile`` is 1 up to ``hardness`` and falls to 0 at the
-rim with a smoothstep.
+rim with a smoothstep. Paths are first simplified to within :data:`PATH_TOLERANCE` (0.2 px).
 """
 
 from __future__ import annotations
@@ -78,12 +78,27 @@ def _dedupe(points: np.ndarray) -> np.ndarray:
     return points[keep]
 
 
+#: Paths are simplified (Douglas-Peucker) to within this many pixels before rasterising.
+PATH_TOLERANCE = 0.2
+
+
+def _simplify(points: np.ndarray) -> np.ndarray:
+    """Drop points that lie within :data:`PATH_TOLERANCE` px of the simplified path (keeps the ends)."""
+    pts = _dedupe(points)
+    if len(pts) <= 2:
+        return pts
+    origin = pts.min(axis=0)
+    rel = (pts - origin).astype(np.float32).reshape(-1, 1, 2)
+    keep = cv2.approxPolyDP(rel, PATH_TOLERANCE, False).reshape(-1, 2).astype(np.float64) + origin
+    return keep if len(keep) >= 2 else pts
+
+
 def _distance_to_path(points: np.ndarray, box: tuple[int, int, int, int], radius: float) -> np.ndarray:
     """Euclidean distance from each pixel centre of ``box`` to the polyline (capped at radius + 1)."""
     y0, y1, x0, x1 = box
     cap = np.float32((radius + 1.0) ** 2)
     d2 = np.full((y1 - y0, x1 - x0), cap, np.float32)
-    pts = _dedupe(points)
+    pts = _simplify(points)
     segments = [(pts[0], pts[0])] if len(pts) == 1 else list(zip(pts[:-1], pts[1:]))
     for a, b in segments:
         # the segment's own box, widened by the radius, inside the stroke box
@@ -195,6 +210,11 @@ def apply_stroke(
     if not isinstance(stroke, Stroke):
         raise TypeError(f"`stroke` must be a Stroke (see Stroke.from_json), got {type(stroke).__name__}")
     lo, hi = _check_maps(correction, base, value_range)
+    return _apply_unchecked(correction, stroke, base, lo, hi)
+
+
+def _apply_unchecked(correction: np.ndarray, stroke: Stroke, base: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """:func:`apply_stroke` without the boundary checks (for callers that validated the maps once)."""
     out = correction.copy()
     sw = stroke_weight(stroke, correction.shape)
     if sw is None:
@@ -204,8 +224,7 @@ def apply_stroke(
     c = out[y0:y1, x0:x1]
     touched = w > 0
     if stroke.mode == "restore":
-        new_c = c * (1.0 - w)
-        c[touched] = new_c[touched]
+        np.copyto(c, c * (1.0 - w), where=touched)
         return out
     m = b + c
     if stroke.mode == "add":
@@ -220,9 +239,9 @@ def apply_stroke(
         big = base[py0:py1, px0:px1] + correction[py0:py1, px0:px1]
         blurred = _smooth(big, stroke.radius)[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
         new_m = m + w * (blurred - m)
-    new_m = np.clip(new_m, lo, hi)
-    new_c = new_m - b
-    c[touched] = new_c[touched]
+    np.clip(new_m, lo, hi, out=new_m)
+    new_m -= b
+    np.copyto(c, new_m, where=touched)
     return out
 
 

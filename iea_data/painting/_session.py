@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._raster import RESIDUAL_RANGE, _check_maps, apply_stroke, stroke_bbox
+from ._raster import RESIDUAL_RANGE, _apply_unchecked, _check_maps, stroke_bbox
 from ._stroke import Stroke
 
 __all__ = ["PaintSession"]
@@ -58,13 +58,16 @@ class PaintSession:
         corr = np.zeros_like(base) if correction is None and isinstance(base, np.ndarray) else correction
         _check_maps(corr if corr is not None else base, base, value_range)
         self.base = base
-        self.value_range = value_range
+        self.value_range = (float(value_range[0]), float(value_range[1]))
         self._corr = corr.copy()
         self._prior = [Stroke.from_json(s).to_dict() for s in log]
         self.last_id = max((s["id"] for s in self._prior), default=-1)
         self._done: list[tuple[Stroke, tuple[int, int, int, int] | None, np.ndarray | None]] = []
         self._undone: list[Stroke] = []
         self.revision = 0  # bumps on every change: the app uses it to know when to redraw
+        #: (revision, box) of every change: the pixel box ``(y0, y1, x0, x1)`` it may have altered,
+        #: so that a viewer can redraw only that part.
+        self.changes: list[tuple[int, tuple[int, int, int, int]]] = []
 
     # ------------------------------------------------------------------ state
     @property
@@ -96,10 +99,16 @@ class PaintSession:
         return list(self._prior) + [s.to_dict() for s, _, _ in self._done]
 
     # ------------------------------------------------------------------ changes
+    def _changed(self, box: tuple[int, int, int, int] | None) -> None:
+        self.revision += 1
+        if box is not None:
+            self.changes.append((self.revision, box))
+
     def _paint(self, stroke: Stroke) -> None:
         box = stroke_bbox(stroke, self._corr.shape)
         old = None if box is None else self._corr[box[0]:box[1], box[2]:box[3]].copy()
-        self._corr = apply_stroke(self._corr, stroke, base=self.base, value_range=self.value_range)
+        # the maps were checked once in __init__, and every stroke keeps them in range
+        self._corr = _apply_unchecked(self._corr, stroke, self.base, *self.value_range)
         self._done.append((stroke, box, old))
 
     def apply(self, strokes: Iterable[Stroke | dict[str, Any] | str]) -> list[int]:
@@ -117,9 +126,9 @@ class PaintSession:
             self._paint(stroke)
             self.last_id = stroke.id
             applied.append(stroke.id)
+            self._changed(self._done[-1][1])
         if applied:
             self._undone.clear()
-            self.revision += 1
             log.debug("applied strokes %s", applied)
         return applied
 
@@ -133,7 +142,7 @@ class PaintSession:
             corr[box[0]:box[1], box[2]:box[3]] = old
             self._corr = corr
         self._undone.append(stroke)
-        self.revision += 1
+        self._changed(box)
         return True
 
     def redo(self) -> bool:
@@ -141,5 +150,5 @@ class PaintSession:
         if not self._undone:
             return False
         self._paint(self._undone.pop())
-        self.revision += 1
+        self._changed(self._done[-1][1])
         return True

@@ -6,14 +6,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -62,15 +60,14 @@ def pytest_runtest_makereport(item, call):
 def app_server(tmp_path_factory):
     """(url, workspace, log path): the app on a fresh SQLite workspace with two generated scenes."""
     need_browser()
-    from appws import build_workspace
-
     from annotator_app.server import app_env, streamlit_command
     from iea_data.catalog import dispose_engines
+    from pipelines.benchmarks.painting import build_app_workspace
 
     root = tmp_path_factory.mktemp("appws")
     saved = os.environ.pop("IEA_DATABASE_URL", None)
     try:
-        ws = build_workspace(root / "ws")
+        ws = build_app_workspace(root / "ws")
         port = free_port()
         log_path = root / "app.log"
         env = app_env(ws.root)

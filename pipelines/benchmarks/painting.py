@@ -1,0 +1,239 @@
+"""Painting benchmarks: server-side rasterisation per stroke, app start, stroke to overlay on screen.
+
+Run: ``python -m pipelines.benchmarks.painting [--strokes 50] [--side 1024] [--no-browser] [--out FILE]``.
+
+- ``raster``: :func:`iea_data.painting.apply_stroke` on a ``side``-px map (the label
+  resolution), random drags of each mode; goal <= 10 ms per stroke.
+- ``app start``: ``iea app``'s Streamlit process from launch to its health check, and to the
+  login form drawn in headless Chromium.
+- ``stroke to overlay``: in headless Chromium (Debian ``/usr/bin/chromium`` through
+  Playwright), a 20-step drag on the painter over a ``side``-px photo, timed in the page from
+  pointer-up to the frame that shows the new heatmap layer (the painter records it);
+  strokes one after another, p50 and p95 over ``--strokes``; goal p95 <= 150 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+# --------------------------------------------------------------------------- a small app workspace
+
+
+def write_photos(folder: Path, size=(192, 256), scenes=("alpha", "beta")) -> None:
+    """Per scene a reference and a -1 EV variant: smooth colour gradients with a disc."""
+    from iea_data.imaging import apply_ev, write_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for i, name in enumerate(scenes):
+        rgb = np.stack([0.25 + 0.5 * xx / w, 0.3 + 0.4 * yy / h, 0.6 - 0.3 * xx / w], axis=-1)
+        cy, cx = h * (0.3 + 0.2 * i), w * (0.6 - 0.2 * i)
+        rgb[((yy - cy) ** 2 + (xx - cx) ** 2) < (min(h, w) * 0.18) ** 2] = (0.85, 0.8, 0.3)
+        rgb = np.clip(rgb, 0, 1).astype(np.float32)
+        write_image(folder / f"{name}.png", rgb)
+        write_image(folder / f"{name}_-1EV.png", apply_ev(rgb, -1.0))
+
+
+def build_app_workspace(root: Path, *, size=(192, 256), scenes=("alpha", "beta")):
+    """A workspace for the app: generated brackets ingested, refdiff pre-labels, the demo users.
+
+    Used by this benchmark and the browser tests (``tests/app``). Returns the Workspace.
+    """
+    from iea_data.catalog import ingest
+    from iea_data.labels import prelabel_refdiff
+    from iea_data.users import seed_demo_users
+    from iea_data.workspace import init_workspace
+
+    ws = init_workspace(root)
+    photos = root.parent / f"{root.name}-photos"
+    write_photos(photos, size=size, scenes=scenes)
+    report = ingest(ws, [photos], workers=1)
+    if report.n_errors:
+        raise RuntimeError(f"ingest of the generated photos failed: {report.errors[:3]}")
+    prelabel_refdiff(ws)
+    with ws.session() as s:
+        seed_demo_users(s)
+    return ws
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"no answer from {url}/_stcore/health within {timeout:.0f} s")
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def _pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values, np.float64), q))
+
+
+def bench_raster(side: int, n: int, seed: int = 0) -> dict:
+    """Milliseconds per apply_stroke on a side x (3/4 side) map, per mode."""
+    from iea_data.painting import Stroke, apply_stroke
+
+    rng = np.random.default_rng(seed)
+    h, w = (side * 3) // 4, side
+    base = np.clip(rng.normal(0, 0.2, (h, w)), -1, 1).astype(np.float32)
+    corr = np.zeros_like(base)
+    out = {}
+    for mode in ("add", "set", "smooth", "restore"):
+        times = []
+        for i in range(n):
+            # a curvy hand-drawn drag: 20-60 points, steps of 3-12 px, the heading wandering
+            k = int(rng.integers(20, 60))
+            heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.25, k))
+            step = rng.uniform(3, 12)
+            pts = np.stack([np.cos(heading), np.sin(heading)], 1) * step
+            pts = np.cumsum(pts, axis=0) + [rng.uniform(0, w), rng.uniform(0, h)]
+            s = Stroke(id=i + 1, points=pts, radius=float(rng.uniform(10, 60)), value=float(rng.uniform(-0.3, 0.3)),
+                       hardness=0.5, mode=mode)
+            t0 = time.perf_counter()
+            corr = apply_stroke(corr, s, base=base)
+            times.append((time.perf_counter() - t0) * 1000)
+        out[mode] = {"p50_ms": _pct(times, 50), "p95_ms": _pct(times, 95), "max_ms": float(max(times))}
+    return out
+
+
+def bench_browser(ws_root: Path, n_strokes: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from annotator_app.server import app_env, streamlit_command
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = app_env(ws_root)
+    env.pop("IEA_DATABASE_URL", None)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(streamlit_command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(url, proc)
+        t_health = time.perf_counter() - t0
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.get_by_role("button", name="Sign in").wait_for()
+            t_login_form = time.perf_counter() - t0
+            page.get_by_label("User name").fill("annotator1")
+            page.get_by_label("Password", exact=True).fill("annotator1-demo")
+            t1 = time.perf_counter()
+            page.get_by_role("button", name="Sign in").click()
+            page.locator('.iea-painter[data-ack]').wait_for()
+            t_painter = time.perf_counter() - t1
+            box = page.locator("canvas.preview").bounding_box()
+            rng = np.random.default_rng(1)
+            ack0 = int(page.locator(".iea-painter").get_attribute("data-ack"))
+            for i in range(n_strokes):
+                fx, fy = rng.uniform(0.1, 0.6), rng.uniform(0.1, 0.9)
+                x0, y0 = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+                page.mouse.move(x0, y0)
+                page.mouse.down()
+                for k in range(1, 21):
+                    page.mouse.move(x0 + k * box["width"] * 0.015, y0 + k * 1.5)
+                page.mouse.up()
+                page.locator(f'.iea-painter[data-ack="{max(ack0, 0) + i + 1}"]').wait_for()
+            lat = json.loads(page.locator(".iea-painter").get_attribute("data-latencies"))[-n_strokes:]
+            size = page.locator(".iea-painter").evaluate("(el) => { const c = el.querySelector('canvas.layer'); "
+                                                         "return [c.width, c.height]; }")
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {
+        "app_start_to_health_s": t_health,
+        "app_start_to_login_form_s": t_login_form,
+        "login_to_painter_s": t_painter,
+        "map_size": size,
+        "strokes": len(lat),
+        "stroke_to_overlay_p50_ms": _pct(lat, 50),
+        "stroke_to_overlay_p95_ms": _pct(lat, 95),
+        "stroke_to_overlay_max_ms": float(max(lat)),
+    }
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strokes", type=int, default=50, help="browser strokes (and raster strokes per mode x 4)")
+    ap.add_argument("--side", type=int, default=1024, help="long side of the map and photo")
+    ap.add_argument("--no-browser", action="store_true", help="only the server-side rasterisation")
+    ap.add_argument("--out", type=Path, default=Path(".bench/painting.json"))
+    args = ap.parse_args(argv)
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "side": args.side,
+        "raster": bench_raster(args.side, args.strokes * 4),
+    }
+    if not args.no_browser:
+        if not os.path.exists(CHROMIUM):
+            result["browser_note"] = f"{CHROMIUM} absent: browser figures not measured"
+        else:
+            os.environ.pop("IEA_DATABASE_URL", None)
+            tmp = Path(tempfile.mkdtemp(prefix="iea-bench-paint-"))
+            try:
+                ws = build_app_workspace(tmp / "ws", size=((args.side * 3) // 4, args.side), scenes=("alpha",))
+                result["browser"] = bench_browser(ws.root, args.strokes)
+            finally:
+                from iea_data.catalog import dispose_engines
+
+                dispose_engines()
+                shutil.rmtree(tmp, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"painting benchmark ({result['machine']}, {result['date']}, {args.side}-px map)")
+    for mode, r in result["raster"].items():
+        print(f"  apply_stroke {mode:<8} p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  max {r['max_ms']:.2f} ms (goal <= 10)")
+    b = result.get("browser")
+    if b:
+        print(f"  app start: health {b['app_start_to_health_s']:.2f} s, login form in Chromium "
+              f"{b['app_start_to_login_form_s']:.2f} s; sign-in to painter {b['login_to_painter_s']:.2f} s")
+        print(f"  stroke to overlay on screen ({b['strokes']} strokes, map {b['map_size'][0]}x{b['map_size'][1]}): "
+              f"p50 {b['stroke_to_overlay_p50_ms']:.0f} ms  p95 {b['stroke_to_overlay_p95_ms']:.0f} ms "
+              f"max {b['stroke_to_overlay_max_ms']:.0f} ms (goal p95 <= 150)")
+    elif result.get("browser_note"):
+        print("  " + result["browser_note"])
+    return result
+
+
+if __name__ == "__main__":
+    main()
