@@ -16,7 +16,7 @@ from ._revisions import (
 )
 
 from ._drafts import BASES, AnnotationState, discard_draft, save_draft
-from ._annotate import base_label, open_annotation, save_annotation, score_source
+from ._annotate import base_label, change_base, open_annotation, save_annotation, score_source
 from ._queue import QUEUE_ORDERS, QueueItem, annotation_progress, annotation_queue
 from ._review import (
     DECISIONS,
@@ -30,7 +30,7 @@ from ._review import (
 )
 
 __all__ = [
-    "BASES", "AnnotationState", "open_annotation", "save_draft", "discard_draft", "save_annotation", "base_label",
+    "BASES", "AnnotationState", "open_annotation", "change_base", "save_draft", "discard_draft", "save_annotation", "base_label",
     "score_source", "QUEUE_ORDERS", "QueueItem", "annotation_queue", "annotation_progress",
     "DECISIONS", "ReviewItem", "review_queue", "expert_labels", "expert_spread", "review_label", "annotator_summary",
     "agreement",

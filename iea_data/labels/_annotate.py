@@ -10,6 +10,7 @@ the work is kept as a draft.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Optional
@@ -37,7 +38,7 @@ from ._drafts import (
 )
 from ._revisions import chain_head, save_label
 
-__all__ = ["open_annotation", "save_annotation", "base_label", "score_source"]
+__all__ = ["open_annotation", "save_annotation", "change_base", "base_label", "score_source"]
 
 log = logging.getLogger(__name__)
 
@@ -217,3 +218,41 @@ def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState
     log.info("%s saved %s revision %d of image %d (%s)", actor.name, label.chain, label.revision, label.image_id,
              label.status)
     return label
+
+
+def change_base(ws, session: Session, user: UserInfo, state: AnnotationState, base: str) -> AnnotationState:
+    """The same painted correction over another base (``"model"``, ``"refdiff"`` or ``"zero"``); commits (reads only).
+
+    Nothing is saved: the returned state is what the painter shows next, and the next save
+    (or autosave) records the new base. Use it when an expert wants to start over from
+    another pre-label without losing their strokes.
+
+    Raises
+    ------
+    IeaError
+        The image has no pre-label of that kind.
+    ValueError
+        The new base has another shape than the correction.
+
+    Examples
+    --------
+    >>> st = change_base(ws, session, user, st, "refdiff")   # doctest: +SKIP
+    >>> st.base_kind                                          # doctest: +SKIP
+    'refdiff'
+    """
+    if base not in BASES:
+        raise ValueError(f"base must be one of {', '.join(BASES)}, got {base!r}")
+    with transaction(session):
+        actor = load_actor(session, user.id)
+        require(actor, "annotate")
+        check_state(session, actor, state, ws.settings.label_max_side)
+        pre = base_label(session, int(state.image_id), base) if base != "zero" else None
+        if base != "zero" and pre is None:
+            raise IeaError(f"image {state.image_id} has no {base} pre-label; run `iea prelabel --method {base}`")
+        key = pre.map_object if pre is not None else None
+    new_base = _label_array(ws.objects, key) if key is not None else np.zeros_like(state.correction)
+    if new_base.shape != state.correction.shape:
+        raise ValueError(f"the {base} pre-label has shape {new_base.shape}, the correction {state.correction.shape}")
+    return dataclasses.replace(state, base_kind=base, base_label_id=pre.id if pre is not None else None, base=new_base,
+                               correction=state.correction.copy(), base_fallback=False,
+                               notice=f"now painting over the {base} base (your correction is kept)")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from iea_data.catalog import Draft, Label, Score
-from iea_data.errors import NotFoundError, PermissionDeniedError, StaleRevisionError
+from iea_data.errors import IeaError, NotFoundError, PermissionDeniedError, StaleRevisionError
 from iea_data.labels import discard_draft, load_label_map, open_annotation, save_annotation, save_draft
 from iea_data.users import AuthError, disable_user
 
@@ -212,3 +212,35 @@ def test_discarding_touches_only_ones_own_draft(workspace, people, catalog):
         assert s.scalars(select(Draft.user_id)).all() == [people["ann1"].id]
         kept = open_annotation(workspace, s, people["ann1"], img)
         assert kept.from_draft and np.allclose(kept.correction, 0.1)
+
+
+def test_change_base_keeps_the_correction(workspace, people, catalog):
+    from iea_data.labels import change_base
+
+    img = catalog["images"][1]
+    ann = people["ann1"]
+    with workspace.session() as s:
+        st = open_annotation(workspace, s, ann, img, base="model")
+        st.correction[2:4, :] = 0.25
+        label = save_annotation(workspace, s, ann, st)
+        st = open_annotation(workspace, s, ann, img)
+        moved = change_base(workspace, s, ann, st, "refdiff")
+        assert (moved.base_kind, moved.base_label_id, moved.parent_id) == ("refdiff", catalog["refdiff"][img], label.id)
+        np.testing.assert_array_equal(moved.correction, st.correction)
+        np.testing.assert_array_equal(moved.base, refdiff_of(1).astype(np.float16).astype(np.float32))
+        second = save_annotation(workspace, s, ann, moved)
+        assert second.base_id == catalog["refdiff"][img]
+        np.testing.assert_allclose(load_label_map(workspace.objects, second), np.clip(moved.base + moved.correction, -1, 1),
+                                   atol=1e-3)
+        zero = change_base(workspace, s, ann, moved, "zero")
+        assert zero.base_label_id is None and not zero.base.any()
+        from iea_data.catalog import Image
+
+        with s.begin():
+            bare = Image(name="bare.png", status="ok", width=W, height=H)
+            s.add(bare)
+        fresh = open_annotation(workspace, s, ann, bare.id, base="zero")
+        with pytest.raises(IeaError, match="no model pre-label"):
+            change_base(workspace, s, ann, fresh, "model")
+        with pytest.raises(PermissionDeniedError):
+            change_base(workspace, s, people["ann2"], st, "zero")
