@@ -91,12 +91,23 @@ def select_images(session, *, scene: Optional[str] = None, split: Optional[str] 
 
 def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[str] = None, align: bool = False,
                      redo: bool = False, progress: Optional[ProgressFn] = None) -> PrelabelReport:
-    """Reference-difference pre-labels for every variant whose scene has a reference."""
+    """Reference-difference pre-labels for every variant whose scene has a reference.
+
+    The ideal is the scene's newest painted target (``iea_data.targets``: the reference scaled
+    by ``2**EV`` in linear light) where one exists, else the reference itself; the label's
+    ``params`` record which (``reference_image_id`` and ``target_id``).
+    """
+    from ..catalog import Target
+
     report = PrelabelReport("refdiff")
     max_side = workspace.settings.label_max_side
     with workspace.session() as s:
         images = select_images(s, scene=scene, split=split, variants_only=True)
         refs = {sc.id: sc.reference_image_id for sc in s.scalars(select(Scene))}
+        targets: dict[int, tuple[int, str]] = {}  # scene id -> newest target (id, EV map object)
+        for t in s.scalars(select(Target).order_by(Target.scene_id, Target.revision)):
+            if t.ev_map_object:
+                targets[t.scene_id] = (t.id, t.ev_map_object)
         s.rollback()
         report.n_selected = len(images)
         cache: dict[int, np.ndarray] = {}
@@ -116,14 +127,23 @@ def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[
                 if vpath is None or rpath is None:
                     report.errors.append((name, "the image or its reference has no readable file; ingest it again"))
                     continue
-                if ref_id not in cache:
+                target_id, ev_object = targets.get(scene_id, (None, None))
+                if (ref_id, target_id) not in cache:
                     cache.clear()
-                    cache[ref_id] = read_image(rpath).rgb
+                    ideal = read_image(rpath).rgb
+                    if ev_object is not None:
+                        from ..targets import ideal_from_ev  # targets builds on labels: imported late
+
+                        ideal = ideal_from_ev(ideal, workspace.objects.get_array(ev_object).astype(np.float32))
+                    cache[(ref_id, target_id)] = ideal
                 variant = read_image(vpath).rgb
                 shape = label_shape(variant.shape[0], variant.shape[1], max_side)
-                m = refdiff_map(variant, cache[ref_id], shape, align=align)
+                m = refdiff_map(variant, cache[(ref_id, target_id)], shape, align=align)
+                params = {"reference_image_id": ref_id, "align": align, "luma": "rec601-srgb"}
+                if target_id is not None:
+                    params["target_id"] = target_id
                 save_label(s, workspace.objects, m, image_id=image_id, kind="refdiff", parent_id=parent,
-                           params={"reference_image_id": ref_id, "align": align, "luma": "rec601-srgb"})
+                           target_id=target_id, params=params)
                 report.n_saved += 1
             except (ImageDecodeError, IeaError, OSError) as exc:
                 s.rollback()

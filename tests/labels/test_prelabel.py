@@ -99,3 +99,28 @@ def test_model_prelabels_carry_provenance_and_follow_exposure(sqlite_workspace, 
     assert labs["coffee_-2EV.png"].mean < labs["coffee.png"].mean < labs["coffee_+2EV.png"].mean
     assert labs["coffee_-2EV.png"].mean < -0.1 and labs["coffee_+2EV.png"].mean > 0.1
     assert prelabel_model(ws, scene="coffee", num_workers=0).n_skipped == 5
+
+
+def test_refdiff_uses_the_scenes_newest_target(sqlite_workspace, demo_photos):
+    from iea_data.catalog import Scene, Target
+    from iea_data.targets import ideal_from_ev
+
+    ws = sqlite_workspace
+    ingest(ws, [demo_photos], workers=1)
+    with ws.session() as s, s.begin():
+        scene = s.scalars(select(Scene).where(Scene.name == "coffee")).one()
+        ev = np.zeros((100, 150), np.float32)
+        ev[:, 75:] = 1.0  # brighten the right half of the ideal by one stop
+        obj = ws.objects.put_array(ev.astype(np.float16))
+        s.add(Target(scene_id=scene.id, base_image_id=scene.reference_image_id, revision=1, ev_map_object=obj,
+                     status="accepted"))
+    prelabel_refdiff(ws, scene="coffee")
+    lab = _labels(ws, "refdiff")["coffee_+1EV.png"]
+    assert json.loads(lab.params)["target_id"] == lab.target_id is not None
+    ref = read_image(demo_photos / "coffee.png").rgb
+    var = read_image(demo_photos / "coffee_+1EV.png").rgb
+    expected = luma(var) - luma(ideal_from_ev(ref, ev))
+    got = load_label_map(ws.objects, lab)
+    assert np.abs(got - expected).max() < 2e-3
+    # left half: the +1 EV variant is brighter than the ideal; right half: the ideal is +1 EV too
+    assert got[:, :280].mean() > 0.05 and abs(got[:, 320:].mean()) < 0.02
