@@ -142,10 +142,10 @@ def _splits_from(splits_from) -> Optional[dict[str, str]]:
     return out
 
 
-def _residual(ws, smp: Sample, policy: str, consensus: str) -> tuple[Optional[np.ndarray], dict]:
+def _residual(store, smp: Sample, policy: str, consensus: str) -> tuple[Optional[np.ndarray], dict]:
     if not smp.labels:
         return None, {}
-    maps = [ws.objects.get_array(lab.map_object).astype(np.float32) for lab in smp.labels]
+    maps = [store.get_array(lab.map_object).astype(np.float32) for lab in smp.labels]
     if policy == "consensus":
         residual = consensus_map(maps, method=consensus)
         info = {"method": f"consensus:{consensus}", "agreement": agreement_stats(maps)}
@@ -156,13 +156,13 @@ def _residual(ws, smp: Sample, policy: str, consensus: str) -> tuple[Optional[np
     return residual, info
 
 
-def _dhash_of(ws, thumb: Optional[str]) -> Optional[int]:
+def _dhash_of(store, thumb: Optional[str]) -> Optional[int]:
     if not thumb:
         return None
     import cv2
 
     try:
-        data = ws.objects.get_bytes(thumb)
+        data = store.get_bytes(thumb)
     except Exception:  # a missing thumbnail only weakens the near-duplicate check
         return None
     gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -172,10 +172,13 @@ def _dhash_of(ws, thumb: Optional[str]) -> Optional[int]:
 def _check_leaks(ws, gathered: dict, *, splits_mode: str, near_duplicate_bits: int) -> list[dict]:
     items = []
     hashes: dict[str, Optional[int]] = {}
+    store = ws.objects
     for smp, split in gathered["memberships"]:
         thumb = smp.meta.get("thumbnail")
-        if thumb not in hashes:
-            hashes[thumb] = _dhash_of(ws, thumb)
+        if near_duplicate_bits < 0:
+            hashes[thumb] = None
+        elif thumb not in hashes:
+            hashes[thumb] = _dhash_of(store, thumb)
         items.append((smp.name, split, smp.sha256 or f"image-id:{smp.image_id}", hashes[thumb]))
     pairs = find_leaks(items, max_distance=near_duplicate_bits)
     if splits_mode == "from_catalog":  # imported splits may cut a scene; planned ones never do
@@ -392,7 +395,7 @@ def build_release(
             }
             del report._files, report._references
             validate_manifest(manifest)
-            data = (json.dumps(manifest, indent=1, sort_keys=False) + "\n").encode("utf-8")
+            data = _manifest_bytes(manifest)
             with open(tmp / MANIFEST_NAME, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -423,6 +426,21 @@ def build_release(
     return report
 
 
+def _manifest_bytes(manifest: dict) -> bytes:
+    """Readable and fast: top-level fields indented, one compact line per file / reference / revision."""
+    out = ["{"]
+    items = list(manifest.items())
+    for i, (k, v) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            rows = ",\n".join("  " + json.dumps(x, ensure_ascii=False) for x in v)
+            out.append(f" {json.dumps(k)}: [\n{rows}\n ]{comma}")
+        else:
+            out.append(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}{comma}")
+    out.append("}\n")
+    return "\n".join(out).encode("utf-8")
+
+
 def _recorded(ws, name: str, version: str) -> bool:
     try:
         with ws.session() as s:
@@ -451,12 +469,13 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
 
     stats = CardStats(split_names)
     total = len(samples)
+    store = ws.objects
     if progress:
         progress(0, total)
     for i, smp in enumerate(samples):
         counts[smp.split] = counts.get(smp.split, 0) + 1
         try:
-            residual, info = _residual(ws, smp, labels, consensus)
+            residual, info = _residual(store, smp, labels, consensus)
         except Exception as exc:  # one unreadable map never stops the build
             report.errors.append((smp.name, f"label map unreadable: {exc}"))
             residual, info = None, {}
@@ -495,7 +514,7 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
 
         write_card(ws, flog, stats, report, labels=labels, consensus=consensus)
     # every file on disk is in the log, and nothing else
-    on_disk = {str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()}
+    on_disk = {os.path.relpath(os.path.join(d, f), tmp).replace(os.sep, "/") for d, _, fs in os.walk(tmp) for f in fs}
     unknown = on_disk - set(flog.files)
     for rel in sorted(unknown):
         flog.add_existing(rel)

@@ -51,13 +51,18 @@ class FileLog:
 
     def __init__(self, root: Path):
         self.root = root
+        self._root = str(root)
+        self._dirs: set[str] = set()
         self.files: dict[str, dict] = {}
         self.references: dict[str, dict] = {}
         self.modes: dict[str, int] = defaultdict(int)
 
     def write(self, rel: str, data: bytes) -> str:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = os.path.join(self._root, rel)
+        parent = os.path.dirname(path)
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
         with open(path, "wb") as fh:
             fh.write(data)
         self.files[rel] = {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "mode": "written"}

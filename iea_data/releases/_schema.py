@@ -48,6 +48,11 @@ _JSON_TYPES = {
 
 
 @lru_cache(maxsize=None)
+def _regex(pattern: str) -> "re.Pattern":
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=None)
 def load_manifest_schema() -> dict:
     """The manifest's JSON schema (``schemas/release/manifest.v1.schema.json``)."""
     return json.loads(MANIFEST_SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -68,40 +73,50 @@ def schema_errors(value: Any, schema: dict, where: str = "$", *, limit: int = 20
     ["$: missing required field 'n'"]
     """
     errors: list[str] = []
+    parts: list = []  # the path, formatted only when an error is reported
 
-    def walk(v, s, path):
+    def here() -> str:
+        return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+    def walk(v, s):
         if len(errors) >= limit:
             return
         if "const" in s and v != s["const"]:
-            errors.append(f"{path}: must be {s['const']!r}, got {v!r}")
+            errors.append(f"{here()}: must be {s['const']!r}, got {v!r}")
             return
         if "enum" in s and v not in s["enum"]:
-            errors.append(f"{path}: must be one of {', '.join(map(repr, s['enum']))}, got {v!r}")
+            errors.append(f"{here()}: must be one of {', '.join(map(repr, s['enum']))}, got {v!r}")
             return
         if "type" in s:
             types = s["type"] if isinstance(s["type"], list) else [s["type"]]
             if not any(_JSON_TYPES[t](v) for t in types):
-                errors.append(f"{path}: must be {' or '.join(types)}, got {type(v).__name__} {v!r:.60}")
+                errors.append(f"{here()}: must be {' or '.join(types)}, got {type(v).__name__} {v!r:.60}")
                 return
-        if isinstance(v, str) and "pattern" in s and not re.search(s["pattern"], v):
-            errors.append(f"{path}: {v!r:.80} does not match {s['pattern']}")
+        if isinstance(v, str) and "pattern" in s and not _regex(s["pattern"]).search(v):
+            errors.append(f"{here()}: {v!r:.80} does not match {s['pattern']}")
         if isinstance(v, (int, float)) and not isinstance(v, bool) and "minimum" in s and v < s["minimum"]:
-            errors.append(f"{path}: {v} is below the minimum {s['minimum']}")
+            errors.append(f"{here()}: {v} is below the minimum {s['minimum']}")
         if isinstance(v, dict):
-            for key in s.get("required", []):
+            for key in s.get("required", ()):
                 if key not in v:
-                    errors.append(f"{path}: missing required field {key!r}")
+                    errors.append(f"{here()}: missing required field {key!r}")
             props = s.get("properties", {})
+            closed = s.get("additionalProperties") is False
             for key, sub in v.items():
                 if key in props:
-                    walk(sub, props[key], f"{path}.{key}")
-                elif s.get("additionalProperties") is False:
-                    errors.append(f"{path}: unexpected field {key!r}")
+                    parts.append(key)
+                    walk(sub, props[key])
+                    parts.pop()
+                elif closed:
+                    errors.append(f"{here()}: unexpected field {key!r}")
         if isinstance(v, list) and "items" in s:
+            item_schema = s["items"]
             for i, item in enumerate(v):
-                walk(item, s["items"], f"{path}[{i}]")
+                parts.append(i)
+                walk(item, item_schema)
+                parts.pop()
 
-    walk(value, schema, where)
+    walk(value, schema)
     return errors[:limit]
 
 

@@ -6,16 +6,39 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
-def demo_ws(sqlite_workspace, demo_photos):
-    """SQLite workspace: 2 demo scenes (astronaut, coffee), 8 variants with refdiff pre-labels."""
-    from iea_data.catalog import ingest
-    from iea_data.labels import prelabel_refdiff
+@pytest.fixture(scope="session")
+def _demo_template(tmp_path_factory, demo_photos):
+    """Built once: a SQLite workspace with the demo scenes ingested and pre-labelled (copied per test)."""
+    import os
 
-    report = ingest(sqlite_workspace, [demo_photos], workers=1)
-    assert report.n_errors == 0
-    assert prelabel_refdiff(sqlite_workspace).n_saved == 8
-    return sqlite_workspace
+    from iea_data.catalog import dispose_engines, ingest
+    from iea_data.labels import prelabel_refdiff
+    from iea_data.workspace import init_workspace
+
+    saved = os.environ.pop("IEA_DATABASE_URL", None)
+    try:
+        ws = init_workspace(tmp_path_factory.mktemp("release-template") / "ws")
+        assert ingest(ws, [demo_photos], workers=1).n_errors == 0
+        assert prelabel_refdiff(ws).n_saved == 8
+        dispose_engines()  # checkpoint the WAL so that a file copy is the whole catalog
+    finally:
+        if saved is not None:
+            os.environ["IEA_DATABASE_URL"] = saved
+    return ws.root
+
+
+@pytest.fixture
+def demo_ws(_demo_template, tmp_path, monkeypatch):
+    """SQLite workspace: 2 demo scenes (astronaut, coffee), 8 variants with refdiff pre-labels."""
+    import shutil
+
+    from iea_data.catalog import dispose_engines
+    from iea_data.workspace import Workspace
+
+    monkeypatch.delenv("IEA_DATABASE_URL", raising=False)
+    shutil.copytree(_demo_template, tmp_path / "ws")
+    yield Workspace.open(tmp_path / "ws")
+    dispose_engines()
 
 
 @pytest.fixture
