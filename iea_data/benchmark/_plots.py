@@ -23,7 +23,13 @@ _PALETTE = [
 
 
 def method_colours(labels: Sequence[str]) -> Dict[str, tuple]:
-    """A stable colour per method label (cycled palette)."""
+    """A stable colour per method label (cycled palette).
+
+    Examples
+    --------
+    >>> method_colours(["zero", "clahe"])["clahe"]
+    (255, 127, 14)
+    """
     return {lab: _PALETTE[i % len(_PALETTE)] for i, lab in enumerate(labels)}
 
 

@@ -137,6 +137,13 @@ def benchmark_release(
     -------
     (BenchmarkResult, dict)
         The result and the written files (see :data:`REPORT_FILES`).
+
+    Examples
+    --------
+    >>> result, files = benchmark_release("ws/releases/demo/1.0.0", "val", methods=["zero", "refdiff"],
+    ...                                   out="bench/")  # doctest: +SKIP
+    >>> files["html"]                                    # doctest: +SKIP
+    PosixPath('bench/report.html')
     """
     split = default_split(release, split, ("val", "valid", "test"))
     needs_refs = any("refdiff" == (m if isinstance(m, str) else m.name) for m in methods)

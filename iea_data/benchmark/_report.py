@@ -183,6 +183,17 @@ def write_report(result: BenchmarkResult, out: str | os.PathLike) -> Dict[str, P
     -----
     Files are written to a temporary name and renamed, so a killed run leaves whole files.
     The HTML report inlines its images (base64), so it can be mailed on its own.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from iea_data.benchmark import run_benchmark
+    >>> item = {"image": np.full((3, 8, 8), 0.25, np.float32), "residual": np.full((1, 8, 8), -0.25, np.float32)}
+    >>> res = run_benchmark([item, item], ["zero", "global_offset"], metrics=["mae"], mappings=["mean_abs"])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     sorted(p.name for p in write_report(res, d).values())
+    ['heatmaps.png', 'metric_bars.png', 'metrics.csv', 'metrics.json', 'metrics.md', 'per_image.parquet', 'report.html', 'score_scatter.png']
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

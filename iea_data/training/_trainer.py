@@ -338,6 +338,19 @@ def train(
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
     ``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA), each process reads its share
     of every epoch, and only rank 0 validates and writes files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> items = [{"image": torch.rand(3, 8, 8), "residual": torch.zeros(1, 8, 8)} for _ in range(2)]
+    >>> net = nn.Sequential(nn.Conv2d(3, 1, 3, padding=1), nn.Tanh())
+    >>> cfg = TrainConfig(epochs=2, batch_size=2, device="cpu", val_metrics=("mae",))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     res = train(items, items, d, config=cfg, model=net)
+    ...     sorted(p.name for p in Path(d).iterdir() if p.suffix in (".pt", ".pth", ".csv"))
+    ['best.pth', 'last.pt', 'model.pth', 'train_log.csv']
+    >>> [row["epoch"] for row in res.history]
+    [1, 2]
     """
     from torch.utils.data import DataLoader, DistributedSampler
 
@@ -521,6 +534,12 @@ def train_release(
     Returns
     -------
     TrainResult
+
+    Examples
+    --------
+    >>> result = train_release("ws/releases/demo/1.0.0", "runs/ft1", config=TrainConfig(epochs=2))  # doctest: +SKIP
+    >>> result.files["weights"]                                                                    # doctest: +SKIP
+    PosixPath('runs/ft1/model.pth')
     """
     from ..benchmark import default_split, open_release_split
     from ..model import get_model_cfg

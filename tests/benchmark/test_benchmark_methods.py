@@ -94,3 +94,10 @@ def test_parse_method_spec():
     assert parse_method_spec("*") == list_methods()
     with pytest.raises(IeaError, match="empty"):
         parse_method_spec(" , ")
+
+
+@pytest.mark.parametrize("name", ["_report", "_plots"])
+def test_more_docstring_examples(name):
+    mod = importlib.import_module(f"iea_data.benchmark.{name}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
