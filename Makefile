@@ -24,11 +24,19 @@ demo: install
 	@test -f $(WORKSPACE)/iea.toml || $(VENV)/bin/iea init $(WORKSPACE)
 	@test -f $(WORKSPACE)/.demo-built || { $(VENV)/bin/iea --workspace $(WORKSPACE) demo && touch $(WORKSPACE)/.demo-built; }
 
-# Until the annotator app lands, `make run` ends by showing the demo catalog.
+# `make run`: the demo workspace with demo accounts and pre-labels, then the annotator app.
+IEA := $(VENV)/bin/iea --workspace $(WORKSPACE)
+HOST ?= 127.0.0.1
 run: demo
-	@$(VENV)/bin/iea --workspace $(WORKSPACE) catalog stats
-	@$(VENV)/bin/iea --workspace $(WORKSPACE) scenes ls
-	@echo "Demo workspace: $(WORKSPACE)  (try: .venv/bin/iea -w $(WORKSPACE) catalog ls --scene astronaut)"
+	@$(IEA) users demo
+	@# pre-labels are resumable (images already labelled are skipped); exit 3 = some images failed, listed above
+	@$(IEA) prelabel --method refdiff || [ $$? -eq 3 ]
+	@$(IEA) prelabel --method model || [ $$? -eq 3 ]
+	@echo ""
+	@echo "Annotator app: http://$(HOST):$(PORT)   (Ctrl+C stops it)"
+	@echo "Demo logins (demo workspaces only): admin / admin-demo, reviewer / reviewer-demo,"
+	@echo "                                    annotator1 / annotator1-demo, annotator2 / annotator2-demo"
+	@$(IEA) app --port $(PORT) --host $(HOST)
 
 test: install
 	$(PY) -m pytest -q --timeout 900

@@ -36,8 +36,8 @@ class Painting:
     """One open painter: what is painted, the session, and what the browser has been sent.
 
     The browser colours the map itself with the heatmap lookup table of
-    :func:`iea_data.painting.heatmap_lut`. It gets the whole map (quantised, compressed) once
-    per snapshot and, after each change, only the box the change touched: a patch.
+    :func:`iea_data.painting.heatmap_lut`. It gets the whole map (quantised, compressed) once,
+    and after each change only the box the change touched: a patch.
     """
 
     ident: Any  # e.g. ("annotation", image_id, base) — a change opens a new painter
@@ -46,43 +46,33 @@ class Painting:
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     payload: Any = None  # the library state object (AnnotationState, TargetState)
     dirty: bool = False  # strokes not yet autosaved
-    resync: bool = False  # the browser lost what it had (a remount): send everything again
-    _snapshot: tuple = (-1, "")  # (revision, encoded whole map)
-    _patches: dict = field(default_factory=dict)  # revision -> patch sent since the snapshot
-    _sent_base: int | None = None  # the snapshot the browser has; None: nothing sent yet
+    resync: bool = False  # the browser lost track (a remount, a skipped update): send everything again
+    _sent_rev: int | None = None  # the map revision the browser was last sent; None: nothing yet
 
-    def values(self) -> dict:
+    def browser_data(self) -> tuple[str | None, dict]:
+        """(photo or None, values) for this render.
+
+        The first render (and any after a ``resync`` request) sends the photo and the whole map;
+        later ones send only patches: the current values of each box changed since the last
+        render, with the revision they start from (``from_rev``) so the browser can tell a gap.
+        """
         from iea_data.painting import quantize_map
 
         ps = self.session
-        snap_rev = self._snapshot[0]
-        pending = [(rev, box) for rev, box in ps.changes if rev > snap_rev]
-        h, w = ps.base.shape
-        area = sum((b[1] - b[0]) * (b[3] - b[2]) for _, b in pending)
-        if snap_rev < 0 or len(pending) > 40 or area > 0.5 * h * w:  # cheaper to send the whole map again
-            self._snapshot = (ps.revision, _b64(quantize_map(ps.map)))
-            self._patches = {}
-            pending = []
+        if self._sent_rev is None or self.resync:
+            self.resync = False
+            self._sent_rev = ps.revision
+            return self.photo_url, {"rev": ps.revision, "from_rev": None, "full": _b64(quantize_map(ps.map)),
+                                    "patches": []}
         lo, hi = ps.value_range
-        for rev, (y0, y1, x0, x1) in pending:
-            if rev not in self._patches:
-                # the box's current values: applied in order, the patches give the current map
+        patches = []
+        for rev, (y0, y1, x0, x1) in ps.changes:
+            if rev > self._sent_rev:
                 box = np.clip(ps.base[y0:y1, x0:x1] + ps.correction[y0:y1, x0:x1], lo, hi)
-                self._patches[rev] = {"rev": rev, "y": y0, "x": x0, "h": y1 - y0, "w": x1 - x0,
-                                      "data": _b64(quantize_map(box))}
-        return {"base_rev": self._snapshot[0], "full": self._snapshot[1],
-                "patches": [self._patches[r] for r, _ in pending]}
-
-    def browser_data(self) -> tuple[str | None, dict]:
-        """(photo or None, values) for this render: big parts only when the browser lacks them."""
-        values = self.values()
-        first = self._sent_base is None or self.resync
-        if not first and values["base_rev"] == self._sent_base:
-            values = dict(values, full=None)
-        self._sent_base = values["base_rev"]
-        photo = self.photo_url if first else None
-        self.resync = False
-        return photo, values
+                patches.append({"y": y0, "x": x0, "h": y1 - y0, "w": x1 - x0, "data": _b64(quantize_map(box))})
+        out = {"rev": ps.revision, "from_rev": self._sent_rev, "full": None, "patches": patches}
+        self._sent_rev = ps.revision
+        return None, out
 
 
 def _trigger(name: str):

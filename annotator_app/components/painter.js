@@ -10,7 +10,7 @@ export default function (component) {
   if (!st) {
     st = root.__iea = {
       token: null, nextId: 0, pending: [], ack: -1, drawing: null, photoUrl: null,
-      values: null, valuesKey: null, valuesRev: -1, data: null, upTimes: {}, latencies: [], lastSend: 0, hover: null,
+      values: null, valuesToken: null, valuesRev: -1, data: null, upTimes: {}, latencies: [], lastSend: 0, hover: null,
     };
     setup(root, st, setTriggerValue);
   }
@@ -83,6 +83,7 @@ function setup(root, st, setTriggerValue) {
   st.timer = setInterval(() => {
     if (!root.isConnected) { clearInterval(st.timer); return; }
     if (st.pending.length && performance.now() - st.lastSend > 600) send(st, setTriggerValue);
+    if (st.needResync && st.needResync === st.token) resync(st, st.token);
   }, 300);
 }
 
@@ -129,15 +130,8 @@ function update(root, st, d, setTriggerValue) {
     st.photoToken = d.token;
     drawUrl($(root, "canvas.photo"), d.photo, null);
   }
-  const haveValues = st.valuesKey === `${d.token}:${d.values.base_rev}` || d.values.full;
-  if (st.photoToken !== d.token || !haveValues) {  // remounted: ask Python for everything again
-    if (performance.now() - (st.lastResync || -1e9) > 1000) {
-      st.lastResync = performance.now();
-      setTriggerValue("resync", { token: d.token, n: st.lastResync });
-    }
-    if (!haveValues) return;
-  }
-  // values: a snapshot of the whole map plus patches; processed in order, one update at a time
+  // values: the whole map, then patches; processed in order, one update at a time
+  st.setTriggerValue = setTriggerValue;
   const job = () => applyValues(root, st, d);
   st.chain = (st.chain || Promise.resolve()).then(job, job);
   if (st.pending.length) send(st, setTriggerValue);
@@ -157,23 +151,38 @@ function layout(root, d) {
   }
 }
 
+function resync(st, token) {
+  // the browser lost track of the map or the photo (a remount, a skipped update): ask for
+  // everything; the timer repeats the request until a full update arrives
+  st.needResync = token;
+  if (performance.now() - (st.lastResync || -1e9) < 1000) return;
+  st.lastResync = performance.now();
+  st.setTriggerValue("resync", { token, n: st.lastResync });
+}
+
 async function applyValues(root, st, d) {
   const v = d.values;
-  const key = `${d.token}:${v.base_rev}`;
   const regions = [];
-  if (st.valuesKey !== key || !st.values || st.valuesRev < v.base_rev) {
-    st.values = await inflate(v.full);
-    st.valuesKey = key;
-    st.valuesRev = v.base_rev;
-    regions.push([0, 0, d.width, d.height]);
+  if (v.full) {
+    if (d.photo) st.needResync = null;
+    if (!(st.valuesToken === d.token && st.valuesRev === v.rev && st.values)) {
+      st.values = await inflate(v.full);
+      st.valuesToken = d.token;
+      st.valuesRev = v.rev;
+      regions.push([0, 0, d.width, d.height]);
+    }
+  } else if (st.valuesToken !== d.token || !st.values || (v.rev !== st.valuesRev && v.from_rev !== st.valuesRev)) {
+    resync(st, d.token);
+    return;
+  } else if (v.rev !== st.valuesRev) {
+    for (const p of v.patches) {
+      const patch = await inflate(p.data);
+      for (let r = 0; r < p.h; r++) st.values.set(patch.subarray(r * p.w, (r + 1) * p.w), (p.y + r) * d.width + p.x);
+      regions.push([p.x, p.y, p.w, p.h]);
+    }
+    st.valuesRev = v.rev;
   }
-  for (const p of v.patches) {
-    if (p.rev <= st.valuesRev) continue;
-    const patch = await inflate(p.data);
-    for (let r = 0; r < p.h; r++) st.values.set(patch.subarray(r * p.w, (r + 1) * p.w), (p.y + r) * d.width + p.x);
-    st.valuesRev = p.rev;
-    regions.push([p.x, p.y, p.w, p.h]);
-  }
+  if (st.photoToken !== d.token) resync(st, d.token);
   if (!st.lut || st.lutKey !== d.lut) {
     st.lut = Uint8Array.from(atob(d.lut), (c) => c.charCodeAt(0));
     st.lutKey = d.lut;

@@ -10,6 +10,10 @@ Run: ``python -m pipelines.benchmarks.painting [--strokes 50] [--side 1024] [--n
   Playwright), a 20-step drag on the painter over a ``side``-px photo, timed in the page from
   pointer-up to the frame that shows the new heatmap layer (the painter records it);
   strokes one after another, p50 and p95 over ``--strokes``; goal p95 <= 150 ms.
+- ``Streamlit floor``: the same round trip with an empty component (trigger, fragment rerun,
+  data back, next frame), measured right after, so that the painter's figures can be read
+  against what Streamlit itself costs on the machine at that moment (the load average is
+  printed too: these machines are shared).
 """
 
 from __future__ import annotations
@@ -191,6 +195,83 @@ def bench_browser(ws_root: Path, n_strokes: int) -> dict:
     }
 
 
+_FLOOR_JS = """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const root = parentElement.querySelector(".r");
+  if (!root.__s) {
+    root.__s = { lat: [], t: {}, id: 0 };
+    root.querySelector("button").addEventListener("click", () => {
+      const s = root.__s; s.id++; s.t[s.id] = performance.now(); setTriggerValue("hit", { id: s.id });
+    });
+  }
+  const s = root.__s;
+  requestAnimationFrame(() => {
+    if (s.t[data.ack]) { s.lat.push(performance.now() - s.t[data.ack]); delete s.t[data.ack]; }
+    root.dataset.ack = data.ack; root.dataset.lat = JSON.stringify(s.lat);
+  });
+}
+"""
+
+_FLOOR_APP = f'''
+import streamlit as st
+comp = st.components.v2.component("floor", html="<div class='r'><button>hit</button></div>", js={_FLOOR_JS!r})
+def cb():
+    st.session_state.ack = st.session_state.c["hit"]["id"]
+@st.fragment
+def frag():
+    comp(key="c", data={{"ack": st.session_state.get("ack", 0)}}, on_hit_change=cb)
+frag()
+'''
+
+
+def bench_streamlit_floor(n: int) -> dict:
+    """The same round trip with an empty component: trigger, fragment rerun, data back, next frame.
+
+    Measured beside the painter so that its figures can be read against what Streamlit itself
+    costs on this machine at this moment.
+    """
+    import sys
+
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="iea-bench-floor-"))
+    (tmp / "floor.py").write_text(_FLOOR_APP)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(tmp / "floor.py"), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(url, proc)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.locator(".r button").wait_for()
+            for i in range(1, n + 1):
+                page.locator(".r button").click()
+                page.locator(f'.r[data-ack="{i}"]').wait_for()
+            lat = json.loads(page.locator(".r").get_attribute("data-lat"))
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"round_trip_p50_ms": _pct(lat, 50), "round_trip_p95_ms": _pct(lat, 95)}
+
+
+def _load() -> str:
+    try:
+        return "%.1f %.1f %.1f" % os.getloadavg()
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strokes", type=int, default=50, help="browser strokes (and raster strokes per mode x 4)")
@@ -212,7 +293,10 @@ def main(argv=None) -> dict:
             tmp = Path(tempfile.mkdtemp(prefix="iea-bench-paint-"))
             try:
                 ws = build_app_workspace(tmp / "ws", size=((args.side * 3) // 4, args.side), scenes=("alpha",))
+                result["load_before"] = _load()
                 result["browser"] = bench_browser(ws.root, args.strokes)
+                result["streamlit_floor"] = bench_streamlit_floor(args.strokes)
+                result["load_after"] = _load()
             finally:
                 from iea_data.catalog import dispose_engines
 
@@ -230,6 +314,10 @@ def main(argv=None) -> dict:
         print(f"  stroke to overlay on screen ({b['strokes']} strokes, map {b['map_size'][0]}x{b['map_size'][1]}): "
               f"p50 {b['stroke_to_overlay_p50_ms']:.0f} ms  p95 {b['stroke_to_overlay_p95_ms']:.0f} ms "
               f"max {b['stroke_to_overlay_max_ms']:.0f} ms (goal p95 <= 150)")
+        f = result["streamlit_floor"]
+        print(f"  Streamlit floor (an empty v2 component, same round trip): p50 {f['round_trip_p50_ms']:.0f} ms  "
+              f"p95 {f['round_trip_p95_ms']:.0f} ms; load average before {result['load_before']}, "
+              f"after {result['load_after']}")
     elif result.get("browser_note"):
         print("  " + result["browser_note"])
     return result
