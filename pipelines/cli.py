@@ -405,6 +405,7 @@ def prelabel(
     loader_workers: Annotated[int, typer.Option(help="DataLoader processes decoding images for the model.")] = 2,
     align: Annotated[bool, typer.Option(help="Align hand-held brackets (MTB) before the reference difference.")] = False,
     redo: Annotated[bool, typer.Option(help="Add a new revision even where a pre-label exists.")] = False,
+    weights: Annotated[str, typer.Option(help="Model weights: 'official' (released) or a checkpoint file, e.g. from iea train.")] = "official",
 ) -> None:
     """Pre-label images: model residual maps or reference differences, stored as label revisions.
 
@@ -422,7 +423,8 @@ def prelabel(
         report = _with_progress("refdiff", lambda cb: prelabel_refdiff(ws, scene=scene, split=split, align=align, redo=redo, progress=cb))
     else:
         report = _with_progress("model", lambda cb: prelabel_model(
-            ws, device=device, batch_size=batch_size, num_workers=loader_workers, scene=scene, split=split, redo=redo, progress=cb))
+            ws, weights=weights, device=device, batch_size=batch_size, num_workers=loader_workers, scene=scene, split=split,
+            redo=redo, progress=cb))
     console.print(f"{report.method}: {report.n_selected} selected, {report.n_saved} saved, "
                   f"{report.n_skipped} already labelled, {len(report.errors)} failed")
     for name, message in report.errors[:50]:

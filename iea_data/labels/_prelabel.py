@@ -165,7 +165,7 @@ def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official"
     import torch
 
     from .. import __version__
-    from ..model import create_model, get_model_cfg, predict_files
+    from ..model import create_model, get_model_cfg, predict_files, sha256_file
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -190,7 +190,8 @@ def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official"
             parents.append(head.id if head is not None else None)
         s.rollback()
     report.n_selected = len(images)
-    weights_sha = cfg.sha256 if weights == "official" else None
+    # a checkpoint file (e.g. from `iea train`) is recorded by its own hash
+    weights_sha = cfg.sha256 if weights == "official" else (sha256_file(weights) if weights is not None else None)
     params = {"input_size": list(cfg.input_size), "package_version": __version__, "device": str(device), "dtype": "float32"}
     model.eval()
     with workspace.session() as s:

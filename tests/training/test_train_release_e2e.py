@@ -1,5 +1,5 @@
 """End to end on a demo release: `iea train` fine-tunes P-IEANet (loss falls), the checkpoint loads with
-create_model and serves `iea assess` and `iea benchmark`; the collate resizes."""
+create_model and serves `iea assess`, `iea prelabel --weights` and `iea benchmark`; the collate resizes."""
 
 from __future__ import annotations
 
@@ -89,6 +89,17 @@ def test_train_on_demo_release_then_use_the_checkpoint(demo_release, tmp_path):
     photo = ws.root / "demo-photos" / "coffee_-1EV.png"
     tuned_rep = assess([photo], weights=str(out / "model.pth"), device="cpu", num_workers=0)
     assert not tuned_rep.errors and len(tuned_rep.results) == 1
+    # ... `iea prelabel --weights`, with the checkpoint's own hash as the labels' provenance ...
+    r = iea("-w", str(ws.root), "prelabel", "--method", "model", "--weights", str(out / "model.pth"), "--scene", "coffee",
+            "--device", "cpu", "--loader-workers", "0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    from sqlalchemy import select
+
+    from iea_data.catalog import Label
+
+    with ws.session() as s:
+        shas = set(s.scalars(select(Label.model_sha256).where(Label.kind == "model")))
+    assert shas == {info["sha256"]}
     # ... and the benchmark, beside the baselines and the refdiff oracle (references from the release)
     from iea_data.benchmark import benchmark_release
 
