@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
@@ -118,9 +117,7 @@ def verify_cmd(
         ws = open_workspace()
     except Exception:  # a release folder can be verified without a workspace
         ws = None
-    report = with_progress("verify", lambda update: verify_release(release if ws is None or "@" not in release
-                                                                   or Path(release).exists() else release,
-                                                                   workspace=ws, progress=update))
+    report = with_progress("verify", lambda update: verify_release(release, workspace=ws, progress=update))
     if json_out:
         print_json(report.to_dict())
     else:

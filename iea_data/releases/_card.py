@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections import defaultdict
 from typing import Optional
@@ -70,7 +71,7 @@ def _histograms(stats: CardStats) -> Optional[bytes]:
     splits = [s for s in stats.splits if stats.scores.get(s)]
     if not splits:
         return None
-    pw, ph, ml, mb, mt = 420, 260, 52, 40, 34
+    pw, ph, ml, mb, mt = 420, 270, 58, 44, 34
     img = Image.new("RGB", (pw * len(splits), ph), "white")
     d = ImageDraw.Draw(img)
     edges = np.linspace(0, 10, 21)
@@ -78,7 +79,7 @@ def _histograms(stats: CardStats) -> Optional[bytes]:
         x0 = k * pw
         counts, _ = np.histogram(np.clip(stats.scores[split], 0, 10), bins=edges)
         top = max(1, int(counts.max()))
-        d.text((x0 + ml, 8), f"{split}: score histogram (n={len(stats.scores[split])}, mean {np.mean(stats.scores[split]):.2f})",
+        d.text((x0 + ml, 4), f"{split}: score histogram (n={len(stats.scores[split])}, mean {np.mean(stats.scores[split]):.2f})",
                fill="black", font=_font(14))
         w_plot, h_plot = pw - ml - 16, ph - mt - mb
         d.line([(x0 + ml, mt), (x0 + ml, mt + h_plot), (x0 + ml + w_plot, mt + h_plot)], fill="black", width=1)
@@ -91,9 +92,11 @@ def _histograms(stats: CardStats) -> Optional[bytes]:
             d.line([(x, mt + h_plot), (x, mt + h_plot + 4)], fill="black")
             d.text((x, mt + h_plot + 6), str(v), fill="black", font=_font(12), anchor="ma")
         d.text((x0 + ml + w_plot / 2, ph - 14), "score (0-10, higher is better)", fill="black", font=_font(12), anchor="ma")
-        for frac in (0.0, 0.5, 1.0):
-            y = mt + h_plot * (1 - frac)
-            d.text((x0 + ml - 6, y), str(int(round(top * frac))), fill="black", font=_font(12), anchor="rm")
+        for tick in sorted({0, top} | ({round(top / 2)} if top >= 4 else set())):
+            y = mt + h_plot * (1 - tick / top)
+            d.line([(x0 + ml - 4, y), (x0 + ml, y)], fill="black")
+            d.text((x0 + ml - 6, y), str(tick), fill="black", font=_font(12), anchor="rm")
+        d.text((x0 + 6, mt - 4), "images", fill=(80, 80, 80), font=_font(11), anchor="ls")
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
@@ -118,22 +121,26 @@ def _contact_sheet(stats: CardStats) -> Optional[bytes]:
                       float(np.abs(residual).mean())))
     if not tiles:
         return None
-    cell_w, cell_h, cap = 2 * _TILE + 12, _TILE + 40, 34
+    cell_w, cap = 2 * _TILE + 12, 42
     cols = 3 if len(tiles) >= 3 else len(tiles)
-    rows = -(-len(tiles) // cols)
+    rows = [tiles[i:i + cols] for i in range(0, len(tiles), cols)]
+    heights = [max(t[2].shape[0] for t in row) + cap for row in rows]
     width = max(cols * cell_w, 480)
     leg = legend(min(width - 20, 480), 44)
-    sheet = Image.new("RGB", (width, rows * (cell_h + cap) + leg.shape[0] + 40), "white")
+    sheet = Image.new("RGB", (width, 32 + sum(heights) + leg.shape[0] + 8), "white")
     d = ImageDraw.Draw(sheet)
     d.text((8, 8), "Examples: photo | residual heatmap (blue too dark, white ideal, red too bright)", fill="black", font=_font(14))
-    for i, (split, name, photo, heat, mabs) in enumerate(tiles):
-        x, y = (i % cols) * cell_w + 4, (i // cols) * (cell_h + cap) + 32
-        sheet.paste(Image.fromarray(photo), (x, y))
-        sheet.paste(Image.fromarray(heat), (x + _TILE + 4, y))
-        label = name if len(name) <= 40 else name[:18] + "…" + name[-20:]
-        d.text((x, y + photo.shape[0] + 4), label, fill="black", font=_font(12))
-        d.text((x, y + photo.shape[0] + 20), f"{split} · mean |residual| {mabs:.3f}", fill=(80, 80, 80), font=_font(12))
-    sheet.paste(Image.fromarray(leg), (10, rows * (cell_h + cap) + 32))
+    y = 32
+    for row, h in zip(rows, heights):
+        for k, (split, name, photo, heat, mabs) in enumerate(row):
+            x = k * cell_w + 4
+            sheet.paste(Image.fromarray(photo), (x, y))
+            sheet.paste(Image.fromarray(heat), (x + photo.shape[1] + 4, y))
+            label = name if len(name) <= 40 else name[:18] + "…" + name[-20:]
+            d.text((x, y + photo.shape[0] + 4), label, fill="black", font=_font(12))
+            d.text((x, y + photo.shape[0] + 20), f"{split} · mean |residual| {mabs:.3f}", fill=(80, 80, 80), font=_font(12))
+        y += h
+    sheet.paste(Image.fromarray(leg), (10, y))
     buf = io.BytesIO()
     sheet.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
@@ -157,7 +164,7 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
     lines = [
         "---",
         f"license: other",
-        f"license_name: {lic!r}",
+        f"license_name: {json.dumps(lic)}",
         "task_categories:",
         "- image-segmentation",
         "tags:",

@@ -178,3 +178,41 @@ def test_a_folder_without_catalog_row_is_not_overwritten(demo_ws):
         build_release(demo_ws, "d", "1.0.0", labels="refdiff")
     shutil.rmtree(demo_ws.releases_dir / "d" / "1.0.0")
     assert build_release(demo_ws, "d", "1.0.0", labels="refdiff").n_labelled == 8
+
+
+def test_dataset_card_reports_counts_scores_areas_license_and_examples(demo_ws, rng):
+    import cv2
+
+    from iea_data.catalog import Score
+    from iea_data.workspace import Workspace
+
+    text = demo_ws.config_path.read_text()
+    demo_ws.config_path.write_text(text.replace('license = "unspecified (set [releases] license in iea.toml)"',
+                                                'license = "CC BY-NC 4.0"'))
+    ws = Workspace.open(demo_ws.root)
+    ids = image_ids(ws)
+    scores = {name: float(rng.uniform(0, 10)) for name in ids if "EV" in name}
+    with ws.session() as s:
+        with s.begin():
+            for name, v in scores.items():
+                s.add(Score(image_id=ids[name], value=v, source="test"))
+    rep = build_release(ws, "card", "1.0.0", labels="refdiff", ratios=(0.5, 0.5))
+    root = ws.releases_dir / "card" / "1.0.0"
+    card = (root / "README.md").read_text()
+    assert 'license_name: "CC BY-NC 4.0"' in card and "- License: CC BY-NC 4.0" in card
+    assert "Rethinking No-reference Image Exposure Assessment from Holism to Pixel" in card
+    images = pq.read_table(root / "native" / "images.parquet").to_pylist()
+    for split, n in rep.counts.items():
+        sc = [scores[r["name"]] for r in images if r["split"] == split]
+        assert f"| {split} | {n} | 1 | {n} | {np.mean(sc):.2f} | {min(sc):.2f} | {max(sc):.2f} |" in card
+    labels = pq.read_table(root / "native" / "labels.parquet").to_pylist()
+    train_keys = {r["image_key"] for r in images if r["split"] == "train"}
+    under = np.mean([r["frac_under"] for r in labels if r["image_key"] in train_keys])
+    assert f"| train | 4 | {under:.3f} |" in card
+    hist = cv2.imread(str(root / "card" / "score_histograms.png"))
+    sheet = cv2.imread(str(root / "card" / "examples.png"))
+    assert hist.shape[1] == 2 * 420 and sheet.shape[0] > 200
+    # the contact sheet holds the blue-white-red legend: its deepest blue and red are there
+    rgb = sheet[..., ::-1].reshape(-1, 3)
+    assert (rgb == [5, 48, 97]).all(axis=1).any() and (rgb == [103, 0, 31]).all(axis=1).any()
+    assert "![examples](card/examples.png)" in card and "![score histograms](card/score_histograms.png)" in card
