@@ -17,7 +17,7 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import IeaError
-from ..imaging import check_image, luma, resize_image
+from ..imaging import check_image, luma
 from ..registry import Registry
 
 __all__ = ["METHODS", "MethodCfg", "Method", "create_method", "list_methods", "get_method_cfg", "parse_method_spec"]

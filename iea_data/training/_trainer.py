@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -73,7 +73,6 @@ class TrainResult:
     resumed_from: int
     files: Dict[str, Path]
     world_size: int = 1
-    notes: List[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- data
@@ -156,7 +155,7 @@ def _dist_setup(device: torch.device) -> _Dist:
     return _Dist(dist.get_world_size(), dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), here)
 
 
-def _resolve_device(name: str, d: Optional[_Dist] = None) -> torch.device:
+def _resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
@@ -440,7 +439,6 @@ def _train(train_data, val_data, out, files, config, model, resume, progress, de
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
 
     tb = _tensorboard(out) if d.main else None
-    notes: List[str] = []
     if progress is not None and d.main:
         progress(global_step, total_steps)
     for epoch in range(start_epoch, config.epochs):
@@ -500,7 +498,7 @@ def _train(train_data, val_data, out, files, config, model, resume, progress, de
         if tb is not None:
             tb.close()
     return TrainResult(out=out, history=history, best_epoch=int(best["epoch"]), resumed_from=start_epoch,
-                       files=files, world_size=d.world, notes=notes)
+                       files=files, world_size=d.world)
 
 
 def train_release(
