@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 PASSWORD = "browser-test-pw"
-USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g"]
+USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h"]
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +252,54 @@ def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):
     page.get_by_role("button", name="Sign in").wait_for()
     assert page.locator("canvas").count() == 0
     assert "Signed out" in page.locator("body").inner_text()
+
+
+def test_a_burst_of_strokes_is_applied_once_each_and_drawn_in_the_heatmap_colours(new_page, ws):
+    from iea_data.painting import heatmap_layer
+
+    page = new_page()
+    open_painter(page, "ann_h")
+    for k in range(8):  # no waiting between strokes: triggers coalesce, unacknowledged strokes are resent
+        drag(page, 0.1 + 0.1 * k, 0.2, 0.1 + 0.1 * k, 0.8, steps=6)
+    wait_ack(page, 8)
+    wait_status(page, "8 stroke")
+    layer = page.locator("canvas.layer").evaluate(
+        "(c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)")
+    page.get_by_role("button", name="Save revision").click()
+    page.get_by_text("saved (label", exact=False).wait_for()
+    lab, m = newest_label(ws, "ann_h")
+    ids = [s["id"] for s in __import__("json").loads(ws.objects.get_bytes(lab.strokes_object))]
+    assert ids == list(range(1, 9))  # each stroke once, in order
+    # the browser's colours are those of iea_data.heatmaps (compare where alpha makes colours exact enough)
+    drawn = np.asarray(layer, np.int16).reshape(m.shape + (4,))
+    expected = heatmap_layer(m).astype(np.int16)
+    assert np.abs(drawn[..., 3] - expected[..., 3]).max() <= 2
+    solid = expected[..., 3] >= 128
+    if solid.any():
+        assert np.abs(drawn[solid][:, :3] - expected[solid][:, :3]).max() <= 8
+    assert (expected[..., 3] > 0).mean() > 0.3  # the strokes cover much of the image
+
+
+def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
+    # last in the module: a new target recomputes reference differences and rebases annotations
+    from iea_data.catalog import Scene
+    from iea_data.targets import target_head
+
+    page = new_page()
+    login(page, "reviewer", "reviewer-demo")
+    page.locator('[data-testid="stSidebar"]').get_by_text("Ideal target", exact=True).click()
+    page.get_by_text("Paint exposure changes in EV stops", exact=False).wait_for()
+    page.locator('.iea-painter[data-ack]').wait_for()
+    drag(page, 0.2, 0.5, 0.8, 0.5)  # darker (the default sign) by 0.3 EV
+    wait_ack(page, 1)
+    page.get_by_role("button", name="Save target revision").click()
+    page.get_by_text("Target revision 1 saved", exact=False).wait_for()
+    with ws.session() as s:
+        heads = [target_head(s, sc.id) for sc in s.query(Scene).all()]
+        heads = [h for h in heads if h is not None]
+        assert len(heads) == 1 and heads[0].revision == 1
+        ev = ws.objects.get_array(heads[0].ev_map_object).astype(np.float32)
+    h, w = ev.shape
+    c0, c1 = cols_of(0.2, 0.8, w)
+    np.testing.assert_allclose(ev[row_of(0.5, h), c0 + 3:c1 - 3], -0.3, atol=2e-3)
+    assert np.all(ev[: row_of(0.5, h) - 30] == 0) and np.all(ev[row_of(0.5, h) + 30:] == 0)

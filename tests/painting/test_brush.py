@@ -331,3 +331,24 @@ def test_layer_composited_at_an_opacity_matches_the_heatmap_overlay(rng):
         composite = np.round((photo * (1 - a) + layer[..., :3] * a) * 255)
         expected = overlay(photo, residual, opacity=opacity).astype(np.float32)
         assert np.abs(composite - expected).max() <= 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), ops=st.lists(st.sampled_from(["stroke", "undo", "redo"]), min_size=1, max_size=12))
+def test_session_changes_name_every_changed_pixel(seed, ops):
+    # a viewer redraws only the boxes in PaintSession.changes: every pixel that changed must lie in one
+    rng = np.random.default_rng(seed)
+    base = (rng.random((40, 50), np.float32) * 0.6 - 0.3).astype(np.float32)
+    session = PaintSession(base)
+    strokes = iter(random_strokes(rng, 12, h=40, w=50))
+    for op in ops:
+        before, rev = session.map.copy(), session.revision
+        if op == "stroke":
+            session.apply([next(strokes)])
+        else:
+            getattr(session, op)()
+        covered = np.zeros(base.shape, bool)
+        for r, (y0, y1, x0, x1) in session.changes:
+            if r > rev:
+                covered[y0:y1, x0:x1] = True
+        assert not np.any((session.map != before) & ~covered)
