@@ -69,7 +69,7 @@ class _WithReferences:
         return item
 
 
-def open_release_split(release: str | os.PathLike, split: str, *, resize: Optional[int] = 256, format: str = "native",
+def open_release_split(release: str | os.PathLike, split: str, *, resize: Optional[int] = 256, format: Optional[str] = None,
                        references: bool = False):
     """The items of one split of a built release, as :class:`iea_data.releases.ReleaseDataset`.
 
@@ -82,7 +82,7 @@ def open_release_split(release: str | os.PathLike, split: str, *, resize: Option
     resize : int or None, optional
         Passed to ``ReleaseDataset``.
     format : {"native", "official"}, optional
-        Passed to ``ReleaseDataset``.
+        Passed to ``ReleaseDataset``; default ``native`` when the release has it, else ``official``.
     references : bool, optional
         Add each scene's reference image as ``reference`` (for the ``refdiff`` oracle).
 
@@ -95,6 +95,8 @@ def open_release_split(release: str | os.PathLike, split: str, *, resize: Option
 
     if not Path(release).exists():
         raise IeaError(f"release {str(release)!r} does not exist; build one with `iea release build`")
+    if format is None:
+        format = "native" if (Path(release) / "native" / "images.parquet").is_file() else "official"
     ds = ReleaseDataset(release, split, resize=resize, format=format)
     return _WithReferences(ds, Path(release)) if references else ds
 

@@ -127,3 +127,12 @@ def test_bad_arguments():
         run_benchmark(make_items(), ["zero"], mappings=["nope"])
     with pytest.raises(ValueError, match="batch_size"):
         run_benchmark(make_items(), ["zero"], batch_size=0)
+
+
+def test_loader_workers_give_the_same_results():
+    items = make_items(photos=("astronaut", "coffee"))
+    a = run_benchmark(items, ["histeq", "refdiff"], metrics=["mae", "ssim"], mappings=["mean_abs"], batch_size=2)
+    b = run_benchmark(items, ["histeq", "refdiff"], metrics=["mae", "ssim"], mappings=["mean_abs"], batch_size=3,
+                      num_workers=2)
+    cols = ["method", "name", "mae", "ssim", "pred_score[mean_abs]"]
+    pd.testing.assert_frame_equal(a.per_image[cols], b.per_image[cols])

@@ -128,6 +128,15 @@ def test_benchmark_cli_list_and_errors(demo_release, tmp_path):
     summary = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert summary["n_images"] == 1 and [row["method"] for row in summary["table"]] == ["zero", "refdiff"]
     assert (tmp_path / "b" / "report.html").is_file()
+    # a release exported only in the released training layout is read in that format
+    from iea_data.releases import build_release
+
+    ws, _ = demo_release
+    official = Path(build_release(ws, "demo-official", "1.0.0", labels="refdiff", ratios=(0.5, 0.5), seed=0,
+                                  formats=("official",)).path)
+    assert not (official / "native" / "images.parquet").exists()
+    result, _ = benchmark_release(official, "test", methods=["zero", "refdiff"], out=tmp_path / "o", resize=64)
+    assert result.n_images == 1 and result.method_info["refdiff"]["status"] == "skipped"
     with pytest.raises(IeaError, match="has none of the splits val, valid; it has train, test"):
         train_release(release, tmp_path / "t", config=TrainConfig(epochs=1))
     with pytest.raises(IeaError, match="does not exist"):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,3 +146,12 @@ def test_ddp_two_cpu_processes_under_torchrun(tmp_path):
     assert ckpt["epoch"] == 2 and ckpt["global_step"] == 4
     assert len(ckpt["history"]) == 2 and all(h["train_loss"] > 0 for h in ckpt["history"])
     assert not any(k.startswith("module.") for k in ckpt["model"])
+
+
+def test_amp_on_cpu_runs_bfloat16_without_a_scaler(tmp_path):
+    cfg = TrainConfig(**{**config(1).to_dict(), "amp": True, "val_metrics": ("mae",)})
+    torch.manual_seed(0)
+    result = train(tiny_items(4, 0), tiny_items(2, 1), tmp_path / "amp", config=cfg, model=TinyNet())
+    ckpt = read_checkpoint(tmp_path / "amp" / "last.pt")
+    assert ckpt["config"]["amp"] is True and not ckpt["scaler"]  # the gradient scaler is for float16 on CUDA only
+    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_mae"]) for h in result.history)
