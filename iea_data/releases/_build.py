@@ -169,11 +169,13 @@ def _dhash_of(store, thumb: Optional[str]) -> Optional[int]:
     return None if gray is None else dhash64(gray)
 
 
-def _check_leaks(ws, gathered: dict, *, splits_mode: str, near_duplicate_bits: int) -> list[dict]:
+def _check_leaks(ws, gathered: dict, *, splits_mode: str, near_duplicate_bits: int, progress=None, total: int = 0) -> list[dict]:
     items = []
     hashes: dict[str, Optional[int]] = {}
     store = ws.objects
-    for smp, split in gathered["memberships"]:
+    for i, (smp, split) in enumerate(gathered["memberships"]):
+        if progress and i % 256 == 0:
+            progress(min(i, total), 2 * total)
         thumb = smp.meta.get("thumbnail")
         if near_duplicate_bits < 0:
             hashes[thumb] = None
@@ -267,7 +269,9 @@ def build_release(
     card : bool
         Write the dataset card (README.md and its PNG plots).
     progress : callable(done, total), optional
-        Called as samples are written.
+        Called during the long steps: ``total`` is twice the number of images, the first
+        half for the leak check (perceptual hashes of the thumbnails), the second for
+        writing the files.
 
     Returns
     -------
@@ -353,7 +357,10 @@ def build_release(
             raise ReleaseError(f"nothing to release: no image qualifies{detail}")
         split_names = list(sf) if sf else list(shares)
         mode = "from_catalog" if sf else "planned"
-        leaks = _check_leaks(ws, gathered, splits_mode=mode, near_duplicate_bits=near_duplicate_bits)
+        if progress:  # two halves: the leak check (perceptual hashes), then the files
+            progress(0, 2 * len(samples))
+        leaks = _check_leaks(ws, gathered, splits_mode=mode, near_duplicate_bits=near_duplicate_bits, progress=progress,
+                             total=len(samples))
         if leaks and not allow_leaks:
             raise LeakageError(_leak_message(leaks), leaks)
 
@@ -471,7 +478,7 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
     total = len(samples)
     store = ws.objects
     if progress:
-        progress(0, total)
+        progress(total, 2 * total)
     for i, smp in enumerate(samples):
         counts[smp.split] = counts.get(smp.split, 0) + 1
         try:
@@ -498,7 +505,7 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
             hf.add(smp, residual)
         stats.add(smp, residual, info)
         if progress and (i + 1 == total or (i + 1) % 64 == 0):
-            progress(i + 1, total)
+            progress(total + i + 1, 2 * total)
     if native:
         native.close(gathered["scenes"])
     if official:

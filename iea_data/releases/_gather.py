@@ -229,6 +229,8 @@ def gather(
             for image_id in per_catalog[catalog_split]:
                 r = by_id.get(image_id)
                 if r is None:  # status error: nothing to release
+                    name = s.scalar(select(Image.name).where(Image.id == image_id))
+                    stale.append((name, f"status 'error' in the catalog (see `iea catalog errors`): left out of split {release_split!r}"))
                     continue
                 smp = make(r, f"manifest:{catalog_split}")
                 if not qualifies(smp):

@@ -140,11 +140,11 @@ def verify_release(path, *, workspace=None, workers: Optional[int] = None, progr
     mf_size, mf_sha = sha256_file(root / MANIFEST_NAME)
     expected = {f["path"]: f for f in manifest["files"]}
     on_disk: set[str] = set()
+    prefix = len(os.path.join(str(root), ""))
     for dirpath, _dirs, files in os.walk(root):
-        for fn in files:
-            rel = os.path.relpath(os.path.join(dirpath, fn), root).replace(os.sep, "/")
-            if rel != MANIFEST_NAME:
-                on_disk.add(rel)
+        base = os.path.join(dirpath, "")[prefix:].replace(os.sep, "/")
+        on_disk.update(base + fn for fn in files)
+    on_disk.discard(MANIFEST_NAME)
     missing = sorted(set(expected) - on_disk)
     extra = sorted(on_disk - set(expected))
     present = sorted(set(expected) & on_disk)

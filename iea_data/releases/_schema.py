@@ -52,6 +52,64 @@ def _regex(pattern: str) -> "re.Pattern":
     return re.compile(pattern)
 
 
+_COMPILED: dict[int, tuple[dict, Any]] = {}
+
+
+def _compile(s: dict):
+    """A fast yes/no checker of ``s`` (the same rules as :func:`schema_errors`, without messages)."""
+    hit = _COMPILED.get(id(s))
+    if hit is not None and hit[0] is s:
+        return hit[1]
+    checks = []
+    if "const" in s:
+        const = s["const"]
+        checks.append(lambda v: v == const)
+    if "enum" in s:
+        enum = s["enum"]
+        checks.append(lambda v: v in enum)
+    if "type" in s:
+        tests = [_JSON_TYPES[t] for t in (s["type"] if isinstance(s["type"], list) else [s["type"]])]
+        checks.append(tests[0] if len(tests) == 1 else (lambda v: any(t(v) for t in tests)))
+    if "pattern" in s:
+        rx = _regex(s["pattern"])
+        checks.append(lambda v: not isinstance(v, str) or rx.search(v) is not None)
+    if "minimum" in s:
+        lo = s["minimum"]
+        checks.append(lambda v: isinstance(v, bool) or not isinstance(v, (int, float)) or v >= lo)
+    if any(k in s for k in ("required", "properties", "additionalProperties")):
+        required = tuple(s.get("required", ()))
+        props = {k: _compile(sub) for k, sub in s.get("properties", {}).items()}
+        closed = s.get("additionalProperties") is False
+
+        def obj(v):
+            if not isinstance(v, dict):
+                return True
+            if any(k not in v for k in required):
+                return False
+            for k, x in v.items():
+                c = props.get(k)
+                if c is None:
+                    if closed:
+                        return False
+                elif not c(x):
+                    return False
+            return True
+
+        checks.append(obj)
+    if "items" in s:
+        item = _compile(s["items"])
+        checks.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
+
+    def check(v):
+        for c in checks:
+            if not c(v):
+                return False
+        return True
+
+    _COMPILED[id(s)] = (s, check)
+    return check
+
+
 @lru_cache(maxsize=None)
 def load_manifest_schema() -> dict:
     """The manifest's JSON schema (``schemas/release/manifest.v1.schema.json``)."""
@@ -79,7 +137,7 @@ def schema_errors(value: Any, schema: dict, where: str = "$", *, limit: int = 20
         return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
     def walk(v, s):
-        if len(errors) >= limit:
+        if len(errors) >= limit or _compile(s)(v):  # the fast check passes: nothing to report below
             return
         if "const" in s and v != s["const"]:
             errors.append(f"{here()}: must be {s['const']!r}, got {v!r}")

@@ -105,7 +105,7 @@ KILL_SCRIPT = textwrap.dedent("""
     ws = Workspace.open(sys.argv[1])
 
     def progress(done, total):
-        if done >= 1:  # files are being written: die the hard way
+        if done > total // 2:  # past the leak check, files are being written: die the hard way
             os.kill(os.getpid(), signal.SIGKILL)
 
     build_release(ws, "k", "1.0.0", labels="refdiff", formats=("native", "official"), progress=progress)
