@@ -70,6 +70,17 @@ def _columns(result: BenchmarkResult):
     return cfgs, map_cols, score_cols
 
 
+def _score_rows(result: BenchmarkResult):
+    """Score metrics as a long table: one row per (mapping, method), one column per score metric."""
+    cfgs = {n: get_metric_cfg(n) for n in result.metrics}
+    names = [n for n in result.metrics if cfgs[n].kind == "score"]
+    rows = []
+    for k in result.mappings:
+        for r in result.table.to_dict(orient="records"):
+            rows.append({"mapping": k, "method": r["method"], **{n: r.get(f"{n}@{k}") for n in names}})
+    return names, rows
+
+
 def _arrow(cfg) -> str:
     return "↓" if cfg.lower_better else "↑"
 
@@ -97,8 +108,10 @@ def _markdown(result: BenchmarkResult, created: str) -> str:
                   ["method"] + [f"{c} {_arrow(cfgs[c])}" for c in map_cols] + ["images/s"]),
     ]
     if score_cols:
-        heads = [f"{c} {_arrow(cfgs[c.split('@')[0]])}" for c in score_cols]
-        lines += ["", "## Image-level score metrics", "", _md_table(rows, ["method"] + score_cols, ["method"] + heads)]
+        names, srows = _score_rows(result)
+        heads = ["mapping", "method"] + [f"{n} {_arrow(cfgs[n])}" for n in names]
+        lines += ["", "## Image-level score metrics (columns `<metric>@<mapping>` in the CSV and JSON)", "",
+                  _md_table(srows, ["mapping", "method"] + names, heads)]
     lines += ["", "## Methods", ""]
     for label, inf in result.method_info.items():
         status = inf["status"] + (f" ({inf['reason']})" if inf["reason"] else "")
@@ -115,7 +128,7 @@ def _html(result: BenchmarkResult, created: str, pngs: Dict[str, bytes]) -> str:
     cfgs, map_cols, score_cols = _columns(result)
     rows = result.table.to_dict(orient="records")
 
-    def table(cols, heads):
+    def table(cols, heads, rows=rows):
         th = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
         body = []
         for r in rows:
@@ -133,9 +146,10 @@ def _html(result: BenchmarkResult, created: str, pngs: Dict[str, bytes]) -> str:
         for k, v in result.method_info.items()
     )
     errors = "".join(f"<li>{html.escape(m)} · {html.escape(str(n))}: {html.escape(msg)}</li>" for m, n, msg in result.errors[:200])
+    names, srows = _score_rows(result)
     score_html = (
         "<h2>Image-level score metrics</h2>"
-        + table(["method"] + score_cols, ["method"] + [f"{c} {_arrow(cfgs[c.split('@')[0]])}" for c in score_cols])
+        + table(["mapping", "method"] + names, ["mapping", "method"] + [f"{n} {_arrow(cfgs[n])}" for n in names], srows)
         if score_cols else ""
     )
     return f"""<!DOCTYPE html>

@@ -353,12 +353,16 @@ def run_benchmark(
                 continue
             pred = sub[f"pred_score[{k}]"].to_numpy(dtype=float)
             true = sub["true_score"].to_numpy(dtype=float) if scores_known else sub[f"true_score[{k}]"].to_numpy(dtype=float)
+            undefined: Dict[str, List[str]] = {}
             for met in score_mets:
                 try:
                     out[f"{met.name}@{k}"] = float(met(pred, true))
                 except MetricInputError as exc:
                     out[f"{met.name}@{k}"] = float("nan")
-                    rec["notes"].append(f"{met.name}@{k}: {exc}")
+                    reason = str(exc).split(" is undefined when ", 1)[-1]
+                    undefined.setdefault(reason, []).append(met.name)
+            for reason, names in undefined.items():
+                rec["notes"].append(f"{'/'.join(names)}@{k} undefined: {reason}")
         out["images_per_s"] = rec["images_per_s"] if rec["images_per_s"] is not None else float("nan")
         table_rows.append(out)
     table = pd.DataFrame(table_rows)

@@ -25,7 +25,7 @@ def _check_not_constant(a: np.ndarray, name: str, metric: str) -> None:
         where = "" if a.shape[0] == 1 else f" (set {row})"
         raise MetricInputError(
             f"{metric} is undefined when `{name}` is constant{where}: all {a.shape[1]} values are "
-            f"{a[row, 0]:.6g}. A method that gives every image the same score cannot be ranked."
+            f"{a[row, 0]:.6g}; a correlation needs scores that vary in both inputs."
         )
 
 

@@ -38,8 +38,10 @@ def test_report_contains_every_method_and_metric(report):
     for name in metrics.list_metrics(kind="map"):
         assert name in csv.columns and name in md and name in html
     for name in metrics.list_metrics(kind="score"):
+        assert name in md and name in html
         for mapping in res.mappings:
-            assert f"{name}@{mapping}" in csv.columns and f"{name}@{mapping}" in md
+            assert f"{name}@{mapping}" in csv.columns
+            assert f"| {mapping} | zero |" in md and f"<td>{mapping}</td>" in html
     for m in BASELINES:
         assert f"| {m} |" in md and f"<td>{m}</td>" in html and m in js["methods"]
     assert {r["method"] for r in js["table"]} == set(BASELINES)
