@@ -64,7 +64,7 @@ def benchmark_cmd(
     methods: Annotated[str, typer.Option(help="Comma-separated methods, 'all', or checkpoint:PATH.")] = "all",
     metrics: Annotated[Optional[str], typer.Option(help="Comma-separated metrics (default: all).")] = None,
     resize: Annotated[int, typer.Option(help="Side the images and labels are resized to (0: stored size).")] = 256,
-    device: Annotated[str, typer.Option(help="Device of the model methods: cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Device of the model methods: auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 8,
     loader_workers: Annotated[int, typer.Option(help="DataLoader processes.")] = 0,
     list_: Annotated[bool, typer.Option("--list", help="List the methods and metrics, then exit.")] = False,

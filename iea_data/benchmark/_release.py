@@ -52,20 +52,27 @@ class _WithReferences:
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def _reference(self, rel: str, h: int, w: int):
+        """The reference at (h, w), (3, h, w); the last one is kept (a scene's variants are adjacent)."""
+        key = (rel, h, w)
+        if getattr(self, "_last", (None, None))[0] != key:
+            from ..imaging import read_image, resize_image
+            from ..releases import resolve_file
+
+            ref = read_image(resolve_file(self.release, rel, workspace=getattr(self.dataset, "workspace", None))).rgb
+            if ref.shape[:2] != (h, w):
+                ref = resize_image(ref, (h, w))
+            self._last = (key, ref.transpose(2, 0, 1).copy())
+        return self._last[1]
+
     def __getitem__(self, index: int) -> dict:
         import torch
-
-        from ..imaging import read_image, resize_image
-        from ..releases import resolve_file
 
         item = dict(self.dataset[index])
         rel = self.refs.get(item.get("scene"))
         if rel:
-            ref = read_image(resolve_file(self.release, rel, workspace=getattr(self.dataset, "workspace", None))).rgb
             h, w = item["image"].shape[-2:]
-            if ref.shape[:2] != (h, w):
-                ref = resize_image(ref, (int(h), int(w)))
-            item["reference"] = torch.from_numpy(ref.transpose(2, 0, 1).copy())
+            item["reference"] = torch.from_numpy(self._reference(rel, int(h), int(w)).copy())
         return item
 
 

@@ -211,7 +211,7 @@ def run_benchmark(
     num_workers : int, optional
         DataLoader worker processes.
     device : str, optional
-        Device for methods that take one (P-IEANet).
+        Device for methods that take one (P-IEANet); ``"auto"``: CUDA when available.
     n_examples : int, optional
         Images kept (as thumbnails) for the heatmap grid.
     progress : callable, optional
@@ -253,6 +253,10 @@ def run_benchmark(
     map_mets = [m for m in mets if m.cfg.kind == "map"]
     score_mets = [m for m in mets if m.cfg.kind == "score"]
     maps_fns = score_mappings(mappings)
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     built = _build_methods(methods, device)
     if not built:
         raise IeaError("no methods to run; name at least one (see list_methods())")
