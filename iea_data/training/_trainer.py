@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -403,8 +404,7 @@ def _train(train_data, val_data, out, files, config, model, resume, progress, de
         size = tuple(getattr(model, "input_size", ())) or tuple(np.asarray(train_data[0]["image"]).shape[-2:])
     model.train()
 
-    def collate(items):
-        return collate_train(items, size=size)
+    collate = functools.partial(collate_train, size=size)  # picklable for spawned DataLoader workers
 
     sampler = DistributedSampler(train_data, num_replicas=d.world, rank=d.rank, shuffle=True, seed=config.seed, drop_last=False)
     loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,

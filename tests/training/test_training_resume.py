@@ -155,3 +155,13 @@ def test_amp_on_cpu_runs_bfloat16_without_a_scaler(tmp_path):
     ckpt = read_checkpoint(tmp_path / "amp" / "last.pt")
     assert ckpt["config"]["amp"] is True and not ckpt["scaler"]  # the gradient scaler is for float16 on CUDA only
     assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_mae"]) for h in result.history)
+
+
+def test_loader_workers_do_not_change_the_result(reference_run, tmp_path):
+    """num_workers is a resume-free setting: two worker processes give the same weights."""
+    ref_out, _ = reference_run
+    torch.set_num_threads(1)
+    cfg = TrainConfig(**{**config(EPOCHS).to_dict(), "num_workers": 2, "val_metrics": tuple(config(1).val_metrics)})
+    torch.manual_seed(123)
+    train(tiny_items(6, 0), tiny_items(3, 1), tmp_path / "w", config=cfg, model=TinyNet())
+    assert _same_weights(tmp_path / "w" / "model.pth", ref_out / "model.pth")
