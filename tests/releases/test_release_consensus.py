@@ -63,8 +63,8 @@ def test_bad_input_is_refused_with_the_argument_named():
         consensus_map([EXPERTS[0], EXPERTS[1] * 3])
 
 
-def test_consensus_release_uses_each_experts_newest_accepted_revision(demo_ws):
-    ws = demo_ws
+def test_consensus_release_uses_each_experts_newest_accepted_revision(demo_ws_any):
+    ws = demo_ws_any
     ids = image_ids(ws)
     target = ids["astronaut_-1EV.png"]
     one_expert = ids["coffee_+1EV.png"]
