@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
@@ -322,10 +322,10 @@ def build_release(
                 raise ValueError(f"split name {k!r} must be letters, digits, '.', '_' or '-' (it names files)")
     stratify = check_stratify(stratify)
     if "hf" in formats:
-        try:
-            import datasets  # noqa: F401
-        except ImportError:
-            raise ReleaseError("format 'hf' needs the Hugging Face `datasets` package: pip install datasets") from None
+        import importlib.util
+
+        if importlib.util.find_spec("datasets") is None:  # checked before any file is written
+            raise ReleaseError("format 'hf' needs the Hugging Face `datasets` package: pip install datasets")
 
     final.parent.mkdir(parents=True, exist_ok=True)
     lock_fh = open(final.parent / f".{version}.lock", "w")

@@ -163,7 +163,7 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
     lic = ws.settings.release_license
     lines = [
         "---",
-        f"license: other",
+        "license: other",
         f"license_name: {json.dumps(lic)}",
         "task_categories:",
         "- image-segmentation",

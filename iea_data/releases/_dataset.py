@@ -7,8 +7,6 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Optional
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset

@@ -15,8 +15,6 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
-
 from ._errors import ReleaseError
 
 __all__ = ["sha256_file", "place_file", "resolve_file", "release_workspace", "MANIFEST_NAME"]

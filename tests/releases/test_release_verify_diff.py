@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from iea_data.catalog import Label, Release
+from iea_data.catalog import Release
 from iea_data.releases import build_release, diff_releases, list_releases, verify_release
 
 from .conftest import image_ids
