@@ -241,7 +241,12 @@ def _native_images(root: Path) -> dict[str, dict]:
     t = root / "native" / "images.parquet"
     if not t.is_file():
         raise ReleaseError(f"release {root} has no native format (native/images.parquet); diff needs it")
-    return {r["image_key"]: r for r in pq.read_table(t, columns=["image_key", "name", "split", "map_file"]).to_pylist()}
+    rows = {r["image_key"]: r for r in pq.read_table(t, columns=["image_key", "name", "split", "map_file"]).to_pylist()}
+    sha = {r["image_key"]: r["map_sha256"] for r in
+           pq.read_table(root / "native" / "labels.parquet", columns=["image_key", "map_sha256"]).to_pylist()}
+    for key, r in rows.items():
+        r["map_sha256"] = sha.get(key)
+    return rows
 
 
 def diff_releases(a, b, *, workspace=None) -> DiffReport:
@@ -275,6 +280,8 @@ def diff_releases(a, b, *, workspace=None) -> DiffReport:
         if x["split"] != y["split"]:
             rep.moved.append({"name": y["name"], "from": x["split"], "to": y["split"]})
         if x["map_file"] and y["map_file"]:
+            if x["map_sha256"] is not None and x["map_sha256"] == y["map_sha256"]:
+                continue  # the same bytes: no change, nothing to load
             ma = np.load(ra / x["map_file"], allow_pickle=False).astype(np.float32)
             mb = np.load(rb / y["map_file"], allow_pickle=False).astype(np.float32)
             if mb.shape != ma.shape:
