@@ -125,10 +125,12 @@ function update(root, st, d, setTriggerValue) {
   $(root, ".undo").disabled = !d.can_undo;
   $(root, ".redo").disabled = !d.can_redo;
   $(root, ".status").textContent = d.status || "";
-  if (d.photo && d.photo !== st.photoUrl) {
-    st.photoUrl = d.photo;
+  if (d.photo) {
     st.photoToken = d.token;
-    drawUrl($(root, "canvas.photo"), d.photo, null);
+    if (d.photo !== st.photoUrl) {
+      st.photoUrl = d.photo;
+      drawUrl($(root, "canvas.photo"), d.photo, null);
+    }
   }
   // values: the whole map, then patches; processed in order, one update at a time
   st.setTriggerValue = setTriggerValue;
