@@ -501,12 +501,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SystemExit as exc:  # pragma: no cover
         return int(exc.code or 0)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        # Typer may bundle its own copy of click (typer._click), so match click's classes by name.
+        bases = {c.__name__ for c in type(exc).__mro__}
+        if "Abort" in bases:
             err_console.print("aborted")
             return 130
-        if isinstance(exc, click.ClickException):
+        if "ClickException" in bases:
             exc.show()
             return exc.exit_code
         if os.environ.get("IEA_DEBUG"):

@@ -134,3 +134,11 @@ def test_import_manifest_links_files_from_images_dir(ws_dir, demo_photos, tmp_pa
     assert status == {"coffee_-1EV.png": "ok", "not_here_N1.png": "missing"}
     r = iea("-w", str(ws_dir), "import-manifest", str(csv), "--split", "valid", "--replace", "--images", str(tmp_path / "nope"))
     assert r.returncode == 1 and "is not a folder" in r.stderr
+
+
+def test_usage_errors_exit_2_with_the_usage_line(tmp_path):
+    r = iea("ingest", cwd=tmp_path)  # missing argument
+    assert r.returncode == 2 and "Usage:" in r.stderr and "Missing argument" in r.stderr
+    r = iea("catalog", "ls", "--no-such-option", cwd=tmp_path)
+    assert r.returncode == 2 and "No such option" in r.stderr
+    assert "unexpected error" not in r.stderr
