@@ -151,8 +151,12 @@ def take_events(painting: Painting) -> tuple[list[str], list[str]]:
 
 
 def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str, status: str,
-          color_scale: float = 1.0) -> None:
-    """Draw the painter with the current map; colours at ``value * color_scale`` on ±``vmax``."""
+          color_scale: float = 1.0, words: tuple[str, str, str] = ("too dark", "about ideal", "too bright"),
+          tolerance: float | None = None) -> None:
+    """Draw the painter with the current map; colours at ``value * color_scale`` on ±``vmax``.
+
+    ``words`` name a negative, a near-zero (within ``tolerance``) and a positive value under the cursor.
+    """
     from annotator_app.components.painter import painter
     from iea_data.labels import IDEAL_TOLERANCE
 
@@ -171,7 +175,8 @@ def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str
         "vmax": vmax,
         "color_scale": color_scale,
         "unit": unit,
-        "ideal_tolerance": IDEAL_TOLERANCE,
+        "ideal_tolerance": IDEAL_TOLERANCE if tolerance is None else tolerance,
+        "words": list(words),
         "brush": brush,
         "show": view["show"],
         "opacity": view["opacity"],

@@ -13,6 +13,7 @@ import logging
 import streamlit as st
 
 st.set_page_config(page_title="IEA annotator", page_icon=":material/brush:", layout="wide")
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
 
 from annotator_app import pages  # noqa: E402  (after set_page_config)
 from annotator_app._common import db, workspace  # noqa: E402

@@ -184,10 +184,10 @@ def annotate_page(ws, user) -> None:
     if "next" in st.session_state.pop("ann_actions", []):
         moved = _queue_step(ids, current, +1)
 
-    nav = st.columns([1, 1, 6])
-    if nav[0].button("◀ Back", key="ann_back", disabled=not history, help="The previous image you opened"):
+    nav = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    if nav.button("◀ Back", key="ann_back", disabled=not history, help="The previous image you opened"):
         moved = history.pop()
-    if nav[1].button("Skip ▶", key="ann_skip", help="Next image in the queue (Alt+N)"):
+    if nav.button("Skip ▶", key="ann_skip", help="Next image in the queue (Alt+N)"):
         moved = _queue_step(ids, current, +1)
     if moved is not None and moved != current:
         if moved != (history[-1] if history else None):
@@ -197,7 +197,7 @@ def annotate_page(ws, user) -> None:
     st.session_state["ann_image"] = current
 
     scene = f" · scene {item.scene}" if item.scene else ""
-    nav[2].markdown(f"**{item.name}**{scene} · {item.n_experts} expert(s) so far · "
+    nav.markdown(f"**{item.name}**{scene} · {item.n_experts} expert(s) so far · "
                     f"painting on **{p.payload.base_kind}**" + (" (resumed draft)" if p.payload.from_draft else ""))
     if item.status == "rejected" and item.rejected_comment:
         st.warning(f"Rejected by a reviewer: {item.rejected_comment}")
@@ -229,15 +229,9 @@ def annotate_page(ws, user) -> None:
 # --------------------------------------------------------------------------- review
 
 
-def _map_picture(photo: np.ndarray | None, residual: np.ndarray, title: str) -> None:
-    from iea_data.heatmaps import render_heatmap
-
-    st.image(render_heatmap(residual, photo, opacity=0.65, vmax=VMAX, title=title), use_container_width=True)
-
-
 def review_page(ws, user) -> None:
     from iea_data.errors import IeaError
-    from iea_data.heatmaps import colorize
+    from iea_data.heatmaps import colorize, overlay
     from iea_data.labels import annotator_summary, expert_labels, expert_spread, review_label, review_queue
     from iea_data.painting import photo_for_map
 
@@ -251,7 +245,7 @@ def review_page(ws, user) -> None:
             rows = annotator_summary(ws, s)
         if rows:
             st.dataframe([{k: r[k] for k in ("name", "role", "done", "accepted", "rejected", "pending", "agreement")}
-                          for r in rows], hide_index=True, use_container_width=True)
+                          for r in rows], hide_index=True, width="stretch")
         else:
             st.caption("No annotations yet.")
     with tab_queue:
@@ -276,22 +270,22 @@ def review_page(ws, user) -> None:
         st.caption(f"{it.image_name} · by **{it.author_name}** · revision {it.revision} · " + " · ".join(meta))
         others = [(lab, m) for lab, m in experts if lab.id != it.label_id and m.shape == own.shape]
         c = st.columns(3)
-        with c[0]:
-            st.image(photo, caption="photo", use_container_width=True)
-        with c[1]:
-            _map_picture(photo, own, f"{it.author_name} (under review)")
-        with c[2]:
-            if others:
-                spread = expert_spread([own] + [m for _, m in others])
-                st.image(colorize(spread, vmax=VMAX), caption=f"per-pixel spread (std) across {len(others) + 1} experts, "
-                         "white = agreement", use_container_width=True, clamp=True)
-            else:
-                st.caption("No other expert has labelled this image yet: no spread to show.")
+        c[0].image(photo, caption="photo", width="stretch", clamp=True)
+        c[1].image(overlay(photo, own, opacity=0.65, vmax=VMAX), caption=f"{it.author_name} (under review)",
+                   width="stretch")
         if others:
-            oc = st.columns(min(3, len(others)))
+            spread = expert_spread([own] + [m for _, m in others])
+            c[2].image(colorize(spread, vmax=VMAX), width="stretch",
+                       caption=f"per-pixel spread (std) across {len(others) + 1} experts: white = they agree")
+        else:
+            c[2].caption("No other expert has labelled this image yet: no spread to show.")
+        if others:
+            st.markdown("**Other experts**")
+            oc = st.columns(3)
             for i, (lab, m) in enumerate(others):
-                with oc[i % len(oc)]:
-                    _map_picture(photo, m, f"{names.get(lab.author_id, lab.author_id)} · {lab.status}")
+                oc[i % 3].image(overlay(photo, m, opacity=0.65, vmax=VMAX), width="stretch",
+                                caption=f"{names.get(lab.author_id, lab.author_id)} · {lab.status}")
+        st.image(legend_png(VMAX), width=420)
         with st.form("review_form"):
             comment = st.text_area("Comment (required to reject)", key="rev_comment")
             a, r, _ = st.columns([1, 1, 4])
@@ -353,7 +347,7 @@ def target_page(ws, user) -> None:
     st.caption(f"Scene **{name}**, reference {scenes[name].reference} ({head}). Paint exposure changes in EV stops: "
                f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV.")
     _paint.mount(p, brush, view, vmax=VMAX, unit="EV", status=f"{p.session.n_strokes} stroke(s)",
-                 color_scale=VMAX / EV_DISPLAY)
+                 color_scale=VMAX / EV_DISPLAY, words=("darker", "unchanged", "brighter"), tolerance=0.01)
     st.image(legend_png(VMAX), width=420, caption=f"±{VMAX:g} on this bar = ±{EV_DISPLAY:g} EV")
     if st.toggle("Preview the ideal image", key="tgt_preview"):
         with db(ws) as s:
@@ -389,7 +383,7 @@ def users_page(ws, user) -> None:
     with db(ws) as s:
         users = list_users(s)
     st.dataframe([{"name": u.name, "role": u.role, "enabled": u.enabled} for u in users], hide_index=True,
-                 use_container_width=True)
+                 width="stretch")
     c = st.columns(2)
     with c[0], st.form("add_user", clear_on_submit=True):
         st.markdown("**Add a user**")

@@ -250,8 +250,9 @@ function showValue(root, st, p) {
   const x = Math.round(p[0]), y = Math.round(p[1]);
   if (x < 0 || y < 0 || x >= d.width || y >= d.height) { out.textContent = "value under the cursor: -"; return; }
   const v = st.values[y * d.width + x] * d.values_step;
-  const word = Math.abs(v) <= d.ideal_tolerance ? "about ideal" : v < 0 ? "too dark" : "too bright";
-  out.textContent = `x ${x}, y ${y}: ${v >= 0 ? "+" : ""}${v.toFixed(3)} ${d.unit} (${word})`;
+  const [neg, zero, pos] = d.words;
+  const word = Math.abs(v) <= d.ideal_tolerance ? zero : v < 0 ? neg : pos;
+  out.textContent = `x ${x}, y ${y}: ${v >= 0 ? "+" : ""}${v.toFixed(3)}${d.unit ? " " + d.unit : ""} (${word})`;
 }
 
 function drawPreview(root, st) {
