@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -58,33 +59,89 @@ def _current_state(p: _paint.Painting, score: float | None, comment: str | None)
     return state
 
 
-def _save_draft_now(ws, user, state) -> None:
-    from iea_data.labels import save_draft
+AUTOSAVE_DELAY_S = 0.25  # strokes closer together than this are saved as one draft write
 
-    with db(ws) as s:
-        save_draft(ws, s, user, state)
+
+class _Autosaver:
+    """Draft writes for one browser session: after each stroke, off the stroke's critical path.
+
+    A request starts a short timer (a burst of strokes becomes one write of the newest state);
+    writes run one at a time on a worker thread, in order. ``flush`` writes what is pending and
+    waits: saving a revision or opening another image calls it first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._pending: Callable[[], None] | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="iea-autosave")
+        self._last = None
+        self._error: Exception | None = None
+
+    def request(self, write: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending = write
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(AUTOSAVE_DELAY_S, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            write, self._pending, self._timer = self._pending, None, None
+            if write is not None:
+                self._last = self._pool.submit(self._run, write)
+
+    def _run(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except Exception as exc:  # reported to the user on the next run
+            self._error = exc
+
+    def take_error(self) -> str | None:
+        exc, self._error = self._error, None
+        return None if exc is None else f"The draft could not be autosaved: {exc}"
+
+    def flush(self) -> str | None:
+        """Write what is pending, wait for every write; the error message of a failed one."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            write, self._pending = self._pending, None
+            if write is not None:
+                self._last = self._pool.submit(self._run, write)
+            last = self._last
+        if last is not None:
+            last.result(timeout=120)
+        return self.take_error()
+
+
+def _autosaver() -> _Autosaver:
+    saver = st.session_state.get("_autosaver")
+    if saver is None:
+        saver = st.session_state["_autosaver"] = _Autosaver()
+    return saver
 
 
 def _autosave(ws, user, p: _paint.Painting) -> None:
-    """Save the draft on this session's autosave thread (in order, off the stroke's critical path)."""
+    """Autosave the open painter's state as the user's draft (library ``save_draft``)."""
+    from iea_data.labels import save_draft
+
     state = dataclasses.replace(_current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment")))
-    saver = st.session_state.get("_autosaver")
-    if saver is None:
-        saver = st.session_state["_autosaver"] = ThreadPoolExecutor(1, thread_name_prefix="iea-autosave")
-    st.session_state["_autosave_last"] = saver.submit(_save_draft_now, ws, user, state)
+
+    def write() -> None:
+        with db(ws) as s:
+            save_draft(ws, s, user, state)
+
+    _autosaver().request(write)
     p.dirty = False
 
 
 def _autosave_wait() -> str | None:
-    """Wait for the pending autosave; its error message, if it failed."""
-    fut = st.session_state.pop("_autosave_last", None)
-    if fut is None:
-        return None
-    try:
-        fut.result(timeout=60)
-    except Exception as exc:  # shown to the user; the strokes stay in the open painter
-        return f"The draft could not be autosaved: {exc}"
-    return None
+    """Write the pending draft now and wait; the error message, if a write failed."""
+    return _autosaver().flush()
 
 
 def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
@@ -123,8 +180,7 @@ def _annotation_painter(ws, user, brush: dict, view: dict) -> None:
             _save(ws, user, p, submit=False)
         st.session_state["ann_actions"] = actions
         st.rerun(scope="app")
-    fut = st.session_state.get("_autosave_last")
-    if fut is not None and fut.done() and (err := _autosave_wait()):
+    if err := _autosaver().take_error():
         errors.append(err)
     for e in errors:
         st.error(e)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 PASSWORD = "browser-test-pw"
-USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h"]
+USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i"]
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +278,22 @@ def test_a_burst_of_strokes_is_applied_once_each_and_drawn_in_the_heatmap_colour
     if solid.any():
         assert np.abs(drawn[solid][:, :3] - expected[solid][:, :3]).max() <= 8
     assert (expected[..., 3] > 0).mean() > 0.3  # the strokes cover much of the image
+
+
+def test_closing_the_tab_keeps_the_strokes_as_a_draft(new_page, ws):
+    page = new_page()
+    open_painter(page, "ann_i")
+    drag(page, 0.2, 0.4, 0.7, 0.4)
+    wait_ack(page, 1)
+    drag(page, 0.2, 0.6, 0.7, 0.6)
+    wait_ack(page, 2)
+    page.wait_for_timeout(1500)  # the autosave runs shortly after the last stroke
+    page.close()
+    again = new_page()
+    open_painter(again, "ann_i")
+    assert "(resumed draft)" in again.locator("body").inner_text()
+    wait_status(again, "2 stroke")
+    assert chain_labels(ws, "ann_i") == []  # a draft, not a revision
 
 
 def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
