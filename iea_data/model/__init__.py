@@ -55,6 +55,10 @@ __all__ = [
     "to_batch",
     "from_batch",
     "resize_maps",
+    # checkpoints
+    "load_official_state_dict",
+    "convert_official_state_dict",
+    "to_official_state_dict",
     # image files
     "ImageFileDataset",
     "FileMap",
@@ -75,6 +79,9 @@ _LAZY = {
     "to_batch": "._boundary",
     "from_batch": "._boundary",
     "resize_maps": "._boundary",
+    "load_official_state_dict": "._convert",
+    "convert_official_state_dict": "._convert",
+    "to_official_state_dict": "._convert",
     "ImageFileDataset": "._files",
     "FileMap": "._files",
     "predict_files": "._files",

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from ..errors import IeaError
 from ._config import official_weights_path
 
-__all__ = ["load_official_state_dict"]
+__all__ = ["load_official_state_dict", "convert_official_state_dict", "to_official_state_dict"]
 
 # Released prefix -> this project's prefix. Order matters only for readability: the
 # patterns are anchored and disjoint. ``None`` drops keys the release never uses.
@@ -140,6 +140,29 @@ def _load_file(path: str | os.PathLike, map_location) -> Mapping[str, Tensor]:
 def _ours_to_released() -> Dict[str, str]:
     """Inverse of the rename table over every released key (for error messages)."""
     return {ours: key for key in _all_released_keys() if (ours := _rename(key)) is not None}
+
+
+def convert_official_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """Public name of :func:`_convert_official`: a released state dict under this project's keys."""
+    return _convert_official(state_dict)
+
+
+def to_official_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """This project's P-IEANet state dict under the released key names (the inverse rename).
+
+    Checkpoints written this way load with the released code and with
+    ``create_model("pieanet", weights=PATH)``.
+
+    Raises
+    ------
+    KeyError
+        Naming the first key that has no released name.
+    """
+    names = _ours_to_released()
+    missing = [k for k in state_dict if k not in names]
+    if missing:
+        raise KeyError(f"state dict key {missing[0]!r} has no released P-IEANet name; is this a PIEANet?")
+    return {names[k]: v for k, v in state_dict.items()}
 
 
 def _all_released_keys():

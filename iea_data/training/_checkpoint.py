@@ -121,11 +121,9 @@ def model_state_for_save(model: nn.Module) -> tuple[Dict[str, torch.Tensor], str
     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     if not _is_pieanet(model):
         return sd, "module"
-    # The inverse of the model package's one rename table (released name -> ours).
-    from ..model._convert import _ours_to_released
+    from ..model import to_official_state_dict  # the inverse of the model package's one rename table
 
-    names = _ours_to_released()
-    return {names[k]: v for k, v in sd.items()}, "official"
+    return to_official_state_dict(sd), "official"
 
 
 def read_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
@@ -152,7 +150,7 @@ def load_model_state(model: nn.Module, ckpt_or_path, *, strict: bool = True) -> 
     """Load model weights from a training checkpoint dict or a weights file into ``model``."""
     if isinstance(ckpt_or_path, (str, os.PathLike)):
         if _is_pieanet(model):
-            from ..model._convert import load_official_state_dict
+            from ..model import load_official_state_dict
 
             model.load_state_dict(load_official_state_dict(ckpt_or_path, model))
             return
@@ -163,9 +161,9 @@ def load_model_state(model: nn.Module, ckpt_or_path, *, strict: bool = True) -> 
     ckpt = ckpt_or_path
     sd = ckpt["model"]
     if ckpt.get("model_keys") == "official":
-        from ..model._convert import _convert_official
+        from ..model import convert_official_state_dict
 
-        sd = _convert_official(sd)
+        sd = convert_official_state_dict(sd)
     model.load_state_dict(sd, strict=strict)
 
 
