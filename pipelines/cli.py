@@ -447,8 +447,7 @@ def show(
     """
     from sqlalchemy import select
 
-    from iea_data.catalog import Label, resolve_image
-    from iea_data.catalog._queries import image_path
+    from iea_data.catalog import Label, image_path, resolve_image
     from iea_data.heatmaps import render_heatmap
     from iea_data.imaging import read_image, write_image
     from iea_data.labels import load_label_map

@@ -36,7 +36,7 @@ __all__ = [
 
 from ._ingest import IMAGE_EXTENSIONS, FileError, IngestReport, ingest, walk_images
 from ._manifest import ManifestReport, export_manifest, link_missing_files, format_score, import_manifest, read_manifest
-from ._queries import catalog_stats, list_errors, list_images, list_runs
+from ._queries import catalog_stats, image_path, list_errors, list_images, list_runs
 from ._scenes_db import (
     SceneSummary,
     apply_sidecar,
@@ -51,7 +51,7 @@ from ._snapshot import ARROW_SCHEMA_VERSION, derive_arrow_schema, load_arrow_sch
 __all__ += [
     "IMAGE_EXTENSIONS", "FileError", "IngestReport", "ingest", "walk_images",
     "ManifestReport", "export_manifest", "link_missing_files", "format_score", "import_manifest", "read_manifest",
-    "catalog_stats", "list_errors", "list_images", "list_runs",
+    "catalog_stats", "image_path", "list_errors", "list_images", "list_runs",
     "SceneSummary", "apply_sidecar", "assign_scenes_by_filename", "group_scenes_by_exif", "list_scenes",
     "resolve_image", "set_reference",
     "ARROW_SCHEMA_VERSION", "derive_arrow_schema", "load_arrow_schema", "write_snapshot",
