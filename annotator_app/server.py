@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,11 +34,21 @@ def start_app(workspace, *, port: int, host: str = "127.0.0.1", **popen_kwargs) 
 
 
 def run_app(workspace, *, port: int, host: str = "127.0.0.1") -> int:
-    """Serve the app in the foreground until interrupted; the exit status of Streamlit."""
+    """Serve the app in the foreground until interrupted; the exit status of Streamlit.
+
+    Ctrl+C and SIGTERM stop the Streamlit process too.
+    """
     proc = start_app(workspace, port=port, host=host)
+
+    def stop(signum, frame):  # pragma: no cover - exercised through a subprocess in the tests
+        proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
         proc.wait(10)
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
