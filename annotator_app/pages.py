@@ -413,9 +413,11 @@ def target_page(ws, user) -> None:
         state = p.payload
         state.ev_map = p.session.map
         state.strokes = p.session.stroke_log()
+        bar = st.progress(0.0, text="Saving the target, recomputing reference differences, rebasing annotations…")
         try:
             with db(ws) as s:
-                report = save_target(ws, s, user, state)
+                report = save_target(ws, s, user, state,
+                                     progress=lambda done, total: bar.progress(done / total if total else 1.0))
         except IeaError as exc:
             st.error(f"Not saved: {exc}")
             return
