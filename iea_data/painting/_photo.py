@@ -33,6 +33,22 @@ def photo_for_map(workspace, session, image_id: int, shape: Sequence[int]) -> np
         No such image.
     IeaError
         None of the image's recorded files exists any more.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from iea_data.catalog import ingest, list_images
+    >>> from iea_data.imaging import write_image
+    >>> from iea_data.workspace import init_workspace
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "photos").mkdir()
+    >>> write_image(root / "photos" / "grey.png", np.full((4, 6, 3), 0.5, np.float32))
+    >>> ws = init_workspace(root / "ws")
+    >>> _ = ingest(ws, [root / "photos"], workers=1)
+    >>> with ws.session() as s:
+    ...     photo = photo_for_map(ws, s, list_images(s)[0]["id"], (2, 3))
+    >>> photo.shape, photo.dtype, round(float(photo.mean()), 2)
+    ((2, 3, 3), dtype('float32'), 0.5)
     """
     from ..catalog import Image
     from ..catalog._queries import image_path

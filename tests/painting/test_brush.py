@@ -33,8 +33,9 @@ def dab(x, y, **kw):
     return Stroke(id=kw.pop("id", 1), points=[[x, y]], **kw)
 
 
-@pytest.mark.parametrize("name", ["_stroke", "_raster", "_session", "_layer"])
-def test_docstring_examples(name):
+@pytest.mark.parametrize("name", ["_stroke", "_raster", "_session", "_layer", "_photo"])
+def test_docstring_examples(name, monkeypatch):
+    monkeypatch.delenv("IEA_DATABASE_URL", raising=False)  # the _photo example makes a SQLite workspace
     module = importlib.import_module(f"iea_data.painting.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
