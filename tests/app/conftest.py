@@ -27,22 +27,52 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory):
-    """(url, workspace, log path): the app on a fresh SQLite workspace with two generated scenes."""
+PG_URL = os.environ.get("IEA_TEST_POSTGRES_URL")
+
+
+def _pg_create() -> tuple[str, str, str]:
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(PG_URL)
+    name = f"iea_app_{uuid.uuid4().hex[:12]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False), name, admin
+
+
+def _pg_drop(name: str, admin: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def app_server(request, tmp_path_factory):
+    """(url, workspace, log path): the app on a fresh workspace with two generated scenes, on each backend."""
     need_browser()
+    pg = None
+    if request.param == "postgresql":
+        if not PG_URL:
+            pytest.skip("the PostgreSQL run of the browser tests needs IEA_TEST_POSTGRES_URL (.ci/start-postgres)")
+        pg = _pg_create()
     from annotator_app.server import app_env, streamlit_command
     from iea_data.catalog import dispose_engines
     from pipelines.benchmarks.painting import build_app_workspace
 
     root = tmp_path_factory.mktemp("appws")
     saved = os.environ.pop("IEA_DATABASE_URL", None)
+    if pg is not None:
+        os.environ["IEA_DATABASE_URL"] = pg[0]
     try:
         ws = build_app_workspace(root / "ws")
         port = free_port()
         log_path = root / "app.log"
-        env = app_env(ws.root)
-        env.pop("IEA_DATABASE_URL", None)
+        env = app_env(ws.root)  # carries IEA_DATABASE_URL on the PostgreSQL run
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(streamlit_command(port), env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -57,8 +87,11 @@ def app_server(tmp_path_factory):
                 proc.kill()
             dispose_engines()
     finally:
+        os.environ.pop("IEA_DATABASE_URL", None)
         if saved is not None:
             os.environ["IEA_DATABASE_URL"] = saved
+        if pg is not None:
+            _pg_drop(pg[1], pg[2])
 
 
 @pytest.fixture(scope="module")
