@@ -1,4 +1,4 @@
-// Painter: photo + heatmap layer (sent by Python) on canvases; strokes go back as trigger values.
+// Painter: the photo with the heatmap (coloured here from the map Python sends); strokes go back as trigger values.
 // Strokes carry increasing ids and every unacknowledged stroke is re-sent with each trigger and
 // on a timer, so a burst coalesced by Streamlit loses nothing; Python applies each id once and
 // acknowledges the highest id through `data.ack`.
@@ -117,11 +117,10 @@ function update(root, st, d, setTriggerValue) {
     st.resizeObserver = new ResizeObserver(() => { if (st.data) layout(root, st.data); });
     st.resizeObserver.observe($(root, ".viewport"));
   }
-  for (const c of root.querySelectorAll("canvas")) {
-    if (c.width !== d.width || c.height !== d.height) { c.width = d.width; c.height = d.height; }
-  }
-  const layer = $(root, "canvas.layer");
-  layer.style.opacity = d.show ? d.opacity : 0;
+  const layer = $(root, "canvas.layer");  // the heatmap at map resolution, composited into the view
+  if (layer.width !== d.width || layer.height !== d.height) { layer.width = d.width; layer.height = d.height; }
+  const viewKey = `${d.show}:${d.opacity}`;
+  if (st.viewKey !== viewKey) { st.viewKey = viewKey; redrawView(root, st, null); }
   $(root, ".undo").disabled = !d.can_undo;
   $(root, ".redo").disabled = !d.can_redo;
   $(root, ".status").textContent = d.status || "";
@@ -129,7 +128,9 @@ function update(root, st, d, setTriggerValue) {
     st.photoToken = d.token;
     if (d.photo !== st.photoUrl) {
       st.photoUrl = d.photo;
-      drawUrl($(root, "canvas.photo"), d.photo, null);
+      const img = new Image();
+      img.onload = () => { if (st.photoUrl === d.photo) { st.photoImg = img; redrawView(root, st, null); } };
+      img.src = d.photo;
     }
   }
   // values: the whole map, then patches; processed in order, one update at a time
@@ -147,9 +148,47 @@ function layout(root, d) {
   const fitW = Math.min(avail, (window.innerHeight * 0.75 * d.width) / d.height);
   const wrap = $(root, ".stack");
   const w = Math.max(50, Math.round(fitW * d.zoom));
+  const h = Math.round((w * d.height) / d.width);
   if (wrap.style.width !== `${w}px`) {
     wrap.style.width = `${w}px`;
-    wrap.style.height = `${Math.round((w * d.height) / d.width)}px`;
+    wrap.style.height = `${h}px`;
+  }
+  // the view and the preview are drawn at screen resolution: nothing is rescaled when composited
+  const dpr = window.devicePixelRatio || 1;
+  const bw = Math.round(w * dpr), bh = Math.round(h * dpr);
+  for (const c of [$(root, "canvas.view"), $(root, "canvas.preview")]) {
+    if (c.width !== bw || c.height !== bh) { c.width = bw; c.height = bh; c.dataset.stale = "1"; }
+  }
+  const st = root.__iea;
+  if ($(root, "canvas.view").dataset.stale && st) {
+    delete $(root, "canvas.view").dataset.stale;
+    redrawView(root, st, null);
+    drawPreview(root, st);
+  }
+}
+
+function redrawView(root, st, regions) {
+  // photo, then the heatmap layer at the chosen opacity, inside the given map-pixel boxes
+  const d = st.data;
+  if (!d) return;
+  const view = $(root, "canvas.view");
+  const layer = $(root, "canvas.layer");
+  const ctx = view.getContext("2d");
+  const sx = view.width / d.width, sy = view.height / d.height;
+  for (const [x, y, w, h] of regions || [[0, 0, d.width, d.height]]) {
+    const X = Math.max(0, Math.floor(x * sx) - 1), Y = Math.max(0, Math.floor(y * sy) - 1);
+    const W = Math.min(view.width, Math.ceil((x + w) * sx) + 1) - X, H = Math.min(view.height, Math.ceil((y + h) * sy) + 1) - Y;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(X, Y, W, H);
+    ctx.clip();
+    ctx.clearRect(X, Y, W, H);
+    if (st.photoImg) ctx.drawImage(st.photoImg, 0, 0, view.width, view.height);
+    if (d.show && d.opacity > 0 && layer.width === d.width) {
+      ctx.globalAlpha = d.opacity;
+      ctx.drawImage(layer, 0, 0, view.width, view.height);
+    }
+    ctx.restore();
   }
 }
 
@@ -194,6 +233,7 @@ async function applyValues(root, st, d) {
   if (st.colorKey !== colorKey) { st.colorKey = colorKey; regions.length = 0; regions.push([0, 0, d.width, d.height]); }
   const layer = $(root, "canvas.layer");
   for (const [x, y, w, h] of regions) colorRegion(layer, st, d, x, y, w, h);
+  if (regions.length) redrawView(root, st, regions);
   await new Promise((resolve) => requestAnimationFrame(resolve));
   // at the frame that shows it: record the latency of every stroke this map acknowledges
   const now = performance.now();
@@ -225,17 +265,6 @@ function colorRegion(canvas, st, d, x0, y0, w, h) {
   ctx.putImageData(img, x0, y0);
 }
 
-function drawUrl(canvas, url, done) {
-  const img = new Image();
-  img.onload = () => {
-    const ctx = canvas.getContext("2d");
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-    if (done) done();
-  };
-  img.src = url;
-}
-
 async function inflate(b64) {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
@@ -259,8 +288,12 @@ function drawPreview(root, st) {
   const c = $(root, "canvas.preview");
   const ctx = c.getContext("2d");
   const d = st.data;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, c.width, c.height);
   if (!d) return;
+  // draw in map pixels (pixel centres at integers) on the screen-resolution canvas
+  const sx = c.width / d.width, sy = c.height / d.height;
+  ctx.setTransform(sx, 0, 0, sy, 0.5 * sx, 0.5 * sy);
   const b = d.brush;
   const color = b.mode === "add" || b.mode === "set" ? (b.value < 0 ? "33,102,172" : "178,24,43") : "80,80,80";
   const paths = st.pending.filter((s) => s.id > d.ack).map((s) => s.points);
@@ -278,7 +311,7 @@ function drawPreview(root, st) {
     ctx.stroke();
   }
   if (st.hover) {  // the brush outline under the cursor
-    ctx.lineWidth = Math.max(1, d.width / 600);
+    ctx.lineWidth = 1.5 / sx;
     ctx.strokeStyle = "rgba(0,0,0,0.8)";
     ctx.beginPath();
     ctx.arc(st.hover[0], st.hover[1], b.radius, 0, 2 * Math.PI);

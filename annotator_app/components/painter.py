@@ -23,7 +23,7 @@ HTML = """
     <span class="status"></span>
   </div>
   <div class="viewport"><div class="stack">
-    <canvas class="photo"></canvas><canvas class="layer"></canvas><canvas class="preview"></canvas>
+    <canvas class="view"></canvas><canvas class="preview"></canvas><canvas class="layer"></canvas>
   </div></div>
   <div class="readout">value under the cursor: -</div>
 </div>
