@@ -8,6 +8,7 @@ kept in ``st.session_state``; strokes are applied by id, exactly once.
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,8 +76,8 @@ class Painting:
         return None, out
 
 
-def _trigger(name: str):
-    value = st.session_state.get(PAINTER_KEY)
+def _trigger(key: str, name: str):
+    value = st.session_state.get(key)
     if value is None:
         return None
     try:
@@ -85,16 +86,16 @@ def _trigger(name: str):
         return getattr(value, name, None)
 
 
-def _on_strokes() -> None:
-    st.session_state.setdefault("_strokes_in", []).append(_trigger("strokes"))
+def _on_strokes(key: str) -> None:
+    st.session_state.setdefault("_strokes_in", []).append(_trigger(key, "strokes"))
 
 
-def _on_action() -> None:
-    st.session_state.setdefault("_actions_in", []).append(_trigger("action"))
+def _on_action(key: str) -> None:
+    st.session_state.setdefault("_actions_in", []).append(_trigger(key, "action"))
 
 
-def _on_resync() -> None:
-    st.session_state["_resync_in"] = _trigger("resync")
+def _on_resync(key: str) -> None:
+    st.session_state["_resync_in"] = _trigger(key, "resync")
 
 
 def brush_controls(*, unit: str, strength_max: float, strength_default: float, signs: tuple[str, str]) -> dict:
@@ -185,4 +186,7 @@ def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str
         "can_redo": painting.session.can_redo,
         "status": status,
     }
-    painter(key=PAINTER_KEY, data=data, on_strokes=_on_strokes, on_action=_on_action, on_resync=_on_resync)
+    # one component per page (its own key): a painter never inherits another page's browser state
+    key = f"{PAINTER_KEY}_{painting.ident[0]}"
+    painter(key=key, data=data, on_strokes=functools.partial(_on_strokes, key),
+            on_action=functools.partial(_on_action, key), on_resync=functools.partial(_on_resync, key))

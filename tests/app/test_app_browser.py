@@ -305,6 +305,7 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     login(page, "reviewer", "reviewer-demo")
     page.locator('[data-testid="stSidebar"]').get_by_text("Ideal target", exact=True).click()
     page.get_by_text("Paint exposure changes in EV stops", exact=False).wait_for()
+    wait_status(page, "0 stroke")  # the target painter is drawn (not the annotation painter it replaces)
     page.locator('.iea-painter[data-ack]').wait_for()
     drag(page, 0.2, 0.5, 0.8, 0.5)  # darker (the default sign) by 0.3 EV
     wait_ack(page, 1)
