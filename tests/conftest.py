@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -12,6 +14,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PG_URL = os.environ.get("IEA_TEST_POSTGRES_URL")
+
+
+def run_iea(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the ``iea`` command as a user would (a subprocess), without IEA_HOME/IEA_DATABASE_URL leaking in."""
+    e = dict(os.environ)
+    e.pop("IEA_HOME", None)
+    e.pop("IEA_DATABASE_URL", None)
+    e["PYTHONPATH"] = str(REPO)
+    e["COLUMNS"] = "200"
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=e, capture_output=True,
+                          text=True, timeout=timeout)
 PG_SKIP_REASON = (
     "PostgreSQL tests need IEA_TEST_POSTGRES_URL (postgresql+psycopg://USER@HOST:PORT/DB); "
     ".ci/run starts a throwaway cluster and sets it"

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import run_iea
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def iea(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = dict(os.environ)
-    e.pop("IEA_HOME", None)
-    e["PYTHONPATH"] = str(REPO)
-    e["COLUMNS"] = "200"
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=300)
-
+    return run_iea(*args, cwd=cwd, env=env, timeout=300)
 
 @pytest.fixture
 def ws_dir(tmp_path, monkeypatch):

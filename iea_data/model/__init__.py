@@ -28,7 +28,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_attributes
 
 from ._config import PIEANET_CFG, WEIGHTS_ENV_VAR, ModelCfg, official_weights_path, sha256_file
 
@@ -88,13 +88,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__, namespace=globals())

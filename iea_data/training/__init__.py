@@ -17,7 +17,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_attributes
 
 from ._config import RESUME_FREE_FIELDS, VAL_METRICS, TrainConfig
 
@@ -45,13 +45,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__, namespace=globals())

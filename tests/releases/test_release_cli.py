@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_iea
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def iea(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("IEA_HOME", None)
-    env.pop("IEA_DATABASE_URL", None)
-    env["PYTHONPATH"] = str(REPO)
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], env=env, capture_output=True, text=True, timeout=300)
-
+    return run_iea(*args, timeout=300)
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
     """The CLI in-process (the same main() as the console script), for the cheap checks."""

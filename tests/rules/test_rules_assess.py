@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import run_iea, shared_path
 from iea_data.imaging import read_image, write_image
 from iea_data.rules import assess, get_rule_base, score_map
 
@@ -120,10 +117,7 @@ def test_photos_through_the_model(photo_dir, tmp_path):
 
 
 def _iea(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-
+    return run_iea(*args, cwd=cwd)
 
 def test_cli_assess_writes_csv_and_json_and_exits_3_on_a_bad_file(photo_dir, tmp_path):
     shared_path("reference", "p-ieanet-official", "official_epoch2.pth")

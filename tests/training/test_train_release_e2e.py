@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import run_iea, shared_path
 from iea_data.training import collate_train
 
 from ._tiny import tiny_items
@@ -23,13 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def iea(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("IEA_HOME", None)
-    env.pop("IEA_DATABASE_URL", None)
-    env["PYTHONPATH"] = str(REPO)
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], env=env, capture_output=True, text=True, timeout=600)
-
+    return run_iea(*args)
 
 def test_collate_resizes_to_the_model_size():
     b = collate_train(tiny_items(2, 0), size=(32, 24))
