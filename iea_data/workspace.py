@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Mapping
 import tomli_w
 
 from .errors import IeaError, WorkspaceNotFoundError
+from .files import atomic_write
 from .objects import ObjectStore
 
 __all__ = ["Settings", "Workspace", "init_workspace", "find_workspace", "CONFIG_NAME"]
@@ -218,9 +219,7 @@ def init_workspace(path: str | os.PathLike[str], *, settings: Settings | None = 
     if not config.exists():
         text = "# iea workspace settings. See README.md, section Configuration.\n"
         text += tomli_w.dumps((settings or Settings()).to_toml())
-        tmp = config.with_name(config.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, config)
+        atomic_write(config, text.encode("utf-8"))
     for sub in ("objects", "releases"):
         (root / sub).mkdir(exist_ok=True)
     ws = Workspace.open(root)

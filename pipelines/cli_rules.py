@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from pathlib import Path
 from typing import Annotated, List, Optional
@@ -11,7 +9,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from iea_data.errors import IeaError
-from pipelines._console import EXIT_PARTIAL, console, err_console, print_json, print_table, with_progress
+from pipelines._console import EXIT_PARTIAL, TABLE_LIMIT, console, err_console, print_json, print_table, with_progress
 
 rules_app = typer.Typer(help="Rule bases (pixel map → 0-100 score): ls, show, check.", no_args_is_help=True)
 
@@ -52,26 +50,20 @@ def assess_cmd(
     report = with_progress("assess", lambda cb: assess(
         paths, rule_bases=rbs, masks=masks, heatmaps_dir=heatmaps, weights=weights, device=device,
         batch_size=batch_size, num_workers=loader_workers, max_side=max_side, progress=cb))
-    rows = [r.to_row() for r in report.results]
+    n = len(report.results)
     columns = ["path", "mean_abs"] + [f"{rb.name}.score" for rb in rbs]
-    shown = [{**row, "path": os.path.basename(row["path"])} for row in rows[:200]]
-    print_table(shown, columns, title=f"{len(rows)} assessed · {report.images_per_second:.2f} images/s")
-    if len(rows) > 200:
-        console.print(f"… {len(rows) - 200} more rows (use --out)")
+    shown = [{**row, "path": os.path.basename(row["path"])}
+             for row in (r.to_row() for r in report.results[:TABLE_LIMIT])]
+    if n:
+        print_table(shown, columns, title=f"{n} assessed · {report.images_per_second:.2f} images/s")
+    else:
+        console.print("nothing assessed")
+    if n > TABLE_LIMIT:
+        console.print(f"… {n - TABLE_LIMIT} more rows (use --out)")
     for note in report.notes():
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            if out.suffix.lower() == ".json":
-                json.dump(report.to_json(), fh, indent=2)
-            else:
-                fieldnames = list(rows[0]) if rows else ["path"]
-                w = csv.DictWriter(fh, fieldnames=fieldnames)
-                w.writeheader()
-                w.writerows(rows)
-        os.replace(tmp, out)
+        report.write(out)
         console.print(f"wrote {out}")
     if report.errors:
         err_console.print(f"[red]{len(report.errors)} file(s) failed[/red]:")

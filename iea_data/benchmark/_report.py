@@ -11,11 +11,11 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List
 
+from ..files import atomic_write
 from ..metrics import get_metric_cfg
 from ._plots import heatmap_grid_png, metric_bars_png, score_scatter_png
 from ._runner import BenchmarkResult
@@ -35,20 +35,6 @@ REPORT_FILES = {
     "heatmaps": "plots/heatmaps.png",
     "html": "report.html",
 }
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary output files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _fmt(v) -> str:
@@ -214,16 +200,16 @@ def write_report(result: BenchmarkResult, out: str | os.PathLike) -> Dict[str, P
     created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     cfgs, map_cols, _ = _columns(result)
     paths = {k: out / v for k, v in REPORT_FILES.items()}
-    _atomic_write(paths["markdown"], _markdown(result, created).encode())
-    _atomic_write(paths["csv"], result.table.to_csv(index=False).encode())
+    atomic_write(paths["markdown"], _markdown(result, created).encode(), make_dirs=True)
+    atomic_write(paths["csv"], result.table.to_csv(index=False).encode(), make_dirs=True)
     summary = result.to_json()
     summary["created"] = created
-    _atomic_write(paths["json"], (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    atomic_write(paths["json"], (json.dumps(summary, indent=2, default=str) + "\n").encode(), make_dirs=True)
     import io
 
     buf = io.BytesIO()
     result.per_image.to_parquet(buf, index=False)
-    _atomic_write(paths["parquet"], buf.getvalue())
+    atomic_write(paths["parquet"], buf.getvalue(), make_dirs=True)
     ran = list(result.table["method"]) if len(result.table) else []
     pngs = {
         "bars": metric_bars_png(result.table, map_cols, {c: cfgs[c].lower_better for c in map_cols}) if ran else b"",
@@ -242,7 +228,7 @@ def write_report(result: BenchmarkResult, out: str | os.PathLike) -> Dict[str, P
     if not pngs["scatter"]:
         pngs["scatter"] = heatmap_grid_png([], [])
     for key in ("bars", "scatter", "heatmaps"):
-        _atomic_write(paths[key], pngs[key])
-    _atomic_write(paths["html"], _html(result, created, pngs).encode())
+        atomic_write(paths[key], pngs[key], make_dirs=True)
+    atomic_write(paths["html"], _html(result, created, pngs).encode(), make_dirs=True)
     log.info("benchmark report written to %s", out)
     return paths

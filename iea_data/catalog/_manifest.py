@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from .. import scenes as scene_rules
 from ..errors import IeaError, ManifestError, NotFoundError
+from ..files import atomic_write
 from ._models import Image, Scene, Score, SplitMember, utcnow
 from ._upsert import insert_ignore
 
@@ -326,10 +327,7 @@ def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | 
         w.writerow([name, ref_name, format_score(scores[image_id])])
     text = buf.getvalue()
     if out is not None:
-        out = Path(out)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        atomic_write(out, text.encode("utf-8"))
     return text
 
 

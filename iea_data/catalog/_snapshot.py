@@ -20,6 +20,7 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String, Te
 from sqlalchemy.orm import Session
 
 from ..errors import IeaError
+from ..files import atomic_write
 from ._db import current_revision
 from ._models import Base
 
@@ -138,9 +139,7 @@ def write_snapshot(session: Session, out: str | os.PathLike[str], *, batch_rows:
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "tables": counts,
     }
-    tmp = out / ".snapshot.json.tmp"
-    tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "snapshot.json")
+    atomic_write(out / "snapshot.json", (json.dumps(info, indent=2) + "\n").encode("utf-8"))
     session.rollback()
     return counts
 

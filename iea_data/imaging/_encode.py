@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from typing import List, Optional, Union
 
 import cv2
 import numpy as np
 
+from ..files import atomic_write
 from ._validate import _check_int, _check_shape_hw, check_image
 
 __all__ = ["encode_png", "encode_image", "write_image"]
@@ -134,29 +134,6 @@ def encode_png(rgb: np.ndarray, bit_depth: int = 8) -> bytes:
     return encode_image(rgb, ".png", bit_depth=bit_depth)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file in the target's folder, then ``os.replace`` it into place.
-
-    A reader sees the old file or the new one, never a part; an interrupted write leaves at
-    most the temporary file, which is removed on any exception raised here. (No fsync: this
-    protects against a killed process, not against power loss.)
-    """
-    folder, base = os.path.split(path)
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-    # os.open honours the umask (mkstemp would leave 0600 on the final file).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_image(
     path: Union[str, "os.PathLike[str]"],
     rgb: np.ndarray,
@@ -202,5 +179,5 @@ def write_image(
             f"format); got {path!r}."
         )
     data = encode_image(rgb, ext, bit_depth=bit_depth, quality=quality)
-    _write_atomic(path, data)
+    atomic_write(path, data)
     logger.debug("wrote %s (%d bytes)", path, len(data))

@@ -6,6 +6,9 @@ low-light-enhancement results without a reference). Photos need not be in a cata
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import os
 import time
@@ -16,6 +19,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import IeaError, ImageDecodeError
+from ..files import atomic_write
 from ..imaging import check_residual, luma, read_image, resize_image, resize_map
 from ._rulebase import RuleBase, RuleScore, score_map
 
@@ -101,6 +105,25 @@ class AssessReport:
                 out.append(f"{rb.name} judges the {rb.region.replace('_', ' ')} region; {whole} image(s) had no mask, "
                            f"so their score used the whole image (give masks with --masks DIR)")
         return out
+
+    def write(self, path: Union[str, os.PathLike]) -> None:
+        """Write the results to a ``.csv`` (one row per file, :meth:`AssessResult.to_row`) or ``.json`` file.
+
+        The file is written under a temporary name and renamed (:func:`iea_data.files.atomic_write`).
+        """
+        suffix = Path(path).suffix.lower()
+        if suffix == ".json":
+            data = (json.dumps(self.to_json(), indent=2) + "\n").encode()
+        elif suffix == ".csv":
+            rows = [r.to_row() for r in self.results]
+            buf = io.StringIO(newline="")
+            w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["path"])
+            w.writeheader()
+            w.writerows(rows)
+            data = buf.getvalue().encode()
+        else:
+            raise IeaError(f"the results file must end in .csv or .json, got {Path(path).name!r}")
+        atomic_write(path, data, make_dirs=True)
 
     def to_json(self) -> dict:
         return {"model": self.model, "rule_bases": [rb.name for rb in self.rule_bases],
@@ -232,7 +255,7 @@ def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Seq
     if not rbs:
         raise IeaError("no rule base given; see `iea rules ls`")
     files, errors = expand_paths(paths)
-    report = AssessReport(rule_bases=rbs, errors=errors)
+    report = AssessReport(rule_bases=rbs)
     if isinstance(masks, (str, os.PathLike)) and not os.path.isdir(masks):
         raise IeaError(f"masks folder {os.fspath(masks)!r} does not exist")
     out_dir = None

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Mapping
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import IeaError
+from ..files import atomic_write
 from ..model import sha256_file
 
 __all__ = [
@@ -49,31 +49,14 @@ __all__ = [
 CHECKPOINT_FORMAT = "iea-train-checkpoint/1"
 
 
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary output files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    _atomic(Path(path), lambda fh: torch.save(obj, fh))
+    atomic_write(path, lambda fh: torch.save(obj, fh), fsync=True, make_dirs=True)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     """Write text through a temporary file and a rename."""
-    _atomic(Path(path), lambda fh: fh.write(text.encode()))
+    atomic_write(path, text.encode(), fsync=True, make_dirs=True)
 
 
 def capture_rng() -> Dict[str, Any]:

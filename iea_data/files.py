@@ -1,0 +1,67 @@
+"""Writing files so that readers never see a part: a temporary name in the same folder, then a rename.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "out" / "a.txt"
+>>> atomic_write(p, b"hello", make_dirs=True)
+>>> p.read_bytes()
+b'hello'
+>>> atomic_write(p, lambda fh: fh.write(b"bye"), fsync=True)
+>>> p.read_bytes(), sorted(x.name for x in p.parent.iterdir())
+(b'bye', ['a.txt'])
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import BinaryIO, Callable, Union
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: Union[str, os.PathLike], data: Union[bytes, Callable[[BinaryIO], object]], *,
+                 fsync: bool = False, make_dirs: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    Parameters
+    ----------
+    path : path
+        The file to write; an existing file is replaced.
+    data : bytes or callable
+        The bytes, or a function that writes them to the binary file object it is given.
+    fsync : bool, optional
+        Flush the file to disk before the rename (protects against power loss, not only
+        against a killed process); default False.
+    make_dirs : bool, optional
+        Create the missing folders of ``path``; default False (a missing folder raises
+        ``FileNotFoundError``).
+
+    Notes
+    -----
+    A reader sees the old file or the new one, never a part. On any exception the temporary
+    file is removed. The file's permissions follow the umask (as ``open`` would).
+    """
+    path = os.fspath(path)
+    folder, base = os.path.split(path)
+    if folder and make_dirs:
+        os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
