@@ -5,14 +5,21 @@ reference (``ref_id``) and an image-level score on 0–10. Importing it creates 
 variants, references, scores (source ``manifest:<split>``) and the split's membership,
 all in one transaction. Rows whose files are absent are kept with status ``missing``;
 ingesting the files later (or ``--images DIR``) links them by file name.
+
+Ids are file names, and a manifest may come from anyone: an id is refused (the line named,
+nothing imported) when it holds a control character (C0, DEL or C1: NUL, tab, newline, ESC...)
+or a path separator, is ``.`` or ``..``, is longer than 255 bytes in UTF-8 (a file name's
+limit), or starts with a character a spreadsheet would run as a formula (``=``, ``+``, ``-``,
+``@``; OWASP's CSV-injection list, whose tab and CR are control characters already). Export
+never writes a cell that looks like a formula unquoted.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -30,6 +37,13 @@ from ._upsert import insert_ignore
 __all__ = ["link_missing_files", "MANIFEST_COLUMNS", "ManifestReport", "read_manifest", "import_manifest", "export_manifest", "format_score"]
 
 MANIFEST_COLUMNS = ("img_id", "ref_id", "score")
+
+#: Longest id in UTF-8 bytes (the longest file name most file systems take).
+MAX_ID_BYTES = 255
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: First characters a spreadsheet reads as a formula (OWASP CSV injection), after any spaces.
+_FORMULA_START = re.compile(r"^[ \t\r\n]*[=+\-@\t\r]")
 _CHUNK = 900  # bound parameters per IN (...) query: below SQLite's limits
 
 
@@ -70,9 +84,10 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     Raises
     ------
     ManifestError
-        Missing or extra column, empty id, non-numeric or out-of-range score (0–10),
-        duplicated ``img_id``, or a variant whose scene has two ``ref_id``; the message
-        names the line(s).
+        Missing or extra column, no rows, an id that cannot be a file name (empty, a control
+        character or path separator, ``.``/``..``, over 255 UTF-8 bytes, or starting like a
+        spreadsheet formula), non-numeric or out-of-range score (0–10), duplicated ``img_id``,
+        or a variant whose scene has two ``ref_id``; the message names the line(s).
     """
     path = Path(path)
     try:
@@ -95,16 +110,10 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     df.columns = cols
     df = df[list(MANIFEST_COLUMNS)].copy()
     df["line"] = range(2, len(df) + 2)
+    if not len(df):
+        raise ManifestError(f"{path}: no rows after the header; a manifest needs one img_id,ref_id,score row per image")
     for col in ("img_id", "ref_id"):
-        df[col] = df[col].str.strip()
-        empty = df[df[col] == ""]
-        if len(empty):
-            raise ManifestError(f"{path}: line {empty['line'].iloc[0]}: empty {col}")
-        bad = df[df[col].str.contains(r"[/\\]", regex=True)]
-        if len(bad):
-            raise ManifestError(
-                f"{path}: line {bad['line'].iloc[0]}: {col} {bad[col].iloc[0]!r} contains a path separator; use file names"
-            )
+        _check_ids(df, col, path)
     scores = pd.to_numeric(df["score"].str.strip(), errors="coerce")
     bad = df[scores.isna()]
     if len(bad):
@@ -132,6 +141,39 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
         detail = "; ".join(f"line {r.line}: {r.ref_id}" for r in rows.itertuples())
         raise ManifestError(f"{path}: the variants of scene {key!r} name two references ({detail}); a scene has one reference")
     return df.drop(columns=["name_scene"])
+
+
+def _check_ids(df: pd.DataFrame, col: str, path: Path) -> None:
+    """Refuse the first line whose ``col`` cannot be a file name, saying why; strip spaces."""
+    raw = df[col]
+    ids = raw.str.strip()
+    checks = [  # (refused, why), in the order a line's reasons are told
+        # on the raw text: strip() would quietly drop a leading tab or a trailing newline
+        (raw.str.contains(_CONTROL), None),
+        (ids == "", None),
+        (ids.str.contains(r"[/\\]", regex=True), "contains a path separator; use file names"),
+        (ids.isin([".", ".."]), "is not a file name"),
+        (ids.map(lambda v: len(v.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES),
+         f"is longer than {MAX_ID_BYTES} bytes in UTF-8, the longest file name"),
+        (ids.str.match(_FORMULA_START), "starts with a character a spreadsheet runs as a formula (= + - @); rename the file"),
+    ]
+    bad = checks[0][0].copy()
+    for refused, _ in checks[1:]:
+        bad |= refused
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        line, value = df["line"].iloc[i], raw.iloc[i]
+        k = next(k for k, (refused, _) in enumerate(checks) if refused.iloc[i])
+        if k == 0:
+            char = _CONTROL.search(value).group()
+            why = f"contains the control character U+{ord(char):04X}; ids are file names: remove it"
+        elif k == 1:
+            raise ManifestError(f"{path}: line {line}: empty {col}")
+        else:
+            why = checks[k][1]
+        shown = value if k == 0 else ids.iloc[i]  # the raw text shows the control character, escaped
+        raise ManifestError(f"{path}: line {line}: {col} {shown!r:.300} {why}")
+    df[col] = ids
 
 
 def _ids_by_name(s: Session, names: list[str]) -> dict[str, int]:
@@ -284,11 +326,27 @@ def import_manifest(
     )
 
 
+def _csv_cell(value: str) -> str:
+    """One CSV cell; quoted when it looks like a formula or holds a comma, quote or line break.
+
+    Otherwise as ``csv.writer`` writes it (so the released files round-trip byte for byte),
+    except that a lone CR is quoted too (``csv.writer`` with a ``\\n`` terminator leaves it bare).
+
+    >>> _csv_cell("a.png"), _csv_cell("=1+2"), _csv_cell('say "hi", x')
+    ('a.png', '"=1+2"', '"say ""hi"", x"')
+    """
+    if _FORMULA_START.match(value) or any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | None = None) -> str:
     """Write the split's rows back in the released format (file order kept); return the CSV text.
 
     Each row's score is the one from the split's manifest (``manifest:<split>``), else the
-    newest score of the image. Rows without a scene reference are refused.
+    newest score of the image. Rows without a scene reference are refused. A cell that a
+    spreadsheet would read as a formula (an ingested file name such as ``=x.png``; import
+    refuses such ids) is always written in double quotes.
     """
     ref = Image.__table__.alias("ref")
     rows = session.execute(
@@ -317,17 +375,22 @@ def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | 
                 from_manifest[image_id] = value
     scores = {**newest, **from_manifest}
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(MANIFEST_COLUMNS)
+    buf.write(",".join(MANIFEST_COLUMNS) + "\n")
     for name, ref_name, image_id in rows:
         if ref_name is None:
             raise IeaError(f"image {name!r} of split {split!r} has no scene reference; set one with `iea scenes set-reference`")
         if image_id not in scores:
             raise IeaError(f"image {name!r} of split {split!r} has no score")
-        w.writerow([name, ref_name, format_score(scores[image_id])])
+        buf.write(",".join(_csv_cell(c) for c in (name, ref_name, format_score(scores[image_id]))) + "\n")
     text = buf.getvalue()
     if out is not None:
-        atomic_write(out, text.encode("utf-8"))
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = text[exc.start:exc.end].encode("utf-8", "backslashreplace").decode("ascii")
+            raise IeaError(f"split {split!r} holds a file name that is not valid UTF-8 (at {bad}); "
+                           "a manifest is UTF-8 text: rename the file and ingest it again") from None
+        atomic_write(out, data)
     return text
 
 

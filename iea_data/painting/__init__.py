@@ -8,13 +8,14 @@ and :func:`heatmap_layer` / :func:`encode_layer` (what the browser draws over th
 
 from ._layer import encode_layer, heatmap_layer, heatmap_lut, quantize_map
 from ._photo import photo_for_map, photo_jpeg
-from ._raster import RESIDUAL_RANGE, apply_stroke, brush_profile, replay, stroke_bbox, stroke_weight
+from ._raster import RESIDUAL_RANGE, WORK_FACTOR, apply_stroke, brush_profile, replay, stroke_bbox, stroke_cost, stroke_weight
 from ._session import PaintSession
-from ._stroke import MAX_POINTS, MODES, Stroke
+from ._stroke import MAX_POINTS, MODES, Stroke, StrokeRefused, check_stroke, max_radius, point_margin
 
 __all__ = [
-    "MODES", "MAX_POINTS", "Stroke",
-    "RESIDUAL_RANGE", "brush_profile", "stroke_bbox", "stroke_weight", "apply_stroke", "replay",
+    "MODES", "MAX_POINTS", "Stroke", "StrokeRefused", "check_stroke", "max_radius", "point_margin",
+    "RESIDUAL_RANGE", "WORK_FACTOR", "brush_profile", "stroke_bbox", "stroke_cost", "stroke_weight", "apply_stroke",
+    "replay",
     "PaintSession",
     "heatmap_layer", "heatmap_lut", "encode_layer", "quantize_map",
     "photo_for_map", "photo_jpeg",

@@ -9,6 +9,15 @@ the polyline through the stroke's points, so the weight equals the maximum over 
 continuously along the path, and overlapping dabs within one stroke never add up (a slow drag
 and a quick one paint the same). ``profile`` is 1 up to ``hardness`` and falls to 0 at the
 rim with a smoothstep. Paths are first simplified to within :data:`PATH_TOLERANCE` (0.2 px).
+
+The cost of one stroke is bounded: the exact distance costs one pass over each segment's box
+(the segment widened by the radius, clipped to the map), and when the sum of those boxes would
+exceed :data:`WORK_FACTOR` times the map's area (a long zigzag with a huge brush), the path is
+simplified with a coarser tolerance, doubled until it fits. The distance to the path then moves
+by at most that tolerance (Douglas-Peucker keeps the path within it), so a drag the app can
+send keeps its look while a hostile stroke costs at most ``WORK_FACTOR`` full-map passes
+(:func:`stroke_cost`). Fields the map bounds (radius, points) are checked by
+:func:`~iea_data.painting.check_stroke` before any work.
 """
 
 from __future__ import annotations
@@ -20,9 +29,10 @@ import cv2
 import numpy as np
 
 from ..imaging import check_range
-from ._stroke import Stroke
+from ._stroke import Stroke, check_stroke
 
-__all__ = ["RESIDUAL_RANGE", "brush_profile", "stroke_bbox", "stroke_weight", "apply_stroke", "replay"]
+__all__ = ["RESIDUAL_RANGE", "WORK_FACTOR", "brush_profile", "stroke_bbox", "stroke_cost", "stroke_weight",
+           "apply_stroke", "replay"]
 
 #: The value range of residual maps, the default of :func:`apply_stroke`.
 RESIDUAL_RANGE = (-1.0, 1.0)
@@ -82,30 +92,116 @@ def _dedupe(points: np.ndarray) -> np.ndarray:
 PATH_TOLERANCE = 0.2
 
 
-def _simplify(points: np.ndarray) -> np.ndarray:
-    """Drop points that lie within :data:`PATH_TOLERANCE` px of the simplified path (keeps the ends)."""
+#: Douglas-Peucker runs on pieces of at most this many points (its worst case is quadratic:
+#: 0.6 s for one hostile 20,000-point path; in pieces, a few milliseconds).
+_DP_CHUNK = 512
+
+
+def _simplify(points: np.ndarray, tolerance: float = PATH_TOLERANCE) -> np.ndarray:
+    """Drop points that lie within ``tolerance`` px of the simplified path (keeps the ends).
+
+    Douglas-Peucker on consecutive pieces of :data:`_DP_CHUNK` points (each piece keeps its
+    ends), so the result stays within ``tolerance`` of the path and the time is linear.
+    """
     pts = _dedupe(points)
     if len(pts) <= 2:
         return pts
     origin = pts.min(axis=0)
-    rel = (pts - origin).astype(np.float32).reshape(-1, 1, 2)
-    keep = cv2.approxPolyDP(rel, PATH_TOLERANCE, False).reshape(-1, 2).astype(np.float64) + origin
-    return keep if len(keep) >= 2 else pts
+    rel = (pts - origin).astype(np.float32)
+    pieces = []
+    for i in range(0, len(rel) - 1, _DP_CHUNK):
+        piece = rel[i:i + _DP_CHUNK + 1]
+        kept = cv2.approxPolyDP(piece.reshape(-1, 1, 2), float(tolerance), False).reshape(-1, 2)
+        if len(kept) < 2 or not (np.array_equal(kept[0], piece[0]) and np.array_equal(kept[-1], piece[-1])):
+            kept = np.concatenate([piece[:1], kept, piece[-1:]])  # keep the piece's ends whatever DP did
+        pieces.append(kept if not pieces else kept[1:])
+    keep = _dedupe(np.concatenate(pieces).astype(np.float64) + origin)
+    return keep if len(keep) >= 2 else pts[[0, -1]]
 
 
-def _distance_to_path(points: np.ndarray, box: tuple[int, int, int, int], radius: float) -> np.ndarray:
+#: One stroke may cost at most this many times the map's pixels (at least 64 x 256 x 256);
+#: see :func:`stroke_cost`.
+WORK_FACTOR = 64
+
+#: What one segment costs beyond its pixels, in pixel visits (the fixed cost of a segment's
+#: few small array operations: about 60 us, as much as ~10,000 pixels of the distance pass).
+SEGMENT_COST = 8192
+
+
+def _segment_boxes(pts: np.ndarray, box: tuple[int, int, int, int], radius: float) -> np.ndarray:
+    """Per segment of the path ``pts``, its box ``(sy0, sy1, sx0, sx1)`` inside ``box`` (int64 (S, 4))."""
+    y0, y1, x0, x1 = box
+    a, b = (pts[:1], pts[:1]) if len(pts) == 1 else (pts[:-1], pts[1:])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    sx0 = np.maximum(x0, np.ceil(lo[:, 0] - radius))
+    sx1 = np.minimum(x1, np.floor(hi[:, 0] + radius) + 1)
+    sy0 = np.maximum(y0, np.ceil(lo[:, 1] - radius))
+    sy1 = np.minimum(y1, np.floor(hi[:, 1] + radius) + 1)
+    return np.stack([sy0, sy1, sx0, sx1], axis=1).astype(np.int64)
+
+
+def _work(boxes: np.ndarray) -> int:
+    area = np.clip(boxes[:, 1] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 2], 0, None)
+    return int(area.sum()) + SEGMENT_COST * int((area > 0).sum())
+
+
+def _plan(points: np.ndarray, box: tuple[int, int, int, int], radius: float, shape: Sequence[int]):
+    """The path to rasterise: ``(tolerance, simplified points, segment boxes, pixel visits)``."""
+    budget = WORK_FACTOR * max(int(shape[0]) * int(shape[1]), 256 * 256)
+    # past the path's extent every point is within ``tol`` of the first one: two ends suffice
+    extent = float(np.ptp(points, axis=0).max()) if len(points) > 1 else 0.0
+    tol = PATH_TOLERANCE
+    while True:
+        pts = _simplify(points, tol) if tol < extent else _dedupe(points[[0, -1]])
+        boxes = _segment_boxes(pts, box, radius)
+        work = _work(boxes)
+        if work <= budget or len(pts) <= 2:
+            return tol, pts, boxes, work
+        tol *= 2.0
+
+
+def stroke_cost(stroke: Stroke, shape: Sequence[int]) -> tuple[float, int]:
+    """What painting ``stroke`` on a map of ``shape`` costs: ``(tolerance, pixel visits)``.
+
+    ``pixel visits`` is the sum over the simplified path's segments (those that reach the map)
+    of their boxes' pixels (the distance pass, the bulk of the work) plus :data:`SEGMENT_COST`
+    per segment; it is at most ``WORK_FACTOR * max(H * W, 256 * 256)`` for any stroke
+    :func:`~iea_data.painting.check_stroke` accepts (the rest of the work is one pass over
+    the stroke's box). ``tolerance`` is the simplification used (px): :data:`PATH_TOLERANCE`
+    unless the path had to be coarsened to fit.
+
+    Raises
+    ------
+    StrokeRefused
+        If the stroke does not fit the map (see :func:`~iea_data.painting.check_stroke`).
+
+    Examples
+    --------
+    >>> stroke_cost(Stroke(id=0, points=[[5, 5], [15, 5]], radius=2), (100, 100))
+    (0.2, 8267)
+    >>> zigzag = [[x % 1024, 300 * (x % 2)] for x in range(20_000)]
+    >>> tol, work = stroke_cost(Stroke(id=0, points=zigzag, radius=1200, mode="smooth"), (683, 1024))
+    >>> tol > 1, work <= WORK_FACTOR * 683 * 1024
+    (True, True)
+    """
+    check_stroke(stroke, shape)
+    box = stroke_bbox(stroke, shape)
+    if box is None:
+        return PATH_TOLERANCE, 0
+    tol, _, _, work = _plan(stroke.points, box, stroke.radius, shape)
+    return tol, work
+
+
+def _distance_to_path(points: np.ndarray, box: tuple[int, int, int, int], radius: float,
+                      shape: Sequence[int]) -> np.ndarray:
     """Euclidean distance from each pixel centre of ``box`` to the polyline (capped at radius + 1)."""
     y0, y1, x0, x1 = box
     cap = np.float32((radius + 1.0) ** 2)
     d2 = np.full((y1 - y0, x1 - x0), cap, np.float32)
-    pts = _simplify(points)
+    _, pts, boxes, _ = _plan(points, box, radius, shape)
     segments = [(pts[0], pts[0])] if len(pts) == 1 else list(zip(pts[:-1], pts[1:]))
-    for a, b in segments:
+    for (a, b), (sy0, sy1, sx0, sx1) in zip(segments, boxes.tolist()):
         # the segment's own box, widened by the radius, inside the stroke box
-        sx0 = max(x0, math.ceil(min(a[0], b[0]) - radius))
-        sx1 = min(x1, math.floor(max(a[0], b[0]) + radius) + 1)
-        sy0 = max(y0, math.ceil(min(a[1], b[1]) - radius))
-        sy1 = min(y1, math.floor(max(a[1], b[1]) + radius) + 1)
         if sx0 >= sx1 or sy0 >= sy1:
             continue
         px = np.arange(sx0, sx1, dtype=np.float32)[None, :] - np.float32(a[0])
@@ -133,10 +229,11 @@ def stroke_weight(stroke: Stroke, shape: Sequence[int]) -> tuple[tuple[int, int,
     >>> box, w.tolist()
     ((1, 4, 1, 4), [[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
     """
+    check_stroke(stroke, shape)
     box = stroke_bbox(stroke, shape)
     if box is None:
         return None
-    d = _distance_to_path(stroke.points, box, stroke.radius)
+    d = _distance_to_path(stroke.points, box, stroke.radius, shape)
     w = brush_profile(d / np.float32(stroke.radius), stroke.hardness)
     if stroke.flow != 1.0:
         w *= np.float32(stroke.flow)

@@ -3,21 +3,37 @@
 The browser sends strokes with increasing ids and re-sends every stroke the server has not
 acknowledged; :meth:`PaintSession.apply` applies each id exactly once, in id order, however
 often and in whatever bursts they arrive, and the app acknowledges :attr:`PaintSession.last_id`.
+A refused stroke that carries an id is acknowledged too (and never painted), so that the
+browser stops re-sending it and the strokes after it still arrive.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ._raster import RESIDUAL_RANGE, _apply_unchecked, _check_maps, stroke_bbox
-from ._stroke import Stroke
+from ._stroke import MAX_ID, Stroke, StrokeRefused
 
 __all__ = ["PaintSession"]
 
 log = logging.getLogger(__name__)
+
+
+def _raw_id(data: Any) -> int | None:
+    """The id of a stroke message that was refused, if it has a usable one."""
+    if isinstance(data, (str, bytes)):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    sid = data.get("id") if isinstance(data, Mapping) else None
+    if isinstance(sid, int) and not isinstance(sid, bool) and 0 <= sid <= MAX_ID:
+        return sid
+    return None
 
 
 class PaintSession:
@@ -115,21 +131,52 @@ class PaintSession:
         """Apply the strokes whose id is above :attr:`last_id`, in id order; return their ids.
 
         Ids at or below ``last_id`` (already applied, or re-sent) are skipped. A new stroke
-        clears the redo stack. A malformed stroke raises ``ValueError``/``TypeError`` and
-        nothing of the batch after it is applied.
+        clears the redo stack.
+
+        Raises
+        ------
+        StrokeRefused
+            (a ``ValueError`` and ``TypeError``) for a malformed stroke, or one that does not
+            fit the map (:func:`~iea_data.painting.check_stroke`). The strokes before it are
+            applied, nothing after it; if it carries a usable id it is acknowledged
+            (``last_id`` moves to it, it is never painted), so a re-sent batch goes on past it.
         """
-        parsed = sorted((s if isinstance(s, Stroke) else Stroke.from_json(s) for s in strokes), key=lambda s: s.id)
-        applied: list[int] = []
-        for stroke in parsed:
-            if stroke.id <= self.last_id:
+        items: list[tuple[int, Stroke | None, StrokeRefused | None]] = []
+        for s in strokes:
+            if isinstance(s, Stroke):
+                items.append((s.id, s, None))
                 continue
-            self._paint(stroke)
-            self.last_id = stroke.id
-            applied.append(stroke.id)
-            self._changed(self._done[-1][1])
-        if applied:
-            self._undone.clear()
-            log.debug("applied strokes %s", applied)
+            try:
+                stroke = Stroke.from_json(s)
+            except StrokeRefused as exc:
+                sid = _raw_id(s)
+                if sid is None:
+                    raise
+                items.append((sid, None, exc))
+            else:
+                items.append((stroke.id, stroke, None))
+        items.sort(key=lambda t: t[0])
+        applied: list[int] = []
+        try:
+            for sid, stroke, refused in items:
+                if sid <= self.last_id:
+                    continue
+                if refused is None:
+                    try:
+                        self._paint(stroke)
+                    except StrokeRefused as exc:
+                        refused = exc
+                if refused is not None:
+                    self.last_id = sid
+                    log.info("stroke %d refused and dropped: %s", sid, refused)
+                    raise StrokeRefused(f"stroke {sid} was dropped: {refused}") from None
+                self.last_id = sid
+                applied.append(sid)
+                self._changed(self._done[-1][1])
+        finally:
+            if applied:
+                self._undone.clear()
+                log.debug("applied strokes %s", applied)
         return applied
 
     def undo(self) -> bool:

@@ -4,6 +4,10 @@ Run: ``python -m pipelines.benchmarks.painting [--strokes 50] [--side 1024] [--n
 
 - ``raster``: :func:`iea_data.painting.apply_stroke` on a ``side``-px map (the label
   resolution), random drags of each mode; goal <= 10 ms per stroke.
+- ``worst stroke``: CPU seconds (``time.process_time``) of the costliest strokes the library
+  accepts on a ``side`` x (2/3 side) map (1024x683 by default; issue 10's probe): 20,000 points,
+  radius = the map's diagonal, smooth mode, in several hostile shapes; the most is reported.
+  Before the fix, 20,000 points at radius 1e6 took 110.7 s; that stroke is now refused.
 - ``app start``: ``iea app``'s Streamlit process from launch to its health check, and to the
   login form drawn in headless Chromium.
 - ``stroke to overlay``: in headless Chromium (Debian ``/usr/bin/chromium`` through
@@ -71,7 +75,7 @@ def build_app_workspace(root: Path, *, size=(192, 256), scenes=("alpha", "beta")
     ws = init_workspace(root)
     photos = root.parent / f"{root.name}-photos"
     write_photos(photos, size=size, scenes=scenes)
-    report = ingest(ws, [photos], workers=1)
+    report = ingest(ws, [photos], workers=1, kind="demo")  # a demo workspace: the demo accounts are allowed
     if report.n_errors:
         raise RuntimeError(f"ingest of the generated photos failed: {report.errors[:3]}")
     prelabel_refdiff(ws)
@@ -132,6 +136,55 @@ def bench_raster(side: int, n: int, seed: int = 0) -> dict:
             times.append((time.perf_counter() - t0) * 1000)
         out[mode] = {"p50_ms": _pct(times, 50), "p95_ms": _pct(times, 95), "max_ms": float(max(times))}
     return out
+
+
+def worst_strokes(h: int, w: int, seed: int = 1):
+    """Hostile strokes at the limits ``check_stroke`` allows on an h x w map: (name, points, radius)."""
+    from iea_data.painting import MAX_POINTS, max_radius
+
+    rng = np.random.default_rng(seed)
+    r = max_radius((h, w))
+    n = MAX_POINTS
+    i = np.arange(n, dtype=np.float64)
+    t = np.linspace(0, 40 * np.pi, n)
+    return [
+        ("random points over the map", np.stack([rng.uniform(0, w, n), rng.uniform(0, h, n)], 1), r),
+        ("random points over the margin", np.stack([rng.uniform(-r, w + r, n), rng.uniform(-r, h + r, n)], 1), r),
+        ("64 long segments", np.stack([rng.uniform(0, w, 65), rng.uniform(0, h, 65)], 1), r),
+        ("concentric circles", np.stack([w / 2 + 0.3 * h * np.cos(t), h / 2 + 0.3 * h * np.sin(t)], 1), r),
+        ("fine zigzag, radius 1", np.stack([(i * 0.05) % w, h / 2 + (i % 2)], 1), 1.0),
+        ("zigzag, radius 200", np.stack([(i * 0.5) % w, h / 2 + 3 * (i % 2)], 1), 200.0),
+    ]
+
+
+def bench_worst_stroke(side: int) -> dict:
+    """CPU seconds of the costliest accepted strokes (smooth mode) on a side x (2/3 side) map."""
+    from iea_data.painting import Stroke, StrokeRefused, apply_stroke, stroke_cost
+
+    h, w = round(side * 2 / 3), side
+    base = np.zeros((h, w), np.float32)
+    corr = np.zeros_like(base)
+    rows = {}
+    for name, pts, radius in worst_strokes(h, w):
+        s = Stroke(id=1, points=pts, radius=radius, mode="smooth", hardness=0.3)
+        tol, work = stroke_cost(s, base.shape)
+        t0 = time.process_time()
+        apply_stroke(corr, s, base=base)
+        rows[name] = {"cpu_s": time.process_time() - t0, "radius": radius, "points": len(pts),
+                      "tolerance_px": tol, "pixel_visits_per_map": work / (h * w)}
+    # the issue's probe: 20,000 points at radius 1e6 is refused before any work
+    rng = np.random.default_rng(0)
+    probe = Stroke(id=1, points=np.stack([rng.uniform(0, w, 20_000), rng.uniform(0, h, 20_000)], 1), radius=1e6,
+                   mode="smooth")
+    t0 = time.process_time()
+    try:
+        apply_stroke(corr, probe, base=base)
+        refused = ""
+    except StrokeRefused as exc:
+        refused = str(exc)
+    worst = max(rows, key=lambda k: rows[k]["cpu_s"])
+    return {"map": [h, w], "strokes": rows, "worst": worst, "worst_cpu_s": rows[worst]["cpu_s"],
+            "before_fix_cpu_s": 110.7, "issue_probe_refused": refused, "issue_probe_cpu_s": time.process_time() - t0}
 
 
 def bench_browser(ws_root: Path, n_strokes: int) -> dict:
@@ -284,6 +337,7 @@ def main(argv=None) -> dict:
         "date": time.strftime("%Y-%m-%d"),
         "side": args.side,
         "raster": bench_raster(args.side, args.strokes * 4),
+        "worst_stroke": bench_worst_stroke(args.side),
     }
     if not args.no_browser:
         if not os.path.exists(CHROMIUM):
@@ -307,6 +361,10 @@ def main(argv=None) -> dict:
     print(f"painting benchmark ({result['machine']}, {result['date']}, {args.side}-px map)")
     for mode, r in result["raster"].items():
         print(f"  apply_stroke {mode:<8} p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  max {r['max_ms']:.2f} ms (goal <= 10)")
+    ws_ = result["worst_stroke"]
+    print(f"  worst accepted stroke on {ws_['map'][1]}x{ws_['map'][0]} (20,000 points, radius = diagonal, smooth): "
+          f"{ws_['worst_cpu_s']:.3f} s CPU ({ws_['worst']}); before the fix {ws_['before_fix_cpu_s']} s "
+          f"(radius 1e6, now refused in {ws_['issue_probe_cpu_s'] * 1000:.1f} ms)")
     b = result.get("browser")
     if b:
         print(f"  app start: health {b['app_start_to_health_s']:.2f} s, login form in Chromium "
