@@ -34,8 +34,26 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flash() -> None:
+    """Show the queued messages as literal text (they quote names and comments)."""
+    from annotator_app._text import literal
+
     for kind, text in st.session_state.pop("_flash", []):
-        getattr(st, kind)(text)
+        getattr(st, kind)(literal(text))
+
+
+@st.cache_resource(show_spinner=False)
+def app_icon():
+    """The page icon: a 64 px blue-white-red disc (the heatmap's colours), made here, served by the app."""
+    import numpy as np
+    from PIL import Image
+
+    from iea_data.heatmaps import colorize
+
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
+    ramp = ((xx - 31.5) / 63.0).astype(np.float32)  # -0.5 (blue) … +0.5 (red)
+    rgb = colorize(ramp, vmax=0.5)  # uint8 (64, 64, 3)
+    alpha = ((((yy - 31.5) ** 2 + (xx - 31.5) ** 2) <= 31.0 ** 2) * 255).astype(np.uint8)
+    return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
 
 
 @st.cache_data(show_spinner=False)

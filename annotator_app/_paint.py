@@ -125,29 +125,72 @@ def view_controls() -> dict:
     return {"show": show, "opacity": opacity, "zoom": zoom}
 
 
-def take_events(painting: Painting) -> tuple[list[str], list[str]]:
-    """Apply the strokes that arrived (each id once) and return (actions, errors) to handle."""
+MALFORMED = "A message from the painter was malformed and ignored; reload the page if the painter stops responding."
+
+
+def _is_ours(msg, painting: Painting) -> bool | None:
+    """True: a message of this painter; False: of a painter no longer open (or none); None: malformed."""
+    if msg is None:
+        return False
+    if not isinstance(msg, dict) or not isinstance(msg.get("token"), str):
+        return None
+    return msg["token"] == painting.token
+
+
+def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
+    """Apply the strokes that arrived (each id once) and return (actions, errors) to handle.
+
+    ``state`` is ``st.session_state`` unless given (the tests pass a dict). Whatever the
+    browser sent — garbage, wrong types, hostile values — this never raises: a refused stroke
+    or a malformed message becomes one line in ``errors`` (unexpected failures are logged with
+    their traceback on the server, see :func:`annotator_app._errors.error_line`).
+    """
+    from annotator_app._errors import error_line
+    from annotator_app._text import one_line
+
+    state = st.session_state if state is None else state
     errors: list[str] = []
-    msg = st.session_state.pop("_resync_in", None)
-    if isinstance(msg, dict) and msg.get("token") == painting.token:
-        painting.resync = True
-    for msg in st.session_state.pop("_strokes_in", []):
-        if not isinstance(msg, dict) or msg.get("token") != painting.token:
+    malformed = False
+    msg = state.pop("_resync_in", None)
+    if msg is not None:
+        ours = _is_ours(msg, painting)
+        malformed |= ours is None
+        if ours:
+            painting.resync = True
+    for msg in state.pop("_strokes_in", None) or []:
+        ours = _is_ours(msg, painting)
+        if ours is None:
+            malformed = True
+            continue
+        if not ours:
             continue  # from a painter that is no longer open
+        strokes = msg.get("strokes")
+        if strokes is None:
+            continue
+        if not isinstance(strokes, list):
+            malformed = True
+            continue
         try:
-            if painting.session.apply(msg.get("strokes") or []):
+            if painting.session.apply(strokes):
                 painting.dirty = True
         except (ValueError, TypeError) as exc:
-            errors.append(f"A stroke was refused: {exc}")
+            errors.append(f"A stroke was refused: {one_line(exc)}")
+        except Exception as exc:  # noqa: BLE001 - the browser is not trusted: one line, traceback logged
+            errors.append(error_line(exc))
     actions = []
-    for msg in st.session_state.pop("_actions_in", []):
-        if isinstance(msg, dict) and msg.get("token") == painting.token and msg.get("action") in ("undo", "redo", "save", "next"):
+    for msg in state.pop("_actions_in", None) or []:
+        ours = _is_ours(msg, painting)
+        if ours is None or (ours and msg.get("action") not in ("undo", "redo", "save", "next")):
+            malformed = True
+        elif ours:
             actions.append(msg["action"])
     for a in actions:
         if a == "undo" and painting.session.undo():
             painting.dirty = True
         elif a == "redo" and painting.session.redo():
             painting.dirty = True
+    if malformed:
+        errors.append(MALFORMED)
     return [a for a in actions if a in ("save", "next")], errors
 
 

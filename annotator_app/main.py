@@ -12,20 +12,45 @@ import logging
 
 import streamlit as st
 
-st.set_page_config(page_title="IEA annotator", page_icon=":material/brush:", layout="wide")
+from annotator_app._common import app_icon
+
+# the icon is a generated PNG served by the app itself: a ":material/…:" or emoji icon makes
+# every browser fetch it from an outside server (fonts.gstatic.com, a CDN)
+st.set_page_config(page_title="IEA annotator", page_icon=app_icon(), layout="wide")
 st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
 
 from annotator_app import pages  # noqa: E402  (after set_page_config)
 from annotator_app._common import db, workspace  # noqa: E402
+from annotator_app._errors import error_boundary  # noqa: E402
+from annotator_app._text import literal  # noqa: E402
+
+from iea_data.users import configure_auth_log  # noqa: E402
 
 log = logging.getLogger("annotator_app")
+configure_auth_log()  # sign-ins, failures and sign-outs (never a password) to the server's log
 
 
-def _logout(message: str | None = None) -> None:
+def _logout(message: str | None = None, reason: str = "signed out") -> None:
+    if name := st.session_state.get("user_name"):
+        from iea_data.users import log_sign_out
+
+        log_sign_out(name, reason=reason, address=_client_address())
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     if message:
         st.session_state["flash_login"] = message
+
+
+def _client_address() -> str:
+    """The browser's address for login throttling: the websocket peer; ``X-Forwarded-For`` only
+    when the peer is a proxy listed in ``IEA_TRUSTED_PROXIES`` (comma-separated; ``local`` = this machine)."""
+    import os
+
+    from iea_data.users import client_address
+
+    trusted = [p for p in os.environ.get("IEA_TRUSTED_PROXIES", "").split(",") if p.strip()]
+    forwarded = st.context.headers.get("X-Forwarded-For") if trusted else None
+    return client_address(st.context.ip_address, forwarded, trusted)
 
 
 def _login_page(ws) -> None:
@@ -35,7 +60,7 @@ def _login_page(ws) -> None:
     left, _ = st.columns([1, 2])
     with left:
         if msg := st.session_state.pop("flash_login", None):
-            st.info(msg)
+            st.info(literal(msg))
         with st.form("login", enter_to_submit=True):
             name = st.text_input("User name", key="login_name")
             password = st.text_input("Password", type="password", key="login_password")
@@ -43,11 +68,13 @@ def _login_page(ws) -> None:
         if submitted:
             try:
                 with db(ws) as s:
-                    user = authenticate(s, name.strip(), password, max_failures=ws.settings.login_max_failures)
+                    user = authenticate(s, name.strip(), password, address=_client_address(),
+                                        max_failures=ws.settings.login_max_failures)
             except AuthError as exc:
-                st.error(str(exc))
+                st.error(literal(exc))
                 return
             st.session_state["user_id"] = user.id
+            st.session_state["user_name"] = user.name  # for the sign-out log line
             st.session_state["last_seen"] = dt.datetime.now(dt.timezone.utc)
             st.rerun()
 
@@ -61,19 +88,24 @@ def _signed_in_user(ws):
         return None
     now = dt.datetime.now(dt.timezone.utc)
     if session_expired(st.session_state["last_seen"], now, ws.settings.session_idle_minutes):
-        _logout(f"Signed out after {ws.settings.session_idle_minutes} idle minutes; please sign in again.")
+        _logout(f"Signed out after {ws.settings.session_idle_minutes} idle minutes; please sign in again.", "idle")
         return None
     try:
         with db(ws) as s:
             user = current_user(s, uid)
     except AuthError as exc:
-        _logout(f"Signed out: {exc}")
+        _logout(f"Signed out: {exc}", "disabled or deleted")
         return None
     st.session_state["last_seen"] = now
     return user
 
 
 def main() -> None:
+    with error_boundary():  # one line in the browser, the traceback in the server log
+        _main()
+
+
+def _main() -> None:
     ws = workspace()
     user = _signed_in_user(ws)
     if user is None:
@@ -81,13 +113,14 @@ def main() -> None:
         return
     available = pages.pages_for(user)
     with st.sidebar:
-        st.markdown(f"**{user.name}** · {user.role}")
+        st.markdown(f"**{literal(user.name)}** · {literal(user.role)}")
         page = st.radio("Page", list(available), key="page", label_visibility="collapsed")
         if st.button("Sign out", key="logout"):
             _logout("Signed out.")
             st.rerun()
         st.divider()
-    available[page](ws, user)
+    with error_boundary():  # the sidebar (sign out) stays usable when a page fails
+        available[page](ws, user)
 
 
 main()

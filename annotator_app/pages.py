@@ -13,6 +13,8 @@ import streamlit as st
 
 from annotator_app import _paint
 from annotator_app._common import data_url, db, flash, legend_png, show_flash
+from annotator_app._errors import guarded
+from annotator_app._text import literal
 
 VMAX = 0.5  # the heatmap range of iea_data.heatmaps (±0.5)
 EV_DISPLAY = 2.0  # EV stops shown at full colour on the target page
@@ -171,6 +173,7 @@ def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
 
 
 @st.fragment
+@guarded  # a fragment reruns alone, outside the page's error boundary
 def _annotation_painter(ws, user, brush: dict, view: dict) -> None:
     """The painter alone: a stroke reruns only this fragment (apply, redraw, autosave)."""
     p: _paint.Painting = st.session_state["ann_painting"]
@@ -183,7 +186,7 @@ def _annotation_painter(ws, user, brush: dict, view: dict) -> None:
     if err := _autosaver().take_error():
         errors.append(err)
     for e in errors:
-        st.error(e)
+        st.error(literal(e))
     status = f"{p.session.n_strokes} stroke(s) · autosaved as a draft" if p.session.n_strokes else "no strokes yet"
     _paint.mount(p, brush, view, vmax=VMAX, unit="", status=status)
     if p.dirty:
@@ -229,7 +232,7 @@ def annotate_page(ws, user) -> None:
         p = None  # a new base before any stroke: reopen on it
     if p is None:
         if err := _autosave_wait():
-            st.error(err)
+            st.error(literal(err))
         p = st.session_state["ann_painting"] = _open_annotation(ws, user, current, base)
         st.session_state["ann_score"] = float(p.payload.score) if p.payload.score is not None else 5.0
         st.session_state["ann_comment"] = p.payload.comment or ""
@@ -252,15 +255,15 @@ def annotate_page(ws, user) -> None:
         st.rerun()
     st.session_state["ann_image"] = current
 
-    scene = f" · scene {item.scene}" if item.scene else ""
-    nav.markdown(f"**{item.name}**{scene} · {item.n_experts} expert(s) so far · "
-                    f"painting on **{p.payload.base_kind}**" + (" (resumed draft)" if p.payload.from_draft else ""))
+    scene = f" · scene {literal(item.scene)}" if item.scene else ""
+    nav.markdown(f"**{literal(item.name)}**{scene} · {item.n_experts} expert(s) so far · "
+                 f"painting on **{literal(p.payload.base_kind)}**" + (" (resumed draft)" if p.payload.from_draft else ""))
     if item.status == "rejected" and item.rejected_comment:
-        st.warning(f"Rejected by a reviewer: {item.rejected_comment}")
+        st.warning(f"Rejected by a reviewer: {literal(item.rejected_comment)}")
     if p.payload.notice:
-        st.info(p.payload.notice)
+        st.info(literal(p.payload.notice))
     if msg := st.session_state.pop("ann_error", None):
-        st.error(msg)
+        st.error(literal(msg))
 
     _annotation_painter(ws, user, brush, view)
     st.image(legend_png(VMAX), width=420)
@@ -279,7 +282,7 @@ def annotate_page(ws, user) -> None:
                 st.session_state["ann_image"] = _queue_step(ids, current, +1) if len(ids) > 1 else None
                 st.rerun()
         if msg := st.session_state.pop("ann_error", None):
-            st.error(msg)
+            st.error(literal(msg))
 
 
 # --------------------------------------------------------------------------- review
@@ -322,12 +325,14 @@ def review_page(ws, user) -> None:
                 own = load_label_map(ws.objects, s.get(Label, it.label_id))
             photo = photo_for_map(ws, s, it.image_id, own.shape)
             names = {u.id: u.name for u in _users(s)}
-        meta = [f"score {it.score:g}" if it.score is not None else "no score", it.comment or "no comment"]
-        st.caption(f"{it.image_name} · by **{it.author_name}** · revision {it.revision} · " + " · ".join(meta))
+        meta = [f"score {it.score:g}" if it.score is not None else "no score",
+                literal(it.comment) if it.comment else "no comment"]
+        st.caption(f"{literal(it.image_name)} · by **{literal(it.author_name)}** · revision {it.revision} · "
+                   + " · ".join(meta))
         others = [(lab, m) for lab, m in experts if lab.id != it.label_id and m.shape == own.shape]
         c = st.columns(3)
         c[0].image(photo, caption="photo", width="stretch", clamp=True)
-        c[1].image(overlay(photo, own, opacity=0.65, vmax=VMAX), caption=f"{it.author_name} (under review)",
+        c[1].image(overlay(photo, own, opacity=0.65, vmax=VMAX), caption=f"{literal(it.author_name)} (under review)",
                    width="stretch")
         if others:
             spread = expert_spread([own] + [m for _, m in others])
@@ -340,7 +345,7 @@ def review_page(ws, user) -> None:
             oc = st.columns(3)
             for i, (lab, m) in enumerate(others):
                 oc[i % 3].image(overlay(photo, m, opacity=0.65, vmax=VMAX), width="stretch",
-                                caption=f"{names.get(lab.author_id, lab.author_id)} · {lab.status}")
+                                caption=f"{literal(names.get(lab.author_id, lab.author_id))} · {literal(lab.status)}")
         st.image(legend_png(VMAX), width=420)
         with st.form("review_form"):
             comment = st.text_area("Comment (required to reject)", key="rev_comment")
@@ -353,7 +358,7 @@ def review_page(ws, user) -> None:
                     review_label(s, user, it.label_id, decision="accept" if accept else "reject",
                                  comment=comment or None)
             except IeaError as exc:
-                st.error(str(exc))
+                st.error(literal(exc))
                 return
             flash("success", f"{'Accepted' if accept else 'Rejected'} {choice}.")
             st.rerun()
@@ -368,39 +373,53 @@ def _users(s):
 # --------------------------------------------------------------------------- ideal target
 
 
+BLOCKED_SHOWN = 50  # scenes listed with the reason they cannot be painted (the rest counted)
+
+
 def target_page(ws, user) -> None:
-    from iea_data.catalog import list_scenes
     from iea_data.errors import IeaError
     from iea_data.painting import PaintSession, photo_for_map, photo_jpeg
-    from iea_data.targets import EV_LIMIT, ideal_from_ev, open_target, save_target
+    from iea_data.targets import EV_LIMIT, ideal_from_ev, open_target, paintable_scenes, save_target
 
     st.markdown("### Ideal-exposure target")
     show_flash()
     with db(ws) as s:
-        scenes = {sc.name: sc for sc in list_scenes(s) if sc.reference}
+        listed = paintable_scenes(s)
+    scenes = {sc.name: sc for sc in listed if sc.paintable}
+    blocked = [sc for sc in listed if not sc.paintable]
+    if blocked:
+        with st.expander(f"{len(blocked)} scene(s) cannot be painted yet", expanded=not scenes):
+            shown = blocked[:BLOCKED_SHOWN]
+            more = f"\n- … and {len(blocked) - len(shown)} more" if len(blocked) > len(shown) else ""
+            st.markdown("\n".join(f"- **{literal(sc.name)}**: {literal(sc.reason)}" for sc in shown) + more)
     if not scenes:
-        st.info("No scene has a reference image yet (`iea scenes set-reference SCENE IMAGE`).")
+        st.info("No scene can be painted yet: a target is painted on a scene's reference image, "
+                "which must have a decoded file (the list above says what to do for each scene).")
         return
     name = st.sidebar.selectbox("Scene", list(scenes), key="tgt_scene")
-    scene_id = scenes[name].id
+    scene_id = scenes[name].scene_id
     brush = _paint.brush_controls(unit="EV", strength_max=3.0, strength_default=0.3,
                                   signs=("Darker (−EV)", "Brighter (+EV)"))
     view = _paint.view_controls()
     p = st.session_state.get("tgt_painting")
     if p is None or p.ident != ("target", scene_id):
-        with db(ws) as s:
-            state = open_target(ws, s, user, scene_id)
-            photo = photo_jpeg(ws, s, state.reference_image_id, state.ev_map.shape)
+        try:
+            with db(ws) as s:
+                state = open_target(ws, s, user, scene_id)
+                photo = photo_jpeg(ws, s, state.reference_image_id, state.ev_map.shape)
+        except IeaError as exc:  # e.g. the reference's file was moved or deleted since it was ingested
+            st.error(literal(f"Scene {name} cannot be opened: {exc}"))
+            return
         session = PaintSession(np.zeros_like(state.ev_map), state.ev_map, log=state.strokes,
                                value_range=(-EV_LIMIT, EV_LIMIT))
         p = st.session_state["tgt_painting"] = _paint.Painting(ident=("target", scene_id), session=session,
                                                               photo_url=data_url(photo, "image/jpeg"), payload=state)
     actions, errors = _paint.take_events(p)
     for e in errors:
-        st.error(e)
+        st.error(literal(e))
     p.dirty = False  # a target has no draft: each save is a new revision
     head = f"painting on target {p.payload.parent_id}" if p.payload.parent_id else "no target yet"
-    st.caption(f"Scene **{name}**, reference {scenes[name].reference} ({head}). Paint exposure changes in EV stops: "
+    st.caption(f"Scene **{literal(name)}**, reference {literal(scenes[name].reference)} ({head}). Paint exposure changes in EV stops: "
                f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV.")
     _paint.mount(p, brush, view, vmax=VMAX, unit="EV", status=f"{p.session.n_strokes} stroke(s)",
                  color_scale=VMAX / EV_DISPLAY, words=("darker", "unchanged", "brighter"), tolerance=0.01)
@@ -419,7 +438,7 @@ def target_page(ws, user) -> None:
                 report = save_target(ws, s, user, state,
                                      progress=lambda done, total: bar.progress(done / total if total else 1.0))
         except IeaError as exc:
-            st.error(f"Not saved: {exc}")
+            st.error(literal(f"Not saved: {exc}"))
             return
         flash("success", f"Target revision {report.revision} saved: {report.n_refdiff} reference difference(s) recomputed, "
                          f"{report.n_rebased} annotation(s) rebased for re-review, {report.n_drafts_moved} draft(s) moved.")
@@ -453,7 +472,7 @@ def users_page(ws, user) -> None:
                 with db(ws) as s:
                     add_user(s, name.strip(), role=role, password=password, by=user)
             except IeaError as exc:
-                st.error(str(exc))
+                st.error(literal(exc))
             else:
                 flash("success", f"Added {name} ({role}).")
                 st.rerun()
@@ -465,7 +484,7 @@ def users_page(ws, user) -> None:
                 with db(ws) as s:
                     disable_user(s, target, by=user)
             except IeaError as exc:
-                st.error(str(exc))
+                st.error(literal(exc))
             else:
                 flash("success", f"Disabled {target}.")
                 st.rerun()

@@ -59,9 +59,15 @@ def write_demo_photos(folder: str | Path, *, photos: Sequence[str] = DEMO_PHOTOS
 
 def build_demo(workspace, *, photos: Sequence[str] = DEMO_PHOTOS, evs: Sequence[float] = DEMO_EVS,
                workers: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None):
-    """Write the demo photos into ``WORKSPACE/demo-photos`` and ingest them; returns the ingest report."""
+    """Write the demo photos into ``WORKSPACE/demo-photos`` and ingest them; returns the ingest report.
+
+    The ingest run is recorded with kind ``"demo"``: that is the catalog's mark of a demo
+    workspace (:func:`iea_data.users.is_demo_workspace`), the only kind where ``iea users demo``
+    may create the demo accounts with their public passwords.
+    """
     from .catalog import ingest
+    from .users._demo import DEMO_RUN_KIND
 
     folder = workspace.root / "demo-photos"
     write_demo_photos(folder, photos=photos, evs=evs)
-    return ingest(workspace, [folder], workers=workers, progress=progress, kind="demo")
+    return ingest(workspace, [folder], workers=workers, progress=progress, kind=DEMO_RUN_KIND)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("catalog", "model", "prelabel", "assess", "release", "painting", "train")
+BENCHMARKS = ("catalog", "ingest_memory", "model", "prelabel", "assess", "release", "painting", "train", "login")
 
 
 def main(argv=None) -> int:

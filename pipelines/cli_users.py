@@ -1,7 +1,8 @@
 """Commands: iea users (add, ls, passwd, disable, enable, demo). Registered on the root app by :func:`register`.
 
 The annotator app's accounts. Passwords are read from stdin (``--password-stdin``: the first
-line) or typed at a hidden prompt; they never appear on the command line.
+line, without its line ending ``\n`` or ``\r\n``) or typed at a hidden prompt; they never appear
+on the command line. New passwords follow the library's policy (``check_password_policy``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,30 @@ from pipelines._console import JsonOpt, console, open_workspace, print_json, pri
 users_app = typer.Typer(help="Annotator app accounts: add, ls, passwd, disable, enable, demo.", no_args_is_help=True)
 
 PasswordStdinOpt = Annotated[
-    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (for scripts).")
+    bool, typer.Option("--password-stdin",
+                       help="Read the password from the first line of stdin (for scripts); one trailing \\n or \\r\\n "
+                            "is removed, nothing else.")
 ]
+
+
+def strip_line_ending(line: bytes) -> bytes:
+    """``line`` without exactly one trailing ``\\r\\n`` or ``\\n`` (nothing else is removed)."""
+    if line.endswith(b"\r\n"):
+        return line[:-2]
+    if line.endswith(b"\n"):
+        return line[:-1]
+    return line
 
 
 def _password(from_stdin: bool) -> str:
     if from_stdin:
-        line = sys.stdin.readline()
-        return line[:-1] if line.endswith("\n") else line
+        raw = strip_line_ending(sys.stdin.buffer.readline())  # bytes: no newline translation
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            from iea_data.errors import IeaError
+
+            raise IeaError("the password on stdin is not valid UTF-8; pass it as UTF-8 text") from None
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
@@ -35,7 +52,8 @@ def add_cmd(
 ) -> None:
     """Create a user (argon2 password hash).
 
-    Example: echo 'a long secret' | iea users add alice --role annotator --password-stdin
+    The password needs at least 12 characters, must not contain the name and must not be a
+    common password. Example: echo 'otter lamp quietly' | iea users add alice --role annotator --password-stdin
     """
     from iea_data.users import add_user
 
@@ -68,7 +86,7 @@ def passwd_cmd(
 ) -> None:
     """Set a user's password (also lifts a login throttle on the name).
 
-    Example: echo 'a new secret' | iea users passwd alice --password-stdin
+    Same password rules as `iea users add`. Example: echo 'kettle north violet' | iea users passwd alice --password-stdin
     """
     from iea_data.users import set_password
 
@@ -108,8 +126,8 @@ def enable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
 def demo_cmd() -> None:
     """Create the demo accounts (admin, reviewer, annotator1, annotator2) — for demo workspaces only.
 
-    Their passwords are public (docs/annotation.md): never run this on a workspace with real data.
-    Example: iea -w demo-workspace users demo
+    Their passwords are public (docs/annotation.md), so this refuses any workspace that `iea demo`
+    did not build (one with other ingests or none). Example: iea -w demo-workspace users demo
     """
     from iea_data.users import DEMO_USERS, seed_demo_users
 

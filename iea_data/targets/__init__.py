@@ -15,6 +15,7 @@ from ._targets import (
     save_target,
     target_head,
 )
+from ._paintable import PaintableScene, paintable_scenes
 
 __all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "apply_target",
-           "target_head"]
+           "target_head", "PaintableScene", "paintable_scenes"]

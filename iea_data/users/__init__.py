@@ -1,4 +1,4 @@
-"""Users of the annotator app: accounts, roles, login with throttling, idle expiry, demo accounts.
+"""Users of the annotator app: accounts, roles, password policy, login with throttling, idle expiry, demo accounts.
 
 Every rule lives here, not in the app: library writes re-read the acting user
 (:func:`current_user`) and check :func:`require`, so a forbidden write is refused
@@ -14,27 +14,40 @@ admin      everything, also ``manage_users`` and ``manage_scenes``
 """
 
 from ._accounts import (
-    MIN_PASSWORD_LENGTH,
     NAME_PATTERN,
-    THROTTLE_BASE_SECONDS,
-    THROTTLE_MAX_SECONDS,
     add_user,
     authenticate,
+    configure_auth_log,
     current_user,
     disable_user,
     enable_user,
+    failed_logins,
     get_user,
     list_users,
     load_actor,
+    log_sign_out,
     session_expired,
     set_password,
 )
-from ._demo import DEMO_USERS, seed_demo_users
+from ._demo import DEMO_USERS, is_demo_workspace, seed_demo_users
+from ._policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_policy, is_common_password
+from ._throttle import (
+    ADDRESS_MAX_FAILURES,
+    GLOBAL_MAX_FAILURES,
+    GLOBAL_WINDOW_SECONDS,
+    THROTTLE_BASE_SECONDS,
+    THROTTLE_MAX_SECONDS,
+    THROTTLE_WINDOW_SECONDS,
+    client_address,
+    prune_login_throttle,
+)
 from ._roles import ACTIONS, PERMISSIONS, ROLES, AuthError, UserInfo, require
 
 __all__ = [
     "ROLES", "ACTIONS", "PERMISSIONS", "UserInfo", "AuthError", "require",
     "add_user", "set_password", "disable_user", "enable_user", "list_users", "get_user", "current_user", "load_actor",
-    "authenticate", "session_expired", "NAME_PATTERN", "MIN_PASSWORD_LENGTH", "THROTTLE_BASE_SECONDS",
-    "THROTTLE_MAX_SECONDS", "DEMO_USERS", "seed_demo_users",
+    "authenticate", "session_expired", "failed_logins", "log_sign_out", "configure_auth_log", "client_address", "prune_login_throttle",
+    "check_password_policy", "is_common_password", "NAME_PATTERN", "MIN_PASSWORD_LENGTH", "MAX_PASSWORD_LENGTH",
+    "THROTTLE_BASE_SECONDS", "THROTTLE_MAX_SECONDS", "THROTTLE_WINDOW_SECONDS", "ADDRESS_MAX_FAILURES",
+    "GLOBAL_MAX_FAILURES", "GLOBAL_WINDOW_SECONDS", "DEMO_USERS", "is_demo_workspace", "seed_demo_users",
 ]

@@ -33,7 +33,7 @@ class TwoUsersTwoTabs(RuleBasedStateMachine):
             s.add(img)
         self.image_id = img.id
         with self.ws.session() as s:
-            self.users = [add_user(s, f"u{k}", role="annotator", password="long enough") for k in (0, 1)]
+            self.users = [add_user(s, f"u{k}", role="annotator", password="long enough pw") for k in (0, 1)]
             base = np.linspace(-0.9, 0.9, 20, dtype=np.float32).reshape(4, 5)
             save_label(s, self.ws.objects, base, image_id=self.image_id, kind="refdiff")
         self.tabs: dict = {}

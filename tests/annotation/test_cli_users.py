@@ -58,10 +58,10 @@ def test_users_add_ls_passwd_disable(ws_dir):
 
 @pytest.mark.parametrize("args,stdin,message", [
     (("users", "add", "bob", "--role", "boss", "--password-stdin"), "long enough\n", "role must be one of"),
-    (("users", "add", "bob", "--role", "annotator", "--password-stdin"), "short\n", "8 to 1024 characters"),
+    (("users", "add", "bob", "--role", "annotator", "--password-stdin"), "short\n", "at least 12 characters"),
     (("users", "add", "bad name", "--role", "annotator", "--password-stdin"), "long enough\n", "user name must be"),
     (("users", "disable", "ghost"), None, "no user named 'ghost'"),
-    (("users", "passwd", "ghost", "--password-stdin"), "long enough\n", "no user named 'ghost'"),
+    (("users", "passwd", "ghost", "--password-stdin"), "long enough pw\n", "no user named 'ghost'"),
 ])
 def test_users_errors_are_one_line_and_exit_1(ws_dir, args, stdin, message):
     r = iea("-w", ws_dir, *args, stdin=stdin)
@@ -69,6 +69,12 @@ def test_users_errors_are_one_line_and_exit_1(ws_dir, args, stdin, message):
 
 
 def test_users_demo_creates_the_documented_accounts(ws_dir):
+    from iea_data.catalog import dispose_engines
+    from iea_data.demo import build_demo
+    from iea_data.workspace import Workspace
+
+    assert build_demo(Workspace.open(ws_dir), photos=("camera",), evs=(1.0,), workers=1).n_errors == 0  # `iea demo`, small
+    dispose_engines()
     r = iea("-w", ws_dir, "users", "demo")
     assert r.returncode == 0, r.stderr
     names = [u["name"] for u in json.loads(iea("-w", ws_dir, "users", "ls", "--json").stdout)]

@@ -320,3 +320,27 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     c0, c1 = cols_of(0.2, 0.8, w)
     np.testing.assert_allclose(ev[row_of(0.5, h), c0 + 3:c1 - 3], -0.3, atol=2e-3)
     assert np.all(ev[: row_of(0.5, h) - 30] == 0) and np.all(ev[row_of(0.5, h) + 30:] == 0)
+
+
+def test_sign_in_failure_and_sign_out_reach_the_server_log_without_passwords(new_page, ws, app_server):
+    import time
+
+    from iea_data.users import add_user
+
+    with ws.session() as s:
+        add_user(s, "ann_log", role="annotator", password=PASSWORD)
+    page = new_page()
+    login(page, "ann_log", "typed-wrong-secret-pw")
+    page.get_by_text("wrong user name or password", exact=False).wait_for()
+    login(page, "ann_log")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("Signed out.").wait_for()
+    wanted = ("sign-in failed: user='ann_log' address='local' at=", "signed in: user='ann_log' role=annotator",
+              "signed out ('signed out'): user='ann_log'")
+    for _ in range(50):
+        log = app_server[2].read_text(errors="replace")
+        if all(w in log for w in wanted):
+            break
+        time.sleep(0.1)
+    assert all(w in log for w in wanted), log[-2000:]
+    assert "typed-wrong-secret-pw" not in log and PASSWORD not in log
