@@ -8,9 +8,16 @@ The rules a user can rely on:
   catalog is skipped without reading it, and a changed path whose bytes hash to a known
   image is only re-pointed;
 - results are committed in small transactions as they arrive, so a run killed at any
-  point (``kill -9``) leaves a consistent catalog and the next run does the rest;
+  point (``kill -9``) leaves a consistent catalog and the next run does the rest, scene
+  grouping included: grouping looks at every image under the run's roots that has no scene
+  yet, not only at the files this run touched;
+- a killed run is marked ``interrupted`` by the next run (:mod:`._run_lock`: each run holds
+  a lock that dies with its process, so a run still going is left alone);
 - one bad file never stops the batch: it gets an :class:`~iea_data.catalog.IngestError`
-  row with a specific reason, and the good files of the same batch land.
+  row with a specific reason, and the good files of the same batch land. That holds for
+  the database too: a batch the database refuses is applied again file by file, and only
+  the refused file gets an error row (``database-error``). A file name that is not valid
+  UTF-8 is recorded, escaped, as ``bad-file-name``.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import IeaError
 from ..scan import classify_os_error, init_worker, os_error_message, scan_file
 from ._models import Image, ImagePath, IngestError, IngestRun, utcnow
-from ._scenes_db import assign_scenes_by_filename
+from ._run_lock import mark_interrupted_runs, start_run
+from ._scenes_db import assign_scenes_by_filename, ungrouped_images_under
 from ._upsert import insert_ignore
 
 __all__ = ["IMAGE_EXTENSIONS", "IngestReport", "FileError", "ingest", "walk_images"]
@@ -98,6 +106,59 @@ class IngestReport:
 
 
 # --------------------------------------------------------------------------- walking
+
+
+BAD_FILE_NAME_MESSAGE = (
+    "the file name is not valid UTF-8 (shown with \\x escapes) and cannot be stored in the catalog; "
+    "rename it to a UTF-8 name (e.g. `convmv -f latin1 -t utf-8`) and run ingest again"
+)
+
+
+def is_storable(text: str) -> bool:
+    """Whether ``text`` can be stored as SQL text as it is: valid UTF-8 (no lone surrogates) and no NUL.
+
+    On POSIX, file names are bytes; Python hands a name that is not valid UTF-8 over with
+    the bad bytes as lone surrogates (``surrogateescape``), which no database can store.
+    """
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def db_text(text: str) -> str:
+    """``text`` made storable and printable for error rows: bad bytes as ``\\xNN``, NUL as ``\\x00``.
+
+    >>> db_text(os.fsdecode(b"caf\\xe9.png"))
+    'caf\\\\xe9.png'
+    """
+    if is_storable(text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _failure_reason(path: str, exc: BaseException) -> tuple[str, str]:
+    """The error row for a result the catalog refused: ``bad-file-name`` or ``database-error``."""
+    if not is_storable(path):
+        return "bad-file-name", BAD_FILE_NAME_MESSAGE
+    if isinstance(exc, SQLAlchemyError):
+        return "database-error", (
+            f"the catalog refused this file's record ({_one_line(exc)}); the other files were stored. "
+            "Run ingest again; if it fails again, report it with this message"
+        )
+    return "internal-error", (
+        f"recording this file failed ({_one_line(exc)}); the other files were stored. "
+        "Run ingest again; if it fails again, report it with this message (IEA_DEBUG=1 shows more)"
+    )
 
 
 def _retryable(exc: OperationalError) -> bool:
@@ -220,12 +281,42 @@ class _Writer:
         self.pending.append({"path": path, "error": (reason, message)})
 
     def flush(self) -> None:
+        """Commit the pending results: the batch in one transaction, else row by row.
+
+        A batch that fails for any reason but a retryable lock conflict is applied again one
+        row per transaction, so the one bad row (a name the database cannot store, a value
+        it refuses, a bug) gets an error row with the reason and every other row lands.
+        """
         if not self.pending:
             return
-        s = self.session
         # A fixed order (by content hash, then path) keeps two writers from locking rows in
         # opposite orders; PostgreSQL may still pick a deadlock victim, so retry that batch.
         batch = sorted(self.pending, key=lambda r: (r.get("sha256") or "", r["path"]))
+        try:
+            self._commit(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                self._commit_failure(batch[0], exc)
+            else:
+                log.warning("an ingest batch of %d files failed (%s); applying it file by file", len(batch),
+                            _one_line(exc))
+                for row in batch:
+                    try:
+                        self._commit([row])
+                    except Exception as row_exc:
+                        self._commit_failure(row, row_exc)
+        self.pending.clear()
+        self.last_commit = time.monotonic()
+
+    def _commit_failure(self, row: dict, exc: BaseException) -> None:
+        """Record that ``row`` could not be stored; a failure to record even that is raised."""
+        reason, message = _failure_reason(row["path"], exc)
+        log.warning("%s: %s", db_text(row["path"]), message)
+        self._commit([{"path": row["path"], "error": (reason, message)}])
+
+    def _commit(self, batch: list[dict]) -> None:
+        """Apply ``batch`` in one transaction (retrying lock conflicts) and count it in the report."""
+        s = self.session
         for attempt in range(MAX_RETRIES):
             delta = IngestReport(run_id=self.run_id)
             touched: set[int] = set()
@@ -252,8 +343,6 @@ class _Writer:
         self.report.n_duplicate += delta.n_duplicate
         self.report.errors.extend(delta.errors)
         self.touched_images |= touched
-        self.pending.clear()
-        self.last_commit = time.monotonic()
 
     def _apply_batch(self, s: Session, batch: list[dict], delta: IngestReport, touched: set[int]) -> None:
         """Apply one batch with a handful of set-based statements (not a query per file)."""
@@ -264,13 +353,15 @@ class _Writer:
             s.execute(
                 IngestError.__table__.insert(),
                 [
-                    {"run_id": self.run_id, "path": r["path"], "reason": r["error"][0], "message": r["error"][1], "created_at": now}
+                    {"run_id": self.run_id, "path": db_text(r["path"]), "reason": r["error"][0],
+                     "message": db_text(r["error"][1]), "created_at": now}
                     for r in failed
                 ],
             )
-            delta.errors.extend(FileError(r["path"], *r["error"]) for r in failed)
+            delta.errors.extend(FileError(db_text(r["path"]), r["error"][0], db_text(r["error"][1])) for r in failed)
             # a path that now fails no longer shows the image it used to show
-            old = s.execute(select(ImagePath.id, ImagePath.image_id).where(ImagePath.path.in_([r["path"] for r in failed]))).all()
+            storable = [r["path"] for r in failed if is_storable(r["path"])]
+            old = s.execute(select(ImagePath.id, ImagePath.image_id).where(ImagePath.path.in_(storable))).all() if storable else []
             if old:
                 s.execute(delete(ImagePath).where(ImagePath.id.in_([o.id for o in old])))
                 orphans = {o.image_id for o in old} - set(
@@ -357,7 +448,7 @@ def ingest(
     group: str = "filename",
     progress: ProgressFn | None = None,
     kind: str = "ingest",
-    commit_every: int = COMMIT_EVERY,
+    commit_every: int | None = None,
 ) -> IngestReport:
     """Ingest every image under ``roots`` into the workspace's catalog.
 
@@ -377,9 +468,9 @@ def ingest(
         Called as ``progress(done, total)`` after each file.
     kind : str
         Recorded on the run (``ingest``, ``demo``, ``manifest-link``).
-    commit_every : int
-        Results per transaction (also committed every 2 s); smaller loses less work to a
-        kill, larger is faster.
+    commit_every : int, optional
+        Results per transaction (also committed every 2 s); default :data:`COMMIT_EVERY`.
+        Smaller loses less work to a kill, larger is faster.
 
     Returns
     -------
@@ -401,6 +492,10 @@ def ingest(
     """
     if group not in ("filename", "none"):
         raise IeaError(f"group must be 'filename' or 'none', got {group!r}")
+    if commit_every is None:
+        commit_every = COMMIT_EVERY
+    if not isinstance(commit_every, int) or commit_every < 1:
+        raise IeaError(f"commit_every must be an integer >= 1, got {commit_every!r}")
     t0 = time.monotonic()
     settings = workspace.settings
     n_workers = workers if workers is not None else workspace.workers
@@ -410,11 +505,10 @@ def ingest(
     from ._db import check_schema
 
     check_schema(engine)
-    with workspace.session() as s:
-        with s.begin():
-            run = IngestRun(kind=kind, roots="\n".join(os.path.abspath(os.fspath(r)) for r in roots), workers=n_workers)
-            s.add(run)
-        run_id = run.id
+    mark_interrupted_runs(engine)
+    abs_roots = [os.path.abspath(os.fspath(r)) for r in roots]
+    lock = start_run(engine, {"kind": kind, "roots": "\n".join(db_text(r) for r in abs_roots), "workers": n_workers})
+    run_id = lock.run_id
     report = IngestReport(run_id=run_id)
     status = "failed"
     try:
@@ -444,7 +538,9 @@ def ingest(
             s.rollback()
             tasks = []
             for path, size, mtime in candidates:
-                if known_paths.get(path) == (size, mtime):
+                if not is_storable(path):  # not valid UTF-8: recorded escaped, never decoded
+                    walk_errors.append(FileError(path, "bad-file-name", BAD_FILE_NAME_MESSAGE))
+                elif known_paths.get(path) == (size, mtime):
                     report.n_unchanged += 1
                 else:
                     tasks.append((path, size, mtime))
@@ -464,24 +560,31 @@ def ingest(
                 if progress:
                     progress(done, total)
             writer.flush()
-            if group == "filename" and writer.touched_images:
+            if group == "filename":
+                # from the catalog's state, not from this run's files: a run killed before
+                # it grouped leaves its images for the next run over the same folders
                 with s.begin():
-                    report.n_scenes = assign_scenes_by_filename(s, sorted(writer.touched_images))
+                    ungrouped = ungrouped_images_under(s, abs_roots)
+                    if ungrouped:
+                        report.n_scenes = assign_scenes_by_filename(s, ungrouped)
         status = "done"
     finally:
         report.seconds = time.monotonic() - t0
-        with workspace.session() as s, s.begin():
-            s.execute(
-                update(IngestRun)
-                .where(IngestRun.id == run_id)
-                .values(
-                    status=status,
-                    finished_at=utcnow(),
-                    n_files=report.n_files,
-                    n_new=report.n_new,
-                    n_duplicate=report.n_duplicate,
-                    n_unchanged=report.n_unchanged,
-                    n_errors=report.n_errors,
+        try:
+            with workspace.session() as s, s.begin():
+                s.execute(
+                    update(IngestRun)
+                    .where(IngestRun.id == run_id)
+                    .values(
+                        status=status,
+                        finished_at=utcnow(),
+                        n_files=report.n_files,
+                        n_new=report.n_new,
+                        n_duplicate=report.n_duplicate,
+                        n_unchanged=report.n_unchanged,
+                        n_errors=report.n_errors,
+                    )
                 )
-            )
+        finally:
+            lock.release()  # after the row says how the run ended
     return report

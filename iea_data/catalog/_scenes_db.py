@@ -23,6 +23,7 @@ from ._upsert import insert_ignore
 __all__ = [
     "SceneSummary",
     "assign_scenes_by_filename",
+    "ungrouped_images_under",
     "group_scenes_by_exif",
     "apply_sidecar",
     "list_scenes",
@@ -72,6 +73,24 @@ def _attach_reference(s: Session, scene: Scene) -> None:
     if ref is not None and _stem(ref.name) == scene.name:
         ref.scene_id = scene.id
         scene.reference_image_id = ref.id
+
+
+def ungrouped_images_under(s: Session, roots: Sequence[str]) -> list[int]:
+    """Ids of the ``ok`` images without a scene that have a recorded path under one of ``roots``.
+
+    What file-name grouping after an ingest over ``roots`` looks at: derived from the
+    catalog, so images committed by a run that was killed before it grouped them are
+    grouped by the next run over the same folders. ``roots`` are absolute paths of
+    folders or single files.
+    """
+    prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
+    exact = set(roots)
+    rows = s.execute(
+        select(Image.id, ImagePath.path)
+        .join(ImagePath, ImagePath.image_id == Image.id)
+        .where(Image.scene_id.is_(None), Image.status == "ok")
+    ).all()
+    return sorted({image_id for image_id, path in rows if path in exact or path.startswith(prefixes)})
 
 
 def assign_scenes_by_filename(s: Session, image_ids: Sequence[int]) -> int:

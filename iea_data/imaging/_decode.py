@@ -70,6 +70,7 @@ import os
 import struct
 import threading
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import IO, Any, Tuple, Union
 
@@ -102,6 +103,7 @@ _TAIL = 32  # bytes at the end of a file searched for the JPEG EOI / PNG IEND ma
 _U8_MAX = np.float32(255)
 _U16_MAX = np.float32(65535)
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> channels
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PIL_LIMIT_LOCK = threading.Lock()
 # libjpeg's DCT-domain scalings, largest first: denominator -> OpenCV flag (grey; with
 # IMREAD_COLOR_RGB added, colour: OpenCV 5 refuses IMREAD_REDUCED_COLOR_* | IMREAD_COLOR_RGB).
@@ -317,12 +319,156 @@ def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
 
 
 def _to_rgb_order(arr: np.ndarray) -> np.ndarray:
-    """OpenCV's BGR/BGRA to RGB/RGBA (grey stays as is)."""
+    """OpenCV's BGR/BGRA to RGB/RGBA (grey stays as is), in place: no second full-size copy."""
     if arr.ndim == 3 and arr.shape[2] == 3:
-        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
     if arr.ndim == 3 and arr.shape[2] == 4:
-        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA, dst=arr)
     return arr
+
+
+#: Bytes of float32 pixels converted at a time when a preview is made in strips.
+_STRIP_BYTES = 1 << 22
+
+
+def _area_across(strips, size: Tuple[int, int], shape: Tuple[int, int], alpha: bool) -> np.ndarray:
+    """float32 RGB area average to ``shape`` = (h, w) of an integer image given as row strips.
+
+    ``strips`` yields the image's rows top to bottom as uint8/uint16 arrays (rows, W[, C])
+    in RGB(A) order; ``size`` is its (H, W). Area averaging is separable: each strip is
+    converted to float32 (alpha composited over white) and averaged across to width ``w``
+    at once, and the (H, w) result averaged down to height ``h``. Only one strip and the
+    (H, w) intermediate are held in float32, against 12 bytes per pixel for the full float
+    image; the values equal the full-size area average up to float32 rounding.
+    """
+    (h, w), (H, W) = shape, size
+    across = np.empty((H, w, 3), np.float32)
+    r0 = 0
+    for part in strips:
+        strip = _to_float_rgb(part, alpha)
+        n = strip.shape[0]
+        across[r0:r0 + n] = strip if W == w else cv2.resize(strip, (w, n), interpolation=cv2.INTER_AREA)
+        r0 += n
+        del strip, part
+    if r0 != H:
+        raise ValueError(f"strips held {r0} rows, expected {H}")
+    out = across if H == h else cv2.resize(across, (w, h), interpolation=cv2.INTER_AREA)
+    out = np.ascontiguousarray(out)
+    # Area averages are convex combinations; clip only against float rounding.
+    return np.clip(out, np.float32(0), np.float32(1), out=out)
+
+
+def _strip_rows(width: int) -> int:
+    """Rows per strip so that one strip in float32 RGB is about :data:`_STRIP_BYTES`."""
+    return max(1, _STRIP_BYTES // (width * 3 * 4))
+
+
+def _area_in_strips(arr: np.ndarray, shape: Tuple[int, int], alpha: bool) -> np.ndarray:
+    """:func:`_area_across` of a whole integer array, converted to float one strip at a time."""
+    rows = _strip_rows(arr.shape[1])
+    return _area_across((arr[r:r + rows] for r in range(0, arr.shape[0], rows)), arr.shape[:2], shape, alpha)
+
+
+#: PNGs whose decoded pixels exceed this many bytes are decoded for a preview in strips.
+_PNG_STRIP_MIN_BYTES = 16 << 20
+
+
+def _png_chunks(data: bytes):
+    """``(type, payload memoryview)`` of each chunk of a PNG; stops at IEND."""
+    view = memoryview(data)
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = bytes(data[pos + 4:pos + 8])
+        payload = view[pos + 8:pos + 8 + length]
+        if len(payload) != length:
+            raise ValueError("chunk runs past the end of the file")
+        yield kind, payload
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_strips(data: bytes, width: int, height: int, depth: int, colour: int, rows: int):
+    """Decode a non-interlaced PNG a strip of ``rows`` rows at a time: yields RGB(A)-ordered arrays.
+
+    The compressed stream is inflated incrementally; each strip's filtered rows are handed
+    to OpenCV as a small PNG of their own, preceded by the previous strip's last row stored
+    unfiltered, so that Up, Average and Paeth filters see the row above them: the pixels
+    are exactly those of decoding the whole file. Raises ``ValueError`` on a malformed file.
+    """
+    channels = _PNG_CHANNELS[colour]
+    bpp = depth // 8
+    stride = 1 + width * channels * bpp
+    inflate = zlib.decompressobj()
+    buf = bytearray()
+    prev: bytes | None = None  # the row above the next strip, unfiltered (PNG byte order)
+    done = 0
+    idat = (payload for kind, payload in _png_chunks(data) if kind == b"IDAT")
+    while done < height:
+        n = min(rows, height - done)
+        while len(buf) < n * stride:
+            piece = next(idat, None)
+            if piece is None:
+                buf += inflate.flush()
+                if len(buf) < n * stride:
+                    raise ValueError("the image data ends early")
+                break
+            buf += inflate.decompress(piece)
+        body = bytes(buf[:n * stride])
+        del buf[:n * stride]
+        lead = b"" if prev is None else b"\x00" + prev
+        m = n + (prev is not None)
+        mini = (
+            _PNG_SIGNATURE
+            + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, m, depth, colour, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(lead + body, 0))
+            + _png_chunk(b"IEND", b"")
+        )
+        del body
+        arr = cv2.imdecode(np.frombuffer(mini, np.uint8), cv2.IMREAD_UNCHANGED)
+        del mini
+        if arr is None or arr.shape[0] != m or arr.shape[1] != width:
+            raise ValueError("OpenCV could not decode a strip")
+        if prev is not None:
+            arr = arr[1:]
+        arr = _to_rgb_order(np.ascontiguousarray(arr))
+        if (1 if arr.ndim == 2 else arr.shape[2]) != channels:
+            raise ValueError("OpenCV changed the number of channels")
+        last = arr[-1]
+        prev = (last.astype(">u2") if bpp == 2 else last).tobytes()
+        done += n
+        yield arr
+
+
+def _png_preview_in_strips(data: bytes, shape: Tuple[int, int]) -> tuple[np.ndarray, int, int] | None:
+    """``(float32 RGB preview of shape, channels, bit depth)`` of a large PNG, decoded in strips.
+
+    None where the file is small, interlaced, paletted, has a ``tRNS`` chunk or is
+    malformed: the whole-image path then decides (and raises the specific error).
+    """
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _comp, _filt, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    channels = _PNG_CHANNELS.get(colour)
+    if channels is None or depth not in (8, 16) or interlace != 0 or colour == 4:
+        return None
+    if width * height * channels * depth // 8 < _PNG_STRIP_MIN_BYTES or b"tRNS" in data[:1 << 16]:
+        return None
+    try:
+        kinds = {kind for kind, _ in _png_chunks(data)}
+        if b"tRNS" in kinds or b"IEND" not in kinds:
+            return None
+        strips = _png_strips(data, width, height, depth, colour, _strip_rows(width))
+        rgb = _area_across(strips, (height, width), shape, channels in (2, 4))
+    except (ValueError, zlib.error, struct.error, cv2.error) as err:
+        logger.debug("PNG strip decoding fell back to a whole decode: %s", err)
+        return None
+    return rgb, channels, depth
 
 
 @dataclass(frozen=True)
@@ -563,12 +709,17 @@ def _preview_rgb(
     above the half level lost) and otherwise as uint16 times 257 (``u / 255 == 257 u /
     65535`` exactly), so that the result is the float image's area average to within half
     a 16-bit level. Alpha is composited at full size first: ``c * a + (1 - a)`` is not
-    linear, the average of composites is not the composite of averages.
+    linear, the average of composites is not the composite of averages. Both, and the
+    8-bit lossless case, are done in float32 strips (:func:`_area_in_strips`), so that
+    neither the full float image nor a full uint16 copy is ever held.
     """
     arr = px.array
     if arr.shape[:2] == shape:
         return _to_float_rgb(arr, px.alpha)
     extent = None if px.scale == 1 else (full[0] / px.scale, full[1] / px.scale)
+    if extent is None and (px.alpha or (arr.dtype == np.uint8 and not lossy)):
+        # bounded memory: float32 strips, never the full float image (nor a uint16 copy)
+        return _area_in_strips(arr, shape, px.alpha)
     if px.alpha:
         small = _area(_to_float_rgb(arr, True), shape, extent)
         # Area averages are convex combinations; clip only against float rounding.
@@ -708,6 +859,13 @@ def read_image_bytes(
             # so shrinking before orienting gives the oriented label_shape).
             sw, sh = _stored_size(im)
             th, tw = label_shape(sh, sw, max_side)
+            streamed = _png_preview_in_strips(data, (th, tw)) if fmt == "PNG" and "transparency" not in im.info else None
+            if streamed is not None:  # a large PNG: never the whole image in memory
+                rgb, channels, depth = streamed
+                rgb = _orient(rgb, exif.orientation)
+                width, height = _oriented_size((sw, sh), exif.orientation)
+                return DecodedImage(rgb=rgb, width=width, height=height, channels=channels, bit_depth=depth,
+                                    format=fmt, mode=im.mode, exif=exif)
             px = _decode_pixels(data, im, fmt, name, (tw, th))
             full = (sh, sw) if px.scale > 1 else px.array.shape[:2]
             shape = label_shape(full[0], full[1], max_side)
