@@ -28,6 +28,7 @@ import tomli_w
 from .errors import IeaError, WorkspaceNotFoundError
 from .files import atomic_write
 from .objects import ObjectStore
+from .redaction import redact_url
 
 __all__ = ["Settings", "Workspace", "init_workspace", "find_workspace", "CONFIG_NAME"]
 
@@ -49,6 +50,10 @@ class Settings:
         (decompression-bomb guard). Default 150 MP.
     workers : int
         Worker processes for ingest and pre-labelling; 0 means one per CPU core.
+    memory_budget_mb : int
+        Ingest schedules its decoders so that the estimated decoded size of the files being
+        decoded at once (all workers together) stays within this many MiB; a larger file runs
+        alone. Default 2048.
     label_max_side : int
         Residual maps are stored with their long side at most this many pixels, never
         larger than the image.
@@ -65,9 +70,10 @@ class Settings:
         The license written into release manifests and dataset cards.
     """
 
-    database_url: str = f"sqlite:///{DEFAULT_DB_NAME}"
+    database_url: str = field(default=f"sqlite:///{DEFAULT_DB_NAME}", repr=False)  # may hold a password
     max_pixels: int = 150_000_000
     workers: int = 0
+    memory_budget_mb: int = 2048
     label_max_side: int = 1024
     thumbnail_side: int = 256
     stats_side: int = 256
@@ -79,16 +85,17 @@ class Settings:
         if not isinstance(self.release_license, str) or not self.release_license.strip():
             raise IeaError(f"setting 'releases.license' must be a non-empty string, got {self.release_license!r}")
         for name in ("max_pixels", "label_max_side", "thumbnail_side", "stats_side", "session_idle_minutes",
-                     "login_max_failures"):
+                     "login_max_failures", "memory_budget_mb"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise IeaError(f"setting {name!r} must be a positive integer, got {value!r}")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise IeaError(f"setting 'workers' must be an integer >= 0 (0 = all cores), got {self.workers!r}")
         if not isinstance(self.database_url, str) or "://" not in self.database_url:
+            got = (repr(self.database_url) if "@" not in str(self.database_url)
+                   else "a value without '://' (not shown: it may hold a password)")
             raise IeaError(
-                f"setting 'database_url' must be a SQLAlchemy URL such as 'sqlite:///catalog.sqlite', "
-                f"got {self.database_url!r}"
+                f"setting 'database_url' must be a SQLAlchemy URL such as 'sqlite:///catalog.sqlite', got {got}"
             )
 
     # iea.toml groups the settings by topic.
@@ -96,6 +103,7 @@ class Settings:
         "database_url": ("catalog", "database_url"),
         "max_pixels": ("ingest", "max_pixels"),
         "workers": ("ingest", "workers"),
+        "memory_budget_mb": ("ingest", "memory_budget_mb"),
         "label_max_side": ("labels", "max_side"),
         "thumbnail_side": ("ingest", "thumbnail_side"),
         "stats_side": ("ingest", "stats_side"),
@@ -164,6 +172,11 @@ class Workspace:
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
             url = prefix + str((self.root / url[len(prefix):]).resolve())
         return url
+
+    @property
+    def database_url_redacted(self) -> str:
+        """:attr:`database_url` with its password replaced by ``***``: the form to print or log."""
+        return redact_url(self.database_url)
 
     @property
     def workers(self) -> int:

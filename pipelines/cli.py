@@ -8,28 +8,35 @@ Exit status (scripts can trust it):
 - 2: wrong usage (unknown option, missing argument);
 - 3: the command finished but some files failed (``iea ingest``, ``iea demo``,
   ``iea import-manifest --images``); they are listed and kept in ``iea catalog errors``.
+- 141: the reader of stdout stopped early (``iea catalog ls | head``); nothing is printed.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
-from rich.table import Table
 
 from iea_data.errors import IeaError
 from pipelines._console import (  # shared by every sub-app
     EXIT_PARTIAL,
     TABLE_LIMIT,
     JsonOpt,
+    ReaderGone,
     WorkspaceOpt,
     console,
     err_console,
+    install_log_handler,
+    lit,
+    one_line,
+    print_click_error,
     print_json as _print_json,
     print_table as _table,
+    print_traceback,
     state,
     with_progress as _with_progress,
 )
@@ -57,22 +64,14 @@ def _root(workspace: WorkspaceOpt = None) -> None:
 
 
 def _ingest_summary(report) -> None:
-    t = Table(title=f"Ingest run {report.run_id}")
-    t.add_column("files")
-    t.add_column("new")
-    t.add_column("linked")
-    t.add_column("duplicate bytes")
-    t.add_column("unchanged")
-    t.add_column("scenes created")
-    t.add_column("errors")
-    t.add_column("seconds")
-    t.add_row(*map(str, (report.n_files, report.n_new, report.n_linked, report.n_duplicate, report.n_unchanged,
-                          report.n_scenes, report.n_errors, f"{report.seconds:.1f}")))
-    console.print(t)
+    row = {"files": report.n_files, "new": report.n_new, "linked": report.n_linked, "duplicate bytes": report.n_duplicate,
+           "unchanged": report.n_unchanged, "scenes created": report.n_scenes, "errors": report.n_errors,
+           "seconds": f"{report.seconds:.1f}"}
+    _table([row], list(row), title=f"Ingest run {report.run_id}")
     if report.errors:
         err_console.print(f"[red]{report.n_errors} file(s) failed[/red] (kept in `iea catalog errors`):")
         for e in report.errors[:50]:
-            err_console.print(f"  [red]{e.reason}[/red] {e.path}: {e.message}", markup=True, highlight=False)
+            err_console.print(f"  [red]{lit(e.reason)}[/red] {lit(e.path)}: {lit(e.message)}", highlight=False)
         if report.n_errors > 50:
             err_console.print(f"  … and {report.n_errors - 50} more")
 
@@ -89,7 +88,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create (defau
     from iea_data.workspace import init_workspace
 
     ws = init_workspace(directory)
-    console.print(f"workspace ready at [bold]{ws.root}[/bold] (database: {ws.database_url})")
+    console.print(f"workspace ready at [bold]{lit(ws.root)}[/bold] (database: {lit(ws.database_url_redacted)})")
 
 
 @db_app.command("upgrade")
@@ -111,7 +110,7 @@ def db_current() -> None:
     from iea_data.catalog import current_revision, head_revision
 
     ws = _ws()
-    console.print(f"database: {current_revision(ws.engine())}  code: {head_revision()}")
+    console.print(f"database: {lit(current_revision(ws.engine()))}  code: {lit(head_revision())}")
 
 
 @app.command()
@@ -171,7 +170,7 @@ def import_manifest_cmd(
     with ws.session() as s:
         report = import_manifest(s, csv_path, split=split, replace=replace)
     console.print(
-        f"split [bold]{report.split}[/bold]: {report.n_rows} rows, {report.n_scenes} scenes, "
+        f"split [bold]{lit(report.split)}[/bold]: {report.n_rows} rows, {report.n_scenes} scenes, "
         f"{report.n_images_new} new images, {report.n_missing_files} without a file"
     )
     if images is not None:
@@ -179,7 +178,7 @@ def import_manifest_cmd(
 
         r = _with_progress("linking", lambda cb: link_missing_files(ws, images, progress=cb))
         if r is None:
-            console.print(f"no file of a row without one was found in {images}")
+            console.print(f"no file of a row without one was found in {lit(images)}")
             return
         _ingest_summary(r)
         if r.errors:
@@ -231,23 +230,14 @@ def catalog_stats_cmd(as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(stats)
         return
-    t = Table(title=f"Catalog {ws.root}")
-    t.add_column("what")
-    t.add_column("count", justify="right")
-    t.add_row("images", str(stats["images"]))
-    for k, v in stats["images_by_status"].items():
-        t.add_row(f"  {k}", str(v))
-    t.add_row("file paths", str(stats["paths"]))
-    t.add_row("scenes", str(stats["scenes"]))
-    t.add_row("  with a reference", str(stats["scenes_with_reference"]))
-    t.add_row("scores", str(stats["scores"]))
-    for k, v in stats["labels"].items():
-        t.add_row(f"labels {k}", str(v))
-    for k, v in stats["splits"].items():
-        t.add_row(f"split {k}", str(v))
-    t.add_row("ingest runs", str(stats["ingest_runs"]))
-    t.add_row("files failing", str(stats["open_errors"]))
-    console.print(t)
+    rows = [("images", stats["images"])]
+    rows += [(f"  {k}", v) for k, v in stats["images_by_status"].items()]
+    rows += [("file paths", stats["paths"]), ("scenes", stats["scenes"]), ("  with a reference", stats["scenes_with_reference"]),
+             ("scores", stats["scores"])]
+    rows += [(f"labels {k}", v) for k, v in stats["labels"].items()]
+    rows += [(f"split {k}", v) for k, v in stats["splits"].items()]
+    rows += [("ingest runs", stats["ingest_runs"]), ("files failing", stats["open_errors"])]
+    _table([{"what": w, "count": n} for w, n in rows], ["what", "count"], title=f"Catalog {ws.root}")
 
 
 @catalog_app.command("errors")
@@ -289,8 +279,15 @@ def catalog_runs(limit: Annotated[int, typer.Option(help="How many runs.")] = 20
 
 
 @catalog_app.command("snapshot")
-def catalog_snapshot(out: Annotated[Path, typer.Option(help="Folder for one Parquet file per table.")]) -> None:
+def catalog_snapshot(
+    out: Annotated[Path, typer.Option(help="Folder for one Parquet file per table: new, empty, or an earlier snapshot.")],
+    include_users: Annotated[bool, typer.Option("--include-users", help="Also write users.parquet: names, roles, enabled, created (never password hashes).")] = False,
+) -> None:
     """Write a Parquet snapshot (one file per table, versioned Arrow schemas) for pandas/pyarrow/DuckDB.
+
+    Made to be shared: no password hash and no login throttle (names typed at the login form)
+    are written; users only with --include-users. A folder holding files that a snapshot did
+    not write (a release's native/, say) is refused.
 
     Example: iea catalog snapshot --out snap/  then  duckdb -c "select * from 'snap/images.parquet'"
     """
@@ -298,7 +295,7 @@ def catalog_snapshot(out: Annotated[Path, typer.Option(help="Folder for one Parq
 
     ws = _ws()
     with ws.session() as s:
-        counts = write_snapshot(s, out)
+        counts = write_snapshot(s, out, include_users=include_users)
     _table([{"table": k, "rows": v} for k, v in counts.items()], ["table", "rows"], title=f"snapshot in {out}")
 
 
@@ -316,7 +313,7 @@ def catalog_export_manifest(
     ws = _ws()
     with ws.session() as s:
         text = export_manifest(s, split, out)
-    console.print(f"wrote {text.count(chr(10)) - 1} rows to {out}")
+    console.print(f"wrote {text.count(chr(10)) - 1} rows to {lit(out)}")
 
 
 # --------------------------------------------------------------------------- scenes
@@ -361,7 +358,7 @@ def scenes_set_reference(
     ws = _ws()
     with ws.session() as s, s.begin():
         sc = set_reference(s, scene, image)
-    console.print(f"scene {sc.name}: reference is image {sc.reference_image_id}")
+    console.print(f"scene {lit(sc.name)}: reference is image {sc.reference_image_id}")
 
 
 @scenes_app.command("group-exif")
@@ -428,7 +425,7 @@ def prelabel(
     console.print(f"{report.method}: {report.n_selected} selected, {report.n_saved} saved, "
                   f"{report.n_skipped} already labelled, {len(report.errors)} failed")
     for name, message in report.errors[:50]:
-        err_console.print(f"  [red]{name}[/red]: {message}", highlight=False)
+        err_console.print(f"  [red]{lit(name)}[/red]: {lit(message)}", highlight=False)
     if report.errors:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -470,7 +467,7 @@ def show(
         photo = resize_image(photo, residual.shape)
     pic = render_heatmap(residual, photo, opacity=opacity, vmax=vmax, title=title)
     write_image(out, pic.astype("float32") / 255.0)
-    console.print(f"wrote {out}")
+    console.print(f"wrote {lit(out)}")
 
 
 # --------------------------------------------------------------------------- sub-apps in their own modules
@@ -485,20 +482,41 @@ for _module in (cli_rules, cli_users, cli_app, cli_release, cli_train):
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Console-script entry point: maps IeaError to one line on stderr and exit status 1."""
+    """Console-script entry point: maps IeaError to one line on stderr and exit status 1.
+
+    A reader that stops early (``iea catalog ls | head``) ends the command quietly with 141,
+    as a shell's own tools do.
+    """
+    install_log_handler()  # library warnings quote file names too
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+        return code
+    except (BrokenPipeError, ReaderGone):
+        try:  # nothing more can be written; keep the interpreter's exit flush from failing too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass
+        return 141
+
+
+def _run(argv: Optional[list[str]]) -> int:
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="iea")
         if isinstance(rv, int):  # click returns typer.Exit's code in non-standalone mode
             return rv
     except IeaError as exc:
         if os.environ.get("IEA_DEBUG"):
-            raise
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            print_traceback(exc)
+            return 1
+        err_console.print(f"[red]error:[/red] {lit(one_line(exc))}", highlight=False)
         return 1
     except typer.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:  # pragma: no cover
         return int(exc.code or 0)
+    except ReaderGone:
+        raise
     except Exception as exc:
         # Typer may bundle its own copy of click (typer._click), so match click's classes by name.
         bases = {c.__name__ for c in type(exc).__mro__}
@@ -506,11 +524,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             err_console.print("aborted")
             return 130
         if "ClickException" in bases:
-            exc.show()
+            print_click_error(exc)
             return exc.exit_code
         if os.environ.get("IEA_DEBUG"):
-            raise
-        err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {exc} (IEA_DEBUG=1 shows the traceback)", highlight=False)
+            print_traceback(exc)
+            return 1
+        err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {lit(one_line(exc))} (IEA_DEBUG=1 shows the traceback)",
+                          highlight=False)
         return 1
     return 0
 

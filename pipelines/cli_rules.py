@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from iea_data.errors import IeaError
-from pipelines._console import EXIT_PARTIAL, TABLE_LIMIT, console, err_console, print_json, print_table, with_progress
+from pipelines._console import EXIT_PARTIAL, TABLE_LIMIT, console, err_console, lit, print_json, print_table, with_progress
 
 rules_app = typer.Typer(help="Rule bases (pixel map → 0-100 score): ls, show, check.", no_args_is_help=True)
 
@@ -61,14 +61,14 @@ def assess_cmd(
     if n > TABLE_LIMIT:
         console.print(f"… {n - TABLE_LIMIT} more rows (use --out)")
     for note in report.notes():
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {lit(note)}", highlight=False)
     if out is not None:
         report.write(out)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {lit(out)}")
     if report.errors:
         err_console.print(f"[red]{len(report.errors)} file(s) failed[/red]:")
         for path, message in report.errors[:50]:
-            err_console.print(f"  [red]{path}[/red]: {message}", highlight=False)
+            err_console.print(f"  [red]{lit(path)}[/red]: {lit(message)}", highlight=False)
         raise typer.Exit(EXIT_PARTIAL)
 
 
@@ -96,9 +96,9 @@ def rules_show(name: Annotated[str, typer.Argument(help="Rule base name or .json
 
     rb = get_rule_base(name)
     t = rb.thresholds
-    console.print(f"[bold]{rb.title}[/bold] ({rb.name}) — {rb.description}", highlight=False)
+    console.print(f"[bold]{lit(rb.title)}[/bold] ({lit(rb.name)}) — {lit(rb.description)}", highlight=False)
     console.print(f"thresholds: under ≤ −{t.under:g}, over ≥ +{t.over:g}, severe |r| ≥ {t.severe:g}; "
-                  f"region: {rb.region or 'none (whole image)'}", highlight=False)
+                  f"region: {lit(rb.region or 'none (whole image)')}", highlight=False)
     print_table(rule_base_summary(rb), ["score", "condition", "rule", "note"])
 
 
@@ -108,7 +108,7 @@ def rules_check(path: Annotated[Path, typer.Argument(help="Rule-base .json file.
     from iea_data.rules import load_rule_base
 
     rb = load_rule_base(path)
-    console.print(f"{path}: valid rule base {rb.name!r} with {len(rb.levels)} levels")
+    console.print(f"{lit(path)}: valid rule base {lit(repr(rb.name))} with {len(rb.levels)} levels")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from iea_data.errors import IeaError
-from pipelines._console import EXIT_PARTIAL, console, err_console, print_table, with_progress
+from pipelines._console import EXIT_PARTIAL, console, err_console, lit, print_table, with_progress
 
 
 def train_cmd(
@@ -53,8 +53,8 @@ def train_cmd(
     print_table(result.history, [c for c in cols if result.history and c in result.history[0]],
                 title=f"{out} · {'resumed after epoch ' + str(result.resumed_from) if result.resumed_from else 'new run'}"
                       f" · {result.world_size} process(es)")
-    console.print(f"best epoch {result.best_epoch} (lowest val L1): {result.files['best']}")
-    console.print(f"final weights: {result.files['weights']}  (iea assess --weights, iea benchmark --methods checkpoint:PATH)")
+    console.print(f"best epoch {result.best_epoch} (lowest val L1): {lit(result.files['best'])}")
+    console.print(f"final weights: {lit(result.files['weights'])}  (iea assess --weights, iea benchmark --methods checkpoint:PATH)")
 
 
 def benchmark_cmd(
@@ -101,12 +101,12 @@ def benchmark_cmd(
                 title=f"{result.n_images} images · true scores: {result.true_score_source}")
     for label, info in result.method_info.items():
         if info["status"] != "ok":
-            console.print(f"[yellow]{label}[/yellow]: {info['status']} ({info['reason']})", highlight=False)
-    console.print(f"report: {files['html']}  (tables: {files['markdown'].name}, {files['csv'].name}, {files['json'].name})")
+            console.print(f"[yellow]{lit(label)}[/yellow]: {lit(info['status'])} ({lit(info['reason'])})", highlight=False)
+    console.print(f"report: {lit(files['html'])}  (tables: {lit(files['markdown'].name)}, {lit(files['csv'].name)}, {lit(files['json'].name)})")
     if result.errors:
         err_console.print(f"[red]{len(result.errors)} prediction(s) failed[/red]:")
         for method, name, message in result.errors[:50]:
-            err_console.print(f"  [red]{method}[/red] {name}: {message}", highlight=False)
+            err_console.print(f"  [red]{lit(method)}[/red] {lit(name)}: {lit(message)}", highlight=False)
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines._console import JsonOpt, console, open_workspace, print_json, print_table
+from pipelines._console import JsonOpt, console, lit, open_workspace, print_json, print_table
 
 users_app = typer.Typer(help="Annotator app accounts: add, ls, passwd, disable, enable, demo.", no_args_is_help=True)
 
@@ -60,7 +60,7 @@ def add_cmd(
     password = _password(password_stdin)
     with open_workspace().session() as s:
         user = add_user(s, name, role=role, password=password)
-    console.print(f"added user [bold]{user.name}[/bold] ({user.role}), id {user.id}")
+    console.print(f"added user [bold]{lit(user.name)}[/bold] ({user.role}), id {user.id}")
 
 
 @users_app.command("ls")
@@ -93,7 +93,7 @@ def passwd_cmd(
     password = _password(password_stdin)
     with open_workspace().session() as s:
         set_password(s, name, password)
-    console.print(f"password of [bold]{name}[/bold] changed")
+    console.print(f"password of [bold]{lit(name)}[/bold] changed")
 
 
 @users_app.command("disable")
@@ -106,7 +106,7 @@ def disable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
 
     with open_workspace().session() as s:
         disable_user(s, name)
-    console.print(f"disabled [bold]{name}[/bold]")
+    console.print(f"disabled [bold]{lit(name)}[/bold]")
 
 
 @users_app.command("enable")
@@ -119,7 +119,7 @@ def enable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
 
     with open_workspace().session() as s:
         enable_user(s, name)
-    console.print(f"enabled [bold]{name}[/bold]")
+    console.print(f"enabled [bold]{lit(name)}[/bold]")
 
 
 @users_app.command("demo")

@@ -46,7 +46,7 @@ from ._scenes_db import (
     resolve_image,
     set_reference,
 )
-from ._snapshot import ARROW_SCHEMA_VERSION, derive_arrow_schema, load_arrow_schema, write_snapshot
+from ._snapshot import ARROW_SCHEMA_VERSION, derive_arrow_schema, load_arrow_schema, snapshot_tables, write_snapshot
 
 __all__ += [
     "IMAGE_EXTENSIONS", "FileError", "IngestReport", "ingest", "walk_images",
@@ -54,5 +54,5 @@ __all__ += [
     "catalog_stats", "image_path", "list_errors", "list_images", "list_runs",
     "SceneSummary", "apply_sidecar", "assign_scenes_by_filename", "group_scenes_by_exif", "list_scenes",
     "resolve_image", "set_reference",
-    "ARROW_SCHEMA_VERSION", "derive_arrow_schema", "load_arrow_schema", "write_snapshot",
+    "ARROW_SCHEMA_VERSION", "derive_arrow_schema", "load_arrow_schema", "snapshot_tables", "write_snapshot",
 ]

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import IeaError
+from ..redaction import redact_url
 
 __all__ = ["get_engine", "make_session", "upgrade_database", "current_revision", "head_revision", "MIGRATIONS_DIR"]
 
@@ -44,6 +45,10 @@ def get_engine(url: str) -> Engine:
     SQLite connections use WAL journaling, enforce foreign keys, wait up to 60 s for a
     lock and begin every transaction ``IMMEDIATE`` so concurrent writers serialise
     cleanly. The same ORM code runs on PostgreSQL (``postgresql+psycopg://…``).
+
+    Statement parameters (password hashes, names typed at a login form) are never written
+    into an error's text (``hide_parameters``), and error messages show the URL without
+    its password.
     """
     with _LOCK:
         engine = _ENGINES.get(url)
@@ -51,14 +56,15 @@ def get_engine(url: str) -> Engine:
             return engine
         try:
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None})
+                engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+                                       hide_parameters=True)
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "begin", _sqlite_begin_immediate)
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         except (ArgumentError, ImportError, ModuleNotFoundError) as exc:
             raise IeaError(
-                f"cannot use database URL {url!r}: {exc}. For PostgreSQL install the driver "
+                f"cannot use database URL {redact_url(url)!r}: {redact_url(str(exc))}. For PostgreSQL install the driver "
                 f"(`pip install 'psycopg[binary]'`) and use postgresql+psycopg://USER@HOST:PORT/DB."
             ) from None
         _ENGINES[url] = engine
@@ -109,7 +115,7 @@ def upgrade_database(engine: Engine, revision: str = "head") -> str:
     try:
         command.upgrade(_alembic_config(engine), revision)
     except OperationalError as exc:
-        raise IeaError(f"cannot migrate the catalog at {engine.url!r}: {exc.orig}") from None
+        raise IeaError(f"cannot migrate the catalog at {engine.url!r}: {redact_url(str(exc.orig))}") from None
     return current_revision(engine)
 
 
@@ -118,7 +124,7 @@ def check_schema(engine: Engine) -> None:
     try:
         cur = current_revision(engine)
     except OperationalError as exc:
-        raise IeaError(f"cannot open the catalog at {engine.url!r}: {exc.orig}") from None
+        raise IeaError(f"cannot open the catalog at {engine.url!r}: {redact_url(str(exc.orig))}") from None
     head = head_revision()
     if cur != head:
         if cur is None and not inspect(engine).get_table_names():

@@ -9,7 +9,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from iea_data.catalog import ARROW_SCHEMA_VERSION, Base, current_revision, derive_arrow_schema, head_revision, ingest, load_arrow_schema, write_snapshot
+from iea_data.catalog import (ARROW_SCHEMA_VERSION, Base, current_revision, derive_arrow_schema, head_revision, ingest, load_arrow_schema,
+                              snapshot_tables, write_snapshot)
 
 
 def test_migrations_produce_exactly_the_models(workspace):
@@ -26,10 +27,19 @@ def test_sqlite_catalog_runs_in_wal_mode(sqlite_workspace):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-@pytest.mark.parametrize("table", sorted(Base.metadata.tables))
+@pytest.mark.parametrize("table", snapshot_tables(include_users=True))
 def test_frozen_arrow_schemas_match_the_models(table):
     """A model change without a new schemas/arrow version fails here."""
     assert load_arrow_schema(table).equals(derive_arrow_schema(table))
+
+
+def test_frozen_arrow_schemas_are_exactly_the_snapshot_tables():
+    """The snapshot contract: schemas/arrow/v<N> lists the tables a snapshot can write, and no secret column."""
+    from iea_data.catalog._snapshot import ARROW_SCHEMA_DIR
+
+    frozen = sorted(p.stem for p in (ARROW_SCHEMA_DIR / f"v{ARROW_SCHEMA_VERSION}").glob("*.json"))
+    assert frozen == snapshot_tables(include_users=True)
+    assert "login_throttle" not in frozen and "password_hash" not in load_arrow_schema("users").names
 
 
 def test_snapshot_reads_back_in_pandas_pyarrow_and_duckdb(workspace, demo_photos, tmp_path):
