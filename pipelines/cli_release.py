@@ -11,6 +11,7 @@ from pipelines._console import (
     JsonOpt,
     console,
     err_console,
+    lit,
     open_workspace,
     print_json,
     print_table,
@@ -60,7 +61,7 @@ def build_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the planned splits.")] = 0,
     stratify: Annotated[str, typer.Option(help="score and metadata columns, e.g. score,camera; '' for none.")] = "score",
     fmt: Annotated[Optional[List[str]], typer.Option("--format", help="native | official | webdataset | hf; repeat for several.")] = None,
-    copy: Annotated[bool, typer.Option(help="Copy image bytes instead of hard-linking them.")] = False,
+    copy: Annotated[bool, typer.Option(help="Give the release its own image copies instead of hard links to the workspace's stored copies.")] = False,
     min_experts: Annotated[int, typer.Option(help="Consensus needs at least this many experts.")] = 1,
     consensus: Annotated[str, typer.Option(help="median | mean | trimmed_mean.")] = "median",
     allow_leaks: Annotated[bool, typer.Option(help="Build even with identical/near-duplicate images across splits.")] = False,
@@ -84,6 +85,8 @@ def build_cmd(
         min_experts=min_experts, consensus=consensus, allow_leaks=allow_leaks,
         shard_bytes=int(shard_size_mb * 1024 * 1024), progress=update,
     ))
+    for warning in report.warnings:  # on stderr, with --json too
+        err_console.print(f"[yellow]warning:[/yellow] {lit(warning)}", highlight=False)
     if json_out:
         print_json(report.to_dict())
     else:
@@ -91,7 +94,9 @@ def build_cmd(
                     title=f"{report.name} {report.version}: {sum(report.counts.values())} images, {report.n_scenes} scenes, "
                           f"{report.n_labelled} labelled")
         console.print(f"{report.path}\n{report.n_files} files ({', '.join(f'{k} {v}' for k, v in sorted(report.link_modes.items())) or 'no image files'}), "
-                      f"manifest sha256 {report.manifest_sha256}, {report.seconds:.1f} s", highlight=False)
+                      f"manifest sha256 {report.manifest_sha256}, {report.seconds:.1f} s; "
+                      f"{report.n_images_stored} new image(s), {report.n_bytes_stored / 1e6:.1f} MB, added to the "
+                      f"workspace's read-only image store", highlight=False)
         _show_list("images below --min-experts (left out)", report.below_min_experts)
         _show_list("images without a file (listed by name only)", report.without_files)
         _show_list("images without a residual map", report.unlabelled)
@@ -123,7 +128,11 @@ def verify_cmd(
     else:
         for kind, items in (("changed", report.changed), ("missing", report.missing), ("extra", report.extra)):
             for rel in items:
-                console.print(f"[red]{kind}[/red] {rel}", highlight=False)
+                console.print(f"[red]{kind}[/red] {lit(rel)}", highlight=False)
+        if report.writable:
+            err_console.print(f"[yellow]note:[/yellow] {len(report.writable)} path(s) of the release are writable "
+                              f"(e.g. {lit(report.writable[0])}); a release built by this version is read-only",
+                              highlight=False)
         verdict = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
         console.print(f"{verdict} {report.path}: {report.n_files} files, {report.n_bytes / 1e6:.1f} MB in {report.seconds:.2f} s "
                       f"({report.mb_per_s:.0f} MB/s); {len(report.changed)} changed, {len(report.missing)} missing, "

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -23,9 +22,10 @@ from .. import __version__
 from ..catalog import Release
 from ..catalog._db import current_revision
 from ..labels import label_stats
+from ..objects import SourceChangedError, sync_filesystem
 from ._consensus import CONSENSUS_METHODS, SIGN_TOLERANCE, TRIM_PROPORTION, agreement_stats, consensus_map
 from ._errors import LeakageError, ReleaseError, ReleaseExistsError
-from ._files import MANIFEST_NAME
+from ._files import MANIFEST_NAME, make_read_only, remove_release_tree
 from ._formats import (
     DEFAULT_SHARD_BYTES,
     FORMATS,
@@ -44,8 +44,9 @@ __all__ = ["BuildReport", "build_release", "release_path", "parse_version", "NAM
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+#: Release and split names; always used with ``fullmatch`` (``$`` would accept a trailing newline).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 
 
 @dataclass
@@ -76,7 +77,14 @@ class BuildReport:
     leaks : list of dict
         Leak pairs found (only when ``allow_leaks``; otherwise the build fails).
     link_modes : dict
-        Files placed by ``hardlink``, ``copy`` or kept as a ``reference``.
+        Image files placed by ``hardlink`` (to the workspace's stored copy, never to the
+        user's photo), ``copy`` or kept as a ``reference``.
+    n_images_stored, n_bytes_stored : int
+        Images (and their bytes) this build added to the workspace's read-only image store
+        (``objects/images/``); 0 when every image was stored by an earlier release.
+    warnings : list of str
+        Things that built but are probably not what was meant (a split that got no image),
+        each with what to do.
     manifest_sha256 : str
     n_files, n_bytes_written : int
         Files in the manifest; bytes of the files written (not the hard links).
@@ -97,6 +105,9 @@ class BuildReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     leaks: list[dict] = field(default_factory=list)
     link_modes: dict[str, int] = field(default_factory=dict)
+    n_images_stored: int = 0
+    n_bytes_stored: int = 0
+    warnings: list[str] = field(default_factory=list)
     manifest_sha256: str = ""
     n_files: int = 0
     n_bytes_written: int = 0
@@ -112,7 +123,7 @@ def parse_version(version: str) -> tuple[int, int, int]:
     >>> parse_version("1.10.0")
     (1, 10, 0)
     """
-    m = _VERSION.match(version or "") if isinstance(version, str) else None
+    m = _VERSION.fullmatch(version) if isinstance(version, str) else None
     if not m:
         raise ReleaseError(f"version must be MAJOR.MINOR.PATCH such as 1.0.0, got {version!r}")
     return tuple(int(x) for x in m.groups())  # type: ignore[return-value]
@@ -120,7 +131,7 @@ def parse_version(version: str) -> tuple[int, int, int]:
 
 def release_path(ws, name: str, version: str) -> Path:
     """``WORKSPACE/releases/NAME/X.Y.Z`` (name and version checked)."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ReleaseError(f"release name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {name!r}")
     parse_version(version)
     return ws.releases_dir / name / version
@@ -135,7 +146,7 @@ def _splits_from(splits_from) -> Optional[dict[str, str]]:
     if not out or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in out.items()):
         raise ValueError(f"splits_from must name catalog splits (a list, or {{release split: catalog split}}), got {splits_from!r}")
     for k in out:
-        if not NAME_PATTERN.match(k):
+        if not NAME_PATTERN.fullmatch(k):
             raise ValueError(f"split name {k!r} must be letters, digits, '.', '_' or '-' (it names files)")
     if len(set(out.values())) != len(out):
         raise ValueError(f"splits_from maps two release splits to one catalog split: {out!r}")
@@ -254,7 +265,8 @@ def build_release(
         such as ``variant``, ``format``.
     formats : sequence of {"native", "official", "webdataset", "hf"}
     copy : bool
-        Copy image bytes instead of hard-linking them.
+        Give the release its own copy of each image instead of a hard link to the
+        workspace's stored copy (e.g. to move the release to another disk).
     min_experts : int
         Consensus needs at least this many experts (>= 1).
     consensus : {"median", "mean", "trimmed_mean"}
@@ -288,10 +300,19 @@ def build_release(
 
     Notes
     -----
-    The release is written in a hidden temporary folder beside the final one, then the
-    catalog row is inserted and the folder renamed in the same step, so an interrupted
-    build (even ``kill -9``) leaves no half release; the next build of that version removes
-    the leftovers and starts again. A lock file serialises builds of one version.
+    The release is written in a hidden temporary folder beside the final one, made
+    read-only (files 0444, folders 0555), then the catalog row is inserted and the folder
+    renamed in the same step, so an interrupted build (even ``kill -9``) leaves no half
+    release and a release under its final name is always read-only; the next build of that
+    version removes the leftovers and starts again. A lock file serialises builds of one
+    version.
+
+    Images are never linked to the user's photos: the first release that needs a photo
+    stores one read-only copy of it in ``objects/images/`` (its bytes checked against the
+    catalog's sha256; a photo that changed is reported in ``errors`` and released by name
+    only), and every release hard-links that copy. Editing a photo in place therefore
+    changes no release, and the second release of the same photos adds no image bytes
+    (``n_bytes_stored == 0``).
 
     Examples
     --------
@@ -318,7 +339,7 @@ def build_release(
     shares = None if sf else normalize_ratios(ratios)
     if shares:
         for k in shares:
-            if not NAME_PATTERN.match(k):
+            if not NAME_PATTERN.fullmatch(k):
                 raise ValueError(f"split name {k!r} must be letters, digits, '.', '_' or '-' (it names files)")
     stratify = check_stratify(stratify)
     if "hf" in formats:
@@ -337,14 +358,18 @@ def build_release(
         if row is not None or final.exists():
             where = f"recorded in the catalog ({row})" if row is not None else (
                 f"on disk at {final} but not in the catalog (verify it with `iea release verify {final}`; "
-                f"remove the folder to build this version again)")
+                f"to build this version again remove the read-only folder: "
+                f"`find {final} -type d -exec chmod u+w {{}} + && rm -r {final}`)")
             raise ReleaseExistsError(
                 f"release {name}@{version} exists, {where}. A version never changes; build a new version "
                 f"(e.g. {'.'.join(map(str, _bump(version)))})"
             )
         for stale in final.parent.glob(f".{version}.tmp-*"):
             log.info("removing %s left by an interrupted build", stale)
-            shutil.rmtree(stale, ignore_errors=True)
+            try:
+                remove_release_tree(stale)
+            except OSError as exc:
+                log.warning("could not remove %s left by an interrupted build: %s", stale, exc)
         with ws.session() as s:
             gathered = gather(s, labels=labels, splits_from=sf, ratios=ratios, seed=seed, stratify=stratify,
                               min_experts=min_experts)
@@ -357,6 +382,9 @@ def build_release(
             raise ReleaseError(f"nothing to release: no image qualifies{detail}")
         split_names = list(sf) if sf else list(shares)
         mode = "from_catalog" if sf else "planned"
+        warnings = _empty_split_warnings(samples, split_names, shares, ratios)
+        for w in warnings:
+            log.warning("%s", w)
         if progress:  # two halves: the leak check (perceptual hashes), then the files
             progress(0, 2 * len(samples))
         leaks = _check_leaks(ws, gathered, splits_mode=mode, near_duplicate_bits=near_duplicate_bits, progress=progress,
@@ -371,6 +399,7 @@ def build_release(
                             consensus=consensus, formats=formats, copy=copy, shard_bytes=shard_bytes,
                             split_names=split_names, progress=progress, card=card)
             report.leaks = leaks
+            report.warnings = warnings
             manifest = {
                 "manifest_schema": MANIFEST_SCHEMA_VERSION,
                 "name": name,
@@ -408,6 +437,7 @@ def build_release(
                 fh.flush()
                 os.fsync(fh.fileno())
             report.manifest_sha256 = hashlib.sha256(data).hexdigest()
+            make_read_only(tmp)  # before the rename: a release under its final name is never writable
             # The catalog row and the rename in one step: the row commits only after the rename.
             with ws.session() as s:
                 with s.begin():
@@ -421,9 +451,12 @@ def build_release(
                     except OSError:
                         pass
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if final.exists() and not _recorded(ws, name, version):
-                shutil.rmtree(final, ignore_errors=True)
+            for leftover in (tmp, final if final.exists() and not _recorded(ws, name, version) else None):
+                if leftover is not None:
+                    try:
+                        remove_release_tree(leftover)
+                    except OSError as exc:
+                        log.warning("could not remove %s: %s", leftover, exc)
             raise
     finally:
         lock_fh.close()
@@ -431,6 +464,22 @@ def build_release(
     report.seconds = time.perf_counter() - t0
     log.info("built release %s@%s: %d images, %d files in %.1f s", name, version, len(samples), report.n_files, report.seconds)
     return report
+
+
+def _empty_split_warnings(samples: list[Sample], split_names: list[str], shares: Optional[dict], ratios) -> list[str]:
+    """One line per split that got no image although its share is above 0, saying what to do."""
+    counts = Counter(smp.split for smp in samples)
+    empty = [s for s in split_names if not counts.get(s) and (shares is None or shares.get(s, 0) > 0)]
+    if not empty:
+        return []
+    if shares is None:
+        return [f"split {s!r} got no image (its catalog split has none that qualify under the label policy); "
+                f"drop it from --splits-from, or label its images" for s in empty]
+    groups = len({f"scene:{smp.scene}" if smp.scene is not None else f"image:{smp.image_id}" for smp in samples})
+    given = ",".join(f"{v:g}" for v in (ratios.values() if isinstance(ratios, Mapping) else ratios))
+    return [f"split {s!r} got no scene: {groups} scene(s) (images without a scene count one each) cannot fill "
+            f"{len(split_names)} splits at ratios {given}; use fewer splits (e.g. --ratios 0.8,0.2), other ratios, "
+            f"or more scenes" for s in empty]
 
 
 def _manifest_bytes(manifest: dict) -> bytes:
@@ -477,9 +526,34 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
     stats = CardStats(split_names)
     total = len(samples)
     store = ws.objects
+    stored: dict[str, Optional[str]] = {}
+
+    def to_store(path: Optional[str], sha256: Optional[str], name: str) -> Optional[str]:
+        """The workspace's read-only copy of ``path`` (stored now if new), or None (error recorded)."""
+        if path is None or not sha256:
+            return path
+        if sha256 not in stored:
+            try:
+                # one syncfs below instead of an fsync per image (40,000 fsyncs take minutes on a disk)
+                dest, n = store.put_image_file(path, sha256, os.path.splitext(path)[1], durable=False)
+                stored[sha256] = str(dest)
+                if n:
+                    report.n_images_stored += 1
+                    report.n_bytes_stored += n
+            except (SourceChangedError, FileNotFoundError, PermissionError) as exc:
+                report.errors.append((name, str(exc) if isinstance(exc, SourceChangedError) else
+                                      f"could not read {path} ({exc.strerror}); released by name only"))
+                stored[sha256] = None
+        return stored[sha256]
+
+    used_scenes = {smp.scene for smp in samples if smp.scene is not None}
+    for scene_name, ref in gathered["scenes"].items():
+        if scene_name in used_scenes and ref.reference_path:
+            ref.reference_path = to_store(ref.reference_path, ref.reference_sha256, ref.reference or scene_name)
     if progress:
         progress(total, 2 * total)
     for i, smp in enumerate(samples):
+        smp.path = to_store(smp.path, smp.sha256, smp.name)
         counts[smp.split] = counts.get(smp.split, 0) + 1
         try:
             residual, info = _residual(store, smp, labels, consensus)
@@ -506,6 +580,8 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
         stats.add(smp, residual, info)
         if progress and (i + 1 == total or (i + 1) % 64 == 0):
             progress(total + i + 1, 2 * total)
+    if report.n_images_stored:  # the stored copies are on disk before any release row names them
+        sync_filesystem(store.root)
     if native:
         native.close(gathered["scenes"])
     if official:

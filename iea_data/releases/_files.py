@@ -1,9 +1,14 @@
-"""Files of a release: hashing, placing image bytes without copying them, resolving references.
+"""Files of a release: hashing, placing image bytes without copying them twice, resolving references,
+making a built release read-only and removing one.
 
-Image bytes are never copied unless asked: a release holds a hard link to the catalog's
-file (same inode, no extra disk space). Where the file system refuses a hard link (another
-device, a file system without links), the release records a *reference* (relative path,
-size, sha256) and :func:`resolve_file` finds the bytes through the catalog.
+A release never shares an inode with the user's photos. The first release that needs a
+photo stores one read-only copy in the workspace (``objects/images/ab/<sha256>.<ext>``,
+see :meth:`iea_data.objects.ObjectStore.put_image_file`); every release holds a hard link
+to that copy (no extra disk space after the first), or a copy of it when asked. Where the
+file system refuses a hard link, the release records a *reference* (relative path, size,
+sha256) and :func:`resolve_file` finds the bytes in the store, else through the catalog.
+A built release is read-only: files 0444, folders 0555 (:func:`make_read_only`);
+:func:`remove_release_tree` removes one without touching the stored copies' modes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import shutil
 from pathlib import Path
 from ._errors import ReleaseError
 
-__all__ = ["sha256_file", "place_file", "resolve_file", "release_workspace", "MANIFEST_NAME"]
+__all__ = ["sha256_file", "place_file", "resolve_file", "release_workspace", "make_read_only", "writable_paths",
+           "remove_release_tree", "MANIFEST_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,9 @@ def sha256_file(path: str | os.PathLike[str]) -> tuple[int, str]:
 def place_file(src: str | os.PathLike[str], dst: Path, *, copy: bool = False) -> str:
     """Put ``src``'s bytes at ``dst``: a hard link, or a copy when asked.
 
+    ``src`` is the workspace's stored copy of an image, never the user's photo (a hard link
+    would let an edit of either change the other).
+
     Returns
     -------
     str
@@ -58,6 +67,7 @@ def place_file(src: str | os.PathLike[str], dst: Path, *, copy: bool = False) ->
     if copy:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
+        os.chmod(dst, 0o444)
         return "copy"
     try:
         try:
@@ -73,6 +83,60 @@ def place_file(src: str | os.PathLike[str], dst: Path, *, copy: bool = False) ->
             return "reference"
         raise
     return "hardlink"
+
+
+_DIR_MODE = 0o555
+_FILE_MODE = 0o444
+_WRITE_BITS = 0o222
+
+
+def make_read_only(root: Path) -> None:
+    """Take the write bits off every file (0444) and folder (0555) under ``root``, ``root`` included.
+
+    Hard links to the image store are 0444 already (their inode is the store's).
+    """
+    for dirpath, _dirs, files in os.walk(root, topdown=False):
+        for fn in files:
+            p = os.path.join(dirpath, fn)
+            if os.lstat(p).st_mode & _WRITE_BITS:
+                os.chmod(p, _FILE_MODE)
+        os.chmod(dirpath, _DIR_MODE)
+
+
+def writable_paths(root: Path) -> list[str]:
+    """Paths under ``root`` (relative, ``.`` for ``root``) that still have a write bit, sorted."""
+    out = []
+    for dirpath, _dirs, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        if os.lstat(dirpath).st_mode & _WRITE_BITS:
+            out.append(rel)
+        for fn in files:
+            if os.lstat(os.path.join(dirpath, fn)).st_mode & _WRITE_BITS:
+                out.append(fn if rel == "." else f"{rel}/{fn}")
+    return sorted(out)
+
+
+def remove_release_tree(path: str | os.PathLike[str]) -> None:
+    """Remove a (read-only) release folder, or a build's leftovers, as a non-root user can.
+
+    Folders get their owner's write bit back first (removing an entry needs it); file modes
+    are left alone, since a release file may be a hard link to a stored image that other
+    releases share. A missing ``path`` is not an error.
+    """
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        for dirpath, _dirs, _files in os.walk(path):
+            try:
+                mode = os.lstat(dirpath).st_mode
+                if not mode & 0o200:
+                    os.chmod(dirpath, (mode & 0o7777) | 0o700)
+            except OSError:
+                pass
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
 
 def release_workspace(release: Path):
@@ -100,8 +164,8 @@ def resolve_file(release: str | os.PathLike[str], relpath: str, *, workspace=Non
     Returns
     -------
     Path
-        An existing file with the recorded size (references: the first catalog path of the
-        image with that sha256 whose size matches).
+        An existing file with the recorded size (references: the workspace's stored copy,
+        else the first catalog path of the image with that sha256 whose size matches).
 
     Raises
     ------
@@ -122,6 +186,12 @@ def resolve_file(release: str | os.PathLike[str], relpath: str, *, workspace=Non
             f"{relpath} of release {release} is a reference to sha256 {ref['sha256']}; pass the workspace whose catalog "
             f"holds it to resolve it"
         )
+    stored = ws.objects.image_path(ref["sha256"], os.path.splitext(relpath)[1])
+    try:
+        if ref.get("size") is None or stored.stat().st_size == ref["size"]:
+            return stored
+    except OSError:
+        pass
     from sqlalchemy import select
 
     from ..catalog import Image, ImagePath

@@ -73,7 +73,8 @@ class FileLog:
         self.files[rel] = {"path": rel, "size": size, "sha256": sha, "mode": mode}
 
     def place(self, rel: str, src: str, *, sha256: str, copy: bool, image: str) -> str:
-        """Hard link (or copy) ``src`` to ``rel``; record a reference when linking is refused."""
+        """Hard link (or copy) ``src``, the workspace's stored copy of an image, to ``rel``; record a reference
+        when linking is refused."""
         if rel in self.files or rel in self.references:
             return self.files.get(rel, {}).get("mode") or "reference"
         size = os.stat(src).st_size

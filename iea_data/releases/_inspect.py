@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ..catalog import Release
 from ._errors import ReleaseError
-from ._files import MANIFEST_NAME, sha256_file
+from ._files import MANIFEST_NAME, sha256_file, writable_paths
 from ._schema import validate_manifest
 
 __all__ = ["VerifyReport", "DiffReport", "verify_release", "list_releases", "diff_releases", "open_release", "read_manifest"]
@@ -75,7 +75,9 @@ def open_release(ref: str | os.PathLike[str], workspace=None) -> Path:
         return p
     if "@" in text and workspace is not None:
         name, _, version = text.partition("@")
-        q = workspace.releases_dir / name / version
+        from ._build import release_path
+
+        q = release_path(workspace, name, version)  # the whole name and version checked: no "../", no "\n"
         if (q / MANIFEST_NAME).is_file():
             return q
         known = [f"{d.parent.name}@{d.name}" for d in sorted(workspace.releases_dir.glob("*/*")) if (d / MANIFEST_NAME).is_file()]
@@ -85,7 +87,11 @@ def open_release(ref: str | os.PathLike[str], workspace=None) -> Path:
 
 @dataclass
 class VerifyReport:
-    """What :func:`verify_release` found. ``ok`` is True only when nothing changed, went missing or appeared."""
+    """What :func:`verify_release` found. ``ok`` is True only when nothing changed, went missing or appeared.
+
+    ``writable`` lists paths that still have a write bit (releases built before releases were
+    made read-only); it does not make ``ok`` False.
+    """
 
     path: str
     ok: bool
@@ -97,6 +103,7 @@ class VerifyReport:
     references: int = 0
     manifest_sha256: str = ""
     catalog_manifest_match: Optional[bool] = None
+    writable: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -176,7 +183,8 @@ def verify_release(path, *, workspace=None, workers: Optional[int] = None, progr
     report = VerifyReport(
         path=str(root), ok=not (changed or missing or extra), n_files=len(expected), n_bytes=n_bytes + mf_size,
         changed=changed, missing=missing, extra=extra, references=len(manifest.get("references", [])),
-        manifest_sha256=mf_sha, catalog_manifest_match=match, seconds=time.perf_counter() - t0,
+        manifest_sha256=mf_sha, catalog_manifest_match=match, writable=writable_paths(root),
+        seconds=time.perf_counter() - t0,
     )
     return report
 

@@ -47,9 +47,36 @@ _JSON_TYPES = {
 }
 
 
+def _python_pattern(pattern: str) -> str:
+    """A JSON Schema (ECMA-262) ``pattern`` for Python's ``re``: a bare ``$`` becomes ``\\Z``.
+
+    In ECMA-262 ``$`` matches only at the end of the string; in Python it also matches
+    before a trailing newline, so ``"1.0.0\\n"`` would pass ``^[0-9.]+$``.
+
+    >>> _python_pattern(r"^[a-z$]+(x|y)$")
+    '^[a-z$]+(x|y)\\\\Z'
+    """
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 @lru_cache(maxsize=None)
 def _regex(pattern: str) -> "re.Pattern":
-    return re.compile(pattern)
+    return re.compile(_python_pattern(pattern))
 
 
 _COMPILED: dict[int, tuple[dict, Any]] = {}

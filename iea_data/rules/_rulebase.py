@@ -42,7 +42,7 @@ SCOPES = ("global", "region", "background")
 QUANTITIES = ("under", "over", "bad", "severe_under", "severe_over", "severe", "mean", "mean_abs")
 REGIONS = ("subject", "main_subject", "product")
 OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # used with fullmatch (`$` accepts a trailing newline)
 
 
 class RuleBaseError(IeaError):
@@ -322,7 +322,7 @@ def parse_rule_base(data: Union[Mapping, str], *, source: str = "<rule base>") -
     if data["schema"] != SCHEMA_ID:
         raise _fail(source, line_of(data, "schema"), f"'schema' must be {SCHEMA_ID!r}, got {data['schema']!r}")
     name = data["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise _fail(source, line_of(data, "name"),
                     f"'name' must be lower case letters, digits and underscores (starting with a letter), got {name!r}")
     for key in ("title", "description", "source"):

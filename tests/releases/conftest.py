@@ -83,3 +83,16 @@ def image_ids(ws) -> dict[str, int]:
 
     with ws.session() as s:
         return dict(s.execute(select(Image.name, Image.id)).all())
+
+
+def tamperable(root) -> None:
+    """Let a test damage a built (read-only) release as a non-root user would have to: folders get their write
+    bit back, and so do the files the release wrote itself (not the hard links to the workspace's image store)."""
+    import os
+
+    for dirpath, _dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for fn in files:
+            p = os.path.join(dirpath, fn)
+            if os.stat(p).st_nlink == 1:
+                os.chmod(p, 0o644)

@@ -36,7 +36,7 @@ def test_build_writes_a_recorded_hard_linked_release(demo_ws_any):
     assert calls[0] == (0, 16) and calls[-1] == (16, 16) and (8, 16) in calls
     assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
     assert sum(rep.counts.values()) == 8 and rep.n_scenes == 2 and rep.n_labelled == 8
-    # no image bytes copied: every image file is the catalog's inode
+    # every image file is the inode of the workspace's stored copy, never the user's photo
     images = pq.read_table(root / "native" / "images.parquet")
     assert images.schema.equals(release_arrow_schema("images"), check_metadata=False)
     with ws.session() as s:
@@ -44,10 +44,12 @@ def test_build_writes_a_recorded_hard_linked_release(demo_ws_any):
 
         sources = {p: p for (p,) in s.execute(select(ImagePath.path))}
     src_inodes = {os.stat(p).st_ino for p in sources}
+    store_inodes = {p.stat().st_ino for p in (ws.objects.root / "images").rglob("*.*")}
+    assert len(store_inodes) == 10
     for r in images.to_pylist():
         assert r["file_mode"] == "hardlink"
         st = os.stat(root / r["file"])
-        assert st.st_ino in src_inodes and st.st_nlink >= 2
+        assert st.st_ino in store_inodes and st.st_ino not in src_inodes and st.st_nlink >= 2
     assert rep.link_modes == {"hardlink": 10}  # 8 variants + 2 references
     # the catalog row holds the manifest's hash
     data = (root / "manifest.json").read_bytes()

@@ -52,6 +52,9 @@ def test_release_commands_end_to_end(demo_ws, capsys, monkeypatch):
     assert d["n_a"] == d["n_b"] == 8 and d["added"] == [] and d["labels_changed"] == []
     code, out, err = run(capsys, *w, "release", "verify", "demo@1.0.0")
     assert code == 0 and "OK" in out
+    from .conftest import tamperable
+
+    tamperable(demo_ws.releases_dir / "demo" / "1.0.0")
     (demo_ws.releases_dir / "demo" / "1.0.0" / "official" / "test.csv").write_text("img_id,ref_id,score\n")
     r = iea(*w, "release", "verify", str(demo_ws.releases_dir / "demo" / "1.0.0"))
     assert r.returncode == 1 and "changed official/test.csv" in r.stdout and "FAILED" in r.stdout

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from iea_data.catalog import Release
 from iea_data.releases import build_release, diff_releases, list_releases, verify_release
 
-from .conftest import image_ids
+from .conftest import image_ids, tamperable
 
 
 @pytest.fixture
 def built(demo_ws):
     build_release(demo_ws, "v", "1.0.0", labels="refdiff", formats=("native", "official"), ratios=(0.5, 0.5))
+    tamperable(demo_ws.releases_dir / "v" / "1.0.0")  # the tests damage it
     return demo_ws, demo_ws.releases_dir / "v" / "1.0.0"
 
 
