@@ -53,7 +53,8 @@ class Painting:
     def browser_data(self) -> tuple[str | None, dict]:
         """(photo or None, values) for this render.
 
-        The first render (and any after a ``resync`` request) sends the photo and the whole map;
+        The first render (and any after a ``resync`` request) sends the photo, the whole map and
+        its base (the browser predicts each stroke with the same brush, see ``painter.js``);
         later ones send only patches: the current values of each box changed since the last
         render, with the revision they start from (``from_rev``) so the browser can tell a gap.
         """
@@ -63,8 +64,9 @@ class Painting:
         if self._sent_rev is None or self.resync:
             self.resync = False
             self._sent_rev = ps.revision
+            # the base too: the browser paints each stroke at once (restore needs the base)
             return self.photo_url, {"rev": ps.revision, "from_rev": None, "full": _b64(quantize_map(ps.map)),
-                                    "patches": []}
+                                    "base": _b64(quantize_map(ps.base)), "patches": []}
         lo, hi = ps.value_range
         patches = []
         for rev, (y0, y1, x0, x1) in ps.changes:
@@ -215,6 +217,7 @@ def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str
         "photo": photo,
         "values": values,
         "values_step": 0.001,
+        "value_range": list(painting.session.value_range),
         "lut": _lut_b64(),
         "vmax": vmax,
         "color_scale": color_scale,

@@ -2,6 +2,10 @@
 // Strokes carry increasing ids and every unacknowledged stroke is re-sent with each trigger and
 // on a timer, so a burst coalesced by Streamlit loses nothing; Python applies each id once and
 // acknowledges the highest id through `data.ack`.
+// Each stroke is painted here at once (paintStroke, the Python brush ported) on `pred`, the map
+// shown; the server stays authoritative: `server` holds what Python sent, and every update
+// resets the boxes it touched and those of the predicted strokes to it, then paints the strokes
+// Python has not acknowledged yet again. With nothing pending, the screen is the stored map.
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
   const root = parentElement.querySelector(".iea-painter");
@@ -11,6 +15,7 @@ export default function (component) {
     st = root.__iea = {
       token: null, nextId: 0, pending: [], ack: -1, drawing: null, photoUrl: null,
       values: null, valuesToken: null, valuesRev: -1, data: null, upTimes: {}, latencies: [], lastSend: 0, hover: null,
+      server: null, pred: null, base: null, predicted: [], predictions: {}, ackLatencies: [],
     };
     setup(root, st, setTriggerValue);
   }
@@ -20,6 +25,7 @@ export default function (component) {
 function $(root, sel) { return root.querySelector(sel); }
 
 function setup(root, st, setTriggerValue) {
+  warmUp();
   const preview = $(root, "canvas.preview");
   const toImage = (ev) => {
     const r = preview.getBoundingClientRect();
@@ -56,6 +62,7 @@ function setup(root, st, setTriggerValue) {
     st.pending.push(stroke);
     st.upTimes[stroke.id] = performance.now();
     send(st, setTriggerValue);
+    predict(root, st, stroke);
     drawPreview(root, st);
   };
   preview.addEventListener("pointerup", finish);
@@ -87,6 +94,31 @@ function setup(root, st, setTriggerValue) {
   }, 300);
 }
 
+function predict(root, st, stroke) {
+  // paint the stroke on the shown map now; the frame after it is the stroke's latency
+  const d = st.data, t0 = st.upTimes[stroke.id];
+  if (!st.pred || st.valuesToken !== d.token) return;
+  const [lo, hi] = d.value_range || [-1, 1];
+  const box = paintStroke(st.pred, st.base, d.width, d.height, stroke, lo, hi);
+  st.predicted.push({ id: stroke.id, box });
+  if (box) {
+    const [y0, y1, x0, x1] = box;
+    const snap = new Float32Array((y1 - y0) * (x1 - x0));
+    for (let y = y0; y < y1; y++) snap.set(st.pred.subarray(y * d.width + x0, y * d.width + x1), (y - y0) * (x1 - x0));
+    st.predictions[stroke.id] = { box, values: snap };  // for the tests: the prediction as painted
+    for (const id of Object.keys(st.predictions)) if (Number(id) <= stroke.id - 64) delete st.predictions[id];
+    const layer = $(root, "canvas.layer");
+    colorRegion(layer, st, d, x0, y0, x1 - x0, y1 - y0);
+    redrawView(root, st, [[x0, y0, x1 - x0, y1 - y0]]);
+  }
+  requestAnimationFrame(() => {
+    if (t0 === undefined) return;
+    st.latencies.push(performance.now() - t0);
+    root.dataset.latencies = JSON.stringify(st.latencies.slice(-200));
+    root.dataset.predicted = String(stroke.id);
+  });
+}
+
 function act(st, setTriggerValue, action) {
   // an action waits until every stroke before it is acknowledged, so "undo" never overtakes a stroke
   if (st.pending.length) { st.queued = action; return; }
@@ -108,6 +140,8 @@ function update(root, st, d, setTriggerValue) {
     st.pending = [];
     st.nextId = Math.max(d.ack, 0);  // stroke ids start at 1
     st.upTimes = {};
+    st.predicted = [];
+    st.predictions = {};
   }
   st.ack = d.ack;
   st.nextId = Math.max(st.nextId, d.ack);
@@ -203,14 +237,18 @@ function resync(st, token) {
 
 async function applyValues(root, st, d) {
   const v = d.values;
-  const regions = [];
+  const regions = [];  // [x, y, w, h] boxes to recolour from `pred`
+  const W = d.width, H = d.height, step = d.values_step;
   if (v.full) {
     if (d.photo) st.needResync = null;
     if (!(st.valuesToken === d.token && st.valuesRev === v.rev && st.values)) {
       st.values = await inflate(v.full);
+      st.server = Float32Array.from(st.values, (q) => q * step);
+      st.base = v.base ? Float32Array.from(await inflate(v.base), (q) => q * step) : new Float32Array(W * H);
+      st.pred = new Float32Array(W * H);
       st.valuesToken = d.token;
       st.valuesRev = v.rev;
-      regions.push([0, 0, d.width, d.height]);
+      regions.push([0, 0, W, H]);
     }
   } else if (st.valuesToken !== d.token || !st.values || (v.rev !== st.valuesRev && v.from_rev !== st.valuesRev)) {
     resync(st, d.token);
@@ -218,11 +256,23 @@ async function applyValues(root, st, d) {
   } else if (v.rev !== st.valuesRev) {
     for (const p of v.patches) {
       const patch = await inflate(p.data);
-      for (let r = 0; r < p.h; r++) st.values.set(patch.subarray(r * p.w, (r + 1) * p.w), (p.y + r) * d.width + p.x);
+      for (let r = 0; r < p.h; r++) {
+        const row = patch.subarray(r * p.w, (r + 1) * p.w), o = (p.y + r) * W + p.x;
+        st.values.set(row, o);
+        for (let c = 0; c < p.w; c++) st.server[o + c] = row[c] * step;
+      }
       regions.push([p.x, p.y, p.w, p.h]);
     }
     st.valuesRev = v.rev;
   }
+  // the server is authoritative: reset to it what changed and what was predicted, then paint
+  // again the strokes it has not acknowledged (they are already on screen: no flicker)
+  for (const p of st.predicted) if (p.box) regions.push([p.box[2], p.box[0], p.box[3] - p.box[2], p.box[1] - p.box[0]]);
+  for (const [x, y, w, h] of regions) for (let r = y; r < y + h; r++) st.pred.set(st.server.subarray(r * W + x, r * W + x + w), r * W + x);
+  const [lo, hi] = d.value_range || [-1, 1];
+  const ahead = st.pending.filter((s) => s.id > d.ack);
+  st.predicted = st.predicted.filter((p) => p.id > d.ack);
+  for (const s of ahead) if (st.predicted.some((p) => p.id === s.id)) paintStroke(st.pred, st.base, W, H, s, lo, hi);
   if (st.photoToken !== d.token) resync(st, d.token);
   if (!st.lut || st.lutKey !== d.lut) {
     st.lut = Uint8Array.from(atob(d.lut), (c) => c.charCodeAt(0));
@@ -230,17 +280,17 @@ async function applyValues(root, st, d) {
     st.colorKey = null;
   }
   const colorKey = `${d.vmax}:${d.color_scale}`;
-  if (st.colorKey !== colorKey) { st.colorKey = colorKey; regions.length = 0; regions.push([0, 0, d.width, d.height]); }
+  if (st.colorKey !== colorKey) { st.colorKey = colorKey; regions.length = 0; regions.push([0, 0, W, H]); }
   const layer = $(root, "canvas.layer");
   for (const [x, y, w, h] of regions) colorRegion(layer, st, d, x, y, w, h);
   if (regions.length) redrawView(root, st, regions);
   await new Promise((resolve) => requestAnimationFrame(resolve));
-  // at the frame that shows it: record the latency of every stroke this map acknowledges
+  // at the frame that shows it: the latency of every stroke this map acknowledges
   const now = performance.now();
   for (const id of Object.keys(st.upTimes)) {
-    if (Number(id) <= d.ack) { st.latencies.push(now - st.upTimes[id]); delete st.upTimes[id]; }
+    if (Number(id) <= d.ack) { st.ackLatencies.push(now - st.upTimes[id]); delete st.upTimes[id]; }
   }
-  root.dataset.latencies = JSON.stringify(st.latencies.slice(-200));
+  root.dataset.ackLatencies = JSON.stringify(st.ackLatencies.slice(-200));
   root.dataset.rev = String(d.rev);
   root.dataset.ack = String(d.ack);
   drawPreview(root, st);
@@ -251,8 +301,8 @@ function colorRegion(canvas, st, d, x0, y0, w, h) {
   if (w <= 0 || h <= 0) return;
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(w, h);
-  const out = img.data, lut = st.lut, vals = st.values, W = d.width;
-  const k = (d.values_step * d.color_scale) / d.vmax;
+  const out = img.data, lut = st.lut, vals = st.pred, W = d.width;
+  const k = d.color_scale / d.vmax;
   for (let r = 0; r < h; r++) {
     let src = (y0 + r) * W + x0, dst = r * w * 4;
     for (let c = 0; c < w; c++, src++, dst += 4) {
@@ -275,10 +325,10 @@ async function inflate(b64) {
 function showValue(root, st, p) {
   const out = $(root, ".readout");
   const d = st.data;
-  if (!p || !st.values) { out.textContent = "value under the cursor: -"; return; }
+  if (!p || !st.pred) { out.textContent = "value under the cursor: -"; return; }
   const x = Math.round(p[0]), y = Math.round(p[1]);
   if (x < 0 || y < 0 || x >= d.width || y >= d.height) { out.textContent = "value under the cursor: -"; return; }
-  const v = st.values[y * d.width + x] * d.values_step;
+  const v = st.pred[y * d.width + x];
   const [neg, zero, pos] = d.words;
   const word = Math.abs(v) <= d.ideal_tolerance ? zero : v < 0 ? neg : pos;
   out.textContent = `x ${x}, y ${y}: ${v >= 0 ? "+" : ""}${v.toFixed(3)}${d.unit ? " " + d.unit : ""} (${word})`;
@@ -296,8 +346,8 @@ function drawPreview(root, st) {
   ctx.setTransform(sx, 0, 0, sy, 0.5 * sx, 0.5 * sy);
   const b = d.brush;
   const color = b.mode === "add" || b.mode === "set" ? (b.value < 0 ? "33,102,172" : "178,24,43") : "80,80,80";
-  const paths = st.pending.filter((s) => s.id > d.ack).map((s) => s.points);
-  if (st.drawing) paths.push(st.drawing);
+  // the stroke being drawn (finished strokes are painted into the heatmap at once)
+  const paths = st.drawing ? [st.drawing] : [];
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   for (const pts of paths) {
@@ -321,4 +371,362 @@ function drawPreview(root, st) {
     ctx.arc(st.hover[0], st.hover[1], b.radius + ctx.lineWidth, 0, 2 * Math.PI);
     ctx.stroke();
   }
+}
+
+// ----------------------------------------------------------------------------------------------
+// The brush, ported from iea_data/painting/_raster.py (one definition: both are tested against
+// tests/painting/fixtures/brush_strokes.json, generated by the Python rasteriser). Each stroke is
+// predicted here at once on the browser's float32 map; the server's patch then replaces the box.
+
+const PATH_TOLERANCE = 0.2, DP_CHUNK = 512, WORK_FACTOR = 64, SEGMENT_COST = 8192;
+const f32 = Math.fround;
+
+function dedupe(pts) {
+  if (pts.length < 2) return pts;
+  const out = [pts[0]];
+  for (let i = 1; i < pts.length; i++) if (pts[i][0] !== pts[i - 1][0] || pts[i][1] !== pts[i - 1][1]) out.push(pts[i]);
+  return out;
+}
+
+// cv::approxPolyDP (OpenCV 4.11+ / 5, imgproc/src/approx.cpp) on float32 points, open curve, line for line
+function approxPolyDP(src, eps) {
+  const count0 = src.length;
+  if (!count0) return [];
+  const dst = new Array(count0);
+  const stack = [];
+  let count = count0, newCount = 0, isClosed = false, initIters = 3, leEps = false, pos = 0, i, j;
+  let slice = [0, 0], right = [0, 0], startPt, endPt, pt;
+  const read = () => { const p = src[pos]; if (++pos >= count) pos = 0; return p; };
+  eps *= eps;
+  right[0] = count;
+  endPt = src[0];
+  startPt = src[count - 1];
+  if (startPt[0] !== endPt[0] || startPt[1] !== endPt[1]) { stack.push([0, count - 1]); }
+  else { isClosed = true; initIters = 1; }
+  if (isClosed) {
+    right[0] = 0;
+    for (i = 0; i < initIters; i++) {
+      let maxDist = 0;
+      pos = (pos + right[0]) % count;
+      startPt = read();
+      for (j = 1; j < count; j++) {
+        pt = read();
+        const dx = f32(pt[0] - startPt[0]), dy = f32(pt[1] - startPt[1]);
+        const dist = dx * dx + dy * dy;
+        if (dist > maxDist) { maxDist = dist; right[0] = j; }
+      }
+      leEps = maxDist <= eps;
+    }
+    if (!leEps) {
+      right[1] = slice[0] = pos % count;
+      slice[1] = right[0] = (right[0] + slice[0]) % count;
+      stack.push([right[0], right[1]]);
+      stack.push([slice[0], slice[1]]);
+    } else dst[newCount++] = startPt;
+  }
+  while (stack.length) {
+    slice = stack.pop();
+    endPt = src[slice[1]];
+    pos = slice[0];
+    startPt = read();
+    if (pos !== slice[1]) {
+      // the distance to the segment (not the line): OpenCV >= 4.11
+      let maxD = 0;
+      const dx = f32(endPt[0] - startPt[0]), dy = f32(endPt[1] - startPt[1]), len2 = dx * dx + dy * dy;
+      while (pos !== slice[1]) {
+        pt = read();
+        const ax = f32(pt[0] - startPt[0]), ay = f32(pt[1] - startPt[1]), proj = ax * dx + ay * dy;
+        let d;
+        if (proj < 0) d = f32(f32(ax * ax) + f32(ay * ay)) * len2;
+        else if (proj > len2) {
+          const bx = f32(pt[0] - endPt[0]), by = f32(pt[1] - endPt[1]);
+          d = f32(f32(bx * bx) + f32(by * by)) * len2;
+        } else { const c = ay * dx - ax * dy; d = c * c; }
+        if (d > maxD) { maxD = d; right[0] = (pos + count - 1) % count; }
+      }
+      leEps = maxD <= eps * len2;
+    } else { leEps = true; startPt = src[slice[0]]; }
+    if (leEps) dst[newCount++] = startPt;
+    else {
+      right[1] = slice[1];
+      slice[1] = right[0];
+      stack.push([right[0], right[1]]);
+      stack.push([slice[0], slice[1]]);
+    }
+  }
+  if (!isClosed) dst[newCount++] = src[count - 1];
+  // clean-up: drop points on (almost) straight lines
+  count = newCount;
+  pos = 0;
+  const readDst = () => { const p = dst[pos]; if (++pos >= count) pos = 0; return p; };
+  startPt = readDst();
+  let wpos = pos;
+  pt = readDst();
+  for (i = 1; i < count - 1 && newCount > 2; i++) {
+    endPt = readDst();
+    const dx = f32(endPt[0] - startPt[0]), dy = f32(endPt[1] - startPt[1]);
+    const dist = Math.abs(f32(pt[0] - startPt[0]) * dy - f32(pt[1] - startPt[1]) * dx);
+    const sip = f32(f32(f32(pt[0] - startPt[0]) * f32(endPt[0] - pt[0])) + f32(f32(pt[1] - startPt[1]) * f32(endPt[1] - pt[1])));
+    if (dist * dist <= 0.5 * eps * (dx * dx + dy * dy) && dx !== 0 && dy !== 0 && sip >= 0) {
+      newCount--;
+      dst[wpos] = startPt = endPt;
+      if (++wpos >= count) wpos = 0;
+      pt = readDst();
+      i++;
+      continue;
+    }
+    dst[wpos] = startPt = pt;
+    if (++wpos >= count) wpos = 0;
+    pt = endPt;
+  }
+  dst[wpos] = pt;
+  return dst.slice(0, newCount);
+}
+
+// _simplify: Douglas-Peucker in pieces of DP_CHUNK points, on float32 offsets from the corner
+export function simplifyPath(points, tolerance = PATH_TOLERANCE) {
+  const pts = dedupe(points);
+  if (pts.length <= 2) return pts;
+  let ox = Infinity, oy = Infinity;
+  for (const p of pts) { if (p[0] < ox) ox = p[0]; if (p[1] < oy) oy = p[1]; }
+  const rel = pts.map((p) => [f32(p[0] - ox), f32(p[1] - oy)]);
+  const same = (a, b) => a[0] === b[0] && a[1] === b[1];
+  let all = [];
+  for (let i = 0; i < rel.length - 1; i += DP_CHUNK) {
+    const piece = rel.slice(i, i + DP_CHUNK + 1);
+    let kept = approxPolyDP(piece, tolerance);
+    if (kept.length < 2 || !(same(kept[0], piece[0]) && same(kept[kept.length - 1], piece[piece.length - 1])))
+      kept = [piece[0], ...kept, piece[piece.length - 1]];
+    all = all.concat(all.length ? kept.slice(1) : kept);
+  }
+  const keep = dedupe(all.map((p) => [p[0] + ox, p[1] + oy]));
+  return keep.length >= 2 ? keep : [pts[0], pts[pts.length - 1]];
+}
+
+export function strokeBox(stroke, W, H) {
+  const r = stroke.radius;
+  let mnx = Infinity, mxx = -Infinity, mny = Infinity, mxy = -Infinity;
+  for (const [x, y] of stroke.points) { mnx = Math.min(mnx, x); mxx = Math.max(mxx, x); mny = Math.min(mny, y); mxy = Math.max(mxy, y); }
+  const x0 = Math.max(0, Math.ceil(mnx - r)), x1 = Math.min(W, Math.floor(mxx + r) + 1);
+  const y0 = Math.max(0, Math.ceil(mny - r)), y1 = Math.min(H, Math.floor(mxy + r) + 1);
+  return x0 >= x1 || y0 >= y1 ? null : [y0, y1, x0, x1];
+}
+
+function segmentBoxes(pts, box, r) {
+  const [y0, y1, x0, x1] = box;
+  const n = pts.length === 1 ? 1 : pts.length - 1, out = [];
+  for (let i = 0; i < n; i++) {
+    const a = pts[i], b = pts.length === 1 ? pts[0] : pts[i + 1];
+    out.push([Math.max(y0, Math.ceil(Math.min(a[1], b[1]) - r)), Math.min(y1, Math.floor(Math.max(a[1], b[1]) + r) + 1),
+              Math.max(x0, Math.ceil(Math.min(a[0], b[0]) - r)), Math.min(x1, Math.floor(Math.max(a[0], b[0]) + r) + 1)]);
+  }
+  return out;
+}
+
+// _plan: the simplified path, coarsened until its segments' boxes fit WORK_FACTOR map passes
+function plan(points, box, r, W, H) {
+  const budget = WORK_FACTOR * Math.max(W * H, 256 * 256);
+  let extent = 0;
+  if (points.length > 1) {
+    let mnx = Infinity, mxx = -Infinity, mny = Infinity, mxy = -Infinity;
+    for (const [x, y] of points) { mnx = Math.min(mnx, x); mxx = Math.max(mxx, x); mny = Math.min(mny, y); mxy = Math.max(mxy, y); }
+    extent = Math.max(mxx - mnx, mxy - mny);
+  }
+  let tol = PATH_TOLERANCE;
+  for (;;) {
+    const pts = tol < extent ? simplifyPath(points, tol) : dedupe([points[0], points[points.length - 1]]);
+    const boxes = segmentBoxes(pts, box, r);
+    let work = 0;
+    for (const [a, b, c, d] of boxes) {
+      const area = Math.max(0, b - a) * Math.max(0, d - c);
+      work += area + (area > 0 ? SEGMENT_COST : 0);
+    }
+    if (work <= budget || pts.length <= 2) return [pts, boxes];
+    tol *= 2;
+  }
+}
+
+function warmUp() {
+  // run the brush on a scratch map so that the first real stroke does not pay for compiling it
+  const m = new Float32Array(48 * 48);
+  for (let i = 0; i < 3; i++) for (const mode of ["add", "set", "smooth", "restore"])
+    paintStroke(m, m, 48, 48, { id: 0, points: [[5, 5], [30, 20.5], [12, 40], [13, 41]], radius: 12, value: 0.1, hardness: 0.5, flow: 1, mode });
+}
+
+export function brushProfile(d, hardness) {
+  if (hardness >= 1) return d <= 1 ? 1 : 0;
+  let t = (d - hardness) / (1 - hardness);
+  t = t < 0 ? 0 : t > 1 ? 1 : t;
+  return 1 - t * t * (3 - 2 * t);
+}
+
+// stroke_weight: flow * profile(distance to the polyline / radius) over the stroke's box
+export function strokeWeight(stroke, W, H) {
+  const box = strokeBox(stroke, W, H);
+  if (!box) return null;
+  const [y0, y1, x0, x1] = box, bw = x1 - x0, r = stroke.radius;
+  const d2 = new Float32Array((y1 - y0) * bw).fill(f32((r + 1) * (r + 1)));
+  const [pts, boxes] = plan(stroke.points, box, r, W, H);
+  for (let s = 0; s < boxes.length; s++) {
+    const [sy0, sy1, sx0, sx1] = boxes[s];
+    if (sx0 >= sx1 || sy0 >= sy1) continue;
+    const a = pts[s], b = pts.length === 1 ? pts[0] : pts[s + 1];
+    const ax = f32(a[0]), ay = f32(a[1]), dx = f32(b[0] - a[0]), dy = f32(b[1] - a[1]);
+    const seg2 = f32(dx * dx + dy * dy);
+    for (let y = sy0; y < sy1; y++) {
+      const py = f32(y - ay);
+      let o = (y - y0) * bw + (sx0 - x0);
+      for (let x = sx0; x < sx1; x++, o++) {
+        const px = f32(x - ax);
+        let ex = px, ey = py;
+        if (seg2 > 0) {
+          let t = f32((px * dx + py * dy) / seg2);
+          t = t < 0 ? 0 : t > 1 ? 1 : t;
+          ex = px - t * dx; ey = py - t * dy;
+        }
+        const e = f32(ex * ex + ey * ey);
+        if (e < d2[o]) d2[o] = e;
+      }
+    }
+  }
+  const w = new Float32Array(d2.length), rr = f32(r), h = stroke.hardness, flow = stroke.flow;
+  for (let i = 0; i < w.length; i++) w[i] = brushProfile(f32(Math.sqrt(d2[i]) / rr), h) * flow;
+  return { box, w };
+}
+
+function roundHalfEven(v) {
+  const f = Math.floor(v), diff = v - f;
+  if (diff > 0.5) return f + 1;
+  if (diff < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+// cv2.stackBlur (OpenCV imgproc/src/stackblur.cpp, float32) ported pass for pass, edges included:
+// rows (the direct branch for kernels up to 9, else the running-difference one), then columns
+// (the running stack, in place). Sums in float64 here, float32 there: they differ by ~1e-7.
+function stackBlurRows(src, dst, w, h, r) {
+  const k = 2 * r + 1, wm = w - 1, mul = f32(1 / ((r + 1) * (r + 1)));
+  if (k <= 9 && w > k) {
+    const kv = []; for (let i = 0; i < k; i++) kv.push(i <= r ? i + 1 : 2 * r - i + 1);
+    for (let y = 0; y < h; y++) {
+      const o = y * w;
+      for (let i = 0; i < r; i++) {
+        let s = 0; for (let q = 0; q < k; q++) s += src[o + Math.max(q - r + i, 0)] * kv[q];
+        dst[o + i] = s * mul;
+      }
+      let wc = r;
+      for (; wc < w - r; wc++) {
+        let s = src[o + wc] * kv[r];
+        for (let q = 1; q <= r; q++) s += (src[o + wc + q] + src[o + wc - q]) * kv[r + q];
+        dst[o + wc] = s * mul;
+      }
+      for (let i = wc; i < w; i++) {
+        let s = 0; for (let q = 0; q < k; q++) s += src[o + Math.min(q - r + i, wm)] * kv[q];
+        dst[o + i] = s * mul;
+      }
+    }
+    return;
+  }
+  const diff = new Float64Array(w + k), r1 = r + 1, widthCN = w - r - 1, radiusMul = ((r + 2) * (r + 1)) / 2;
+  for (let y = 0; y < h; y++) {
+    const o = y * w;
+    diff.fill(0);
+    let diffVal = 0, sum = src[o] * radiusMul, p0 = 0;
+    for (let i = 0; i < r; i++) {
+      if (i < wm) p0++;
+      diff[i] = src[o + p0] - src[o];
+      diffVal += diff[i];
+      sum += src[o + p0] * (r - i);
+    }
+    let d0 = r, index = 0;
+    for (; index < widthCN; index++, d0++) diff[d0] = src[o + index + r1] - src[o + index];
+    p0 = index;
+    let dist = w - index;
+    for (let q = 0; q < r; q++, d0++) {
+      diff[d0] = src[o + w - 1] - src[o + p0];
+      if (dist >= q) { p0++; dist--; }
+    }
+    d0 = r;
+    diffVal += diff[d0++];
+    for (let i = 0; i < w; i++, d0++) {
+      dst[o + i] = sum * mul;
+      sum += diffVal;
+      diffVal += diff[d0] - diff[d0 - r1];
+    }
+  }
+}
+
+function stackBlurColumns(a, w, h, r) {
+  const k = 2 * r + 1, hm = h - 1, mul = f32(1 / ((r + 1) * (r + 1)));
+  const sum = new Float64Array(w), sumIn = new Float64Array(w), sumOut = new Float64Array(w);
+  const stack = new Float64Array(k * w);
+  for (let i = 0; i <= r; i++) for (let x = 0; x < w; x++) { const v = a[x]; stack[i * w + x] = v; sum[x] += v * (i + 1); sumOut[x] += v; }
+  let p = 0;
+  for (let i = 1; i <= r; i++) {
+    if (i <= hm) p++;
+    for (let x = 0; x < w; x++) { const v = a[p * w + x]; stack[(i + r) * w + x] = v; sum[x] += v * (r - i + 1); sumIn[x] += v; }
+  }
+  let sp = r, yp = Math.min(r, hm);
+  for (let i = 0; i < h; i++) {
+    let ss = sp + k - r; if (ss >= k) ss -= k;
+    let sp1 = sp + 1; if (sp1 >= k) sp1 = 0;
+    if (yp < hm) yp++;
+    for (let x = 0; x < w; x++) {
+      a[i * w + x] = sum[x] * mul;
+      sum[x] -= sumOut[x];
+      sumOut[x] -= stack[ss * w + x];
+      const v = a[yp * w + x];  // in place, as OpenCV does
+      stack[ss * w + x] = v;
+      sumIn[x] += v;
+      sum[x] += sumIn[x];
+      sumOut[x] += stack[sp1 * w + x];
+      sumIn[x] -= stack[sp1 * w + x];
+    }
+    if (++sp >= k) sp = 0;
+  }
+}
+
+export function stackBlur(src, w, h, ksize) {
+  // OpenCV narrows the kernel to the image: radius at most (size - 1) / 2 on each axis
+  const r = (ksize - 1) >> 1, out = new Float32Array(w * h);
+  const rx = Math.min(r, (w - 1) >> 1), ry = Math.min(r, (h - 1) >> 1);
+  if (rx > 0) stackBlurRows(src, out, w, h, rx); else out.set(src);
+  if (ry > 0) stackBlurColumns(out, w, h, ry);
+  return out;
+}
+
+// apply_stroke on the painted map m = clip(base + correction): the box it changed, or null
+export function paintStroke(map, base, W, H, stroke, lo = -1, hi = 1) {
+  const sw = strokeWeight(stroke, W, H);
+  if (!sw) return null;
+  const { box: [y0, y1, x0, x1], w } = sw, bw = x1 - x0;
+  const mode = stroke.mode;
+  let blurred = null, pad = 0, px0 = 0, py0 = 0, pw = 0;
+  if (mode === "smooth") {
+    pad = Math.ceil(stroke.radius) + 1;
+    py0 = Math.max(0, y0 - pad); const py1 = Math.min(H, y1 + pad);
+    px0 = Math.max(0, x0 - pad); const px1 = Math.min(W, x1 + pad);
+    pw = px1 - px0;
+    const big = new Float32Array(pw * (py1 - py0));
+    for (let y = py0; y < py1; y++) big.set(map.subarray(y * W + px0, y * W + px1), (y - py0) * pw);
+    blurred = stackBlur(big, pw, py1 - py0, 2 * Math.max(1, roundHalfEven(stroke.radius)) + 1);
+  }
+  const target = Math.min(Math.max(stroke.value, lo), hi), value = stroke.value;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0, o = (y - y0) * bw; x < x1; x++, o++) {
+      const wt = w[o];
+      if (!(wt > 0)) continue;
+      const i = y * W + x, m = map[i];
+      let n;
+      if (mode === "restore") { const b = base[i]; n = b + f32((m - b) * (1 - wt)); }
+      else {
+        if (mode === "add") n = m + value * wt;
+        else if (mode === "set") n = m + wt * (target - m);
+        else n = m + wt * (blurred[(y - py0) * pw + (x - px0)] - m);
+        n = n < lo ? lo : n > hi ? hi : n;
+      }
+      map[i] = n < lo ? lo : n > hi ? hi : n;
+    }
+  }
+  return [y0, y1, x0, x1];
 }

@@ -1,9 +1,14 @@
 """The painter component (``st.components.v2``): inline HTML, CSS and JS, no build step.
 
-Python sends the photo, the heatmap lookup table and the quantised map (a snapshot, then
-patches of the changed boxes) in ``data``; the browser colours the map, shows the value under
-the cursor, and sends strokes (trigger ``strokes``), toolbar or keyboard actions (trigger
-``action``: undo, redo, save, next) and, after a remount, ``resync``.
+Python sends the photo, the heatmap lookup table and the quantised map (a snapshot with its
+base, then patches of the changed boxes) in ``data``; the browser colours the map, shows the
+value under the cursor, and sends strokes (trigger ``strokes``), toolbar or keyboard actions
+(trigger ``action``: undo, redo, save, next) and, after a remount, ``resync``.
+
+Each stroke is painted in the browser at once with ``paintStroke`` (``painter.js``), a port of
+:func:`iea_data.painting.apply_stroke` tested against the same fixture
+(``tests/painting/fixtures/brush_strokes.json``); Python's patch then replaces the prediction,
+so once every stroke is acknowledged the screen shows the stored map.
 """
 
 from __future__ import annotations

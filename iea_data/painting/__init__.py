@@ -6,6 +6,7 @@ rasteriser), :class:`PaintSession` (exactly-once application by stroke id, undo 
 and :func:`heatmap_layer` / :func:`encode_layer` (what the browser draws over the photo).
 """
 
+from ._fixture import brush_fixture, decode_f32, write_brush_fixture
 from ._layer import encode_layer, heatmap_layer, heatmap_lut, quantize_map
 from ._photo import photo_for_map, photo_jpeg
 from ._raster import RESIDUAL_RANGE, WORK_FACTOR, apply_stroke, brush_profile, replay, stroke_bbox, stroke_cost, stroke_weight
@@ -19,4 +20,5 @@ __all__ = [
     "PaintSession",
     "heatmap_layer", "heatmap_lut", "encode_layer", "quantize_map",
     "photo_for_map", "photo_jpeg",
+    "brush_fixture", "write_brush_fixture", "decode_f32",
 ]
