@@ -403,6 +403,7 @@ def prelabel(
     align: Annotated[bool, typer.Option(help="Align hand-held brackets (MTB) before the reference difference.")] = False,
     redo: Annotated[bool, typer.Option(help="Add a new revision even where a pre-label exists.")] = False,
     weights: Annotated[str, typer.Option(help="Model weights: 'official' (released) or a checkpoint file, e.g. from iea train.")] = "official",
+    precision: Annotated[str, typer.Option(help="auto (bf16 where native and within its measured error bound), fp32 or bf16 (model method).")] = "auto",
 ) -> None:
     """Pre-label images: model residual maps or reference differences, stored as label revisions.
 
@@ -415,13 +416,17 @@ def prelabel(
 
     if method not in ("model", "refdiff"):
         raise IeaError(f"--method must be model or refdiff, got {method!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise IeaError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     ws = _ws()
     if method == "refdiff":
         report = _with_progress("refdiff", lambda cb: prelabel_refdiff(ws, scene=scene, split=split, align=align, redo=redo, progress=cb))
     else:
         report = _with_progress("model", lambda cb: prelabel_model(
             ws, weights=weights, device=device, batch_size=batch_size, num_workers=loader_workers, scene=scene, split=split,
-            redo=redo, progress=cb))
+            redo=redo, progress=cb, precision=precision))
+    if report.precision:
+        console.print(f"precision: {lit(report.precision)}", highlight=False)
     console.print(f"{report.method}: {report.n_selected} selected, {report.n_saved} saved, "
                   f"{report.n_skipped} already labelled, {len(report.errors)} failed")
     for name, message in report.errors[:50]:
@@ -528,6 +533,12 @@ def _run(argv: Optional[list[str]]) -> int:
             return exc.exit_code
         if os.environ.get("IEA_DEBUG"):
             print_traceback(exc)
+            return 1
+        if "OperationalError" in bases and type(exc).__module__.startswith("sqlalchemy"):
+            reason = one_line(getattr(exc, "orig", None) or exc)
+            err_console.print(f"[red]error:[/red] cannot reach the catalog database: {lit(reason)}; check that the "
+                              "database server is running and that IEA_DATABASE_URL (or \\[catalog] database_url in "
+                              "iea.toml) is right", highlight=False)
             return 1
         err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {lit(one_line(exc))} (IEA_DEBUG=1 shows the traceback)",
                           highlight=False)

@@ -381,6 +381,19 @@ def test_password_in_the_workspace_setting_and_a_refused_connection_are_not_prin
     assert r.returncode == 1 and "s3cretPW" not in r.stdout + r.stderr and "iea:***@127.0.0.1:1" in r.stderr
 
 
+def test_an_unreachable_database_is_one_line_that_says_what_to_check(tmp_path, monkeypatch):
+    monkeypatch.delenv("IEA_DATABASE_URL", raising=False)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "iea.toml").write_text("")
+    r = iea("-w", str(ws), "catalog", "stats",
+            env=_piped_env(IEA_DATABASE_URL="postgresql+psycopg://iea:s3cretPW@127.0.0.1:1/iea"))
+    assert r.returncode == 1 and "s3cretPW" not in r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unexpected error" not in lines[0]
+    assert "cannot reach the catalog database" in lines[0] and "[catalog] database_url" in lines[0]
+
+
 @pytest.mark.postgres
 def test_postgres_url_with_a_password_is_shown_masked(tmp_path, db_url, monkeypatch):
     if not db_url.startswith("postgresql"):
