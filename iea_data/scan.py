@@ -6,18 +6,28 @@ a second. :func:`scan_file` reads the bytes once, hashes them and, for content t
 does not know yet, decodes a preview (long side ≤ the workspace's ``ingest.stats_side``,
 default :data:`STATS_SIDE`) for luma statistics
 and a JPEG thumbnail written to the object store.
+
+Test hook: in a worker started by :func:`init_worker` with ``isolated=True`` (a process of
+the ingest's decoder pool, never the ingest process itself), a file whose path contains the
+value of the environment variable ``IEA_TEST_CRASH_ON`` makes the worker kill itself with
+``SIGKILL`` before decoding it, as the kernel's OOM killer or a crashing codec would. The
+variable is read in the worker only; it is unset in normal use.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
+import signal
+import time
 
 from . import imaging
 from .errors import ImageDecodeError
 from .objects import ObjectStore, sha256_bytes
 
-__all__ = ["STATS_SIDE", "THUMBNAIL_QUALITY", "classify_os_error", "os_error_message", "init_worker", "scan_file"]
+__all__ = ["STATS_SIDE", "THUMBNAIL_QUALITY", "CRASH_ON_ENV", "classify_os_error", "os_error_message", "init_worker",
+           "scan_file", "scan_files"]
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +66,34 @@ def os_error_message(exc: OSError) -> str:
 _WORKER: dict = {}
 
 
-def init_worker(max_pixels: int, thumb_side: int, stats_side: int, objects_root: str, known: frozenset[str]) -> None:
-    """Set up a worker process: its limits, the object store and the hashes the catalog knows."""
+#: Environment variable naming a path substring on which an isolated worker kills itself (tests).
+CRASH_ON_ENV = "IEA_TEST_CRASH_ON"
+
+
+def init_worker(
+    max_pixels: int,
+    thumb_side: int,
+    stats_side: int,
+    objects_root: str,
+    known: frozenset[str],
+    isolated: bool = False,
+) -> None:
+    """Set up a worker process: its limits, the object store and the hashes the catalog knows.
+
+    ``isolated`` says that this is a decoder-pool process whose death the ingest survives;
+    only then is the :data:`CRASH_ON_ENV` test hook armed.
+    """
     import cv2
 
     cv2.setNumThreads(1)
-    _WORKER.update(max_pixels=max_pixels, thumb_side=thumb_side, stats_side=stats_side, objects=ObjectStore(objects_root), known=known)
+    crash_on = os.environ.get(CRASH_ON_ENV) if isolated else None
+    _WORKER.update(max_pixels=max_pixels, thumb_side=thumb_side, stats_side=stats_side, objects=ObjectStore(objects_root),
+                   known=known, crash_on=crash_on or None)
+
+
+def scan_files(tasks: list[tuple[str, int, int]]) -> list[dict]:
+    """:func:`scan_file` of each task, in order (a pool hands small files over in chunks)."""
+    return [scan_file(task) for task in tasks]
 
 
 def scan_file(task: tuple[str, int, int]) -> dict:
@@ -79,6 +111,10 @@ def scan_file(task: tuple[str, int, int]) -> dict:
     out["size"] = len(data)
     if sha in _WORKER["known"]:
         return out
+    crash_on = _WORKER.get("crash_on")
+    if crash_on and crash_on in path:
+        os.kill(os.getpid(), signal.SIGKILL)
+    started = time.monotonic()
     try:
         decoded = imaging.read_image_bytes(data, name=path, max_pixels=_WORKER["max_pixels"], max_side=_WORKER["stats_side"])
         stats = imaging.luma_stats(decoded.rgb)
@@ -94,6 +130,9 @@ def scan_file(task: tuple[str, int, int]) -> dict:
         log.exception("unexpected error decoding %s", path)
         out["error"] = ("decode-failed", f"unexpected decoder error: {type(exc).__name__}: {exc}")
         return out
+    finally:
+        # when this process decoded it (CLOCK_MONOTONIC: comparable across processes)
+        out["decode_span"] = (started, time.monotonic())
     exif = decoded.exif
     out["image"] = {
         "format": decoded.format,

@@ -17,7 +17,12 @@ The rules a user can rely on:
   row with a specific reason, and the good files of the same batch land. That holds for
   the database too: a batch the database refuses is applied again file by file, and only
   the refused file gets an error row (``database-error``). A file name that is not valid
-  UTF-8 is recorded, escaped, as ``bad-file-name``.
+  UTF-8 is recorded, escaped, as ``bad-file-name``;
+- a decoder process that dies (out of memory, a crashing codec) costs only the file that
+  killed it (``worker-crashed``): the files it may have held are scanned again one at a
+  time and a new pool goes on with the rest;
+- the files being decoded at once never hold more than ``ingest.memory_budget_mb`` of
+  pixels together, by their header's estimate (a larger file is decoded alone).
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import os
 import random
 import stat
 import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
@@ -37,7 +45,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import IeaError
-from ..scan import classify_os_error, init_worker, os_error_message, scan_file
+from ..imaging import decode_memory
+from ..scan import classify_os_error, init_worker, os_error_message, scan_file, scan_files
 from ._models import Image, ImagePath, IngestError, IngestRun, utcnow
 from ._run_lock import mark_interrupted_runs, start_run
 from ._scenes_db import assign_scenes_by_filename, ungrouped_images_under
@@ -239,25 +248,199 @@ def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
 # --------------------------------------------------------------------------- main side
 
 
-def _run_tasks(tasks: Sequence[tuple[str, int, int]], *, workers: int, init_args: tuple) -> Iterator[dict]:
-    if not tasks:
-        return
-    if workers <= 1 or len(tasks) == 1:
-        init_worker(*init_args)
-        for task in tasks:
-            yield scan_file(task)
-        return
+WORKER_CRASHED_MESSAGE = (
+    "the decoder process died while reading this file (out of memory?); lower --workers, "
+    "ingest.memory_budget_mb or ingest.max_pixels in iea.toml and run ingest again"
+)
+
+
+class _Budget:
+    """Admission of files, in order, against a byte budget shared by all decoder processes.
+
+    A file is admitted when the bytes admitted so far plus its own estimate stay within the
+    budget, or when nothing is admitted (a file larger than the whole budget runs alone).
+    Admission is first come, first served: a file that does not fit holds back the files
+    after it until enough of the budget is given back, so a large file is never starved.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.used = 0
+        self.count = 0
+
+    def fits(self, cost: int) -> bool:
+        return self.count == 0 or self.used + cost <= self.budget
+
+    def take(self, cost: int) -> None:
+        self.used += cost
+        self.count += 1
+
+    def give(self, cost: int) -> None:
+        self.used -= cost
+        self.count -= 1
+
+
+def _pool_context():
     # Not "fork": the parent may hold OpenCV/BLAS thread pools whose locks a forked child
     # would inherit mid-use (a deadlock). A fork server starts clean once and forks workers
     # with the decoders already imported.
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["iea_data.scan"])
-    else:
-        ctx = mp.get_context("spawn")
-    chunk = max(1, min(16, len(tasks) // (workers * 8)))
-    with ctx.Pool(workers, initializer=init_worker, initargs=init_args) as pool:
-        yield from pool.imap_unordered(scan_file, tasks, chunksize=chunk)
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _start_pool(ctx, workers: int, init_args: tuple) -> ProcessPoolExecutor:
+    # isolated=True: these processes may die (and arm the test hook); the ingest survives them
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(*init_args, True))
+
+
+def _crashed(task: tuple[str, int, int]) -> dict:
+    path, size, mtime_ns = task
+    log.warning("%s: %s", db_text(path), WORKER_CRASHED_MESSAGE)
+    return {"path": path, "size": size, "mtime_ns": mtime_ns, "error": ("worker-crashed", WORKER_CRASHED_MESSAGE)}
+
+
+def _failed(task: tuple[str, int, int], exc: BaseException) -> dict:
+    path, size, mtime_ns = task
+    return {"path": path, "size": size, "mtime_ns": mtime_ns,
+            "error": ("decode-failed", f"the decoder process could not return this file's result ({_one_line(exc)})")}
+
+
+def _one_by_one(ctx, tasks: Sequence[tuple[str, int, int]], init_args: tuple) -> Iterator[dict]:
+    """Scan ``tasks`` one at a time in a pool of one process: a file that kills it is the culprit."""
+    pool: ProcessPoolExecutor | None = None
+    try:
+        for task in tasks:
+            if pool is None:
+                pool = _start_pool(ctx, 1, init_args)
+            future = pool.submit(scan_file, task)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=True)
+                pool = None
+                result = _crashed(task)
+            except Exception as exc:  # e.g. a result that cannot be pickled
+                result = _failed(task, exc)
+            yield result
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_tasks(
+    tasks: Sequence[tuple[str, int, int]],
+    *,
+    workers: int,
+    init_args: tuple,
+    budget_bytes: int | None = None,
+    cost: Callable[[str], int] | None = None,
+) -> Iterator[dict]:
+    """Scan ``tasks`` (path, size, mtime_ns) and yield one result per task, in completion order.
+
+    With ``workers > 1`` the files are decoded by a pool of processes. ``cost(path)`` (bytes,
+    see :func:`iea_data.imaging.decode_memory`) is counted against ``budget_bytes`` from
+    submission to result (:class:`_Budget`): the files in flight never add up to more than
+    the budget, except one file alone. Small files go to the workers in chunks (as
+    ``Pool.imap``'s chunksize did), a large one on its own. A process that dies (OOM killer,
+    a crashing codec) breaks the pool: the files that were in flight are scanned again one
+    at a time in a pool of their own, so that only the file that kills its process again is
+    recorded (``worker-crashed``); then a new pool goes on with the rest.
+    """
+    if not tasks:
+        return
+    if workers <= 1:  # in this process: no pool to start, but a crashing decoder ends the run
+        init_worker(*init_args)
+        for task in tasks:
+            yield scan_file(task)
+        return
+    ctx = _pool_context()
+    budget = _Budget(budget_bytes if budget_bytes is not None else 1 << 62)
+    limit = 4 * workers  # chunks submitted ahead, so that no worker waits while the writer commits
+    chunk_size = max(1, min(16, len(tasks) // (workers * 8)))
+    chunk_cap = budget.budget // limit  # a chunk's estimate: so many chunks in flight fit the budget
+    queue: deque[tuple[tuple[str, int, int], int | None]] = deque((task, None) for task in tasks)
+    in_flight: dict[Future, tuple[list[tuple[str, int, int]], int]] = {}
+    held: tuple[list[tuple[str, int, int]], int] | None = None  # the next chunk, waiting for room in the budget
+    broken = False  # the pool refused a submission: a process died between two results
+
+    def next_chunk() -> tuple[list[tuple[str, int, int]], int]:
+        chunk: list[tuple[str, int, int]] = []
+        total = 0
+        while queue and len(chunk) < chunk_size:
+            task, c = queue.popleft()
+            if c is None:
+                c = cost(task[0]) if cost is not None else 0
+            if chunk and total + c > chunk_cap:  # a large file goes on its own (or starts the next chunk)
+                queue.appendleft((task, c))
+                break
+            chunk.append(task)
+            total += c
+            if total > chunk_cap:
+                break
+        return chunk, total
+
+    def fill() -> None:
+        nonlocal held, broken
+        while len(in_flight) < limit and not broken:
+            if held is None:
+                if not queue:
+                    return
+                held = next_chunk()
+            if not budget.fits(held[1]):
+                return
+            if held[1] > budget.budget:
+                log.info("%s: estimated %d MiB to decode, more than the memory budget; decoding it alone",
+                         db_text(held[0][0][0]), held[1] >> 20)
+            try:
+                future = pool.submit(scan_files, held[0])
+            except BrokenProcessPool:
+                broken = True
+                return
+            in_flight[future] = held
+            budget.take(held[1])
+            held = None
+
+    def collect(future: Future, ready: list[dict], suspects: list[tuple[str, int, int]]) -> None:
+        chunk, c = in_flight.pop(future)
+        budget.give(c)
+        exc = future.exception()
+        if exc is None:
+            ready.extend(future.result())
+        elif isinstance(exc, BrokenProcessPool):
+            suspects.extend(chunk)
+        else:
+            ready.extend(_failed(task, exc) for task in chunk)
+
+    pool = _start_pool(ctx, workers, init_args)
+    try:
+        fill()
+        while in_flight or broken:
+            ready: list[dict] = []
+            suspects: list[tuple[str, int, int]] = []
+            if in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    collect(future, ready, suspects)
+            if suspects or broken:
+                # a broken pool fails every future it still held: all of their files are suspects
+                wait(in_flight)
+                for future in list(in_flight):
+                    collect(future, ready, suspects)
+                pool.shutdown(wait=True, cancel_futures=True)
+                log.warning("a decoder process died; scanning the %d files it may have held one at a time",
+                            len(suspects))
+                yield from ready
+                ready = []
+                yield from _one_by_one(ctx, sorted(suspects), init_args)
+                pool = _start_pool(ctx, workers, init_args)
+                broken = False
+            fill()
+            yield from ready
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Writer:
@@ -449,6 +632,7 @@ def ingest(
     progress: ProgressFn | None = None,
     kind: str = "ingest",
     commit_every: int | None = None,
+    memory_budget_mb: int | None = None,
 ) -> IngestReport:
     """Ingest every image under ``roots`` into the workspace's catalog.
 
@@ -471,6 +655,13 @@ def ingest(
     commit_every : int, optional
         Results per transaction (also committed every 2 s); default :data:`COMMIT_EVERY`.
         Smaller loses less work to a kill, larger is faster.
+    memory_budget_mb : int, optional
+        MiB of decoded pixels that all workers together may hold at once; default the
+        workspace setting ``ingest.memory_budget_mb`` (2048). Each file counts its estimate
+        from its header (:func:`iea_data.imaging.decode_memory`, about twice its decoded size
+        where it is decoded whole, far less for JPEG and large PNG previews) from the moment
+        it is handed to a worker until its result is back; a file that does not fit waits
+        (and the files after it), and a file larger than the whole budget is decoded alone.
 
     Returns
     -------
@@ -482,7 +673,11 @@ def ingest(
     -----
     With ``workers > 1`` the decoders run in a pool started from a fork server, as Python's
     ``multiprocessing`` does for spawn-like start methods: a script that calls ``ingest``
-    must guard its entry point with ``if __name__ == "__main__":``.
+    must guard its entry point with ``if __name__ == "__main__":``. A decoder process that
+    dies (the kernel's OOM killer, a crashing codec) does not stop the run: the files it may
+    have held are scanned again one at a time, the one that kills its process again gets a
+    ``worker-crashed`` error row, and a new pool decodes the rest. With ``workers=1`` the
+    files are decoded in the calling process itself (no pool to start; no such isolation).
 
     Examples
     --------
@@ -498,6 +693,10 @@ def ingest(
         raise IeaError(f"commit_every must be an integer >= 1, got {commit_every!r}")
     t0 = time.monotonic()
     settings = workspace.settings
+    if memory_budget_mb is None:
+        memory_budget_mb = settings.memory_budget_mb
+    if not isinstance(memory_budget_mb, int) or isinstance(memory_budget_mb, bool) or memory_budget_mb < 1:
+        raise IeaError(f"memory_budget_mb must be an integer >= 1 (MiB), got {memory_budget_mb!r}")
     n_workers = workers if workers is not None else workspace.workers
     if n_workers < 1:
         raise IeaError(f"workers must be >= 1, got {n_workers}")
@@ -554,7 +753,11 @@ def ingest(
             if progress:
                 progress(done, total)
             init = (settings.max_pixels, settings.thumbnail_side, settings.stats_side, str(workspace.objects.root), known_hashes)
-            for result in _run_tasks(tasks, workers=n_workers, init_args=init):
+            def cost(path: str) -> int:
+                return decode_memory(path, max_side=settings.stats_side, max_pixels=settings.max_pixels)
+
+            results = _run_tasks(tasks, workers=n_workers, init_args=init, budget_bytes=memory_budget_mb << 20, cost=cost)
+            for result in results:
                 writer.add(result)
                 done += 1
                 if progress:

@@ -11,7 +11,7 @@ Conventions (shared by the whole toolkit):
 """
 
 from ._color import LUMA_WEIGHTS, apply_ev, linear_to_srgb, luma, srgb_to_linear
-from ._decode import DEFAULT_MAX_PIXELS, DecodedImage, read_header, read_image, read_image_bytes
+from ._decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_memory, read_header, read_image, read_image_bytes
 from ._encode import encode_image, encode_png, write_image
 from ._exif import ExifInfo
 from ._resize import label_shape, resize_image, resize_map, thumbnail
@@ -36,6 +36,7 @@ __all__ = [
     "read_image",
     "read_image_bytes",
     "read_header",
+    "decode_memory",
     # statistics
     "BLACK_LEVEL",
     "WHITE_LEVEL",
