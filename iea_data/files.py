@@ -48,7 +48,8 @@ def atomic_write(path: Union[str, os.PathLike], data: Union[bytes, Callable[[Bin
     if folder and make_dirs:
         os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    # read-write, so a writer may read back what it wrote (e.g. to hash a reflinked copy)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             if callable(data):

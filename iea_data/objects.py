@@ -31,12 +31,12 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import IeaError, NotFoundError
+from .files import atomic_write
 
 __all__ = ["ObjectStore", "sha256_bytes", "sync_filesystem", "SourceChangedError", "IMAGE_MODE"]
 
@@ -87,21 +87,7 @@ class ObjectStore:
         dest = self.path(key)
         if dest.is_file():
             return key
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                if durable:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        atomic_write(dest, data, fsync=durable, make_dirs=True)
         return key
 
     def image_path(self, sha256: str, ext: str) -> Path:
@@ -149,27 +135,20 @@ class ObjectStore:
                 return dest, 0
         except FileNotFoundError:
             pass
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out, open(src, "rb", buffering=0) as inp:
-                n, digest = _clone_or_copy(inp, out)
-                if digest != sha256:
-                    raise SourceChangedError(
-                        f"{os.fsdecode(src)} changed since it was ingested (its sha256 is {digest}, the catalog holds "
-                        f"{sha256}); run `iea ingest` on it again")
-                os.fchmod(out.fileno(), IMAGE_MODE)
-                if durable:
-                    out.flush()
-                    os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        return dest, n
+        added = 0
+
+        def copy_checked(out) -> None:
+            nonlocal added
+            with open(src, "rb", buffering=0) as inp:
+                added, digest = _clone_or_copy(inp, out)
+            if digest != sha256:
+                raise SourceChangedError(
+                    f"{os.fsdecode(src)} changed since it was ingested (its sha256 is {digest}, the catalog holds "
+                    f"{sha256}); run `iea ingest` on it again")
+            os.fchmod(out.fileno(), IMAGE_MODE)
+
+        atomic_write(dest, copy_checked, fsync=durable, make_dirs=True)
+        return dest, added
 
     def get_bytes(self, key: str) -> bytes:
         try:
