@@ -399,7 +399,7 @@ def prelabel(
     split: Annotated[Optional[str], typer.Option(help="Only this split.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (model method).")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 8,
-    loader_workers: Annotated[int, typer.Option(help="DataLoader processes decoding images for the model.")] = 2,
+    loader_workers: Annotated[int, typer.Option(help="Threads decoding images while the model runs (0: in turn).")] = 2,
     align: Annotated[bool, typer.Option(help="Align hand-held brackets (MTB) before the reference difference.")] = False,
     redo: Annotated[bool, typer.Option(help="Add a new revision even where a pre-label exists.")] = False,
     weights: Annotated[str, typer.Option(help="Model weights: 'official' (released) or a checkpoint file, e.g. from iea train.")] = "official",

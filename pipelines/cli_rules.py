@@ -24,8 +24,9 @@ def assess_cmd(
     weights: Annotated[str, typer.Option(help="'official' (released) or a checkpoint file.")] = "official",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 8,
-    loader_workers: Annotated[int, typer.Option(help="Processes decoding images.")] = 2,
+    loader_workers: Annotated[int, typer.Option(help="Threads decoding images while the model runs (0: in turn).")] = 2,
     max_side: Annotated[int, typer.Option(help="Long side of the residual maps.")] = 1024,
+    precision: Annotated[str, typer.Option(help="fp32 (default: scores independent of the CPU), auto (bf16 where native and within its measured error bound) or bf16.")] = "fp32",
 ) -> None:
     """Assess the exposure of any photos: residual map, mean |residual|, each rule base's score.
 
@@ -40,6 +41,8 @@ def assess_cmd(
 
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise IeaError(f"--out must end in .csv or .json, got {out.name!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise IeaError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     rbs = [get_rule_base(r) for r in (rules or list_rule_bases())]
     if threshold is not None:
         try:
@@ -49,7 +52,7 @@ def assess_cmd(
             raise IeaError(f"--threshold: {exc}") from None
     report = with_progress("assess", lambda cb: assess(
         paths, rule_bases=rbs, masks=masks, heatmaps_dir=heatmaps, weights=weights, device=device,
-        batch_size=batch_size, num_workers=loader_workers, max_side=max_side, progress=cb))
+        batch_size=batch_size, num_workers=loader_workers, max_side=max_side, progress=cb, precision=precision))
     n = len(report.results)
     columns = ["path", "mean_abs"] + [f"{rb.name}.score" for rb in rbs]
     shown = [{**row, "path": os.path.basename(row["path"])}

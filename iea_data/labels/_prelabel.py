@@ -36,6 +36,7 @@ class PrelabelReport:
     n_saved: int = 0
     n_skipped: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (image name, message)
+    precision: str = ""  # model pre-labels: the precision used and why
 
 
 def refdiff_map(variant: np.ndarray, reference: np.ndarray, shape: tuple[int, int], *, align: bool = False) -> np.ndarray:
@@ -156,22 +157,30 @@ def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[
 
 def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official", device: str = "auto",
                    batch_size: int = 8, num_workers: int = 2, scene: Optional[str] = None, split: Optional[str] = None,
-                   redo: bool = False, progress: Optional[ProgressFn] = None) -> PrelabelReport:
+                   redo: bool = False, progress: Optional[ProgressFn] = None,
+                   precision: str = "auto") -> PrelabelReport:
     """Model pre-labels through a DataLoader (worker processes decode while the model runs).
 
+    ``precision`` is ``"auto"`` (bf16 where the device computes it natively and its recorded
+    error is within the stated bound, else fp32), ``"fp32"`` or ``"bf16"``; see
+    :func:`iea_data.model.resolve_precision`. The report's ``precision`` says what ran.
+
     Provenance stored with each label: model name, weights sha256, input size, package
-    version, device and dtype.
+    version, device, dtype, the precision used (and asked for) and its measured error
+    against float32 (``precision_error``: bound and measured max |delta| of the stored map
+    and of the rule-base scores, with the date and CPU of the measurement).
     """
     import torch
 
     from .. import __version__
-    from ..model import create_model, get_model_cfg, predict_files, sha256_file
+    from ..model import create_model, get_model_cfg, predict_files, resolve_precision, sha256_file
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    prec = resolve_precision(precision, device)
     cfg = get_model_cfg(model_name)
     model = create_model(model_name, weights=weights, device=device)
-    report = PrelabelReport("model")
+    report = PrelabelReport("model", precision=f"{prec.name} ({prec.reason})")
     chain = f"model:{model_name}"
     with workspace.session() as s:
         images = select_images(s, scene=scene, split=split)
@@ -192,12 +201,13 @@ def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official"
     report.n_selected = len(images)
     # a checkpoint file (e.g. from `iea train`) is recorded by its own hash
     weights_sha = cfg.sha256 if weights == "official" else (sha256_file(weights) if weights is not None else None)
-    params = {"input_size": list(cfg.input_size), "package_version": __version__, "device": str(device), "dtype": "float32"}
+    params = {"input_size": list(cfg.input_size), "package_version": __version__, "device": str(device),
+              **prec.to_provenance()}
     model.eval()
     with workspace.session() as s:
         for done, fm in enumerate(predict_files(model, paths, max_side=workspace.settings.label_max_side,
                                                 input_size=tuple(cfg.input_size), batch_size=batch_size,
-                                                num_workers=num_workers, device=device), start=1):
+                                                num_workers=num_workers, device=device, dtype=prec.dtype), start=1):
             image_id, name = todo[fm.index]
             if fm.error:
                 report.errors.append((name, fm.error))

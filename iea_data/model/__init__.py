@@ -63,6 +63,15 @@ __all__ = [
     "ImageFileDataset",
     "FileMap",
     "predict_files",
+    # precision
+    "PRECISIONS",
+    "PrecisionError",
+    "BF16_ERROR",
+    "FP32_ERROR",
+    "Precision",
+    "resolve_precision",
+    "bf16_native",
+    "measure_precision_error",
 ]
 
 _LAZY = {
@@ -85,6 +94,14 @@ _LAZY = {
     "ImageFileDataset": "._files",
     "FileMap": "._files",
     "predict_files": "._files",
+    "PRECISIONS": "._precision",
+    "PrecisionError": "._precision",
+    "BF16_ERROR": "._precision",
+    "FP32_ERROR": "._precision",
+    "Precision": "._precision",
+    "resolve_precision": "._precision",
+    "bf16_native": "._precision",
+    "measure_precision_error": "._precision",
 }
 
 

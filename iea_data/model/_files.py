@@ -6,6 +6,7 @@ Used by model pre-labels (:func:`iea_data.labels.prelabel_model`) and by assessm
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
@@ -83,9 +84,34 @@ class FileMap:
     error: str = ""
 
 
+def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int):
+    """Collated batches in order, decoded by ``num_workers`` threads ahead of the consumer."""
+    starts = range(0, len(dataset), batch_size)
+
+    def load(start: int):
+        return collate_images([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+
+    if num_workers == 0:
+        for start in starts:
+            yield load(start)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = iter(starts)
+    with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="iea-decode") as pool:
+        pending = collections.deque(pool.submit(load, s) for _, s in zip(range(num_workers + 1), todo))
+        while pending:
+            batch = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(load, nxt))
+            yield batch
+
+
 def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_size: tuple[int, int] = (256, 256),
-                  batch_size: int = 8, num_workers: int = 2, device="cpu") -> Iterator[FileMap]:
-    """Yield the residual map of each file, in input order, decoding in worker processes.
+                  batch_size: int = 8, num_workers: int = 2, device="cpu", dtype=None,
+                  loader: str = "threads") -> Iterator[FileMap]:
+    """Yield the residual map of each file, in input order, decoding while the model runs.
 
     Parameters
     ----------
@@ -98,8 +124,19 @@ def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_si
     input_size : tuple of int, optional
         Network input ``(height, width)``, default (256, 256) as released.
     batch_size, num_workers : int, optional
-        DataLoader batch size and decoding processes (0 decodes in this process).
+        Images per model batch, and decoding workers (0 decodes in this process, in turn
+        with the model).
+    loader : {"threads", "processes"}, optional
+        ``"threads"`` (default): the workers are threads of this process, prefetching up to
+        ``num_workers + 1`` batches (decoding and resizing release the GIL, and nothing has
+        to start). ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes;
+        starting them (a fork server importing torch) took ~6 s on a 2-core machine, the
+        time of several batches.
     device : str or torch.device, optional
+    dtype : torch.dtype, optional
+        ``torch.float32`` (default, no autocast) or ``torch.bfloat16`` / ``torch.float16``:
+        the model runs under ``torch.autocast`` in that dtype (see
+        :func:`iea_data.model.resolve_precision`).
 
     Yields
     ------
@@ -108,9 +145,9 @@ def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_si
 
     Notes
     -----
-    Worker processes start from a fork server (plain ``fork`` can deadlock on OpenCV's
-    thread pool), so a script calling this with ``num_workers > 0`` needs an
-    ``if __name__ == "__main__":`` guard.
+    With ``loader="processes"`` worker processes start from a fork server (plain ``fork``
+    can deadlock on OpenCV's thread pool), so a script calling this with
+    ``num_workers > 0`` needs an ``if __name__ == "__main__":`` guard.
     """
     import torch
 
@@ -120,14 +157,26 @@ def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_si
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    if loader not in ("threads", "processes"):
+        raise ValueError(f"loader must be 'threads' or 'processes', got {loader!r}")
+    if dtype is None:
+        dtype = torch.float32
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16; got {dtype}")
     if not paths:
         return
-    loader = torch.utils.data.DataLoader(
-        ImageFileDataset(paths, max_side, input_size), batch_size=batch_size, num_workers=num_workers,
-        collate_fn=collate_images, multiprocessing_context="forkserver" if num_workers else None,
-    )
-    for idx, x, shapes, errs in loader:
-        with torch.inference_mode():  # not around the yields: the caller's code must not run in inference mode
+    device_type = torch.device(device).type
+    dataset = ImageFileDataset(paths, max_side, input_size)
+    if loader == "processes" and num_workers:
+        batches = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_images,
+            multiprocessing_context="forkserver",
+        )
+    else:
+        batches = _thread_batches(dataset, batch_size, num_workers)
+    for idx, x, shapes, errs in batches:
+        # not around the yields: the caller's code must not run in inference mode
+        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
             out = model(x.to(device)).float().cpu()
             maps = [None if errs[j] else resize_maps(out[j:j + 1], size=tuple(shapes[j]))[0, 0].numpy()
                     for j in range(len(idx))]

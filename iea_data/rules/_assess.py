@@ -210,7 +210,7 @@ def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Seq
            masks: Union[None, str, os.PathLike, Mapping[str, Union[str, np.ndarray]]] = None,
            heatmaps_dir: Optional[Union[str, os.PathLike]] = None, model: str = "pieanet", weights="official",
            device: str = "auto", batch_size: int = 8, num_workers: int = 2, max_side: int = 1024,
-           progress: Optional[ProgressFn] = None) -> AssessReport:
+           progress: Optional[ProgressFn] = None, precision: str = "fp32") -> AssessReport:
     """Assess photos: residual map, mean |residual|, and each rule base's score and level.
 
     Parameters
@@ -232,6 +232,10 @@ def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Seq
         Long side of the residual maps (the label resolution), default 1024.
     progress : callable, optional
         ``progress(done, total)``.
+    precision : {"fp32", "auto", "bf16"}, optional
+        The model's precision (:func:`iea_data.model.resolve_precision`). Default fp32: scores
+        are the deliverable and must not depend on the CPU; ``auto`` takes bf16 where the
+        device computes it natively and its recorded effect on the scores is within bound.
 
     Returns
     -------
@@ -250,6 +254,10 @@ def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Seq
     """
     from . import get_rule_base
 
+    from ..model import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
     t0 = time.perf_counter()
     rbs = [rb if isinstance(rb, RuleBase) else get_rule_base(rb) for rb in (rule_bases or _all_names())]
     if not rbs:
@@ -291,15 +299,16 @@ def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Seq
     if photo_idx:
         import torch
 
-        from ..model import create_model, get_model_cfg, predict_files
+        from ..model import create_model, get_model_cfg, predict_files, resolve_precision
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        prec = resolve_precision(precision, device)
         cfg = get_model_cfg(model)
         net = create_model(model, weights=weights, device=device).eval()
-        report.model = f"{model} ({'released weights' if weights == 'official' else weights}, {device})"
+        report.model = f"{model} ({'released weights' if weights == 'official' else weights}, {device}, {prec.name})"
         for fm in predict_files(net, [files[i] for i in photo_idx], max_side=max_side, input_size=tuple(cfg.input_size),
-                                batch_size=batch_size, num_workers=num_workers, device=device):
+                                batch_size=batch_size, num_workers=num_workers, device=device, dtype=prec.dtype):
             finish(photo_idx[fm.index], fm.residual, fm.error)
     report.results = [results[i] for i in sorted(results)]
     report.errors = errors + [(files[i], failed[i]) for i in sorted(failed)]

@@ -1,6 +1,7 @@
 """`iea assess` throughput: photos → model → five rule bases, against the model alone, side by side.
 
-Run: ``python -m pipelines.benchmarks.assess [--loader-workers 2] [--batch-size 8] [--out FILE]``.
+Run: ``python -m pipelines.benchmarks.assess [--loader-workers 2] [--batch-size 8]
+[--precision fp32|auto|bf16] [--rounds 2] [--out FILE]``.
 Reports images/s of ``assess`` (decoding in DataLoader workers, model, resizing to label
 resolution, statistics and scores of all five rule bases) and of the model alone on tensors
 already in memory, plus the rule-base scoring alone per 1024-px map. Needs the released
@@ -23,6 +24,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loader-workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each side is kept")
     ap.add_argument("--out", type=Path, default=Path(".bench/assess.json"))
     args = ap.parse_args(argv)
@@ -31,7 +33,7 @@ def main(argv=None) -> dict:
 
     from iea_data.demo import write_demo_photos
     from iea_data.imaging import read_image
-    from iea_data.model import create_model, to_batch
+    from iea_data.model import create_model, resolve_precision, to_batch
     from iea_data.rules import assess, get_rule_base, list_rule_bases, score_map
 
     tmp = Path(tempfile.mkdtemp(prefix="iea-bench-assess-"))
@@ -40,18 +42,21 @@ def main(argv=None) -> dict:
         paths = sorted(str(p) for p in tmp.iterdir())
         n = len(paths)
         model = create_model("pieanet", weights="official")
+        prec = resolve_precision(args.precision, "cpu")
+        autocast = dict(device_type="cpu", dtype=prec.dtype, enabled=prec.dtype != torch.float32)
         x = to_batch([read_image(p).rgb for p in paths])
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(**autocast):
             model(x[:1])  # warm-up
         alone = full = float("inf")
         for _ in range(args.rounds):  # interleaved, best of each: the machine may be shared
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast(**autocast):
                 t = time.perf_counter()
                 for i in range(0, n, args.batch_size):
                     model(x[i:i + args.batch_size])
                 alone = min(alone, time.perf_counter() - t)
             t = time.perf_counter()
-            report = assess(paths, batch_size=args.batch_size, num_workers=args.loader_workers)
+            report = assess(paths, batch_size=args.batch_size, num_workers=args.loader_workers,
+                            precision=args.precision)
             full = min(full, time.perf_counter() - t)
             assert len(report.results) == n, report.errors[:3]
         rbs = [get_rule_base(name) for name in list_rule_bases()]
@@ -73,6 +78,8 @@ def main(argv=None) -> dict:
             "batch_size": args.batch_size,
             "loader_workers": args.loader_workers,
             "rounds": args.rounds,
+            "precision": prec.name,
+            "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
             "model_alone_images_per_s": n / alone,
             "assess_images_per_s": n / full,
             "ratio": alone / full,
@@ -82,7 +89,8 @@ def main(argv=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"assess benchmark ({result['machine']}, {result['date']}, {n} demo photos, batch {args.batch_size})")
+    print(f"assess benchmark ({result['machine']}, {result['date']}, {n} demo photos, batch {args.batch_size}, "
+          f"{result['precision']}, load {result['load_average_1_5_15']})")
     print(f"  model alone (tensors ready)      {result['model_alone_images_per_s']:.2f} images/s")
     print(f"  iea assess (5 rule bases)        {result['assess_images_per_s']:.2f} images/s "
           f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, scoring)")

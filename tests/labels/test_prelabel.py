@@ -94,7 +94,10 @@ def test_model_prelabels_carry_provenance_and_follow_exposure(sqlite_workspace, 
     assert lab.model_name == "pieanet" and lab.chain == "model:pieanet"
     assert lab.model_sha256 == "6f1cf2a5ca446235120252c51faf1463b55514acf8822b96d6275d885ba02700"
     params = json.loads(lab.params)
-    assert params["input_size"] == [256, 256] and params["device"] == "cpu" and params["dtype"] == "float32"
+    assert params["input_size"] == [256, 256] and params["device"] == "cpu"
+    # precision auto: bf16 where native and within its recorded bound, else fp32; both recorded
+    assert params["dtype"] == {"fp32": "float32", "bf16": "bfloat16"}[params["precision"]]
+    assert params["precision_requested"] == "auto" and params["precision_error"]["precision"] == params["precision"]
     assert (lab.height, lab.width) == (400, 600)
     assert labs["coffee_-2EV.png"].mean < labs["coffee.png"].mean < labs["coffee_+2EV.png"].mean
     assert labs["coffee_-2EV.png"].mean < -0.1 and labs["coffee_+2EV.png"].mean > 0.1
