@@ -12,7 +12,7 @@ import streamlit as st
 @st.cache_resource(show_spinner=False)
 def workspace():
     """The workspace from ``IEA_HOME`` (set by ``iea app``)."""
-    from iea_data.workspace import find_workspace
+    from iea_data.store.workspace import find_workspace
 
     return find_workspace()
 
@@ -47,7 +47,7 @@ def app_icon():
     import numpy as np
     from PIL import Image
 
-    from iea_data.heatmaps import colorize
+    from iea_data.core.heatmaps import colorize
 
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
     ramp = ((xx - 31.5) / 63.0).astype(np.float32)  # -0.5 (blue) … +0.5 (red)
@@ -58,7 +58,7 @@ def app_icon():
 
 @st.cache_data(show_spinner=False)
 def legend_png(vmax: float, width: int = 420) -> bytes:
-    from iea_data.heatmaps import legend
-    from iea_data.painting import encode_layer
+    from iea_data.core.heatmaps import legend
+    from iea_data.core.painting import encode_layer
 
     return encode_layer(legend(width, 44, vmax=vmax))

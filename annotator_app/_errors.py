@@ -20,9 +20,9 @@ PAGE_ERROR = ("This page could not be shown (error {ref}, logged on the server).
 
 
 def error_line(exc: BaseException) -> str:
-    """The one line shown for ``exc``: an :class:`~iea_data.errors.IeaError`'s own message (it says
+    """The one line shown for ``exc``: an :class:`~iea_data.core.errors.IeaError`'s own message (it says
     what to do), or :data:`PAGE_ERROR` with a reference to the server log for anything else."""
-    from iea_data.errors import IeaError
+    from iea_data.core.errors import IeaError
 
     if isinstance(exc, IeaError) and str(exc).strip():
         return one_line(exc)

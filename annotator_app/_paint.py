@@ -1,7 +1,7 @@
 """The painter on a page: brush controls, the component, stroke and action events.
 
 Shared by the annotation page (residual corrections) and the ideal-target page (EV stops).
-The server-side state of an open painter is an :class:`iea_data.painting.PaintSession`
+The server-side state of an open painter is an :class:`iea_data.core.painting.PaintSession`
 kept in ``st.session_state``; strokes are applied by id, exactly once.
 """
 
@@ -23,7 +23,7 @@ MODE_LABELS = {"add": "Add", "set": "Set to", "smooth": "Smooth", "restore": "Re
 
 @st.cache_data(show_spinner=False)
 def _lut_b64() -> str:
-    from iea_data.painting import heatmap_lut
+    from iea_data.core.painting import heatmap_lut
 
     return base64.b64encode(heatmap_lut().tobytes()).decode("ascii")
 
@@ -37,12 +37,12 @@ class Painting:
     """One open painter: what is painted, the session, and what the browser has been sent.
 
     The browser colours the map itself with the heatmap lookup table of
-    :func:`iea_data.painting.heatmap_lut`. It gets the whole map (quantised, compressed) once,
+    :func:`iea_data.core.painting.heatmap_lut`. It gets the whole map (quantised, compressed) once,
     and after each change only the box the change touched: a patch.
     """
 
     ident: Any  # e.g. ("annotation", image_id, base) — a change opens a new painter
-    session: Any  # iea_data.painting.PaintSession
+    session: Any  # iea_data.core.painting.PaintSession
     photo_url: str
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     payload: Any = None  # the library state object (AnnotationState, TargetState)
@@ -58,7 +58,7 @@ class Painting:
         later ones send only patches: the current values of each box changed since the last
         render, with the revision they start from (``from_rev``) so the browser can tell a gap.
         """
-        from iea_data.painting import quantize_map
+        from iea_data.core.painting import quantize_map
 
         ps = self.session
         if self._sent_rev is None or self.resync:
@@ -204,7 +204,7 @@ def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str
     ``words`` name a negative, a near-zero (within ``tolerance``) and a positive value under the cursor.
     """
     from annotator_app.components.painter import painter
-    from iea_data.labels import IDEAL_TOLERANCE
+    from iea_data.workflows.labels import IDEAL_TOLERANCE
 
     h, w = painting.session.base.shape
     photo, values = painting.browser_data()

@@ -24,7 +24,7 @@ from annotator_app._common import db, workspace  # noqa: E402
 from annotator_app._errors import error_boundary  # noqa: E402
 from annotator_app._text import literal  # noqa: E402
 
-from iea_data.users import configure_auth_log  # noqa: E402
+from iea_data.workflows.users import configure_auth_log  # noqa: E402
 
 log = logging.getLogger("annotator_app")
 configure_auth_log()  # sign-ins, failures and sign-outs (never a password) to the server's log
@@ -32,7 +32,7 @@ configure_auth_log()  # sign-ins, failures and sign-outs (never a password) to t
 
 def _logout(message: str | None = None, reason: str = "signed out") -> None:
     if name := st.session_state.get("user_name"):
-        from iea_data.users import log_sign_out
+        from iea_data.workflows.users import log_sign_out
 
         log_sign_out(name, reason=reason, address=_client_address())
     for key in list(st.session_state.keys()):
@@ -46,7 +46,7 @@ def _client_address() -> str:
     when the peer is a proxy listed in ``IEA_TRUSTED_PROXIES`` (comma-separated; ``local`` = this machine)."""
     import os
 
-    from iea_data.users import client_address
+    from iea_data.workflows.users import client_address
 
     trusted = [p for p in os.environ.get("IEA_TRUSTED_PROXIES", "").split(",") if p.strip()]
     forwarded = st.context.headers.get("X-Forwarded-For") if trusted else None
@@ -54,7 +54,7 @@ def _client_address() -> str:
 
 
 def _login_page(ws) -> None:
-    from iea_data.users import AuthError, authenticate
+    from iea_data.workflows.users import AuthError, authenticate
 
     st.markdown("## IEA annotator")
     left, _ = st.columns([1, 2])
@@ -81,7 +81,7 @@ def _login_page(ws) -> None:
 
 def _signed_in_user(ws):
     """The user of this browser session, or None (expired, disabled, deleted: logged out)."""
-    from iea_data.users import AuthError, current_user, session_expired
+    from iea_data.workflows.users import AuthError, current_user, session_expired
 
     uid = st.session_state.get("user_id")
     if uid is None:

@@ -16,13 +16,13 @@ from annotator_app._common import data_url, db, flash, legend_png, show_flash
 from annotator_app._errors import guarded
 from annotator_app._text import literal
 
-VMAX = 0.5  # the heatmap range of iea_data.heatmaps (±0.5)
+VMAX = 0.5  # the heatmap range of iea_data.core.heatmaps (±0.5)
 EV_DISPLAY = 2.0  # EV stops shown at full colour on the target page
 
 
 def pages_for(user) -> dict[str, Callable]:
     """The pages this user may open (the library refuses forbidden writes whatever is shown)."""
-    from iea_data.users import PERMISSIONS
+    from iea_data.workflows.users import PERMISSIONS
 
     allowed = PERMISSIONS.get(user.role, frozenset())
     out: dict[str, Callable] = {}
@@ -30,7 +30,7 @@ def pages_for(user) -> dict[str, Callable]:
         out["Annotate"] = annotate_page
     if "review" in allowed:
         out["Review"] = review_page
-    if "paint_target" in allowed and importlib.util.find_spec("iea_data.targets") is not None:
+    if "paint_target" in allowed and importlib.util.find_spec("iea_data.workflows.targets") is not None:
         out["Ideal target"] = target_page
     if "manage_users" in allowed:
         out["Users"] = users_page
@@ -41,8 +41,9 @@ def pages_for(user) -> dict[str, Callable]:
 
 
 def _open_annotation(ws, user, image_id: int, base: str) -> _paint.Painting:
-    from iea_data.labels import open_annotation
-    from iea_data.painting import PaintSession, photo_jpeg
+    from iea_data.workflows.labels import open_annotation
+    from iea_data.core.painting import PaintSession
+    from iea_data.workflows.catalog import photo_jpeg
 
     with db(ws) as s:
         state = open_annotation(ws, s, user, image_id, base=base)
@@ -129,7 +130,7 @@ def _autosaver() -> _Autosaver:
 
 def _autosave(ws, user, p: _paint.Painting) -> None:
     """Autosave the open painter's state as the user's draft (library ``save_draft``)."""
-    from iea_data.labels import save_draft
+    from iea_data.workflows.labels import save_draft
 
     state = dataclasses.replace(_current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment")))
 
@@ -147,8 +148,8 @@ def _autosave_wait() -> str | None:
 
 
 def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
-    from iea_data.errors import IeaError, StaleRevisionError
-    from iea_data.labels import save_annotation, save_draft
+    from iea_data.core.errors import IeaError, StaleRevisionError
+    from iea_data.workflows.labels import save_annotation, save_draft
 
     _autosave_wait()  # a draft written after the save would resurrect it
     state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
@@ -200,7 +201,7 @@ def _queue_step(ids: list[int], current: int, step: int) -> int:
 
 
 def annotate_page(ws, user) -> None:
-    from iea_data.labels import BASES, annotation_progress, annotation_queue
+    from iea_data.workflows.labels import BASES, annotation_progress, annotation_queue
 
     with db(ws) as s:
         queue = annotation_queue(s, user)
@@ -289,10 +290,16 @@ def annotate_page(ws, user) -> None:
 
 
 def review_page(ws, user) -> None:
-    from iea_data.errors import IeaError
-    from iea_data.heatmaps import colorize, overlay
-    from iea_data.labels import annotator_summary, expert_labels, expert_spread, review_label, review_queue
-    from iea_data.painting import photo_for_map
+    from iea_data.core.errors import IeaError
+    from iea_data.core.heatmaps import colorize, overlay
+    from iea_data.workflows.labels import (
+        annotator_summary,
+        expert_labels,
+        expert_spread,
+        review_label,
+        review_queue,
+    )
+    from iea_data.workflows.catalog import photo_for_map
 
     st.markdown("### Review")
     show_flash()
@@ -319,8 +326,8 @@ def review_page(ws, user) -> None:
             experts = expert_labels(ws, s, it.image_id)
             own = next((m for lab, m in experts if lab.id == it.label_id), None)
             if own is None:  # the submitted head itself
-                from iea_data.catalog import Label
-                from iea_data.labels import load_label_map
+                from iea_data.store import Label
+                from iea_data.workflows.labels import load_label_map
 
                 own = load_label_map(ws.objects, s.get(Label, it.label_id))
             photo = photo_for_map(ws, s, it.image_id, own.shape)
@@ -365,7 +372,7 @@ def review_page(ws, user) -> None:
 
 
 def _users(s):
-    from iea_data.users import list_users
+    from iea_data.workflows.users import list_users
 
     return list_users(s)
 
@@ -377,9 +384,10 @@ BLOCKED_SHOWN = 50  # scenes listed with the reason they cannot be painted (the 
 
 
 def target_page(ws, user) -> None:
-    from iea_data.errors import IeaError
-    from iea_data.painting import PaintSession, photo_for_map, photo_jpeg
-    from iea_data.targets import EV_LIMIT, ideal_from_ev, open_target, paintable_scenes, save_target
+    from iea_data.core.errors import IeaError
+    from iea_data.core.painting import PaintSession
+    from iea_data.workflows.catalog import photo_for_map, photo_jpeg
+    from iea_data.workflows.targets import EV_LIMIT, ideal_from_ev, open_target, paintable_scenes, save_target
 
     st.markdown("### Ideal-exposure target")
     show_flash()
@@ -452,8 +460,8 @@ def target_page(ws, user) -> None:
 
 
 def users_page(ws, user) -> None:
-    from iea_data.errors import IeaError
-    from iea_data.users import ROLES, add_user, disable_user, list_users
+    from iea_data.core.errors import IeaError
+    from iea_data.workflows.users import ROLES, add_user, disable_user, list_users
 
     st.markdown("### Users")
     show_flash()

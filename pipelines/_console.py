@@ -32,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from iea_data.redaction import mask_secrets, url_password
+from iea_data.core.redaction import mask_secrets, url_password
 
 EXIT_PARTIAL = 3
 TABLE_LIMIT = 200  # rows printed as a table unless --limit says otherwise
@@ -194,7 +194,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 def open_workspace():
     """The workspace chosen by ``--workspace``, else ``IEA_HOME``, else the current folder."""
-    from iea_data.workspace import find_workspace
+    from iea_data.store.workspace import find_workspace
 
     ws = find_workspace(state.workspace)
     _State.urls.add(ws.settings.database_url)

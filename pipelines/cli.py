@@ -21,7 +21,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from iea_data.errors import IeaError
+from iea_data.core.errors import IeaError
 from pipelines._console import (  # shared by every sub-app
     EXIT_PARTIAL,
     TABLE_LIMIT,
@@ -85,7 +85,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to create (defau
 
     Example: iea init ~/iea-work
     """
-    from iea_data.workspace import init_workspace
+    from iea_data.store.workspace import init_workspace
 
     ws = init_workspace(directory)
     console.print(f"workspace ready at [bold]{lit(ws.root)}[/bold] (database: {lit(ws.database_url_redacted)})")
@@ -97,7 +97,7 @@ def db_upgrade() -> None:
 
     Example: iea db upgrade
     """
-    from iea_data.catalog import upgrade_database
+    from iea_data.store import upgrade_database
 
     ws = _ws()
     rev = upgrade_database(ws.engine())
@@ -107,7 +107,7 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's schema revision and the newest this code knows."""
-    from iea_data.catalog import current_revision, head_revision
+    from iea_data.store import current_revision, head_revision
 
     ws = _ws()
     console.print(f"database: {lit(current_revision(ws.engine()))}  code: {lit(head_revision())}")
@@ -119,7 +119,7 @@ def demo(workers: Annotated[Optional[int], typer.Option(help="Decoder processes 
 
     Example: iea -w demo-workspace demo
     """
-    from iea_data.demo import build_demo
+    from iea_data.workflows.demo import build_demo
 
     ws = _ws()
     report = _with_progress("demo", lambda cb: build_demo(ws, workers=workers, progress=cb))
@@ -141,7 +141,7 @@ def ingest(
 
     Example: iea ingest photos/ more/ --workers 4
     """
-    from iea_data.catalog import ingest as run_ingest
+    from iea_data.workflows.catalog import ingest as run_ingest
 
     ws = _ws()
     report = _with_progress("ingest", lambda cb: run_ingest(ws, dirs, workers=workers, group=group, progress=cb))
@@ -164,7 +164,7 @@ def import_manifest_cmd(
 
     Example: iea import-manifest train_256.csv --split train --images /data/iea40k/train
     """
-    from iea_data.catalog import import_manifest
+    from iea_data.workflows.catalog import import_manifest
 
     ws = _ws()
     with ws.session() as s:
@@ -174,7 +174,7 @@ def import_manifest_cmd(
         f"{report.n_images_new} new images, {report.n_missing_files} without a file"
     )
     if images is not None:
-        from iea_data.catalog import link_missing_files
+        from iea_data.workflows.catalog import link_missing_files
 
         r = _with_progress("linking", lambda cb: link_missing_files(ws, images, progress=cb))
         if r is None:
@@ -200,7 +200,7 @@ def catalog_ls(
 
     Example: iea catalog ls --scene astronaut --json
     """
-    from iea_data.catalog import list_images
+    from iea_data.workflows.catalog import list_images
 
     ws = _ws()
     shown = limit if (limit is not None or as_json) else TABLE_LIMIT + 1
@@ -222,7 +222,7 @@ def catalog_stats_cmd(as_json: JsonOpt = False) -> None:
 
     Example: iea catalog stats
     """
-    from iea_data.catalog import catalog_stats
+    from iea_data.workflows.catalog import catalog_stats
 
     ws = _ws()
     with ws.session() as s:
@@ -250,7 +250,7 @@ def catalog_errors(
 
     Example: iea catalog errors --json
     """
-    from iea_data.catalog import list_errors
+    from iea_data.workflows.catalog import list_errors
 
     ws = _ws()
     with ws.session() as s:
@@ -267,7 +267,7 @@ def catalog_runs(limit: Annotated[int, typer.Option(help="How many runs.")] = 20
 
     Example: iea catalog runs --limit 5
     """
-    from iea_data.catalog import list_runs
+    from iea_data.workflows.catalog import list_runs
 
     ws = _ws()
     with ws.session() as s:
@@ -291,7 +291,7 @@ def catalog_snapshot(
 
     Example: iea catalog snapshot --out snap/  then  duckdb -c "select * from 'snap/images.parquet'"
     """
-    from iea_data.catalog import write_snapshot
+    from iea_data.workflows.catalog import write_snapshot
 
     ws = _ws()
     with ws.session() as s:
@@ -308,7 +308,7 @@ def catalog_export_manifest(
 
     Example: iea catalog export-manifest --split train --out train.csv
     """
-    from iea_data.catalog import export_manifest
+    from iea_data.workflows.catalog import export_manifest
 
     ws = _ws()
     with ws.session() as s:
@@ -331,7 +331,7 @@ def scenes_ls(
     """
     from dataclasses import asdict
 
-    from iea_data.catalog import list_scenes
+    from iea_data.workflows.catalog import list_scenes
 
     ws = _ws()
     with ws.session() as s:
@@ -353,7 +353,7 @@ def scenes_set_reference(
 
     Example: iea scenes set-reference astronaut astronaut.png
     """
-    from iea_data.catalog import set_reference
+    from iea_data.workflows.catalog import set_reference
 
     ws = _ws()
     with ws.session() as s, s.begin():
@@ -367,7 +367,7 @@ def scenes_group_exif(window: Annotated[float, typer.Option(help="Max seconds be
 
     Example: iea scenes group-exif --window 5
     """
-    from iea_data.catalog import group_scenes_by_exif
+    from iea_data.workflows.catalog import group_scenes_by_exif
 
     ws = _ws()
     with ws.session() as s, s.begin():
@@ -381,7 +381,7 @@ def scenes_sidecar(csv_path: Annotated[Path, typer.Argument(help="CSV: path,scen
 
     Example: iea scenes sidecar brackets.csv
     """
-    from iea_data.catalog import apply_sidecar
+    from iea_data.workflows.catalog import apply_sidecar
 
     ws = _ws()
     with ws.session() as s, s.begin():
@@ -412,7 +412,7 @@ def prelabel(
 
     Example: iea prelabel --method refdiff --scene astronaut
     """
-    from iea_data.labels import prelabel_model, prelabel_refdiff
+    from iea_data.workflows.labels import prelabel_model, prelabel_refdiff
 
     if method not in ("model", "refdiff"):
         raise IeaError(f"--method must be model or refdiff, got {method!r}")
@@ -449,10 +449,11 @@ def show(
     """
     from sqlalchemy import select
 
-    from iea_data.catalog import Label, image_path, resolve_image
-    from iea_data.heatmaps import render_heatmap
-    from iea_data.imaging import read_image, write_image
-    from iea_data.labels import load_label_map
+    from iea_data.store import Label
+    from iea_data.workflows.catalog import image_path, resolve_image
+    from iea_data.core.heatmaps import render_heatmap
+    from iea_data.core.imaging import read_image, write_image
+    from iea_data.workflows.labels import load_label_map
 
     ws = _ws()
     with ws.session() as s:
@@ -467,7 +468,7 @@ def show(
         residual = load_label_map(ws.objects, lab)
     photo = read_image(path).rgb if (path and opacity > 0) else None
     if photo is not None:
-        from iea_data.imaging import resize_image
+        from iea_data.core.imaging import resize_image
 
         photo = resize_image(photo, residual.shape)
     pic = render_heatmap(residual, photo, opacity=opacity, vmax=vmax, title=title)

@@ -76,7 +76,7 @@ def build_cmd(
 
       iea release build iea40k --version 1.0.0 --labels prelabel --splits-from train=train_256,valid=valid_256_2ev --format official
     """
-    from iea_data.releases import build_release
+    from iea_data.workflows.releases import build_release
 
     ws = open_workspace()
     report = with_progress("build", lambda update: build_release(
@@ -116,7 +116,7 @@ def verify_cmd(
 
     Example: iea release verify iea-demo@1.0.0
     """
-    from iea_data.releases import verify_release
+    from iea_data.workflows.releases import verify_release
 
     try:
         ws = open_workspace()
@@ -153,7 +153,7 @@ def diff_cmd(
 
     Example: iea release diff iea-demo@1.0.0 iea-demo@1.1.0
     """
-    from iea_data.releases import diff_releases
+    from iea_data.workflows.releases import diff_releases
 
     d = diff_releases(a, b, workspace=open_workspace())
     if json_out:
@@ -179,7 +179,7 @@ def ls_cmd(json_out: JsonOpt = False) -> None:
 
     Example: iea release ls
     """
-    from iea_data.releases import list_releases
+    from iea_data.workflows.releases import list_releases
 
     rows = list_releases(open_workspace())
     if json_out:

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from iea_data.errors import IeaError
+from iea_data.core.errors import IeaError
 from pipelines._console import EXIT_PARTIAL, TABLE_LIMIT, console, err_console, lit, print_json, print_table, with_progress
 
 rules_app = typer.Typer(help="Rule bases (pixel map → 0-100 score): ls, show, check.", no_args_is_help=True)
@@ -37,7 +37,8 @@ def assess_cmd(
     Examples: iea assess shots/ --heatmaps maps/ --out scores.csv
               iea assess a.jpg --rules strict_landscape --rules my_rules.json
     """
-    from iea_data.rules import assess, get_rule_base, list_rule_bases
+    from iea_data.workflows.assess import assess
+    from iea_data.core.rules import get_rule_base, list_rule_bases
 
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise IeaError(f"--out must end in .csv or .json, got {out.name!r}")
@@ -78,7 +79,7 @@ def assess_cmd(
 @rules_app.command("ls")
 def rules_ls(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the registered rule bases."""
-    from iea_data.rules import get_rule_base, list_rule_bases
+    from iea_data.core.rules import get_rule_base, list_rule_bases
 
     rows = []
     for name in list_rule_bases():
@@ -95,7 +96,7 @@ def rules_ls(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 @rules_app.command("show")
 def rules_show(name: Annotated[str, typer.Argument(help="Rule base name or .json file.")]) -> None:
     """Show a rule base's levels: score, published condition, and the formal rule."""
-    from iea_data.rules import get_rule_base, rule_base_summary
+    from iea_data.core.rules import get_rule_base, rule_base_summary
 
     rb = get_rule_base(name)
     t = rb.thresholds
@@ -108,7 +109,7 @@ def rules_show(name: Annotated[str, typer.Argument(help="Rule base name or .json
 @rules_app.command("check")
 def rules_check(path: Annotated[Path, typer.Argument(help="Rule-base .json file.")]) -> None:
     """Validate a custom rule-base file; errors name the line to fix."""
-    from iea_data.rules import load_rule_base
+    from iea_data.core.rules import load_rule_base
 
     rb = load_rule_base(path)
     console.print(f"{lit(path)}: valid rule base {lit(repr(rb.name))} with {len(rb.levels)} levels")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from iea_data.errors import IeaError
+from iea_data.core.errors import IeaError
 from pipelines._console import EXIT_PARTIAL, console, err_console, lit, print_table, with_progress
 
 
@@ -38,7 +38,7 @@ def train_cmd(
     Examples: iea train --release ws/releases/demo/1.0.0 --epochs 2 --out runs/ft1
               torchrun --nproc_per_node 2 -m pipelines.cli train --release R --out runs/ddp
     """
-    from iea_data.training import TrainConfig, train_release
+    from iea_data.workflows.training import TrainConfig, train_release
 
     try:
         config = TrainConfig(model=model, init=init, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -77,8 +77,13 @@ def benchmark_cmd(
               iea benchmark --release ws/releases/demo/1.0.0 --split val --out bench/
               iea benchmark --release R --methods zero,clahe,checkpoint:runs/ft1/model.pth --out bench2/
     """
-    from iea_data.benchmark import benchmark_release, get_method_cfg, list_methods, parse_method_spec
-    from iea_data.metrics import get_metric_cfg, list_metrics
+    from iea_data.workflows.benchmark import (
+        benchmark_release,
+        get_method_cfg,
+        list_methods,
+        parse_method_spec,
+    )
+    from iea_data.core.metrics import get_metric_cfg, list_metrics
 
     if list_:
         rows = [{"method": n, "kind": get_method_cfg(n).kind, "needs": ", ".join(get_method_cfg(n).needs),

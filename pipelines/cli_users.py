@@ -38,7 +38,7 @@ def _password(from_stdin: bool) -> str:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            from iea_data.errors import IeaError
+            from iea_data.core.errors import IeaError
 
             raise IeaError("the password on stdin is not valid UTF-8; pass it as UTF-8 text") from None
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -55,7 +55,7 @@ def add_cmd(
     The password needs at least 12 characters, must not contain the name and must not be a
     common password. Example: echo 'otter lamp quietly' | iea users add alice --role annotator --password-stdin
     """
-    from iea_data.users import add_user
+    from iea_data.workflows.users import add_user
 
     password = _password(password_stdin)
     with open_workspace().session() as s:
@@ -69,7 +69,7 @@ def ls_cmd(as_json: JsonOpt = False) -> None:
 
     Example: iea users ls --json
     """
-    from iea_data.users import list_users
+    from iea_data.workflows.users import list_users
 
     with open_workspace().session() as s:
         rows = [{"id": u.id, "name": u.name, "role": u.role, "enabled": u.enabled} for u in list_users(s)]
@@ -88,7 +88,7 @@ def passwd_cmd(
 
     Same password rules as `iea users add`. Example: echo 'kettle north violet' | iea users passwd alice --password-stdin
     """
-    from iea_data.users import set_password
+    from iea_data.workflows.users import set_password
 
     password = _password(password_stdin)
     with open_workspace().session() as s:
@@ -102,7 +102,7 @@ def disable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
 
     Example: iea users disable alice
     """
-    from iea_data.users import disable_user
+    from iea_data.workflows.users import disable_user
 
     with open_workspace().session() as s:
         disable_user(s, name)
@@ -115,7 +115,7 @@ def enable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
 
     Example: iea users enable alice
     """
-    from iea_data.users import enable_user
+    from iea_data.workflows.users import enable_user
 
     with open_workspace().session() as s:
         enable_user(s, name)
@@ -129,7 +129,7 @@ def demo_cmd() -> None:
     Their passwords are public (docs/annotation.md), so this refuses any workspace that `iea demo`
     did not build (one with other ingests or none). Example: iea -w demo-workspace users demo
     """
-    from iea_data.users import DEMO_USERS, seed_demo_users
+    from iea_data.workflows.users import DEMO_USERS, seed_demo_users
 
     with open_workspace().session() as s:
         users = seed_demo_users(s)

@@ -60,7 +60,7 @@ def _pg_database():
 def _drop_pg(name: str, admin: str) -> None:
     import psycopg
 
-    from iea_data.catalog import dispose_engines
+    from iea_data.store import dispose_engines
 
     dispose_engines()
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -72,7 +72,7 @@ def db_url(request, tmp_path):
     """A fresh, empty database URL on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-        from iea_data.catalog import dispose_engines
+        from iea_data.store import dispose_engines
 
         dispose_engines()
         return
@@ -86,7 +86,7 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def workspace(tmp_path, db_url, monkeypatch):
     """An initialised workspace whose catalog is on the parametrised backend."""
-    from iea_data.workspace import init_workspace
+    from iea_data.store.workspace import init_workspace
 
     if db_url.startswith("postgresql"):
         monkeypatch.setenv("IEA_DATABASE_URL", db_url)
@@ -98,8 +98,8 @@ def workspace(tmp_path, db_url, monkeypatch):
 @pytest.fixture
 def sqlite_workspace(tmp_path, monkeypatch):
     """An initialised workspace on SQLite only (for tests about files, not the backend)."""
-    from iea_data.catalog import dispose_engines
-    from iea_data.workspace import init_workspace
+    from iea_data.store import dispose_engines
+    from iea_data.store.workspace import init_workspace
 
     monkeypatch.delenv("IEA_DATABASE_URL", raising=False)
     ws = init_workspace(tmp_path / "ws")
@@ -110,7 +110,7 @@ def sqlite_workspace(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def demo_photos(tmp_path_factory):
     """Two demo scenes (astronaut, coffee): reference + four EV variants each, 10 PNGs."""
-    from iea_data.demo import write_demo_photos
+    from iea_data.workflows.demo import write_demo_photos
 
     folder = tmp_path_factory.mktemp("demo-photos")
     write_demo_photos(folder, photos=("astronaut", "coffee"))

@@ -108,7 +108,7 @@ def test_prelabel_refdiff_and_show_render_a_heatmap(ws_dir, demo_photos, tmp_pat
     out = tmp_path / "astro.png"
     r = iea("-w", str(ws_dir), "show", "astronaut_-2EV.png", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    from iea_data.imaging import read_image
+    from iea_data.core.imaging import read_image
 
     pic = read_image(out).rgb
     assert pic.shape[1] == 512 and pic.shape[0] > 512 + 44  # title + 512-px overlay + legend

@@ -154,8 +154,8 @@ def test_catalog_ls_escapes_control_characters_and_prints_long_names_whole_in_a_
 
 def test_tables_outside_a_terminal_print_every_value_whole():
     """`iea rules ls` and `iea benchmark --list` (tables with long cells) through a pipe at COLUMNS=40."""
-    from iea_data.benchmark import get_method_cfg, list_methods
-    from iea_data.rules import get_rule_base, list_rule_bases
+    from iea_data.workflows.benchmark import get_method_cfg, list_methods
+    from iea_data.core.rules import get_rule_base, list_rule_bases
 
     r = iea("rules", "ls", env=_piped_env())
     assert r.returncode == 0, r.stderr
@@ -211,8 +211,8 @@ def _users_and_throttle(ws) -> str:
     """An admin with a password, and a failed login whose "name" is a password typed in the wrong field."""
     from sqlalchemy import select
 
-    from iea_data.catalog import User
-    from iea_data.users import AuthError, add_user, authenticate
+    from iea_data.store import User
+    from iea_data.workflows.users import AuthError, add_user, authenticate
 
     with ws.session() as s:
         add_user(s, "alice", role="admin", password=PASSWORD)  # commits
@@ -229,7 +229,7 @@ def _all_bytes(folder: Path) -> bytes:
 def test_snapshot_writes_no_password_hash_and_no_typed_login_names(workspace, tmp_path):
     import pyarrow.parquet as pq
 
-    from iea_data.catalog import snapshot_tables, write_snapshot
+    from iea_data.workflows.catalog import snapshot_tables, write_snapshot
 
     hashed = _users_and_throttle(workspace)
     assert hashed and len(hashed) > 20
@@ -254,8 +254,8 @@ def test_snapshot_writes_no_password_hash_and_no_typed_login_names(workspace, tm
 
 
 def test_snapshot_out_refuses_folders_it_did_not_write(sqlite_workspace, tmp_path):
-    from iea_data.catalog import write_snapshot
-    from iea_data.errors import IeaError
+    from iea_data.workflows.catalog import write_snapshot
+    from iea_data.core.errors import IeaError
 
     native = tmp_path / "release" / "native"  # a release's native/ folder: its own Parquet files
     native.mkdir(parents=True)
@@ -318,7 +318,7 @@ def test_snapshot_cli_refuses_a_release_folder_in_one_line(sqlite_workspace, tmp
     context=st.sampled_from(["{}", "cannot use database URL '{}': no driver", "(x) at {} failed\n\tagain"]),
 )
 def test_redact_url_masks_any_password(scheme, user, password, host, context):
-    from iea_data.redaction import redact_url
+    from iea_data.core.redaction import redact_url
 
     url = f"{scheme}://{user}:{password}@{host}/iea"
     assert redact_url(context.format(url)) == context.format(f"{scheme}://{user}:***@{host}/iea")
@@ -328,7 +328,7 @@ def test_database_errors_never_quote_statement_parameters(workspace):
     """A refused statement's message (what `unexpected error:` would print) holds no parameter value."""
     from sqlalchemy.exc import IntegrityError
 
-    from iea_data.catalog import User
+    from iea_data.store import User
 
     with workspace.session() as s:
         s.add(User(name="bob", role="admin", password_hash="$argon2id$SECRET-HASH-1", enabled=True))
@@ -340,8 +340,8 @@ def test_database_errors_never_quote_statement_parameters(workspace):
 
 
 def test_settings_and_workspace_never_show_the_password(tmp_path, monkeypatch):
-    from iea_data.errors import IeaError
-    from iea_data.workspace import Settings, Workspace
+    from iea_data.core.errors import IeaError
+    from iea_data.store.workspace import Settings, Workspace
 
     monkeypatch.setenv("IEA_DATABASE_URL", "postgresql+psycopg://iea:s3cretPW@db/iea")
     ws = Workspace(root=tmp_path)

@@ -4,8 +4,8 @@ import doctest
 
 import pytest
 
-import iea_data.files as files
-from iea_data.files import atomic_write
+import iea_data.core.files as files
+from iea_data.core.files import atomic_write
 
 
 def test_doctests():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from iea_data.heatmaps import COLORMAP, DEFAULT_RANGE, colorize, legend, overlay, render_heatmap
+from iea_data.core.heatmaps import COLORMAP, DEFAULT_RANGE, colorize, legend, overlay, render_heatmap
 
 
 def test_ends_and_centre():

@@ -8,7 +8,7 @@ from conftest import REPO
 
 def test_model_and_training_import_torch_only_on_first_use():
     code = (
-        "import sys, iea_data.model as m, iea_data.training as t\n"
+        "import sys, iea_data.core.model as m, iea_data.workflows.training as t\n"
         "assert 'torch' not in sys.modules, 'importing the packages pulled torch'\n"
         "assert m.get_model_cfg('pieanet').input_size == (256, 256)\n"
         "assert 'create_model' in dir(m) and 'train' in dir(t)\n"

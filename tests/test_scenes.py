@@ -1,4 +1,4 @@
-"""Tests for :mod:`iea_data.scenes` (file-name, EXIF and sidecar grouping)."""
+"""Tests for :mod:`iea_data.core.scenes` (file-name, EXIF and sidecar grouping)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iea_data.errors import IeaError, ManifestError
-from iea_data.scenes import (
+from iea_data.core.errors import IeaError, ManifestError
+from iea_data.core.scenes import (
     IEA40K_VARIANTS,
     Conflict,
     SceneGroup,

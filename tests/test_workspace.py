@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from iea_data.errors import IeaError, WorkspaceNotFoundError
-from iea_data.objects import ObjectStore
-from iea_data.workspace import Settings, Workspace, find_workspace, init_workspace
+from iea_data.core.errors import IeaError, WorkspaceNotFoundError
+from iea_data.store.objects import ObjectStore
+from iea_data.store.workspace import Settings, Workspace, find_workspace, init_workspace
 
 
 def test_init_creates_layout_and_is_idempotent(tmp_path, monkeypatch):

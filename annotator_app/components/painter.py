@@ -6,7 +6,7 @@ value under the cursor, and sends strokes (trigger ``strokes``), toolbar or keyb
 (trigger ``action``: undo, redo, save, next) and, after a remount, ``resync``.
 
 Each stroke is painted in the browser at once with ``paintStroke`` (``painter.js``), a port of
-:func:`iea_data.painting.apply_stroke` tested against the same fixture
+:func:`iea_data.core.painting.apply_stroke` tested against the same fixture
 (``tests/painting/fixtures/brush_strokes.json``); Python's patch then replaces the prediction,
 so once every stroke is acknowledged the screen shows the stored map.
 """

@@ -31,10 +31,11 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    from iea_data.demo import write_demo_photos
-    from iea_data.imaging import read_image
-    from iea_data.model import create_model, resolve_precision, to_batch
-    from iea_data.rules import assess, get_rule_base, list_rule_bases, score_map
+    from iea_data.workflows.demo import write_demo_photos
+    from iea_data.core.imaging import read_image
+    from iea_data.core.model import create_model, resolve_precision, to_batch
+    from iea_data.workflows.assess import assess
+    from iea_data.core.rules import get_rule_base, list_rule_bases, score_map
 
     tmp = Path(tempfile.mkdtemp(prefix="iea-bench-assess-"))
     try:

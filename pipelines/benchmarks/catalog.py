@@ -60,8 +60,9 @@ def bare_imread(paths: list[Path], workers: int) -> float:
 
 
 def run_ingest(paths_dir: Path, workers: int, root: Path) -> tuple[float, float, int]:
-    from iea_data.catalog import dispose_engines, ingest
-    from iea_data.workspace import init_workspace
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.catalog import ingest
+    from iea_data.store.workspace import init_workspace
 
     if root.exists():
         shutil.rmtree(root)
@@ -79,8 +80,9 @@ def run_ingest(paths_dir: Path, workers: int, root: Path) -> tuple[float, float,
 
 
 def manifest_import(root: Path, csv: Path) -> float:
-    from iea_data.catalog import dispose_engines, import_manifest
-    from iea_data.workspace import init_workspace
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.catalog import import_manifest
+    from iea_data.store.workspace import init_workspace
 
     if root.exists():
         shutil.rmtree(root)

@@ -4,8 +4,8 @@ whole ingest (all its processes) over large whole-decoded files, with and withou
 Run: ``python -m pipelines.benchmarks.ingest_memory [--side 12000] [--depth 16] [--alpha]
 [--pool-files 4] [--out FILE]`` (``--pool-files 0`` skips the second part).
 
-A fresh interpreter (the same imports as a worker: :mod:`iea_data.scan`) scans one file
-with :func:`iea_data.scan.scan_file` and reports its peak resident set size
+A fresh interpreter (the same imports as a worker: :mod:`iea_data.workflows.catalog._scan`) scans one file
+with :func:`iea_data.workflows.catalog._scan.scan_file` and reports its peak resident set size
 (``VmHWM`` of ``/proc/self/status``, else ``ru_maxrss``) beside its size after the imports, so the
 figure is what one worker adds for the image. The default image is a valid
 12000 x 12000 16-bit RGB PNG of about 3.7 MB (a smooth gradient with a little texture).
@@ -106,8 +106,8 @@ def measure(path: Path, objects: Path) -> dict:
 
 _POOL_RUN = r"""
 import sys
-from iea_data.catalog import ingest
-from iea_data.workspace import init_workspace
+from iea_data.workflows.catalog import ingest
+from iea_data.store.workspace import init_workspace
 if __name__ == "__main__":
     ws = init_workspace(sys.argv[1])
     r = ingest(ws, [sys.argv[2]], workers=int(sys.argv[3]), memory_budget_mb=int(sys.argv[4]), group="none")
@@ -188,7 +188,7 @@ def main(argv=None) -> dict:
             folder.mkdir()
             for i in range(args.pool_files):
                 make_tiff(folder / f"big{i}.tif", 8000, 6000, i)
-            from iea_data.imaging import decode_memory
+            from iea_data.core.imaging import decode_memory
 
             est = max(decode_memory(p, max_side=256) for p in folder.iterdir()) / 2**20
             for name, budget in (("unbounded", 1 << 20), ("budget_256", 256)):

@@ -4,7 +4,7 @@ Run: ``python -m pipelines.benchmarks.login [--logins 15] [--threads 4] [--out F
 
 Issue 10's probe (200 logins with distinct unknown names over four connections: 3.2 attempts/s,
 none throttled; everyone's login latency p50 0.64 s, max 10.8 s) at the library level: ``--threads``
-threads call :func:`iea_data.users.authenticate` with a new unknown name each time from one
+threads call :func:`iea_data.workflows.users.authenticate` with a new unknown name each time from one
 address, as fast as they can, while one more thread signs a real user in ``--logins`` times from
 its own address. Three modes on a fresh SQLite workspace each, with the real argon2 cost:
 
@@ -38,9 +38,9 @@ OWNER_PASSWORD = "otter lamp quietly north"
 def run_mode(root: Path, *, limits: bool, logins: int, threads: int, label: str | None = None) -> dict:
     from sqlalchemy import func, select
 
-    from iea_data.catalog import LoginThrottle, dispose_engines
-    from iea_data.users import AuthError, add_user, authenticate
-    from iea_data.workspace import init_workspace
+    from iea_data.store import LoginThrottle, dispose_engines
+    from iea_data.workflows.users import AuthError, add_user, authenticate
+    from iea_data.store.workspace import init_workspace
 
     ws = init_workspace(root)
     with ws.session() as s:

@@ -8,7 +8,7 @@ per image together) timed alone through oneDNN, channels-last, prepacked weights
 bf16, batch 1 and 8, in the same interleaved rounds; ``limit images/s = 1 / (16 x t)``.
 ``--precision-error`` measures bf16 against fp32 the way pre-labels are stored (float16
 maps at label resolution, every rule base's score) on the demo and golden photos, and
-prints the record for ``iea_data/model/_precision.py``.
+prints the record for ``iea_data/core/model/_precision.py``.
 
 Every variant runs on the same inputs in the same process, interleaved (reference, fast
 fp32, fast bf16, reference, ...), and the best of the repeats is kept. Inputs: the two
@@ -103,9 +103,9 @@ def _precision_error(model) -> dict:
     """bf16 vs fp32 on the demo photos (6 x 5 exposures) and the goldens, as stored."""
     import tempfile
 
-    from iea_data.demo import write_demo_photos
-    from iea_data.imaging import read_image
-    from iea_data.model import measure_precision_error
+    from iea_data.workflows.demo import write_demo_photos
+    from iea_data.core.imaging import read_image
+    from iea_data.core.model import measure_precision_error
 
     with tempfile.TemporaryDirectory() as d:
         paths = write_demo_photos(d)
@@ -137,8 +137,8 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from iea_data.errors import IeaError
-    from iea_data.model import PIEANet
+    from iea_data.core.errors import IeaError
+    from iea_data.core.model import PIEANet
 
     torch.set_num_threads(args.threads)
     try:

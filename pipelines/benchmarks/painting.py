@@ -2,7 +2,7 @@
 
 Run: ``python -m pipelines.benchmarks.painting [--strokes 50] [--side 1024] [--no-browser] [--out FILE]``.
 
-- ``raster``: :func:`iea_data.painting.apply_stroke` on a ``side``-px map (the label
+- ``raster``: :func:`iea_data.core.painting.apply_stroke` on a ``side``-px map (the label
   resolution), random drags of each mode; goal <= 10 ms per stroke.
 - ``worst stroke``: CPU seconds (``time.process_time``) of the costliest strokes the library
   accepts on a ``side`` x (2/3 side) map (1024x683 by default; issue 10's probe): 20,000 points,
@@ -54,7 +54,7 @@ CHROMIUM_FLAGS = [
 
 def write_photos(folder: Path, size=(192, 256), scenes=("alpha", "beta")) -> None:
     """Per scene a reference and a -1 EV variant: smooth colour gradients with a disc."""
-    from iea_data.imaging import apply_ev, write_image
+    from iea_data.core.imaging import apply_ev, write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     h, w = size
@@ -73,10 +73,10 @@ def build_app_workspace(root: Path, *, size=(192, 256), scenes=("alpha", "beta")
 
     Used by this benchmark and the browser tests (``tests/app``). Returns the Workspace.
     """
-    from iea_data.catalog import ingest
-    from iea_data.labels import prelabel_refdiff
-    from iea_data.users import seed_demo_users
-    from iea_data.workspace import init_workspace
+    from iea_data.workflows.catalog import ingest
+    from iea_data.workflows.labels import prelabel_refdiff
+    from iea_data.workflows.users import seed_demo_users
+    from iea_data.store.workspace import init_workspace
 
     ws = init_workspace(root)
     photos = root.parent / f"{root.name}-photos"
@@ -119,7 +119,7 @@ def _pct(values, q) -> float:
 
 def bench_raster(side: int, n: int, seed: int = 0) -> dict:
     """Milliseconds per apply_stroke on a side x (3/4 side) map, per mode."""
-    from iea_data.painting import Stroke, apply_stroke
+    from iea_data.core.painting import Stroke, apply_stroke
 
     rng = np.random.default_rng(seed)
     h, w = (side * 3) // 4, side
@@ -146,7 +146,7 @@ def bench_raster(side: int, n: int, seed: int = 0) -> dict:
 
 def worst_strokes(h: int, w: int, seed: int = 1):
     """Hostile strokes at the limits ``check_stroke`` allows on an h x w map: (name, points, radius)."""
-    from iea_data.painting import MAX_POINTS, max_radius
+    from iea_data.core.painting import MAX_POINTS, max_radius
 
     rng = np.random.default_rng(seed)
     r = max_radius((h, w))
@@ -165,7 +165,7 @@ def worst_strokes(h: int, w: int, seed: int = 1):
 
 def bench_worst_stroke(side: int) -> dict:
     """CPU seconds of the costliest accepted strokes (smooth mode) on a side x (2/3 side) map."""
-    from iea_data.painting import Stroke, StrokeRefused, apply_stroke, stroke_cost
+    from iea_data.core.painting import Stroke, StrokeRefused, apply_stroke, stroke_cost
 
     h, w = round(side * 2 / 3), side
     base = np.zeros((h, w), np.float32)
@@ -431,7 +431,7 @@ def main(argv=None) -> dict:
                 result["streamlit_floor"] = bench_streamlit_floor(args.strokes)
                 result["load_after"] = _load()
             finally:
-                from iea_data.catalog import dispose_engines
+                from iea_data.store import dispose_engines
 
                 dispose_engines()
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -30,12 +30,13 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     import torch
 
-    from iea_data.catalog import dispose_engines, list_images
-    from iea_data.demo import build_demo
-    from iea_data.imaging import read_image
-    from iea_data.labels import prelabel_model
-    from iea_data.model import create_model, resolve_precision, to_batch
-    from iea_data.workspace import init_workspace
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.catalog import list_images
+    from iea_data.workflows.demo import build_demo
+    from iea_data.core.imaging import read_image
+    from iea_data.workflows.labels import prelabel_model
+    from iea_data.core.model import create_model, resolve_precision, to_batch
+    from iea_data.store.workspace import init_workspace
 
     os.environ.pop("IEA_DATABASE_URL", None)
     tmp = Path(tempfile.mkdtemp(prefix="iea-bench-prelabel-"))

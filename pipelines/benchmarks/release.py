@@ -38,9 +38,9 @@ def make_catalog(root: Path, n_images: int, side: int, per_scene: int = 5):
     import cv2
     from sqlalchemy import bindparam, update
 
-    from iea_data.catalog import Image, ImagePath, Label, Scene, Score
-    from iea_data.catalog._models import utcnow
-    from iea_data.workspace import init_workspace
+    from iea_data.store import Image, ImagePath, Label, Scene, Score
+    from iea_data.store import utcnow
+    from iea_data.store.workspace import init_workspace
 
     ws = init_workspace(root / "ws")
     photos = root / "photos"
@@ -110,8 +110,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=3, help="verify / sha256sum rounds (best kept)")
     ap.add_argument("--out", type=Path, default=Path(".bench/release.json"))
     args = ap.parse_args(argv)
-    from iea_data.catalog import dispose_engines
-    from iea_data.releases import build_release, verify_release
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.releases import build_release, verify_release
 
     os.environ.pop("IEA_DATABASE_URL", None)
     tmp = Path(tempfile.mkdtemp(prefix="iea-bench-release-"))
@@ -197,7 +197,7 @@ def main(argv=None) -> dict:
         }
         dispose_engines()
     finally:
-        from iea_data.releases._files import remove_release_tree
+        from iea_data.workflows.releases._files import remove_release_tree
 
         try:
             remove_release_tree(tmp)  # the releases are read-only: folders get their write bit back first

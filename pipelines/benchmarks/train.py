@@ -4,11 +4,11 @@ Run: ``python -m pipelines.benchmarks.train [--images 4] [--epochs 2] [--batch-s
 [--amp] [--bench-images 16] [--out FILE]``.
 
 - Training: P-IEANet (fast path, 256x256, fine-tuning the released weights when present,
-  else random init) through :func:`iea_data.training.train` on an in-memory split of
+  else random init) through :func:`iea_data.workflows.training.train` on an in-memory split of
   scikit-image photos with exposure variants (images/s over the epoch loop,
   validation excluded; the last epoch is reported, the first one warms up), against a bare ``forward + L1 + backward + Adam step`` loop on the
   same batches in the same process (the baseline: the trainer's overhead is the ratio).
-- Benchmark: :func:`iea_data.benchmark.run_benchmark` over ``--bench-images`` 256x256
+- Benchmark: :func:`iea_data.workflows.benchmark.run_benchmark` over ``--bench-images`` 256x256
   items with every method (the refdiff oracle gets the references), images/s as measured
   inside each method's calls.
 
@@ -44,7 +44,7 @@ def _items(n: int, size: int = 256, *, references: bool = False):
     import skimage.data
     import torch
 
-    from iea_data.imaging import apply_ev, luma
+    from iea_data.core.imaging import apply_ev, luma
 
     names = ["astronaut", "coffee", "chelsea", "rocket"]
     evs = [-2.0, -1.0, 1.0, 2.0]
@@ -78,10 +78,10 @@ def main(argv=None) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from iea_data.benchmark import list_methods, run_benchmark
-    from iea_data.errors import IeaError
-    from iea_data.model import create_model
-    from iea_data.training import TrainConfig, collate_train, train
+    from iea_data.workflows.benchmark import list_methods, run_benchmark
+    from iea_data.core.errors import IeaError
+    from iea_data.core.model import create_model
+    from iea_data.workflows.training import TrainConfig, collate_train, train
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))

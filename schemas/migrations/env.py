@@ -7,7 +7,7 @@ The library passes its engine in ``config.attributes["engine"]``; the command-li
 from alembic import context
 from sqlalchemy import create_engine
 
-from iea_data.catalog._models import Base
+from iea_data.store import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -12,7 +12,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(autouse=True)
 def fast_hashes(monkeypatch):
     """Cheap argon2 parameters so that tests can create many users (the algorithm is the same)."""
-    import iea_data.users._accounts as accounts
+    import iea_data.workflows.users._accounts as accounts
 
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     monkeypatch.setattr(accounts, "_dummy_hash", None)
@@ -21,7 +21,7 @@ def fast_hashes(monkeypatch):
 @pytest.fixture
 def people(workspace):
     """admin, rev (reviewer), rev2 (reviewer), ann1, ann2 (annotators) as UserInfo, by name."""
-    from iea_data.users import add_user
+    from iea_data.workflows.users import add_user
 
     roles = {"admin": "admin", "rev": "reviewer", "rev2": "reviewer", "ann1": "annotator", "ann2": "annotator"}
     with workspace.session() as s:
@@ -46,8 +46,8 @@ def catalog(workspace):
     Returns a dict: ``scene_id``, ``ref_id``, ``images`` (variant ids), ``model`` and ``refdiff``
     (image id -> label id).
     """
-    from iea_data.catalog import Image, Scene
-    from iea_data.labels import save_label
+    from iea_data.store import Image, Scene
+    from iea_data.workflows.labels import save_label
 
     with workspace.session() as s, s.begin():
         scene = Scene(name="s")

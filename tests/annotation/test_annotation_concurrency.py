@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from iea_data.catalog import Draft, Label, Review
-from iea_data.errors import IeaError, StaleRevisionError
-from iea_data.labels import open_annotation, review_label, save_annotation
+from iea_data.store import Draft, Label, Review
+from iea_data.core.errors import IeaError, StaleRevisionError
+from iea_data.workflows.labels import open_annotation, review_label, save_annotation
 
 
 def _race(n, fn):
@@ -80,8 +80,8 @@ def test_two_reviewers_at_once_exactly_one_decides(workspace, people, catalog):
         assert s.get(Label, label.id).status == {"accept": "accepted", "reject": "rejected"}[decided]
 
 
-@pytest.mark.parametrize("module", ["iea_data.users._roles", "iea_data.users._accounts", "iea_data.labels._review",
-                                    "iea_data.labels._annotate", "iea_data.targets._targets"])
+@pytest.mark.parametrize("module", ["iea_data.workflows.users._roles", "iea_data.workflows.users._accounts", "iea_data.workflows.labels._review",
+                                    "iea_data.workflows.labels._annotate", "iea_data.workflows.targets._targets"])
 def test_docstring_examples_run(module):
     import importlib
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 
-from iea_data.catalog import Image, Label, Scene
-from iea_data.errors import PermissionDeniedError
-from iea_data.labels import (
+from iea_data.store import Image, Label, Scene
+from iea_data.core.errors import PermissionDeniedError
+from iea_data.workflows.labels import (
     annotation_progress,
     annotation_queue,
     open_annotation,
@@ -125,14 +125,14 @@ def test_queue_statuses_progress_and_rejection_comment(workspace, people, random
 
 
 def test_queue_needs_an_enabled_user(workspace, people, random_catalog):
-    from iea_data.users import AuthError, UserInfo, disable_user
+    from iea_data.workflows.users import AuthError, UserInfo, disable_user
 
     with workspace.session() as s:
         disable_user(s, "ann2")
         with pytest.raises(AuthError):
             annotation_queue(s, people["ann2"])
         # the role comes from the database, not from what the caller holds
-        from iea_data.labels import review_queue
+        from iea_data.workflows.labels import review_queue
 
         with pytest.raises(PermissionDeniedError):
             review_queue(s, UserInfo(people["ann1"].id, "ann1", "admin", True))
@@ -141,7 +141,7 @@ def test_queue_needs_an_enabled_user(workspace, people, random_catalog):
 @pytest.mark.slow
 def test_queue_is_fast_on_40k_images(sqlite_workspace, rng):
     """40,000 images with a model and a refdiff pre-label each; the queue must come back well under 1 s."""
-    from iea_data.users import add_user
+    from iea_data.workflows.users import add_user
 
     ws = sqlite_workspace
     n = 40_000

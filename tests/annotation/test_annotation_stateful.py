@@ -14,11 +14,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from iea_data.catalog import Image, Label, dispose_engines
-from iea_data.errors import StaleRevisionError
-from iea_data.labels import discard_draft, open_annotation, save_annotation, save_draft, save_label
-from iea_data.users import add_user
-from iea_data.workspace import init_workspace
+from iea_data.store import Image, Label, dispose_engines
+from iea_data.core.errors import StaleRevisionError
+from iea_data.workflows.labels import discard_draft, open_annotation, save_annotation, save_draft, save_label
+from iea_data.workflows.users import add_user
+from iea_data.store.workspace import init_workspace
 
 TABS = [(u, t) for u in (0, 1) for t in (0, 1)]
 

@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from iea_data.catalog import Draft, Label, Score
-from iea_data.errors import IeaError, NotFoundError, PermissionDeniedError, StaleRevisionError
-from iea_data.labels import discard_draft, load_label_map, open_annotation, save_annotation, save_draft
-from iea_data.users import AuthError, disable_user
+from iea_data.store import Draft, Label, Score
+from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError, StaleRevisionError
+from iea_data.workflows.labels import (
+    discard_draft,
+    load_label_map,
+    open_annotation,
+    save_annotation,
+    save_draft,
+)
+from iea_data.workflows.users import AuthError, disable_user
 
 from .conftest import H, W, model_map, refdiff_of
 
@@ -35,7 +41,7 @@ def test_fresh_state_starts_from_the_chosen_base(workspace, people, catalog):
 
 
 def test_missing_prelabel_falls_back_to_zero_and_says_so(workspace, people, catalog):
-    from iea_data.catalog import Image
+    from iea_data.store import Image
 
     with workspace.session() as s, s.begin():
         extra = Image(name="lonely.png", status="ok", width=5, height=4)
@@ -95,7 +101,7 @@ def test_draft_autosave_resume_and_discard(workspace, people, catalog):
         save_draft(workspace, s, ann, st)
         assert _n(s, Draft) == 1
         assert not workspace.objects.exists(first_key)  # the superseded bundle is gone
-    from iea_data.catalog import dispose_engines
+    from iea_data.store import dispose_engines
 
     dispose_engines()  # server restart
     with workspace.session() as s:
@@ -215,7 +221,7 @@ def test_discarding_touches_only_ones_own_draft(workspace, people, catalog):
 
 
 def test_change_base_keeps_the_correction(workspace, people, catalog):
-    from iea_data.labels import change_base
+    from iea_data.workflows.labels import change_base
 
     img = catalog["images"][1]
     ann = people["ann1"]
@@ -234,7 +240,7 @@ def test_change_base_keeps_the_correction(workspace, people, catalog):
                                    atol=1e-3)
         zero = change_base(workspace, s, ann, moved, "zero")
         assert zero.base_label_id is None and not zero.base.any()
-        from iea_data.catalog import Image
+        from iea_data.store import Image
 
         with s.begin():
             bare = Image(name="bare.png", status="ok", width=W, height=H)

@@ -41,9 +41,9 @@ def test_users_add_ls_passwd_disable(ws_dir):
     users = {u["name"]: u for u in json.loads(iea("-w", ws_dir, "users", "ls", "--json").stdout)}
     assert users["alice"]["enabled"] is False
 
-    from iea_data.catalog import dispose_engines
-    from iea_data.users import AuthError, authenticate, enable_user
-    from iea_data.workspace import Workspace
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.users import AuthError, authenticate, enable_user
+    from iea_data.store.workspace import Workspace
 
     ws = Workspace.open(ws_dir)
     with ws.session() as s:
@@ -69,9 +69,9 @@ def test_users_errors_are_one_line_and_exit_1(ws_dir, args, stdin, message):
 
 
 def test_users_demo_creates_the_documented_accounts(ws_dir):
-    from iea_data.catalog import dispose_engines
-    from iea_data.demo import build_demo
-    from iea_data.workspace import Workspace
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.demo import build_demo
+    from iea_data.store.workspace import Workspace
 
     assert build_demo(Workspace.open(ws_dir), photos=("camera",), evs=(1.0,), workers=1).n_errors == 0  # `iea demo`, small
     dispose_engines()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from iea_data.catalog import Label, Review, Target, User
-from iea_data.errors import PermissionDeniedError
-from iea_data.labels import open_annotation, review_label, save_annotation
-from iea_data.targets import open_target, save_target
-from iea_data.users import PERMISSIONS, AuthError, add_user, disable_user, enable_user, set_password
+from iea_data.store import Label, Review, Target, User
+from iea_data.core.errors import PermissionDeniedError
+from iea_data.workflows.labels import open_annotation, review_label, save_annotation
+from iea_data.workflows.targets import open_target, save_target
+from iea_data.workflows.users import PERMISSIONS, AuthError, add_user, disable_user, enable_user, set_password
 
 from .conftest import PASSWORD
 
@@ -46,7 +46,7 @@ def test_write_is_refused_unless_the_role_allows_it(workspace, people, ctx, writ
     with workspace.session() as s:
         if who == "disabled":
             add_user(s, "gone", role="admin", password=PASSWORD)
-            from iea_data.users import get_user
+            from iea_data.workflows.users import get_user
 
             actor = get_user(s, "gone")
             disable_user(s, "gone")

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from iea_data.catalog import IngestRun, LoginThrottle, User
-from iea_data.errors import IeaError
-from iea_data.users import (
+from iea_data.store import IngestRun, LoginThrottle, User
+from iea_data.core.errors import IeaError
+from iea_data.workflows.users import (
     DEMO_USERS,
     GLOBAL_WINDOW_SECONDS,
     MIN_PASSWORD_LENGTH,
@@ -55,7 +55,7 @@ def sec(x: float) -> dt.timedelta:
 @pytest.fixture
 def argon2_calls(monkeypatch):
     """How many password checks (argon2 work) ran."""
-    import iea_data.users._accounts as accounts
+    import iea_data.workflows.users._accounts as accounts
 
     calls = []
     real = accounts._verify
@@ -99,7 +99,7 @@ def test_spray_of_distinct_names_from_one_address_is_throttled_without_argon2(wo
 
 
 def test_concurrent_attempts_cannot_exceed_the_address_limit(workspace, people, argon2_calls):
-    from iea_data.catalog import dispose_engines
+    from iea_data.store import dispose_engines
 
     barrier = threading.Barrier(8)
     outcomes = []
@@ -240,7 +240,7 @@ def test_long_uncommon_passwords_are_accepted(words):
 
 @functools.lru_cache(maxsize=1)
 def _long_common() -> list[str]:
-    from iea_data.users._policy import _common_passwords
+    from iea_data.workflows.users._policy import _common_passwords
 
     return sorted(p for p in _common_passwords() if len(p) >= MIN_PASSWORD_LENGTH)
 
@@ -326,7 +326,7 @@ def iea(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
 
 
 def test_cli_password_stdin_policy_and_demo_refusal(tmp_path):
-    from iea_data.workspace import init_workspace
+    from iea_data.store.workspace import init_workspace
 
     ws_dir = str(tmp_path / "ws")
     init_workspace(ws_dir)  # as `iea init` does
@@ -339,8 +339,8 @@ def test_cli_password_stdin_policy_and_demo_refusal(tmp_path):
     r = iea("-w", ws_dir, "users", "demo")
     assert r.returncode == 1 and b"only for a workspace made by `iea demo`" in r.stderr and b"Traceback" not in r.stderr
 
-    from iea_data.catalog import dispose_engines
-    from iea_data.workspace import Workspace
+    from iea_data.store import dispose_engines
+    from iea_data.store.workspace import Workspace
 
     with Workspace.open(ws_dir).session() as s:
         assert authenticate(s, "alice", "a-long-secret-pw").name == "alice"
@@ -398,7 +398,7 @@ def test_log_escapes_control_characters_in_names(caplog):
 def test_doctests_of_the_policy_and_throttle_modules():
     import doctest
 
-    from iea_data.users import _policy, _throttle
+    from iea_data.workflows.users import _policy, _throttle
 
     for module in (_policy, _throttle):
         assert doctest.testmod(module).failed == 0

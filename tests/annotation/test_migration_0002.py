@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
-from iea_data.catalog import current_revision, get_engine, upgrade_database
+from iea_data.store import current_revision, get_engine, upgrade_database
 
 
 def test_0002_upgrades_a_populated_catalog_and_downgrades(db_url):
     from alembic import command
 
-    from iea_data.catalog._db import _alembic_config
+    from iea_data.store import alembic_config
 
     engine = get_engine(db_url)
     assert upgrade_database(engine, "0001") == "0001"
@@ -22,6 +22,6 @@ def test_0002_upgrades_a_populated_catalog_and_downgrades(db_url):
     assert {"drafts", "login_throttle"} <= tables
     with engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM users")).scalars().all() == ["old"]
-    command.downgrade(_alembic_config(engine), "0001")
+    command.downgrade(alembic_config(engine), "0001")
     assert current_revision(engine) == "0001"
     assert not {"drafts", "login_throttle"} & set(inspect(engine).get_table_names())

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sqlalchemy import select
 
-from iea_data.catalog import Label, Review
-from iea_data.errors import IeaError, PermissionDeniedError, StaleRevisionError
-from iea_data.labels import (
+from iea_data.store import Label, Review
+from iea_data.core.errors import IeaError, PermissionDeniedError, StaleRevisionError
+from iea_data.workflows.labels import (
     agreement,
     annotator_summary,
     expert_labels,

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sqlalchemy import func, select
 
-from iea_data.catalog import Draft, Image, Label, Target, ingest
-from iea_data.errors import PermissionDeniedError, StaleRevisionError
-from iea_data.imaging import apply_ev, label_shape, luma, read_image, resize_map, write_image
-from iea_data.labels import (
+from iea_data.store import Draft, Image, Label, Target
+from iea_data.workflows.catalog import ingest
+from iea_data.core.errors import PermissionDeniedError, StaleRevisionError
+from iea_data.core.imaging import apply_ev, label_shape, luma, read_image, resize_map, write_image
+from iea_data.workflows.labels import (
     chain_head,
     load_label_map,
     open_annotation,
@@ -25,7 +26,7 @@ from iea_data.labels import (
     save_annotation,
     save_draft,
 )
-from iea_data.targets import apply_target, ideal_from_ev, open_target, save_target
+from iea_data.workflows.targets import apply_target, ideal_from_ev, open_target, save_target
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from iea_data.catalog import IngestRun, User
-from iea_data.errors import IeaError, NotFoundError, PermissionDeniedError
-from iea_data.users import (
+from iea_data.store import IngestRun, User
+from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError
+from iea_data.workflows.users import (
     ACTIONS,
     DEMO_USERS,
     PERMISSIONS,
@@ -63,7 +63,7 @@ def test_throttling_grows_exponentially_and_survives_a_restart(workspace, people
         # third failure locked the name for 1 s: even the right password is refused now
         with pytest.raises(AuthError, match=r"try again in 1 s"):
             authenticate(s, "ann1", PASSWORD, max_failures=3, now=T0 + dt.timedelta(seconds=2.5))
-    from iea_data.catalog import dispose_engines
+    from iea_data.store import dispose_engines
 
     dispose_engines()  # "restart": new engine, new session
     with workspace.session() as s:
@@ -216,7 +216,7 @@ def test_seed_demo_users_is_idempotent_and_logins_work(workspace):
 def test_concurrent_failures_are_all_counted(workspace, people):
     import threading
 
-    from iea_data.catalog import dispose_engines
+    from iea_data.store import dispose_engines
 
     barrier = threading.Barrier(4)
 

@@ -61,7 +61,7 @@ def app_server(request, tmp_path_factory):
             pytest.skip("the PostgreSQL run of the browser tests needs IEA_TEST_POSTGRES_URL (.ci/start-postgres)")
         pg = _pg_create()
     from annotator_app.server import app_env, streamlit_command
-    from iea_data.catalog import dispose_engines
+    from iea_data.store import dispose_engines
     from pipelines.benchmarks.painting import build_app_workspace
 
     root = tmp_path_factory.mktemp("appws")

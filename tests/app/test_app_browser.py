@@ -18,7 +18,7 @@ USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h",
 
 @pytest.fixture(scope="module")
 def ws(app_server):
-    from iea_data.users import add_user
+    from iea_data.workflows.users import add_user
 
     ws = app_server[1]
     with ws.session() as s:
@@ -63,15 +63,15 @@ def wait_status(page, text):
 
 
 def user_id(ws, name):
-    from iea_data.users import get_user
+    from iea_data.workflows.users import get_user
 
     with ws.session() as s:
         return get_user(s, name).id
 
 
 def newest_label(ws, name):
-    from iea_data.catalog import Label
-    from iea_data.labels import load_label_map
+    from iea_data.store import Label
+    from iea_data.workflows.labels import load_label_map
 
     with ws.session() as s:
         lab = s.scalar(select(Label).where(Label.chain == f"user:{user_id(ws, name)}").order_by(Label.id.desc()).limit(1))
@@ -80,7 +80,7 @@ def newest_label(ws, name):
 
 
 def chain_labels(ws, name):
-    from iea_data.catalog import Label
+    from iea_data.store import Label
 
     with ws.session() as s:
         return list(s.scalars(select(Label).where(Label.chain == f"user:{user_id(ws, name)}")))
@@ -168,9 +168,9 @@ def test_undo_and_redo(new_page, ws):
 
 
 def test_reviewer_accepts_and_an_annotator_cannot(new_page, ws):
-    from iea_data.errors import PermissionDeniedError
-    from iea_data.labels import review_label
-    from iea_data.users import get_user
+    from iea_data.core.errors import PermissionDeniedError
+    from iea_data.workflows.labels import review_label
+    from iea_data.workflows.users import get_user
 
     ann = new_page()
     open_painter(ann, "ann_c")
@@ -192,7 +192,7 @@ def test_reviewer_accepts_and_an_annotator_cannot(new_page, ws):
     rev.get_by_role("button", name="Accept").click()
     rev.get_by_text("Accepted", exact=False).first.wait_for()
     with ws.session() as s:
-        from iea_data.catalog import Label
+        from iea_data.store import Label
 
         assert s.get(Label, lab.id).status == "accepted"
 
@@ -217,8 +217,8 @@ def test_two_annotators_on_one_image_keep_separate_labels(new_page, ws):
 
 
 def test_save_from_a_stale_tab_is_refused_and_the_draft_survives(new_page, ws):
-    from iea_data.labels import open_annotation
-    from iea_data.users import get_user
+    from iea_data.workflows.labels import open_annotation
+    from iea_data.workflows.users import get_user
 
     a, b = new_page(), new_page()
     open_painter(a, "ann_f")
@@ -242,7 +242,7 @@ def test_save_from_a_stale_tab_is_refused_and_the_draft_survives(new_page, ws):
 
 
 def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):
-    from iea_data.users import disable_user
+    from iea_data.workflows.users import disable_user
 
     page = new_page()
     open_painter(page, "ann_g")
@@ -255,7 +255,7 @@ def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):
 
 
 def test_a_burst_of_strokes_is_applied_once_each_and_drawn_in_the_heatmap_colours(new_page, ws):
-    from iea_data.painting import heatmap_layer
+    from iea_data.core.painting import heatmap_layer
 
     page = new_page()
     open_painter(page, "ann_h")
@@ -270,7 +270,7 @@ def test_a_burst_of_strokes_is_applied_once_each_and_drawn_in_the_heatmap_colour
     lab, m = newest_label(ws, "ann_h")
     ids = [s["id"] for s in json.loads(ws.objects.get_bytes(lab.strokes_object))]
     assert ids == list(range(1, 9))  # each stroke once, in order
-    # the browser's colours are those of iea_data.heatmaps (compare where alpha makes colours exact enough)
+    # the browser's colours are those of iea_data.core.heatmaps (compare where alpha makes colours exact enough)
     drawn = np.asarray(layer, np.int16).reshape(m.shape + (4,))
     expected = heatmap_layer(m).astype(np.int16)
     assert np.abs(drawn[..., 3] - expected[..., 3]).max() <= 2
@@ -298,8 +298,8 @@ def test_closing_the_tab_keeps_the_strokes_as_a_draft(new_page, ws):
 
 def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     # last in the module: a new target recomputes reference differences and rebases annotations
-    from iea_data.catalog import Scene
-    from iea_data.targets import target_head
+    from iea_data.store import Scene
+    from iea_data.workflows.targets import target_head
 
     page = new_page()
     login(page, "reviewer", "reviewer-demo")
@@ -325,7 +325,7 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
 def test_sign_in_failure_and_sign_out_reach_the_server_log_without_passwords(new_page, ws, app_server):
     import time
 
-    from iea_data.users import add_user
+    from iea_data.workflows.users import add_user
 
     with ws.session() as s:
         add_user(s, "ann_log", role="annotator", password=PASSWORD)

@@ -78,7 +78,7 @@ json_values = st.recursive(
 
 def _painting():
     from annotator_app._paint import Painting
-    from iea_data.painting import PaintSession
+    from iea_data.core.painting import PaintSession
 
     z = np.zeros((16, 24), np.float32)
     return Painting(ident=("annotation", 1, "zero"), session=PaintSession(z, z.copy()), photo_url="")
@@ -133,8 +133,8 @@ def test_the_server_turns_error_details_off():
 
 
 def test_paintable_scenes_marks_why_a_scene_cannot_be_painted(workspace):
-    from iea_data.catalog import Image, Scene
-    from iea_data.targets import paintable_scenes
+    from iea_data.store import Image, Scene
+    from iea_data.workflows.targets import paintable_scenes
 
     with workspace.session() as s:
         missing = Image(name="a0001.png", status="missing")
@@ -186,10 +186,11 @@ def recorder():
 @pytest.fixture(scope="module")
 def hostile(app_server, recorder, tmp_path_factory):
     """The app's workspace with hostile names and comments, a manifest-only scene and a corrupt target."""
-    from iea_data.catalog import Image, Scene, Target, ingest
-    from iea_data.imaging import write_image
-    from iea_data.labels import open_annotation, save_annotation
-    from iea_data.users import add_user, get_user
+    from iea_data.store import Image, Scene, Target
+    from iea_data.workflows.catalog import ingest
+    from iea_data.core.imaging import write_image
+    from iea_data.workflows.labels import open_annotation, save_annotation
+    from iea_data.workflows.users import add_user, get_user
 
     url, ws, log_path = app_server
     port2 = recorder.server_address[1]
@@ -370,7 +371,7 @@ def test_iea_app_prints_a_folder_name_as_text_not_rich_markup(tmp_path):
     import subprocess
     import sys
 
-    from iea_data.workspace import init_workspace
+    from iea_data.store.workspace import init_workspace
 
     ws = init_workspace(tmp_path / "ws[red]x[/red]")
     with socket.socket() as busy:  # the port is taken: streamlit stops at once, after the banner

@@ -109,7 +109,7 @@ PRED_STATE = """(el) => {
 
 @pytest.fixture(scope="module")
 def ws(app_server):
-    from iea_data.users import add_user
+    from iea_data.workflows.users import add_user
 
     ws = app_server[1]
     with ws.session() as s:

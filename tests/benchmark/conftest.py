@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from iea_data.imaging import apply_ev, luma
+from iea_data.core.imaging import apply_ev, luma
 
 
 def make_items(photos=("astronaut", "coffee", "chelsea"), evs=(-1.5, 1.0), size=(48, 64), *, scores=False, references=True):

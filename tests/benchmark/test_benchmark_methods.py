@@ -8,9 +8,9 @@ import importlib
 import numpy as np
 import pytest
 
-from iea_data.benchmark import create_method, get_method_cfg, list_methods, parse_method_spec
-from iea_data.errors import IeaError
-from iea_data.imaging import luma
+from iea_data.workflows.benchmark import create_method, get_method_cfg, list_methods, parse_method_spec
+from iea_data.core.errors import IeaError
+from iea_data.core.imaging import luma
 
 from .conftest import make_items
 
@@ -19,7 +19,7 @@ BASELINES = ["zero", "global_offset", "local_offset", "histeq", "clahe"]
 
 @pytest.mark.parametrize("name", ["_methods", "_runner", "_scoring"])
 def test_docstring_examples(name):
-    mod = importlib.import_module(f"iea_data.benchmark.{name}")
+    mod = importlib.import_module(f"iea_data.workflows.benchmark.{name}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
@@ -98,6 +98,6 @@ def test_parse_method_spec():
 
 @pytest.mark.parametrize("name", ["_report", "_plots"])
 def test_more_docstring_examples(name):
-    mod = importlib.import_module(f"iea_data.benchmark.{name}")
+    mod = importlib.import_module(f"iea_data.workflows.benchmark.{name}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -11,9 +11,16 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from iea_data import metrics
-from iea_data.benchmark import Method, MethodCfg, REPORT_FILES, create_method, run_benchmark, write_report
-from iea_data.errors import IeaError
+from iea_data.core import metrics
+from iea_data.workflows.benchmark import (
+    Method,
+    MethodCfg,
+    REPORT_FILES,
+    create_method,
+    run_benchmark,
+    write_report,
+)
+from iea_data.core.errors import IeaError
 
 from .conftest import make_items
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from iea_data.catalog import Image, ImagePath, IngestError, IngestRun, Scene, ingest, list_errors, walk_images
+from iea_data.store import Image, ImagePath, IngestError, IngestRun, Scene
+from iea_data.workflows.catalog import ingest, list_errors, walk_images
 
 
 def _count(ws, model, *where):
@@ -42,7 +43,7 @@ def test_ingest_demo_photos_records_images_scenes_and_stats(workspace, demo_phot
     assert imgs["astronaut_-2EV.png"].frac_black > a.frac_black
     assert a.luma_p01 <= a.luma_p50 <= a.luma_p99
     # statistics come from a 256-px preview: the mean is the full image's, percentiles close
-    from iea_data.imaging import luma_stats, read_image
+    from iea_data.core.imaging import luma_stats, read_image
 
     full = luma_stats(read_image(demo_photos / "astronaut.png").rgb)
     assert a.luma_mean == pytest.approx(full["luma_mean"], abs=1 / 255)
@@ -51,7 +52,7 @@ def test_ingest_demo_photos_records_images_scenes_and_stats(workspace, demo_phot
     # thumbnails live in the object store, not in SQL
     thumb = workspace.objects.get_bytes(a.thumbnail)
     assert thumb[:3] == b"\xff\xd8\xff"  # JPEG
-    from iea_data.imaging import read_image_bytes
+    from iea_data.core.imaging import read_image_bytes
 
     assert read_image_bytes(thumb).rgb.shape == (256, 256, 3)
 
@@ -72,7 +73,7 @@ def test_reingest_of_unchanged_files_decodes_nothing(sqlite_workspace, demo_phot
     first = ingest(ws, [demo_photos], workers=1)
     assert first.n_new == 10
 
-    import iea_data.imaging as imaging
+    import iea_data.core.imaging as imaging
 
     def forbidden(*a, **k):
         raise AssertionError("an unchanged file was decoded")
@@ -89,7 +90,7 @@ def test_touched_file_is_rehashed_not_decoded(sqlite_workspace, demo_photos, tmp
     ingest(ws, [src], workers=1)
     st = os.stat(src / "coffee.png")
     os.utime(src / "coffee.png", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
-    import iea_data.imaging as imaging
+    import iea_data.core.imaging as imaging
 
     monkeypatch.setattr(imaging, "read_image_bytes", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
     report = ingest(ws, [src], workers=1)
@@ -198,7 +199,7 @@ def test_walk_reports_loops_once_and_skips_non_images(bad_batch):
 
 
 def test_manifest_rows_waiting_for_files_are_linked_by_ingest(workspace, demo_photos, tmp_path):
-    from iea_data.catalog import import_manifest
+    from iea_data.workflows.catalog import import_manifest
 
     csv = tmp_path / "m.csv"
     csv.write_text("img_id,ref_id,score\ncoffee_-1EV.png,coffee.png,4.5\ncoffee_+1EV.png,coffee.png,6\n")
@@ -238,7 +239,7 @@ def test_references_attach_when_variants_arrive_later(sqlite_workspace, demo_pho
 
 
 def test_worker_count_is_validated(sqlite_workspace, demo_photos):
-    from iea_data.errors import IeaError
+    from iea_data.core.errors import IeaError
 
     with pytest.raises(IeaError, match="workers must be >= 1"):
         ingest(sqlite_workspace, [demo_photos], workers=0)

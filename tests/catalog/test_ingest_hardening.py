@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from iea_data.catalog import Image, ImagePath, IngestError, IngestRun, Scene, dispose_engines, ingest, list_errors
+from iea_data.store import Image, ImagePath, IngestError, IngestRun, Scene, dispose_engines
+from iea_data.workflows.catalog import ingest, list_errors
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
@@ -112,7 +113,7 @@ def test_a_row_the_database_refuses_fails_alone_and_its_batch_lands(workspace, d
 
 
 def test_a_per_file_exception_while_recording_fails_alone(sqlite_workspace, demo_photos, monkeypatch):
-    import iea_data.catalog._ingest as ing
+    import iea_data.workflows.catalog._ingest as ing
 
     real = ing.scan_file
 
@@ -132,7 +133,7 @@ def test_a_per_file_exception_while_recording_fails_alone(sqlite_workspace, demo
 
 
 def test_db_text_escapes_bad_bytes_and_nul():
-    from iea_data.catalog._ingest import db_text, is_storable
+    from iea_data.workflows.catalog._ingest import db_text, is_storable
 
     assert db_text(os.fsdecode(b"/x/caf\xe9.png")) == "/x/caf\\xe9.png"
     assert db_text("a\x00b") == "a\\x00b"
@@ -181,7 +182,7 @@ def _catalog_state(ws) -> dict:
 
 KILLABLE_CLI = """
 import sys, time
-import iea_data.catalog._ingest as ing
+import iea_data.workflows.catalog._ingest as ing
 real_init = ing._Writer.__init__
 def small_batches(self, *args, **kwargs):  # 3 results per transaction: many points to be killed between
     real_init(self, *args, **kwargs)
@@ -200,7 +201,7 @@ sys.exit(main(sys.argv[1:]))
 def _killed_ingest(ws_root: Path, photos: Path, *, kill_at_images: int, extra_delay: float) -> bool:
     """Run ``iea ingest`` in a subprocess and ``kill -9`` it once the catalog holds ``kill_at_images``
     images (then ``extra_delay`` s more). Returns whether it was killed before it finished."""
-    from iea_data.workspace import Workspace
+    from iea_data.store.workspace import Workspace
 
     ws = Workspace.open(ws_root)
     proc = subprocess.Popen([sys.executable, "-c", KILLABLE_CLI, "-w", str(ws_root), "ingest", str(photos), "--workers", "1"],
@@ -230,7 +231,7 @@ def _killed_ingest(ws_root: Path, photos: Path, *, kill_at_images: int, extra_de
 
 @pytest.fixture(scope="module")
 def uninterrupted_state(bracket_photos, tmp_path_factory):
-    from iea_data.workspace import init_workspace
+    from iea_data.store.workspace import init_workspace
 
     old = os.environ.pop("IEA_DATABASE_URL", None)
     try:
@@ -250,7 +251,7 @@ def uninterrupted_state(bracket_photos, tmp_path_factory):
 def test_kill_9_at_any_point_then_rerun_equals_one_uninterrupted_run(
     bracket_photos, uninterrupted_state, monkeypatch, kill_at_images, extra_delay
 ):
-    from iea_data.workspace import Workspace, init_workspace
+    from iea_data.store.workspace import Workspace, init_workspace
 
     monkeypatch.delenv("IEA_DATABASE_URL", raising=False)
     tmp = Path(tempfile.mkdtemp(prefix="iea-kill-"))
@@ -273,8 +274,8 @@ def test_kill_9_at_any_point_then_rerun_equals_one_uninterrupted_run(
 
 SLOW_LIB_INGEST = """
 import sys, time
-from iea_data.workspace import Workspace
-from iea_data.catalog import ingest
+from iea_data.store.workspace import Workspace
+from iea_data.workflows.catalog import ingest
 ws = Workspace.open(sys.argv[1])
 ingest(ws, [sys.argv[2]], workers=1, commit_every=3, group=sys.argv[3],
        progress=lambda done, total: time.sleep(0.02))
@@ -282,7 +283,7 @@ ingest(ws, [sys.argv[2]], workers=1, commit_every=3, group=sys.argv[3],
 
 
 def test_killed_run_is_marked_interrupted_and_a_live_run_is_not(workspace, bracket_photos):
-    from iea_data.catalog._run_lock import mark_interrupted_runs
+    from iea_data.workflows.catalog._run_lock import mark_interrupted_runs
 
     env = _env()
     if "IEA_DATABASE_URL" in os.environ:
@@ -326,7 +327,7 @@ def test_killed_run_is_marked_interrupted_and_a_live_run_is_not(workspace, brack
 
 
 def test_a_finished_run_is_never_marked_interrupted(sqlite_workspace, demo_photos):
-    from iea_data.catalog._run_lock import mark_interrupted_runs
+    from iea_data.workflows.catalog._run_lock import mark_interrupted_runs
 
     report = ingest(sqlite_workspace, [demo_photos], workers=1)
     assert mark_interrupted_runs(sqlite_workspace.engine()) == []
@@ -383,7 +384,7 @@ def test_png_strips_are_exactly_the_whole_decode(height, width, channels, depth,
     """Strips (each led by the row above, stored unfiltered) decode to exactly OpenCV's pixels of the whole file."""
     import cv2
 
-    from iea_data.imaging import _decode
+    from iea_data.core.imaging import _decode
 
     rng = np.random.default_rng(seed)
     dtype, top = (np.uint16, 65535) if depth == 16 else (np.uint8, 255)
@@ -402,7 +403,7 @@ def test_png_strips_are_exactly_the_whole_decode(height, width, channels, depth,
 def test_png_preview_in_strips_matches_the_whole_image_preview(monkeypatch, rng, channels):
     import cv2
 
-    from iea_data.imaging import _decode, read_image_bytes
+    from iea_data.core.imaging import _decode, read_image_bytes
 
     img = rng.integers(0, 65536, size=(301, 203, channels), dtype=np.uint16)
     data = cv2.imencode(".png", img[..., 0] if channels == 1 else img)[1].tobytes()
@@ -427,7 +428,7 @@ def test_png_preview_in_strips_applies_the_exif_orientation(monkeypatch, rng):
 
     from PIL import Image as PILImage
 
-    from iea_data.imaging import _decode, read_image_bytes
+    from iea_data.core.imaging import _decode, read_image_bytes
 
     img = rng.integers(0, 256, size=(120, 80, 3), dtype=np.uint8)
     exif = PILImage.Exif()

@@ -1,6 +1,6 @@
 """Ingest's decoder pool: a memory budget shared by all workers, and dead workers survived (issue 10, §1).
 
-- every file's decoded size is estimated from its header (:func:`iea_data.imaging.decode_memory`)
+- every file's decoded size is estimated from its header (:func:`iea_data.core.imaging.decode_memory`)
   and the files in flight never add up to more than ``ingest.memory_budget_mb``: two large
   whole-decoded files are never decoded at the same time, while small files still are;
 - a worker killed with ``SIGKILL`` (as by the OOM killer) costs only the file that killed it
@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from iea_data.catalog import Image, IngestError, IngestRun, ingest
-from iea_data.errors import IeaError
-from iea_data.imaging import decode_memory, read_header
+from iea_data.store import Image, IngestError, IngestRun
+from iea_data.workflows.catalog import ingest
+from iea_data.core.errors import IeaError
+from iea_data.core.imaging import decode_memory, read_header
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
@@ -156,7 +157,7 @@ def test_decode_memory_property_header_facts(tmp_path, suffix, mode, h, w, side)
 def test_budget_admits_in_order_within_the_budget_and_never_starves(budget, costs, picks, slots):
     """Simulated scheduling with random completion order: the admitted total stays within the
     budget unless one file is alone, files start in order, and every file starts."""
-    from iea_data.catalog._ingest import _Budget
+    from iea_data.workflows.catalog._ingest import _Budget
 
     b = _Budget(budget)
     queue = list(enumerate(costs))
@@ -198,7 +199,7 @@ def budget_files(tmp_path_factory):
 
 @pytest.mark.timeout(120)
 def test_two_large_files_never_decode_at_once_within_the_budget(sqlite_workspace, budget_files):
-    from iea_data.catalog._ingest import _run_tasks
+    from iea_data.workflows.catalog._ingest import _run_tasks
 
     _d, big, small = budget_files
     ws = sqlite_workspace
@@ -225,7 +226,7 @@ def test_two_large_files_never_decode_at_once_within_the_budget(sqlite_workspace
 
 @pytest.mark.timeout(120)
 def test_a_file_larger_than_the_budget_is_decoded_alone(sqlite_workspace, budget_files):
-    from iea_data.catalog._ingest import _run_tasks
+    from iea_data.workflows.catalog._ingest import _run_tasks
 
     _d, big, small = budget_files
     ws = sqlite_workspace
@@ -241,8 +242,8 @@ def test_a_file_larger_than_the_budget_is_decoded_alone(sqlite_workspace, budget
 
 @pytest.mark.timeout(120)
 def test_ingest_reads_the_budget_from_the_workspace_setting(workspace, budget_files, monkeypatch):
-    import iea_data.catalog._ingest as ing
-    from iea_data.workspace import Settings, Workspace
+    import iea_data.workflows.catalog._ingest as ing
+    from iea_data.store.workspace import Settings, Workspace
 
     d, big, small = budget_files
     config = workspace.root / "iea.toml"
@@ -340,7 +341,7 @@ def test_workers_killed_from_outside_mid_batch_lose_nothing(sqlite_workspace, cr
     The files they held are scanned again and every file comes back exactly once, unharmed."""
     import signal
 
-    from iea_data.catalog._ingest import _run_tasks
+    from iea_data.workflows.catalog._ingest import _run_tasks
 
     files = sorted(p for p in crash_folder.iterdir() if "crash_me" not in p.name)[:24]
     tasks = [(str(p), p.stat().st_size, 0) for p in files]

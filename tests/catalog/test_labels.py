@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from iea_data.catalog import Image, Label, User
-from iea_data.errors import StaleRevisionError
-from iea_data.labels import chain_head, label_stats, load_label_map, save_label, set_label_status
+from iea_data.store import Image, Label, User
+from iea_data.core.errors import StaleRevisionError
+from iea_data.workflows.labels import chain_head, label_stats, load_label_map, save_label, set_label_status
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from iea_data.catalog import Image, Scene, Score, SplitMember, export_manifest, import_manifest, read_manifest
-from iea_data.errors import IeaError, ManifestError
+from iea_data.store import Image, Scene, Score, SplitMember
+from iea_data.workflows.catalog import export_manifest, import_manifest, read_manifest
+from iea_data.core.errors import IeaError, ManifestError
 
 from conftest import shared_path
 
@@ -118,7 +119,7 @@ def test_conflicting_reference_in_catalog_rolls_back_everything(sqlite_workspace
 
 
 def test_export_of_unknown_split_lists_known_ones(sqlite_workspace, tmp_path):
-    from iea_data.errors import NotFoundError
+    from iea_data.core.errors import NotFoundError
 
     csv = tmp_path / "m.csv"
     csv.write_text("img_id,ref_id,score\ns1_N1.png,s1.png,3.5\n")

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from iea_data.catalog import Image, Scene, Score, SplitMember, export_manifest, import_manifest, read_manifest
-from iea_data.errors import ManifestError
+from iea_data.store import Image, Scene, Score, SplitMember
+from iea_data.workflows.catalog import export_manifest, import_manifest, read_manifest
+from iea_data.core.errors import ManifestError
 
 from conftest import run_iea
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
-from iea_data.catalog import Image, ImagePath, IngestRun, ingest
+from iea_data.store import Image, ImagePath, IngestRun
+from iea_data.workflows.catalog import ingest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def many_photos(tmp_path_factory):
     """120 small, distinct PNGs (noise over a gradient)."""
-    from iea_data.imaging import write_image
+    from iea_data.core.imaging import write_image
 
     d = tmp_path_factory.mktemp("many")
     rng = np.random.default_rng(7)
@@ -42,8 +43,8 @@ def _env(ws) -> dict:
 
 SLOW_INGEST = """
 import sys, time
-from iea_data.workspace import Workspace
-from iea_data.catalog import ingest
+from iea_data.store.workspace import Workspace
+from iea_data.workflows.catalog import ingest
 ws = Workspace.open(sys.argv[1])
 ingest(ws, [sys.argv[2]], workers=1, commit_every=4, progress=lambda done, total: time.sleep(0.03))
 """
@@ -88,8 +89,8 @@ def test_kill_9_mid_ingest_leaves_a_consistent_catalog_and_rerun_finishes(worksp
 
 WRITER = """
 import sys
-from iea_data.workspace import Workspace
-from iea_data.catalog import ingest
+from iea_data.store.workspace import Workspace
+from iea_data.workflows.catalog import ingest
 ws = Workspace.open(sys.argv[1])
 r = ingest(ws, sys.argv[2:], workers=1, commit_every=3)
 sys.exit(1 if r.errors else 0)

@@ -9,8 +9,15 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from iea_data.catalog import (ARROW_SCHEMA_VERSION, Base, current_revision, derive_arrow_schema, head_revision, ingest, load_arrow_schema,
-                              snapshot_tables, write_snapshot)
+from iea_data.workflows.catalog import (
+    ARROW_SCHEMA_VERSION,
+    derive_arrow_schema,
+    ingest,
+    load_arrow_schema,
+    snapshot_tables,
+    write_snapshot,
+)
+from iea_data.store import Base, current_revision, head_revision
 
 
 def test_migrations_produce_exactly_the_models(workspace):
@@ -35,7 +42,7 @@ def test_frozen_arrow_schemas_match_the_models(table):
 
 def test_frozen_arrow_schemas_are_exactly_the_snapshot_tables():
     """The snapshot contract: schemas/arrow/v<N> lists the tables a snapshot can write, and no secret column."""
-    from iea_data.catalog._snapshot import ARROW_SCHEMA_DIR
+    from iea_data.workflows.catalog._snapshot import ARROW_SCHEMA_DIR
 
     frozen = sorted(p.stem for p in (ARROW_SCHEMA_DIR / f"v{ARROW_SCHEMA_VERSION}").glob("*.json"))
     assert frozen == snapshot_tables(include_users=True)

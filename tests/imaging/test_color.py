@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from iea_data.imaging import LUMA_WEIGHTS, apply_ev, linear_to_srgb, luma, srgb_to_linear
+from iea_data.core.imaging import LUMA_WEIGHTS, apply_ev, linear_to_srgb, luma, srgb_to_linear
 
 unit32 = st.floats(0.0, 1.0, width=32)
 images = st.tuples(st.integers(1, 12), st.integers(1, 12)).flatmap(

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, ImageOps
 from PIL.TiffImagePlugin import IFDRational
 
-import iea_data.imaging._decode as dec
-from iea_data.imaging import DecodedImage, ExifInfo, read_header, read_image, read_image_bytes
+import iea_data.core.imaging._decode as dec
+from iea_data.core.imaging import DecodedImage, ExifInfo, read_header, read_image, read_image_bytes
 
 from .conftest import as_float, assert_library_image
 
@@ -272,7 +272,7 @@ def test_adobe_cmyk_jpeg(tmp_path, photo):
 
 
 def test_float_tiff_is_unsupported(tmp_path):
-    from iea_data.errors import ImageDecodeError
+    from iea_data.core.errors import ImageDecodeError
 
     path = tmp_path / "float.tif"
     Image.fromarray(np.zeros((4, 4), np.float32), "F").save(path)

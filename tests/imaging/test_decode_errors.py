@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-import iea_data.imaging._decode as dec
-from iea_data.errors import IeaError, ImageDecodeError
-from iea_data.imaging import read_header, read_image, read_image_bytes
+import iea_data.core.imaging._decode as dec
+from iea_data.core.errors import IeaError, ImageDecodeError
+from iea_data.core.imaging import read_header, read_image, read_image_bytes
 
 from .conftest import as_float
 

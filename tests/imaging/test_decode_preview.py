@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-import iea_data.imaging._decode as dec
-from iea_data.errors import ImageDecodeError
-from iea_data.imaging import label_shape, read_image, read_image_bytes
+import iea_data.core.imaging._decode as dec
+from iea_data.core.errors import ImageDecodeError
+from iea_data.core.imaging import label_shape, read_image, read_image_bytes
 
 from .conftest import assert_library_image
 from .test_decode import _exif_bytes, _orient_reference

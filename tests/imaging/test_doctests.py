@@ -12,7 +12,7 @@ MODULES = ["_validate", "_color", "_exif", "_decode", "_stats", "_resize", "_enc
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    module = importlib.import_module(f"iea_data.imaging.{name}")
+    module = importlib.import_module(f"iea_data.core.imaging.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0

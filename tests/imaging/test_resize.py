@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iea_data.imaging import label_shape, resize_image, resize_map, thumbnail
+from iea_data.core.imaging import label_shape, resize_image, resize_map, thumbnail
 
 
 # --------------------------------------------------------------------------- label_shape

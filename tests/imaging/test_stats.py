@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import iea_data.imaging._stats as stats_mod
-from iea_data.imaging import BLACK_LEVEL, LUMA_STATS_KEYS, WHITE_LEVEL, luma, luma_stats
+import iea_data.core.imaging._stats as stats_mod
+from iea_data.core.imaging import BLACK_LEVEL, LUMA_STATS_KEYS, WHITE_LEVEL, luma, luma_stats
 
 KEYS = [
     "luma_mean",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import iea_data.imaging as imaging
-from iea_data.imaging import check_image, check_range, check_residual
+import iea_data.core.imaging as imaging
+from iea_data.core.imaging import check_image, check_range, check_residual
 
 
 def test_check_image_accepts_and_returns_the_same_array():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import iea_data.imaging._encode as enc
-from iea_data.imaging import encode_image, encode_png, read_image, read_image_bytes, write_image
+import iea_data.core.imaging._encode as enc
+from iea_data.core.imaging import encode_image, encode_png, read_image, read_image_bytes, write_image
 
 from .conftest import as_float
 

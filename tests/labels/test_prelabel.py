@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from conftest import shared_path
-from iea_data.catalog import Image, Label, ingest
-from iea_data.imaging import luma, read_image
-from iea_data.labels import load_label_map, prelabel_model, prelabel_refdiff, refdiff_map
+from iea_data.store import Image, Label
+from iea_data.workflows.catalog import ingest
+from iea_data.core.imaging import luma, read_image
+from iea_data.workflows.labels import load_label_map, prelabel_model, prelabel_refdiff, refdiff_map
 
 
 def _labels(ws, kind):
@@ -47,7 +48,7 @@ def test_refdiff_is_the_luma_difference_and_resumable(sqlite_workspace, demo_pho
 def test_label_resolution_follows_the_workspace_setting(sqlite_workspace, demo_photos):
     ws = sqlite_workspace
     (ws.root / "iea.toml").write_text((ws.root / "iea.toml").read_text().replace("max_side = 1024", "max_side = 300"))
-    from iea_data.workspace import Workspace
+    from iea_data.store.workspace import Workspace
 
     ws = Workspace.open(ws.root)
     ingest(ws, [demo_photos], workers=1)
@@ -105,8 +106,8 @@ def test_model_prelabels_carry_provenance_and_follow_exposure(sqlite_workspace, 
 
 
 def test_refdiff_uses_the_scenes_newest_target(sqlite_workspace, demo_photos):
-    from iea_data.catalog import Scene, Target
-    from iea_data.targets import ideal_from_ev
+    from iea_data.store import Scene, Target
+    from iea_data.workflows.targets import ideal_from_ev
 
     ws = sqlite_workspace
     ingest(ws, [demo_photos], workers=1)

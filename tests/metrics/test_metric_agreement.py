@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from iea_data import metrics
+from iea_data.core import metrics
 
 #: Tolerances, one table (absolute).
 TOL = {"srcc": 1e-3, "plcc": 1e-3, "krcc": 1e-3, "ssim": 1e-3, "psnr": 1e-3, "numpy": 1e-9}

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from iea_data import metrics
-from iea_data.errors import IeaError
-from iea_data.metrics import MetricInputError
+from iea_data.core import metrics
+from iea_data.core.errors import IeaError
+from iea_data.core.metrics import MetricInputError
 
 MAP_METRICS = metrics.list_metrics(kind="map")
 SCORE_METRICS = metrics.list_metrics(kind="score")
@@ -21,7 +21,7 @@ SCORE_METRICS = metrics.list_metrics(kind="score")
 
 @pytest.mark.parametrize("name", ["__init__", "_config", "_validate", "_maps", "_scores", "_registry"])
 def test_docstring_examples(name):
-    mod = importlib.import_module(f"iea_data.metrics.{name}" if name != "__init__" else "iea_data.metrics")
+    mod = importlib.import_module(f"iea_data.core.metrics.{name}" if name != "__init__" else "iea_data.core.metrics")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 

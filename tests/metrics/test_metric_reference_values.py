@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iea_data import metrics
+from iea_data.core import metrics
 
 CSV = Path(__file__).resolve().parents[1] / "reference" / "metrics_reference.csv"
 TOL = 1e-3  # the agreement tolerance of the issue; observed differences are < 1e-6

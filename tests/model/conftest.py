@@ -43,7 +43,7 @@ def official_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def official_model():
     """PIEANet with the released weights, eval mode, fast path."""
-    from iea_data.model import PIEANet
+    from iea_data.core.model import PIEANet
 
     return PIEANet.from_official(official_path("official_epoch2.pth"))
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from iea_data.imaging import write_image
-from iea_data.model import predict_files
+from iea_data.core.imaging import write_image
+from iea_data.core.model import predict_files
 
 
 class _MeanModel(torch.nn.Module):

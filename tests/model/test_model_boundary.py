@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from iea_data.model import (
+from iea_data.core.model import (
     PIEANet,
     from_batch,
     official_to_residual,

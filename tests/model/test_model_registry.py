@@ -6,8 +6,16 @@ import dataclasses
 
 import pytest
 
-from iea_data.errors import IeaError
-from iea_data.model import MODELS, PIEANET_CFG, ModelCfg, PIEANet, create_model, get_model_cfg, list_models
+from iea_data.core.errors import IeaError
+from iea_data.core.model import (
+    MODELS,
+    PIEANET_CFG,
+    ModelCfg,
+    PIEANet,
+    create_model,
+    get_model_cfg,
+    list_models,
+)
 
 
 def test_list_models():
@@ -45,6 +53,6 @@ def test_importing_the_package_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, iea_data.model as m; m.PIEANET_CFG; print('torch' in sys.modules)"
+    code = "import sys, iea_data.core.model as m; m.PIEANET_CFG; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from iea_data.errors import IeaError
-from iea_data.model import PIEANET_CFG, PIEANet, create_model, official_weights_path, sha256_file
-from iea_data.model._convert import _all_released_keys, _convert_official, _ours_to_released
+from iea_data.core.errors import IeaError
+from iea_data.core.model import PIEANET_CFG, PIEANet, create_model, official_weights_path, sha256_file
+from iea_data.core.model._convert import _all_released_keys, _convert_official, _ours_to_released
 
 from .conftest import official_path
 
@@ -150,7 +150,7 @@ def test_weights_env_var(monkeypatch, tmp_path, released_state):
 
 
 def test_absent_weights_error_says_what_to_do(monkeypatch, tmp_path):
-    import iea_data.model._config as cfg
+    import iea_data.core.model._config as cfg
 
     monkeypatch.delenv("IEA_PIEANET_WEIGHTS", raising=False)
     monkeypatch.setattr(cfg, "_SHARED_WEIGHTS", tmp_path / "official_epoch2.pth")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from iea_data.model import PIEANet, official_to_residual
+from iea_data.core.model import PIEANet, official_to_residual
 
 from .conftest import SAMPLES, TOL
 
@@ -100,7 +100,7 @@ def test_bfloat16_autocast_error_bound(official_model, golden):
 
 
 def test_onednn_fusion_matches_plain_ops(official_model, golden_batch, fast_run, monkeypatch):
-    import iea_data.model._pieanet as impl
+    import iea_data.core.model._pieanet as impl
 
     if not impl._onednn_fusion_works():
         pytest.skip("oneDNN fused convolutions are unavailable in this torch build")
@@ -114,7 +114,7 @@ def test_onednn_fusion_matches_plain_ops(official_model, golden_batch, fast_run,
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.float16, 5e-2), (torch.bfloat16, 5e-2)])
 def test_cuda_autocast_matches_goldens(golden, dtype, tol):
-    from iea_data.model import predict
+    from iea_data.core.model import predict
 
     model = PIEANet.from_official(map_location="cuda").cuda()
     images = [np.ascontiguousarray(golden[n]["input"].transpose(1, 2, 0)) for n in SAMPLES]

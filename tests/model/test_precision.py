@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from iea_data.model import (
+from iea_data.core.model import (
     BF16_ERROR,
     FP32_ERROR,
     PIEANet,
@@ -22,7 +22,7 @@ from iea_data.model import (
     measure_precision_error,
     resolve_precision,
 )
-from iea_data.model import _pieanet as impl
+from iea_data.core.model import _pieanet as impl
 
 from .conftest import SAMPLES
 
@@ -53,7 +53,7 @@ def test_unknown_precision_names_the_choices():
 
 
 def test_auto_is_fp32_without_native_bf16(monkeypatch):
-    import iea_data.model._precision as prec
+    import iea_data.core.model._precision as prec
 
     monkeypatch.setattr(prec, "bf16_native", lambda device="cpu": False)
     p = resolve_precision("auto")
@@ -61,7 +61,7 @@ def test_auto_is_fp32_without_native_bf16(monkeypatch):
 
 
 def test_auto_is_fp32_when_the_recorded_error_exceeds_its_bound(monkeypatch):
-    import iea_data.model._precision as prec
+    import iea_data.core.model._precision as prec
 
     monkeypatch.setattr(prec, "bf16_native", lambda device="cpu": True)
     too_big = PrecisionError("bf16", 0.03, 0, 0.05, 0, "test", "test")
@@ -117,7 +117,7 @@ def test_fused_bf16_path_is_taken_and_close_to_fp32(official_model, golden):
 def test_bf16_convolutions_use_amx_kernels():
     code = (
         "import torch\n"
-        "from iea_data.model._pieanet import _conv, _Exec\n"
+        "from iea_data.core.model._pieanet import _conv, _Exec\n"
         "conv = torch.nn.Conv2d(64, 64, 3, padding=1)\n"
         "x = torch.rand(1, 64, 32, 32).bfloat16().contiguous(memory_format=torch.channels_last)\n"
         "with torch.inference_mode():\n"

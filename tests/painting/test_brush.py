@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iea_data.heatmaps import overlay
-from iea_data.painting import (
+from iea_data.core.heatmaps import overlay
+from iea_data.core.painting import (
     PaintSession,
     Stroke,
     apply_stroke,
@@ -36,7 +36,7 @@ def dab(x, y, **kw):
 @pytest.mark.parametrize("name", ["_stroke", "_raster", "_session", "_layer", "_photo"])
 def test_docstring_examples(name, monkeypatch):
     monkeypatch.delenv("IEA_DATABASE_URL", raising=False)  # the _photo example makes a SQLite workspace
-    module = importlib.import_module(f"iea_data.painting.{name}")
+    module = importlib.import_module(f"iea_data.core.painting.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 

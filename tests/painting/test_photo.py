@@ -8,8 +8,8 @@ import pytest
 
 @pytest.fixture
 def one_image(sqlite_workspace, tmp_path, rng):
-    from iea_data.catalog import ingest, list_images
-    from iea_data.imaging import write_image
+    from iea_data.workflows.catalog import ingest, list_images
+    from iea_data.core.imaging import write_image
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -21,8 +21,8 @@ def one_image(sqlite_workspace, tmp_path, rng):
 
 
 def test_photo_at_the_map_size(one_image):
-    from iea_data.imaging import resize_image, read_image
-    from iea_data.painting import photo_for_map, photo_jpeg
+    from iea_data.core.imaging import resize_image, read_image
+    from iea_data.workflows.catalog import photo_for_map, photo_jpeg
 
     ws, image_id, rgb, path = one_image
     with ws.session() as s:
@@ -35,8 +35,8 @@ def test_photo_at_the_map_size(one_image):
 
 
 def test_unknown_image_and_missing_file(one_image):
-    from iea_data.errors import IeaError, NotFoundError
-    from iea_data.painting import photo_for_map
+    from iea_data.core.errors import IeaError, NotFoundError
+    from iea_data.workflows.catalog import photo_for_map
 
     ws, image_id, _, path = one_image
     with ws.session() as s, pytest.raises(NotFoundError, match="no image with id 999"):

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iea_data.errors import IeaError
-from iea_data.painting import (
+from iea_data.core.errors import IeaError
+from iea_data.core.painting import (
     MAX_POINTS,
     WORK_FACTOR,
     PaintSession,
@@ -29,7 +29,7 @@ from iea_data.painting import (
     stroke_cost,
     stroke_weight,
 )
-from iea_data.painting._raster import PATH_TOLERANCE, _distance_to_path, stroke_bbox
+from iea_data.core.painting._raster import PATH_TOLERANCE, _distance_to_path, stroke_bbox
 
 H, W = 683, 1024  # the map
 DIAG = math.hypot(H, W)

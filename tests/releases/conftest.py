@@ -11,9 +11,10 @@ def _demo_template(tmp_path_factory, demo_photos):
     """Built once: a SQLite workspace with the demo scenes ingested and pre-labelled (copied per test)."""
     import os
 
-    from iea_data.catalog import dispose_engines, ingest
-    from iea_data.labels import prelabel_refdiff
-    from iea_data.workspace import init_workspace
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.catalog import ingest
+    from iea_data.workflows.labels import prelabel_refdiff
+    from iea_data.store.workspace import init_workspace
 
     saved = os.environ.pop("IEA_DATABASE_URL", None)
     try:
@@ -32,8 +33,8 @@ def demo_ws(_demo_template, tmp_path, monkeypatch):
     """SQLite workspace: 2 demo scenes (astronaut, coffee), 8 variants with refdiff pre-labels."""
     import shutil
 
-    from iea_data.catalog import dispose_engines
-    from iea_data.workspace import Workspace
+    from iea_data.store import dispose_engines
+    from iea_data.store.workspace import Workspace
 
     monkeypatch.delenv("IEA_DATABASE_URL", raising=False)
     shutil.copytree(_demo_template, tmp_path / "ws")
@@ -44,8 +45,8 @@ def demo_ws(_demo_template, tmp_path, monkeypatch):
 @pytest.fixture
 def demo_ws_any(workspace, demo_photos):
     """The same on the parametrised backend (SQLite and PostgreSQL)."""
-    from iea_data.catalog import ingest
-    from iea_data.labels import prelabel_refdiff
+    from iea_data.workflows.catalog import ingest
+    from iea_data.workflows.labels import prelabel_refdiff
 
     assert ingest(workspace, [demo_photos], workers=1).n_errors == 0
     assert prelabel_refdiff(workspace).n_saved == 8
@@ -53,7 +54,7 @@ def demo_ws_any(workspace, demo_photos):
 
 
 def add_expert(ws, name: str) -> int:
-    from iea_data.catalog import User
+    from iea_data.store import User
 
     with ws.session() as s:
         with s.begin():
@@ -65,7 +66,7 @@ def add_expert(ws, name: str) -> int:
 
 def annotate(ws, image_id: int, author_id: int, residual: np.ndarray, *, status: str = "accepted") -> int:
     """Save an annotation revision (newest of the expert's chain) and set its status."""
-    from iea_data.labels import chain_head, save_label, set_label_status
+    from iea_data.workflows.labels import chain_head, save_label, set_label_status
 
     with ws.session() as s:
         head = chain_head(s, image_id, f"user:{author_id}")
@@ -79,7 +80,7 @@ def annotate(ws, image_id: int, author_id: int, residual: np.ndarray, *, status:
 def image_ids(ws) -> dict[str, int]:
     from sqlalchemy import select
 
-    from iea_data.catalog import Image
+    from iea_data.store import Image
 
     with ws.session() as s:
         return dict(s.execute(select(Image.name, Image.id)).all())

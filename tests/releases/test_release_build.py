@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from iea_data.catalog import Release, SplitMember
-from iea_data.releases import (
+from iea_data.store import Release, SplitMember
+from iea_data.workflows.releases import (
     LeakageError,
     ReleaseDataset,
     ReleaseError,
@@ -40,7 +40,7 @@ def test_build_writes_a_recorded_hard_linked_release(demo_ws_any):
     images = pq.read_table(root / "native" / "images.parquet")
     assert images.schema.equals(release_arrow_schema("images"), check_metadata=False)
     with ws.session() as s:
-        from iea_data.catalog import ImagePath
+        from iea_data.store import ImagePath
 
         sources = {p: p for (p,) in s.execute(select(ImagePath.path))}
     src_inodes = {os.stat(p).st_ino for p in sources}
@@ -115,7 +115,7 @@ def test_copy_on_request_and_reference_when_links_are_refused(demo_ws, monkeypat
 def test_near_duplicates_across_splits_fail_the_build_unless_allowed(sqlite_workspace, tmp_path, rng):
     import cv2
 
-    from iea_data.catalog import ingest
+    from iea_data.workflows.catalog import ingest
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -186,8 +186,8 @@ def test_a_folder_without_catalog_row_is_not_overwritten(demo_ws):
 def test_dataset_card_reports_counts_scores_areas_license_and_examples(demo_ws, rng):
     import cv2
 
-    from iea_data.catalog import Score
-    from iea_data.workspace import Workspace
+    from iea_data.store import Score
+    from iea_data.store.workspace import Workspace
 
     text = demo_ws.config_path.read_text()
     demo_ws.config_path.write_text(text.replace('license = "unspecified (set [releases] license in iea.toml)"',

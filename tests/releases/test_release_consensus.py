@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from iea_data.releases import agreement_stats, build_release, consensus_map
+from iea_data.workflows.releases import agreement_stats, build_release, consensus_map
 
 from .conftest import add_expert, annotate, image_ids
 
@@ -70,7 +70,7 @@ def test_consensus_release_uses_each_experts_newest_accepted_revision(demo_ws_an
     one_expert = ids["coffee_+1EV.png"]
     from sqlalchemy import select
 
-    from iea_data.catalog import Label
+    from iea_data.store import Label
 
     with ws.session() as s:
         h, w = s.execute(select(Label.height, Label.width).where(Label.image_id == target)).first()

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from iea_data.imaging import resize_map
-from iea_data.releases import ReleaseDataset, build_release, verify_release
+from iea_data.core.imaging import resize_map
+from iea_data.workflows.releases import ReleaseDataset, build_release, verify_release
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_release_dataset_native_and_official_agree(all_formats):
 
 
 def test_release_dataset_refuses_what_it_cannot_serve(all_formats, tmp_path):
-    from iea_data.releases import ReleaseError
+    from iea_data.workflows.releases import ReleaseError
 
     rep, root, native = all_formats
     with pytest.raises(ReleaseError, match="no split 'valid'; splits: train, test"):

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from iea_data.releases import (
+from iea_data.workflows.releases import (
     ManifestSchemaError,
     ReleaseError,
     build_release,
@@ -33,7 +33,7 @@ from iea_data.releases import (
     validate_manifest,
     verify_release,
 )
-from iea_data.releases._files import make_read_only, remove_release_tree, writable_paths
+from iea_data.workflows.releases._files import make_read_only, remove_release_tree, writable_paths
 
 WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
@@ -41,7 +41,7 @@ WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 @pytest.fixture
 def own_photos_ws(sqlite_workspace, demo_photos, tmp_path):
     """A workspace whose photos are this test's own copies (the tests edit them in place)."""
-    from iea_data.catalog import ingest
+    from iea_data.workflows.catalog import ingest
 
     photos = tmp_path / "photos"
     shutil.copytree(demo_photos, photos)
@@ -265,7 +265,7 @@ def test_manifest_patterns_are_anchored_at_the_very_end(demo_ws):
 
 
 def test_rule_base_names_are_checked_over_the_whole_string():
-    from iea_data.rules import RuleBaseError, parse_rule_base
+    from iea_data.core.rules import RuleBaseError, parse_rule_base
 
     doc = {"schema": "iea-rule-base/1", "name": "toy\n", "title": "Toy", "thresholds": {"under": -0.1, "over": 0.1},
            "levels": [{"score": 5, "when": "otherwise"}]}
@@ -291,7 +291,7 @@ def test_a_split_that_gets_no_scene_is_a_warning_that_says_what_to_do(demo_ws):
 def test_six_scenes_at_the_default_ratios_warn_that_test_is_empty(sqlite_workspace, tmp_path, rng):
     import cv2
 
-    from iea_data.catalog import ingest
+    from iea_data.workflows.catalog import ingest
 
     folder = tmp_path / "six"
     folder.mkdir()
@@ -320,7 +320,7 @@ def test_the_cli_prints_the_empty_split_warning_on_stderr(demo_ws, capsys):
 
 @pytest.mark.parametrize("ref", ["../../x@1.0.0", "ok@1.0.0\n", "ok\n@1.0.0", "ok@../1.0.0"])
 def test_a_release_named_by_reference_is_checked_too(demo_ws, ref):
-    from iea_data.releases import open_release
+    from iea_data.workflows.releases import open_release
 
     with pytest.raises(ReleaseError, match="release name must be|version must be"):
         open_release(ref, demo_ws)
@@ -329,8 +329,8 @@ def test_a_release_named_by_reference_is_checked_too(demo_ws, ref):
 @pytest.mark.parametrize("clone", ["faithful", "wrong-bytes"])
 def test_a_reflinked_copy_is_checked_on_the_stored_bytes(tmp_path, monkeypatch, clone):
     """ext4 has no reflinks; a fake FICLONE shows the hash is taken from the stored copy, not the source."""
-    import iea_data.objects as objects
-    from iea_data.objects import ObjectStore, SourceChangedError
+    import iea_data.store.objects as objects
+    from iea_data.store.objects import ObjectStore, SourceChangedError
 
     src = tmp_path / "p.png"
     src.write_bytes(b"photo bytes" * 1000)
@@ -360,9 +360,9 @@ def test_a_reflinked_copy_is_checked_on_the_stored_bytes(tmp_path, monkeypatch, 
 _NON_ROOT_PROBE = r"""
 import json, os, stat, sys
 from pathlib import Path
-from iea_data.releases import build_release, verify_release
-from iea_data.releases._files import remove_release_tree
-from iea_data.workspace import Workspace
+from iea_data.workflows.releases import build_release, verify_release
+from iea_data.workflows.releases._files import remove_release_tree
+from iea_data.store.workspace import Workspace
 root, store = Path(sys.argv[1]), Path(sys.argv[2])
 out = {}
 # building works without the privileges too: the read-only temporary folder is renamed into place

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from conftest import shared_path
-from iea_data.catalog import import_manifest
-from iea_data.releases import LeakageError, ReleaseDataset, build_release, verify_release
+from iea_data.workflows.catalog import import_manifest
+from iea_data.workflows.releases import LeakageError, ReleaseDataset, build_release, verify_release
 
 
 @pytest.mark.reference
@@ -52,7 +52,7 @@ def test_splits_that_share_scenes_are_refused(sqlite_workspace):
     # a second split holding ten of the same rows: same images, same scenes
     from sqlalchemy import select
 
-    from iea_data.catalog import SplitMember
+    from iea_data.store import SplitMember
 
     with ws.session() as s:
         with s.begin():

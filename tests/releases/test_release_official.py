@@ -11,8 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from iea_data.imaging import resize_map
-from iea_data.releases import OFFICIAL_MAP_SIZE, build_release, official_map_to_residual, residual_to_official_map
+from iea_data.core.imaging import resize_map
+from iea_data.workflows.releases import (
+    OFFICIAL_MAP_SIZE,
+    build_release,
+    official_map_to_residual,
+    residual_to_official_map,
+)
 
 
 def test_a_too_dark_photo_is_positive_in_the_released_units():
@@ -28,7 +33,7 @@ def test_a_too_dark_photo_is_positive_in_the_released_units():
 
 def test_it_agrees_with_the_model_boundarys_sign_function():
     torch = pytest.importorskip("torch")
-    from iea_data.model import residual_to_official
+    from iea_data.core.model import residual_to_official
 
     r = np.random.default_rng(0).uniform(-1, 1, (256, 256)).astype(np.float32)
     np.testing.assert_allclose(residual_to_official_map(r), residual_to_official(torch.from_numpy(r)).numpy() * 255.0, rtol=1e-6)

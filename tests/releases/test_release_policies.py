@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from iea_data.catalog import Label
-from iea_data.labels import chain_head, save_label, set_label_status
-from iea_data.releases import build_release
+from iea_data.store import Label
+from iea_data.workflows.labels import chain_head, save_label, set_label_status
+from iea_data.workflows.releases import build_release
 
 from .conftest import add_expert, annotate, image_ids
 

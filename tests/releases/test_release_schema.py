@@ -7,8 +7,13 @@ import json
 
 import pytest
 
-from iea_data.releases import MANIFEST_SCHEMA_PATH, ManifestSchemaError, build_release, validate_manifest
-from iea_data.releases._schema import schema_errors
+from iea_data.workflows.releases import (
+    MANIFEST_SCHEMA_PATH,
+    ManifestSchemaError,
+    build_release,
+    validate_manifest,
+)
+from iea_data.workflows.releases._schema import schema_errors
 
 
 @pytest.fixture

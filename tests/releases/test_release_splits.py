@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from iea_data.catalog import Image, Scene, Score
-from iea_data.releases import assign_splits, dhash64, find_leaks, normalize_ratios
-from iea_data.releases._gather import gather
-from iea_data.releases._splits import Group, hamming64
+from iea_data.store import Image, Scene, Score
+from iea_data.workflows.releases import assign_splits, dhash64, find_leaks, normalize_ratios
+from iea_data.workflows.releases._gather import gather
+from iea_data.workflows.releases._splits import Group, hamming64
 
 catalogs = st.lists(
     st.tuples(st.one_of(st.none(), st.integers(0, 7)),            # scene index, or no scene

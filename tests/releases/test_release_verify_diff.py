@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from iea_data.catalog import Release
-from iea_data.releases import build_release, diff_releases, list_releases, verify_release
+from iea_data.store import Release
+from iea_data.workflows.releases import build_release, diff_releases, list_releases, verify_release
 
 from .conftest import image_ids, tamperable
 
@@ -76,7 +76,7 @@ def test_diff_lists_moves_and_label_changes_with_mean_abs_delta(built):
     ws, root = built
     ids = image_ids(ws)
     name = "coffee_+1EV.png"
-    from iea_data.labels import chain_head, load_label_map, save_label
+    from iea_data.workflows.labels import chain_head, load_label_map, save_label
 
     with ws.session() as s:
         head = chain_head(s, ids[name], "refdiff")
@@ -100,8 +100,8 @@ def test_diff_lists_moves_and_label_changes_with_mean_abs_delta(built):
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
-    from iea_data.workspace import Workspace
-    from iea_data.releases import build_release
+    from iea_data.store.workspace import Workspace
+    from iea_data.workflows.releases import build_release
 
     ws = Workspace.open(sys.argv[1])
 

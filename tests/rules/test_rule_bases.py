@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import iea_data.rules as rules
-from iea_data.rules import (
+import iea_data.core.rules as rules
+from iea_data.core.rules import (
     RuleBaseError,
     exposure_statistics,
     get_rule_base,
@@ -22,7 +22,8 @@ from iea_data.rules import (
     parse_rule_base,
     score_map,
 )
-from iea_data.rules import _assess, _jsonlines, _rulebase
+from iea_data.core.rules import _jsonlines, _rulebase
+from iea_data.workflows.assess import _assess
 
 SIZE = 100  # maps are SIZE x SIZE; the region mask is the left half
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import run_iea, shared_path
-from iea_data.imaging import read_image, write_image
-from iea_data.rules import assess, get_rule_base, score_map
+from iea_data.core.imaging import read_image, write_image
+from iea_data.workflows.assess import assess
+from iea_data.core.rules import get_rule_base, score_map
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,7 +86,7 @@ def test_heatmaps_are_written_with_unique_names(tmp_path):
 def photo_dir(tmp_path_factory):
     from skimage import data
 
-    from iea_data.imaging import apply_ev
+    from iea_data.core.imaging import apply_ev
 
     folder = tmp_path_factory.mktemp("assess-photos")
     coffee = data.coffee()[::2, ::2].astype(np.float32) / 255.0  # 200 x 300

@@ -38,7 +38,7 @@ def tiny_items(n: int, seed: int):
     import cv2
     import skimage.data
 
-    from iea_data.imaging import apply_ev, luma
+    from iea_data.core.imaging import apply_ev, luma
 
     rng = np.random.default_rng(seed)
     names = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
@@ -57,13 +57,13 @@ def tiny_items(n: int, seed: int):
 
 
 def config(epochs: int):
-    from iea_data.training import TrainConfig
+    from iea_data.workflows.training import TrainConfig
 
     return TrainConfig(model="pieanet", init="scratch", epochs=epochs, batch_size=2, lr=5e-3, seed=3, device="cpu")
 
 
 def run(out, epochs: int, *, resume: bool = False, kill_at: int | None = None):
-    from iea_data.training import train
+    from iea_data.workflows.training import train
 
     torch.manual_seed(123)
     model = TinyNet()

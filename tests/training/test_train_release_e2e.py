@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import run_iea, shared_path
-from iea_data.training import collate_train
+from iea_data.workflows.training import collate_train
 
 from ._tiny import tiny_items
 
@@ -36,11 +36,11 @@ def test_collate_resizes_to_the_model_size():
 @pytest.fixture(scope="module")
 def demo_release(tmp_path_factory):
     """Two demo scenes with one -1 EV variant each, refdiff labels, released as train / test (one image each)."""
-    from iea_data.catalog import dispose_engines
-    from iea_data.demo import build_demo
-    from iea_data.labels import prelabel_refdiff
-    from iea_data.releases import build_release
-    from iea_data.workspace import init_workspace
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.demo import build_demo
+    from iea_data.workflows.labels import prelabel_refdiff
+    from iea_data.workflows.releases import build_release
+    from iea_data.store.workspace import init_workspace
 
     saved = os.environ.pop("IEA_DATABASE_URL", None)
     try:
@@ -69,7 +69,7 @@ def test_train_on_demo_release_then_use_the_checkpoint(demo_release, tmp_path):
     info = json.loads((out / "model.json").read_text())
     assert info["init"] == "official" and info["model_keys"] == "official" and "NeurIPS 2024" in info["source"]
 
-    from iea_data.model import create_model, sha256_file
+    from iea_data.core.model import create_model, sha256_file
 
     assert info["sha256"] == sha256_file(out / "model.pth")
     tuned = create_model("pieanet", weights=out / "model.pth").state_dict()
@@ -77,7 +77,7 @@ def test_train_on_demo_release_then_use_the_checkpoint(demo_release, tmp_path):
     assert all(torch.equal(tuned[k], from_last[k]) for k in tuned)
 
     # the checkpoint serves `iea assess` (the command passes --weights to this call) ...
-    from iea_data.rules import assess
+    from iea_data.workflows.assess import assess
 
     photo = ws.root / "demo-photos" / "coffee_-1EV.png"
     tuned_rep = assess([photo], weights=str(out / "model.pth"), device="cpu", num_workers=0)
@@ -88,13 +88,13 @@ def test_train_on_demo_release_then_use_the_checkpoint(demo_release, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     from sqlalchemy import select
 
-    from iea_data.catalog import Label
+    from iea_data.store import Label
 
     with ws.session() as s:
         shas = set(s.scalars(select(Label.model_sha256).where(Label.kind == "model")))
     assert shas == {info["sha256"]}
     # ... and the benchmark, beside the baselines and the refdiff oracle (references from the release)
-    from iea_data.benchmark import benchmark_release
+    from iea_data.workflows.benchmark import benchmark_release
 
     result, files = benchmark_release(release, "test", out=tmp_path / "bench",
                                       methods=["zero", "global_offset", "refdiff", f"checkpoint:{out / 'model.pth'}"])
@@ -105,9 +105,9 @@ def test_train_on_demo_release_then_use_the_checkpoint(demo_release, tmp_path):
 
 
 def test_benchmark_cli_list_and_errors(demo_release, tmp_path):
-    from iea_data.benchmark import benchmark_release
-    from iea_data.errors import IeaError
-    from iea_data.training import TrainConfig, train_release
+    from iea_data.workflows.benchmark import benchmark_release
+    from iea_data.core.errors import IeaError
+    from iea_data.workflows.training import TrainConfig, train_release
 
     r = iea("benchmark", "--list")
     assert r.returncode == 0 and "clahe" in r.stdout and "refdiff" in r.stdout and "srcc" in r.stdout
@@ -122,7 +122,7 @@ def test_benchmark_cli_list_and_errors(demo_release, tmp_path):
     assert summary["n_images"] == 1 and [row["method"] for row in summary["table"]] == ["zero", "refdiff"]
     assert (tmp_path / "b" / "report.html").is_file()
     # a release exported only in the released training layout is read in that format
-    from iea_data.releases import build_release
+    from iea_data.workflows.releases import build_release
 
     ws, _ = demo_release
     official = Path(build_release(ws, "demo-official", "1.0.0", labels="refdiff", ratios=(0.5, 0.5), seed=0,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from iea_data.errors import IeaError
-from iea_data.training import TrainConfig, read_checkpoint, train
+from iea_data.core.errors import IeaError
+from iea_data.workflows.training import TrainConfig, read_checkpoint, train
 
 from ._tiny import TinyNet, config, run, tiny_items
 

@@ -1,0 +1,187 @@
+"""Residual maps for image files: decode in DataLoader worker processes while the model runs.
+
+Used by model pre-labels (:func:`iea_data.workflows.labels.prelabel_model`) and by assessment
+(:func:`iea_data.workflows.assess.assess`): one loop, so both keep the model fed the same way.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+from iea_data.core.errors import ImageDecodeError
+from iea_data.core.imaging import label_shape, read_image
+
+__all__ = ["FileMap", "ImageFileDataset", "predict_files"]
+
+
+class ImageFileDataset:
+    """Image files as network inputs, decoded in DataLoader workers.
+
+    Item ``i`` is ``(i, x, shape, error)``: ``x`` the float32 (3, h, w) network input,
+    ``shape`` the label resolution ``(height, width)`` of the image (long side at most
+    ``max_side``, never larger than the image) and ``error`` an empty string, or the reason
+    the file could not be read (then ``x`` is zeros and ``shape`` is ``(0, 0)``).
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Image files.
+    max_side : int
+        Long side of the label resolution.
+    input_size : tuple of int
+        ``(height, width)`` of the network input.
+    """
+
+    def __init__(self, paths: Sequence[str], max_side: int, input_size: tuple[int, int]):
+        self.paths = [str(p) for p in paths]
+        self.max_side = int(max_side)
+        self.input_size = tuple(input_size)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        from ._boundary import to_batch
+
+        try:
+            rgb = read_image(self.paths[i]).rgb
+        except (ImageDecodeError, OSError) as exc:
+            return i, torch.zeros(3, *self.input_size), (0, 0), str(exc)
+        shape = label_shape(rgb.shape[0], rgb.shape[1], self.max_side)
+        return i, to_batch([rgb], size=self.input_size)[0], shape, ""
+
+
+def collate_images(items):
+    """DataLoader collate function for :class:`ImageFileDataset` items."""
+    import torch
+
+    idx, xs, shapes, errs = zip(*items)
+    return list(idx), torch.stack(xs), list(shapes), list(errs)
+
+
+@dataclass
+class FileMap:
+    """The model's residual map for one file, or why there is none.
+
+    Attributes
+    ----------
+    index : int
+        Position of the file in the input sequence.
+    residual : ndarray or None
+        float32 (h, w) in [-1, 1] at label resolution, ``Y(photo) - Y(ideal)``; None on error.
+    error : str
+        Empty, or the reason the file could not be read.
+    """
+
+    index: int
+    residual: Optional[np.ndarray]
+    error: str = ""
+
+
+def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int):
+    """Collated batches in order, decoded by ``num_workers`` threads ahead of the consumer."""
+    starts = range(0, len(dataset), batch_size)
+
+    def load(start: int):
+        return collate_images([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+
+    if num_workers == 0:
+        for start in starts:
+            yield load(start)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = iter(starts)
+    with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="iea-decode") as pool:
+        pending = collections.deque(pool.submit(load, s) for _, s in zip(range(num_workers + 1), todo))
+        while pending:
+            batch = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(load, nxt))
+            yield batch
+
+
+def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_size: tuple[int, int] = (256, 256),
+                  batch_size: int = 8, num_workers: int = 2, device="cpu", dtype=None,
+                  loader: str = "threads") -> Iterator[FileMap]:
+    """Yield the residual map of each file, in input order, decoding while the model runs.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A residual-map model (such as :class:`~iea_data.core.model.PIEANet`) on ``device``.
+    paths : sequence of str
+        Image files; unreadable ones are yielded with an ``error``, never raised.
+    max_side : int, optional
+        Long side of the returned maps (the label resolution), default 1024.
+    input_size : tuple of int, optional
+        Network input ``(height, width)``, default (256, 256) as released.
+    batch_size, num_workers : int, optional
+        Images per model batch, and decoding workers (0 decodes in this process, in turn
+        with the model).
+    loader : {"threads", "processes"}, optional
+        ``"threads"`` (default): the workers are threads of this process, prefetching up to
+        ``num_workers + 1`` batches (decoding and resizing release the GIL, and nothing has
+        to start). ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes;
+        starting them (a fork server importing torch) took ~6 s on a 2-core machine, the
+        time of several batches.
+    device : str or torch.device, optional
+    dtype : torch.dtype, optional
+        ``torch.float32`` (default, no autocast) or ``torch.bfloat16`` / ``torch.float16``:
+        the model runs under ``torch.autocast`` in that dtype (see
+        :func:`iea_data.core.model.resolve_precision`).
+
+    Yields
+    ------
+    FileMap
+        One per path, in order.
+
+    Notes
+    -----
+    With ``loader="processes"`` worker processes start from a fork server (plain ``fork``
+    can deadlock on OpenCV's thread pool), so a script calling this with
+    ``num_workers > 0`` needs an ``if __name__ == "__main__":`` guard.
+    """
+    import torch
+
+    from ._boundary import resize_maps
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    if loader not in ("threads", "processes"):
+        raise ValueError(f"loader must be 'threads' or 'processes', got {loader!r}")
+    if dtype is None:
+        dtype = torch.float32
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16; got {dtype}")
+    if not paths:
+        return
+    device_type = torch.device(device).type
+    dataset = ImageFileDataset(paths, max_side, input_size)
+    if loader == "processes" and num_workers:
+        batches = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_images,
+            multiprocessing_context="forkserver",
+        )
+    else:
+        batches = _thread_batches(dataset, batch_size, num_workers)
+    for idx, x, shapes, errs in batches:
+        # not around the yields: the caller's code must not run in inference mode
+        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
+            out = model(x.to(device)).float().cpu()
+            maps = [None if errs[j] else resize_maps(out[j:j + 1], size=tuple(shapes[j]))[0, 0].numpy()
+                    for j in range(len(idx))]
+        for j, i in enumerate(idx):
+            if errs[j]:
+                yield FileMap(i, None, errs[j])
+            else:
+                yield FileMap(i, np.clip(maps[j], -1.0, 1.0).astype(np.float32), "")

@@ -1,0 +1,37 @@
+"""The store: where the toolkit keeps things, and the only layer that talks to the database.
+
+* :class:`Workspace` (``iea.toml``, the catalog database, the object store and the folders of
+  a workspace) and :func:`init_workspace` / :func:`find_workspace`;
+* the ORM models and their vocabularies (:class:`Image`, :class:`Label`, ``LABEL_KINDS``, …),
+  the engine and migrations (:func:`upgrade_database`, :func:`check_schema`);
+* the unit of work (:func:`transaction`): one transaction per workflow call;
+* the content-addressed :class:`ObjectStore`.
+
+SQLAlchemy is imported on first use of a database name, so ``from iea_data.store import
+Workspace`` stays cheap for the command line's start-up.
+"""
+
+from __future__ import annotations
+
+from iea_data.core.lazy import lazy_attributes
+
+from .objects import IMAGE_MODE, ObjectStore, SourceChangedError, sha256_bytes, sync_filesystem
+from .workspace import CONFIG_NAME, Settings, Workspace, find_workspace, init_workspace
+
+_DB = ["get_engine", "make_session", "upgrade_database", "current_revision", "head_revision", "check_schema",
+       "dispose_engines", "alembic_config", "MIGRATIONS_DIR"]
+_MODELS = ["Base", "Image", "ImagePath", "IngestError", "IngestRun", "Label", "Release", "Review", "Scene", "Score",
+           "SplitMember", "Target", "User", "Draft", "LoginThrottle", "BASE_KINDS", "IMAGE_STATUSES", "LABEL_KINDS",
+           "LABEL_STATUSES", "ROLES", "utcnow"]
+_UNIT = ["transaction", "aware"]
+_UPSERT = ["insert_ignore"]
+
+__all__ = [
+    "Workspace", "Settings", "init_workspace", "find_workspace", "CONFIG_NAME",
+    "ObjectStore", "sha256_bytes", "sync_filesystem", "SourceChangedError", "IMAGE_MODE",
+    *_DB, *_MODELS, *_UNIT, *_UPSERT,
+]
+
+_LAZY = {**{n: "._db" for n in _DB}, **{n: "._models" for n in _MODELS}, **{n: "._unit" for n in _UNIT},
+         **{n: "._upsert" for n in _UPSERT}}
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__, namespace=globals())

@@ -1,0 +1,73 @@
+"""A small real demo workspace made from the photos bundled with scikit-image.
+
+Per photo, a scene whose reference is the photo and whose variants are exposures at
+−2, −1, +1 and +2 EV (scaled in linear light, sRGB-encoded, clipped), written as PNGs
+named ``<photo>_<EV>EV.png`` next to ``<photo>.png`` and ingested.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from iea_data.core.imaging import apply_ev, write_image
+from iea_data.core.scenes import format_ev_tag
+
+__all__ = ["DEMO_PHOTOS", "DEMO_EVS", "write_demo_photos", "build_demo"]
+
+log = logging.getLogger(__name__)
+
+#: Photos shipped inside the scikit-image wheel (no download needed); ``camera`` is greyscale.
+DEMO_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "camera")
+DEMO_EVS: tuple[float, ...] = (-2.0, -1.0, 1.0, 2.0)
+
+
+def _load_photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    return (img[..., :3].astype(np.float32) / 255.0).astype(np.float32)
+
+
+def write_demo_photos(folder: str | Path, *, photos: Sequence[str] = DEMO_PHOTOS, evs: Sequence[float] = DEMO_EVS) -> list[Path]:
+    """Write each photo and its EV variants as 8-bit PNGs into ``folder``; existing files are kept.
+
+    Returns the paths of every demo file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in photos:
+        ref_path = folder / f"{name}.png"
+        wanted = [ref_path] + [folder / f"{name}_{format_ev_tag(ev)}.png" for ev in evs]
+        paths.extend(wanted)
+        if all(p.exists() for p in wanted):
+            continue
+        rgb = _load_photo(name)
+        if not ref_path.exists():
+            write_image(ref_path, rgb)
+        for ev, path in zip(evs, wanted[1:]):
+            if not path.exists():
+                write_image(path, apply_ev(rgb, float(ev)))
+    return paths
+
+
+def build_demo(workspace, *, photos: Sequence[str] = DEMO_PHOTOS, evs: Sequence[float] = DEMO_EVS,
+               workers: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None):
+    """Write the demo photos into ``WORKSPACE/demo-photos`` and ingest them; returns the ingest report.
+
+    The ingest run is recorded with kind ``"demo"``: that is the catalog's mark of a demo
+    workspace (:func:`iea_data.workflows.users.is_demo_workspace`), the only kind where ``iea users demo``
+    may create the demo accounts with their public passwords.
+    """
+    from .catalog import ingest
+    from .users._demo import DEMO_RUN_KIND
+
+    folder = workspace.root / "demo-photos"
+    write_demo_photos(folder, photos=photos, evs=evs)
+    return ingest(workspace, [folder], workers=workers, progress=progress, kind=DEMO_RUN_KIND)

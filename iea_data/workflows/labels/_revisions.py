@@ -1,0 +1,198 @@
+"""Label revisions: residual maps that are never overwritten, with optimistic concurrency.
+
+Each image has one revision chain per author: ``user:<id>`` for an expert's annotations,
+``model:<name>`` for model pre-labels, ``refdiff`` and ``consensus``. A save names the
+revision it was based on (``parent_id``); if the chain moved on meanwhile (the same user
+in two tabs, two processes), the save is refused with :class:`StaleRevisionError` and
+nothing is written. The check is enforced by the database (unique image, chain,
+revision), so it holds across processes on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Optional
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from iea_data.store import LABEL_KINDS, LABEL_STATUSES, Image, Label, User
+from iea_data.store import utcnow
+from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
+from iea_data.core.imaging import check_residual
+from iea_data.store.objects import ObjectStore
+
+__all__ = ["IDEAL_TOLERANCE", "chain_key", "label_stats", "save_label", "chain_head", "set_label_status", "load_label_map"]
+
+#: |residual| at or below this counts as ideally exposed in the summary statistics.
+IDEAL_TOLERANCE = 0.05
+
+
+def chain_key(kind: str, *, author_id: int | None = None, model_name: str | None = None) -> str:
+    """The revision chain a label belongs to.
+
+    >>> chain_key("annotation", author_id=3), chain_key("model", model_name="pieanet"), chain_key("refdiff")
+    ('user:3', 'model:pieanet', 'refdiff')
+    """
+    if kind not in LABEL_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(LABEL_KINDS)}, got {kind!r}")
+    if kind == "annotation":
+        if author_id is None:
+            raise ValueError("an annotation needs author_id (the expert who made it)")
+        return f"user:{author_id}"
+    if kind == "model":
+        if not model_name:
+            raise ValueError("a model pre-label needs model_name")
+        return f"model:{model_name}"
+    return kind
+
+
+def label_stats(residual: np.ndarray, *, tolerance: float = IDEAL_TOLERANCE) -> dict[str, float]:
+    """Summary statistics of a residual map (accumulated in float64).
+
+    Returns ``mean``, ``mean_abs``, ``frac_under`` (share of pixels below ``-tolerance``:
+    too dark) and ``frac_over`` (above ``+tolerance``: too bright).
+
+    >>> label_stats(np.array([[-0.5, 0.0], [0.2, 0.0]], np.float32))
+    {'mean': -0.075, 'mean_abs': 0.175, 'frac_under': 0.25, 'frac_over': 0.25}
+    """
+    r = np.asarray(residual, dtype=np.float64)
+    return {
+        "mean": round(float(r.mean()), 12),
+        "mean_abs": round(float(np.abs(r).mean()), 12),
+        "frac_under": float((r < -tolerance).mean()),
+        "frac_over": float((r > tolerance).mean()),
+    }
+
+
+def chain_head(session: Session, image_id: int, chain: str) -> Optional[Label]:
+    """The newest revision of ``chain`` for ``image_id`` (None if the chain is empty)."""
+    return session.scalar(
+        select(Label).where(Label.image_id == image_id, Label.chain == chain).order_by(Label.revision.desc()).limit(1)
+    )
+
+
+def save_label(
+    session: Session,
+    store: ObjectStore,
+    residual: np.ndarray,
+    *,
+    image_id: int,
+    kind: str,
+    parent_id: int | None = None,
+    author_id: int | None = None,
+    model_name: str | None = None,
+    model_sha256: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    base_id: int | None = None,
+    correction: np.ndarray | None = None,
+    strokes: bytes | None = None,
+    target_id: int | None = None,
+    status: str = "draft",
+) -> Label:
+    """Save a new revision of an image's residual map and commit it.
+
+    Parameters
+    ----------
+    session : Session
+        Catalog session. Without an open transaction the save commits; inside one it is a
+        savepoint and the caller commits.
+    store : ObjectStore
+        Where the arrays go (the map as float16, the correction as float32).
+    residual : ndarray, float32, shape (h, w), values in [-1, 1]
+        ``Y(photo) - Y(ideal)``; negative = too dark.
+    image_id : int
+        The image labelled.
+    kind : {"model", "refdiff", "annotation", "consensus"}
+    parent_id : int or None
+        The revision this one was edited from; must be the chain's newest revision
+        (None only for the first revision of a chain).
+    author_id, model_name, model_sha256, params
+        Provenance: a person (annotations) or a model with its weights hash and the
+        parameters of the run (stored as JSON).
+    base_id, correction, strokes
+        For annotations: the label painted on and the painted correction, so that
+        ``map = base + correction``; the stroke log (bytes) for audit and replay.
+
+    Returns
+    -------
+    Label
+        The new row (revision = parent's revision + 1).
+
+    Raises
+    ------
+    StaleRevisionError
+        When ``parent_id`` is not the newest revision of the chain (nothing is written).
+    """
+    residual = check_residual(residual, "residual")
+    if status not in LABEL_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
+    chain = chain_key(kind, author_id=author_id, model_name=model_name)
+    # Arrays first (content-addressed, harmless if the save is refused), then one short transaction.
+    map_key = store.put_array(residual.astype(np.float16))
+    corr_key = store.put_array(np.asarray(correction, np.float32)) if correction is not None else None
+    strokes_key = store.put_bytes(strokes) if strokes is not None else None
+    outer = session.in_transaction()
+    try:
+        with session.begin_nested() if outer else session.begin():
+            if session.get(Image, image_id) is None:
+                raise NotFoundError(f"no image with id {image_id}")
+            if author_id is not None:
+                user = session.get(User, author_id)
+                if user is None:
+                    raise NotFoundError(f"no user with id {author_id}")
+                if not user.enabled:
+                    raise IeaError(f"user {user.name!r} is disabled and cannot save labels")
+            head = chain_head(session, image_id, chain)
+            head_id, head_rev = (head.id, head.revision) if head is not None else (None, 0)
+            if parent_id != head_id:
+                newest = f"revision {head_rev} (label {head_id})" if head_id is not None else "no revision yet"
+                raise StaleRevisionError(
+                    f"this save is based on label {parent_id}, but {chain} of image {image_id} is now at {newest}; "
+                    f"reload the newest revision and re-apply your changes (your draft is kept)"
+                )
+            label = Label(
+                image_id=image_id,
+                kind=kind,
+                chain=chain,
+                revision=head_rev + 1,
+                status=status,
+                author_id=author_id,
+                model_name=model_name,
+                model_sha256=model_sha256,
+                params=json.dumps(dict(params), sort_keys=True, default=str) if params else None,
+                parent_id=parent_id,
+                base_id=base_id,
+                target_id=target_id,
+                map_object=map_key,
+                correction_object=corr_key,
+                strokes_object=strokes_key,
+                height=int(residual.shape[0]),
+                width=int(residual.shape[1]),
+                **label_stats(residual),
+            )
+            session.add(label)
+            session.flush()
+    except IntegrityError:
+        raise StaleRevisionError(
+            f"another save of {chain} for image {image_id} landed first; reload the newest revision and re-apply "
+            f"your changes (your draft is kept)"
+        ) from None
+    return label
+
+
+def set_label_status(session: Session, label_id: int, status: str) -> None:
+    """Change a revision's status, the only field ever updated in place."""
+    if status not in LABEL_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
+    with session.begin_nested() if session.in_transaction() else session.begin():
+        n = session.execute(update(Label).where(Label.id == label_id).values(status=status, updated_at=utcnow())).rowcount
+    if not n:
+        raise NotFoundError(f"no label with id {label_id}")
+
+
+def load_label_map(store: ObjectStore, label: Label) -> np.ndarray:
+    """The label's residual map as float32 (h, w)."""
+    return store.get_array(label.map_object).astype(np.float32)

@@ -1,0 +1,347 @@
+"""Ideal-exposure targets: EV maps painted on a scene's reference, as revisions, with refdiff recompute and rebase.
+
+A target revision stores an EV map (float32, label resolution of the reference) and its
+stroke log; the ideal image is the reference scaled by ``2**EV`` in linear light
+(:func:`ideal_from_ev`). Saving a target (reviewers and admins: action ``"paint_target"``)
+never overwrites: it adds revision n+1 of the scene and is refused when the scene's newest
+target is no longer the one painted on. Then, for every variant of the scene:
+
+1. the reference difference is recomputed against the new ideal (a new ``refdiff``
+   revision with ``target_id`` set);
+2. every expert annotation whose newest revision was painted over a reference difference
+   is rebased: a new revision of that expert's chain with the same correction over the new
+   base (``map = clip(new base + correction, -1, 1)``), ``params.rebased_from`` = the
+   previous revision, ``params.rebased_target_id`` and ``params.needs_review = true``.
+   A revision that was submitted or accepted comes back as ``submitted`` (so it is in the
+   review queue again, flagged as rebased); a draft stays a draft; a rejected one stays
+   rejected (its comment still shows). Annotations over a model or zero base are untouched.
+3. drafts painted over the old reference difference follow: their base becomes the new one
+   and, when they were based on the rebased revision, their parent too.
+
+One unreadable variant never stops the others; it is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from iea_data.store import Draft, Image, Label, Scene, Target, User, utcnow
+from iea_data.workflows.catalog._queries import image_path
+from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
+from iea_data.core.imaging import apply_ev, check_image, label_shape, read_image, resize_map
+from iea_data.workflows.labels._drafts import strokes_bytes, strokes_from_bytes
+from iea_data.workflows.labels._prelabel import refdiff_map
+from iea_data.workflows.labels._revisions import chain_head, save_label
+from iea_data.workflows.users._accounts import load_actor
+from iea_data.workflows.users._roles import UserInfo, require
+from iea_data.store import transaction
+
+__all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "apply_target",
+           "target_head"]
+
+log = logging.getLogger(__name__)
+ProgressFn = Callable[[int, int], None]
+
+#: EV maps are limited to ±EV_LIMIT stops (beyond, every pixel is black or white anyway).
+EV_LIMIT = 10.0
+
+
+@dataclass
+class TargetState:
+    """What the target painter edits for one scene.
+
+    Attributes
+    ----------
+    scene_id : int
+    parent_id : int or None
+        The scene's newest target revision painted on (None: no target yet).
+    reference_image_id : int
+        The scene's reference image the EV map applies to.
+    ev_map : ndarray, float32 (h, w), stops in [-10, 10]
+        At the reference's label resolution; zeros for a scene without a target.
+    strokes : list of dict
+        The stroke log (JSON-serialisable).
+    """
+
+    scene_id: int
+    parent_id: Optional[int]
+    reference_image_id: int
+    ev_map: np.ndarray
+    strokes: list = field(default_factory=list)
+
+
+@dataclass
+class TargetSaveReport:
+    """What :func:`save_target` did."""
+
+    target_id: int
+    revision: int
+    n_variants: int = 0
+    n_refdiff: int = 0
+    n_rebased: int = 0
+    n_drafts_moved: int = 0
+    n_skipped: int = 0  # variants already recomputed against this target (apply_target run again)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (image name, message)
+
+
+def ideal_from_ev(reference_rgb: np.ndarray, ev_map: np.ndarray) -> np.ndarray:
+    """The ideal-exposure image: the reference scaled by ``2**EV`` in linear light, clipped.
+
+    Parameters
+    ----------
+    reference_rgb : ndarray, float32 (H, W, 3) in [0, 1]
+        The scene's reference, sRGB-encoded.
+    ev_map : ndarray, float32 (h, w)
+        Stops per pixel, finite; resized to (H, W) (bilinear when growing) when its size differs.
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3) in [0, 1]
+        ``linear_to_srgb(clip(srgb_to_linear(reference) * 2**ev, 0, 1))``.
+
+    Examples
+    --------
+    >>> ref = np.full((2, 4, 3), 0.5, np.float32)
+    >>> ev = np.array([[0.0, 1.0]], np.float32)
+    >>> ideal = ideal_from_ev(ref, ev)
+    >>> round(float(ideal[0, 0, 0]), 3), round(float(ideal[0, 3, 0]), 3)
+    (0.5, 0.686)
+    """
+    check_image(reference_rgb, "reference_rgb")
+    if not isinstance(ev_map, np.ndarray) or ev_map.ndim != 2 or ev_map.dtype != np.float32:
+        got = f"{ev_map.dtype} array of shape {ev_map.shape}" if isinstance(ev_map, np.ndarray) else type(ev_map).__name__
+        raise TypeError(f"ev_map must be a float32 (h, w) array of stops, got {got}")
+    if ev_map.shape != reference_rgb.shape[:2]:
+        ev_map = resize_map(ev_map, reference_rgb.shape[:2])
+    return apply_ev(reference_rgb, ev_map)
+
+
+def _check_ev(ev_map) -> np.ndarray:
+    if not isinstance(ev_map, np.ndarray) or ev_map.ndim != 2 or ev_map.dtype != np.float32:
+        got = f"{ev_map.dtype} array of shape {ev_map.shape}" if isinstance(ev_map, np.ndarray) else type(ev_map).__name__
+        raise TypeError(f"state.ev_map must be a float32 (h, w) array of stops, got {got}")
+    if not np.isfinite(ev_map).all():
+        raise ValueError("state.ev_map must be finite (no NaN or inf)")
+    lo, hi = float(ev_map.min()), float(ev_map.max())
+    if lo < -EV_LIMIT or hi > EV_LIMIT:
+        raise ValueError(f"state.ev_map must lie in [-{EV_LIMIT:g}, {EV_LIMIT:g}] stops, got [{lo:.4g}, {hi:.4g}]")
+    return ev_map
+
+
+def target_head(session: Session, scene_id: int) -> Optional[Target]:
+    """The scene's newest target revision (None when it has none)."""
+    return session.scalar(select(Target).where(Target.scene_id == scene_id).order_by(Target.revision.desc()).limit(1))
+
+
+def _scene_and_reference(session: Session, scene_id) -> tuple[Scene, Image]:
+    if not isinstance(scene_id, (int, np.integer)) or isinstance(scene_id, bool):
+        raise TypeError(f"scene_id must be an int (a catalog id), got {type(scene_id).__name__}")
+    scene = session.get(Scene, int(scene_id))
+    if scene is None:
+        raise NotFoundError(f"no scene with id {scene_id}")
+    if scene.reference_image_id is None:
+        raise IeaError(f"scene {scene.name!r} has no reference image; set one with `iea scenes set-reference`")
+    ref = session.get(Image, scene.reference_image_id)
+    if ref.height is None or ref.width is None:
+        raise IeaError(f"the reference {ref.name!r} of scene {scene.name!r} has no decoded file; ingest it first")
+    return scene, ref
+
+
+def open_target(ws, session: Session, user: UserInfo, scene_id: int) -> TargetState:
+    """The target painter's starting point for a scene: its newest target, else a zero EV map; commits (reads only).
+
+    Any signed-in user may look; saving needs ``"paint_target"``.
+    """
+    with transaction(session):
+        load_actor(session, user.id)
+        scene, ref = _scene_and_reference(session, scene_id)
+        head = target_head(session, scene.id)
+        if head is not None and head.ev_map_object:
+            ev = ws.objects.get_array(head.ev_map_object).astype(np.float32)
+            strokes = strokes_from_bytes(ws.objects.get_bytes(head.strokes_object)) if head.strokes_object else []
+        else:
+            ev = np.zeros(label_shape(ref.height, ref.width, ws.settings.label_max_side), np.float32)
+            strokes = []
+        return TargetState(scene.id, head.id if head is not None else None, ref.id, ev, strokes)
+
+
+def save_target(ws, session: Session, user: UserInfo, state: TargetState, *,
+                progress: Optional[ProgressFn] = None) -> TargetSaveReport:
+    """Save a new target revision, recompute the scene's reference differences and rebase annotations.
+
+    Parameters
+    ----------
+    ws : Workspace
+    session : Session
+    user : UserInfo
+        Needs ``"paint_target"`` (reviewer or admin).
+    state : TargetState
+        From :func:`open_target`, painted on.
+    progress : callable(done, total), optional
+        Called after each variant.
+
+    Returns
+    -------
+    TargetSaveReport
+
+    Raises
+    ------
+    StaleRevisionError
+        The scene's newest target is no longer ``state.parent_id``, or its reference changed.
+    PermissionDeniedError
+        An annotator.
+
+    Examples
+    --------
+    >>> st = open_target(ws, session, reviewer, scene_id)          # doctest: +SKIP
+    >>> st.ev_map[:, :100] += 0.5                                   # doctest: +SKIP
+    >>> save_target(ws, session, reviewer, st).n_rebased            # doctest: +SKIP
+    2
+    """
+    if not isinstance(state, TargetState):
+        raise TypeError(f"state must be a TargetState (from open_target), got {type(state).__name__}")
+    ev = _check_ev(state.ev_map)
+    strokes = strokes_bytes(state.strokes)
+    with transaction(session):
+        actor = load_actor(session, user.id)
+        require(actor, "paint_target")
+        scene, ref = _scene_and_reference(session, state.scene_id)
+        if ref.id != state.reference_image_id:
+            raise StaleRevisionError(f"the reference of scene {scene.name!r} changed since the painter opened; reopen it")
+    ev_key = ws.objects.put_array(ev)
+    strokes_key = ws.objects.put_bytes(strokes)
+    try:
+        with transaction(session):
+            actor = load_actor(session, user.id)
+            head = target_head(session, scene.id)
+            head_id, head_rev = (head.id, head.revision) if head is not None else (None, 0)
+            if state.parent_id != head_id:
+                raise StaleRevisionError(
+                    f"this target was painted on revision {state.parent_id}, but scene {scene.name!r} is now at revision "
+                    f"{head_rev} (target {head_id}); reopen the newest target and re-apply your changes")
+            target = Target(scene_id=scene.id, base_image_id=ref.id, revision=head_rev + 1, parent_id=head_id,
+                            ev_map_object=ev_key, strokes_object=strokes_key, author_id=actor.id, status="accepted")
+            session.add(target)
+            session.flush()
+            revision = target.revision
+    except IntegrityError:
+        raise StaleRevisionError(f"another target of scene {scene.name!r} was saved first; reopen the newest one") from None
+    log.info("%s saved target revision %d of scene %s", actor.name, revision, scene.name)
+    return apply_target(ws, session, user, scene.id, progress=progress)
+
+
+def apply_target(ws, session: Session, user: UserInfo, scene_id: int, *,
+                 progress: Optional[ProgressFn] = None) -> TargetSaveReport:
+    """Recompute the reference differences against the scene's newest target and rebase; resumable.
+
+    :func:`save_target` calls it. Variants whose reference difference already comes from
+    the newest target are skipped (``n_skipped``), so after an interruption (a killed
+    process, an unreadable file fixed since) running it again does the rest. Each variant
+    (its new reference difference and its rebased annotations) is one transaction.
+    Needs ``"paint_target"``.
+    """
+    with transaction(session):
+        actor = load_actor(session, user.id)
+        require(actor, "paint_target")
+        scene, ref = _scene_and_reference(session, scene_id)
+        target = target_head(session, scene.id)
+        if target is None:
+            raise NotFoundError(f"scene {scene.name!r} has no target yet; paint and save one first")
+        if target.base_image_id != ref.id:
+            raise IeaError(f"the newest target of scene {scene.name!r} was painted on another reference; "
+                           f"paint a new target on the current reference")
+        ev = ws.objects.get_array(target.ev_map_object).astype(np.float32)
+        variants = list(session.execute(select(Image.id, Image.name).where(
+            Image.scene_id == scene.id, Image.id != ref.id, Image.status == "ok").order_by(Image.name)))
+        refdiff_head: dict[int, Optional[int]] = {}
+        for image_id, target_id in session.execute(
+                select(Label.image_id, Label.target_id).where(Label.image_id.in_([v[0] for v in variants]),
+                                                              Label.chain == "refdiff").order_by(Label.revision)):
+            refdiff_head[image_id] = target_id  # the newest revision wins
+        current = {i for i, t in refdiff_head.items() if t == target.id}
+        rpath = image_path(session, ref.id)
+    report = TargetSaveReport(target.id, target.revision, n_variants=len(variants))
+    todo = [(i, n) for i, n in variants if i not in current]
+    report.n_skipped = len(variants) - len(todo)
+    if not todo:
+        return report
+    try:
+        if rpath is None:
+            raise IeaError(f"the reference {ref.name!r} has no readable file; ingest it again")
+        ideal = ideal_from_ev(read_image(rpath).rgb, ev)
+    except (IeaError, OSError) as exc:
+        report.errors.append((ref.name, f"reference differences not recomputed: {exc}; run apply_target again "
+                                        f"once it is readable"))
+        return report
+    for i, (image_id, name) in enumerate(todo):
+        try:
+            _recompute_variant(ws, session, actor, target, ideal, image_id, report)
+        except (IeaError, OSError, ValueError) as exc:
+            session.rollback()
+            report.errors.append((name, str(exc)))
+        finally:
+            if progress:
+                progress(i + 1, len(todo))
+    return report
+
+
+def _recompute_variant(ws, session: Session, actor: UserInfo, target: Target, ideal: np.ndarray, image_id: int,
+                       report: TargetSaveReport) -> None:
+    store = ws.objects
+    with transaction(session):
+        vpath = image_path(session, image_id)
+    if vpath is None:
+        raise IeaError("no readable file; ingest it again")
+    variant = read_image(vpath).rgb
+    shape = label_shape(variant.shape[0], variant.shape[1], ws.settings.label_max_side)
+    new_map = refdiff_map(variant, ideal, shape)
+    with transaction(session):
+        head = chain_head(session, image_id, "refdiff")
+        new_base = save_label(session, store, new_map, image_id=image_id, kind="refdiff",
+                              parent_id=head.id if head is not None else None, target_id=target.id,
+                              params={"reference_image_id": target.base_image_id, "target_id": target.id,
+                                      "target_revision": target.revision, "luma": "rec601-srgb"})
+        report.n_refdiff += 1
+        old_bases = set(session.scalars(select(Label.id).where(Label.image_id == image_id, Label.kind == "refdiff",
+                                                               Label.id != new_base.id)))
+        chains = session.scalars(select(Label.chain).where(Label.image_id == image_id, Label.kind == "annotation")
+                                 .distinct()).all()
+        moved: dict[int, int] = {}  # old head id -> rebased revision id
+        for chain in sorted(chains):
+            old = chain_head(session, image_id, chain)
+            if old is None or old.base_id not in old_bases:
+                continue
+            author = session.get(User, old.author_id)
+            if author is None or not author.enabled:
+                report.errors.append((f"image {image_id} {chain}", "not rebased: its author is disabled"))
+                continue
+            corr = (store.get_array(old.correction_object).astype(np.float32) if old.correction_object
+                    else store.get_array(old.map_object).astype(np.float32)
+                    - store.get_array(session.get(Label, old.base_id).map_object).astype(np.float32))
+            if corr.shape != new_map.shape:
+                report.errors.append((f"image {image_id} {chain}",
+                                      f"not rebased: correction {corr.shape} does not match the new base {new_map.shape}"))
+                continue
+            params = json.loads(old.params) if old.params else {}
+            params.update(rebased_from=old.id, rebased_target_id=target.id, rebased_by=actor.id, needs_review=True)
+            status = "submitted" if old.status in ("submitted", "accepted") else old.status
+            lab = save_label(session, store, np.clip(new_map + corr, -1.0, 1.0).astype(np.float32), image_id=image_id,
+                             kind="annotation", parent_id=old.id, author_id=old.author_id, params=params,
+                             base_id=new_base.id, correction=corr, target_id=target.id, status=status,
+                             strokes=store.get_bytes(old.strokes_object) if old.strokes_object else None)
+            moved[old.id] = lab.id
+            report.n_rebased += 1
+        for d in session.scalars(select(Draft).where(Draft.image_id == image_id, Draft.base_label_id.in_(old_bases))):
+            d.base_label_id = new_base.id
+            if d.parent_id in moved:
+                d.parent_id = moved[d.parent_id]
+            d.updated_at = utcnow()
+            report.n_drafts_moved += 1

@@ -1,0 +1,434 @@
+"""User accounts: argon2 password hashes, the password policy, login with throttling that survives restarts, idle expiry.
+
+Authentication events (signed in, failed, throttled, disabled, signed out, password changed)
+go to the ``iea.auth`` logger with the user name (escaped; an unknown name only as a short
+hash, since it may be a password typed in the wrong field, and so is any name refused by an
+address lock, which is decided without looking the name up), the client address and the
+time, never a password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from typing import Optional
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from iea_data.store import ROLES, LoginThrottle, User, utcnow
+from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError
+from . import _throttle
+from ._policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_policy
+from ._roles import AuthError, UserInfo, require
+from ._throttle import (
+    ADDRESS_MAX_FAILURES,
+    GLOBAL_MAX_FAILURES,
+    THROTTLE_BASE_SECONDS,
+    THROTTLE_MAX_SECONDS,
+    client_address,
+    prune_login_throttle,
+    throttle_key,
+)
+from iea_data.store import aware, transaction
+
+__all__ = [
+    "NAME_PATTERN", "MIN_PASSWORD_LENGTH", "THROTTLE_BASE_SECONDS", "THROTTLE_MAX_SECONDS",
+    "add_user", "set_password", "disable_user", "enable_user", "list_users", "get_user", "current_user", "load_actor",
+    "authenticate", "session_expired", "failed_logins", "log_sign_out", "configure_auth_log",
+]
+
+log = logging.getLogger(__name__)
+#: Authentication events: one line each, user name escaped, never a password.
+auth_log = logging.getLogger("iea.auth")
+
+#: Login names: letters, digits and ``_ . @ -``, starting with a letter or digit, at most 128 characters.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
+_WRONG = "wrong user name or password"
+
+_hasher = PasswordHasher()  # argon2id, salted, the library's recommended cost
+_dummy_hash: Optional[str] = None
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise IeaError(
+            f"user name must be 1-128 characters of letters, digits and _ . @ - (starting with a letter or digit), "
+            f"got {name!r}"
+        )
+    return name
+
+
+def _check_password(password, name: str, *, policy: bool = True) -> str:
+    if policy:
+        return check_password_policy(password, name=name)
+    if not isinstance(password, str):
+        raise TypeError(f"password must be a str, got {type(password).__name__}")
+    if not 1 <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise IeaError(f"password must be 1 to {MAX_PASSWORD_LENGTH} characters long, got {len(password)}")
+    return password
+
+
+def _stamp(now: Optional[dt.datetime] = None) -> str:
+    return (now or utcnow()).astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _who(name: str, exists: bool) -> str:
+    """A name for the log: escaped when it is a user's; an unknown name only as a short hash."""
+    if exists:
+        return ascii(name)
+    return f"<unknown name #{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}>"
+
+
+def _check_actor(session: Session, by: Optional[UserInfo], action: str) -> Optional[UserInfo]:
+    """The acting user re-read from the database (None: the local operator, e.g. the CLI)."""
+    if by is None:
+        return None
+    actor = load_actor(session, by.id)
+    require(actor, action)
+    return actor
+
+
+def _user_row(session: Session, name: str) -> User:
+    row = session.scalar(select(User).where(User.name == name))
+    if row is None:
+        raise NotFoundError(f"no user named {name!r}; list them with `iea users ls`")
+    return row
+
+
+def add_user(session: Session, name: str, *, role: str, password: str, by: Optional[UserInfo] = None) -> UserInfo:
+    """Create a user with an argon2id password hash; commits.
+
+    Parameters
+    ----------
+    session : Session
+        Catalog session.
+    name : str
+        Login name (see :data:`NAME_PATTERN`); must be new.
+    role : {"annotator", "reviewer", "admin"}
+    password : str
+        At least 12 characters (at most 1024), not containing the name, not a common password
+        (see :func:`~iea_data.workflows.users.check_password_policy`); only its salted argon2id hash is stored.
+    by : UserInfo, optional
+        The acting user when called from the app (must be allowed ``"manage_users"``);
+        None for the local operator (the ``iea users`` command).
+
+    Returns
+    -------
+    UserInfo
+
+    Raises
+    ------
+    IeaError
+        Bad name or password, or the name is taken.
+    PermissionDeniedError
+        ``by`` may not manage users.
+
+    Examples
+    --------
+    >>> add_user(session, "ann", role="annotator", password="otter lamp quietly")  # doctest: +SKIP
+    UserInfo(id=1, name='ann', role='annotator', enabled=True)
+    """
+    return _add_user(session, name, role=role, password=password, by=by, policy=True)
+
+
+def _add_user(session: Session, name: str, *, role: str, password: str, by: Optional[UserInfo], policy: bool) -> UserInfo:
+    """:func:`add_user`; ``policy=False`` only for the demo accounts of a demo workspace."""
+    _check_name(name)
+    if role not in ROLES:
+        raise IeaError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    _check_password(password, name, policy=policy)
+    hashed = _hasher.hash(password)  # slow on purpose: outside the transaction
+    try:
+        with transaction(session):
+            _check_actor(session, by, "manage_users")
+            if session.scalar(select(User.id).where(User.name == name)) is not None:
+                raise IeaError(f"a user named {name!r} already exists; change the password with `iea users passwd {name}`")
+            row = User(name=name, role=role, password_hash=hashed, enabled=True)
+            session.add(row)
+            session.flush()
+            info = UserInfo.from_row(row)
+    except IntegrityError:
+        raise IeaError(f"a user named {name!r} already exists") from None
+    log.info("added user %s (%s)", name, role)
+    return info
+
+
+def set_password(session: Session, name: str, password: str, *, by: Optional[UserInfo] = None) -> None:
+    """Replace a user's password hash and clear the name's login throttle; commits.
+
+    ``by`` (the app's acting user) may change their own password; changing someone
+    else's needs ``"manage_users"``. None is the local operator. The password must follow
+    :func:`~iea_data.workflows.users.check_password_policy`.
+    """
+    _check_name(name)
+    _check_password(password, name)
+    hashed = _hasher.hash(password)
+    with transaction(session):
+        if by is not None:
+            actor = load_actor(session, by.id)
+            if actor.name != name:
+                require(actor, "manage_users")
+        row = _user_row(session, name)
+        row.password_hash = hashed
+        session.execute(delete(LoginThrottle).where(LoginThrottle.name.in_([throttle_key("n", name), name])))
+    auth_log.info("password changed: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp())
+
+
+def _set_enabled(session: Session, name: str, enabled: bool, by: Optional[UserInfo]) -> None:
+    _check_name(name)
+    with transaction(session):
+        actor = _check_actor(session, by, "manage_users")
+        row = _user_row(session, name)
+        if not enabled:
+            if actor is not None and actor.id == row.id:
+                raise PermissionDeniedError("you cannot disable your own account; ask another admin")
+            if row.role == "admin" and row.enabled:
+                n_admins = session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.enabled.is_(True)))
+                if n_admins <= 1:
+                    raise IeaError(f"{name!r} is the only enabled admin; add another admin before disabling it")
+        row.enabled = enabled
+
+
+def disable_user(session: Session, name: str, *, by: Optional[UserInfo] = None) -> None:
+    """Disable a user: they can no longer log in or write, and the app logs them out; commits.
+
+    Their labels stay. The last enabled admin cannot be disabled, nor can ``by`` disable
+    themselves.
+    """
+    _set_enabled(session, name, False, by)
+    auth_log.info("account disabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp())
+
+
+def enable_user(session: Session, name: str, *, by: Optional[UserInfo] = None) -> None:
+    """Enable a disabled user again; commits."""
+    _set_enabled(session, name, True, by)
+    auth_log.info("account enabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp())
+
+
+def list_users(session: Session) -> list[UserInfo]:
+    """Every user, by name."""
+    with transaction(session):
+        return [UserInfo.from_row(r) for r in session.scalars(select(User).order_by(User.name))]
+
+
+def get_user(session: Session, name: str) -> UserInfo:
+    """The user called ``name`` (:class:`NotFoundError` if there is none)."""
+    with transaction(session):
+        return UserInfo.from_row(_user_row(session, _check_name(name)))
+
+
+def current_user(session: Session, user_id: int) -> UserInfo:
+    """The signed-in user as the database has them now.
+
+    The app calls this on every rerun, and every library write calls it for the acting
+    user, so a disabled (or deleted) user is logged out at once and a role change
+    applies immediately.
+
+    Raises
+    ------
+    AuthError
+        The user no longer exists or is disabled.
+    """
+    with transaction(session):
+        return load_actor(session, user_id)
+
+
+def load_actor(session: Session, user_id: int) -> UserInfo:
+    """:func:`current_user` inside a transaction the caller already holds (used by every library write)."""
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        raise TypeError(f"user_id must be an int, got {type(user_id).__name__}")
+    row = session.get(User, user_id, populate_existing=True)
+    if row is None or not row.enabled:
+        raise AuthError("your account no longer exists or was disabled; you have been logged out")
+    return UserInfo.from_row(row)
+
+
+def _verify(hashed: Optional[str], password: str) -> bool:
+    global _dummy_hash
+    if hashed is None:
+        # the same work as a real check, so the timing says nothing about whether the name exists
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash("not a password of anyone")
+        hashed = _dummy_hash
+        try:
+            _hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            pass
+        return False
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(
+    session: Session,
+    name: str,
+    password: str,
+    *,
+    address: Optional[str] = None,
+    max_failures: int = 5,
+    max_failures_per_address: int = ADDRESS_MAX_FAILURES,
+    max_failures_global: int = GLOBAL_MAX_FAILURES,
+    now: Optional[dt.datetime] = None,
+) -> UserInfo:
+    """Check a login, throttled per name, per client address and for the whole server.
+
+    Every limit is checked before the password: a throttled attempt costs no argon2 work and
+    writes nothing. An attempt that passes is counted as a failure *before* its password is
+    checked (so concurrent attempts cannot exceed a limit) and refunded when the password is
+    right. The argon2 check runs outside any database transaction. Counts live in
+    ``login_throttle`` (keyed by hashes, see :mod:`iea_data.workflows.users._throttle`) and survive restarts.
+
+    Parameters
+    ----------
+    session : Session
+        Catalog session.
+    name, password : str
+        What was typed.
+    address : str, optional
+        The client's address (see :func:`~iea_data.workflows.users.client_address`); None: this machine
+        (the CLI, a browser on localhost).
+    max_failures : int
+        Failed attempts in a row for one name after which it is throttled: the attempt that
+        reaches it locks the name for 1 s, each further failure doubles the lock, at most
+        :data:`THROTTLE_MAX_SECONDS` (5 min). A name lock does not apply to an address that
+        signed in as that name before, nor to an address with no failures in the last 15 min,
+        so knowing a name cannot lock its owner out. Unknown names are throttled alike. The
+        app passes the workspace's ``app.login_max_failures``.
+    max_failures_per_address : int
+        Failed attempts from one address within 15 min after which the address is refused
+        (30 s, doubling, at most 15 min) whatever name it tries.
+    max_failures_global : int
+        Failed attempts on the whole server per minute after which only (name, address)
+        pairs that signed in before are checked; this bounds the CPU that failed checks use.
+    now : datetime, optional
+        The current time (tests); default the clock.
+
+    Returns
+    -------
+    UserInfo
+
+    Raises
+    ------
+    AuthError
+        ``"wrong user name or password"`` for an unknown name and for a wrong password
+        alike; a throttled name, address or server (with the seconds to wait); a disabled
+        account.
+
+    Examples
+    --------
+    >>> authenticate(session, "ann", "otter lamp quietly", address="203.0.113.7")  # doctest: +SKIP
+    UserInfo(id=1, name='ann', role='annotator', enabled=True)
+    """
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise TypeError("name and password must be str")
+    for arg, value in (("max_failures", max_failures), ("max_failures_per_address", max_failures_per_address),
+                       ("max_failures_global", max_failures_global)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{arg} must be a positive int, got {value!r}")
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a str or None, got {type(address).__name__}")
+    now = aware(now) if now is not None else utcnow()
+    addr = client_address(address)
+    keys = _throttle.Keys(name, addr)
+    limits = _throttle.Limits(max_failures, max_failures_per_address, max_failures_global)
+    db = _throttle.database_id(session)
+    refusal = _throttle.seen_address_lock(db, keys, now)  # a locked address: no database work at all
+    who = _who(name, False)
+    if refusal is None:
+        with transaction(session):
+            row = session.scalar(select(User).where(User.name == name)) if NAME_PATTERN.fullmatch(name) else None
+            who = _who(name, row is not None)
+            refusal, _, _ = _throttle.evaluate(session, keys, now, limits, lock=False)
+            if refusal is None:
+                refusal = _throttle.charge(session, keys, now, limits)
+            if refusal is None:
+                prune_login_throttle(session, now)
+                user_id, hashed = (row.id, row.password_hash) if row is not None else (None, None)
+        if refusal is not None:
+            _throttle.remember_address_lock(db, keys, refusal, now)
+    if refusal is not None:
+        auth_log.warning("sign-in throttled (%s): user=%s address=%s at=%s", refusal.kind, who, ascii(addr), _stamp(now))
+        raise AuthError(refusal.message)
+    ok = _verify(hashed, password)  # ~0.2 s of CPU: outside any transaction
+    if ok:
+        with transaction(session):
+            row = session.get(User, user_id, populate_existing=True)
+            ok = row is not None and row.password_hash == hashed  # not deleted or changed meanwhile
+            if ok:
+                enabled = bool(row.enabled)
+                _throttle.refund(session, keys, now, limits, remember=enabled)
+                _throttle.forget_address_lock(db, keys)
+                if enabled and _hasher.check_needs_rehash(row.password_hash):
+                    row.password_hash = _hasher.hash(password)
+                info = UserInfo.from_row(row)
+    if not ok:
+        auth_log.warning("sign-in failed: user=%s address=%s at=%s", who, ascii(addr), _stamp(now))
+        raise AuthError(_WRONG)
+    if not enabled:
+        auth_log.warning("sign-in refused, account disabled: user=%s address=%s at=%s", who, ascii(addr), _stamp(now))
+        raise AuthError("this account is disabled; ask an admin")
+    auth_log.info("signed in: user=%s role=%s address=%s at=%s", who, info.role, ascii(addr), _stamp(now))
+    return info
+
+
+def log_sign_out(name: str, *, reason: str = "signed out", address: Optional[str] = None) -> None:
+    """Log that ``name`` left the app (``reason``: signed out, idle expiry, disabled) on ``iea.auth``."""
+    auth_log.info("signed out (%s): user=%s address=%s at=%s", ascii(str(reason)), ascii(str(name)),
+                  ascii(client_address(address)), _stamp())
+
+
+def configure_auth_log(stream=None) -> logging.Logger:
+    """Send ``iea.auth`` events at INFO and above to ``stream`` (default stderr), once per process.
+
+    The app calls this so that sign-ins and sign-outs reach the server's log; calling it again
+    adds nothing.
+    """
+    import sys
+
+    if not any(getattr(h, "_iea_auth", False) for h in auth_log.handlers):
+        handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._iea_auth = True  # type: ignore[attr-defined]
+        auth_log.addHandler(handler)
+    if auth_log.getEffectiveLevel() > logging.INFO:
+        auth_log.setLevel(logging.INFO)
+    return auth_log
+
+
+def failed_logins(session: Session, name: str, *, now: Optional[dt.datetime] = None) -> int:
+    """Failed sign-ins in a row for ``name`` (known or not) that still count towards its throttle."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    now = aware(now) if now is not None else utcnow()
+    with transaction(session):
+        row = session.scalar(select(LoginThrottle).where(LoginThrottle.name == throttle_key("n", name)))
+        return _throttle._counter(row, now, decays=True).failures
+
+def session_expired(last_seen: dt.datetime, now: dt.datetime, idle_minutes: int) -> bool:
+    """True when more than ``idle_minutes`` passed between ``last_seen`` and ``now``.
+
+    Both datetimes must be timezone-aware, or both naive. A ``now`` before ``last_seen``
+    (clock adjusted) does not expire the session.
+
+    Examples
+    --------
+    >>> t = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    >>> session_expired(t, t + dt.timedelta(minutes=60), 60), session_expired(t, t + dt.timedelta(minutes=61), 60)
+    (False, True)
+    """
+    for arg, value in (("last_seen", last_seen), ("now", now)):
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"{arg} must be a datetime, got {type(value).__name__}")
+    if (last_seen.tzinfo is None) != (now.tzinfo is None):
+        raise ValueError("last_seen and now must both be timezone-aware or both naive; use datetime.now(timezone.utc)")
+    if not isinstance(idle_minutes, int) or isinstance(idle_minutes, bool) or idle_minutes < 1:
+        raise ValueError(f"idle_minutes must be a positive int, got {idle_minutes!r}")
+    return now - last_seen > dt.timedelta(minutes=idle_minutes)

@@ -1,0 +1,73 @@
+"""Demo accounts for demo workspaces only (``make run``): never use these passwords on real data.
+
+A demo workspace is one whose catalog was filled by :func:`iea_data.workflows.demo.build_demo` (``iea
+demo``) alone: it has an ingest run of kind ``"demo"`` and no run of another kind (an
+``iea ingest`` of real photos or a manifest import makes it a real workspace).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from iea_data.store import IngestRun, User
+from iea_data.core.errors import IeaError
+from ._accounts import _add_user
+from ._roles import UserInfo
+from iea_data.store import transaction
+
+__all__ = ["DEMO_USERS", "DEMO_RUN_KIND", "is_demo_workspace", "seed_demo_users"]
+
+#: The ``ingest_runs.kind`` that :func:`iea_data.workflows.demo.build_demo` writes.
+DEMO_RUN_KIND = "demo"
+
+#: name -> (role, password). Public on purpose: for the demo workspace that ``make run`` builds.
+DEMO_USERS: dict[str, tuple[str, str]] = {
+    "admin": ("admin", "admin-demo"),
+    "reviewer": ("reviewer", "reviewer-demo"),
+    "annotator1": ("annotator", "annotator1-demo"),
+    "annotator2": ("annotator", "annotator2-demo"),
+}
+
+
+def is_demo_workspace(session: Session) -> bool:
+    """True when the catalog holds only what ``iea demo`` ingested (at least one demo run, no other run)."""
+    with transaction(session):
+        kinds = set(session.scalars(select(IngestRun.kind).distinct()))
+    return DEMO_RUN_KIND in kinds and kinds == {DEMO_RUN_KIND}
+
+
+def seed_demo_users(session: Session) -> list[UserInfo]:
+    """Create the demo accounts of :data:`DEMO_USERS` that do not exist yet; commits.
+
+    For demo workspaces only (:func:`is_demo_workspace`): the passwords are printed by
+    ``make run`` and written in the docs, and they are exempt from the password policy only
+    there. Existing users of those names are left as they are (running it twice is harmless).
+
+    Raises
+    ------
+    IeaError
+        The workspace was not created by ``iea demo`` (it holds real data, or nothing).
+
+    Returns
+    -------
+    list of UserInfo
+        The four demo users, in the order of :data:`DEMO_USERS`.
+
+    Examples
+    --------
+    >>> [u.name for u in seed_demo_users(session)]  # doctest: +SKIP
+    ['admin', 'reviewer', 'annotator1', 'annotator2']
+    """
+    if not is_demo_workspace(session):
+        raise IeaError("demo accounts have public passwords and are only for a workspace made by `iea demo`; "
+                       "this one was not (it holds other ingests or none): add real accounts with "
+                       "`iea users add NAME --role ROLE`")
+    with transaction(session):
+        existing = set(session.scalars(select(User.name).where(User.name.in_(list(DEMO_USERS)))))
+    for name, (role, password) in DEMO_USERS.items():
+        if name not in existing:
+            _add_user(session, name, role=role, password=password, by=None, policy=False)
+    with transaction(session):
+        rows = {r.name: r for r in session.scalars(select(User).where(User.name.in_(list(DEMO_USERS))))}
+        return [UserInfo.from_row(rows[n]) for n in DEMO_USERS]
