@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import streamlit as st
 
@@ -52,7 +52,7 @@ def app_icon():
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
     ramp = ((xx - 31.5) / 63.0).astype(np.float32)  # -0.5 (blue) … +0.5 (red)
     rgb = colorize(ramp, vmax=0.5)  # uint8 (64, 64, 3)
-    alpha = ((((yy - 31.5) ** 2 + (xx - 31.5) ** 2) <= 31.0 ** 2) * 255).astype(np.uint8)
+    alpha = ((((yy - 31.5) ** 2 + (xx - 31.5) ** 2) <= 31.0**2) * 255).astype(np.uint8)
     return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
 
 

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import streamlit as st
 
@@ -15,8 +15,10 @@ from annotator_app._text import literal, one_line
 
 log = logging.getLogger("annotator_app")
 
-PAGE_ERROR = ("This page could not be shown (error {ref}, logged on the server). Reload the page; if it happens "
-              "again, give the workspace admin the error number.")
+PAGE_ERROR = (
+    "This page could not be shown (error {ref}, logged on the server). Reload the page; if it happens "
+    "again, give the workspace admin the error number."
+)
 
 
 def error_line(exc: BaseException) -> str:
@@ -40,7 +42,7 @@ def error_boundary() -> Iterator[None]:
     """
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - the boundary: nothing below it may reach the browser
+    except Exception as exc:
         st.error(literal(error_line(exc)))
 
 

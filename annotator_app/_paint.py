@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-
 PAINTER_KEY = "painter"
 MODE_LABELS = {"add": "Add", "set": "Set to", "smooth": "Smooth", "restore": "Restore base"}
 
@@ -65,8 +64,13 @@ class Painting:
             self.resync = False
             self._sent_rev = ps.revision
             # the base too: the browser paints each stroke at once (restore needs the base)
-            return self.photo_url, {"rev": ps.revision, "from_rev": None, "full": _b64(quantize_map(ps.map)),
-                                    "base": _b64(quantize_map(ps.base)), "patches": []}
+            return self.photo_url, {
+                "rev": ps.revision,
+                "from_rev": None,
+                "full": _b64(quantize_map(ps.map)),
+                "base": _b64(quantize_map(ps.base)),
+                "patches": [],
+            }
         lo, hi = ps.value_range
         patches = []
         for rev, (y0, y1, x0, x1) in ps.changes:
@@ -103,27 +107,56 @@ def _on_resync(key: str) -> None:
 def brush_controls(*, unit: str, strength_max: float, strength_default: float, signs: tuple[str, str]) -> dict:
     """The sidebar brush controls; returns the brush sent to the browser."""
     st.sidebar.markdown("**Brush**")
-    mode = st.sidebar.segmented_control(
-        "Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, default="add", key="brush_mode",
-        help="Add: add the signed strength. Set to: move the map toward the value. Smooth: blur. "
-             "Restore base: take the correction back to the base.",
-    ) or "add"
+    mode = (
+        st.sidebar.segmented_control(
+            "Mode",
+            list(MODE_LABELS),
+            format_func=MODE_LABELS.get,
+            default="add",
+            key="brush_mode",
+            help="Add: add the signed strength. Set to: move the map toward the value. Smooth: blur. "
+            "Restore base: take the correction back to the base.",
+        )
+        or "add"
+    )
     sign = st.sidebar.radio("Sign", signs, horizontal=True, key="brush_sign", disabled=mode in ("smooth", "restore"))
-    strength = st.sidebar.slider(f"Strength ({unit})", 0.01, strength_max, strength_default, 0.01, key="brush_strength",
-                                 disabled=mode in ("smooth", "restore"))
+    strength = st.sidebar.slider(
+        f"Strength ({unit})",
+        0.01,
+        strength_max,
+        strength_default,
+        0.01,
+        key="brush_strength",
+        disabled=mode in ("smooth", "restore"),
+    )
     radius = st.sidebar.slider("Radius (map pixels)", 2, 200, 24, key="brush_radius")
     soft = st.sidebar.slider("Soft edge", 0.0, 1.0, 0.5, 0.05, key="brush_soft")
-    flow = st.sidebar.slider("Flow", 0.05, 1.0, 1.0, 0.05, key="brush_flow",
-                             help="How far one stroke goes toward its target (set, smooth, restore) or of its strength (add).")
+    flow = st.sidebar.slider(
+        "Flow",
+        0.05,
+        1.0,
+        1.0,
+        0.05,
+        key="brush_flow",
+        help="How far one stroke goes toward its target (set, smooth, restore) or of its strength (add).",
+    )
     value = -strength if sign == signs[0] else strength
-    return {"mode": mode, "value": float(value), "radius": float(radius), "hardness": float(1.0 - soft), "flow": float(flow)}
+    return {
+        "mode": mode,
+        "value": float(value),
+        "radius": float(radius),
+        "hardness": float(1.0 - soft),
+        "flow": float(flow),
+    }
 
 
 def view_controls() -> dict:
     st.sidebar.markdown("**View**")
     show = st.sidebar.toggle("Heatmap", True, key="view_show")
     opacity = st.sidebar.slider("Opacity", 0.0, 1.0, 0.65, 0.05, key="view_opacity", disabled=not show)
-    zoom = st.sidebar.select_slider("Zoom", [1.0, 1.5, 2.0, 3.0, 4.0], 1.0, format_func=lambda z: f"{z:g}x", key="view_zoom")
+    zoom = st.sidebar.select_slider(
+        "Zoom", [1.0, 1.5, 2.0, 3.0, 4.0], 1.0, format_func=lambda z: f"{z:g}x", key="view_zoom"
+    )
     return {"show": show, "opacity": opacity, "zoom": zoom}
 
 
@@ -177,7 +210,7 @@ def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
                 painting.dirty = True
         except (ValueError, TypeError) as exc:
             errors.append(f"A stroke was refused: {one_line(exc)}")
-        except Exception as exc:  # noqa: BLE001 - the browser is not trusted: one line, traceback logged
+        except Exception as exc:
             errors.append(error_line(exc))
     actions = []
     for msg in state.pop("_actions_in", None) or []:
@@ -196,15 +229,24 @@ def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
     return [a for a in actions if a in ("save", "next")], errors
 
 
-def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str, status: str,
-          color_scale: float = 1.0, words: tuple[str, str, str] = ("too dark", "about ideal", "too bright"),
-          tolerance: float | None = None) -> None:
+def mount(
+    painting: Painting,
+    brush: dict,
+    view: dict,
+    *,
+    vmax: float,
+    unit: str,
+    status: str,
+    color_scale: float = 1.0,
+    words: tuple[str, str, str] = ("too dark", "about ideal", "too bright"),
+    tolerance: float | None = None,
+) -> None:
     """Draw the painter with the current map; colours at ``value * color_scale`` on ±``vmax``.
 
     ``words`` name a negative, a near-zero (within ``tolerance``) and a positive value under the cursor.
     """
     from annotator_app.components.painter import painter
-    from iea_data.workflows.labels import IDEAL_TOLERANCE
+    from iea_data.core.residuals import IDEAL_TOLERANCE
 
     h, w = painting.session.base.shape
     photo, values = painting.browser_data()
@@ -234,5 +276,10 @@ def mount(painting: Painting, brush: dict, view: dict, *, vmax: float, unit: str
     }
     # one component per page (its own key): a painter never inherits another page's browser state
     key = f"{PAINTER_KEY}_{painting.ident[0]}"
-    painter(key=key, data=data, on_strokes=functools.partial(_on_strokes, key),
-            on_action=functools.partial(_on_action, key), on_resync=functools.partial(_on_resync, key))
+    painter(
+        key=key,
+        data=data,
+        on_strokes=functools.partial(_on_strokes, key),
+        on_action=functools.partial(_on_action, key),
+        on_resync=functools.partial(_on_resync, key),
+    )

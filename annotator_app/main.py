@@ -23,7 +23,6 @@ from annotator_app import pages  # noqa: E402  (after set_page_config)
 from annotator_app._common import db, workspace  # noqa: E402
 from annotator_app._errors import error_boundary  # noqa: E402
 from annotator_app._text import literal  # noqa: E402
-
 from iea_data.workflows.users import configure_auth_log  # noqa: E402
 
 log = logging.getLogger("annotator_app")
@@ -68,14 +67,19 @@ def _login_page(ws) -> None:
         if submitted:
             try:
                 with db(ws) as s:
-                    user = authenticate(s, name.strip(), password, address=_client_address(),
-                                        max_failures=ws.settings.login_max_failures)
+                    user = authenticate(
+                        s,
+                        name.strip(),
+                        password,
+                        address=_client_address(),
+                        max_failures=ws.settings.login_max_failures,
+                    )
             except AuthError as exc:
                 st.error(literal(exc))
                 return
             st.session_state["user_id"] = user.id
             st.session_state["user_name"] = user.name  # for the sign-out log line
-            st.session_state["last_seen"] = dt.datetime.now(dt.timezone.utc)
+            st.session_state["last_seen"] = dt.datetime.now(dt.UTC)
             st.rerun()
 
 
@@ -86,7 +90,7 @@ def _signed_in_user(ws):
     uid = st.session_state.get("user_id")
     if uid is None:
         return None
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if session_expired(st.session_state["last_seen"], now, ws.settings.session_idle_minutes):
         _logout(f"Signed out after {ws.settings.session_idle_minutes} idle minutes; please sign in again.", "idle")
         return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -41,16 +41,17 @@ def pages_for(user) -> dict[str, Callable]:
 
 
 def _open_annotation(ws, user, image_id: int, base: str) -> _paint.Painting:
-    from iea_data.workflows.labels import open_annotation
     from iea_data.core.painting import PaintSession
     from iea_data.workflows.catalog import photo_jpeg
+    from iea_data.workflows.labels import open_annotation
 
     with db(ws) as s:
         state = open_annotation(ws, s, user, image_id, base=base)
         photo = photo_jpeg(ws, s, image_id, state.base.shape)
     session = PaintSession(state.base, state.correction, log=state.strokes)
-    return _paint.Painting(ident=("annotation", image_id, base), session=session,
-                           photo_url=data_url(photo, "image/jpeg"), payload=state)
+    return _paint.Painting(
+        ident=("annotation", image_id, base), session=session, photo_url=data_url(photo, "image/jpeg"), payload=state
+    )
 
 
 def _current_state(p: _paint.Painting, score: float | None, comment: str | None):
@@ -132,7 +133,9 @@ def _autosave(ws, user, p: _paint.Painting) -> None:
     """Autosave the open painter's state as the user's draft (library ``save_draft``)."""
     from iea_data.workflows.labels import save_draft
 
-    state = dataclasses.replace(_current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment")))
+    state = dataclasses.replace(
+        _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
+    )
 
     def write() -> None:
         with db(ws) as s:
@@ -168,7 +171,10 @@ def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
         st.session_state["ann_error"] = f"Not saved: {exc}"
         return False
     verb = "submitted for review" if submit else "saved"
-    flash("success", f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id}).")
+    flash(
+        "success",
+        f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id}).",
+    )
     st.session_state.pop("ann_painting", None)
     return True
 
@@ -218,12 +224,16 @@ def annotate_page(ws, user) -> None:
     current = st.session_state.get("ann_image")
     if current not in ids:
         current = ids[0]
-    base = st.sidebar.selectbox("Start from", BASES, key="ann_base",
-                                format_func={"model": "model pre-label", "refdiff": "reference difference",
-                                             "zero": "zero (no pre-label)"}.get,
-                                help="The map you correct. Fixed once you have painted on an image.")
-    brush = _paint.brush_controls(unit="residual", strength_max=1.0, strength_default=0.1,
-                                  signs=("Too dark (−)", "Too bright (+)"))
+    base = st.sidebar.selectbox(
+        "Start from",
+        BASES,
+        key="ann_base",
+        format_func={"model": "model pre-label", "refdiff": "reference difference", "zero": "zero (no pre-label)"}.get,
+        help="The map you correct. Fixed once you have painted on an image.",
+    )
+    brush = _paint.brush_controls(
+        unit="residual", strength_max=1.0, strength_default=0.1, signs=("Too dark (−)", "Too bright (+)")
+    )
     view = _paint.view_controls()
 
     p: _paint.Painting | None = st.session_state.get("ann_painting")
@@ -257,8 +267,10 @@ def annotate_page(ws, user) -> None:
     st.session_state["ann_image"] = current
 
     scene = f" · scene {literal(item.scene)}" if item.scene else ""
-    nav.markdown(f"**{literal(item.name)}**{scene} · {item.n_experts} expert(s) so far · "
-                 f"painting on **{literal(p.payload.base_kind)}**" + (" (resumed draft)" if p.payload.from_draft else ""))
+    nav.markdown(
+        f"**{literal(item.name)}**{scene} · {item.n_experts} expert(s) so far · "
+        f"painting on **{literal(p.payload.base_kind)}**" + (" (resumed draft)" if p.payload.from_draft else "")
+    )
     if item.status == "rejected" and item.rejected_comment:
         st.warning(f"Rejected by a reviewer: {literal(item.rejected_comment)}")
     if p.payload.notice:
@@ -271,8 +283,14 @@ def annotate_page(ws, user) -> None:
 
     with st.container(border=True):
         cols = st.columns([2, 3])
-        cols[0].slider("Image score (0–10)", 0.0, 10.0, step=0.5, key="ann_score",
-                       help="Overall exposure quality of the image, as in the released manifests")
+        cols[0].slider(
+            "Image score (0–10)",
+            0.0,
+            10.0,
+            step=0.5,
+            key="ann_score",
+            help="Overall exposure quality of the image, as in the released manifests",
+        )
         cols[1].text_area("Comment", key="ann_comment", height=80, placeholder="Optional note for reviewers")
         b = st.columns([1, 1, 4])
         if b[0].button("Save revision", key="ann_save", help="Ctrl+S"):
@@ -292,6 +310,7 @@ def annotate_page(ws, user) -> None:
 def review_page(ws, user) -> None:
     from iea_data.core.errors import IeaError
     from iea_data.core.heatmaps import colorize, overlay
+    from iea_data.workflows.catalog import photo_for_map
     from iea_data.workflows.labels import (
         annotator_summary,
         expert_labels,
@@ -299,7 +318,6 @@ def review_page(ws, user) -> None:
         review_label,
         review_queue,
     )
-    from iea_data.workflows.catalog import photo_for_map
 
     st.markdown("### Review")
     show_flash()
@@ -310,16 +328,24 @@ def review_page(ws, user) -> None:
         with db(ws) as s:
             rows = annotator_summary(ws, s)
         if rows:
-            st.dataframe([{k: r[k] for k in ("name", "role", "done", "accepted", "rejected", "pending", "agreement")}
-                          for r in rows], hide_index=True, width="stretch")
+            st.dataframe(
+                [
+                    {k: r[k] for k in ("name", "role", "done", "accepted", "rejected", "pending", "agreement")}
+                    for r in rows
+                ],
+                hide_index=True,
+                width="stretch",
+            )
         else:
             st.caption("No annotations yet.")
     with tab_queue:
         if not items:
             st.success("No submitted labels are waiting for review.")
             return
-        labels = {f"{it.image_name} · {it.author_name} · r{it.revision}" + (" · rebased" if it.rebased else ""): it
-                  for it in items}
+        labels = {
+            f"{it.image_name} · {it.author_name} · r{it.revision}" + (" · rebased" if it.rebased else ""): it
+            for it in items
+        }
         choice = st.selectbox("Label", list(labels), key="rev_choice")
         it = labels[choice]
         with db(ws) as s:
@@ -332,27 +358,40 @@ def review_page(ws, user) -> None:
                 own = load_label_map(ws.objects, s.get(Label, it.label_id))
             photo = photo_for_map(ws, s, it.image_id, own.shape)
             names = {u.id: u.name for u in _users(s)}
-        meta = [f"score {it.score:g}" if it.score is not None else "no score",
-                literal(it.comment) if it.comment else "no comment"]
-        st.caption(f"{literal(it.image_name)} · by **{literal(it.author_name)}** · revision {it.revision} · "
-                   + " · ".join(meta))
+        meta = [
+            f"score {it.score:g}" if it.score is not None else "no score",
+            literal(it.comment) if it.comment else "no comment",
+        ]
+        st.caption(
+            f"{literal(it.image_name)} · by **{literal(it.author_name)}** · revision {it.revision} · "
+            + " · ".join(meta)
+        )
         others = [(lab, m) for lab, m in experts if lab.id != it.label_id and m.shape == own.shape]
         c = st.columns(3)
         c[0].image(photo, caption="photo", width="stretch", clamp=True)
-        c[1].image(overlay(photo, own, opacity=0.65, vmax=VMAX), caption=f"{literal(it.author_name)} (under review)",
-                   width="stretch")
+        c[1].image(
+            overlay(photo, own, opacity=0.65, vmax=VMAX),
+            caption=f"{literal(it.author_name)} (under review)",
+            width="stretch",
+        )
         if others:
             spread = expert_spread([own] + [m for _, m in others])
-            c[2].image(colorize(spread, vmax=VMAX), width="stretch",
-                       caption=f"per-pixel spread (std) across {len(others) + 1} experts: white = they agree")
+            c[2].image(
+                colorize(spread, vmax=VMAX),
+                width="stretch",
+                caption=f"per-pixel spread (std) across {len(others) + 1} experts: white = they agree",
+            )
         else:
             c[2].caption("No other expert has labelled this image yet: no spread to show.")
         if others:
             st.markdown("**Other experts**")
             oc = st.columns(3)
             for i, (lab, m) in enumerate(others):
-                oc[i % 3].image(overlay(photo, m, opacity=0.65, vmax=VMAX), width="stretch",
-                                caption=f"{literal(names.get(lab.author_id, lab.author_id))} · {literal(lab.status)}")
+                oc[i % 3].image(
+                    overlay(photo, m, opacity=0.65, vmax=VMAX),
+                    width="stretch",
+                    caption=f"{literal(names.get(lab.author_id, lab.author_id))} · {literal(lab.status)}",
+                )
         st.image(legend_png(VMAX), width=420)
         with st.form("review_form"):
             comment = st.text_area("Comment (required to reject)", key="rev_comment")
@@ -362,8 +401,9 @@ def review_page(ws, user) -> None:
         if accept or reject:
             try:
                 with db(ws) as s:
-                    review_label(s, user, it.label_id, decision="accept" if accept else "reject",
-                                 comment=comment or None)
+                    review_label(
+                        s, user, it.label_id, decision="accept" if accept else "reject", comment=comment or None
+                    )
             except IeaError as exc:
                 st.error(literal(exc))
                 return
@@ -386,8 +426,9 @@ BLOCKED_SHOWN = 50  # scenes listed with the reason they cannot be painted (the 
 def target_page(ws, user) -> None:
     from iea_data.core.errors import IeaError
     from iea_data.core.painting import PaintSession
+    from iea_data.core.residuals import EV_LIMIT, ideal_from_ev
     from iea_data.workflows.catalog import photo_for_map, photo_jpeg
-    from iea_data.workflows.targets import EV_LIMIT, ideal_from_ev, open_target, paintable_scenes, save_target
+    from iea_data.workflows.targets import open_target, paintable_scenes, save_target
 
     st.markdown("### Ideal-exposure target")
     show_flash()
@@ -401,13 +442,16 @@ def target_page(ws, user) -> None:
             more = f"\n- … and {len(blocked) - len(shown)} more" if len(blocked) > len(shown) else ""
             st.markdown("\n".join(f"- **{literal(sc.name)}**: {literal(sc.reason)}" for sc in shown) + more)
     if not scenes:
-        st.info("No scene can be painted yet: a target is painted on a scene's reference image, "
-                "which must have a decoded file (the list above says what to do for each scene).")
+        st.info(
+            "No scene can be painted yet: a target is painted on a scene's reference image, "
+            "which must have a decoded file (the list above says what to do for each scene)."
+        )
         return
     name = st.sidebar.selectbox("Scene", list(scenes), key="tgt_scene")
     scene_id = scenes[name].scene_id
-    brush = _paint.brush_controls(unit="EV", strength_max=3.0, strength_default=0.3,
-                                  signs=("Darker (−EV)", "Brighter (+EV)"))
+    brush = _paint.brush_controls(
+        unit="EV", strength_max=3.0, strength_default=0.3, signs=("Darker (−EV)", "Brighter (+EV)")
+    )
     view = _paint.view_controls()
     p = st.session_state.get("tgt_painting")
     if p is None or p.ident != ("target", scene_id):
@@ -418,19 +462,32 @@ def target_page(ws, user) -> None:
         except IeaError as exc:  # e.g. the reference's file was moved or deleted since it was ingested
             st.error(literal(f"Scene {name} cannot be opened: {exc}"))
             return
-        session = PaintSession(np.zeros_like(state.ev_map), state.ev_map, log=state.strokes,
-                               value_range=(-EV_LIMIT, EV_LIMIT))
-        p = st.session_state["tgt_painting"] = _paint.Painting(ident=("target", scene_id), session=session,
-                                                              photo_url=data_url(photo, "image/jpeg"), payload=state)
+        session = PaintSession(
+            np.zeros_like(state.ev_map), state.ev_map, log=state.strokes, value_range=(-EV_LIMIT, EV_LIMIT)
+        )
+        p = st.session_state["tgt_painting"] = _paint.Painting(
+            ident=("target", scene_id), session=session, photo_url=data_url(photo, "image/jpeg"), payload=state
+        )
     actions, errors = _paint.take_events(p)
     for e in errors:
         st.error(literal(e))
     p.dirty = False  # a target has no draft: each save is a new revision
     head = f"painting on target {p.payload.parent_id}" if p.payload.parent_id else "no target yet"
-    st.caption(f"Scene **{literal(name)}**, reference {literal(scenes[name].reference)} ({head}). Paint exposure changes in EV stops: "
-               f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV.")
-    _paint.mount(p, brush, view, vmax=VMAX, unit="EV", status=f"{p.session.n_strokes} stroke(s)",
-                 color_scale=VMAX / EV_DISPLAY, words=("darker", "unchanged", "brighter"), tolerance=0.01)
+    st.caption(
+        f"Scene **{literal(name)}**, reference {literal(scenes[name].reference)} ({head}). Paint exposure changes in EV stops: "
+        f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV."
+    )
+    _paint.mount(
+        p,
+        brush,
+        view,
+        vmax=VMAX,
+        unit="EV",
+        status=f"{p.session.n_strokes} stroke(s)",
+        color_scale=VMAX / EV_DISPLAY,
+        words=("darker", "unchanged", "brighter"),
+        tolerance=0.01,
+    )
     st.image(legend_png(VMAX), width=420, caption=f"±{VMAX:g} on this bar = ±{EV_DISPLAY:g} EV")
     if st.toggle("Preview the ideal image", key="tgt_preview"):
         with db(ws) as s:
@@ -443,13 +500,17 @@ def target_page(ws, user) -> None:
         bar = st.progress(0.0, text="Saving the target, recomputing reference differences, rebasing annotations…")
         try:
             with db(ws) as s:
-                report = save_target(ws, s, user, state,
-                                     progress=lambda done, total: bar.progress(done / total if total else 1.0))
+                report = save_target(
+                    ws, s, user, state, progress=lambda done, total: bar.progress(done / total if total else 1.0)
+                )
         except IeaError as exc:
             st.error(literal(f"Not saved: {exc}"))
             return
-        flash("success", f"Target revision {report.revision} saved: {report.n_refdiff} reference difference(s) recomputed, "
-                         f"{report.n_rebased} annotation(s) rebased for re-review, {report.n_drafts_moved} draft(s) moved.")
+        flash(
+            "success",
+            f"Target revision {report.revision} saved: {report.n_refdiff} reference difference(s) recomputed, "
+            f"{report.n_rebased} annotation(s) rebased for re-review, {report.n_drafts_moved} draft(s) moved.",
+        )
         for img, msg in report.errors:
             flash("warning", f"{img}: {msg}")
         st.session_state.pop("tgt_painting", None)
@@ -467,8 +528,9 @@ def users_page(ws, user) -> None:
     show_flash()
     with db(ws) as s:
         users = list_users(s)
-    st.dataframe([{"name": u.name, "role": u.role, "enabled": u.enabled} for u in users], hide_index=True,
-                 width="stretch")
+    st.dataframe(
+        [{"name": u.name, "role": u.role, "enabled": u.enabled} for u in users], hide_index=True, width="stretch"
+    )
     c = st.columns(2)
     with c[0], st.form("add_user", clear_on_submit=True):
         st.markdown("**Add a user**")

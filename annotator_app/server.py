@@ -14,13 +14,27 @@ MAIN = Path(__file__).resolve().parent / "main.py"
 def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
     """The command line that serves the app headless on ``host:port``."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(MAIN),
-        "--server.port", str(int(port)), "--server.address", host, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-        "--client.toolbarMode", "minimal",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(MAIN),
+        "--server.port",
+        str(int(port)),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
         # uncaught errors: a generic message in the browser, details only in the server log
         # ("false" is a deprecated alias of "stacktrace", which still shows the traceback)
-        "--client.showErrorDetails", "none",
+        "--client.showErrorDetails",
+        "none",
     ]
 
 

@@ -12,16 +12,17 @@ never read as Rich markup; values interpolated into a markup template go through
 
 from __future__ import annotations
 
-import io
 import functools
+import io
 import json
 import logging
 import os
 import sys
 import traceback
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 from urllib.parse import unquote
 
 import typer
@@ -187,7 +188,9 @@ state = _State()
 
 WorkspaceOpt = Annotated[
     Optional[Path],
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $IEA_HOME, else the current folder).", show_default=False),
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder (default: $IEA_HOME, else the current folder).", show_default=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

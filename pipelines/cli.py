@@ -17,7 +17,7 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -34,13 +34,19 @@ from pipelines._console import (  # shared by every sub-app
     lit,
     one_line,
     print_click_error,
-    print_json as _print_json,
-    print_table as _table,
     print_traceback,
     state,
-    with_progress as _with_progress,
 )
 from pipelines._console import open_workspace as _ws
+from pipelines._console import (
+    print_json as _print_json,
+)
+from pipelines._console import (
+    print_table as _table,
+)
+from pipelines._console import (
+    with_progress as _with_progress,
+)
 
 app = typer.Typer(
     name="iea",
@@ -49,8 +55,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-catalog_app = typer.Typer(help="Inspect the catalog: ls, stats, errors, runs, snapshot, export-manifest.", no_args_is_help=True)
-scenes_app = typer.Typer(help="Exposure brackets (scenes): list, set references, group by EXIF or sidecar.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="Inspect the catalog: ls, stats, errors, runs, snapshot, export-manifest.", no_args_is_help=True
+)
+scenes_app = typer.Typer(
+    help="Exposure brackets (scenes): list, set references, group by EXIF or sidecar.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema: upgrade, current.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(scenes_app, name="scenes")
@@ -64,9 +74,16 @@ def _root(workspace: WorkspaceOpt = None) -> None:
 
 
 def _ingest_summary(report) -> None:
-    row = {"files": report.n_files, "new": report.n_new, "linked": report.n_linked, "duplicate bytes": report.n_duplicate,
-           "unchanged": report.n_unchanged, "scenes created": report.n_scenes, "errors": report.n_errors,
-           "seconds": f"{report.seconds:.1f}"}
+    row = {
+        "files": report.n_files,
+        "new": report.n_new,
+        "linked": report.n_linked,
+        "duplicate bytes": report.n_duplicate,
+        "unchanged": report.n_unchanged,
+        "scenes created": report.n_scenes,
+        "errors": report.n_errors,
+        "seconds": f"{report.seconds:.1f}",
+    }
     _table([row], list(row), title=f"Ingest run {report.run_id}")
     if report.errors:
         err_console.print(f"[red]{report.n_errors} file(s) failed[/red] (kept in `iea catalog errors`):")
@@ -80,7 +97,9 @@ def _ingest_summary(report) -> None:
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(help="Folder to create (default: the current folder).")] = Path(".")) -> None:
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create (default: the current folder).")] = Path("."),
+) -> None:
     """Create a workspace: iea.toml, the catalog database (migrated), objects/ and releases/.
 
     Example: iea init ~/iea-work
@@ -114,7 +133,9 @@ def db_current() -> None:
 
 
 @app.command()
-def demo(workers: Annotated[Optional[int], typer.Option(help="Decoder processes (default: workspace setting).")] = None) -> None:
+def demo(
+    workers: Annotated[Optional[int], typer.Option(help="Decoder processes (default: workspace setting).")] = None,
+) -> None:
     """Build the demo: scikit-image photos, each a scene with -2, -1, +1, +2 EV variants, ingested.
 
     Example: iea -w demo-workspace demo
@@ -130,8 +151,10 @@ def demo(workers: Annotated[Optional[int], typer.Option(help="Decoder processes 
 
 @app.command()
 def ingest(
-    dirs: Annotated[List[Path], typer.Argument(help="Folders (walked recursively) or files.")],
-    workers: Annotated[Optional[int], typer.Option(help="Decoder processes (default: workspace setting; 0 there = all cores).")] = None,
+    dirs: Annotated[list[Path], typer.Argument(help="Folders (walked recursively) or files.")],
+    workers: Annotated[
+        Optional[int], typer.Option(help="Decoder processes (default: workspace setting; 0 there = all cores).")
+    ] = None,
     group: Annotated[str, typer.Option(help="Scene grouping of new images: filename or none.")] = "filename",
 ) -> None:
     """Ingest photos: decode in worker processes, hash, EXIF, luma statistics, thumbnails.
@@ -210,8 +233,10 @@ def catalog_ls(
         _print_json(rows)
         return
     more = limit is None and len(rows) > TABLE_LIMIT
-    _table(rows[:TABLE_LIMIT] if more else rows,
-           ["id", "name", "status", "scene", "variant", "is_reference", "width", "height", "bit_depth", "luma_mean"])
+    _table(
+        rows[:TABLE_LIMIT] if more else rows,
+        ["id", "name", "status", "scene", "variant", "is_reference", "width", "height", "bit_depth", "luma_mean"],
+    )
     if more:
         err_console.print(f"showing the first {TABLE_LIMIT} images; use --limit N, filters or --json for all")
 
@@ -232,8 +257,12 @@ def catalog_stats_cmd(as_json: JsonOpt = False) -> None:
         return
     rows = [("images", stats["images"])]
     rows += [(f"  {k}", v) for k, v in stats["images_by_status"].items()]
-    rows += [("file paths", stats["paths"]), ("scenes", stats["scenes"]), ("  with a reference", stats["scenes_with_reference"]),
-             ("scores", stats["scores"])]
+    rows += [
+        ("file paths", stats["paths"]),
+        ("scenes", stats["scenes"]),
+        ("  with a reference", stats["scenes_with_reference"]),
+        ("scores", stats["scores"]),
+    ]
     rows += [(f"labels {k}", v) for k, v in stats["labels"].items()]
     rows += [(f"split {k}", v) for k, v in stats["splits"].items()]
     rows += [("ingest runs", stats["ingest_runs"]), ("files failing", stats["open_errors"])]
@@ -275,13 +304,22 @@ def catalog_runs(limit: Annotated[int, typer.Option(help="How many runs.")] = 20
     if as_json:
         _print_json(rows)
     else:
-        _table(rows, ["id", "kind", "status", "n_files", "n_new", "n_duplicate", "n_unchanged", "n_errors", "started_at"])
+        _table(
+            rows, ["id", "kind", "status", "n_files", "n_new", "n_duplicate", "n_unchanged", "n_errors", "started_at"]
+        )
 
 
 @catalog_app.command("snapshot")
 def catalog_snapshot(
-    out: Annotated[Path, typer.Option(help="Folder for one Parquet file per table: new, empty, or an earlier snapshot.")],
-    include_users: Annotated[bool, typer.Option("--include-users", help="Also write users.parquet: names, roles, enabled, created (never password hashes).")] = False,
+    out: Annotated[
+        Path, typer.Option(help="Folder for one Parquet file per table: new, empty, or an earlier snapshot.")
+    ],
+    include_users: Annotated[
+        bool,
+        typer.Option(
+            "--include-users", help="Also write users.parquet: names, roles, enabled, created (never password hashes)."
+        ),
+    ] = False,
 ) -> None:
     """Write a Parquet snapshot (one file per table, versioned Arrow schemas) for pandas/pyarrow/DuckDB.
 
@@ -362,7 +400,9 @@ def scenes_set_reference(
 
 
 @scenes_app.command("group-exif")
-def scenes_group_exif(window: Annotated[float, typer.Option(help="Max seconds between shots of one bracket.")] = 10.0) -> None:
+def scenes_group_exif(
+    window: Annotated[float, typer.Option(help="Max seconds between shots of one bracket.")] = 10.0,
+) -> None:
     """Group ungrouped images into brackets by EXIF: same camera, close capture times, different exposure.
 
     Example: iea scenes group-exif --window 5
@@ -376,7 +416,9 @@ def scenes_group_exif(window: Annotated[float, typer.Option(help="Max seconds be
 
 
 @scenes_app.command("sidecar")
-def scenes_sidecar(csv_path: Annotated[Path, typer.Argument(help="CSV: path,scene[,variant,ev,is_reference].")]) -> None:
+def scenes_sidecar(
+    csv_path: Annotated[Path, typer.Argument(help="CSV: path,scene[,variant,ev,is_reference].")],
+) -> None:
     """Assign scenes, variants and references from a sidecar CSV (all rows or none).
 
     Example: iea scenes sidecar brackets.csv
@@ -400,10 +442,17 @@ def prelabel(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (model method).")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 8,
     loader_workers: Annotated[int, typer.Option(help="Threads decoding images while the model runs (0: in turn).")] = 2,
-    align: Annotated[bool, typer.Option(help="Align hand-held brackets (MTB) before the reference difference.")] = False,
+    align: Annotated[
+        bool, typer.Option(help="Align hand-held brackets (MTB) before the reference difference.")
+    ] = False,
     redo: Annotated[bool, typer.Option(help="Add a new revision even where a pre-label exists.")] = False,
-    weights: Annotated[str, typer.Option(help="Model weights: 'official' (released) or a checkpoint file, e.g. from iea train.")] = "official",
-    precision: Annotated[str, typer.Option(help="auto (bf16 where native and within its measured error bound), fp32 or bf16 (model method).")] = "auto",
+    weights: Annotated[
+        str, typer.Option(help="Model weights: 'official' (released) or a checkpoint file, e.g. from iea train.")
+    ] = "official",
+    precision: Annotated[
+        str,
+        typer.Option(help="auto (bf16 where native and within its measured error bound), fp32 or bf16 (model method)."),
+    ] = "auto",
 ) -> None:
     """Pre-label images: model residual maps or reference differences, stored as label revisions.
 
@@ -420,15 +469,31 @@ def prelabel(
         raise IeaError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     ws = _ws()
     if method == "refdiff":
-        report = _with_progress("refdiff", lambda cb: prelabel_refdiff(ws, scene=scene, split=split, align=align, redo=redo, progress=cb))
+        report = _with_progress(
+            "refdiff", lambda cb: prelabel_refdiff(ws, scene=scene, split=split, align=align, redo=redo, progress=cb)
+        )
     else:
-        report = _with_progress("model", lambda cb: prelabel_model(
-            ws, weights=weights, device=device, batch_size=batch_size, num_workers=loader_workers, scene=scene, split=split,
-            redo=redo, progress=cb, precision=precision))
+        report = _with_progress(
+            "model",
+            lambda cb: prelabel_model(
+                ws,
+                weights=weights,
+                device=device,
+                batch_size=batch_size,
+                num_workers=loader_workers,
+                scene=scene,
+                split=split,
+                redo=redo,
+                progress=cb,
+                precision=precision,
+            ),
+        )
     if report.precision:
         console.print(f"precision: {lit(report.precision)}", highlight=False)
-    console.print(f"{report.method}: {report.n_selected} selected, {report.n_saved} saved, "
-                  f"{report.n_skipped} already labelled, {len(report.errors)} failed")
+    console.print(
+        f"{report.method}: {report.n_selected} selected, {report.n_saved} saved, "
+        f"{report.n_skipped} already labelled, {len(report.errors)} failed"
+    )
     for name, message in report.errors[:50]:
         err_console.print(f"  [red]{lit(name)}[/red]: {lit(message)}", highlight=False)
     if report.errors:
@@ -449,10 +514,10 @@ def show(
     """
     from sqlalchemy import select
 
-    from iea_data.store import Label
-    from iea_data.workflows.catalog import image_path, resolve_image
     from iea_data.core.heatmaps import render_heatmap
     from iea_data.core.imaging import read_image, write_image
+    from iea_data.store import Label
+    from iea_data.workflows.catalog import image_path, resolve_image
     from iea_data.workflows.labels import load_label_map
 
     ws = _ws()
@@ -462,7 +527,9 @@ def show(
         q = q.where(Label.id == label) if label is not None else q.order_by(Label.created_at.desc(), Label.id.desc())
         lab = s.scalars(q.limit(1)).first()
         if lab is None:
-            raise IeaError(f"image {im.name!r} has no label{' ' + str(label) if label else ''}; run `iea prelabel` first")
+            raise IeaError(
+                f"image {im.name!r} has no label{' ' + str(label) if label else ''}; run `iea prelabel` first"
+            )
         path = image_path(s, im.id)
         title = f"{im.name}  ·  {lab.kind} r{lab.revision}  ·  mean {lab.mean:+.3f}"
         residual = load_label_map(ws.objects, lab)
@@ -537,12 +604,17 @@ def _run(argv: Optional[list[str]]) -> int:
             return 1
         if "OperationalError" in bases and type(exc).__module__.startswith("sqlalchemy"):
             reason = one_line(getattr(exc, "orig", None) or exc)
-            err_console.print(f"[red]error:[/red] cannot reach the catalog database: {lit(reason)}; check that the "
-                              "database server is running and that IEA_DATABASE_URL (or \\[catalog] database_url in "
-                              "iea.toml) is right", highlight=False)
+            err_console.print(
+                f"[red]error:[/red] cannot reach the catalog database: {lit(reason)}; check that the "
+                "database server is running and that IEA_DATABASE_URL (or \\[catalog] database_url in "
+                "iea.toml) is right",
+                highlight=False,
+            )
             return 1
-        err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {lit(one_line(exc))} (IEA_DEBUG=1 shows the traceback)",
-                          highlight=False)
+        err_console.print(
+            f"[red]unexpected error:[/red] {type(exc).__name__}: {lit(one_line(exc))} (IEA_DEBUG=1 shows the traceback)",
+            highlight=False,
+        )
         return 1
     return 0
 

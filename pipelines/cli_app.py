@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         from annotator_app.server import run_app
 
         ws = open_workspace()  # a folder name is text, not Rich markup
-        console.print(f"annotator app for [bold]{escape(str(ws.root))}[/bold] at http://{escape(host)}:{port}  "
-                      "(Ctrl+C stops it); error details go to this log, never to the browser")
+        console.print(
+            f"annotator app for [bold]{escape(str(ws.root))}[/bold] at http://{escape(host)}:{port}  "
+            "(Ctrl+C stops it); error details go to this log, never to the browser"
+        )
         raise typer.Exit(run_app(ws, port=port, host=host))

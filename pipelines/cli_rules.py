@@ -4,29 +4,49 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from iea_data.core.errors import IeaError
-from pipelines._console import EXIT_PARTIAL, TABLE_LIMIT, console, err_console, lit, print_json, print_table, with_progress
+from pipelines._console import (
+    EXIT_PARTIAL,
+    TABLE_LIMIT,
+    console,
+    err_console,
+    lit,
+    print_json,
+    print_table,
+    with_progress,
+)
 
 rules_app = typer.Typer(help="Rule bases (pixel map → 0-100 score): ls, show, check.", no_args_is_help=True)
 
 
 def assess_cmd(
-    paths: Annotated[List[Path], typer.Argument(help="Photos or folders (a .npy file is scored as a residual map).")],
-    rules: Annotated[Optional[List[str]], typer.Option("--rules", help="Rule base name or .json file; repeat. Default: all.")] = None,
-    heatmaps: Annotated[Optional[Path], typer.Option(help="Folder for blue-white-red heatmap PNGs with the scores.")] = None,
+    paths: Annotated[list[Path], typer.Argument(help="Photos or folders (a .npy file is scored as a residual map).")],
+    rules: Annotated[
+        Optional[list[str]], typer.Option("--rules", help="Rule base name or .json file; repeat. Default: all.")
+    ] = None,
+    heatmaps: Annotated[
+        Optional[Path], typer.Option(help="Folder for blue-white-red heatmap PNGs with the scores.")
+    ] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the results to a .csv or .json file.")] = None,
-    masks: Annotated[Optional[Path], typer.Option(help="Folder of region masks <image stem>.png (white = region).")] = None,
+    masks: Annotated[
+        Optional[Path], typer.Option(help="Folder of region masks <image stem>.png (white = region).")
+    ] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Override every rule base's under/over threshold.")] = None,
     weights: Annotated[str, typer.Option(help="'official' (released) or a checkpoint file.")] = "official",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 8,
     loader_workers: Annotated[int, typer.Option(help="Threads decoding images while the model runs (0: in turn).")] = 2,
     max_side: Annotated[int, typer.Option(help="Long side of the residual maps.")] = 1024,
-    precision: Annotated[str, typer.Option(help="fp32 (default: scores independent of the CPU), auto (bf16 where native and within its measured error bound) or bf16.")] = "fp32",
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="fp32 (default: scores independent of the CPU), auto (bf16 where native and within its measured error bound) or bf16."
+        ),
+    ] = "fp32",
 ) -> None:
     """Assess the exposure of any photos: residual map, mean |residual|, each rule base's score.
 
@@ -37,8 +57,8 @@ def assess_cmd(
     Examples: iea assess shots/ --heatmaps maps/ --out scores.csv
               iea assess a.jpg --rules strict_landscape --rules my_rules.json
     """
-    from iea_data.workflows.assess import assess
     from iea_data.core.rules import get_rule_base, list_rule_bases
+    from iea_data.workflows.assess import assess
 
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise IeaError(f"--out must end in .csv or .json, got {out.name!r}")
@@ -47,17 +67,33 @@ def assess_cmd(
     rbs = [get_rule_base(r) for r in (rules or list_rule_bases())]
     if threshold is not None:
         try:
-            rbs = [rb.with_thresholds(under=threshold, over=threshold, severe=max(threshold, rb.thresholds.severe))
-                   for rb in rbs]
+            rbs = [
+                rb.with_thresholds(under=threshold, over=threshold, severe=max(threshold, rb.thresholds.severe))
+                for rb in rbs
+            ]
         except ValueError as exc:
             raise IeaError(f"--threshold: {exc}") from None
-    report = with_progress("assess", lambda cb: assess(
-        paths, rule_bases=rbs, masks=masks, heatmaps_dir=heatmaps, weights=weights, device=device,
-        batch_size=batch_size, num_workers=loader_workers, max_side=max_side, progress=cb, precision=precision))
+    report = with_progress(
+        "assess",
+        lambda cb: assess(
+            paths,
+            rule_bases=rbs,
+            masks=masks,
+            heatmaps_dir=heatmaps,
+            weights=weights,
+            device=device,
+            batch_size=batch_size,
+            num_workers=loader_workers,
+            max_side=max_side,
+            progress=cb,
+            precision=precision,
+        ),
+    )
     n = len(report.results)
     columns = ["path", "mean_abs"] + [f"{rb.name}.score" for rb in rbs]
-    shown = [{**row, "path": os.path.basename(row["path"])}
-             for row in (r.to_row() for r in report.results[:TABLE_LIMIT])]
+    shown = [
+        {**row, "path": os.path.basename(row["path"])} for row in (r.to_row() for r in report.results[:TABLE_LIMIT])
+    ]
     if n:
         print_table(shown, columns, title=f"{n} assessed · {report.images_per_second:.2f} images/s")
     else:
@@ -85,8 +121,15 @@ def rules_ls(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     for name in list_rule_bases():
         rb = get_rule_base(name)
         t = rb.thresholds
-        rows.append({"name": name, "title": rb.title, "region": rb.region or "-", "levels": len(rb.levels),
-                     "thresholds": f"under {t.under:g} · over {t.over:g} · severe {t.severe:g}"})
+        rows.append(
+            {
+                "name": name,
+                "title": rb.title,
+                "region": rb.region or "-",
+                "levels": len(rb.levels),
+                "thresholds": f"under {t.under:g} · over {t.over:g} · severe {t.severe:g}",
+            }
+        )
     if as_json:
         print_json(rows)
     else:
@@ -101,8 +144,11 @@ def rules_show(name: Annotated[str, typer.Argument(help="Rule base name or .json
     rb = get_rule_base(name)
     t = rb.thresholds
     console.print(f"[bold]{lit(rb.title)}[/bold] ({lit(rb.name)}) — {lit(rb.description)}", highlight=False)
-    console.print(f"thresholds: under ≤ −{t.under:g}, over ≥ +{t.over:g}, severe |r| ≥ {t.severe:g}; "
-                  f"region: {lit(rb.region or 'none (whole image)')}", highlight=False)
+    console.print(
+        f"thresholds: under ≤ −{t.under:g}, over ≥ +{t.over:g}, severe |r| ≥ {t.severe:g}; "
+        f"region: {lit(rb.region or 'none (whole image)')}",
+        highlight=False,
+    )
     print_table(rule_base_summary(rb), ["score", "condition", "rule", "note"])
 
 

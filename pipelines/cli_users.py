@@ -17,9 +17,12 @@ from pipelines._console import JsonOpt, console, lit, open_workspace, print_json
 users_app = typer.Typer(help="Annotator app accounts: add, ls, passwd, disable, enable, demo.", no_args_is_help=True)
 
 PasswordStdinOpt = Annotated[
-    bool, typer.Option("--password-stdin",
-                       help="Read the password from the first line of stdin (for scripts); one trailing \\n or \\r\\n "
-                            "is removed, nothing else.")
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of stdin (for scripts); one trailing \\n or \\r\\n "
+        "is removed, nothing else.",
+    ),
 ]
 
 
@@ -133,8 +136,11 @@ def demo_cmd() -> None:
 
     with open_workspace().session() as s:
         users = seed_demo_users(s)
-    print_table([{"name": u.name, "role": u.role, "password": DEMO_USERS[u.name][1]} for u in users],
-                ["name", "role", "password"], title="demo accounts (demo workspaces only)")
+    print_table(
+        [{"name": u.name, "role": u.role, "password": DEMO_USERS[u.name][1]} for u in users],
+        ["name", "role", "password"],
+        title="demo accounts (demo workspaces only)",
+    )
 
 
 def register(app: typer.Typer) -> None:

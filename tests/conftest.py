@@ -16,7 +16,9 @@ SHARED = REPO.parent / "shared"
 PG_URL = os.environ.get("IEA_TEST_POSTGRES_URL")
 
 
-def run_iea(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_iea(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
     """Run the ``iea`` command as a user would (a subprocess), without IEA_HOME/IEA_DATABASE_URL leaking in."""
     e = dict(os.environ)
     e.pop("IEA_HOME", None)
@@ -24,8 +26,11 @@ def run_iea(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     e["PYTHONPATH"] = str(REPO)
     e["COLUMNS"] = "200"
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=e, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout
+    )
+
+
 PG_SKIP_REASON = (
     "PostgreSQL tests need IEA_TEST_POSTGRES_URL (postgresql+psycopg://USER@HOST:PORT/DB); "
     ".ci/run starts a throwaway cluster and sets it"

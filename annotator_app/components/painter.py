@@ -7,14 +7,15 @@ value under the cursor, and sends strokes (trigger ``strokes``), toolbar or keyb
 
 Each stroke is painted in the browser at once with ``paintStroke`` (``painter.js``), a port of
 :func:`iea_data.core.painting.apply_stroke` tested against the same fixture
-(``tests/painting/fixtures/brush_strokes.json``); Python's patch then replaces the prediction,
+(``tests/core/painting/fixtures/brush_strokes.json``); Python's patch then replaces the prediction,
 so once every stroke is acknowledged the screen shows the stored map.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 
@@ -42,12 +43,24 @@ _component = st.components.v2.component(
 )
 
 
-def painter(*, key: str, data: dict[str, Any], on_strokes: Callable[[], None], on_action: Callable[[], None],
-            on_resync: Callable[[], None]):
+def painter(
+    *,
+    key: str,
+    data: dict[str, Any],
+    on_strokes: Callable[[], None],
+    on_action: Callable[[], None],
+    on_resync: Callable[[], None],
+):
     """Mount the painter; the callbacks read ``st.session_state[key]["strokes"|"action"|"resync"]``.
 
     ``data["photo"]`` and ``data["values"]["full"]`` may be None when the browser already has
     them; a remounted painter that lacks them asks again with the ``resync`` trigger.
     """
-    return _component(key=key, data=data, on_strokes_change=on_strokes, on_action_change=on_action,
-                      on_resync_change=on_resync, width="stretch")
+    return _component(
+        key=key,
+        data=data,
+        on_strokes_change=on_strokes,
+        on_action_change=on_action,
+        on_resync_change=on_resync,
+        width="stretch",
+    )

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import BinaryIO, Callable, Union
+from collections.abc import Callable
+from typing import BinaryIO, Union
 
 __all__ = ["atomic_write"]
 
 
-def atomic_write(path: Union[str, os.PathLike], data: Union[bytes, Callable[[BinaryIO], object]], *,
-                 fsync: bool = False, make_dirs: bool = False) -> None:
+def atomic_write(
+    path: Union[str, os.PathLike],
+    data: Union[bytes, Callable[[BinaryIO], object]],
+    *,
+    fsync: bool = False,
+    make_dirs: bool = False,
+) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
     Parameters

@@ -26,9 +26,17 @@ DEFAULT_RANGE = 0.5
 # ColorBrewer RdBu (11 classes), reversed so that negative = blue, with a pure-white centre.
 _ANCHORS = np.array(
     [
-        (5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240),
+        (5, 48, 97),
+        (33, 102, 172),
+        (67, 147, 195),
+        (146, 197, 222),
+        (209, 229, 240),
         (255, 255, 255),
-        (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43), (103, 0, 31),
+        (253, 219, 199),
+        (244, 165, 130),
+        (214, 96, 77),
+        (178, 24, 43),
+        (103, 0, 31),
     ],
     dtype=np.float64,
 )
@@ -72,7 +80,9 @@ def colorize(residual: np.ndarray, *, vmax: float = DEFAULT_RANGE) -> np.ndarray
     return COLORMAP[idx]
 
 
-def overlay(photo: np.ndarray, residual: np.ndarray, *, opacity: float = 0.7, vmax: float = DEFAULT_RANGE) -> np.ndarray:
+def overlay(
+    photo: np.ndarray, residual: np.ndarray, *, opacity: float = 0.7, vmax: float = DEFAULT_RANGE
+) -> np.ndarray:
     """Blend the heatmap over the photo.
 
     The colour's weight is ``opacity * min(|residual| / vmax, 1)``: ideal pixels show the photo

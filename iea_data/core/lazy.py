@@ -15,13 +15,15 @@ Examples
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from typing import Any
 
 __all__ = ["lazy_attributes"]
 
 
-def lazy_attributes(package: str, lazy: Mapping[str, str], public: Iterable[str], *,
-                    namespace: MutableMapping[str, Any]) -> tuple[Callable[[str], Any], Callable[[], list]]:
+def lazy_attributes(
+    package: str, lazy: Mapping[str, str], public: Iterable[str], *, namespace: MutableMapping[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list]]:
     """Module-level ``__getattr__`` and ``__dir__`` for ``package``.
 
     Parameters

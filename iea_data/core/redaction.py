@@ -67,7 +67,7 @@ def url_password(url: str) -> str | None:
     return m["password"] or None if m else None
 
 
-def mask_secrets(text: str, secrets: "list[str] | tuple[str, ...] | set[str]") -> str:
+def mask_secrets(text: str, secrets: list[str] | tuple[str, ...] | set[str]) -> str:
     """``text`` with URL passwords and every one of ``secrets`` (also percent-decoded) masked.
 
     Parameters

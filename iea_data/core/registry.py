@@ -6,9 +6,11 @@ Modelled on timm's ``register_model`` / ``list_models`` and pyiqa's registry wit
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import fnmatch
-from typing import Any, Callable, Dict, Iterator, List, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from .errors import IeaError
 
@@ -39,13 +41,13 @@ class Registry:
 
     def __init__(self, kind: str):
         self.kind = kind
-        self._items: Dict[str, Any] = {}
+        self._items: dict[str, Any] = {}
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
         """Decorator registering ``obj`` under ``name`` (default: its ``__name__``)."""
 
         def deco(obj: T) -> T:
-            key = name or getattr(obj, "__name__")
+            key = name or obj.__name__
             if key in self._items:
                 raise ValueError(f"{self.kind} {key!r} is already registered")
             self._items[key] = obj
@@ -64,7 +66,7 @@ class Registry:
                 f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items)) or 'none'}."
             ) from None
 
-    def list(self, pattern: str = "*") -> List[str]:
+    def list(self, pattern: str = "*") -> builtins.list[str]:
         """Sorted names matching the fnmatch ``pattern``."""
         return sorted(k for k in self._items if fnmatch.fnmatch(k, pattern))
 

@@ -181,9 +181,7 @@ def variant_sort_key(tag: str | None) -> tuple:
 
 def _basename(filename: str | os.PathLike[str]) -> str:
     if isinstance(filename, bytes) or not isinstance(filename, (str, os.PathLike)):
-        raise TypeError(
-            f"filename must be a str or os.PathLike, got {type(filename).__name__}"
-        )
+        raise TypeError(f"filename must be a str or os.PathLike, got {type(filename).__name__}")
     return os.path.basename(os.fspath(filename))
 
 
@@ -235,10 +233,7 @@ def parse_variant_name(filename: str | os.PathLike[str]) -> VariantName:
     """
     base = _basename(filename)
     if not base:
-        raise ValueError(
-            f"filename {os.fspath(filename)!r} has no basename; pass a file path, "
-            "not a directory"
-        )
+        raise ValueError(f"filename {os.fspath(filename)!r} has no basename; pass a file path, not a directory")
     m = _NAME_RE.fullmatch(base)
     if m is not None:
         parsed = _parse_token(m["tok"])
@@ -406,9 +401,7 @@ def group_by_filename(
                 reference=reference,
                 variants={tag: slots[tag][0] for tag in order},
                 evs={tag: slots[tag][1] for tag in order},
-                conflicts=sorted(
-                    found, key=lambda c: (variant_sort_key(c.tag), c.dropped)
-                ),
+                conflicts=sorted(found, key=lambda c: (variant_sort_key(c.tag), c.dropped)),
             )
         )
     return groups
@@ -416,9 +409,7 @@ def group_by_filename(
 
 def _check_name(name: Any) -> str | os.PathLike[str]:
     if isinstance(name, bytes) or not isinstance(name, (str, os.PathLike)):
-        raise TypeError(
-            f"every name must be a str or os.PathLike, got {type(name).__name__}: {name!r}"
-        )
+        raise TypeError(f"every name must be a str or os.PathLike, got {type(name).__name__}: {name!r}")
     return name
 
 
@@ -472,18 +463,13 @@ def _shots(records: Iterable[Any]) -> list[_Shot]:
             camera = str(camera).strip() or None
         time = _get(record, "capture_time")
         if time is not None and not isinstance(time, datetime):
-            raise ValueError(
-                f"record {key!r}: capture_time must be a datetime or None, "
-                f"got {type(time).__name__}"
-            )
+            raise ValueError(f"record {key!r}: capture_time must be a datetime or None, got {type(time).__name__}")
         bias = _get(record, "exposure_bias")
         if bias is not None:
             try:
                 bias = float(bias)
             except (TypeError, ValueError):
-                raise ValueError(
-                    f"record {key!r}: exposure_bias must be a number of stops, got {bias!r}"
-                ) from None
+                raise ValueError(f"record {key!r}: exposure_bias must be a number of stops, got {bias!r}") from None
             if not math.isfinite(bias):
                 raise ValueError(f"record {key!r}: exposure_bias must be finite, got {bias!r}")
         shots.append(
@@ -609,9 +595,7 @@ def group_by_exif(
                 current.append((time, shot))
             else:
                 brackets.append([(time, shot)])
-        found.extend(
-            (camera, b[0][0], [shot.key for _, shot in b]) for b in brackets if len(b) >= 2
-        )
+        found.extend((camera, b[0][0], [shot.key for _, shot in b]) for b in brackets if len(b) >= 2)
     found.sort(key=lambda g: (g[0], g[1]))
     return [keys for _, _, keys in found]
 
@@ -667,8 +651,7 @@ def ev_offsets(records: Sequence[Any]) -> dict[Hashable, float]:
     missing = [s.key for s in shots if s.exposure_time is None and s.bias is None]
     if missing:
         raise ValueError(
-            f"records {missing!r} have neither exposure_time nor exposure_bias; "
-            "their EV offset cannot be computed"
+            f"records {missing!r} have neither exposure_time nor exposure_bias; their EV offset cannot be computed"
         )
     if all(s.exposure_time is not None for s in shots):
         use_iso = all(s.iso is not None for s in shots)
@@ -796,9 +779,7 @@ def _parse_sidecar(reader: Any, where: str) -> list[SidecarRow]:
             header = [c.strip() for c in cells]
             break
     if header is None:
-        raise ManifestError(
-            f"{where}: empty sidecar; expected a header 'path,scene[,variant,ev,is_reference]'"
-        )
+        raise ManifestError(f"{where}: empty sidecar; expected a header 'path,scene[,variant,ev,is_reference]'")
     hline = reader.line_num
 
     unknown = [c for c in header if c not in SIDECAR_COLUMNS]
@@ -814,10 +795,7 @@ def _parse_sidecar(reader: Any, where: str) -> list[SidecarRow]:
         )
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
-        raise ManifestError(
-            f"{where}, line {hline}: column(s) {', '.join(map(repr, repeated))} "
-            "appear more than once"
-        )
+        raise ManifestError(f"{where}, line {hline}: column(s) {', '.join(map(repr, repeated))} appear more than once")
     lacking = [c for c in _REQUIRED if c not in header]
     if lacking:
         raise ManifestError(
@@ -835,8 +813,7 @@ def _parse_sidecar(reader: Any, where: str) -> list[SidecarRow]:
             continue
         if len(cells) != len(header):
             raise ManifestError(
-                f"{where}, line {line}: {len(cells)} cell(s) but the header has {len(header)} "
-                f"({','.join(header)})"
+                f"{where}, line {line}: {len(cells)} cell(s) but the header has {len(header)} ({','.join(header)})"
             )
         cell = dict(zip(header, (c.strip() for c in cells)))
 
@@ -856,9 +833,7 @@ def _parse_sidecar(reader: Any, where: str) -> list[SidecarRow]:
             try:
                 ev = float(re.sub(r"(?i)ev$", "", ev_text))
             except ValueError:
-                raise fail(
-                    f"'ev' must be a number of stops such as -1 or 0.5, got {ev_text!r}"
-                ) from None
+                raise fail(f"'ev' must be a number of stops such as -1 or 0.5, got {ev_text!r}") from None
             if not math.isfinite(ev):
                 raise fail(f"'ev' must be finite, got {ev_text!r}")
             ev += 0.0
@@ -870,9 +845,7 @@ def _parse_sidecar(reader: Any, where: str) -> list[SidecarRow]:
                 variant, tag_ev = parsed
                 if tag_ev is not None:
                     if ev is not None and abs(ev - tag_ev) > 1e-9:
-                        raise fail(
-                            f"variant {variant!r} says {tag_ev:g} EV but 'ev' is {ev_text!r}"
-                        )
+                        raise fail(f"variant {variant!r} says {tag_ev:g} EV but 'ev' is {ev_text!r}")
                     ev = tag_ev
         elif ev is not None:
             variant = format_ev_tag(ev)
@@ -891,10 +864,7 @@ def _parse_sidecar(reader: Any, where: str) -> list[SidecarRow]:
         seen_paths[img] = line
         if variant is not None:
             if (scene, variant) in seen_tags:
-                raise fail(
-                    f"scene {scene!r} already has variant {variant!r} "
-                    f"(line {seen_tags[scene, variant]})"
-                )
+                raise fail(f"scene {scene!r} already has variant {variant!r} (line {seen_tags[scene, variant]})")
             seen_tags[scene, variant] = line
         if is_ref:
             if scene in references:

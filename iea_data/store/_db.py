@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas import SCHEMAS_DIR
 from iea_data.core.errors import IeaError
 from iea_data.core.redaction import redact_url
+from schemas import SCHEMAS_DIR
 
-__all__ = ["get_engine", "make_session", "upgrade_database", "current_revision", "head_revision", "check_schema",
-           "dispose_engines", "alembic_config", "MIGRATIONS_DIR"]
+__all__ = [
+    "get_engine",
+    "make_session",
+    "upgrade_database",
+    "current_revision",
+    "head_revision",
+    "check_schema",
+    "dispose_engines",
+    "alembic_config",
+    "MIGRATIONS_DIR",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +66,11 @@ def get_engine(url: str) -> Engine:
             return engine
         try:
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
-                                       hide_parameters=True)
+                engine = create_engine(
+                    url,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+                    hide_parameters=True,
+                )
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "begin", _sqlite_begin_immediate)
             else:
@@ -131,6 +142,4 @@ def check_schema(engine: Engine) -> None:
     if cur != head:
         if cur is None and not inspect(engine).get_table_names():
             raise IeaError(f"the catalog at {engine.url!r} is empty; run `iea db upgrade` (or `iea init`)")
-        raise IeaError(
-            f"the catalog schema is at revision {cur}, this code needs {head}; run `iea db upgrade`"
-        )
+        raise IeaError(f"the catalog schema is at revision {cur}, this code needs {head}; run `iea db upgrade`")

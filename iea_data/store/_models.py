@@ -63,7 +63,7 @@ SHA = String(64)
 
 def utcnow() -> dt.datetime:
     """Timezone-aware current UTC time (stored as UTC in every backend)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
@@ -10,7 +11,9 @@ from sqlalchemy.orm import Session
 __all__ = ["insert_ignore"]
 
 
-def insert_ignore(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, conflict: Iterable[str]) -> None:
+def insert_ignore(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, conflict: Iterable[str]
+) -> None:
     """Insert ``rows`` into ``table``, silently skipping those that collide on the unique ``conflict`` columns.
 
     Works on SQLite and PostgreSQL, so two processes inserting the same image or path never

@@ -103,7 +103,9 @@ class ObjectStore:
         ext = ext.lower() if isinstance(ext, str) and _EXT.fullmatch(ext.lower()) else ".img"
         return self.root / "images" / sha256[:2] / f"{sha256}{ext}"
 
-    def put_image_file(self, src: str | os.PathLike[str], sha256: str, ext: str, *, durable: bool = True) -> tuple[Path, int]:
+    def put_image_file(
+        self, src: str | os.PathLike[str], sha256: str, ext: str, *, durable: bool = True
+    ) -> tuple[Path, int]:
         """Store a read-only copy of the photo ``src`` whose content is ``sha256``, once.
 
         Parameters
@@ -144,7 +146,8 @@ class ObjectStore:
             if digest != sha256:
                 raise SourceChangedError(
                     f"{os.fsdecode(src)} changed since it was ingested (its sha256 is {digest}, the catalog holds "
-                    f"{sha256}); run `iea ingest` on it again")
+                    f"{sha256}); run `iea ingest` on it again"
+                )
             os.fchmod(out.fileno(), IMAGE_MODE)
 
         atomic_write(dest, copy_checked, fsync=durable, make_dirs=True)
@@ -204,8 +207,15 @@ def _clone_or_copy(inp, out) -> tuple[int, str]:
         fcntl.ioctl(out.fileno(), _FICLONE, inp.fileno())
         src = open(out.fileno(), "rb", buffering=0, closefd=False)
     except OSError as exc:
-        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM,
-                             errno.EBADF):
+        if exc.errno not in (
+            errno.EOPNOTSUPP,
+            errno.ENOTTY,
+            errno.EXDEV,
+            errno.EINVAL,
+            errno.ENOSYS,
+            errno.EPERM,
+            errno.EBADF,
+        ):
             raise
         src = None
     if src is not None:

@@ -19,16 +19,25 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import tomli_w
 
 from iea_data.core.errors import IeaError, WorkspaceNotFoundError
 from iea_data.core.files import atomic_write
-from .objects import ObjectStore
 from iea_data.core.redaction import redact_url
+
+from .objects import ObjectStore
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from sqlalchemy.orm import Session
+
+    from ._roles import UserInfo
+    from ._unit import UnitOfWork
 
 __all__ = ["Settings", "Workspace", "init_workspace", "find_workspace", "CONFIG_NAME"]
 
@@ -84,16 +93,26 @@ class Settings:
     def __post_init__(self) -> None:
         if not isinstance(self.release_license, str) or not self.release_license.strip():
             raise IeaError(f"setting 'releases.license' must be a non-empty string, got {self.release_license!r}")
-        for name in ("max_pixels", "label_max_side", "thumbnail_side", "stats_side", "session_idle_minutes",
-                     "login_max_failures", "memory_budget_mb"):
+        for name in (
+            "max_pixels",
+            "label_max_side",
+            "thumbnail_side",
+            "stats_side",
+            "session_idle_minutes",
+            "login_max_failures",
+            "memory_budget_mb",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise IeaError(f"setting {name!r} must be a positive integer, got {value!r}")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise IeaError(f"setting 'workers' must be an integer >= 0 (0 = all cores), got {self.workers!r}")
         if not isinstance(self.database_url, str) or "://" not in self.database_url:
-            got = (repr(self.database_url) if "@" not in str(self.database_url)
-                   else "a value without '://' (not shown: it may hold a password)")
+            got = (
+                repr(self.database_url)
+                if "@" not in str(self.database_url)
+                else "a value without '://' (not shown: it may hold a password)"
+            )
             raise IeaError(
                 f"setting 'database_url' must be a SQLAlchemy URL such as 'sqlite:///catalog.sqlite', got {got}"
             )
@@ -120,7 +139,7 @@ class Settings:
         return out
 
     @classmethod
-    def from_toml(cls, data: Mapping[str, Any], *, source: str = CONFIG_NAME) -> "Settings":
+    def from_toml(cls, data: Mapping[str, Any], *, source: str = CONFIG_NAME) -> Settings:
         kwargs: dict[str, Any] = {}
         known = {(s, k) for s, k in cls._SECTIONS.values()}
         for section, table in data.items():
@@ -170,7 +189,7 @@ class Workspace:
         url = os.environ.get("IEA_DATABASE_URL") or self.settings.database_url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            url = prefix + str((self.root / url[len(prefix):]).resolve())
+            url = prefix + str((self.root / url[len(prefix) :]).resolve())
         return url
 
     @property
@@ -183,7 +202,7 @@ class Workspace:
         return self.settings.workers or (os.cpu_count() or 1)
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str]) -> "Workspace":
+    def open(cls, root: str | os.PathLike[str]) -> Workspace:
         """Open the workspace at ``root``; raise :class:`WorkspaceNotFoundError` if it has no ``iea.toml``."""
         root = Path(root).expanduser().resolve()
         config = root / CONFIG_NAME
@@ -203,14 +222,34 @@ class Workspace:
 
         return get_engine(self.database_url)
 
-    def session(self):
-        """A new ORM session on the catalog (use as a context manager)."""
+    def session(self) -> Session:
+        """A new ORM session on the catalog (use as a context manager).
+
+        Workflows use :meth:`unit` instead: one transaction with the object store and the actor.
+        """
         from . import make_session
 
         return make_session(self.engine())
 
+    def unit(self, actor: UserInfo | None = None) -> AbstractContextManager[UnitOfWork]:
+        """Open a :class:`~iea_data.store.UnitOfWork` (one transaction) acting as ``actor``.
 
-def init_workspace(path: str | os.PathLike[str], *, settings: Settings | None = None, upgrade: bool = True) -> Workspace:
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = init_workspace(tempfile.mkdtemp())
+        >>> with ws.unit() as uow:
+        ...     uow.workspace is ws, uow.actor
+        (True, None)
+        """
+        from ._unit import unit_of_work
+
+        return unit_of_work(self, actor)
+
+
+def init_workspace(
+    path: str | os.PathLike[str], *, settings: Settings | None = None, upgrade: bool = True
+) -> Workspace:
     """Create (or complete) a workspace at ``path`` and bring its database to the newest schema.
 
     An existing ``iea.toml`` is kept; missing folders are created. Running it twice is harmless.

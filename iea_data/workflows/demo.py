@@ -8,8 +8,9 @@ named ``<photo>_<EV>EV.png`` next to ``<photo>.png`` and ingested.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -34,7 +35,9 @@ def _load_photo(name: str) -> np.ndarray:
     return (img[..., :3].astype(np.float32) / 255.0).astype(np.float32)
 
 
-def write_demo_photos(folder: str | Path, *, photos: Sequence[str] = DEMO_PHOTOS, evs: Sequence[float] = DEMO_EVS) -> list[Path]:
+def write_demo_photos(
+    folder: str | Path, *, photos: Sequence[str] = DEMO_PHOTOS, evs: Sequence[float] = DEMO_EVS
+) -> list[Path]:
     """Write each photo and its EV variants as 8-bit PNGs into ``folder``; existing files are kept.
 
     Returns the paths of every demo file.
@@ -57,8 +60,14 @@ def write_demo_photos(folder: str | Path, *, photos: Sequence[str] = DEMO_PHOTOS
     return paths
 
 
-def build_demo(workspace, *, photos: Sequence[str] = DEMO_PHOTOS, evs: Sequence[float] = DEMO_EVS,
-               workers: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None):
+def build_demo(
+    workspace,
+    *,
+    photos: Sequence[str] = DEMO_PHOTOS,
+    evs: Sequence[float] = DEMO_EVS,
+    workers: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+):
     """Write the demo photos into ``WORKSPACE/demo-photos`` and ingest them; returns the ingest report.
 
     The ingest run is recorded with kind ``"demo"``: that is the catalog's mark of a demo
@@ -66,7 +75,7 @@ def build_demo(workspace, *, photos: Sequence[str] = DEMO_PHOTOS, evs: Sequence[
     may create the demo accounts with their public passwords.
     """
     from .catalog import ingest
-    from .users._demo import DEMO_RUN_KIND
+    from .users import DEMO_RUN_KIND
 
     folder = workspace.root / "demo-photos"
     write_demo_photos(folder, photos=photos, evs=evs)

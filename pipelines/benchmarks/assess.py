@@ -31,11 +31,11 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    from iea_data.workflows.demo import write_demo_photos
     from iea_data.core.imaging import read_image
     from iea_data.core.model import create_model, resolve_precision, to_batch
-    from iea_data.workflows.assess import assess
     from iea_data.core.rules import get_rule_base, list_rule_bases, score_map
+    from iea_data.workflows.assess import assess
+    from iea_data.workflows.demo import write_demo_photos
 
     tmp = Path(tempfile.mkdtemp(prefix="iea-bench-assess-"))
     try:
@@ -53,11 +53,12 @@ def main(argv=None) -> dict:
             with torch.inference_mode(), torch.autocast(**autocast):
                 t = time.perf_counter()
                 for i in range(0, n, args.batch_size):
-                    model(x[i:i + args.batch_size])
+                    model(x[i : i + args.batch_size])
                 alone = min(alone, time.perf_counter() - t)
             t = time.perf_counter()
-            report = assess(paths, batch_size=args.batch_size, num_workers=args.loader_workers,
-                            precision=args.precision)
+            report = assess(
+                paths, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision
+            )
             full = min(full, time.perf_counter() - t)
             assert len(report.results) == n, report.errors[:3]
         rbs = [get_rule_base(name) for name in list_rule_bases()]
@@ -90,11 +91,15 @@ def main(argv=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"assess benchmark ({result['machine']}, {result['date']}, {n} demo photos, batch {args.batch_size}, "
-          f"{result['precision']}, load {result['load_average_1_5_15']})")
+    print(
+        f"assess benchmark ({result['machine']}, {result['date']}, {n} demo photos, batch {args.batch_size}, "
+        f"{result['precision']}, load {result['load_average_1_5_15']})"
+    )
     print(f"  model alone (tensors ready)      {result['model_alone_images_per_s']:.2f} images/s")
-    print(f"  iea assess (5 rule bases)        {result['assess_images_per_s']:.2f} images/s "
-          f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, scoring)")
+    print(
+        f"  iea assess (5 rule bases)        {result['assess_images_per_s']:.2f} images/s "
+        f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, scoring)"
+    )
     print(f"  scoring alone: {scoring_ms:.1f} ms for five rule bases on a 1024x768 map with a mask")
     return result
 

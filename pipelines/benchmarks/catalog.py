@@ -28,7 +28,9 @@ def make_photos(folder: Path, n: int, size=(768, 1024)) -> list[Path]:
     import skimage.data
 
     folder.mkdir(parents=True, exist_ok=True)
-    bases = [getattr(skimage.data, name)() for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")]
+    bases = [
+        getattr(skimage.data, name)() for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
+    ]
     bases = [cv2.resize(b[..., :3], (size[1], size[0]), interpolation=cv2.INTER_CUBIC) for b in bases]
     rng = np.random.default_rng(0)
     paths = []
@@ -61,8 +63,8 @@ def bare_imread(paths: list[Path], workers: int) -> float:
 
 def run_ingest(paths_dir: Path, workers: int, root: Path) -> tuple[float, float, int]:
     from iea_data.store import dispose_engines
-    from iea_data.workflows.catalog import ingest
     from iea_data.store.workspace import init_workspace
+    from iea_data.workflows.catalog import ingest
 
     if root.exists():
         shutil.rmtree(root)
@@ -81,8 +83,8 @@ def run_ingest(paths_dir: Path, workers: int, root: Path) -> tuple[float, float,
 
 def manifest_import(root: Path, csv: Path) -> float:
     from iea_data.store import dispose_engines
-    from iea_data.workflows.catalog import import_manifest
     from iea_data.store.workspace import init_workspace
+    from iea_data.workflows.catalog import import_manifest
 
     if root.exists():
         shutil.rmtree(root)
@@ -139,8 +141,12 @@ def main(argv=None) -> dict:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"ingest benchmark ({result['machine']}, {result['date']}, {args.files} files, {args.workers} workers)")
     print(f"  bare cv2.imread loop      {result['bare_imread_s']:.2f} s")
-    print(f"  iea ingest (first run)    {result['ingest_first_s']:.2f} s  -> {result['ingest_vs_imread_throughput']:.2f}x the imread throughput (goal >= 0.8)")
-    print(f"  iea ingest (re-run)       {result['ingest_rerun_s']:.3f} s  -> {result['rerun_speedup']:.0f}x faster than the first (goal >= 20)")
+    print(
+        f"  iea ingest (first run)    {result['ingest_first_s']:.2f} s  -> {result['ingest_vs_imread_throughput']:.2f}x the imread throughput (goal >= 0.8)"
+    )
+    print(
+        f"  iea ingest (re-run)       {result['ingest_rerun_s']:.3f} s  -> {result['rerun_speedup']:.0f}x faster than the first (goal >= 20)"
+    )
     if result.get("manifest_import_s") is not None:
         print(f"  import-manifest {result['manifest_rows']} rows  {result['manifest_import_s']:.2f} s (goal <= 10)")
     return result

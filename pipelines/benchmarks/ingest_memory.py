@@ -86,18 +86,22 @@ def _env() -> dict:
 
 def make_png_in_subprocess(path: Path, side: int, depth: int, alpha: bool) -> Path:
     """:func:`make_png` in its own process, so this one never holds the full image."""
-    code = "import sys; from pipelines.benchmarks.ingest_memory import make_png; " \
-           "make_png(__import__('pathlib').Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1')"
-    subprocess.run([sys.executable, "-c", code, str(path), str(side), str(depth), "1" if alpha else "0"], env=_env(),
-                   check=True)
+    code = (
+        "import sys; from pipelines.benchmarks.ingest_memory import make_png; "
+        "make_png(__import__('pathlib').Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1')"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(path), str(side), str(depth), "1" if alpha else "0"], env=_env(), check=True
+    )
     return path
 
 
 def measure(path: Path, objects: Path) -> dict:
     """Peak RSS of a fresh worker process scanning ``path``."""
     env = _env()
-    res = subprocess.run([sys.executable, "-c", _WORKER, str(path), str(objects)], env=env, capture_output=True,
-                         text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _WORKER, str(path), str(objects)], env=env, capture_output=True, text=True, check=True
+    )
     out = json.loads(res.stdout.strip().splitlines()[-1])
     if out["error"]:
         raise RuntimeError(f"scan failed: {out['error']}")
@@ -161,8 +165,12 @@ def _tree_rss_kib(root: int) -> int:
 def measure_pool(folder: Path, work: Path, workers: int, budget_mb: int) -> dict:
     """Peak summed RSS of a fresh ``ingest`` of ``folder`` (its whole process tree), sampled every 10 ms."""
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _POOL_RUN, str(work), str(folder), str(workers), str(budget_mb)],
-                            env=_env(), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _POOL_RUN, str(work), str(folder), str(workers), str(budget_mb)],
+        env=_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _tree_rss_kib(proc.pid))
@@ -217,8 +225,10 @@ def main(argv=None) -> dict:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"ingest memory benchmark ({result['machine']}, {result['date']})")
     print(f"  {result['image']}, {result['file_mb']:.1f} MB file, {result['decoded_mb']:.0f} MB decoded")
-    print(f"  one worker: {result['worker_base_mb']:.0f} MB after imports, peak {result['worker_peak_mb']:.0f} MB "
-          f"({result['scan_s']:.1f} s wall, {result['scan_cpu_s']:.1f} s CPU)")
+    print(
+        f"  one worker: {result['worker_base_mb']:.0f} MB after imports, peak {result['worker_peak_mb']:.0f} MB "
+        f"({result['scan_s']:.1f} s wall, {result['scan_cpu_s']:.1f} s CPU)"
+    )
     if pool:
         print(f"  whole ingest, {pool['image']} (~{pool['estimate_mb_each']:.0f} MiB estimated each):")
         for name, label in (("unbounded", "budget for all at once"), ("budget_256", "memory_budget_mb = 256")):

@@ -39,8 +39,8 @@ def run_mode(root: Path, *, limits: bool, logins: int, threads: int, label: str 
     from sqlalchemy import func, select
 
     from iea_data.store import LoginThrottle, dispose_engines
-    from iea_data.workflows.users import AuthError, add_user, authenticate
     from iea_data.store.workspace import init_workspace
+    from iea_data.workflows.users import AuthError, add_user, authenticate
 
     ws = init_workspace(root)
     with ws.session() as s:
@@ -121,21 +121,27 @@ def main(argv=None) -> dict:
     auth_log.setLevel(logging.ERROR)  # thousands of refused sign-ins: not for the terminal
     try:
         with tempfile.TemporaryDirectory(prefix="iea-login-bench-") as tmp:
-            result["modes"].append(run_mode(Path(tmp) / "ws-quiet", limits=True, logins=args.logins, threads=0,
-                                            label="no spray"))
+            result["modes"].append(
+                run_mode(Path(tmp) / "ws-quiet", limits=True, logins=args.logins, threads=0, label="no spray")
+            )
             for limits in (False, True):
-                result["modes"].append(run_mode(Path(tmp) / f"ws-{int(limits)}", limits=limits, logins=args.logins,
-                                                threads=args.threads))
+                result["modes"].append(
+                    run_mode(Path(tmp) / f"ws-{int(limits)}", limits=limits, logins=args.logins, threads=args.threads)
+                )
     finally:
         auth_log.setLevel(level)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"login benchmark ({result['machine']}, {result['date']}, {args.threads} spraying threads, "
-          f"{args.logins} real logins)")
+    print(
+        f"login benchmark ({result['machine']}, {result['date']}, {args.threads} spraying threads, "
+        f"{args.logins} real logins)"
+    )
     for m in result["modes"]:
-        print(f"  {m['mode']:>14}: {m['spray_attempts']} sprayed ({m['attempts_per_s']}/s), {m['checked']} checked "
-              f"({m['checked_per_s']}/s), {m['throttled']} throttled; real login p50 {m['login_p50_s']} s, "
-              f"max {m['login_max_s']} s; {m['throttle_rows']} throttle rows")
+        print(
+            f"  {m['mode']:>14}: {m['spray_attempts']} sprayed ({m['attempts_per_s']}/s), {m['checked']} checked "
+            f"({m['checked_per_s']}/s), {m['throttled']} throttled; real login p50 {m['login_p50_s']} s, "
+            f"max {m['login_max_s']} s; {m['throttle_rows']} throttle rows"
+        )
     return result
 
 

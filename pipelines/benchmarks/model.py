@@ -89,13 +89,18 @@ def _limit_variants(with_bf16: bool):
     w, b = torch.randn(64, 64, 3, 3, generator=gen), torch.randn(64, generator=gen)
     out = {}
     for dtype in (torch.float32, torch.bfloat16) if with_bf16 else (torch.float32,):
-        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(w.to(dtype).to_mkldnn(), [1, 1], [1, 1], [1, 1], 1,
-                                                           [1, 64, 256, 256])
+        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+            w.to(dtype).to_mkldnn(), [1, 1], [1, 1], [1, 1], 1, [1, 64, 256, 256]
+        )
         for n in (1, 8):
             x = torch.randn(n, 64, 256, 256, generator=gen).to(dtype).contiguous(memory_format=torch.channels_last)
             name = f"conv {'fp32' if dtype == torch.float32 else 'bf16'} batch {n}"
-            out[name] = (lambda x=x, packed=packed, bias=b.to(dtype): ops._convolution_pointwise(
-                x, packed, bias, [1, 1], [1, 1], [1, 1], 1, "none", [], ""), n)
+            out[name] = (
+                lambda x=x, packed=packed, bias=b.to(dtype): ops._convolution_pointwise(
+                    x, packed, bias, [1, 1], [1, 1], [1, 1], 1, "none", [], ""
+                ),
+                n,
+            )
     return out
 
 
@@ -103,9 +108,9 @@ def _precision_error(model) -> dict:
     """bf16 vs fp32 on the demo photos (6 x 5 exposures) and the goldens, as stored."""
     import tempfile
 
-    from iea_data.workflows.demo import write_demo_photos
     from iea_data.core.imaging import read_image
     from iea_data.core.model import measure_precision_error
+    from iea_data.workflows.demo import write_demo_photos
 
     with tempfile.TemporaryDirectory() as d:
         paths = write_demo_photos(d)
@@ -149,7 +154,9 @@ def main(argv=None) -> dict:
         model, weights = PIEANet().eval(), f"random init ({exc})"
     goldens = {}
     if GOLDEN.is_dir() and weights == "official":
-        goldens = {n: (np.load(GOLDEN / f"{n}.input.npy"), np.load(GOLDEN / f"{n}.official_output.npy")) for n in SAMPLES}
+        goldens = {
+            n: (np.load(GOLDEN / f"{n}.input.npy"), np.load(GOLDEN / f"{n}.official_output.npy")) for n in SAMPLES
+        }
     rng = np.random.default_rng(20261125)
     singles = [torch.from_numpy(g[0])[None] for g in goldens.values()] or [
         torch.from_numpy(rng.random((1, 3, 256, 256), dtype=np.float32)) for _ in SAMPLES
@@ -169,9 +176,7 @@ def main(argv=None) -> dict:
         for name, fn in variants.items():  # warm-up, and the errors against the goldens
             outs = [fn(x) for x in singles]
             if goldens:
-                errors[name] = max(
-                    float(np.abs(o[0, 0].numpy() - g[1]).max()) for o, g in zip(outs, goldens.values())
-                )
+                errors[name] = max(float(np.abs(o[0, 0].numpy() - g[1]).max()) for o, g in zip(outs, goldens.values()))
         for r in range(max(args.repeats, args.bf16_repeats)):
             x = singles[r % len(singles)]
             for name, fn in variants.items():
@@ -224,7 +229,9 @@ def main(argv=None) -> dict:
         "torch": torch.__version__,
         "threads": args.threads,
         "weights": weights,
-        "allocator_env": {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "LD_PRELOAD", "GLIBC_TUNABLES"))},
+        "allocator_env": {
+            k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "LD_PRELOAD", "GLIBC_TUNABLES"))
+        },
         "bf16_native": bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()),
         "repeats": {"batch1": args.repeats, "bf16": args.bf16_repeats, "batch8": args.batch8_repeats},
         "load_average_1_5_15": [round(v, 2) for v in loadavg],
@@ -237,8 +244,10 @@ def main(argv=None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"P-IEANet inference ({result['machine']}, torch {result['torch']}, {args.threads} threads, "
-          f"{result['date']}, weights: {weights.split(' (')[0]})")
+    print(
+        f"P-IEANet inference ({result['machine']}, torch {result['torch']}, {args.threads} threads, "
+        f"{result['date']}, weights: {weights.split(' (')[0]})"
+    )
     print(f"  {'variant':<20} {'b1 img/s':>9} {'b1 ratio':>9} {'b8 img/s':>9} {'b8 ratio':>9} {'max|err| golden':>16}")
     for name, row in rows.items():
         err = row["max_abs_err_vs_golden"]
@@ -248,8 +257,10 @@ def main(argv=None) -> dict:
             f"{'n/a' if err is None else f'{err:.2e}':>16}"
         )
     for name, row in limit_rows.items():
-        print(f"  limit: {name:<16} {row['ms_per_image']:>7.1f} ms/image {row['gflop_per_s']:>7.1f} GFLOP/s -> "
-              f"FFA limit {row['ffa_limit_images_per_s']:.2f} images/s")
+        print(
+            f"  limit: {name:<16} {row['ms_per_image']:>7.1f} ms/image {row['gflop_per_s']:>7.1f} GFLOP/s -> "
+            f"FFA limit {row['ffa_limit_images_per_s']:.2f} images/s"
+        )
     for name, row in rows.items():
         shares = [f"b{b} {row[f'batch{b}_share_of_limit']:.2f}" for b in (1, 8) if f"batch{b}_share_of_limit" in row]
         if shares:
@@ -257,10 +268,14 @@ def main(argv=None) -> dict:
     print(f"  load average {result['load_average_1_5_15']}, CPU flags: {', '.join(result['cpu_flags']) or 'n/a'}")
     if "precision_error" in result:
         pe = result["precision_error"]
-        print(f"  bf16 vs fp32 (stored float16 maps, {len(pe['rows'])} photos): max |delta| {pe['map_max_abs']:.4g}, "
-              f"max |delta score| {pe['score_max_abs']}, {pe['score_changes']} score changes")
+        print(
+            f"  bf16 vs fp32 (stored float16 maps, {len(pe['rows'])} photos): max |delta| {pe['map_max_abs']:.4g}, "
+            f"max |delta score| {pe['score_max_abs']}, {pe['score_changes']} score changes"
+        )
     if "batch8_max_abs_diff_vs_reference" in rows["fast fp32"]:
-        print(f"  fast fp32 vs reference on 8 random images: max |diff| {rows['fast fp32']['batch8_max_abs_diff_vs_reference']:.2e}")
+        print(
+            f"  fast fp32 vs reference on 8 random images: max |diff| {rows['fast fp32']['batch8_max_abs_diff_vs_reference']:.2e}"
+        )
     print(f"  JSON: {args.out}")
     return result
 

@@ -44,8 +44,14 @@ import numpy as np
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 
@@ -73,10 +79,10 @@ def build_app_workspace(root: Path, *, size=(192, 256), scenes=("alpha", "beta")
 
     Used by this benchmark and the browser tests (``tests/app``). Returns the Workspace.
     """
+    from iea_data.store.workspace import init_workspace
     from iea_data.workflows.catalog import ingest
     from iea_data.workflows.labels import prelabel_refdiff
     from iea_data.workflows.users import seed_demo_users
-    from iea_data.store.workspace import init_workspace
 
     ws = init_workspace(root)
     photos = root.parent / f"{root.name}-photos"
@@ -135,8 +141,14 @@ def bench_raster(side: int, n: int, seed: int = 0) -> dict:
             step = rng.uniform(3, 12)
             pts = np.stack([np.cos(heading), np.sin(heading)], 1) * step
             pts = np.cumsum(pts, axis=0) + [rng.uniform(0, w), rng.uniform(0, h)]
-            s = Stroke(id=i + 1, points=pts, radius=float(rng.uniform(10, 60)), value=float(rng.uniform(-0.3, 0.3)),
-                       hardness=0.5, mode=mode)
+            s = Stroke(
+                id=i + 1,
+                points=pts,
+                radius=float(rng.uniform(10, 60)),
+                value=float(rng.uniform(-0.3, 0.3)),
+                hardness=0.5,
+                mode=mode,
+            )
             t0 = time.perf_counter()
             corr = apply_stroke(corr, s, base=base)
             times.append((time.perf_counter() - t0) * 1000)
@@ -176,12 +188,18 @@ def bench_worst_stroke(side: int) -> dict:
         tol, work = stroke_cost(s, base.shape)
         t0 = time.process_time()
         apply_stroke(corr, s, base=base)
-        rows[name] = {"cpu_s": time.process_time() - t0, "radius": radius, "points": len(pts),
-                      "tolerance_px": tol, "pixel_visits_per_map": work / (h * w)}
+        rows[name] = {
+            "cpu_s": time.process_time() - t0,
+            "radius": radius,
+            "points": len(pts),
+            "tolerance_px": tol,
+            "pixel_visits_per_map": work / (h * w),
+        }
     # the issue's probe: 20,000 points at radius 1e6 is refused before any work
     rng = np.random.default_rng(0)
-    probe = Stroke(id=1, points=np.stack([rng.uniform(0, w, 20_000), rng.uniform(0, h, 20_000)], 1), radius=1e6,
-                   mode="smooth")
+    probe = Stroke(
+        id=1, points=np.stack([rng.uniform(0, w, 20_000), rng.uniform(0, h, 20_000)], 1), radius=1e6, mode="smooth"
+    )
     t0 = time.process_time()
     try:
         apply_stroke(corr, probe, base=base)
@@ -189,15 +207,24 @@ def bench_worst_stroke(side: int) -> dict:
     except StrokeRefused as exc:
         refused = str(exc)
     worst = max(rows, key=lambda k: rows[k]["cpu_s"])
-    return {"map": [h, w], "strokes": rows, "worst": worst, "worst_cpu_s": rows[worst]["cpu_s"],
-            "before_fix_cpu_s": 110.7, "issue_probe_refused": refused, "issue_probe_cpu_s": time.process_time() - t0}
+    return {
+        "map": [h, w],
+        "strokes": rows,
+        "worst": worst,
+        "worst_cpu_s": rows[worst]["cpu_s"],
+        "before_fix_cpu_s": 110.7,
+        "issue_probe_refused": refused,
+        "issue_probe_cpu_s": time.process_time() - t0,
+    }
 
 
 def export_app(rev: str, dest: Path) -> Path:
     """``annotator_app`` as of git revision ``rev`` under ``dest`` (``git archive``; git state untouched)."""
     root = Path(__file__).resolve().parents[2]
     dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "annotator_app"], check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "annotator_app"], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
 
@@ -218,8 +245,13 @@ def bench_browser(ws_root: Path, n_strokes: int, app_root: Path | None = None) -
         env["PYTHONPATH"] = os.pathsep.join([str(app_root)] + [p for p in [env.get("PYTHONPATH")] if p])
     t0 = time.perf_counter()
     # ``python -m`` puts the working folder first on the path: run the other app from its own
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=None if app_root is None else str(app_root))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=None if app_root is None else str(app_root),
+    )
     try:
         wait_healthy(url, proc)
         t_health = time.perf_counter() - t0
@@ -234,7 +266,7 @@ def bench_browser(ws_root: Path, n_strokes: int, app_root: Path | None = None) -
             page.get_by_label("Password", exact=True).fill("annotator1-demo")
             t1 = time.perf_counter()
             page.get_by_role("button", name="Sign in").click()
-            page.locator('.iea-painter[data-ack]').wait_for()
+            page.locator(".iea-painter[data-ack]").wait_for()
             t_painter = time.perf_counter() - t1
             box = page.locator("canvas.preview").bounding_box()
             rng = np.random.default_rng(1)
@@ -251,8 +283,9 @@ def bench_browser(ws_root: Path, n_strokes: int, app_root: Path | None = None) -
             lat = json.loads(page.locator(".iea-painter").get_attribute("data-latencies"))[-n_strokes:]
             ack_attr = page.locator(".iea-painter").get_attribute("data-ack-latencies")  # absent before issue 16
             ack = json.loads(ack_attr)[-n_strokes:] if ack_attr else lat
-            size = page.locator(".iea-painter").evaluate("(el) => { const c = el.querySelector('canvas.layer'); "
-                                                         "return [c.width, c.height]; }")
+            size = page.locator(".iea-painter").evaluate(
+                "(el) => { const c = el.querySelector('canvas.layer'); return [c.width, c.height]; }"
+            )
             browser.close()
     finally:
         proc.terminate()
@@ -293,7 +326,7 @@ export default function(component) {
 }
 """
 
-_FLOOR_APP = f'''
+_FLOOR_APP = f"""
 import streamlit as st
 comp = st.components.v2.component("floor", html="<div class='r'><button>hit</button></div>", js={_FLOOR_JS!r})
 def cb():
@@ -302,7 +335,7 @@ def cb():
 def frag():
     comp(key="c", data={{"ack": st.session_state.get("ack", 0)}}, on_hit_change=cb)
 frag()
-'''
+"""
 
 
 def bench_streamlit_floor(n: int) -> dict:
@@ -319,9 +352,25 @@ def bench_streamlit_floor(n: int) -> dict:
     (tmp / "floor.py").write_text(_FLOOR_APP)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(tmp / "floor.py"), "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(tmp / "floor.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_healthy(url, proc)
         with sync_playwright() as pw:
@@ -381,8 +430,10 @@ def bench_before_after(ws_root: Path, n_strokes: int, rev: str, rounds: int, bus
                         runs[which].append(r)
             finally:
                 _stop(procs)
-            out[label] = {w: {"best": min(rs, key=lambda r: r["stroke_to_overlay_p95_ms"]), "rounds": rs}
-                          for w, rs in runs.items()}
+            out[label] = {
+                w: {"best": min(rs, key=lambda r: r["stroke_to_overlay_p95_ms"]), "rounds": rs}
+                for w, rs in runs.items()
+            }
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -424,7 +475,9 @@ def main(argv=None) -> dict:
                 ws = build_app_workspace(tmp / "ws", size=((args.side * 3) // 4, args.side), scenes=("alpha",))
                 result["load_before"] = _load()
                 if args.before:
-                    result["before_after"] = bench_before_after(ws.root, args.strokes, args.before, args.rounds, args.busy)
+                    result["before_after"] = bench_before_after(
+                        ws.root, args.strokes, args.before, args.rounds, args.busy
+                    )
                     result["browser"] = result["before_after"]["idle"]["after"]["best"]
                 else:
                     result["browser"] = bench_browser(ws.root, args.strokes)
@@ -439,34 +492,46 @@ def main(argv=None) -> dict:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"painting benchmark ({result['machine']}, {result['date']}, {args.side}-px map)")
     for mode, r in result.get("raster", {}).items():
-        print(f"  apply_stroke {mode:<8} p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  max {r['max_ms']:.2f} ms (goal <= 10)")
+        print(
+            f"  apply_stroke {mode:<8} p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  max {r['max_ms']:.2f} ms (goal <= 10)"
+        )
     ws_ = result.get("worst_stroke")
     if ws_:
-        print(f"  worst accepted stroke on {ws_['map'][1]}x{ws_['map'][0]} (20,000 points, radius = diagonal, smooth): "
-              f"{ws_['worst_cpu_s']:.3f} s CPU ({ws_['worst']}); before the fix {ws_['before_fix_cpu_s']} s "
-              f"(radius 1e6, now refused in {ws_['issue_probe_cpu_s'] * 1000:.1f} ms)")
+        print(
+            f"  worst accepted stroke on {ws_['map'][1]}x{ws_['map'][0]} (20,000 points, radius = diagonal, smooth): "
+            f"{ws_['worst_cpu_s']:.3f} s CPU ({ws_['worst']}); before the fix {ws_['before_fix_cpu_s']} s "
+            f"(radius 1e6, now refused in {ws_['issue_probe_cpu_s'] * 1000:.1f} ms)"
+        )
     b = result.get("browser")
     if b:
-        print(f"  app start: health {b['app_start_to_health_s']:.2f} s, login form in Chromium "
-              f"{b['app_start_to_login_form_s']:.2f} s; sign-in to painter {b['login_to_painter_s']:.2f} s")
-        print(f"  stroke to overlay on screen ({b['strokes']} strokes, map {b['map_size'][0]}x{b['map_size'][1]}): "
-              f"p50 {b['stroke_to_overlay_p50_ms']:.0f} ms  p95 {b['stroke_to_overlay_p95_ms']:.0f} ms "
-              f"max {b['stroke_to_overlay_max_ms']:.0f} ms (goal p95 <= 50); to the server's map "
-              f"p50 {b['stroke_to_server_map_p50_ms']:.0f} ms  p95 {b['stroke_to_server_map_p95_ms']:.0f} ms")
+        print(
+            f"  app start: health {b['app_start_to_health_s']:.2f} s, login form in Chromium "
+            f"{b['app_start_to_login_form_s']:.2f} s; sign-in to painter {b['login_to_painter_s']:.2f} s"
+        )
+        print(
+            f"  stroke to overlay on screen ({b['strokes']} strokes, map {b['map_size'][0]}x{b['map_size'][1]}): "
+            f"p50 {b['stroke_to_overlay_p50_ms']:.0f} ms  p95 {b['stroke_to_overlay_p95_ms']:.0f} ms "
+            f"max {b['stroke_to_overlay_max_ms']:.0f} ms (goal p95 <= 50); to the server's map "
+            f"p50 {b['stroke_to_server_map_p50_ms']:.0f} ms  p95 {b['stroke_to_server_map_p95_ms']:.0f} ms"
+        )
         for label, sides in result.get("before_after", {}).items():
             if label not in ("idle", "busy"):
                 continue
             for which in ("before", "after"):
                 r = sides[which]["best"]
-                print(f"    {label:<4} {which:<6} ({result['before_after']['rev'] if which == 'before' else 'this tree'}): "
-                      f"on screen p50 {r['stroke_to_overlay_p50_ms']:.0f} p95 {r['stroke_to_overlay_p95_ms']:.0f} ms; "
-                      f"server map p50 {r['stroke_to_server_map_p50_ms']:.0f} p95 {r['stroke_to_server_map_p95_ms']:.0f} ms; "
-                      f"load {r['load']} (best of {len(sides[which]['rounds'])}; "
-                      f"{'predicts' if r['predicts_in_browser'] else 'waits for the server'})")
+                print(
+                    f"    {label:<4} {which:<6} ({result['before_after']['rev'] if which == 'before' else 'this tree'}): "
+                    f"on screen p50 {r['stroke_to_overlay_p50_ms']:.0f} p95 {r['stroke_to_overlay_p95_ms']:.0f} ms; "
+                    f"server map p50 {r['stroke_to_server_map_p50_ms']:.0f} p95 {r['stroke_to_server_map_p95_ms']:.0f} ms; "
+                    f"load {r['load']} (best of {len(sides[which]['rounds'])}; "
+                    f"{'predicts' if r['predicts_in_browser'] else 'waits for the server'})"
+                )
         f = result["streamlit_floor"]
-        print(f"  Streamlit floor (an empty v2 component, same round trip): p50 {f['round_trip_p50_ms']:.0f} ms  "
-              f"p95 {f['round_trip_p95_ms']:.0f} ms; load average before {result['load_before']}, "
-              f"after {result['load_after']}")
+        print(
+            f"  Streamlit floor (an empty v2 component, same round trip): p50 {f['round_trip_p50_ms']:.0f} ms  "
+            f"p95 {f['round_trip_p95_ms']:.0f} ms; load average before {result['load_before']}, "
+            f"after {result['load_after']}"
+        )
     elif result.get("browser_note"):
         print("  " + result["browser_note"])
     return result

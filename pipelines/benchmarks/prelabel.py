@@ -30,13 +30,13 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     import torch
 
+    from iea_data.core.imaging import read_image
+    from iea_data.core.model import create_model, resolve_precision, to_batch
     from iea_data.store import dispose_engines
+    from iea_data.store.workspace import init_workspace
     from iea_data.workflows.catalog import list_images
     from iea_data.workflows.demo import build_demo
-    from iea_data.core.imaging import read_image
     from iea_data.workflows.labels import prelabel_model
-    from iea_data.core.model import create_model, resolve_precision, to_batch
-    from iea_data.store.workspace import init_workspace
 
     os.environ.pop("IEA_DATABASE_URL", None)
     tmp = Path(tempfile.mkdtemp(prefix="iea-bench-prelabel-"))
@@ -57,11 +57,12 @@ def main(argv=None) -> dict:
             with torch.inference_mode(), torch.autocast(**autocast):
                 t = time.perf_counter()
                 for i in range(0, n, args.batch_size):
-                    model(x[i:i + args.batch_size])
+                    model(x[i : i + args.batch_size])
                 alone = min(alone, time.perf_counter() - t)
             t = time.perf_counter()
-            report = prelabel_model(ws, batch_size=args.batch_size, num_workers=args.loader_workers,
-                                    precision=args.precision, redo=r > 0)
+            report = prelabel_model(
+                ws, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision, redo=r > 0
+            )
             full = min(full, time.perf_counter() - t)
             assert report.n_saved == n, report.errors[:3]
         result = {
@@ -83,11 +84,15 @@ def main(argv=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"pre-label benchmark ({result['machine']}, {result['date']}, {n} demo images, batch {args.batch_size}, "
-          f"{result['precision']}, load {result['load_average_1_5_15']})")
+    print(
+        f"pre-label benchmark ({result['machine']}, {result['date']}, {n} demo images, batch {args.batch_size}, "
+        f"{result['precision']}, load {result['load_average_1_5_15']})"
+    )
     print(f"  model alone (tensors ready)          {result['model_alone_images_per_s']:.2f} images/s")
-    print(f"  iea prelabel --method model           {result['prelabel_images_per_s']:.2f} images/s "
-          f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, storing)")
+    print(
+        f"  iea prelabel --method model           {result['prelabel_images_per_s']:.2f} images/s "
+        f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, storing)"
+    )
     return result
 
 

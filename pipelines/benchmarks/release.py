@@ -38,8 +38,7 @@ def make_catalog(root: Path, n_images: int, side: int, per_scene: int = 5):
     import cv2
     from sqlalchemy import bindparam, update
 
-    from iea_data.store import Image, ImagePath, Label, Scene, Score
-    from iea_data.store import utcnow
+    from iea_data.store import Image, ImagePath, Label, Scene, Score, utcnow
     from iea_data.store.workspace import init_workspace
 
     ws = init_workspace(root / "ws")
@@ -63,27 +62,63 @@ def make_catalog(root: Path, n_images: int, side: int, per_scene: int = 5):
         buf = io.BytesIO()
         np.save(buf, residual, allow_pickle=False)
         map_key = store.put_bytes(buf.getvalue(), durable=False)
-        images.append({"id": i + 1, "sha256": sha, "name": p.name, "status": "ok", "scene_id": scene + 1,
-                       "variant": f"N{v}" if v else None,
-                       "format": "PNG", "mode": "RGB", "width": side, "height": side, "channels": 3, "bit_depth": 8,
-                       "file_size": len(png), "thumbnail": thumb, "luma_mean": float(pix.mean() / 255),
-                       "created_at": now, "updated_at": now})
-        paths.append({"image_id": i + 1, "path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "seen_at": now})
+        images.append(
+            {
+                "id": i + 1,
+                "sha256": sha,
+                "name": p.name,
+                "status": "ok",
+                "scene_id": scene + 1,
+                "variant": f"N{v}" if v else None,
+                "format": "PNG",
+                "mode": "RGB",
+                "width": side,
+                "height": side,
+                "channels": 3,
+                "bit_depth": 8,
+                "file_size": len(png),
+                "thumbnail": thumb,
+                "luma_mean": float(pix.mean() / 255),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        paths.append(
+            {"image_id": i + 1, "path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "seen_at": now}
+        )
         if v == 0:
             refs.append({"b_id": scene + 1, "b_ref": i + 1})
             continue
         scores.append({"image_id": i + 1, "value": float(rng.uniform(0, 10)), "source": "bench", "created_at": now})
-        labels.append({"image_id": i + 1, "kind": "refdiff", "chain": "refdiff", "revision": 1, "status": "draft",
-                       "map_object": map_key, "height": side, "width": side, "created_at": now, "updated_at": now})
+        labels.append(
+            {
+                "image_id": i + 1,
+                "kind": "refdiff",
+                "chain": "refdiff",
+                "revision": 1,
+                "status": "draft",
+                "map_object": map_key,
+                "height": side,
+                "width": side,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     with ws.session() as s:
         with s.begin():
-            s.execute(Scene.__table__.insert(), [{"id": k + 1, "name": f"s{k:05d}", "source": "bench", "created_at": now}
-                                                 for k in range(n_scenes)])
+            s.execute(
+                Scene.__table__.insert(),
+                [{"id": k + 1, "name": f"s{k:05d}", "source": "bench", "created_at": now} for k in range(n_scenes)],
+            )
             for table, rows in ((Image, images), (ImagePath, paths), (Score, scores), (Label, labels)):
                 for j in range(0, len(rows), 5000):
-                    s.execute(table.__table__.insert(), rows[j:j + 5000])
-            s.execute(update(Scene.__table__).where(Scene.__table__.c.id == bindparam("b_id"))
-                      .values(reference_image_id=bindparam("b_ref")), refs)
+                    s.execute(table.__table__.insert(), rows[j : j + 5000])
+            s.execute(
+                update(Scene.__table__)
+                .where(Scene.__table__.c.id == bindparam("b_id"))
+                .values(reference_image_id=bindparam("b_ref")),
+                refs,
+            )
     return ws, photos
 
 
@@ -96,8 +131,13 @@ def du_kib(*paths: Path) -> int:
 def sha256sum_seconds(root: Path, files: list[str], jobs: int) -> float:
     listing = "\0".join(files).encode() + b"\0"
     t = time.perf_counter()
-    subprocess.run(["xargs", "-0", "-n", "2000", "-P", str(jobs), "sha256sum"], input=listing, cwd=root,
-                   stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        ["xargs", "-0", "-n", "2000", "-P", str(jobs), "sha256sum"],
+        input=listing,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
     return time.perf_counter() - t
 
 
@@ -105,8 +145,9 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=40_000)
     ap.add_argument("--side", type=int, default=16, help="pixel side of the synthetic PNGs and maps")
-    ap.add_argument("--formats", default="native",
-                    help="comma-separated; official writes a 256x256 float32 map (256 KiB) per image")
+    ap.add_argument(
+        "--formats", default="native", help="comma-separated; official writes a 256x256 float32 map (256 KiB) per image"
+    )
     ap.add_argument("--repeats", type=int, default=3, help="verify / sha256sum rounds (best kept)")
     ap.add_argument("--out", type=Path, default=Path(".bench/release.json"))
     args = ap.parse_args(argv)
@@ -197,7 +238,7 @@ def main(argv=None) -> dict:
         }
         dispose_engines()
     finally:
-        from iea_data.workflows.releases._files import remove_release_tree
+        from iea_data.workflows.releases import remove_release_tree
 
         try:
             remove_release_tree(tmp)  # the releases are read-only: folders get their write bit back first
@@ -205,20 +246,32 @@ def main(argv=None) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"release benchmark ({result['machine']}, {result['date']}, {args.images} images of {args.side}x{args.side} px, "
-          f"formats {','.join(formats)})")
-    print(f"  first build                {result['build_s']:.1f} s (goal <= 60; {c_build:.1f} s CPU, load {load:.1f}), stored {rep.n_images_stored} images, "
-          f"{rep.n_bytes_stored / 1e6:.1f} MB  [catalog setup {result['catalog_setup_s']:.1f} s]")
-    print(f"  second build               {result['second_build_s']:.1f} s (goal <= 60; {c_build2:.1f} s CPU), stored {rep2.n_images_stored} images, "
-          f"{rep2.n_bytes_stored} bytes")
-    print(f"  image files hard-linked    {linked}/{len(image_files)} share the store's inode, {sharing_photo} the photo's; "
-          f"du photos {du_photos} KiB, store {du_store} KiB, release alone {du_release_alone} KiB, "
-          f"photos + store + release {du_together} KiB (the release adds {result['release_adds_kib']} KiB: maps, tables, "
-          f"card); a second release adds {result['second_release_adds_kib']} KiB")
-    print(f"  verify                     {result['verify_s']:.2f} s for {result['verify_files']} files, {mb:.1f} MB "
-          f"-> {result['verify_mb_per_s']:.1f} MB/s")
-    print(f"  sha256sum, same files      1 process {result['sha256sum_1proc_s']:.2f} s ({result['sha256sum_1proc_mb_per_s']:.1f} MB/s); "
-          f"{jobs} processes {result[f'sha256sum_{jobs}proc_s']:.2f} s ({result[f'sha256sum_{jobs}proc_mb_per_s']:.1f} MB/s)")
+    print(
+        f"release benchmark ({result['machine']}, {result['date']}, {args.images} images of {args.side}x{args.side} px, "
+        f"formats {','.join(formats)})"
+    )
+    print(
+        f"  first build                {result['build_s']:.1f} s (goal <= 60; {c_build:.1f} s CPU, load {load:.1f}), stored {rep.n_images_stored} images, "
+        f"{rep.n_bytes_stored / 1e6:.1f} MB  [catalog setup {result['catalog_setup_s']:.1f} s]"
+    )
+    print(
+        f"  second build               {result['second_build_s']:.1f} s (goal <= 60; {c_build2:.1f} s CPU), stored {rep2.n_images_stored} images, "
+        f"{rep2.n_bytes_stored} bytes"
+    )
+    print(
+        f"  image files hard-linked    {linked}/{len(image_files)} share the store's inode, {sharing_photo} the photo's; "
+        f"du photos {du_photos} KiB, store {du_store} KiB, release alone {du_release_alone} KiB, "
+        f"photos + store + release {du_together} KiB (the release adds {result['release_adds_kib']} KiB: maps, tables, "
+        f"card); a second release adds {result['second_release_adds_kib']} KiB"
+    )
+    print(
+        f"  verify                     {result['verify_s']:.2f} s for {result['verify_files']} files, {mb:.1f} MB "
+        f"-> {result['verify_mb_per_s']:.1f} MB/s"
+    )
+    print(
+        f"  sha256sum, same files      1 process {result['sha256sum_1proc_s']:.2f} s ({result['sha256sum_1proc_mb_per_s']:.1f} MB/s); "
+        f"{jobs} processes {result[f'sha256sum_{jobs}proc_s']:.2f} s ({result[f'sha256sum_{jobs}proc_mb_per_s']:.1f} MB/s)"
+    )
     return result
 
 

@@ -53,9 +53,14 @@ def _items(n: int, size: int = 256, *, references: bool = False):
         ref = cv2.resize(getattr(skimage.data, names[i % 4])(), (size, size), interpolation=cv2.INTER_AREA)
         ref = (ref / 255.0).astype(np.float32)
         img = apply_ev(ref, evs[(i // 4) % 4])
-        item = {"image": torch.from_numpy(img.transpose(2, 0, 1).copy()),
-                "residual": torch.from_numpy((luma(img) - luma(ref))[None].astype(np.float32)),
-                "score": float("nan"), "name": f"{names[i % 4]}_{i}", "scene": names[i % 4], "image_id": i}
+        item = {
+            "image": torch.from_numpy(img.transpose(2, 0, 1).copy()),
+            "residual": torch.from_numpy((luma(img) - luma(ref))[None].astype(np.float32)),
+            "score": float("nan"),
+            "name": f"{names[i % 4]}_{i}",
+            "scene": names[i % 4],
+            "image_id": i,
+        }
         if references:
             item["reference"] = torch.from_numpy(ref.transpose(2, 0, 1).copy())
         out.append(item)
@@ -78,29 +83,40 @@ def main(argv=None) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from iea_data.workflows.benchmark import list_methods, run_benchmark
     from iea_data.core.errors import IeaError
     from iea_data.core.model import create_model
+    from iea_data.workflows.benchmark import list_methods, run_benchmark
     from iea_data.workflows.training import TrainConfig, collate_train, train
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     try:
         create_model("pieanet", weights="official")
         init = "official"
     except IeaError:
         init = "scratch"
     result: dict = {
-        "machine": f"{_cpu_model()}, {os.cpu_count()} cores" + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
-        "date": time.strftime("%Y-%m-%d"), "torch": str(torch.__version__), "threads": torch.get_num_threads(),
-        "device": str(device), "amp": args.amp, "init": init,
+        "machine": f"{_cpu_model()}, {os.cpu_count()} cores"
+        + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
+        "date": time.strftime("%Y-%m-%d"),
+        "torch": str(torch.__version__),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "amp": args.amp,
+        "init": init,
     }
     if not args.skip_train:
         items = _items(args.images)
         # bare loop: the same model, batches, loss and optimiser without the trainer around them
         model = create_model("pieanet", weights=init if init == "official" else None).to(device).train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-5)
-        batches = [collate_train(items[i:i + args.batch_size], size=(256, 256)) for i in range(0, len(items), args.batch_size)]
+        batches = [
+            collate_train(items[i : i + args.batch_size], size=(256, 256))
+            for i in range(0, len(items), args.batch_size)
+        ]
         amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
 
@@ -124,15 +140,26 @@ def main(argv=None) -> dict:
             times.append(time.perf_counter() - t)
         bare = args.batch_size / min(times)
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = TrainConfig(init=init, epochs=args.epochs, batch_size=args.batch_size, lr=1e-5, device=str(device.type),
-                              amp=args.amp, val_metrics=("mae",))
+            cfg = TrainConfig(
+                init=init,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=1e-5,
+                device=str(device.type),
+                amp=args.amp,
+                val_metrics=("mae",),
+            )
             t = time.perf_counter()
             res = train(items, items[:1], Path(tmp) / "run", config=cfg)
             wall = time.perf_counter() - t
         result["train"] = {
-            "images": args.images, "batch_size": args.batch_size, "input": "256x256",
-            "bare_step_images_per_s": bare, "bare_step_s_per_image": 1 / bare,
-            "epochs": args.epochs, "per_epoch_images_per_s": [h["images_per_s"] for h in res.history],
+            "images": args.images,
+            "batch_size": args.batch_size,
+            "input": "256x256",
+            "bare_step_images_per_s": bare,
+            "bare_step_s_per_image": 1 / bare,
+            "epochs": args.epochs,
+            "per_epoch_images_per_s": [h["images_per_s"] for h in res.history],
             "train_epoch_images_per_s": res.history[-1]["images_per_s"],
             "ratio_to_bare": res.history[-1]["images_per_s"] / bare,
             "train_call_wall_s": wall,
@@ -141,18 +168,24 @@ def main(argv=None) -> dict:
     t = time.perf_counter()
     bres = run_benchmark(bench_items, list_methods(), batch_size=8, device=str(device))
     result["benchmark"] = {
-        "images": args.bench_images, "input": "256x256", "wall_s": time.perf_counter() - t,
+        "images": args.bench_images,
+        "input": "256x256",
+        "wall_s": time.perf_counter() - t,
         "methods_images_per_s": {k: v["images_per_s"] for k, v in bres.method_info.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"Training and benchmark throughput ({result['machine']}, torch {result['torch']}, {result['threads']} threads, "
-          f"{result['device']}{', AMP' if args.amp else ''}, {result['date']}, init {init})")
+    print(
+        f"Training and benchmark throughput ({result['machine']}, torch {result['torch']}, {result['threads']} threads, "
+        f"{result['device']}{', AMP' if args.amp else ''}, {result['date']}, init {init})"
+    )
     if "train" in result:
         tr = result["train"]
-        print(f"  train(): {tr['train_epoch_images_per_s']:.3f} images/s (batch {tr['batch_size']}, 256x256); "
-              f"bare step {tr['bare_step_images_per_s']:.3f} images/s; ratio {tr['ratio_to_bare']:.2f}x")
+        print(
+            f"  train(): {tr['train_epoch_images_per_s']:.3f} images/s (batch {tr['batch_size']}, 256x256); "
+            f"bare step {tr['bare_step_images_per_s']:.3f} images/s; ratio {tr['ratio_to_bare']:.2f}x"
+        )
     print(f"  benchmark over {args.bench_images} images (images/s inside each method):")
     for k, v in result["benchmark"]["methods_images_per_s"].items():
         print(f"    {k:<14} {v:>10.2f}" if v else f"    {k:<14} n/a")

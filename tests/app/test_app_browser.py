@@ -39,7 +39,7 @@ def login(page, name, password=PASSWORD):
 def open_painter(page, name):
     login(page, name)
     page.locator("canvas.preview").wait_for()
-    page.locator('.iea-painter[data-ack]').wait_for()
+    page.locator(".iea-painter[data-ack]").wait_for()
 
 
 def drag(page, fx0, fy0, fx1, fy1, steps=20):
@@ -74,7 +74,9 @@ def newest_label(ws, name):
     from iea_data.workflows.labels import load_label_map
 
     with ws.session() as s:
-        lab = s.scalar(select(Label).where(Label.chain == f"user:{user_id(ws, name)}").order_by(Label.id.desc()).limit(1))
+        lab = s.scalar(
+            select(Label).where(Label.chain == f"user:{user_id(ws, name)}").order_by(Label.id.desc()).limit(1)
+        )
         assert lab is not None, f"{name} has no saved label"
         return lab, load_label_map(ws.objects, lab)
 
@@ -130,15 +132,15 @@ def test_drag_changes_the_label_at_the_painted_place_with_sign_and_strength(new_
     r1, (c0, c1) = row_of(0.3, h), cols_of(0.2, 0.45, w)
     r2, (d0, d1) = row_of(0.75, h), cols_of(0.55, 0.8, w)
     # full strength along the paths (inside the hard core of the soft brush), with the sign chosen
-    np.testing.assert_allclose(m[r1, c0 + 3:c1 - 3], -0.1, atol=2e-3)
-    np.testing.assert_allclose(m[r2, d0 + 3:d1 - 3], +0.1, atol=2e-3)
+    np.testing.assert_allclose(m[r1, c0 + 3 : c1 - 3], -0.1, atol=2e-3)
+    np.testing.assert_allclose(m[r2, d0 + 3 : d1 - 3], +0.1, atol=2e-3)
     # nothing beyond the brush radius (24 px) of either path
     far = np.ones_like(m, bool)
-    far[max(0, r1 - 27):r1 + 28, max(0, c0 - 27):c1 + 28] = False
-    far[max(0, r2 - 27):r2 + 28, max(0, d0 - 27):d1 + 28] = False
+    far[max(0, r1 - 27) : r1 + 28, max(0, c0 - 27) : c1 + 28] = False
+    far[max(0, r2 - 27) : r2 + 28, max(0, d0 - 27) : d1 + 28] = False
     assert np.all(m[far] == 0)
     assert m.min() >= -0.1 - 2e-3 and m.max() <= 0.1 + 2e-3
-    assert np.all(m[max(0, r1 - 27):r1 + 28] <= 0)  # the dark stroke only darkens
+    assert np.all(m[max(0, r1 - 27) : r1 + 28] <= 0)  # the dark stroke only darkens
 
 
 def test_undo_and_redo(new_page, ws):
@@ -161,8 +163,8 @@ def test_undo_and_redo(new_page, ws):
     lab, m = newest_label(ws, "ann_b")
     h, w = m.shape
     c0, c1 = cols_of(0.2, 0.5, w)
-    np.testing.assert_allclose(m[row_of(0.25, h), c0 + 3:c1 - 3], -0.1, atol=2e-3)
-    assert np.all(m[row_of(0.75, h) - 5:row_of(0.75, h) + 5] == 0)  # the undone stroke is gone
+    np.testing.assert_allclose(m[row_of(0.25, h), c0 + 3 : c1 - 3], -0.1, atol=2e-3)
+    assert np.all(m[row_of(0.75, h) - 5 : row_of(0.75, h) + 5] == 0)  # the undone stroke is gone
     log = json.loads(ws.objects.get_bytes(lab.strokes_object))  # the stroke log kept with the revision
     assert [s["id"] for s in log] == [1]
 
@@ -212,7 +214,7 @@ def test_two_annotators_on_one_image_keep_separate_labels(new_page, ws):
     lab_e, m_e = newest_label(ws, "ann_e")
     assert lab_d.image_id == lab_e.image_id and lab_d.chain != lab_e.chain
     h = m_d.shape[0]
-    assert np.all(m_d[h // 2:] == 0) and m_d[row_of(0.2, h)].min() < -0.09
+    assert np.all(m_d[h // 2 :] == 0) and m_d[row_of(0.2, h)].min() < -0.09
     assert np.all(m_e[: h // 2] == 0) and m_e[row_of(0.8, h)].min() < -0.09
 
 
@@ -264,7 +266,8 @@ def test_a_burst_of_strokes_is_applied_once_each_and_drawn_in_the_heatmap_colour
     wait_ack(page, 8)
     wait_status(page, "8 stroke")
     layer = page.locator("canvas.layer").evaluate(
-        "(c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)")
+        "(c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+    )
     page.get_by_role("button", name="Save revision").click()
     page.get_by_text("saved (label", exact=False).wait_for()
     lab, m = newest_label(ws, "ann_h")
@@ -306,7 +309,7 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     page.locator('[data-testid="stSidebar"]').get_by_text("Ideal target", exact=True).click()
     page.get_by_text("Paint exposure changes in EV stops", exact=False).wait_for()
     wait_status(page, "0 stroke")  # the target painter is drawn (not the annotation painter it replaces)
-    page.locator('.iea-painter[data-ack]').wait_for()
+    page.locator(".iea-painter[data-ack]").wait_for()
     drag(page, 0.2, 0.5, 0.8, 0.5)  # darker (the default sign) by 0.3 EV
     wait_ack(page, 1)
     page.get_by_role("button", name="Save target revision").click()
@@ -318,8 +321,8 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
         ev = ws.objects.get_array(heads[0].ev_map_object).astype(np.float32)
     h, w = ev.shape
     c0, c1 = cols_of(0.2, 0.8, w)
-    np.testing.assert_allclose(ev[row_of(0.5, h), c0 + 3:c1 - 3], -0.3, atol=2e-3)
-    assert np.all(ev[: row_of(0.5, h) - 30] == 0) and np.all(ev[row_of(0.5, h) + 30:] == 0)
+    np.testing.assert_allclose(ev[row_of(0.5, h), c0 + 3 : c1 - 3], -0.3, atol=2e-3)
+    assert np.all(ev[: row_of(0.5, h) - 30] == 0) and np.all(ev[row_of(0.5, h) + 30 :] == 0)
 
 
 def test_sign_in_failure_and_sign_out_reach_the_server_log_without_passwords(new_page, ws, app_server):
@@ -335,8 +338,11 @@ def test_sign_in_failure_and_sign_out_reach_the_server_log_without_passwords(new
     login(page, "ann_log")
     page.get_by_role("button", name="Sign out").click()
     page.get_by_text("Signed out.").wait_for()
-    wanted = ("sign-in failed: user='ann_log' address='local' at=", "signed in: user='ann_log' role=annotator",
-              "signed out ('signed out'): user='ann_log'")
+    wanted = (
+        "sign-in failed: user='ann_log' address='local' at=",
+        "signed in: user='ann_log' role=annotator",
+        "signed out ('signed out'): user='ann_log'",
+    )
     for _ in range(50):
         log = app_server[2].read_text(errors="replace")
         if all(w in log for w in wanted):

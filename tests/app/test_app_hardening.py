@@ -41,12 +41,43 @@ def _render_plain(md: str) -> tuple[str, str]:
 
 GFM_AUTOLINK = re.compile(r"(?i)(?:https?://|www\.|[\w.+-]@[\w-])")  # what GFM's autolink-literal looks for
 
-TOKENS = ["http://", "https://x.org/a", "www.", "a@b.co", "![x](http://h/t.png)", "[l](javascript:alert(1))", ":red[r]",
-          ":material/home:", ":smile:", "$x^2$", "<img src=x>", "&amp;", "&#42;", "    code", "1. ", "---", "\n\n", "> ",
-          "| a | b |", "~~s~~", "`c`", "**b**", "_i_", "\\", "[^1]", "<http://h>"]
-text_strategy = st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2060")
-                                 | st.sampled_from(list("\n\t*_[]()!<>&#`~$:|\\-+=.@/ ")), max_size=6)
-                         | st.sampled_from(TOKENS), max_size=8).map("".join)
+TOKENS = [
+    "http://",
+    "https://x.org/a",
+    "www.",
+    "a@b.co",
+    "![x](http://h/t.png)",
+    "[l](javascript:alert(1))",
+    ":red[r]",
+    ":material/home:",
+    ":smile:",
+    "$x^2$",
+    "<img src=x>",
+    "&amp;",
+    "&#42;",
+    "    code",
+    "1. ",
+    "---",
+    "\n\n",
+    "> ",
+    "| a | b |",
+    "~~s~~",
+    "`c`",
+    "**b**",
+    "_i_",
+    "\\",
+    "[^1]",
+    "<http://h>",
+]
+text_strategy = st.lists(
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2060")
+        | st.sampled_from(list("\n\t*_[]()!<>&#`~$:|\\-+=.@/ ")),
+        max_size=6,
+    )
+    | st.sampled_from(TOKENS),
+    max_size=8,
+).map("".join)
 
 
 @settings(max_examples=150, deadline=None)
@@ -87,8 +118,9 @@ def _painting():
 def _stroke_like(token):
     keys = st.sampled_from(["id", "mode", "value", "radius", "hardness", "flow", "points", "x", "y"])
     stroke = st.dictionaries(keys, json_values, max_size=8)
-    return st.fixed_dictionaries({"token": st.just(token), "strokes": st.lists(stroke | json_values, max_size=3)
-                                  | json_values})
+    return st.fixed_dictionaries(
+        {"token": st.just(token), "strokes": st.lists(stroke | json_values, max_size=3) | json_values}
+    )
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,8 +131,11 @@ def test_malformed_painter_messages_give_one_line_errors_never_an_exception(data
     p = _painting()
     state = {
         "_strokes_in": data.draw(st.lists(_stroke_like(p.token) | json_values, max_size=3)),
-        "_actions_in": data.draw(st.lists(st.fixed_dictionaries({"token": st.just(p.token), "action": json_values})
-                                          | json_values, max_size=3)),
+        "_actions_in": data.draw(
+            st.lists(
+                st.fixed_dictionaries({"token": st.just(p.token), "action": json_values}) | json_values, max_size=3
+            )
+        ),
         "_resync_in": data.draw(json_values),
     }
     actions, errors = take_events(p, state)  # never raises
@@ -114,10 +149,27 @@ def test_a_good_stroke_still_applies_and_garbage_beside_it_is_reported():
     from annotator_app._paint import MALFORMED, take_events
 
     p = _painting()
-    good = {"id": 1, "mode": "add", "value": 0.1, "radius": 3.0, "hardness": 0.5, "flow": 1.0, "points": [[5, 5], [8, 5]]}
-    actions, errors = take_events(p, {"_strokes_in": [{"token": p.token, "strokes": [good]}, "garbage", None,
-                                                      {"token": "an-old-painter", "strokes": [good]}],
-                                      "_actions_in": [{"token": p.token, "action": "save"}, {"token": p.token, "action": 7}]})
+    good = {
+        "id": 1,
+        "mode": "add",
+        "value": 0.1,
+        "radius": 3.0,
+        "hardness": 0.5,
+        "flow": 1.0,
+        "points": [[5, 5], [8, 5]],
+    }
+    actions, errors = take_events(
+        p,
+        {
+            "_strokes_in": [
+                {"token": p.token, "strokes": [good]},
+                "garbage",
+                None,
+                {"token": "an-old-painter", "strokes": [good]},
+            ],
+            "_actions_in": [{"token": p.token, "action": "save"}, {"token": p.token, "action": 7}],
+        },
+    )
     assert p.session.last_id == 1 and p.dirty and float(np.abs(p.session.correction).max()) > 0
     assert actions == ["save"] and errors == [MALFORMED]
 
@@ -142,8 +194,14 @@ def test_paintable_scenes_marks_why_a_scene_cannot_be_painted(workspace):
         good = Image(name="c.png", status="ok", width=40, height=30, sha256="ab" * 32)
         s.add_all([missing, broken, good])
         s.flush()
-        s.add_all([Scene(name="a0001", reference_image_id=missing.id), Scene(name="b", reference_image_id=broken.id),
-                   Scene(name="c", reference_image_id=good.id), Scene(name="d")])
+        s.add_all(
+            [
+                Scene(name="a0001", reference_image_id=missing.id),
+                Scene(name="b", reference_image_id=broken.id),
+                Scene(name="c", reference_image_id=good.id),
+                Scene(name="d"),
+            ]
+        )
         s.commit()
         got = {p.name: p for p in paintable_scenes(s)}
     assert [n for n, p in got.items() if p.paintable] == ["c"]
@@ -163,7 +221,7 @@ SQLITE_APP = pytest.mark.parametrize("app_server", ["sqlite"], indirect=True)
 class _Recorder(http.server.BaseHTTPRequestHandler):
     hits: list = []
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.hits.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "image/png")
@@ -186,16 +244,18 @@ def recorder():
 @pytest.fixture(scope="module")
 def hostile(app_server, recorder, tmp_path_factory):
     """The app's workspace with hostile names and comments, a manifest-only scene and a corrupt target."""
+    from iea_data.core.imaging import write_image
     from iea_data.store import Image, Scene, Target
     from iea_data.workflows.catalog import ingest
-    from iea_data.core.imaging import write_image
     from iea_data.workflows.labels import open_annotation, save_annotation
     from iea_data.workflows.users import add_user, get_user
 
     url, ws, log_path = app_server
     port2 = recorder.server_address[1]
-    comment = (f"![t](http://127.0.0.1:{port2}/track.png) [Session expired, sign in here](http://127.0.0.1:{port2}/phish)"
-               f" www.127.0.0.1.nip.io:{port2} <img src=http://127.0.0.1:{port2}/raw.png> :red[x] $y$")
+    comment = (
+        f"![t](http://127.0.0.1:{port2}/track.png) [Session expired, sign in here](http://127.0.0.1:{port2}/phish)"
+        f" www.127.0.0.1.nip.io:{port2} <img src=http://127.0.0.1:{port2}/raw.png> :red[x] $y$"
+    )
     reject = f"Redo it: [click](http://127.0.0.1:{port2}/reject) ![r](http://127.0.0.1:{port2}/r.png) **bold**"
     photos = tmp_path_factory.mktemp("hostile-photos")
     yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
@@ -221,8 +281,15 @@ def hostile(app_server, recorder, tmp_path_factory):
         s.add(Scene(name="a0001", reference_image_id=ref.id, source="manifest"))
         # a corrupt catalog row: scene beta's target names an object that cannot exist
         beta = s.query(Scene).filter(Scene.name == "beta").one()
-        s.add(Target(scene_id=beta.id, base_image_id=beta.reference_image_id, revision=1, ev_map_object="zz" * 32,
-                     status="submitted"))
+        s.add(
+            Target(
+                scene_id=beta.id,
+                base_image_id=beta.reference_image_id,
+                revision=1,
+                ev_map_object="zz" * 32,
+                status="submitted",
+            )
+        )
         s.commit()
     return {"url": url, "ws": ws, "log": log_path, "comment": comment, "reject": reject, "port2": port2}
 
@@ -252,9 +319,12 @@ def _visible(page) -> str:
 
 def _no_markup_from(page, *needles):
     """No link or image on the page comes from user text (hrefs/srcs naming the recorder, javascript:, …)."""
-    bad = page.evaluate("""(needles) => Array.from(document.querySelectorAll('a, img, iframe, source, video, audio'))
+    bad = page.evaluate(
+        """(needles) => Array.from(document.querySelectorAll('a, img, iframe, source, video, audio'))
         .map(e => (e.getAttribute('href') || '') + ' ' + (e.getAttribute('src') || '') + ' ' + (e.innerText || ''))
-        .filter(t => needles.some(n => t.includes(n)))""", list(needles))
+        .filter(t => needles.some(n => t.includes(n)))""",
+        list(needles),
+    )
     assert bad == [], f"markup made from user text: {bad}"
 
 
@@ -280,8 +350,10 @@ def test_hostile_comment_and_file_name_are_literal_for_reviewer_and_annotator(ne
     assert hostile["comment"] in text, "the comment is not shown as its literal text"
     assert FILE_NAME in text and "mallory@evil.example" in text
     _no_markup_from(page, port2, "javascript", "clk", "Session expired", "mailto", "evil.example")
-    page.wait_for_function("() => { const im = document.querySelectorAll('[data-testid=stMain] img');"
-                           " return im.length >= 3 && Array.from(im).every(i => i.complete && i.naturalWidth > 0); }")
+    page.wait_for_function(
+        "() => { const im = document.querySelectorAll('[data-testid=stMain] img');"
+        " return im.length >= 3 && Array.from(im).every(i => i.complete && i.naturalWidth > 0); }"
+    )
     page.screenshot(path=str(hostile["log"].parent / "reviewer-hostile.png"), full_page=True)
     page.get_by_label("Comment (required to reject)").fill(hostile["reject"])
     page.get_by_role("button", name="Reject").click()
@@ -300,7 +372,9 @@ def test_hostile_comment_and_file_name_are_literal_for_reviewer_and_annotator(ne
     assert ann.locator("strong", has_text="bold").count() == 0
     ann.screenshot(path=str(hostile["log"].parent / "annotator-hostile.png"))
     ann.wait_for_timeout(500)
-    assert recorder.RequestHandlerClass.hits == [], f"user text made the browser call {recorder.RequestHandlerClass.hits}"
+    assert recorder.RequestHandlerClass.hits == [], (
+        f"user text made the browser call {recorder.RequestHandlerClass.hits}"
+    )
     assert outside == [], f"requests left the app: {outside}"
 
 
@@ -344,8 +418,10 @@ def test_target_page_offers_only_paintable_scenes_and_a_page_error_is_one_line(n
     options = page.get_by_role("option").all_inner_texts()
     assert "a0001" not in options and "alpha" in options and STEM in options, options
     page.get_by_role("option", name=STEM).click()
-    page.wait_for_function("(t) => document.body.innerText.replaceAll('\\u2060', '').includes(t)",
-                           arg=f"Scene {STEM}, reference {STEM}.png")
+    page.wait_for_function(
+        "(t) => document.body.innerText.replaceAll('\\u2060', '').includes(t)",
+        arg=f"Scene {STEM}, reference {STEM}.png",
+    )
     _no_markup_from(page, "javascript", "clk")
     page.get_by_text("1 scene(s) cannot be painted yet").click()
     page.get_by_text("no file yet", exact=False).first.wait_for()
@@ -377,7 +453,11 @@ def test_iea_app_prints_a_folder_name_as_text_not_rich_markup(tmp_path):
     with socket.socket() as busy:  # the port is taken: streamlit stops at once, after the banner
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        r = subprocess.run([sys.executable, "-m", "pipelines.cli", "-w", str(ws.root), "app", "--port",
-                            str(busy.getsockname()[1])], capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "-w", str(ws.root), "app", "--port", str(busy.getsockname()[1])],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     out = "".join(r.stdout.split())
     assert "ws[red]x[/red]" in out, r.stdout

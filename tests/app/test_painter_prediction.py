@@ -1,7 +1,7 @@
 """The painter predicts each stroke in the browser with the Python brush, and the server corrects it.
 
 - The JavaScript brush of ``painter.js`` (loaded as a module in Chromium) paints the strokes of
-  ``tests/painting/fixtures/brush_strokes.json`` (made by the Python rasteriser) one after
+  ``tests/core/painting/fixtures/brush_strokes.json`` (made by the Python rasteriser) one after
   another and must stay within 1e-3 of Python's map after every stroke, in every mode.
 - In the app, each stroke is on screen before Python answers; after the answer the screen is
   the stored map.
@@ -125,9 +125,14 @@ def choose_mode(page, label):
 def test_each_stroke_is_predicted_at_once_and_the_server_map_replaces_it(new_page, ws):
     page = new_page()
     login(page, "ann_p")
-    page.locator('.iea-painter[data-ack]').wait_for()
-    strokes = [("Add", (0.15, 0.3, 0.45, 0.35)), ("Set to", (0.3, 0.2, 0.35, 0.6)), ("Smooth", (0.2, 0.3, 0.4, 0.4)),
-               ("Restore base", (0.4, 0.25, 0.42, 0.5)), ("Add", (0.6, 0.7, 0.85, 0.72))]
+    page.locator(".iea-painter[data-ack]").wait_for()
+    strokes = [
+        ("Add", (0.15, 0.3, 0.45, 0.35)),
+        ("Set to", (0.3, 0.2, 0.35, 0.6)),
+        ("Smooth", (0.2, 0.3, 0.4, 0.4)),
+        ("Restore base", (0.4, 0.25, 0.42, 0.5)),
+        ("Add", (0.6, 0.7, 0.85, 0.72)),
+    ]
     for i, (mode, (x0, y0, x1, y1)) in enumerate(strokes, start=1):
         choose_mode(page, mode)
         drag(page, x0, y0, x1, y1, steps=12)

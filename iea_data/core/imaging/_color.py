@@ -179,9 +179,7 @@ def apply_ev(rgb: np.ndarray, ev: EV) -> np.ndarray:
             raise ValueError(f"`ev` must be a finite number of stops; got {ev!r}.")
         factor = np.float32(2.0 ** min(max(float(ev), -_EV_LIMIT), _EV_LIMIT))
     else:
-        raise TypeError(
-            f"`ev` must be a float (stops) or a float32 (H, W) numpy array; got {type(ev).__name__}."
-        )
+        raise TypeError(f"`ev` must be a float (stops) or a float32 (H, W) numpy array; got {type(ev).__name__}.")
     lin = _srgb_to_linear(rgb)
     lin *= factor
     np.clip(lin, 0.0, 1.0, out=lin)

@@ -72,13 +72,14 @@ import threading
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import IO, Any, Tuple, Union
+from typing import IO, Any, Union
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from iea_data.core.errors import ImageDecodeError
+
 from ._exif import ExifInfo, exif_from_pil
 from ._resize import label_shape
 from ._validate import _check_int
@@ -214,8 +215,7 @@ def _file_error(err: OSError, name: str) -> ImageDecodeError:
         )
     return ImageDecodeError(
         "unreadable",
-        f"cannot read {shown}: {err.strerror or err}. Check the disk or network share and "
-        f"try again.",
+        f"cannot read {shown}: {err.strerror or err}. Check the disk or network share and try again.",
     )
 
 
@@ -291,7 +291,7 @@ def _format_of(im: Image.Image) -> str:
     return "JPEG" if im.format == "MPO" else (im.format or "UNKNOWN")
 
 
-def _stored_size(im: Image.Image) -> Tuple[int, int]:
+def _stored_size(im: Image.Image) -> tuple[int, int]:
     """(width, height) as stored, before orientation.
 
     Recent PIL reports a TIFF's size already oriented (it orients TIFF pixels on load), so
@@ -303,7 +303,7 @@ def _stored_size(im: Image.Image) -> Tuple[int, int]:
     return im.size
 
 
-def _oriented_size(size: Tuple[int, int], orientation: int | None) -> Tuple[int, int]:
+def _oriented_size(size: tuple[int, int], orientation: int | None) -> tuple[int, int]:
     w, h = size
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
@@ -332,7 +332,7 @@ def _to_rgb_order(arr: np.ndarray) -> np.ndarray:
 _STRIP_BYTES = 1 << 22
 
 
-def _area_across(strips, size: Tuple[int, int], shape: Tuple[int, int], alpha: bool) -> np.ndarray:
+def _area_across(strips, size: tuple[int, int], shape: tuple[int, int], alpha: bool) -> np.ndarray:
     """float32 RGB area average to ``shape`` = (h, w) of an integer image given as row strips.
 
     ``strips`` yields the image's rows top to bottom as uint8/uint16 arrays (rows, W[, C])
@@ -348,7 +348,7 @@ def _area_across(strips, size: Tuple[int, int], shape: Tuple[int, int], alpha: b
     for part in strips:
         strip = _to_float_rgb(part, alpha)
         n = strip.shape[0]
-        across[r0:r0 + n] = strip if W == w else cv2.resize(strip, (w, n), interpolation=cv2.INTER_AREA)
+        across[r0 : r0 + n] = strip if W == w else cv2.resize(strip, (w, n), interpolation=cv2.INTER_AREA)
         r0 += n
         del strip, part
     if r0 != H:
@@ -364,10 +364,10 @@ def _strip_rows(width: int) -> int:
     return max(1, _STRIP_BYTES // (width * 3 * 4))
 
 
-def _area_in_strips(arr: np.ndarray, shape: Tuple[int, int], alpha: bool) -> np.ndarray:
+def _area_in_strips(arr: np.ndarray, shape: tuple[int, int], alpha: bool) -> np.ndarray:
     """:func:`_area_across` of a whole integer array, converted to float one strip at a time."""
     rows = _strip_rows(arr.shape[1])
-    return _area_across((arr[r:r + rows] for r in range(0, arr.shape[0], rows)), arr.shape[:2], shape, alpha)
+    return _area_across((arr[r : r + rows] for r in range(0, arr.shape[0], rows)), arr.shape[:2], shape, alpha)
 
 
 #: PNGs whose decoded pixels exceed this many bytes are decoded for a preview in strips.
@@ -379,9 +379,9 @@ def _png_chunks(data: bytes):
     view = memoryview(data)
     pos = 8
     while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = bytes(data[pos + 4:pos + 8])
-        payload = view[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = bytes(data[pos + 4 : pos + 8])
+        payload = view[pos + 8 : pos + 8 + length]
         if len(payload) != length:
             raise ValueError("chunk runs past the end of the file")
         yield kind, payload
@@ -420,8 +420,8 @@ def _png_strips(data: bytes, width: int, height: int, depth: int, colour: int, r
                     raise ValueError("the image data ends early")
                 break
             buf += inflate.decompress(piece)
-        body = bytes(buf[:n * stride])
-        del buf[:n * stride]
+        body = bytes(buf[: n * stride])
+        del buf[: n * stride]
         lead = b"" if prev is None else b"\x00" + prev
         m = n + (prev is not None)
         mini = (
@@ -446,7 +446,7 @@ def _png_strips(data: bytes, width: int, height: int, depth: int, colour: int, r
         yield arr
 
 
-def _png_preview_in_strips(data: bytes, shape: Tuple[int, int]) -> tuple[np.ndarray, int, int] | None:
+def _png_preview_in_strips(data: bytes, shape: tuple[int, int]) -> tuple[np.ndarray, int, int] | None:
     """``(float32 RGB preview of shape, channels, bit depth)`` of a large PNG, decoded in strips.
 
     None where the file is small, interlaced, paletted, has a ``tRNS`` chunk or is
@@ -458,7 +458,7 @@ def _png_preview_in_strips(data: bytes, shape: Tuple[int, int]) -> tuple[np.ndar
     channels = _PNG_CHANNELS.get(colour)
     if channels is None or depth not in (8, 16) or interlace != 0 or colour == 4:
         return None
-    if width * height * channels * depth // 8 < _PNG_STRIP_MIN_BYTES or b"tRNS" in data[:1 << 16]:
+    if width * height * channels * depth // 8 < _PNG_STRIP_MIN_BYTES or b"tRNS" in data[: 1 << 16]:
         return None
     try:
         kinds = {kind for kind, _ in _png_chunks(data)}
@@ -484,7 +484,7 @@ class _Pixels:
     scale: int = 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cv2_orients_tiff() -> bool:
     """Whether OpenCV's TIFF reader applies the Orientation tag itself (OpenCV 5 does).
 
@@ -626,9 +626,7 @@ def _pil_pixels(im: Image.Image, fmt: str, name: str, scale: int = 1) -> _Pixels
         elif mode in ("P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
             out = im.convert("RGB")
         else:
-            raise _unsupported(
-                name, fmt, mode, "only 8-bit and 16-bit integer pixels are read; no float or 32-bit"
-            )
+            raise _unsupported(name, fmt, mode, "only 8-bit and 16-bit integer pixels are read; no float or 32-bit")
     except ValueError as err:  # a conversion PIL does not offer
         raise _unsupported(name, fmt, mode, str(err)) from None
     return _Pixels(np.asarray(out), channels, out.mode in ("RGBA", "LA"), oriented, scale)
@@ -675,9 +673,7 @@ def _to_float_rgb(arr: np.ndarray, alpha: bool) -> np.ndarray:
     return colour
 
 
-def _area(
-    arr: np.ndarray, shape: Tuple[int, int], extent: Tuple[float, float] | None = None
-) -> np.ndarray:
+def _area(arr: np.ndarray, shape: tuple[int, int], extent: tuple[float, float] | None = None) -> np.ndarray:
     """Area-average ``arr`` (H, W) or (H, W, C) down to ``shape`` = (h, w), same dtype.
 
     ``extent`` (the default: (H, W)) is how much of ``arr`` the image covers, in its pixels:
@@ -699,9 +695,7 @@ def _area(
     return np.ascontiguousarray(out[:h, :w])
 
 
-def _preview_rgb(
-    px: _Pixels, shape: Tuple[int, int], full: Tuple[int, int], lossy: bool
-) -> np.ndarray:
+def _preview_rgb(px: _Pixels, shape: tuple[int, int], full: tuple[int, int], lossy: bool) -> np.ndarray:
     """float32 RGB of ``px`` area-averaged to ``shape`` (array layout), not yet oriented.
 
     ``full`` is the (H, W) of the full image in the array's layout (larger than the array
@@ -730,7 +724,7 @@ def _preview_rgb(
     return _to_float_rgb(_area(arr, shape, extent), False)
 
 
-def _jpeg_scale(size: Tuple[int, int], target: Tuple[int, int]) -> int:
+def _jpeg_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
     """The DCT scaling (8, 4, 2, else 1) at which to decode a JPEG of ``size`` = (w, h)
     for a preview of ``target`` = (w, h).
 
@@ -752,9 +746,7 @@ def _jpeg_scale(size: Tuple[int, int], target: Tuple[int, int]) -> int:
     return 1
 
 
-def _decode_pixels(
-    data: bytes, im: Image.Image, fmt: str, name: str, target: Tuple[int, int] | None = None
-) -> _Pixels:
+def _decode_pixels(data: bytes, im: Image.Image, fmt: str, name: str, target: tuple[int, int] | None = None) -> _Pixels:
     """RGB-ordered integer pixels: the OpenCV fast path, else PIL.
 
     ``target`` is the (width, height), in the stored layout, that the caller will shrink the
@@ -860,13 +852,23 @@ def read_image_bytes(
             # so shrinking before orienting gives the oriented label_shape).
             sw, sh = _stored_size(im)
             th, tw = label_shape(sh, sw, max_side)
-            streamed = _png_preview_in_strips(data, (th, tw)) if fmt == "PNG" and "transparency" not in im.info else None
+            streamed = (
+                _png_preview_in_strips(data, (th, tw)) if fmt == "PNG" and "transparency" not in im.info else None
+            )
             if streamed is not None:  # a large PNG: never the whole image in memory
                 rgb, channels, depth = streamed
                 rgb = _orient(rgb, exif.orientation)
                 width, height = _oriented_size((sw, sh), exif.orientation)
-                return DecodedImage(rgb=rgb, width=width, height=height, channels=channels, bit_depth=depth,
-                                    format=fmt, mode=im.mode, exif=exif)
+                return DecodedImage(
+                    rgb=rgb,
+                    width=width,
+                    height=height,
+                    channels=channels,
+                    bit_depth=depth,
+                    format=fmt,
+                    mode=im.mode,
+                    exif=exif,
+                )
             px = _decode_pixels(data, im, fmt, name, (tw, th))
             full = (sh, sw) if px.scale > 1 else px.array.shape[:2]
             shape = label_shape(full[0], full[1], max_side)
@@ -897,9 +899,7 @@ def _read_file(path: PathLike) -> bytes:
         raise _file_error(err, path) from None
 
 
-def read_image(
-    path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None
-) -> DecodedImage:
+def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> DecodedImage:
     """Read an image file into a library image and its facts.
 
     The file is read once; the header is checked against ``max_pixels`` before any pixel is
@@ -950,12 +950,10 @@ def read_image(
     >>> read_image(path, max_side=2).rgb.shape
     (1, 2, 3)
     """
-    return read_image_bytes(
-        _read_file(path), name=os.fspath(path), max_pixels=max_pixels, max_side=max_side
-    )
+    return read_image_bytes(_read_file(path), name=os.fspath(path), max_pixels=max_pixels, max_side=max_side)
 
 
-def read_header(path_or_bytes: PathLike | BytesLike) -> Tuple[int, int, str]:
+def read_header(path_or_bytes: PathLike | BytesLike) -> tuple[int, int, str]:
     """Width, height and format of an image without decoding its pixels.
 
     Width and height are as :func:`read_image` would return them, i.e. after the EXIF
@@ -988,9 +986,7 @@ def read_header(path_or_bytes: PathLike | BytesLike) -> Tuple[int, int, str]:
             raise _empty("<bytes>")
         return _header_of(io.BytesIO(data), data[:16], "<bytes>")
     if not isinstance(path_or_bytes, (str, os.PathLike)):
-        raise TypeError(
-            f"`path_or_bytes` must be a path or bytes; got {type(path_or_bytes).__name__}."
-        )
+        raise TypeError(f"`path_or_bytes` must be a path or bytes; got {type(path_or_bytes).__name__}.")
     name = os.fspath(path_or_bytes)
     try:
         f = open(path_or_bytes, "rb")
@@ -1007,7 +1003,7 @@ def read_header(path_or_bytes: PathLike | BytesLike) -> Tuple[int, int, str]:
         return _header_of(f, head, name)
 
 
-def _header_of(fp: IO[bytes], head: bytes, name: str) -> Tuple[int, int, str]:
+def _header_of(fp: IO[bytes], head: bytes, name: str) -> tuple[int, int, str]:
     im = _open_lazy(fp, head, name)
     with im:
         w, h = _oriented_size(_stored_size(im), exif_from_pil(im, name).orientation)
@@ -1024,7 +1020,7 @@ _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_PROGRESSIVE = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 
 
-def _jpeg_frame(fp: IO[bytes]) -> Tuple[int, int, int, bool] | None:
+def _jpeg_frame(fp: IO[bytes]) -> tuple[int, int, int, bool] | None:
     """``(width, height, components, progressive)`` from a JPEG's SOF marker, else None."""
     fp.seek(2)
     for _ in range(4096):  # markers before the frame header: APPn, DQT, DHT, COM, ...
@@ -1066,8 +1062,15 @@ def _decoded_bytes(fp: IO[bytes], head: bytes, name: str, max_side: int | None, 
         channels = _PNG_CHANNELS.get(colour, 4 if transparent else 3)  # colour type 3: palette
         sample = 2 if depth == 16 else 1
         decoded = width * height * channels * sample
-        strips = (max_side is not None and channels != 2 and colour != 3 and depth in (8, 16) and interlace == 0
-                  and not transparent and decoded >= _PNG_STRIP_MIN_BYTES)
+        strips = (
+            max_side is not None
+            and channels != 2
+            and colour != 3
+            and depth in (8, 16)
+            and interlace == 0
+            and not transparent
+            and decoded >= _PNG_STRIP_MIN_BYTES
+        )
         if strips:  # _png_preview_in_strips: a few strips and the (H, w) float32 intermediate
             th, tw = label_shape(height, width, max_side)
             return 4 * _STRIP_BYTES + height * tw * 3 * 4
@@ -1106,9 +1109,7 @@ def _decoded_bytes(fp: IO[bytes], head: bytes, name: str, max_side: int | None, 
         return 2 * width * height * bands * sample + full_float(width, height)
 
 
-def decode_memory(
-    path: PathLike, *, max_side: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> int:
+def decode_memory(path: PathLike, *, max_side: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """Estimated peak bytes that :func:`read_image` needs for ``path``, from its header only.
 
     Nothing is decoded: the file's first 64 KiB are read (and, for JPEG, its markers

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import List, Optional, Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
 
 from iea_data.core.files import atomic_write
+
 from ._validate import _check_int, _check_shape_hw, check_image
 
 __all__ = ["encode_png", "encode_image", "write_image"]
@@ -82,9 +83,7 @@ def encode_image(rgb: np.ndarray, ext: str, *, bit_depth: int = 8, quality: Opti
     """
     key = ext.lower() if isinstance(ext, str) else ext
     if key not in _FORMATS:
-        raise ValueError(
-            f"`ext` must name a format this toolkit writes ({', '.join(sorted(_FORMATS))}); got {ext!r}."
-        )
+        raise ValueError(f"`ext` must name a format this toolkit writes ({', '.join(sorted(_FORMATS))}); got {ext!r}.")
     fmt, depths = _FORMATS[key]
     bit_depth = _check_int(bit_depth, "bit_depth")
     if bit_depth not in depths:
@@ -92,7 +91,7 @@ def encode_image(rgb: np.ndarray, ext: str, *, bit_depth: int = 8, quality: Opti
             f"`bit_depth` must be one of {depths} for {fmt}; got {bit_depth}. "
             f"Use a .png or .tif file for 16-bit output."
         )
-    params: List[int] = []
+    params: list[int] = []
     if quality is not None:
         quality = _check_int(quality, "quality")
         if quality > 100 or fmt not in ("JPEG", "WEBP"):
@@ -135,7 +134,7 @@ def encode_png(rgb: np.ndarray, bit_depth: int = 8) -> bytes:
 
 
 def write_image(
-    path: Union[str, "os.PathLike[str]"],
+    path: Union[str, os.PathLike[str]],
     rgb: np.ndarray,
     *,
     bit_depth: int = 8,
@@ -175,8 +174,7 @@ def write_image(
     ext = os.path.splitext(path)[1].lower()
     if ext not in _FORMATS:
         raise ValueError(
-            f"`path` must end in one of {', '.join(sorted(_FORMATS))} (the extension picks the "
-            f"format); got {path!r}."
+            f"`path` must end in one of {', '.join(sorted(_FORMATS))} (the extension picks the format); got {path!r}."
         )
     data = encode_image(rgb, ext, bit_depth=bit_depth, quality=quality)
     atomic_write(path, data)

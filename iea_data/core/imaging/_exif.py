@@ -131,7 +131,7 @@ def exif_from_pil(im: Image.Image, name: str) -> ExifInfo:
                 return ExifInfo()
             try:
                 sub = dict(exif.get_ifd(_EXIF_IFD))
-            except Exception as err:  # noqa: BLE001 - corrupt sub-IFD: keep IFD0 facts
+            except Exception as err:
                 logger.warning("ignoring an unreadable EXIF sub-IFD in %r: %s", name, err)
                 sub = {}
         for w in caught:
@@ -158,6 +158,6 @@ def exif_from_pil(im: Image.Image, name: str) -> ExifInfo:
             capture_time=_time(taken),
             orientation=orientation,
         )
-    except Exception as err:  # noqa: BLE001 - metadata is best effort, pixels are what matter
+    except Exception as err:
         logger.warning("ignoring unreadable EXIF metadata in %r: %s", name, err)
         return ExifInfo()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ from ._validate import _check_int, _check_map, check_image
 __all__ = ["label_shape", "resize_map", "resize_image", "thumbnail"]
 
 
-def label_shape(height: int, width: int, max_side: int = 1024) -> Tuple[int, int]:
+def label_shape(height: int, width: int, max_side: int = 1024) -> tuple[int, int]:
     """The (height, width) a label map is stored at for an image of this size.
 
     The image size scaled so that the long side is at most ``max_side``: never upscaled,
@@ -51,13 +52,13 @@ def label_shape(height: int, width: int, max_side: int = 1024) -> Tuple[int, int
     )
 
 
-def _check_shape(shape: Any, name: str = "shape") -> Tuple[int, int]:
+def _check_shape(shape: Any, name: str = "shape") -> tuple[int, int]:
     if not isinstance(shape, Sequence) or isinstance(shape, str) or len(shape) != 2:
         raise TypeError(f"`{name}` must be a (height, width) pair of positive integers; got {shape!r}.")
     return _check_int(shape[0], f"{name}[0]"), _check_int(shape[1], f"{name}[1]")
 
 
-def _resize(arr: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+def _resize(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Area interpolation when shrinking both sides, bilinear otherwise (OpenCV)."""
     h, w = shape
     if (h, w) == arr.shape[:2]:
@@ -68,7 +69,7 @@ def _resize(arr: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     return out.reshape((h, w) + arr.shape[2:])
 
 
-def resize_map(arr2d: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+def resize_map(arr2d: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize a float32 map (residual, EV or confidence map) to ``shape``.
 
     Area interpolation when both sides shrink (each output pixel is the mean of the input
@@ -102,7 +103,7 @@ def resize_map(arr2d: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     return np.clip(out, arr2d.min(), arr2d.max(), out=out)
 
 
-def resize_image(rgb: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+def resize_image(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize a library image to ``shape`` (area when shrinking, else bilinear).
 
     Parameters

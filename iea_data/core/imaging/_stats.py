@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Dict
-
 import cv2
 import numpy as np
 
@@ -65,7 +63,7 @@ def _order_statistics(counts: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return (blocks * block + inside).astype(np.int64, copy=False)
 
 
-def _luma_stats(y: np.ndarray) -> Dict[str, float]:
+def _luma_stats(y: np.ndarray) -> dict[str, float]:
     n = y.size
     # float64 sums of Y and Y^2 (OpenCV accumulates float32 input in double); the variance
     # E[Y^2] - E[Y]^2 is exact to ~1e-16 absolute, so the std to ~1e-8 at worst.
@@ -91,7 +89,7 @@ def _luma_stats(y: np.ndarray) -> Dict[str, float]:
     return out
 
 
-def luma_stats(rgb: np.ndarray) -> Dict[str, float]:
+def luma_stats(rgb: np.ndarray) -> dict[str, float]:
     """Mean, spread, percentiles and clipped shares of an image's Rec.601 luma.
 
     Parameters

@@ -68,9 +68,7 @@ def _unit_float32_ok(arr: np.ndarray) -> bool:
     return imin >= 0 and imax <= _ONE_BITS
 
 
-def _check_values(
-    arr: np.ndarray, lo: float, hi: float, name: str, expected: str
-) -> None:
+def _check_values(arr: np.ndarray, lo: float, hi: float, name: str, expected: str) -> None:
     """Find values outside ``[lo, hi]`` and NaN/inf with one min/max pair (both propagate NaN)."""
     if arr.size == 0:
         return

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Tuple
+from typing import Any
 
 from iea_data.core.errors import IeaError
 
@@ -41,12 +42,12 @@ class MetricCfg:
     name: str
     kind: str
     lower_better: bool
-    value_range: Tuple[float, float]
+    value_range: tuple[float, float]
     reference: str
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
-    def with_params(self, **overrides: Any) -> "MetricCfg":
+    def with_params(self, **overrides: Any) -> MetricCfg:
         """A copy with some ``params`` replaced; unknown names raise with the known ones.
 
         Examples

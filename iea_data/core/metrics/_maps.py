@@ -142,7 +142,9 @@ def ssim(pred, target, *, win_size: int = 7) -> np.ndarray:
 
 def _check_tau(tau: float) -> float:
     if isinstance(tau, bool) or not isinstance(tau, (int, float, np.floating, np.integer)) or not 0 <= tau < 1:
-        raise ValueError(f"`tau` must be a number in [0, 1) (the |residual| above which a pixel is badly exposed); got {tau!r}.")
+        raise ValueError(
+            f"`tau` must be a number in [0, 1) (the |residual| above which a pixel is badly exposed); got {tau!r}."
+        )
     return float(tau)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 
 from iea_data.core.registry import Registry
+
 from . import _maps, _scores
 from ._config import MetricCfg
 
@@ -91,30 +93,94 @@ def _iou_of(index: int) -> Callable[..., np.ndarray]:
 _TAU = {"tau": 0.1}
 _add(MetricCfg("mae", "map", True, (0.0, 2.0), "NumPy", {}, "mean |pred - target| per image"), _maps.mae)
 _add(MetricCfg("mse", "map", True, (0.0, 4.0), "NumPy", {}, "mean (pred - target)^2 per image"), _maps.mse)
-_add(MetricCfg("psnr", "map", False, (0.0, _INF), "skimage.metrics.peak_signal_noise_ratio(data_range=2)", {},
-               "PSNR in dB, data range 2"), _maps.psnr)
-_add(MetricCfg("ssim", "map", False, (-1.0, 1.0), "skimage.metrics.structural_similarity(data_range=2)",
-               {"win_size": 7}, "mean SSIM, data range 2"), _maps.ssim)
-_add(MetricCfg("pixel_acc", "map", False, (0.0, 1.0), "NumPy", dict(_TAU),
-               "pixels classed right as under / ideal / over at |r| > tau"), _maps.pixel_accuracy)
+_add(
+    MetricCfg(
+        "psnr",
+        "map",
+        False,
+        (0.0, _INF),
+        "skimage.metrics.peak_signal_noise_ratio(data_range=2)",
+        {},
+        "PSNR in dB, data range 2",
+    ),
+    _maps.psnr,
+)
+_add(
+    MetricCfg(
+        "ssim",
+        "map",
+        False,
+        (-1.0, 1.0),
+        "skimage.metrics.structural_similarity(data_range=2)",
+        {"win_size": 7},
+        "mean SSIM, data range 2",
+    ),
+    _maps.ssim,
+)
+_add(
+    MetricCfg(
+        "pixel_acc",
+        "map",
+        False,
+        (0.0, 1.0),
+        "NumPy",
+        dict(_TAU),
+        "pixels classed right as under / ideal / over at |r| > tau",
+    ),
+    _maps.pixel_accuracy,
+)
 for _i, _cls in enumerate(_maps.CLASSES):
-    _add(MetricCfg(f"iou_{_cls}", "map", False, (0.0, 1.0), "NumPy", dict(_TAU),
-                   f"IoU of the {_cls!r} pixels at tau"), _iou_of(_i))
-_add(MetricCfg("miou", "map", False, (0.0, 1.0), "NumPy", dict(_TAU),
-               "mean IoU over the classes present"), _maps.mean_iou)
-_add(MetricCfg("f1_macro", "map", False, (0.0, 1.0), "NumPy", dict(_TAU),
-               "macro F1 over the classes present"), _maps.macro_f1)
-_add(MetricCfg("srcc", "score", False, (-1.0, 1.0), "scipy.stats.spearmanr", {},
-               "Spearman rank correlation of image scores"), _scores.srcc)
-_add(MetricCfg("plcc", "score", False, (-1.0, 1.0), "scipy.stats.pearsonr", {},
-               "Pearson linear correlation of image scores"), _scores.plcc)
-_add(MetricCfg("krcc", "score", False, (-1.0, 1.0), "scipy.stats.kendalltau (tau-b)", {},
-               "Kendall rank correlation of image scores"), _scores.krcc)
-_add(MetricCfg("good_bad_acc", "score", False, (0.0, 1.0), "NumPy", {"cut": 5.0, "pred_cut": None},
-               "images on the right side of a good/bad cut"), _scores.good_bad_accuracy)
+    _add(
+        MetricCfg(f"iou_{_cls}", "map", False, (0.0, 1.0), "NumPy", dict(_TAU), f"IoU of the {_cls!r} pixels at tau"),
+        _iou_of(_i),
+    )
+_add(
+    MetricCfg("miou", "map", False, (0.0, 1.0), "NumPy", dict(_TAU), "mean IoU over the classes present"),
+    _maps.mean_iou,
+)
+_add(
+    MetricCfg("f1_macro", "map", False, (0.0, 1.0), "NumPy", dict(_TAU), "macro F1 over the classes present"),
+    _maps.macro_f1,
+)
+_add(
+    MetricCfg(
+        "srcc", "score", False, (-1.0, 1.0), "scipy.stats.spearmanr", {}, "Spearman rank correlation of image scores"
+    ),
+    _scores.srcc,
+)
+_add(
+    MetricCfg(
+        "plcc", "score", False, (-1.0, 1.0), "scipy.stats.pearsonr", {}, "Pearson linear correlation of image scores"
+    ),
+    _scores.plcc,
+)
+_add(
+    MetricCfg(
+        "krcc",
+        "score",
+        False,
+        (-1.0, 1.0),
+        "scipy.stats.kendalltau (tau-b)",
+        {},
+        "Kendall rank correlation of image scores",
+    ),
+    _scores.krcc,
+)
+_add(
+    MetricCfg(
+        "good_bad_acc",
+        "score",
+        False,
+        (0.0, 1.0),
+        "NumPy",
+        {"cut": 5.0, "pred_cut": None},
+        "images on the right side of a good/bad cut",
+    ),
+    _scores.good_bad_accuracy,
+)
 
 
-def list_metrics(pattern: str = "*", *, kind: Optional[str] = None) -> List[str]:
+def list_metrics(pattern: str = "*", *, kind: Optional[str] = None) -> list[str]:
     """Names of the registered metrics matching an fnmatch ``pattern``.
 
     Parameters

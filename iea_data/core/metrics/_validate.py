@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def _same_shape(pred: np.ndarray, target: np.ndarray, p_shape, t_shape) -> None:
         )
 
 
-def as_maps(pred: Any, target: Any) -> Tuple[np.ndarray, np.ndarray]:
+def as_maps(pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
     """Both map arguments as float64 (N, H, W) after checking shape, finiteness and range.
 
     Parameters
@@ -94,7 +94,7 @@ def as_maps(pred: Any, target: Any) -> Tuple[np.ndarray, np.ndarray]:
     return out[0].astype(np.float64), out[1].astype(np.float64)
 
 
-def as_scores(pred: Any, target: Any, *, min_n: int = 2) -> Tuple[np.ndarray, np.ndarray]:
+def as_scores(pred: Any, target: Any, *, min_n: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Both score arguments as float64 (B, N) after checking shape, finiteness and length.
 
     Parameters
@@ -133,9 +133,7 @@ def as_scores(pred: Any, target: Any, *, min_n: int = 2) -> Tuple[np.ndarray, np
         out.append(a)
     _same_shape(out[0], out[1], *shapes)
     if out[0].shape[1] < min_n:
-        raise MetricInputError(
-            f"`pred` and `target` need at least {min_n} scores each; got {out[0].shape[1]}."
-        )
+        raise MetricInputError(f"`pred` and `target` need at least {min_n} scores each; got {out[0].shape[1]}.")
     for name, a in zip(("pred", "target"), out):
         _finite(a, name, _SCORES)
     return out[0].astype(np.float64), out[1].astype(np.float64)

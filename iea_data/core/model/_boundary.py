@@ -8,7 +8,7 @@ function here.
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -38,12 +38,11 @@ def _in_unit_range(lo: float, hi: float) -> bool:
 
 def _range_error(name: str, lo: float, hi: float, expected: str, fix: str) -> ValueError:
     return ValueError(
-        f"{name} must lie in {expected}; got min {lo:.6g}, max {hi:.6g}. {fix} "
-        "Out-of-range values are not clipped."
+        f"{name} must lie in {expected}; got min {lo:.6g}, max {hi:.6g}. {fix} Out-of-range values are not clipped."
     )
 
 
-def validate_batch(x, *, size: Tuple[int, int] = PIEANET_CFG.input_size, name: str = "x") -> None:
+def validate_batch(x, *, size: tuple[int, int] = PIEANET_CFG.input_size, name: str = "x") -> None:
     """Check a network input: float32 (N, 3, H, W) tensor in [0, 1] at the model size.
 
     Parameters
@@ -147,9 +146,7 @@ def _check_image(img, i: int) -> np.ndarray:
     return img
 
 
-def to_batch(
-    images: Sequence[np.ndarray], *, size: Tuple[int, int] = PIEANET_CFG.input_size
-) -> Tensor:
+def to_batch(images: Sequence[np.ndarray], *, size: tuple[int, int] = PIEANET_CFG.input_size) -> Tensor:
     """Library images to a network batch, resized as the golden inputs were made.
 
     Parameters
@@ -198,7 +195,7 @@ def to_batch(
     return torch.cat(out)
 
 
-def resize_maps(maps: Tensor, *, size: Tuple[int, int]) -> Tensor:
+def resize_maps(maps: Tensor, *, size: tuple[int, int]) -> Tensor:
     """Resize (N, 1, h, w) residual maps bilinearly (antialias when shrinking).
 
     Parameters
@@ -218,7 +215,7 @@ def resize_maps(maps: Tensor, *, size: Tuple[int, int]) -> Tensor:
     return F.interpolate(maps, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def from_batch(x: Tensor) -> List[np.ndarray]:
+def from_batch(x: Tensor) -> list[np.ndarray]:
     """Network output to library residual maps.
 
     Parameters

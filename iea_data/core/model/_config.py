@@ -10,7 +10,6 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
 
 from iea_data.core.errors import IeaError
 
@@ -28,9 +27,7 @@ WEIGHTS_ENV_VAR = "IEA_PIEANET_WEIGHTS"
 # <repo>/iea_data/core/model/_config.py -> parents[3] is the repository root; the shared
 # reference material sits beside it at <repo>/../shared.
 _REPO_ROOT = Path(__file__).resolve().parents[3]
-_SHARED_WEIGHTS = (
-    _REPO_ROOT / ".." / "shared" / "reference" / "p-ieanet-official" / "official_epoch2.pth"
-)
+_SHARED_WEIGHTS = _REPO_ROOT / ".." / "shared" / "reference" / "p-ieanet-official" / "official_epoch2.pth"
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ class ModelCfg:
     """
 
     name: str
-    input_size: Tuple[int, int]
+    input_size: tuple[int, int]
     source: str
     weights_file: str
     sha256: str

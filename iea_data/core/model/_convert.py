@@ -7,13 +7,15 @@ import os
 import pickle
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from iea_data.core.errors import IeaError
+
 from ._config import official_weights_path
 
 __all__ = ["load_official_state_dict", "convert_official_state_dict", "to_official_state_dict"]
@@ -57,11 +59,11 @@ def _rename(key: str) -> Optional[str]:
             if repl is None:
                 return None
             new = repl(m) if callable(repl) else repl
-            return new + key[m.end():]
+            return new + key[m.end() :]
     raise KeyError(key)
 
 
-def _convert_official(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+def _convert_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Rename a released P-IEANet state dict to this project's keys.
 
     The one place that knows the released names. Accepts the plain state dict, a dict
@@ -86,9 +88,9 @@ def _convert_official(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     for wrapper in ("state_dict", "model"):
         if wrapper in state_dict and isinstance(state_dict[wrapper], Mapping):
             state_dict = state_dict[wrapper]
-    out: Dict[str, Tensor] = {}
+    out: dict[str, Tensor] = {}
     for key, value in state_dict.items():
-        name = key[len("module."):] if key.startswith("module.") else key
+        name = key[len("module.") :] if key.startswith("module.") else key
         try:
             new = _rename(name)
         except KeyError:
@@ -125,29 +127,26 @@ def _load_file(path: str | os.PathLike, map_location) -> Mapping[str, Tensor]:
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IeaError(
-            f"{str(path)!r} is not a readable PyTorch checkpoint (torch.load: {reason}). {_FIX}"
-        ) from None
+        raise IeaError(f"{str(path)!r} is not a readable PyTorch checkpoint (torch.load: {reason}). {_FIX}") from None
     if not isinstance(obj, Mapping) or not obj:
         raise IeaError(
-            f"{str(path)!r} is a PyTorch file but holds a {type(obj).__name__}, not a state "
-            f"dict of tensors. {_FIX}"
+            f"{str(path)!r} is a PyTorch file but holds a {type(obj).__name__}, not a state dict of tensors. {_FIX}"
         )
     return obj
 
 
 @functools.lru_cache(maxsize=1)
-def _ours_to_released() -> Dict[str, str]:
+def _ours_to_released() -> dict[str, str]:
     """Inverse of the rename table over every released key (for error messages)."""
     return {ours: key for key in _all_released_keys() if (ours := _rename(key)) is not None}
 
 
-def convert_official_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+def convert_official_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Public name of :func:`_convert_official`: a released state dict under this project's keys."""
     return _convert_official(state_dict)
 
 
-def to_official_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+def to_official_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """This project's P-IEANet state dict under the released key names (the inverse rename).
 
     Checkpoints written this way load with the released code and with
@@ -180,9 +179,9 @@ def _all_released_keys():
         keys += [f"ffa_group.g{g}.gp.2{s}" for s in wb]
     for sub in ("ca.1", "ca.3", "palayer.pa.0", "palayer.pa.2", "post.0", "post.1", "post_2.0"):
         keys += [f"ffa_group.{sub}{s}" for s in wb]
-    from ._pieanet import _make_transformer
+    from ._transformer import make_transformer
 
-    tr_keys = list(_make_transformer().state_dict())
+    tr_keys = list(make_transformer().state_dict())
     for k in range(9):
         keys += [f"encoder.conv{k}.conv{s}" for s in wb]
         keys += [f"encoder.transformer{k}.transformer.{t}" for t in tr_keys]
@@ -197,7 +196,7 @@ def _all_released_keys():
 
 def load_official_state_dict(
     path: str | os.PathLike | None, model: nn.Module, *, map_location="cpu"
-) -> Dict[str, Tensor]:
+) -> dict[str, Tensor]:
     """Read a released checkpoint and return a state dict ``model`` accepts strictly.
 
     Parameters
@@ -227,8 +226,7 @@ def load_official_state_dict(
     for key, value in converted.items():
         if key not in expected:
             raise IeaError(
-                f"not a released P-IEANet checkpoint: unexpected key {names.get(key, key)!r} "
-                "(first mismatch)."
+                f"not a released P-IEANet checkpoint: unexpected key {names.get(key, key)!r} (first mismatch)."
             )
         want = expected[key].shape
         if not isinstance(value, Tensor) or value.shape != want:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 
 from iea_data.core.errors import IeaError
 from iea_data.core.registry import Registry
+
 from ._boundary import from_batch, resize_maps, to_batch
 from ._config import PIEANET_CFG, ModelCfg, official_weights_path, sha256_file
 from ._pieanet import PIEANet
@@ -49,7 +51,7 @@ def pieanet(*, weights=None, impl: str = "fast") -> PIEANet:
     raise TypeError(f"weights must be None, 'official' or a path; got {type(weights).__name__}")
 
 
-def list_models(pattern: str = "*") -> List[str]:
+def list_models(pattern: str = "*") -> list[str]:
     """Names of registered models matching an fnmatch ``pattern``.
 
     Examples
@@ -114,8 +116,8 @@ def predict(
     batch_size: int = 8,
     device=None,
     dtype: torch.dtype = torch.float32,
-    sizes: Optional[Sequence[Tuple[int, int]]] = None,
-) -> List[np.ndarray]:
+    sizes: Optional[Sequence[tuple[int, int]]] = None,
+) -> list[np.ndarray]:
     """Residual maps for library images.
 
     Parameters
@@ -163,13 +165,12 @@ def predict(
     device = torch.device(device)
     if dtype == torch.bfloat16 and device.type == "cpu" and not _bf16_cpu_native():
         warnings.warn(
-            "this CPU has no native bfloat16 support: autocast to bfloat16 is much slower "
-            "than float32 here", RuntimeWarning, stacklevel=2,
+            "this CPU has no native bfloat16 support: autocast to bfloat16 is much slower than float32 here",
+            RuntimeWarning,
+            stacklevel=2,
         )
-    out: List[np.ndarray] = []
-    with torch.inference_mode(), torch.autocast(
-        device_type=device.type, dtype=dtype, enabled=dtype != torch.float32
-    ):
+    out: list[np.ndarray] = []
+    with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32):
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
             x = to_batch(chunk).to(device)

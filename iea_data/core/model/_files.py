@@ -7,8 +7,9 @@ Used by model pre-labels (:func:`iea_data.workflows.labels.prelabel_model`) and 
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -108,9 +109,18 @@ def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int
             yield batch
 
 
-def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_size: tuple[int, int] = (256, 256),
-                  batch_size: int = 8, num_workers: int = 2, device="cpu", dtype=None,
-                  loader: str = "threads") -> Iterator[FileMap]:
+def predict_files(
+    model,
+    paths: Sequence[str],
+    *,
+    max_side: int = 1024,
+    input_size: tuple[int, int] = (256, 256),
+    batch_size: int = 8,
+    num_workers: int = 2,
+    device="cpu",
+    dtype=None,
+    loader: str = "threads",
+) -> Iterator[FileMap]:
     """Yield the residual map of each file, in input order, decoding while the model runs.
 
     Parameters
@@ -169,7 +179,10 @@ def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_si
     dataset = ImageFileDataset(paths, max_side, input_size)
     if loader == "processes" and num_workers:
         batches = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_images,
+            dataset,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            collate_fn=collate_images,
             multiprocessing_context="forkserver",
         )
     else:
@@ -178,8 +191,10 @@ def predict_files(model, paths: Sequence[str], *, max_side: int = 1024, input_si
         # not around the yields: the caller's code must not run in inference mode
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
             out = model(x.to(device)).float().cpu()
-            maps = [None if errs[j] else resize_maps(out[j:j + 1], size=tuple(shapes[j]))[0, 0].numpy()
-                    for j in range(len(idx))]
+            maps = [
+                None if errs[j] else resize_maps(out[j : j + 1], size=tuple(shapes[j]))[0, 0].numpy()
+                for j in range(len(idx))
+            ]
         for j, i in enumerate(idx):
             if errs[j]:
                 yield FileMap(i, None, errs[j])

@@ -36,10 +36,9 @@ the channel-attention weights and the last two convolutions stay float32.
 from __future__ import annotations
 
 import functools
-import warnings
 import weakref
 from contextlib import nullcontext
-from typing import Dict, List, NamedTuple, Tuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -47,22 +46,30 @@ from torch import Tensor, nn
 
 from ._boundary import official_to_residual, validate_batch
 from ._convert import load_official_state_dict
+from ._transformer import D_MODEL as _D_MODEL
+from ._transformer import LN_EPS as _LN_EPS
+from ._transformer import make_transformer as _make_transformer
 
 __all__ = ["PIEANet", "Branches", "IMPLS"]
 
 #: Implementations selectable with ``PIEANet(impl=...)``.
 IMPLS = ("fast", "reference")
 
-_D_MODEL = 9  # token width of the structure transformers (= channels of H)
 _N_BRANCH = 9  # D0 = H and the eight neighbour differences
 _FFA_CH = 64
-_LN_EPS = 1e-5
 
 # (row start, col start) of the shifted term of D1..D8 inside the one-pixel-padded frame:
 # the released (row slice, col slice) pairs 1:(0:-2, 1:-1) 2:(2:, 1:-1) 3:(1:-1, 0:-2)
 # 4:(1:-1, 2:) 5:(0:-2, 0:-2) 6:(2:, 0:-2) 7:(0:-2, 2:) 8:(2:, 2:).
-_OFFSETS: Tuple[Tuple[int, int], ...] = (
-    (0, 1), (2, 1), (1, 0), (1, 2), (0, 0), (2, 0), (0, 2), (2, 2),
+_OFFSETS: tuple[tuple[int, int], ...] = (
+    (0, 1),
+    (2, 1),
+    (1, 0),
+    (1, 2),
+    (0, 0),
+    (2, 0),
+    (0, 2),
+    (2, 2),
 )
 
 
@@ -102,7 +109,7 @@ class _Exec(NamedTuple):
     dtype: torch.dtype = torch.float32
 
     @staticmethod
-    def for_input(x: Tensor) -> "_Exec":
+    def for_input(x: Tensor) -> _Exec:
         inplace = not torch.is_grad_enabled()
         cpu = inplace and x.device.type == "cpu" and x.dtype == torch.float32
         if cpu and torch.is_autocast_enabled("cpu"):
@@ -112,7 +119,7 @@ class _Exec(NamedTuple):
         return _Exec(inplace, cpu and _onednn_fusion_works())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _onednn_fusion_works() -> bool:
     """Whether oneDNN convolutions with fused post-ops can be used (checked once).
 
@@ -121,8 +128,11 @@ def _onednn_fusion_works() -> bool:
     signature or behaviour, and any failure falls back to plain operations.
     """
     ops = torch.ops.mkldnn
-    if not (torch.backends.mkldnn.is_available() and hasattr(ops, "_convolution_pointwise")
-            and hasattr(ops, "_convolution_pointwise_")):
+    if not (
+        torch.backends.mkldnn.is_available()
+        and hasattr(ops, "_convolution_pointwise")
+        and hasattr(ops, "_convolution_pointwise_")
+    ):
         return False
     geometry = ([1, 1], [1, 1], [1, 1], 1)
     try:
@@ -140,7 +150,7 @@ def _onednn_fusion_works() -> bool:
             torch.allclose(got, want, atol=1e-5)
             for got, want in ((relu, ref.relu()), (sigmoid, ref.sigmoid()), (add, ref + x), (into, ref + x))
         )
-    except Exception:  # noqa: BLE001 - any failure of a private op means "don't use it"
+    except Exception:
         return False
 
 
@@ -153,7 +163,7 @@ def bf16_cpu_native() -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def onednn_bf16_works() -> bool:
     """Whether the bfloat16 fused path can be used: native bf16 and a passing self-test.
 
@@ -170,15 +180,15 @@ def onednn_bf16_works() -> bool:
             ref = conv(x)
             got = _conv(conv, x.bfloat16(), _Exec(True, True, torch.bfloat16)).float()
         return bool((got - ref).abs().max() <= 0.05 * ref.abs().max())
-    except Exception:  # noqa: BLE001 - any failure of a private op means "don't use it"
+    except Exception:
         return False
 
 
 # conv module -> {(dtype, version, data_ptr): (packed weight, bias)}; weak, so no leak
-_PACKED: "weakref.WeakKeyDictionary[nn.Conv2d, Dict[tuple, Tuple[Tensor, Tensor]]]" = weakref.WeakKeyDictionary()
+_PACKED: weakref.WeakKeyDictionary[nn.Conv2d, dict[tuple, tuple[Tensor, Tensor]]] = weakref.WeakKeyDictionary()
 
 
-def _packed(conv: nn.Conv2d, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+def _packed(conv: nn.Conv2d, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """``conv``'s weight in oneDNN's blocked layout and its bias, in ``dtype`` (cached).
 
     Reordering a 64x64x3x3 weight costs about as much as a fifth of the convolution
@@ -193,8 +203,12 @@ def _packed(conv: nn.Conv2d, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
         entry.clear()
         shape = [1, conv.in_channels, 32, 32]
         packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-            w.detach().to(dtype).to_mkldnn(), list(conv.padding), list(conv.stride),
-            list(conv.dilation), conv.groups, shape,
+            w.detach().to(dtype).to_mkldnn(),
+            list(conv.padding),
+            list(conv.stride),
+            list(conv.dilation),
+            conv.groups,
+            shape,
         )
         hit = entry[key] = (packed, conv.bias.detach().to(dtype))
     return hit
@@ -214,7 +228,16 @@ def _conv(conv: nn.Conv2d, x: Tensor, mode: _Exec, act: str = "none") -> Tensor:
     if mode.fused:
         w, b = _packed(conv, mode.dtype)
         return torch.ops.mkldnn._convolution_pointwise(
-            x, w, b, conv.padding, conv.stride, conv.dilation, conv.groups, act, [], "",
+            x,
+            w,
+            b,
+            conv.padding,
+            conv.stride,
+            conv.dilation,
+            conv.groups,
+            act,
+            [],
+            "",
         )
     y = conv(x)
     if act == "none":
@@ -385,22 +408,7 @@ def _padded_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:
     return conv(F.pad(x, (1, 0, 1, 0)))
 
 
-def _make_transformer() -> nn.Transformer:
-    with warnings.catch_warnings():
-        # nn.TransformerEncoder warns that nested tensors need batch_first; irrelevant here.
-        warnings.filterwarnings("ignore", message=".*enable_nested_tensor.*")
-        return nn.Transformer(
-            d_model=_D_MODEL,
-            nhead=1,
-            num_encoder_layers=1,
-            num_decoder_layers=1,
-            dim_feedforward=16,
-            dropout=0.1,
-            layer_norm_eps=_LN_EPS,
-        )
-
-
-def _neighbour_differences(h: Tensor) -> List[Tensor]:
+def _neighbour_differences(h: Tensor) -> list[Tensor]:
     """D0..D8 exactly as released: slices, subtraction, default ``nearest`` resize."""
     size = h.shape[-2:]
     centre = h[:, :, 1:-1, 1:-1]
@@ -422,9 +430,7 @@ def _stacked_neighbour_differences(h: Tensor) -> Tensor:
     return torch.cat([h, diffs], 1)
 
 
-def _layer_norm_features(
-    x: Tensor, weight: Tensor | None, bias: Tensor | None, *, inplace: bool
-) -> Tensor:
+def _layer_norm_features(x: Tensor, weight: Tensor | None, bias: Tensor | None, *, inplace: bool) -> Tensor:
     """LayerNorm over axis -2 of feature-major tokens (..., 9, T), per-branch affine.
 
     Two-pass (mean, then variance of the centred values), vectorised along the tokens.
@@ -468,7 +474,7 @@ class _StructureEncoder(nn.Module):
         return fused[0] + rest
 
     # -- fast ------------------------------------------------------------------------
-    def _folded(self) -> Dict[str, Tensor]:
+    def _folded(self) -> dict[str, Tensor]:
         """Stack the nine branches' parameters and fold constant linear maps.
 
         Attention over a sequence of identical keys is uniform, so an attention block is
@@ -479,13 +485,13 @@ class _StructureEncoder(nn.Module):
         """
         eye = torch.eye(_D_MODEL, dtype=self.conv[0].weight.dtype, device=self.conv[0].weight.device)
 
-        def value_path(mha: nn.MultiheadAttention) -> Tuple[Tensor, Tensor]:
+        def value_path(mha: nn.MultiheadAttention) -> tuple[Tensor, Tensor]:
             wv = mha.in_proj_weight[2 * _D_MODEL :]  # rows 18-26: the value projection
             bv = mha.in_proj_bias[2 * _D_MODEL :]
             wo, bo = mha.out_proj.weight, mha.out_proj.bias
             return wo @ wv, wo @ bv + bo
 
-        cols: Dict[str, List[Tensor]] = {}
+        cols: dict[str, list[Tensor]] = {}
 
         def put(**items: Tensor) -> None:
             for key, value in items.items():
@@ -501,13 +507,21 @@ class _StructureEncoder(nn.Module):
             c, cb = value_path(dec.multihead_attn)
             put(dec_c=c * tr.encoder.norm.weight, dec_cb=c @ tr.encoder.norm.bias + cb)
             for prefix, layer in (("enc", enc), ("dec", dec)):
-                put(**{
-                    f"{prefix}_l1": layer.linear1.weight, f"{prefix}_l1b": layer.linear1.bias,
-                    f"{prefix}_l2": layer.linear2.weight, f"{prefix}_l2b": layer.linear2.bias,
-                })
+                put(
+                    **{
+                        f"{prefix}_l1": layer.linear1.weight,
+                        f"{prefix}_l1b": layer.linear1.bias,
+                        f"{prefix}_l2": layer.linear2.weight,
+                        f"{prefix}_l2b": layer.linear2.bias,
+                    }
+                )
             for key, norm in (
-                ("enc_n1", enc.norm1), ("enc_n2", enc.norm2), ("dec_n1", dec.norm1),
-                ("dec_n2", dec.norm2), ("dec_n3", dec.norm3), ("dec_n", tr.decoder.norm),
+                ("enc_n1", enc.norm1),
+                ("enc_n2", enc.norm2),
+                ("dec_n1", dec.norm1),
+                ("dec_n2", dec.norm2),
+                ("dec_n3", dec.norm3),
+                ("dec_n", tr.decoder.norm),
             ):
                 put(**{key: norm.weight, key + "b": norm.bias})
         out = {}
@@ -624,9 +638,7 @@ class PIEANet(nn.Module):
         self.dwt_high = nn.ModuleList(nn.Conv2d(3, 3, 2, stride=2) for _ in range(3))
         self.ffa = _FFA()
         self.structure = _StructureEncoder()
-        self.merge = nn.Sequential(
-            _conv3x3(3, 3), nn.ReLU(), _conv3x3(3, 6), nn.ReLU(), _conv3x3(6, 1), nn.ReLU()
-        )
+        self.merge = nn.Sequential(_conv3x3(3, 3), nn.ReLU(), _conv3x3(3, 6), nn.ReLU(), _conv3x3(6, 1), nn.ReLU())
 
     @property
     def impl(self) -> str:
@@ -641,7 +653,7 @@ class PIEANet(nn.Module):
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
-    def from_official(cls, path=None, *, impl: str = "fast", map_location="cpu") -> "PIEANet":
+    def from_official(cls, path=None, *, impl: str = "fast", map_location="cpu") -> PIEANet:
         """Build the network and load the released checkpoint.
 
         Parameters
@@ -721,7 +733,7 @@ class PIEANet(nn.Module):
         """
         return self._run(x, impl)[1]
 
-    def _run(self, x: Tensor, impl: str | None) -> Tuple[Tensor, Branches]:
+    def _run(self, x: Tensor, impl: str | None) -> tuple[Tensor, Branches]:
         validate_batch(x)
         impl = self.impl if impl is None else impl
         if impl == "fast":
@@ -734,7 +746,7 @@ class PIEANet(nn.Module):
             )
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
 
-    def _run_reference_pair(self, pair: Tensor) -> Tuple[Tensor, Branches]:
+    def _run_reference_pair(self, pair: Tensor) -> tuple[Tensor, Branches]:
         """The released forward on one image fed as a pair of identical copies."""
         _ = self.dwt_low(pair)  # computed by the release, never used
         h = torch.cat([conv(pair) for conv in self.dwt_high], 1)
@@ -743,13 +755,15 @@ class PIEANet(nn.Module):
         up = F.interpolate(structure, size=ffa.shape[-2:], mode="bilinear", align_corners=False)
         return ffa + self.merge(up), Branches(ffa, structure)
 
-    def _run_fast(self, x: Tensor) -> Tuple[Tensor, Branches]:
+    def _run_fast(self, x: Tensor) -> tuple[Tensor, Branches]:
         mode = _Exec.for_input(x)
         if mode.inplace and x.shape[0] > self.inference_chunk:
             # Each image is independent: in inference, sub-batches keep the activations small.
             runs = [self._run_fast(c) for c in x.split(self.inference_chunk)]
-            return (torch.cat([out for out, _ in runs]),
-                    Branches(*(torch.cat([b[i] for _, b in runs]) for i in range(2))))
+            return (
+                torch.cat([out for out, _ in runs]),
+                Branches(*(torch.cat([b[i] for _, b in runs]) for i in range(2))),
+            )
         # The fused path sets its dtypes itself (autocast off); the plain one obeys autocast.
         with torch.autocast(device_type=x.device.type, enabled=False) if mode.fused else nullcontext():
             ffa = self.ffa.forward_fast(x, mode).float().contiguous()

@@ -13,8 +13,9 @@ stored: maps at label resolution, clipped to [-1, 1], float16, and every rule ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -85,7 +86,7 @@ BF16_ERROR = PrecisionError(
     score_measured=0,  # no score of the 5 rule bases changed on any of the 32 photos
     photos="demo (6 photos x 5 exposures) + golden (2), label long side 1024, 5 rule bases",
     measured_on="2026-12-01, Intel Xeon (2 cores; avx512f avx512_bf16 amx_bf16 amx_tile), torch 2.13.0+cpu, "
-                "fused bf16 path (oneDNN AMX)",
+    "fused bf16 path (oneDNN AMX)",
 )
 
 #: fp32 fast path against the released computation (tests/model: <= 1e-4, measured ~1.3e-6).
@@ -96,7 +97,7 @@ FP32_ERROR = PrecisionError(
     map_measured=1.3e-6,
     score_measured=0,
     photos="golden (2)",
-    measured_on="2026-12-01, tests/model/test_pieanet_fidelity.py",
+    measured_on="2026-12-01, tests/core/model/test_pieanet_fidelity.py",
 )
 
 
@@ -151,8 +152,9 @@ def bf16_native(device="cpu") -> bool:
     return False
 
 
-def resolve_precision(precision: str = "auto", device="cpu", *,
-                      bf16_error: Optional[PrecisionError] = None) -> Precision:
+def resolve_precision(
+    precision: str = "auto", device="cpu", *, bf16_error: Optional[PrecisionError] = None
+) -> Precision:
     """Choose the precision to run with.
 
     Parameters
@@ -189,11 +191,18 @@ def resolve_precision(precision: str = "auto", device="cpu", *,
     if precision == "bf16":
         return Precision(precision, "bf16", torch.bfloat16, "asked for", err)
     if not bf16_native(device):
-        return Precision(precision, "fp32", torch.float32, f"{torch.device(device).type} has no native bf16", FP32_ERROR)
+        return Precision(
+            precision, "fp32", torch.float32, f"{torch.device(device).type} has no native bf16", FP32_ERROR
+        )
     if not err.within_bound():
-        return Precision(precision, "fp32", torch.float32,
-                         f"bf16 error {err.map_measured:.3g} (scores ±{err.score_measured}) is not within the "
-                         f"bound {err.map_bound:g} (scores ±{err.score_bound})", FP32_ERROR)
+        return Precision(
+            precision,
+            "fp32",
+            torch.float32,
+            f"bf16 error {err.map_measured:.3g} (scores ±{err.score_measured}) is not within the "
+            f"bound {err.map_bound:g} (scores ±{err.score_bound})",
+            FP32_ERROR,
+        )
     return Precision(precision, "bf16", torch.bfloat16, "native bf16, measured error within the bound", err)
 
 
@@ -209,8 +218,15 @@ def _stored_map(model, x, shape, dtype) -> np.ndarray:
     return np.clip(m, -1.0, 1.0).astype(np.float16).astype(np.float32)
 
 
-def measure_precision_error(model, images: Sequence[np.ndarray], *, dtype=None, max_side: int = 1024,
-                            rule_bases: Optional[Sequence] = None, names: Optional[Sequence[str]] = None) -> Dict:
+def measure_precision_error(
+    model,
+    images: Sequence[np.ndarray],
+    *,
+    dtype=None,
+    max_side: int = 1024,
+    rule_bases: Optional[Sequence] = None,
+    names: Optional[Sequence[str]] = None,
+) -> dict:
     """Effect of running ``model`` in ``dtype`` instead of float32 on stored maps and scores.
 
     Parameters
@@ -240,20 +256,26 @@ def measure_precision_error(model, images: Sequence[np.ndarray], *, dtype=None, 
 
     from iea_data.core.imaging import label_shape
     from iea_data.core.rules import get_rule_base, list_rule_bases, score_map
+
     from ._boundary import to_batch
 
     dtype = torch.bfloat16 if dtype is None else dtype
     rbs = [rb if not isinstance(rb, str) else get_rule_base(rb) for rb in (rule_bases or list_rule_bases())]
     device = next(model.parameters()).device
-    rows: List[dict] = []
+    rows: list[dict] = []
     for i, img in enumerate(images):
         shape = label_shape(img.shape[0], img.shape[1], max_side)
         x = to_batch([img]).to(device)
         ref = _stored_map(model, x, shape, torch.float32)
         got = _stored_map(model, x, shape, dtype)
         deltas = {rb.name: int(score_map(got, rb).score) - int(score_map(ref, rb).score) for rb in rbs}
-        rows.append({"name": names[i] if names else str(i), "map_max_abs": float(np.abs(got - ref).max()),
-                     "score_deltas": deltas})
+        rows.append(
+            {
+                "name": names[i] if names else str(i),
+                "map_max_abs": float(np.abs(got - ref).max()),
+                "score_deltas": deltas,
+            }
+        )
     return {
         "map_max_abs": max((r["map_max_abs"] for r in rows), default=0.0),
         "score_max_abs": max((abs(d) for r in rows for d in r["score_deltas"].values()), default=0),

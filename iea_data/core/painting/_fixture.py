@@ -1,11 +1,11 @@
 """The brush fixture: strokes and the maps the Python rasteriser paints from them.
 
 The browser predicts each stroke with its own port of the brush (``painter.js``); both
-implementations are tested against this one fixture (``tests/painting/test_brush_fixture.py``
+implementations are tested against this one fixture (``tests/core/painting/test_brush_fixture.py``
 and ``tests/app/test_painter_prediction.py``), so that they cannot drift apart.
 Regenerate the checked-in file after a change to the rasteriser with::
 
-    python -c "from iea_data.core.painting import write_brush_fixture as w; w('tests/painting/fixtures/brush_strokes.json')"
+    python -c "from iea_data.core.painting import write_brush_fixture as w; w('tests/core/painting/fixtures/brush_strokes.json')"
 """
 
 from __future__ import annotations
@@ -59,15 +59,17 @@ def _strokes(rng: np.random.Generator, n: int, w: int, h: int) -> list[dict[str,
         else:  # a hand-drawn drag, points a fraction of a pixel to a few pixels apart
             pts = _drag(rng, w, h, int(rng.integers(2, 14)), (0.4, 3.5))
         hardness = 1.0 if i % 7 == 3 else float(np.round(rng.uniform(0, 0.95), 2))
-        out.append({
-            "id": i + 1,
-            "points": np.round(pts, 2).tolist(),  # what the browser sends
-            "radius": float(rng.choice([1.0, 2.0, 2.5, 3.0, 4.0, 5.5, 6.0, 8.0, 10.0])),
-            "value": float(np.round(rng.uniform(-1.2, 1.2) if mode == "set" else rng.uniform(-0.6, 0.6), 3)),
-            "hardness": hardness,
-            "flow": 1.0 if i % 3 else float(np.round(rng.uniform(0.05, 1.0), 2)),
-            "mode": mode,
-        })
+        out.append(
+            {
+                "id": i + 1,
+                "points": np.round(pts, 2).tolist(),  # what the browser sends
+                "radius": float(rng.choice([1.0, 2.0, 2.5, 3.0, 4.0, 5.5, 6.0, 8.0, 10.0])),
+                "value": float(np.round(rng.uniform(-1.2, 1.2) if mode == "set" else rng.uniform(-0.6, 0.6), 3)),
+                "hardness": hardness,
+                "flow": 1.0 if i % 3 else float(np.round(rng.uniform(0.05, 1.0), 2)),
+                "mode": mode,
+            }
+        )
     return out
 
 
@@ -104,7 +106,7 @@ def brush_fixture(n: int = 52, *, seed: int = 16, shape: tuple[int, int] = (32, 
         m = np.clip(base + corr, lo, hi)
         rec = dict(s, box=None if box is None else list(box), expected=None)
         if box is not None:
-            rec["expected"] = _f32(m[box[0]:box[1], box[2]:box[3]])
+            rec["expected"] = _f32(m[box[0] : box[1], box[2] : box[3]])
         out.append(rec)
     return {
         "version": FIXTURE_VERSION,
@@ -123,4 +125,3 @@ def write_brush_fixture(path: str | Path, **kwargs: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(brush_fixture(**kwargs), separators=(",", ":")) + "\n", encoding="utf-8")
     return path
-

@@ -23,16 +23,25 @@ send keeps its look while a hostile stroke costs at most ``WORK_FACTOR`` full-ma
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from iea_data.core.imaging import check_range
+
 from ._stroke import Stroke, check_stroke
 
-__all__ = ["RESIDUAL_RANGE", "WORK_FACTOR", "brush_profile", "stroke_bbox", "stroke_cost", "stroke_weight",
-           "apply_stroke", "replay"]
+__all__ = [
+    "RESIDUAL_RANGE",
+    "WORK_FACTOR",
+    "brush_profile",
+    "stroke_bbox",
+    "stroke_cost",
+    "stroke_weight",
+    "apply_stroke",
+    "replay",
+]
 
 #: The value range of residual maps, the default of :func:`apply_stroke`.
 RESIDUAL_RANGE = (-1.0, 1.0)
@@ -110,7 +119,7 @@ def _simplify(points: np.ndarray, tolerance: float = PATH_TOLERANCE) -> np.ndarr
     rel = (pts - origin).astype(np.float32)
     pieces = []
     for i in range(0, len(rel) - 1, _DP_CHUNK):
-        piece = rel[i:i + _DP_CHUNK + 1]
+        piece = rel[i : i + _DP_CHUNK + 1]
         kept = cv2.approxPolyDP(piece.reshape(-1, 1, 2), float(tolerance), False).reshape(-1, 2)
         if len(kept) < 2 or not (np.array_equal(kept[0], piece[0]) and np.array_equal(kept[-1], piece[-1])):
             kept = np.concatenate([piece[:1], kept, piece[-1:]])  # keep the piece's ends whatever DP did
@@ -192,8 +201,9 @@ def stroke_cost(stroke: Stroke, shape: Sequence[int]) -> tuple[float, int]:
     return tol, work
 
 
-def _distance_to_path(points: np.ndarray, box: tuple[int, int, int, int], radius: float,
-                      shape: Sequence[int]) -> np.ndarray:
+def _distance_to_path(
+    points: np.ndarray, box: tuple[int, int, int, int], radius: float, shape: Sequence[int]
+) -> np.ndarray:
     """Euclidean distance from each pixel centre of ``box`` to the polyline (capped at radius + 1)."""
     y0, y1, x0, x1 = box
     cap = np.float32((radius + 1.0) ** 2)
@@ -213,7 +223,7 @@ def _distance_to_path(points: np.ndarray, box: tuple[int, int, int, int], radius
             ex, ey = px - t * dx, py - t * dy
         else:
             ex, ey = px, py
-        sub = d2[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
+        sub = d2[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
         np.minimum(sub, ex * ex + ey * ey, out=sub)
     return np.sqrt(d2)
 
@@ -334,7 +344,7 @@ def _apply_unchecked(correction: np.ndarray, stroke: Stroke, base: np.ndarray, l
         H, W = correction.shape
         py0, py1, px0, px1 = max(0, y0 - pad), min(H, y1 + pad), max(0, x0 - pad), min(W, x1 + pad)
         big = base[py0:py1, px0:px1] + correction[py0:py1, px0:px1]
-        blurred = _smooth(big, stroke.radius)[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+        blurred = _smooth(big, stroke.radius)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
         new_m = m + w * (blurred - m)
     np.clip(new_m, lo, hi, out=new_m)
     new_m -= b

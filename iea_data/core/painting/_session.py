@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,7 @@ class PaintSession:
 
     def _paint(self, stroke: Stroke) -> None:
         box = stroke_bbox(stroke, self._corr.shape)
-        old = None if box is None else self._corr[box[0]:box[1], box[2]:box[3]].copy()
+        old = None if box is None else self._corr[box[0] : box[1], box[2] : box[3]].copy()
         # the maps were checked once in __init__, and every stroke keeps them in range
         self._corr = _apply_unchecked(self._corr, stroke, self.base, *self.value_range)
         self._done.append((stroke, box, old))
@@ -186,7 +187,7 @@ class PaintSession:
         stroke, box, old = self._done.pop()
         if box is not None:
             corr = self._corr.copy()
-            corr[box[0]:box[1], box[2]:box[3]] = old
+            corr[box[0] : box[1], box[2] : box[3]] = old
             self._corr = corr
         self._undone.append(stroke)
         self._changed(box)

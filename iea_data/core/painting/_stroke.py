@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from iea_data.core.errors import IeaError
 
-__all__ = ["MODES", "MAX_POINTS", "MAX_ABS_VALUE", "MIN_MAX_RADIUS", "Stroke", "StrokeRefused",
-           "check_stroke", "max_radius", "point_margin"]
+__all__ = [
+    "MODES",
+    "MAX_POINTS",
+    "MAX_ABS_VALUE",
+    "MIN_MAX_RADIUS",
+    "Stroke",
+    "StrokeRefused",
+    "check_stroke",
+    "max_radius",
+    "point_margin",
+]
 
 #: Brush modes. ``add``: add ``value`` (signed) under the brush; ``set``: move the map toward
 #: ``value``; ``smooth``: blur the map under the brush; ``restore``: move the correction back
@@ -68,7 +78,7 @@ def _number(value: Any, name: str) -> float:
 
 def _points(points: Any) -> np.ndarray:
     """``points`` as float64 (K, 2), refusing bools, strings and anything that is not a number."""
-    shape_msg = "stroke `points` must be a list of [x, y] number pairs, shape (K, 2) with 1 <= K <= {}".format(MAX_POINTS)
+    shape_msg = f"stroke `points` must be a list of [x, y] number pairs, shape (K, 2) with 1 <= K <= {MAX_POINTS}"
     if isinstance(points, np.ndarray):
         if points.dtype.kind not in "iuf":
             raise StrokeRefused(f"{shape_msg}; got an array of dtype {points.dtype}")
@@ -83,9 +93,15 @@ def _points(points: Any) -> np.ndarray:
         except (TypeError, ValueError):
             raise StrokeRefused(f"{shape_msg}; got a ragged list") from None
         if arr.ndim == 2 and arr.shape[1] == 2:
-            bad = [t for t in set(map(type, arr.ravel())) if not (issubclass(t, _NUMBER_TYPES) and not issubclass(t, (bool, np.bool_)))]
+            bad = [
+                t
+                for t in set(map(type, arr.ravel()))
+                if not (issubclass(t, _NUMBER_TYPES) and not issubclass(t, (bool, np.bool_)))
+            ]
             if bad:
-                raise StrokeRefused(f"stroke `points` must hold numbers only; got {', '.join(sorted(t.__name__ for t in bad))}")
+                raise StrokeRefused(
+                    f"stroke `points` must hold numbers only; got {', '.join(sorted(t.__name__ for t in bad))}"
+                )
     if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1:
         raise StrokeRefused(f"{shape_msg}; got shape {arr.shape}")
     if arr.shape[0] > MAX_POINTS:
@@ -125,7 +141,7 @@ def point_margin(shape: Sequence[int]) -> float:
     return 16.0 * max_radius(shape)
 
 
-def check_stroke(stroke: "Stroke", shape: Sequence[int]) -> None:
+def check_stroke(stroke: Stroke, shape: Sequence[int]) -> None:
     """Refuse a stroke that does not fit a map of ``shape`` (H, W).
 
     The radius must be at most :func:`max_radius` and every point within :func:`point_margin`
@@ -215,7 +231,11 @@ class Stroke:
     mode: str = "add"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, (int, np.integer)) or isinstance(self.id, (bool, np.bool_)) or not 0 <= self.id <= MAX_ID:
+        if (
+            not isinstance(self.id, (int, np.integer))
+            or isinstance(self.id, (bool, np.bool_))
+            or not 0 <= self.id <= MAX_ID
+        ):
             raise StrokeRefused(f"stroke `id` must be an integer in [0, 2**53], got {self.id!r:.40}")
         object.__setattr__(self, "id", int(self.id))
         pts = _points(self.points)
@@ -266,7 +286,7 @@ class Stroke:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> "Stroke":
+    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Stroke:
         """Parse a stroke from JSON text or an already-decoded dict, validating every field.
 
         Unknown keys are refused (a misspelt field would otherwise be silently defaulted).

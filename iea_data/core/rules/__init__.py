@@ -24,9 +24,10 @@ import os
 from pathlib import Path
 from typing import Union
 
-from schemas import SCHEMAS_DIR
 from iea_data.core.errors import IeaError
 from iea_data.core.registry import Registry
+from schemas import SCHEMAS_DIR
+
 from ._rulebase import (
     QUANTITIES,
     REGIONS,
@@ -47,9 +48,27 @@ from ._rulebase import (
 )
 
 __all__ = [
-    "RULE_BASES", "RULES_DIR", "SCHEMA_PATH", "list_rule_bases", "get_rule_base", "register_rule_base",
-    "SCHEMA_ID", "SCOPES", "QUANTITIES", "REGIONS", "Condition", "Level", "RuleBase", "RuleBaseError", "RuleScore",
-    "Thresholds", "dumps", "exposure_statistics", "load_rule_base", "parse_rule_base", "rule_base_summary",
+    "RULE_BASES",
+    "RULES_DIR",
+    "SCHEMA_PATH",
+    "list_rule_bases",
+    "get_rule_base",
+    "register_rule_base",
+    "SCHEMA_ID",
+    "SCOPES",
+    "QUANTITIES",
+    "REGIONS",
+    "Condition",
+    "Level",
+    "RuleBase",
+    "RuleBaseError",
+    "RuleScore",
+    "Thresholds",
+    "dumps",
+    "exposure_statistics",
+    "load_rule_base",
+    "parse_rule_base",
+    "rule_base_summary",
     "score_map",
 ]
 

@@ -22,19 +22,33 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from iea_data.core.errors import IeaError
 from iea_data.core.imaging import check_residual
+
 from ._jsonlines import line_of, loads_with_lines
 
 __all__ = [
-    "SCHEMA_ID", "SCOPES", "QUANTITIES", "REGIONS", "RuleBaseError", "Thresholds", "Condition", "Level", "RuleBase",
-    "RuleScore", "exposure_statistics", "parse_rule_base", "load_rule_base", "score_map",
+    "SCHEMA_ID",
+    "SCOPES",
+    "QUANTITIES",
+    "REGIONS",
+    "RuleBaseError",
+    "Thresholds",
+    "Condition",
+    "Level",
+    "RuleBase",
+    "RuleScore",
+    "exposure_statistics",
+    "parse_rule_base",
+    "load_rule_base",
+    "score_map",
 ]
 
 SCHEMA_ID = "iea-rule-base/1"
@@ -73,8 +87,9 @@ class Thresholds:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not (0 < v <= 1):
                 raise ValueError(f"threshold {name!r} must be a number in (0, 1], got {v!r}")
         if self.severe < max(self.under, self.over):
-            raise ValueError(f"threshold 'severe' ({self.severe}) must be >= 'under' and 'over' "
-                             f"({self.under}, {self.over})")
+            raise ValueError(
+                f"threshold 'severe' ({self.severe}) must be >= 'under' and 'over' ({self.under}, {self.over})"
+            )
 
 
 @dataclass(frozen=True)
@@ -160,7 +175,7 @@ class RuleBase:
     source: str = ""
     path: Optional[str] = None
 
-    def with_thresholds(self, **overrides: float) -> "RuleBase":
+    def with_thresholds(self, **overrides: float) -> RuleBase:
         """A copy with some thresholds changed, e.g. ``rb.with_thresholds(under=0.15)``."""
         unknown = set(overrides) - {"under", "over", "severe"}
         if unknown:
@@ -169,11 +184,20 @@ class RuleBase:
 
     def to_json(self) -> dict:
         """The rule base as the data of a file (round-trips through :func:`parse_rule_base`)."""
-        out = {"schema": SCHEMA_ID, "name": self.name, "title": self.title, "description": self.description,
-               "source": self.source, "region": self.region,
-               "thresholds": {"under": self.thresholds.under, "over": self.thresholds.over,
-                              "severe": self.thresholds.severe},
-               "levels": []}
+        out = {
+            "schema": SCHEMA_ID,
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "source": self.source,
+            "region": self.region,
+            "thresholds": {
+                "under": self.thresholds.under,
+                "over": self.thresholds.over,
+                "severe": self.thresholds.severe,
+            },
+            "levels": [],
+        }
         for lv in self.levels:
             d = {"score": lv.score, "condition": lv.condition, "when": lv.when.to_json()}
             if lv.note:
@@ -215,8 +239,15 @@ class RuleScore:
     statistics: dict
 
     def to_dict(self) -> dict:
-        return {"rule_base": self.rule_base, "score": self.score, "level": self.level, "condition": self.condition,
-                "frac_under": self.frac_under, "frac_over": self.frac_over, "region": self.region}
+        return {
+            "rule_base": self.rule_base,
+            "score": self.score,
+            "level": self.level,
+            "condition": self.condition,
+            "frac_under": self.frac_under,
+            "frac_over": self.frac_over,
+            "region": self.region,
+        }
 
 
 # --------------------------------------------------------------------------- validation
@@ -236,8 +267,12 @@ def _parse_condition(node: Any, where: str, line: int, source: str, depth: int =
     if node == "otherwise":
         return Condition(otherwise=True)
     if not isinstance(node, dict):
-        raise _fail(source, line, f"{where} must be an object ({{\"metric\", \"op\", \"value\"}}, {{\"all\": [...]}}, "
-                                  f"{{\"any\": [...]}}) or \"otherwise\", got {node!r}")
+        raise _fail(
+            source,
+            line,
+            f'{where} must be an object ({{"metric", "op", "value"}}, {{"all": [...]}}, '
+            f'{{"any": [...]}}) or "otherwise", got {node!r}',
+        )
     keys = set(node)
     if keys & {"all", "any"}:
         if len(keys) != 1:
@@ -246,30 +281,46 @@ def _parse_condition(node: Any, where: str, line: int, source: str, depth: int =
         items = node[key]
         if not isinstance(items, list) or not items:
             raise _fail(source, line_of(node, key), f"{where}.{key} must be a non-empty list of conditions")
-        subs = tuple(_parse_condition(c, f"{where}.{key}[{i}]", line_of(items, i), source, depth + 1)
-                     for i, c in enumerate(items))
+        subs = tuple(
+            _parse_condition(c, f"{where}.{key}[{i}]", line_of(items, i), source, depth + 1)
+            for i, c in enumerate(items)
+        )
         if any(c.otherwise for c in subs):
             raise _fail(source, line_of(node, key), f"{where}.{key}: 'otherwise' cannot be combined")
         return Condition(**{key: subs})
     missing = {"metric", "op", "value"} - keys
     extra = keys - {"metric", "op", "value"}
     if missing or extra:
-        raise _fail(source, line, f"{where}: a comparison needs exactly the keys metric, op, value"
-                                  + (f"; missing {sorted(missing)}" if missing else "")
-                                  + (f"; unknown {sorted(extra)}" if extra else ""))
+        raise _fail(
+            source,
+            line,
+            f"{where}: a comparison needs exactly the keys metric, op, value"
+            + (f"; missing {sorted(missing)}" if missing else "")
+            + (f"; unknown {sorted(extra)}" if extra else ""),
+        )
     metric, op, value = node["metric"], node["op"], node["value"]
     scope, _, quantity = str(metric).partition(".")
     if scope not in SCOPES or quantity not in QUANTITIES:
-        raise _fail(source, line_of(node, "metric"),
-                    f"{where}.metric {metric!r} is not a statistic; use SCOPE.QUANTITY with SCOPE in {', '.join(SCOPES)} "
-                    f"and QUANTITY in {', '.join(QUANTITIES)}")
+        raise _fail(
+            source,
+            line_of(node, "metric"),
+            f"{where}.metric {metric!r} is not a statistic; use SCOPE.QUANTITY with SCOPE in {', '.join(SCOPES)} "
+            f"and QUANTITY in {', '.join(QUANTITIES)}",
+        )
     if op not in OPS:
         raise _fail(source, line_of(node, "op"), f"{where}.op must be one of {', '.join(OPS)}, got {op!r}")
     lo = -1.0 if quantity == "mean" else 0.0
     if not _is_number(value) or not (lo <= value <= 1.0):
-        kind = "a mean residual" if quantity == "mean" else ("a mean |residual|" if quantity == "mean_abs" else "a fraction")
-        raise _fail(source, line_of(node, "value"),
-                    f"{where}.value for {metric} is {kind} and must be a number in [{lo:g}, 1], got {value!r}")
+        kind = (
+            "a mean residual"
+            if quantity == "mean"
+            else ("a mean |residual|" if quantity == "mean_abs" else "a fraction")
+        )
+        raise _fail(
+            source,
+            line_of(node, "value"),
+            f"{where}.value for {metric} is {kind} and must be a number in [{lo:g}, 1], got {value!r}",
+        )
     return Condition(metric=metric, op=op, value=float(value))
 
 
@@ -323,14 +374,19 @@ def parse_rule_base(data: Union[Mapping, str], *, source: str = "<rule base>") -
         raise _fail(source, line_of(data, "schema"), f"'schema' must be {SCHEMA_ID!r}, got {data['schema']!r}")
     name = data["name"]
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise _fail(source, line_of(data, "name"),
-                    f"'name' must be lower case letters, digits and underscores (starting with a letter), got {name!r}")
+        raise _fail(
+            source,
+            line_of(data, "name"),
+            f"'name' must be lower case letters, digits and underscores (starting with a letter), got {name!r}",
+        )
     for key in ("title", "description", "source"):
         if key in data and not isinstance(data[key], str):
             raise _fail(source, line_of(data, key), f"{key!r} must be a string")
     region = data.get("region")
     if region is not None and region not in REGIONS:
-        raise _fail(source, line_of(data, "region"), f"'region' must be null or one of {', '.join(REGIONS)}, got {region!r}")
+        raise _fail(
+            source, line_of(data, "region"), f"'region' must be null or one of {', '.join(REGIONS)}, got {region!r}"
+        )
 
     th = data["thresholds"]
     if not isinstance(th, dict):
@@ -343,17 +399,26 @@ def parse_rule_base(data: Union[Mapping, str], *, source: str = "<rule base>") -
             raise _fail(source, getattr(th, "line", top_line), f"thresholds: missing {key!r}")
         v = th[key]
         if not _is_number(v) or not (0 < v <= 1):
-            raise _fail(source, line_of(th, key),
-                        f"threshold {key!r} is a residual magnitude and must be a number in (0, 1], got {v!r}")
+            raise _fail(
+                source,
+                line_of(th, key),
+                f"threshold {key!r} is a residual magnitude and must be a number in (0, 1], got {v!r}",
+            )
     if th["severe"] < max(th["under"], th["over"]):
-        raise _fail(source, line_of(th, "severe"),
-                    f"threshold 'severe' ({th['severe']}) must be at least 'under' and 'over' ({th['under']}, {th['over']})")
+        raise _fail(
+            source,
+            line_of(th, "severe"),
+            f"threshold 'severe' ({th['severe']}) must be at least 'under' and 'over' ({th['under']}, {th['over']})",
+        )
     thresholds = Thresholds(float(th["under"]), float(th["over"]), float(th["severe"]))
 
     levels_node = data["levels"]
     if not isinstance(levels_node, list) or len(levels_node) < 2:
-        raise _fail(source, line_of(data, "levels"),
-                    "'levels' must list at least two levels, best first, the last with \"when\": \"otherwise\"")
+        raise _fail(
+            source,
+            line_of(data, "levels"),
+            '\'levels\' must list at least two levels, best first, the last with "when": "otherwise"',
+        )
     levels = []
     for i, lv in enumerate(levels_node):
         ln = line_of(levels_node, i)
@@ -361,38 +426,62 @@ def parse_rule_base(data: Union[Mapping, str], *, source: str = "<rule base>") -
             raise _fail(source, ln, f"levels[{i}] must be an object {{score, condition, when}}")
         for key in lv:
             if key not in ("score", "condition", "when", "note"):
-                raise _fail(source, line_of(lv, key), f"levels[{i}]: unknown key {key!r}; allowed: score, condition, when, note")
+                raise _fail(
+                    source, line_of(lv, key), f"levels[{i}]: unknown key {key!r}; allowed: score, condition, when, note"
+                )
         for key in ("score", "condition", "when"):
             if key not in lv:
                 raise _fail(source, ln, f"levels[{i}]: missing {key!r}")
         score = lv["score"]
         if not isinstance(score, int) or isinstance(score, bool) or not (0 <= score <= 100):
-            raise _fail(source, line_of(lv, "score"), f"levels[{i}].score must be an integer in [0, 100], got {score!r}")
+            raise _fail(
+                source, line_of(lv, "score"), f"levels[{i}].score must be an integer in [0, 100], got {score!r}"
+            )
         if levels and score >= levels[-1].score:
-            raise _fail(source, line_of(lv, "score"),
-                        f"levels[{i}].score {score} must be lower than the level before ({levels[-1].score}): "
-                        "levels go from best to worst")
+            raise _fail(
+                source,
+                line_of(lv, "score"),
+                f"levels[{i}].score {score} must be lower than the level before ({levels[-1].score}): "
+                "levels go from best to worst",
+            )
         if not isinstance(lv["condition"], str) or not lv["condition"].strip():
             raise _fail(source, line_of(lv, "condition"), f"levels[{i}].condition must be a non-empty text")
         when = _parse_condition(lv["when"], f"levels[{i}].when", line_of(lv, "when"), source)
         last = i == len(levels_node) - 1
         if when.otherwise and not last:
-            raise _fail(source, line_of(lv, "when"),
-                        f"levels[{i}] is \"otherwise\" but is not the last level: the levels after it could never fire")
+            raise _fail(
+                source,
+                line_of(lv, "when"),
+                f'levels[{i}] is "otherwise" but is not the last level: the levels after it could never fire',
+            )
         if last and not when.otherwise:
-            raise _fail(source, ln, f"levels[{i}] (the last level) must have \"when\": \"otherwise\": without a catch-all "
-                                    "level an image can match no level (a level is missing)")
+            raise _fail(
+                source,
+                ln,
+                f'levels[{i}] (the last level) must have "when": "otherwise": without a catch-all '
+                "level an image can match no level (a level is missing)",
+            )
         uses_region = {m for m in when.metrics() if not m.startswith("global.")}
         if uses_region and region is None:
-            raise _fail(source, line_of(lv, "when"),
-                        f"levels[{i}] uses {', '.join(sorted(uses_region))} but the rule base has no 'region'; "
-                        f"set \"region\" to one of {', '.join(REGIONS)}")
+            raise _fail(
+                source,
+                line_of(lv, "when"),
+                f"levels[{i}] uses {', '.join(sorted(uses_region))} but the rule base has no 'region'; "
+                f'set "region" to one of {", ".join(REGIONS)}',
+            )
         note = lv.get("note", "")
         if not isinstance(note, str):
             raise _fail(source, line_of(lv, "note"), f"levels[{i}].note must be a string")
         levels.append(Level(score, lv["condition"], when, note))
-    return RuleBase(name=name, title=data["title"], levels=tuple(levels), thresholds=thresholds, region=region,
-                    description=data.get("description", ""), source=data.get("source", ""))
+    return RuleBase(
+        name=name,
+        title=data["title"],
+        levels=tuple(levels),
+        thresholds=thresholds,
+        region=region,
+        description=data.get("description", ""),
+        source=data.get("source", ""),
+    )
 
 
 def load_rule_base(path: Union[str, Path]) -> RuleBase:
@@ -424,15 +513,18 @@ def _check_mask(mask: Optional[np.ndarray], shape: tuple) -> Optional[np.ndarray
         return None
     mask = np.asarray(mask)
     if mask.shape != shape:
-        raise ValueError(f"mask must have the residual map's shape {shape}, got {mask.shape}; "
-                         "resize it with iea_data.core.imaging.resize_map(..., nearest) first")
+        raise ValueError(
+            f"mask must have the residual map's shape {shape}, got {mask.shape}; "
+            "resize it with iea_data.core.imaging.resize_map(..., nearest) first"
+        )
     if mask.dtype != bool:
         raise TypeError(f"mask must be a bool array (True = region), got dtype {mask.dtype}")
     return mask
 
 
-def exposure_statistics(residual: np.ndarray, thresholds: Thresholds = Thresholds(), *,
-                        mask: Optional[np.ndarray] = None) -> dict[str, float]:
+def exposure_statistics(
+    residual: np.ndarray, thresholds: Thresholds = Thresholds(), *, mask: Optional[np.ndarray] = None
+) -> dict[str, float]:
     """Every statistic a rule condition can use (see the module docstring).
 
     Parameters
@@ -461,8 +553,10 @@ def exposure_statistics(residual: np.ndarray, thresholds: Thresholds = Threshold
     r = residual.astype(np.float64, copy=False)
     t = thresholds
     classes = {
-        "under": r <= -t.under, "over": r >= t.over,
-        "severe_under": r <= -t.severe, "severe_over": r >= t.severe,
+        "under": r <= -t.under,
+        "over": r >= t.over,
+        "severe_under": r <= -t.severe,
+        "severe_over": r >= t.severe,
     }
     scopes = {"global": None, "region": mask, "background": None if mask is None else ~mask}
     out: dict[str, float] = {}
@@ -507,23 +601,28 @@ def score_map(residual: np.ndarray, rule_base: RuleBase, *, mask: Optional[np.nd
     (20, 0.3)
     """
     if not isinstance(rule_base, RuleBase):
-        raise TypeError(f"rule_base must be a RuleBase (see get_rule_base / load_rule_base), got {type(rule_base).__name__}")
+        raise TypeError(
+            f"rule_base must be a RuleBase (see get_rule_base / load_rule_base), got {type(rule_base).__name__}"
+        )
     use_mask = mask if rule_base.region is not None else None
     stats = exposure_statistics(residual, rule_base.thresholds, mask=use_mask)
     for i, lv in enumerate(rule_base.levels):
         if lv.when.holds(stats):
             break
     region = "none" if rule_base.region is None else ("mask" if use_mask is not None else "whole image")
-    return RuleScore(rule_base.name, lv.score, i, lv.condition, stats["global.under"], stats["global.over"], region, stats)
+    return RuleScore(
+        rule_base.name, lv.score, i, lv.condition, stats["global.under"], stats["global.over"], region, stats
+    )
 
 
 def rule_base_summary(rule_base: RuleBase) -> list[dict]:
     """Rows (score, published condition, formal condition, note) for display."""
-    return [{"score": lv.score, "condition": lv.condition, "rule": lv.when.describe(), "note": lv.note}
-            for lv in rule_base.levels]
+    return [
+        {"score": lv.score, "condition": lv.condition, "rule": lv.when.describe(), "note": lv.note}
+        for lv in rule_base.levels
+    ]
 
 
 def dumps(rule_base: RuleBase) -> str:
     """The rule base as pretty JSON text."""
     return json.dumps(rule_base.to_json(), indent=2, ensure_ascii=False) + "\n"
-

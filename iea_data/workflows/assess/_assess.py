@@ -12,21 +12,23 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 
 from iea_data.core.errors import IeaError, ImageDecodeError
 from iea_data.core.files import atomic_write
 from iea_data.core.imaging import check_residual, luma, read_image, resize_image, resize_map
-from iea_data.core.rules._rulebase import RuleBase, RuleScore, score_map
+from iea_data.core.progress import ProgressFn
+from iea_data.core.rules import RuleBase, RuleScore, score_map
 
 __all__ = ["AssessResult", "AssessReport", "assess", "expand_paths", "find_mask", "read_mask", "MAP_SUFFIX"]
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[int, int], None]
+
 MAP_SUFFIX = ".npy"
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".npy")
 
@@ -61,8 +63,14 @@ class AssessResult:
 
     def to_row(self) -> dict:
         """A flat row for CSV: one column group per rule base (``NAME.score`` …)."""
-        row = {"path": self.path, "height": self.height, "width": self.width, "mean": self.mean,
-               "mean_abs": self.mean_abs, "mask": self.mask or ""}
+        row = {
+            "path": self.path,
+            "height": self.height,
+            "width": self.width,
+            "mean": self.mean,
+            "mean_abs": self.mean_abs,
+            "mask": self.mask or "",
+        }
         for s in self.scores:
             row[f"{s.rule_base}.score"] = s.score
             row[f"{s.rule_base}.level"] = s.level
@@ -74,9 +82,16 @@ class AssessResult:
         return row
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "height": self.height, "width": self.width, "mean": self.mean,
-                "mean_abs": self.mean_abs, "mask": self.mask, "heatmap": self.heatmap,
-                "rules": {s.rule_base: s.to_dict() for s in self.scores}}
+        return {
+            "path": self.path,
+            "height": self.height,
+            "width": self.width,
+            "mean": self.mean,
+            "mean_abs": self.mean_abs,
+            "mask": self.mask,
+            "heatmap": self.heatmap,
+            "rules": {s.rule_base: s.to_dict() for s in self.scores},
+        }
 
 
 @dataclass
@@ -100,10 +115,14 @@ class AssessReport:
         for rb in self.rule_bases:
             if rb.region is None:
                 continue
-            whole = sum(1 for r in self.results for s in r.scores if s.rule_base == rb.name and s.region == "whole image")
+            whole = sum(
+                1 for r in self.results for s in r.scores if s.rule_base == rb.name and s.region == "whole image"
+            )
             if whole:
-                out.append(f"{rb.name} judges the {rb.region.replace('_', ' ')} region; {whole} image(s) had no mask, "
-                           f"so their score used the whole image (give masks with --masks DIR)")
+                out.append(
+                    f"{rb.name} judges the {rb.region.replace('_', ' ')} region; {whole} image(s) had no mask, "
+                    f"so their score used the whole image (give masks with --masks DIR)"
+                )
         return out
 
     def write(self, path: Union[str, os.PathLike]) -> None:
@@ -126,10 +145,14 @@ class AssessReport:
         atomic_write(path, data, make_dirs=True)
 
     def to_json(self) -> dict:
-        return {"model": self.model, "rule_bases": [rb.name for rb in self.rule_bases],
-                "thresholds": {rb.name: vars(rb.thresholds) for rb in self.rule_bases},
-                "results": [r.to_dict() for r in self.results],
-                "errors": [{"path": p, "error": e} for p, e in self.errors], "notes": self.notes()}
+        return {
+            "model": self.model,
+            "rule_bases": [rb.name for rb in self.rule_bases],
+            "thresholds": {rb.name: vars(rb.thresholds) for rb in self.rule_bases},
+            "results": [r.to_dict() for r in self.results],
+            "errors": [{"path": p, "error": e} for p, e in self.errors],
+            "notes": self.notes(),
+        }
 
 
 def expand_paths(paths: Sequence[Union[str, os.PathLike]]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -141,7 +164,7 @@ def expand_paths(paths: Sequence[Union[str, os.PathLike]]) -> tuple[list[str], l
     >>> files, errors[0][1]
     ([], 'file not found')
     """
-    from iea_data.workflows.catalog._ingest import walk_images
+    from iea_data.workflows.catalog import walk_images
 
     files: list[str] = []
     errors: list[tuple[str, str]] = []
@@ -206,11 +229,21 @@ def _unique_png(directory: Path, stem: str, used: set) -> Path:
     return directory / name
 
 
-def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Sequence[Union[str, RuleBase]]] = None,
-           masks: Union[None, str, os.PathLike, Mapping[str, Union[str, np.ndarray]]] = None,
-           heatmaps_dir: Optional[Union[str, os.PathLike]] = None, model: str = "pieanet", weights="official",
-           device: str = "auto", batch_size: int = 8, num_workers: int = 2, max_side: int = 1024,
-           progress: Optional[ProgressFn] = None, precision: str = "fp32") -> AssessReport:
+def assess(
+    paths: Sequence[Union[str, os.PathLike]],
+    *,
+    rule_bases: Optional[Sequence[Union[str, RuleBase]]] = None,
+    masks: Union[None, str, os.PathLike, Mapping[str, Union[str, np.ndarray]]] = None,
+    heatmaps_dir: Optional[Union[str, os.PathLike]] = None,
+    model: str = "pieanet",
+    weights="official",
+    device: str = "auto",
+    batch_size: int = 8,
+    num_workers: int = 2,
+    max_side: int = 1024,
+    progress: Optional[ProgressFn] = None,
+    precision: str = "fp32",
+) -> AssessReport:
     """Assess photos: residual map, mean |residual|, and each rule base's score and level.
 
     Parameters
@@ -252,9 +285,8 @@ def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Seq
     >>> res = rep.results[0]; res.mean_abs, res.scores[0].score
     (0.25, 0)
     """
-    from iea_data.core.rules import get_rule_base
-
     from iea_data.core.model import PRECISIONS
+    from iea_data.core.rules import get_rule_base
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
@@ -307,8 +339,16 @@ def assess(paths: Sequence[Union[str, os.PathLike]], *, rule_bases: Optional[Seq
         cfg = get_model_cfg(model)
         net = create_model(model, weights=weights, device=device).eval()
         report.model = f"{model} ({'released weights' if weights == 'official' else weights}, {device}, {prec.name})"
-        for fm in predict_files(net, [files[i] for i in photo_idx], max_side=max_side, input_size=tuple(cfg.input_size),
-                                batch_size=batch_size, num_workers=num_workers, device=device, dtype=prec.dtype):
+        for fm in predict_files(
+            net,
+            [files[i] for i in photo_idx],
+            max_side=max_side,
+            input_size=tuple(cfg.input_size),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            device=device,
+            dtype=prec.dtype,
+        ):
             finish(photo_idx[fm.index], fm.residual, fm.error)
     report.results = [results[i] for i in sorted(results)]
     report.errors = errors + [(files[i], failed[i]) for i in sorted(failed)]
@@ -322,8 +362,9 @@ def _all_names() -> list[str]:
     return list_rule_bases()
 
 
-def _score_one(path: str, residual: np.ndarray, rbs: Sequence[RuleBase], masks, out_dir: Optional[Path],
-               used_names: set) -> AssessResult:
+def _score_one(
+    path: str, residual: np.ndarray, rbs: Sequence[RuleBase], masks, out_dir: Optional[Path], used_names: set
+) -> AssessResult:
     mask_arr, mask_path = None, None
     if any(rb.region is not None for rb in rbs) and masks is not None:
         if isinstance(masks, Mapping):
@@ -331,8 +372,11 @@ def _score_one(path: str, residual: np.ndarray, rbs: Sequence[RuleBase], masks, 
             if isinstance(given, np.ndarray):
                 if given.dtype != bool or given.ndim != 2:
                     raise IeaError(f"mask for {path} must be a 2-D bool array, got {given.dtype} {given.shape}")
-                mask_arr = given if given.shape == residual.shape else resize_map(
-                    given.astype(np.float32), residual.shape) >= 0.5
+                mask_arr = (
+                    given
+                    if given.shape == residual.shape
+                    else resize_map(given.astype(np.float32), residual.shape) >= 0.5
+                )
                 mask_path = "<array>"
             elif given is not None:
                 mask_path = os.fspath(given)
@@ -342,8 +386,9 @@ def _score_one(path: str, residual: np.ndarray, rbs: Sequence[RuleBase], masks, 
             mask_arr = read_mask(mask_path, residual.shape)
     scores: list[RuleScore] = [score_map(residual, rb, mask=mask_arr) for rb in rbs]
     r64 = residual.astype(np.float64)
-    result = AssessResult(path, residual.shape[0], residual.shape[1], float(r64.mean()), float(np.abs(r64).mean()),
-                          scores, mask_path)
+    result = AssessResult(
+        path, residual.shape[0], residual.shape[1], float(r64.mean()), float(np.abs(r64).mean()), scores, mask_path
+    )
     if out_dir is not None:
         result.heatmap = str(_write_heatmap(path, residual, scores, out_dir, used_names))
     return result

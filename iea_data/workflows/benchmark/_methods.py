@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Optional
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class MethodCfg:
     name: str
     kind: str
     description: str
-    needs: Tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
     reference: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -80,7 +81,7 @@ class Method:
     [0.25]
     """
 
-    def __init__(self, cfg: MethodCfg, predict: Callable[..., List[np.ndarray]], *, label: Optional[str] = None):
+    def __init__(self, cfg: MethodCfg, predict: Callable[..., list[np.ndarray]], *, label: Optional[str] = None):
         self.cfg = cfg
         self.label = label or cfg.name
         self._predict = predict
@@ -89,7 +90,9 @@ class Method:
     def name(self) -> str:
         return self.cfg.name
 
-    def __call__(self, images: Sequence[np.ndarray], references: Optional[Sequence[Optional[np.ndarray]]] = None) -> List[np.ndarray]:
+    def __call__(
+        self, images: Sequence[np.ndarray], references: Optional[Sequence[Optional[np.ndarray]]] = None
+    ) -> list[np.ndarray]:
         """Residual maps for ``images``.
 
         Parameters
@@ -146,10 +149,15 @@ def _zero(**_):
     return lambda images, refs: [np.zeros(img.shape[:2], np.float32) for img in images]
 
 
-@_register(MethodCfg(
-    "global_offset", "baseline", "mean luma minus mid-grey, the same value at every pixel",
-    reference="mean-brightness rule of thumb", params={"grey": 0.5},
-))
+@_register(
+    MethodCfg(
+        "global_offset",
+        "baseline",
+        "mean luma minus mid-grey, the same value at every pixel",
+        reference="mean-brightness rule of thumb",
+        params={"grey": 0.5},
+    )
+)
 def _global_offset(*, grey: float):
     def predict(images, refs):
         return [np.full(img.shape[:2], float(luma(img).mean(dtype=np.float64)) - grey, np.float32) for img in images]
@@ -157,10 +165,15 @@ def _global_offset(*, grey: float):
     return predict
 
 
-@_register(MethodCfg(
-    "local_offset", "baseline", "Gaussian-blurred luma minus mid-grey (sigma a fraction of the long side)",
-    reference="local mean brightness", params={"grey": 0.5, "sigma": 0.05},
-))
+@_register(
+    MethodCfg(
+        "local_offset",
+        "baseline",
+        "Gaussian-blurred luma minus mid-grey (sigma a fraction of the long side)",
+        reference="local mean brightness",
+        params={"grey": 0.5, "sigma": 0.05},
+    )
+)
 def _local_offset(*, grey: float, sigma: float):
     import cv2
 
@@ -174,10 +187,15 @@ def _local_offset(*, grey: float, sigma: float):
     return predict
 
 
-@_register(MethodCfg(
-    "histeq", "baseline", "luma minus its histogram-equalised version",
-    reference="skimage.exposure.equalize_hist (256 bins)", params={"nbins": 256},
-))
+@_register(
+    MethodCfg(
+        "histeq",
+        "baseline",
+        "luma minus its histogram-equalised version",
+        reference="skimage.exposure.equalize_hist (256 bins)",
+        params={"nbins": 256},
+    )
+)
 def _histeq(*, nbins: int):
     from skimage.exposure import equalize_hist
 
@@ -192,10 +210,15 @@ def _histeq(*, nbins: int):
     return predict
 
 
-@_register(MethodCfg(
-    "clahe", "baseline", "luma minus its CLAHE version (contrast-limited adaptive equalisation)",
-    reference="OpenCV createCLAHE on 16-bit luma (Zuiderveld 1994)", params={"clip_limit": 2.0, "tiles": 8},
-))
+@_register(
+    MethodCfg(
+        "clahe",
+        "baseline",
+        "luma minus its CLAHE version (contrast-limited adaptive equalisation)",
+        reference="OpenCV createCLAHE on 16-bit luma (Zuiderveld 1994)",
+        params={"clip_limit": 2.0, "tiles": 8},
+    )
+)
 def _clahe(*, clip_limit: float, tiles: int):
     import cv2
 
@@ -212,12 +235,17 @@ def _clahe(*, clip_limit: float, tiles: int):
     return predict
 
 
-@_register(MethodCfg(
-    "refdiff", "oracle", "Y(photo) - Y(scene reference): the reference difference (needs references)",
-    needs=("reference",), reference="iea_data.workflows.labels.refdiff_map (how refdiff pre-labels are made)",
-))
+@_register(
+    MethodCfg(
+        "refdiff",
+        "oracle",
+        "Y(photo) - Y(scene reference): the reference difference (needs references)",
+        needs=("reference",),
+        reference="iea_data.workflows.labels.refdiff_map (how refdiff pre-labels are made)",
+    )
+)
 def _refdiff(**_):
-    from iea_data.workflows.labels import refdiff_map
+    from iea_data.core.residuals import refdiff_map
 
     return lambda images, refs: [refdiff_map(img, ref, img.shape[:2]) for img, ref in zip(images, refs)]
 
@@ -225,12 +253,18 @@ def _refdiff(**_):
 # --------------------------------------------------------------------------- P-IEANet
 
 
-@_register(MethodCfg(
-    "pieanet", "model", "P-IEANet; weights 'official' (released) or a checkpoint path",
-    reference="He et al., NeurIPS 2024", params={"weights": "official", "device": "cpu", "batch_size": 8},
-))
+@_register(
+    MethodCfg(
+        "pieanet",
+        "model",
+        "P-IEANet; weights 'official' (released) or a checkpoint path",
+        reference="He et al., NeurIPS 2024",
+        params={"weights": "official", "device": "cpu", "batch_size": 8},
+    )
+)
 def _pieanet(*, weights, device, batch_size: int):
-    from iea_data.core.model import create_model, predict as model_predict
+    from iea_data.core.model import create_model
+    from iea_data.core.model import predict as model_predict
 
     model = create_model("pieanet", weights=weights, device=device)
 
@@ -243,7 +277,7 @@ def _pieanet(*, weights, device, batch_size: int):
 # --------------------------------------------------------------------------- front door
 
 
-def list_methods(pattern: str = "*") -> List[str]:
+def list_methods(pattern: str = "*") -> list[str]:
     """Names of the registered methods matching an fnmatch ``pattern``.
 
     Examples
@@ -293,7 +327,7 @@ def create_method(name: str, **overrides: Any) -> Method:
     """
     label = None
     if name.startswith(CHECKPOINT_PREFIX):
-        path = Path(name[len(CHECKPOINT_PREFIX):]).expanduser()
+        path = Path(name[len(CHECKPOINT_PREFIX) :]).expanduser()
         if not path.is_file():
             raise IeaError(f"checkpoint {str(path)!r} (from method {name!r}) is not a file")
         overrides = {**overrides, "weights": str(path)}
@@ -313,7 +347,7 @@ def create_method(name: str, **overrides: Any) -> Method:
     return Method(cfg, factory(**cfg.params), label=label)
 
 
-def parse_method_spec(spec: str) -> List[str]:
+def parse_method_spec(spec: str) -> list[str]:
     """Split a comma-separated ``--methods`` value; ``"all"`` or ``"*"`` means every registered one.
 
     Examples
@@ -326,7 +360,7 @@ def parse_method_spec(spec: str) -> List[str]:
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
         raise IeaError("--methods is empty; name at least one method (see `iea benchmark --list`)")
-    out: List[str] = []
+    out: list[str] = []
     for n in names:
         out += list_methods() if n in ("all", "*") else [n]
     return list(dict.fromkeys(out))

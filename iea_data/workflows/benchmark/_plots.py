@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,12 +17,20 @@ from iea_data.core.heatmaps import DEFAULT_RANGE, colorize, legend
 __all__ = ["metric_bars_png", "score_scatter_png", "heatmap_grid_png", "method_colours"]
 
 _PALETTE = [
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
 ]
 
 
-def method_colours(labels: Sequence[str]) -> Dict[str, tuple]:
+def method_colours(labels: Sequence[str]) -> dict[str, tuple]:
     """A stable colour per method label (cycled palette).
 
     Examples
@@ -53,7 +61,7 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
 
-def metric_bars_png(table, metrics: Sequence[str], lower_better: Dict[str, bool], *, columns: int = 3) -> bytes:
+def metric_bars_png(table, metrics: Sequence[str], lower_better: dict[str, bool], *, columns: int = 3) -> bytes:
     """One horizontal bar panel per metric, one bar per method, value printed at each bar.
 
     Parameters
@@ -107,7 +115,9 @@ def metric_bars_png(table, metrics: Sequence[str], lower_better: Dict[str, bool]
     return _png(img)
 
 
-def score_scatter_png(per_image, mapping: str, *, true_column: str, title: str = "", columns: int = 4, scale: float = 10.0) -> bytes:
+def score_scatter_png(
+    per_image, mapping: str, *, true_column: str, title: str = "", columns: int = 4, scale: float = 10.0
+) -> bytes:
     """Predicted against true image score, one panel per method, with the diagonal.
 
     Parameters
@@ -168,7 +178,7 @@ def score_scatter_png(per_image, mapping: str, *, true_column: str, title: str =
     return _png(img)
 
 
-def heatmap_grid_png(examples: List[dict], labels: Sequence[str], *, vmax: float = DEFAULT_RANGE) -> bytes:
+def heatmap_grid_png(examples: list[dict], labels: Sequence[str], *, vmax: float = DEFAULT_RANGE) -> bytes:
     """Rows of examples: the photo, the true map and each method's map, with the legend below.
 
     Parameters

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional
 
 from iea_data.core.errors import IeaError
+
 from ._report import write_report
 from ._runner import BenchmarkResult, Progress, run_benchmark
 
@@ -29,8 +31,10 @@ def default_split(release: str | os.PathLike, wanted: Optional[str], candidates:
     for c in candidates:
         if c in have:
             return c
-    raise IeaError(f"release {release} has none of the splits {', '.join(candidates)}; it has {', '.join(have) or 'none'}: "
-                   "name one with --split / --val-split")
+    raise IeaError(
+        f"release {release} has none of the splits {', '.join(candidates)}; it has {', '.join(have) or 'none'}: "
+        "name one with --split / --val-split"
+    )
 
 
 class _WithReferences:
@@ -76,8 +80,14 @@ class _WithReferences:
         return item
 
 
-def open_release_split(release: str | os.PathLike, split: str, *, resize: Optional[int] = 256, format: Optional[str] = None,
-                       references: bool = False):
+def open_release_split(
+    release: str | os.PathLike,
+    split: str,
+    *,
+    resize: Optional[int] = 256,
+    format: Optional[str] = None,
+    references: bool = False,
+):
     """The items of one split of a built release, as :class:`iea_data.workflows.releases.ReleaseDataset`.
 
     Parameters
@@ -121,7 +131,7 @@ def benchmark_release(
     num_workers: int = 0,
     device: Optional[str] = None,
     progress: Progress = None,
-) -> Tuple[BenchmarkResult, Dict[str, Path]]:
+) -> tuple[BenchmarkResult, dict[str, Path]]:
     """Benchmark methods on a release split and write the report.
 
     Parameters
@@ -158,7 +168,13 @@ def benchmark_release(
     needs_refs = any("refdiff" == (m if isinstance(m, str) else m.name) for m in methods)
     data = open_release_split(release, split, resize=resize, references=needs_refs)
     result = run_benchmark(
-        data, methods, metrics=metrics, mappings=mappings, batch_size=batch_size,
-        num_workers=num_workers, device=device, progress=progress,
+        data,
+        methods,
+        metrics=metrics,
+        mappings=mappings,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        progress=progress,
     )
     return result, write_report(result, out)

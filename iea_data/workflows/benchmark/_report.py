@@ -13,10 +13,10 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Dict, List
 
 from iea_data.core.files import atomic_write
 from iea_data.core.metrics import get_metric_cfg
+
 from ._plots import heatmap_grid_png, metric_bars_png, score_scatter_png
 from ._runner import BenchmarkResult
 
@@ -71,7 +71,7 @@ def _arrow(cfg) -> str:
     return "↓" if cfg.lower_better else "↑"
 
 
-def _md_table(rows: List[dict], cols: List[str], heads: List[str]) -> str:
+def _md_table(rows: list[dict], cols: list[str], heads: list[str]) -> str:
     out = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for r in rows:
         out.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
@@ -90,14 +90,21 @@ def _markdown(result: BenchmarkResult, created: str) -> str:
         "",
         "## Map metrics (mean over images)",
         "",
-        _md_table(rows, ["method"] + map_cols + ["images_per_s"],
-                  ["method"] + [f"{c} {_arrow(cfgs[c])}" for c in map_cols] + ["images/s"]),
+        _md_table(
+            rows,
+            ["method"] + map_cols + ["images_per_s"],
+            ["method"] + [f"{c} {_arrow(cfgs[c])}" for c in map_cols] + ["images/s"],
+        ),
     ]
     if score_cols:
         names, srows = _score_rows(result)
         heads = ["mapping", "method"] + [f"{n} {_arrow(cfgs[n])}" for n in names]
-        lines += ["", "## Image-level score metrics (columns `<metric>@<mapping>` in the CSV and JSON)", "",
-                  _md_table(srows, ["mapping", "method"] + names, heads)]
+        lines += [
+            "",
+            "## Image-level score metrics (columns `<metric>@<mapping>` in the CSV and JSON)",
+            "",
+            _md_table(srows, ["mapping", "method"] + names, heads),
+        ]
     lines += ["", "## Methods", ""]
     for label, inf in result.method_info.items():
         status = inf["status"] + (f" ({inf['reason']})" if inf["reason"] else "")
@@ -110,7 +117,7 @@ def _markdown(result: BenchmarkResult, created: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html(result: BenchmarkResult, created: str, pngs: Dict[str, bytes]) -> str:
+def _html(result: BenchmarkResult, created: str, pngs: dict[str, bytes]) -> str:
     cfgs, map_cols, score_cols = _columns(result)
     rows = result.table.to_dict(orient="records")
 
@@ -128,15 +135,19 @@ def _html(result: BenchmarkResult, created: str, pngs: Dict[str, bytes]) -> str:
     methods = "".join(
         f"<li><b>{html.escape(k)}</b> ({html.escape(v['kind'])}): {html.escape(v['description'])}. "
         f"Status: {html.escape(v['status'])}{(' — ' + html.escape(v['reason'])) if v['reason'] else ''}"
-        + ("".join(f"<br><small>{html.escape(n)}</small>" for n in v["notes"])) + "</li>"
+        + ("".join(f"<br><small>{html.escape(n)}</small>" for n in v["notes"]))
+        + "</li>"
         for k, v in result.method_info.items()
     )
-    errors = "".join(f"<li>{html.escape(m)} · {html.escape(str(n))}: {html.escape(msg)}</li>" for m, n, msg in result.errors[:200])
+    errors = "".join(
+        f"<li>{html.escape(m)} · {html.escape(str(n))}: {html.escape(msg)}</li>" for m, n, msg in result.errors[:200]
+    )
     names, srows = _score_rows(result)
     score_html = (
         "<h2>Image-level score metrics</h2>"
         + table(["mapping", "method"] + names, ["mapping", "method"] + [f"{n} {_arrow(cfgs[n])}" for n in names], srows)
-        if score_cols else ""
+        if score_cols
+        else ""
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>IEA benchmark</title>
@@ -164,7 +175,7 @@ predicted scores: each method's map through the stated mapping (<code>mean_abs</
 """
 
 
-def write_report(result: BenchmarkResult, out: str | os.PathLike) -> Dict[str, Path]:
+def write_report(result: BenchmarkResult, out: str | os.PathLike) -> dict[str, Path]:
     """Write every benchmark output into ``out``.
 
     Parameters
@@ -220,7 +231,9 @@ def write_report(result: BenchmarkResult, out: str | os.PathLike) -> Dict[str, P
         mapping = result.mappings[0]
         true_col = "true_score" if result.true_score_source == "dataset" else f"true_score[{mapping}]"
         pngs["scatter"] = score_scatter_png(
-            result.per_image, mapping, true_column=true_col,
+            result.per_image,
+            mapping,
+            true_column=true_col,
             title=f"predicted ({mapping}) vs true score ({result.true_score_source})",
         )
     if not pngs["bars"]:

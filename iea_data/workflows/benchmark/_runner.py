@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from iea_data.core.errors import IeaError
 from iea_data.core.imaging import resize_image, resize_map
 from iea_data.core.metrics import MetricInputError, create, list_metrics
+
 from ._methods import Method, create_method
 from ._scoring import score_mappings
 
@@ -57,16 +59,16 @@ class BenchmarkResult:
         ``pred`` (label -> map), maps at the thumbnail's size.
     """
 
-    methods: List[str]
-    method_info: Dict[str, Dict[str, Any]]
+    methods: list[str]
+    method_info: dict[str, dict[str, Any]]
     per_image: Any
     table: Any
-    metrics: List[str]
-    mappings: List[str]
+    metrics: list[str]
+    mappings: list[str]
     true_score_source: str
     n_images: int
-    errors: List[tuple] = field(default_factory=list)
-    examples: List[dict] = field(default_factory=list)
+    errors: list[tuple] = field(default_factory=list)
+    examples: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """The summary as plain JSON-able data (no per-image rows or pictures)."""
@@ -106,7 +108,7 @@ def _to_map(x) -> np.ndarray:
     return a
 
 
-def collate_items(items: List[dict]) -> dict:
+def collate_items(items: list[dict]) -> dict:
     """DataLoader collate for release items of any sizes: lists of NumPy arrays.
 
     Parameters
@@ -129,7 +131,7 @@ def collate_items(items: List[dict]) -> dict:
     >>> b["image"][0].shape, b["score"], b["name"]
     ((2, 2, 3), [nan], ['0'])
     """
-    out: Dict[str, list] = {k: [] for k in ("image", "residual", "score", "reference", "image_id", "name", "scene")}
+    out: dict[str, list] = {k: [] for k in ("image", "residual", "score", "reference", "image_id", "name", "scene")}
     for i, it in enumerate(items):
         out["image"].append(_to_hwc(it["image"]))
         out["residual"].append(_to_map(it["residual"]))
@@ -164,7 +166,7 @@ def _thumb(img: np.ndarray) -> np.ndarray:
     return resize_image(img, (max(1, round(h * s)), max(1, round(w * s))))
 
 
-def _build_methods(methods, device: Optional[str]) -> List[Method]:
+def _build_methods(methods, device: Optional[str]) -> list[Method]:
     out = []
     for m in methods:
         if isinstance(m, Method):
@@ -260,16 +262,25 @@ def run_benchmark(
     built = _build_methods(methods, device)
     if not built:
         raise IeaError("no methods to run; name at least one (see list_methods())")
-    info: Dict[str, Dict[str, Any]] = {
-        m.label: {"name": m.name, "kind": m.cfg.kind, "description": m.cfg.description,
-                  "params": {k: str(v) for k, v in m.cfg.params.items()}, "status": "ok", "reason": "",
-                  "images_per_s": None, "seconds": 0.0, "n_ok": 0, "notes": []}
+    info: dict[str, dict[str, Any]] = {
+        m.label: {
+            "name": m.name,
+            "kind": m.cfg.kind,
+            "description": m.cfg.description,
+            "params": {k: str(v) for k, v in m.cfg.params.items()},
+            "status": "ok",
+            "reason": "",
+            "images_per_s": None,
+            "seconds": 0.0,
+            "n_ok": 0,
+            "notes": [],
+        }
         for m in built
     }
     active = {m.label: m for m in built}
-    rows: List[dict] = []
-    errors: List[tuple] = []
-    examples: List[dict] = []
+    rows: list[dict] = []
+    errors: list[tuple] = []
+    examples: list[dict] = []
     loader, total = _loader(data, batch_size, num_workers)
     done = 0
     for batch in loader:
@@ -279,19 +290,19 @@ def run_benchmark(
                 info[label].update(status="skipped", reason="the data has no scene reference for its images")
                 log.info("method %s skipped: no references", label)
                 del active[label]
-        preds: Dict[str, List[Optional[np.ndarray]]] = {}
+        preds: dict[str, list[Optional[np.ndarray]]] = {}
         for label, m in active.items():
             refs = batch["reference"] if "reference" in m.cfg.needs else None
             t0 = time.perf_counter()
             try:
-                out: List[Optional[np.ndarray]] = list(m(batch["image"], refs))
-            except Exception as exc:  # noqa: BLE001 - one bad image never stops a batch
+                out: list[Optional[np.ndarray]] = list(m(batch["image"], refs))
+            except Exception as exc:
                 log.warning("method %s failed on a batch (%s); retrying image by image", label, exc)
                 out = []
                 for j, img in enumerate(batch["image"]):
                     try:
                         out.append(m([img], None if refs is None else [refs[j]])[0])
-                    except Exception as exc1:  # noqa: BLE001
+                    except Exception as exc1:
                         errors.append((label, names[j], f"{type(exc1).__name__}: {exc1}"))
                         out.append(None)
             info[label]["seconds"] += time.perf_counter() - t0
@@ -303,8 +314,14 @@ def run_benchmark(
             if len(examples) < n_examples:
                 th = _thumb(batch["image"][j])
                 shape = th.shape[:2]
-                examples.append({"name": name, "photo": np.round(th * 255).astype(np.uint8),
-                                 "target": resize_map(np.clip(target, -1, 1).astype(np.float32), shape), "pred": {}})
+                examples.append(
+                    {
+                        "name": name,
+                        "photo": np.round(th * 255).astype(np.uint8),
+                        "target": resize_map(np.clip(target, -1, 1).astype(np.float32), shape),
+                        "pred": {},
+                    }
+                )
                 ex = examples[-1]
             for label, out in preds.items():
                 p = out[j]
@@ -313,8 +330,13 @@ def run_benchmark(
                 if p.shape != target.shape:
                     p = resize_map(p, target.shape)
                     p = np.clip(p, -1.0, 1.0)
-                row = {"method": label, "image_id": batch["image_id"][j], "name": name, "scene": batch["scene"][j],
-                       "true_score": batch["score"][j]}
+                row = {
+                    "method": label,
+                    "image_id": batch["image_id"][j],
+                    "name": name,
+                    "scene": batch["scene"][j],
+                    "true_score": batch["score"][j],
+                }
                 for met in map_mets:
                     try:
                         row[met.name] = float(met(p[None], target[None])[0])
@@ -356,8 +378,12 @@ def run_benchmark(
                     out[f"{met.name}@{k}"] = float("nan")
                 continue
             pred = sub[f"pred_score[{k}]"].to_numpy(dtype=float)
-            true = sub["true_score"].to_numpy(dtype=float) if scores_known else sub[f"true_score[{k}]"].to_numpy(dtype=float)
-            undefined: Dict[str, List[str]] = {}
+            true = (
+                sub["true_score"].to_numpy(dtype=float)
+                if scores_known
+                else sub[f"true_score[{k}]"].to_numpy(dtype=float)
+            )
+            undefined: dict[str, list[str]] = {}
             for met in score_mets:
                 try:
                     out[f"{met.name}@{k}"] = float(met(pred, true))
@@ -371,6 +397,14 @@ def run_benchmark(
         table_rows.append(out)
     table = pd.DataFrame(table_rows)
     return BenchmarkResult(
-        methods=list(info), method_info=info, per_image=per_image, table=table, metrics=metric_names,
-        mappings=list(maps_fns), true_score_source=source, n_images=done, errors=errors, examples=examples,
+        methods=list(info),
+        method_info=info,
+        per_image=per_image,
+        table=table,
+        metrics=metric_names,
+        mappings=list(maps_fns),
+        true_score_source=source,
+        n_images=done,
+        errors=errors,
+        examples=examples,
     )

@@ -9,7 +9,8 @@ provides it.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def _rules_api():
     return rules
 
 
-def score_mappings(names: Optional[Sequence[str]] = None) -> Dict[str, Callable[[np.ndarray], float]]:
+def score_mappings(names: Optional[Sequence[str]] = None) -> dict[str, Callable[[np.ndarray], float]]:
     """The map -> score functions by name: ``mean_abs`` and ``rule:<rule base>`` for each rule base.
 
     Rule bases that need a semantic region (subject, product) are scored on the whole image
@@ -81,7 +82,7 @@ def score_mappings(names: Optional[Sequence[str]] = None) -> Dict[str, Callable[
     >>> f(np.zeros((2, 2), np.float32))
     10.0
     """
-    out: Dict[str, Callable[[np.ndarray], float]] = {"mean_abs": mean_abs_score}
+    out: dict[str, Callable[[np.ndarray], float]] = {"mean_abs": mean_abs_score}
     rules = _rules_api()
     if rules is not None:
         for rb_name in rules.list_rule_bases():
@@ -100,6 +101,6 @@ def score_mappings(names: Optional[Sequence[str]] = None) -> Dict[str, Callable[
     return {n: out[n] for n in names}
 
 
-def available_mappings() -> List[str]:
+def available_mappings() -> list[str]:
     """Names :func:`score_mappings` provides here."""
     return list(score_mappings())

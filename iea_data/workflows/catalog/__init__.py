@@ -7,9 +7,9 @@ from ._ingest import IMAGE_EXTENSIONS, FileError, IngestReport, ingest, walk_ima
 from ._manifest import (
     ManifestReport,
     export_manifest,
-    link_missing_files,
     format_score,
     import_manifest,
+    link_missing_files,
     read_manifest,
 )
 from ._queries import catalog_stats, image_path, list_errors, list_images, list_runs
@@ -31,12 +31,34 @@ from ._snapshot import (
 )
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "FileError", "IngestReport", "ingest", "walk_images",
-    "ManifestReport", "export_manifest", "link_missing_files", "format_score", "import_manifest", "read_manifest",
-    "catalog_stats", "image_path", "list_errors", "list_images", "list_runs",
-    "SceneSummary", "apply_sidecar", "assign_scenes_by_filename", "group_scenes_by_exif", "list_scenes",
-    "resolve_image", "set_reference",
-    "ARROW_SCHEMA_VERSION", "derive_arrow_schema", "load_arrow_schema", "snapshot_tables", "write_snapshot",
+    "IMAGE_EXTENSIONS",
+    "FileError",
+    "IngestReport",
+    "ingest",
+    "walk_images",
+    "ManifestReport",
+    "export_manifest",
+    "link_missing_files",
+    "format_score",
+    "import_manifest",
+    "read_manifest",
+    "catalog_stats",
+    "image_path",
+    "list_errors",
+    "list_images",
+    "list_runs",
+    "SceneSummary",
+    "apply_sidecar",
+    "assign_scenes_by_filename",
+    "group_scenes_by_exif",
+    "list_scenes",
+    "resolve_image",
+    "set_reference",
+    "ARROW_SCHEMA_VERSION",
+    "derive_arrow_schema",
+    "load_arrow_schema",
+    "snapshot_tables",
+    "write_snapshot",
 ]
 
 from ._photo import photo_for_map, photo_jpeg

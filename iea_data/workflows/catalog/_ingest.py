@@ -34,11 +34,12 @@ import random
 import stat
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Optional
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -46,11 +47,12 @@ from sqlalchemy.orm import Session
 
 from iea_data.core.errors import IeaError
 from iea_data.core.imaging import decode_memory
-from ._scan import classify_os_error, init_worker, os_error_message, scan_file, scan_files
-from iea_data.store import Image, ImagePath, IngestError, IngestRun, utcnow
+from iea_data.core.progress import ProgressFn
+from iea_data.store import Image, ImagePath, IngestError, IngestRun, insert_ignore, utcnow
+
 from ._run_lock import mark_interrupted_runs, start_run
+from ._scan import classify_os_error, init_worker, os_error_message, scan_file, scan_files
 from ._scenes_db import assign_scenes_by_filename, ungrouped_images_under
-from iea_data.store import insert_ignore
 
 __all__ = ["IMAGE_EXTENSIONS", "IngestReport", "FileError", "ingest", "walk_images"]
 
@@ -60,8 +62,6 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", 
 COMMIT_EVERY = 256  # results per transaction
 COMMIT_SECONDS = 2.0
 MAX_RETRIES = 5
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -209,8 +209,13 @@ def walk_images(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
-                    yield path, FileError(
-                        path, "symlink-loop", "this folder symlink points back to one of its own parent folders; skipped"
+                    yield (
+                        path,
+                        FileError(
+                            path,
+                            "symlink-loop",
+                            "this folder symlink points back to one of its own parent folders; skipped",
+                        ),
                     )
                     continue
                 if key in seen_dirs:
@@ -293,7 +298,9 @@ def _pool_context():
 
 def _start_pool(ctx, workers: int, init_args: tuple) -> ProcessPoolExecutor:
     # isolated=True: these processes may die (and arm the test hook); the ingest survives them
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(*init_args, True))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(*init_args, True)
+    )
 
 
 def _crashed(task: tuple[str, int, int]) -> dict:
@@ -304,8 +311,12 @@ def _crashed(task: tuple[str, int, int]) -> dict:
 
 def _failed(task: tuple[str, int, int], exc: BaseException) -> dict:
     path, size, mtime_ns = task
-    return {"path": path, "size": size, "mtime_ns": mtime_ns,
-            "error": ("decode-failed", f"the decoder process could not return this file's result ({_one_line(exc)})")}
+    return {
+        "path": path,
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "error": ("decode-failed", f"the decoder process could not return this file's result ({_one_line(exc)})"),
+    }
 
 
 def _one_by_one(ctx, tasks: Sequence[tuple[str, int, int]], init_args: tuple) -> Iterator[dict]:
@@ -392,8 +403,11 @@ def _run_tasks(
             if not budget.fits(held[1]):
                 return
             if held[1] > budget.budget:
-                log.info("%s: estimated %d MiB to decode, more than the memory budget; decoding it alone",
-                         db_text(held[0][0][0]), held[1] >> 20)
+                log.info(
+                    "%s: estimated %d MiB to decode, more than the memory budget; decoding it alone",
+                    db_text(held[0][0][0]),
+                    held[1] >> 20,
+                )
             try:
                 future = pool.submit(scan_files, held[0])
             except BrokenProcessPool:
@@ -430,8 +444,9 @@ def _run_tasks(
                 for future in list(in_flight):
                     collect(future, ready, suspects)
                 pool.shutdown(wait=True, cancel_futures=True)
-                log.warning("a decoder process died; scanning the %d files it may have held one at a time",
-                            len(suspects))
+                log.warning(
+                    "a decoder process died; scanning the %d files it may have held one at a time", len(suspects)
+                )
                 yield from ready
                 ready = []
                 yield from _one_by_one(ctx, sorted(suspects), init_args)
@@ -481,8 +496,9 @@ class _Writer:
             if len(batch) == 1:
                 self._commit_failure(batch[0], exc)
             else:
-                log.warning("an ingest batch of %d files failed (%s); applying it file by file", len(batch),
-                            _one_line(exc))
+                log.warning(
+                    "an ingest batch of %d files failed (%s); applying it file by file", len(batch), _one_line(exc)
+                )
                 for row in batch:
                     try:
                         self._commit([row])
@@ -536,15 +552,24 @@ class _Writer:
             s.execute(
                 IngestError.__table__.insert(),
                 [
-                    {"run_id": self.run_id, "path": db_text(r["path"]), "reason": r["error"][0],
-                     "message": db_text(r["error"][1]), "created_at": now}
+                    {
+                        "run_id": self.run_id,
+                        "path": db_text(r["path"]),
+                        "reason": r["error"][0],
+                        "message": db_text(r["error"][1]),
+                        "created_at": now,
+                    }
                     for r in failed
                 ],
             )
             delta.errors.extend(FileError(db_text(r["path"]), r["error"][0], db_text(r["error"][1])) for r in failed)
             # a path that now fails no longer shows the image it used to show
             storable = [r["path"] for r in failed if is_storable(r["path"])]
-            old = s.execute(select(ImagePath.id, ImagePath.image_id).where(ImagePath.path.in_(storable))).all() if storable else []
+            old = (
+                s.execute(select(ImagePath.id, ImagePath.image_id).where(ImagePath.path.in_(storable))).all()
+                if storable
+                else []
+            )
             if old:
                 s.execute(delete(ImagePath).where(ImagePath.id.in_([o.id for o in old])))
                 orphans = {o.image_id for o in old} - set(
@@ -562,21 +587,35 @@ class _Writer:
                 continue
             if "image" not in r:  # known to the worker's snapshot, gone since: retried next run
                 delta.errors.append(
-                    FileError(r["path"], "changed-during-run", "the catalog changed while this file was read; run ingest again")
+                    FileError(
+                        r["path"],
+                        "changed-during-run",
+                        "the catalog changed while this file was read; run ingest again",
+                    )
                 )
                 continue
             fresh.setdefault(r["sha256"], r)
         if fresh:
             rows = {
-                sha: dict(r["image"], file_size=r["size"], status="ok", sha256=sha, updated_at=now,
-                          name=os.path.basename(r["path"]))
+                sha: dict(
+                    r["image"],
+                    file_size=r["size"],
+                    status="ok",
+                    sha256=sha,
+                    updated_at=now,
+                    name=os.path.basename(r["path"]),
+                )
                 for sha, r in fresh.items()
             }
             # manifest rows waiting for their file are filled in place (matched by file name)
             waiting = dict(
                 s.execute(
                     select(Image.name, func.min(Image.id))
-                    .where(Image.name.in_({row["name"] for row in rows.values()}), Image.sha256.is_(None), Image.status == "missing")
+                    .where(
+                        Image.name.in_({row["name"] for row in rows.values()}),
+                        Image.sha256.is_(None),
+                        Image.status == "missing",
+                    )
                     .group_by(Image.name)
                 ).all()
             )
@@ -585,7 +624,9 @@ class _Writer:
                 target = waiting.pop(row["name"], None)
                 if target is not None:
                     facts = {k: v for k, v in row.items() if k != "name"}
-                    n = s.execute(update(Image).where(Image.id == target, Image.sha256.is_(None)).values(**facts)).rowcount
+                    n = s.execute(
+                        update(Image).where(Image.id == target, Image.sha256.is_(None)).values(**facts)
+                    ).rowcount
                     if n:
                         delta.n_linked += 1
                         continue
@@ -604,22 +645,47 @@ class _Writer:
             else:
                 delta.n_duplicate += 1
             touched.add(image_id)
-            paths.append({"image_id": image_id, "path": r["path"], "size": r["size"], "mtime_ns": r["mtime_ns"],
-                          "run_id": self.run_id, "seen_at": now})
+            paths.append(
+                {
+                    "image_id": image_id,
+                    "path": r["path"],
+                    "size": r["size"],
+                    "mtime_ns": r["mtime_ns"],
+                    "run_id": self.run_id,
+                    "seen_at": now,
+                }
+            )
         s.execute(
-            update(Image).where(Image.id.in_({p["image_id"] for p in paths}), Image.status != "ok").values(status="ok", updated_at=now)
+            update(Image)
+            .where(Image.id.in_({p["image_id"] for p in paths}), Image.status != "ok")
+            .values(status="ok", updated_at=now)
         )
-        existing = dict(s.execute(select(ImagePath.path, ImagePath.id).where(ImagePath.path.in_([p["path"] for p in paths]))).all())
+        existing = dict(
+            s.execute(select(ImagePath.path, ImagePath.id).where(ImagePath.path.in_([p["path"] for p in paths]))).all()
+        )
         insert_ignore(s, ImagePath.__table__, [p for p in paths if p["path"] not in existing], conflict=["path"])
         moved = [p for p in paths if p["path"] in existing]
         if moved:
             t = ImagePath.__table__
             s.execute(
-                update(t).where(t.c.id == bindparam("b_id")).values(
-                    image_id=bindparam("b_image"), size=bindparam("b_size"), mtime_ns=bindparam("b_mtime"),
-                    run_id=self.run_id, seen_at=now,
+                update(t)
+                .where(t.c.id == bindparam("b_id"))
+                .values(
+                    image_id=bindparam("b_image"),
+                    size=bindparam("b_size"),
+                    mtime_ns=bindparam("b_mtime"),
+                    run_id=self.run_id,
+                    seen_at=now,
                 ),
-                [{"b_id": existing[p["path"]], "b_image": p["image_id"], "b_size": p["size"], "b_mtime": p["mtime_ns"]} for p in moved],
+                [
+                    {
+                        "b_id": existing[p["path"]],
+                        "b_image": p["image_id"],
+                        "b_size": p["size"],
+                        "b_mtime": p["mtime_ns"],
+                    }
+                    for p in moved
+                ],
             )
 
 
@@ -752,11 +818,20 @@ def ingest(
                 done += 1
             if progress:
                 progress(done, total)
-            init = (settings.max_pixels, settings.thumbnail_side, settings.stats_side, str(workspace.objects.root), known_hashes)
+            init = (
+                settings.max_pixels,
+                settings.thumbnail_side,
+                settings.stats_side,
+                str(workspace.objects.root),
+                known_hashes,
+            )
+
             def cost(path: str) -> int:
                 return decode_memory(path, max_side=settings.stats_side, max_pixels=settings.max_pixels)
 
-            results = _run_tasks(tasks, workers=n_workers, init_args=init, budget_bytes=memory_budget_mb << 20, cost=cost)
+            results = _run_tasks(
+                tasks, workers=n_workers, init_args=init, budget_bytes=memory_budget_mb << 20, cost=cost
+            )
             for result in results:
                 writer.add(result)
                 done += 1

@@ -31,10 +31,17 @@ from sqlalchemy.orm import Session
 from iea_data.core import scenes as scene_rules
 from iea_data.core.errors import IeaError, ManifestError, NotFoundError
 from iea_data.core.files import atomic_write
-from iea_data.store import Image, Scene, Score, SplitMember, utcnow
-from iea_data.store import insert_ignore
+from iea_data.store import Image, Scene, Score, SplitMember, insert_ignore, utcnow
 
-__all__ = ["link_missing_files", "MANIFEST_COLUMNS", "ManifestReport", "read_manifest", "import_manifest", "export_manifest", "format_score"]
+__all__ = [
+    "link_missing_files",
+    "MANIFEST_COLUMNS",
+    "ManifestReport",
+    "read_manifest",
+    "import_manifest",
+    "export_manifest",
+    "format_score",
+]
 
 MANIFEST_COLUMNS = ("img_id", "ref_id", "score")
 
@@ -139,7 +146,9 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
         key = split_scene.index[0]
         rows = df[df["name_scene"] == key].drop_duplicates("ref_id")
         detail = "; ".join(f"line {r.line}: {r.ref_id}" for r in rows.itertuples())
-        raise ManifestError(f"{path}: the variants of scene {key!r} name two references ({detail}); a scene has one reference")
+        raise ManifestError(
+            f"{path}: the variants of scene {key!r} name two references ({detail}); a scene has one reference"
+        )
     return df.drop(columns=["name_scene"])
 
 
@@ -153,9 +162,14 @@ def _check_ids(df: pd.DataFrame, col: str, path: Path) -> None:
         (ids == "", None),
         (ids.str.contains(r"[/\\]", regex=True), "contains a path separator; use file names"),
         (ids.isin([".", ".."]), "is not a file name"),
-        (ids.map(lambda v: len(v.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES),
-         f"is longer than {MAX_ID_BYTES} bytes in UTF-8, the longest file name"),
-        (ids.str.match(_FORMULA_START), "starts with a character a spreadsheet runs as a formula (= + - @); rename the file"),
+        (
+            ids.map(lambda v: len(v.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES),
+            f"is longer than {MAX_ID_BYTES} bytes in UTF-8, the longest file name",
+        ),
+        (
+            ids.str.match(_FORMULA_START),
+            "starts with a character a spreadsheet runs as a formula (= + - @); rename the file",
+        ),
     ]
     bad = checks[0][0].copy()
     for refused, _ in checks[1:]:
@@ -179,7 +193,7 @@ def _check_ids(df: pd.DataFrame, col: str, path: Path) -> None:
 def _ids_by_name(s: Session, names: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for i in range(0, len(names), _CHUNK):
-        chunk = names[i:i + _CHUNK]
+        chunk = names[i : i + _CHUNK]
         for name, image_id in s.execute(
             select(Image.name, func.min(Image.id)).where(Image.name.in_(chunk)).group_by(Image.name)
         ):
@@ -233,13 +247,18 @@ def import_manifest(
         # scenes
         scene_names = sorted(set(df["scene"]))
         insert_ignore(
-            session, Scene.__table__, [{"name": n, "source": "manifest", "created_at": now} for n in scene_names], conflict=["name"]
+            session,
+            Scene.__table__,
+            [{"name": n, "source": "manifest", "created_at": now} for n in scene_names],
+            conflict=["name"],
         )
         scene_ids: dict[str, int] = {}
         scene_refs: dict[str, Optional[int]] = {}
         for i in range(0, len(scene_names), _CHUNK):
             for sid, name, ref in session.execute(
-                select(Scene.id, Scene.name, Scene.reference_image_id).where(Scene.name.in_(scene_names[i:i + _CHUNK]))
+                select(Scene.id, Scene.name, Scene.reference_image_id).where(
+                    Scene.name.in_(scene_names[i : i + _CHUNK])
+                )
             ):
                 scene_ids[name] = sid
                 scene_refs[name] = ref
@@ -268,22 +287,22 @@ def import_manifest(
             ref_updates.append({"b_id": ref_id, "b_scene": scene_ids[r.scene]})
             scene_updates.append({"b_id": scene_ids[r.scene], "b_ref": ref_id})
         session.execute(
-            update(Image.__table__).where(Image.__table__.c.id == bindparam("b_id")).values(
-                scene_id=bindparam("b_scene"), variant=None, ev=None
-            ),
+            update(Image.__table__)
+            .where(Image.__table__.c.id == bindparam("b_id"))
+            .values(scene_id=bindparam("b_scene"), variant=None, ev=None),
             ref_updates,
         )
         session.execute(
-            update(Scene.__table__).where(Scene.__table__.c.id == bindparam("b_id")).values(
-                reference_image_id=bindparam("b_ref")
-            ),
+            update(Scene.__table__)
+            .where(Scene.__table__.c.id == bindparam("b_id"))
+            .values(reference_image_id=bindparam("b_ref")),
             scene_updates,
         )
         # variants
         session.execute(
-            update(Image.__table__).where(Image.__table__.c.id == bindparam("b_id")).values(
-                scene_id=bindparam("b_scene"), variant=bindparam("b_variant"), ev=bindparam("b_ev")
-            ),
+            update(Image.__table__)
+            .where(Image.__table__.c.id == bindparam("b_id"))
+            .values(scene_id=bindparam("b_scene"), variant=bindparam("b_variant"), ev=bindparam("b_ev")),
             [
                 {"b_id": ids[r.img_id], "b_scene": scene_ids[r.scene], "b_variant": r.variant, "b_ev": r.ev}
                 for r in df.itertuples()
@@ -318,7 +337,9 @@ def import_manifest(
     all_ids = list(set(ids.values()))
     for i in range(0, len(all_ids), _CHUNK):
         n_missing += session.scalar(
-            select(func.count()).select_from(Image).where(Image.id.in_(all_ids[i:i + _CHUNK]), Image.status == "missing")
+            select(func.count())
+            .select_from(Image)
+            .where(Image.id.in_(all_ids[i : i + _CHUNK]), Image.status == "missing")
         )
     session.rollback()
     return ManifestReport(
@@ -367,7 +388,7 @@ def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | 
     for i in range(0, len(ids), _CHUNK):
         for image_id, value, source in session.execute(
             select(Score.image_id, Score.value, Score.source)
-            .where(Score.image_id.in_(ids[i:i + _CHUNK]))
+            .where(Score.image_id.in_(ids[i : i + _CHUNK]))
             .order_by(Score.created_at, Score.id)
         ):
             newest[image_id] = value
@@ -378,7 +399,9 @@ def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | 
     buf.write(",".join(MANIFEST_COLUMNS) + "\n")
     for name, ref_name, image_id in rows:
         if ref_name is None:
-            raise IeaError(f"image {name!r} of split {split!r} has no scene reference; set one with `iea scenes set-reference`")
+            raise IeaError(
+                f"image {name!r} of split {split!r} has no scene reference; set one with `iea scenes set-reference`"
+            )
         if image_id not in scores:
             raise IeaError(f"image {name!r} of split {split!r} has no score")
         buf.write(",".join(_csv_cell(c) for c in (name, ref_name, format_score(scores[image_id]))) + "\n")
@@ -387,9 +410,11 @@ def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | 
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            bad = text[exc.start:exc.end].encode("utf-8", "backslashreplace").decode("ascii")
-            raise IeaError(f"split {split!r} holds a file name that is not valid UTF-8 (at {bad}); "
-                           "a manifest is UTF-8 text: rename the file and ingest it again") from None
+            bad = text[exc.start : exc.end].encode("utf-8", "backslashreplace").decode("ascii")
+            raise IeaError(
+                f"split {split!r} holds a file name that is not valid UTF-8 (at {bad}); "
+                "a manifest is UTF-8 text: rename the file and ingest it again"
+            ) from None
         atomic_write(out, data)
     return text
 
@@ -405,7 +430,9 @@ def link_missing_files(workspace, images_dir: str | os.PathLike[str], *, progres
     if not folder.is_dir():
         raise IeaError(f"--images {folder} is not a folder")
     with workspace.session() as s:
-        names = list(s.scalars(select(Image.name).where(Image.status == "missing", Image.sha256.is_(None)).order_by(Image.id)))
+        names = list(
+            s.scalars(select(Image.name).where(Image.status == "missing", Image.sha256.is_(None)).order_by(Image.id))
+        )
     files = [folder / n for n in names if (folder / n).exists()]
     if not files:
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,9 +50,10 @@ def photo_for_map(workspace, session, image_id: int, shape: Sequence[int]) -> np
     >>> photo.shape, photo.dtype, round(float(photo.mean()), 2)
     ((2, 3, 3), dtype('float32'), 0.5)
     """
-    from iea_data.store import Image
-    from ._queries import image_path
     from iea_data.core.imaging import read_image, resize_image
+    from iea_data.store import Image
+
+    from ._queries import image_path
 
     h, w = (int(v) for v in shape)
     if h < 1 or w < 1:

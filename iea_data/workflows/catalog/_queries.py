@@ -28,7 +28,9 @@ def catalog_stats(s: Session) -> dict[str, Any]:
     by_status = dict(s.execute(select(Image.status, func.count()).group_by(Image.status)).all())
     labels = {
         f"{kind}/{status}": n
-        for kind, status, n in s.execute(select(Label.kind, Label.status, func.count()).group_by(Label.kind, Label.status))
+        for kind, status, n in s.execute(
+            select(Label.kind, Label.status, func.count()).group_by(Label.kind, Label.status)
+        )
     }
     splits = dict(s.execute(select(SplitMember.split, func.count()).group_by(SplitMember.split)).all())
     last = s.scalar(select(IngestRun).order_by(IngestRun.id.desc()).limit(1))
@@ -37,7 +39,9 @@ def catalog_stats(s: Session) -> dict[str, Any]:
         "images_by_status": {k: by_status.get(k, 0) for k in IMAGE_STATUSES},
         "paths": s.scalar(select(func.count()).select_from(ImagePath)),
         "scenes": s.scalar(select(func.count()).select_from(Scene)),
-        "scenes_with_reference": s.scalar(select(func.count()).select_from(Scene).where(Scene.reference_image_id.is_not(None))),
+        "scenes_with_reference": s.scalar(
+            select(func.count()).select_from(Scene).where(Scene.reference_image_id.is_not(None))
+        ),
         "scores": s.scalar(select(func.count()).select_from(Score)),
         "labels": labels,
         "splits": splits,
@@ -45,7 +49,13 @@ def catalog_stats(s: Session) -> dict[str, Any]:
         "open_errors": len(list_errors(s)),
         "last_run": None
         if last is None
-        else {"id": last.id, "kind": last.kind, "status": last.status, "started_at": str(last.started_at), "errors": last.n_errors},
+        else {
+            "id": last.id,
+            "kind": last.kind,
+            "status": last.status,
+            "started_at": str(last.started_at),
+            "errors": last.n_errors,
+        },
     }
     s.rollback()
     return out
@@ -62,12 +72,26 @@ def list_images(
     """Images with their scene, variant, size and luma mean, filtered by scene name, split and status."""
     if status is not None and status not in IMAGE_STATUSES:
         raise IeaError(f"status must be one of {', '.join(IMAGE_STATUSES)}, got {status!r}")
-    first_path = select(func.min(ImagePath.path)).where(ImagePath.image_id == Image.id).correlate(Image).scalar_subquery()
+    first_path = (
+        select(func.min(ImagePath.path)).where(ImagePath.image_id == Image.id).correlate(Image).scalar_subquery()
+    )
     q = (
         select(
-            Image.id, Image.name, Image.status, Image.scene_id, Scene.name.label("scene"), Image.variant, Image.ev,
-            Image.width, Image.height, Image.bit_depth, Image.format, Image.luma_mean, Image.sha256,
-            (Scene.reference_image_id == Image.id).label("is_reference"), first_path.label("path"),
+            Image.id,
+            Image.name,
+            Image.status,
+            Image.scene_id,
+            Scene.name.label("scene"),
+            Image.variant,
+            Image.ev,
+            Image.width,
+            Image.height,
+            Image.bit_depth,
+            Image.format,
+            Image.luma_mean,
+            Image.sha256,
+            (Scene.reference_image_id == Image.id).label("is_reference"),
+            first_path.label("path"),
         )
         .select_from(Image)
         .join(Scene, Scene.id == Image.scene_id, isouter=True)
@@ -103,9 +127,9 @@ def list_errors(s: Session, *, run_id: Optional[int] = None, include_resolved: b
         newest: dict[str, IngestError] = {}
         for e in errors:
             newest[e.path] = e
-        ok_paths = set(
-            s.scalars(select(ImagePath.path).where(ImagePath.path.in_(list(newest)))).all()
-        ) if newest else set()
+        ok_paths = (
+            set(s.scalars(select(ImagePath.path).where(ImagePath.path.in_(list(newest)))).all()) if newest else set()
+        )
         errors = [e for p, e in newest.items() if p not in ok_paths]
     out = [
         {"run_id": e.run_id, "path": e.path, "reason": e.reason, "message": e.message, "created_at": str(e.created_at)}
@@ -118,7 +142,21 @@ def list_errors(s: Session, *, run_id: Optional[int] = None, include_resolved: b
 def list_runs(s: Session, *, limit: int = 20) -> list[dict[str, Any]]:
     runs = s.scalars(select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)).all()
     out = [
-        {k: getattr(r, k) for k in ("id", "kind", "status", "n_files", "n_new", "n_duplicate", "n_unchanged", "n_errors", "started_at", "finished_at")}
+        {
+            k: getattr(r, k)
+            for k in (
+                "id",
+                "kind",
+                "status",
+                "n_files",
+                "n_new",
+                "n_duplicate",
+                "n_unchanged",
+                "n_errors",
+                "started_at",
+                "finished_at",
+            )
+        }
         for r in runs
     ]
     s.rollback()

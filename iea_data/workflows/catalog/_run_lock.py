@@ -17,8 +17,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -135,7 +135,9 @@ def mark_interrupted_runs(engine: Engine) -> list[int]:
         try:
             if pg:
                 for run_id in running:
-                    got = conn.execute(text("SELECT pg_try_advisory_lock(:k, :id)"), {"k": PG_LOCK_CLASS, "id": run_id}).scalar()
+                    got = conn.execute(
+                        text("SELECT pg_try_advisory_lock(:k, :id)"), {"k": PG_LOCK_CLASS, "id": run_id}
+                    ).scalar()
                     if got:  # nobody holds it: the run's connection, hence its process, is gone
                         dead.append(run_id)
                 conn.commit()

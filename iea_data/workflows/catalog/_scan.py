@@ -26,8 +26,16 @@ from iea_data.core import imaging
 from iea_data.core.errors import ImageDecodeError
 from iea_data.store.objects import ObjectStore, sha256_bytes
 
-__all__ = ["STATS_SIDE", "THUMBNAIL_QUALITY", "CRASH_ON_ENV", "classify_os_error", "os_error_message", "init_worker",
-           "scan_file", "scan_files"]
+__all__ = [
+    "STATS_SIDE",
+    "THUMBNAIL_QUALITY",
+    "CRASH_ON_ENV",
+    "classify_os_error",
+    "os_error_message",
+    "init_worker",
+    "scan_file",
+    "scan_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +70,6 @@ def os_error_message(exc: OSError) -> str:
     return f"cannot read the file ({exc.strerror}); check its permissions"
 
 
-
 _WORKER: dict = {}
 
 
@@ -87,8 +94,14 @@ def init_worker(
 
     cv2.setNumThreads(1)
     crash_on = os.environ.get(CRASH_ON_ENV) if isolated else None
-    _WORKER.update(max_pixels=max_pixels, thumb_side=thumb_side, stats_side=stats_side, objects=ObjectStore(objects_root),
-                   known=known, crash_on=crash_on or None)
+    _WORKER.update(
+        max_pixels=max_pixels,
+        thumb_side=thumb_side,
+        stats_side=stats_side,
+        objects=ObjectStore(objects_root),
+        known=known,
+        crash_on=crash_on or None,
+    )
 
 
 def scan_files(tasks: list[tuple[str, int, int]]) -> list[dict]:
@@ -116,10 +129,14 @@ def scan_file(task: tuple[str, int, int]) -> dict:
         os.kill(os.getpid(), signal.SIGKILL)
     started = time.monotonic()
     try:
-        decoded = imaging.read_image_bytes(data, name=path, max_pixels=_WORKER["max_pixels"], max_side=_WORKER["stats_side"])
+        decoded = imaging.read_image_bytes(
+            data, name=path, max_pixels=_WORKER["max_pixels"], max_side=_WORKER["stats_side"]
+        )
         stats = imaging.luma_stats(decoded.rgb)
         thumb = imaging.thumbnail(decoded.rgb, max_side=min(_WORKER["thumb_side"], _WORKER["stats_side"]))
-        thumb_key = _WORKER["objects"].put_bytes(imaging.encode_image(thumb, ".jpg", quality=THUMBNAIL_QUALITY), durable=False)
+        thumb_key = _WORKER["objects"].put_bytes(
+            imaging.encode_image(thumb, ".jpg", quality=THUMBNAIL_QUALITY), durable=False
+        )
     except ImageDecodeError as exc:
         out["error"] = (exc.reason, str(exc))
         return out

@@ -9,16 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from iea_data.core import scenes as scene_rules
 from iea_data.core.errors import IeaError, NotFoundError
-from iea_data.store import Image, ImagePath, Scene, utcnow
-from iea_data.store import insert_ignore
+from iea_data.store import Image, ImagePath, Scene, insert_ignore, utcnow
 
 __all__ = [
     "SceneSummary",
@@ -63,7 +63,9 @@ def _attach_reference(s: Session, scene: Scene) -> None:
     ref = s.scalar(
         select(Image)
         .where(
-            Image.name.like(scene.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%", escape="\\"),
+            Image.name.like(
+                scene.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%", escape="\\"
+            ),
             Image.variant.is_(None),
             (Image.scene_id.is_(None)) | (Image.scene_id == scene.id),
         )
@@ -110,14 +112,18 @@ def assign_scenes_by_filename(s: Session, image_ids: Sequence[int]) -> int:
     img = Image.__table__
     for start in range(0, len(ids), 500):
         rows = s.execute(
-            select(Image.id, Image.name).where(Image.id.in_(ids[start:start + 500]), Image.scene_id.is_(None)).order_by(Image.id)
+            select(Image.id, Image.name)
+            .where(Image.id.in_(ids[start : start + 500]), Image.scene_id.is_(None))
+            .order_by(Image.id)
         ).all()
         parsed = {image_id: scene_rules.parse_variant_name(name) for image_id, name in rows}
         variant_scenes = sorted({p.scene for p in parsed.values() if p.variant is not None})
         plain = {image_id: p.scene for image_id, p in parsed.items() if p.variant is None}
         before = set(s.scalars(select(Scene.name).where(Scene.name.in_(variant_scenes))))
         insert_ignore(
-            s, Scene.__table__, [{"name": n, "source": "filename", "created_at": utcnow()} for n in variant_scenes if n not in before],
+            s,
+            Scene.__table__,
+            [{"name": n, "source": "filename", "created_at": utcnow()} for n in variant_scenes if n not in before],
             conflict=["name"],
         )
         created += len(set(variant_scenes) - before)
@@ -135,9 +141,9 @@ def assign_scenes_by_filename(s: Session, image_ids: Sequence[int]) -> int:
         ]
         if updates:
             s.execute(
-                update(img).where(img.c.id == bindparam("b_id")).values(
-                    scene_id=bindparam("b_scene"), variant=bindparam("b_variant"), ev=bindparam("b_ev")
-                ),
+                update(img)
+                .where(img.c.id == bindparam("b_id"))
+                .values(scene_id=bindparam("b_scene"), variant=bindparam("b_variant"), ev=bindparam("b_ev")),
                 updates,
             )
         # references: a plain <scene>.<ext> among these images, else one already in the catalog
@@ -163,9 +169,9 @@ def group_scenes_by_exif(s: Session, *, window_s: float = 10.0) -> int:
     (``iea scenes set-reference``). Returns the number of scenes created.
     """
     rows = s.scalars(
-        select(Image).where(
-            Image.scene_id.is_(None), Image.status == "ok", Image.exif_capture_time.is_not(None)
-        ).order_by(Image.exif_capture_time, Image.id)
+        select(Image)
+        .where(Image.scene_id.is_(None), Image.status == "ok", Image.exif_capture_time.is_not(None))
+        .order_by(Image.exif_capture_time, Image.id)
     ).all()
     by_id = {im.id: im for im in rows}
     records = [
@@ -184,7 +190,11 @@ def group_scenes_by_exif(s: Session, *, window_s: float = 10.0) -> int:
     for group in scene_rules.group_by_exif(records, window_s=window_s):
         members = [by_id[k] for k in group]
         first = members[0]
-        stamp = first.exif_capture_time.strftime("%Y%m%dT%H%M%S") if isinstance(first.exif_capture_time, dt.datetime) else "unknown"
+        stamp = (
+            first.exif_capture_time.strftime("%Y%m%dT%H%M%S")
+            if isinstance(first.exif_capture_time, dt.datetime)
+            else "unknown"
+        )
         camera = (first.exif_camera_model or first.exif_camera_make or "camera").replace(" ", "-")
         scene, new = _get_or_create_scene(s, f"{camera}_{stamp}", "exif")
         created += new
@@ -215,9 +225,7 @@ def apply_sidecar(s: Session, csv_path: str | os.PathLike[str]) -> int:
         if image is None:
             image = s.scalar(select(Image).where(Image.name == os.path.basename(row.path)).order_by(Image.id).limit(1))
         if image is None:
-            raise NotFoundError(
-                f"{csv_path}: line {row.line}: no catalog image at {row.path!r}; ingest the file first"
-            )
+            raise NotFoundError(f"{csv_path}: line {row.line}: no catalog image at {row.path!r}; ingest the file first")
         scene, _ = _get_or_create_scene(s, row.scene, "sidecar")
         image.scene_id = scene.id
         if row.is_reference:
@@ -289,4 +297,3 @@ def set_reference(s: Session, scene_name: str, image_ref: str | int) -> Scene:
     scene.reference_image_id = image.id
     s.flush()
     return scene
-

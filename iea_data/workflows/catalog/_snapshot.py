@@ -25,15 +25,21 @@ import pyarrow.parquet as pq
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String, Text, select
 from sqlalchemy.orm import Session
 
-from schemas import SCHEMAS_DIR
 from iea_data.core.errors import IeaError
 from iea_data.core.files import atomic_write
-from iea_data.store import current_revision
-from iea_data.store import Base
+from iea_data.store import Base, current_revision
+from schemas import SCHEMAS_DIR
 
 __all__ = [
-    "ARROW_SCHEMA_VERSION", "ARROW_SCHEMA_DIR", "SNAPSHOT_MARKER", "SNAPSHOT_PRIVATE_COLUMNS", "SNAPSHOT_PRIVATE_TABLES",
-    "derive_arrow_schema", "load_arrow_schema", "snapshot_tables", "write_snapshot",
+    "ARROW_SCHEMA_VERSION",
+    "ARROW_SCHEMA_DIR",
+    "SNAPSHOT_MARKER",
+    "SNAPSHOT_PRIVATE_COLUMNS",
+    "SNAPSHOT_PRIVATE_TABLES",
+    "derive_arrow_schema",
+    "load_arrow_schema",
+    "snapshot_tables",
+    "write_snapshot",
 ]
 
 ARROW_SCHEMA_VERSION = 3
@@ -81,11 +87,14 @@ def derive_arrow_schema(table_name: str) -> pa.Schema:
     if table_name in SNAPSHOT_PRIVATE_TABLES:
         raise ValueError(f"table_name: {table_name!r} is never written to a snapshot (it holds secrets)")
     if table_name not in Base.metadata.tables:
-        raise ValueError(f"table_name: no catalog table {table_name!r}; tables: {', '.join(sorted(Base.metadata.tables))}")
+        raise ValueError(
+            f"table_name: no catalog table {table_name!r}; tables: {', '.join(sorted(Base.metadata.tables))}"
+        )
     table = Base.metadata.tables[table_name]
     private = SNAPSHOT_PRIVATE_COLUMNS.get(table_name, frozenset())
-    return pa.schema([pa.field(c.name, _arrow_type(c), nullable=bool(c.nullable)) for c in table.columns
-                      if c.name not in private])
+    return pa.schema(
+        [pa.field(c.name, _arrow_type(c), nullable=bool(c.nullable)) for c in table.columns if c.name not in private]
+    )
 
 
 def _schema_to_json(schema: pa.Schema, table: str, version: int) -> dict:
@@ -123,7 +132,9 @@ def write_schemas(version: int = ARROW_SCHEMA_VERSION) -> list[Path]:
     paths = []
     for name in snapshot_tables(include_users=True):
         p = out / f"{name}.json"
-        p.write_text(json.dumps(_schema_to_json(derive_arrow_schema(name), name, version), indent=2) + "\n", encoding="utf-8")
+        p.write_text(
+            json.dumps(_schema_to_json(derive_arrow_schema(name), name, version), indent=2) + "\n", encoding="utf-8"
+        )
         paths.append(p)
     return paths
 
@@ -132,7 +143,9 @@ def _column_values(rows: list, name: str, typ: pa.DataType) -> list:
     vals = [r[name] for r in rows]
     if pa.types.is_timestamp(typ) and typ.tz:
         # SQLite returns naive datetimes for UTC columns; make them explicit
-        vals = [v.replace(tzinfo=dt.timezone.utc) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in vals]
+        vals = [
+            v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in vals
+        ]
     return vals
 
 
@@ -145,8 +158,10 @@ def _previous_snapshot_files(out: Path) -> set[str]:
     entries = sorted(out.iterdir())
     if not entries:
         return set()
-    refuse = (f"--out {out} already holds files that `iea catalog snapshot` did not write (e.g. {{name}}); "
-              f"pass a new or empty folder (a folder holding an earlier snapshot is replaced)")
+    refuse = (
+        f"--out {out} already holds files that `iea catalog snapshot` did not write (e.g. {{name}}); "
+        f"pass a new or empty folder (a folder holding an earlier snapshot is replaced)"
+    )
     marker = out / SNAPSHOT_MARKER
     try:
         info = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() and not marker.is_symlink() else None
@@ -160,7 +175,12 @@ def _previous_snapshot_files(out: Path) -> set[str]:
     ours = files | {f".{f}.tmp" for f in files} | {SNAPSHOT_MARKER, f".{SNAPSHOT_MARKER}.tmp"}
     for e in entries:
         if e.name not in ours or e.is_symlink() or not e.is_file():
-            if e.name.startswith(f".{SNAPSHOT_MARKER}.") and e.name.endswith(".tmp") and e.is_file() and not e.is_symlink():
+            if (
+                e.name.startswith(f".{SNAPSHOT_MARKER}.")
+                and e.name.endswith(".tmp")
+                and e.is_file()
+                and not e.is_symlink()
+            ):
                 continue  # atomic_write's temporary file of an interrupted marker write
             raise IeaError(refuse.format(name=e.name))
     return files
@@ -170,8 +190,9 @@ def _write_marker(out: Path, info: dict) -> None:
     atomic_write(out / SNAPSHOT_MARKER, (json.dumps(info, indent=2) + "\n").encode("utf-8"))
 
 
-def write_snapshot(session: Session, out: str | os.PathLike[str], *, include_users: bool = False,
-                   batch_rows: int = 50_000) -> dict[str, int]:
+def write_snapshot(
+    session: Session, out: str | os.PathLike[str], *, include_users: bool = False, batch_rows: int = 50_000
+) -> dict[str, int]:
     """Write the catalog's tables to ``out/<table>.parquet`` plus ``out/snapshot.json``.
 
     A snapshot holds no secret: ``login_throttle`` is never written and ``users`` only with
@@ -215,8 +236,9 @@ def write_snapshot(session: Session, out: str | os.PathLike[str], *, include_use
     files = [f"{name}.parquet" for name in tables]
     out.mkdir(parents=True, exist_ok=True)
     if previous:  # a crash from here on leaves a folder this function still recognises as its own
-        _write_marker(out, {"written_by": _WRITTEN_BY, "complete": False, "tables": {},
-                            "files": sorted(previous | set(files))})
+        _write_marker(
+            out, {"written_by": _WRITTEN_BY, "complete": False, "tables": {}, "files": sorted(previous | set(files))}
+        )
     counts: dict[str, int] = {}
     for name in tables:
         table = Base.metadata.tables[name]
@@ -246,7 +268,7 @@ def write_snapshot(session: Session, out: str | os.PathLike[str], *, include_use
         "written_by": _WRITTEN_BY,
         "arrow_schema_version": ARROW_SCHEMA_VERSION,
         "catalog_revision": current_revision(session.get_bind()),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "tables": counts,
         "files": files,
     }

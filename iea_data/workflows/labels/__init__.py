@@ -4,19 +4,9 @@ The workflow (annotation queue, painter state, drafts, saves, review) is describ
 ``docs/annotation.md``; every rule is enforced here, the app only calls these functions.
 """
 
-from ._prelabel import PrelabelReport, prelabel_model, prelabel_refdiff, refdiff_map, select_images
-from ._revisions import (
-    IDEAL_TOLERANCE,
-    chain_head,
-    chain_key,
-    label_stats,
-    load_label_map,
-    save_label,
-    set_label_status,
-)
-
-from ._drafts import BASES, AnnotationState, discard_draft, save_draft
 from ._annotate import base_label, change_base, open_annotation, save_annotation, score_source
+from ._drafts import BASES, AnnotationState, discard_draft, save_draft, strokes_bytes, strokes_from_bytes
+from ._prelabel import PrelabelReport, prelabel_model, prelabel_refdiff, select_images
 from ._queue import QUEUE_ORDERS, QueueItem, annotation_progress, annotation_queue
 from ._review import (
     DECISIONS,
@@ -28,12 +18,45 @@ from ._review import (
     review_label,
     review_queue,
 )
+from ._revisions import (
+    chain_head,
+    chain_key,
+    load_label_map,
+    save_label,
+    set_label_status,
+)
 
 __all__ = [
-    "BASES", "AnnotationState", "open_annotation", "change_base", "save_draft", "discard_draft", "save_annotation", "base_label",
-    "score_source", "QUEUE_ORDERS", "QueueItem", "annotation_queue", "annotation_progress",
-    "DECISIONS", "ReviewItem", "review_queue", "expert_labels", "expert_spread", "review_label", "annotator_summary",
+    "BASES",
+    "AnnotationState",
+    "strokes_bytes",
+    "strokes_from_bytes",
+    "open_annotation",
+    "change_base",
+    "save_draft",
+    "discard_draft",
+    "save_annotation",
+    "base_label",
+    "score_source",
+    "QUEUE_ORDERS",
+    "QueueItem",
+    "annotation_queue",
+    "annotation_progress",
+    "DECISIONS",
+    "ReviewItem",
+    "review_queue",
+    "expert_labels",
+    "expert_spread",
+    "review_label",
+    "annotator_summary",
     "agreement",
-    "IDEAL_TOLERANCE", "chain_head", "chain_key", "label_stats", "load_label_map", "save_label", "set_label_status",
-    "PrelabelReport", "prelabel_model", "prelabel_refdiff", "refdiff_map", "select_images",
+    "chain_head",
+    "chain_key",
+    "load_label_map",
+    "save_label",
+    "set_label_status",
+    "PrelabelReport",
+    "prelabel_model",
+    "prelabel_refdiff",
+    "select_images",
 ]

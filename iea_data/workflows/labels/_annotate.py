@@ -19,12 +19,11 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from iea_data.store import Draft, Image, Label, Score
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
 from iea_data.core.imaging import label_shape
-from iea_data.workflows.users._accounts import load_actor
-from iea_data.workflows.users._roles import UserInfo, require
-from iea_data.store import transaction
+from iea_data.store import Draft, Image, Label, Score, UserInfo, require, transaction
+from iea_data.workflows.users import load_actor
+
 from ._drafts import (
     BASES,
     AnnotationState,
@@ -119,37 +118,80 @@ def open_annotation(ws, session: Session, user: UserInfo, image_id: int, *, base
             base_map = _label_array(store, base_row.map_object) if base_row is not None else np.zeros_like(corr)
             notice = None
             if row.parent_id != head_id:
-                notice = (f"your draft was started from label {row.parent_id}, but you saved revision "
-                          f"{head.revision if head else '?'} (label {head_id}) since, probably in another tab; saving "
-                          f"this draft will make it the newest revision, or discard the draft to continue from the newest")
-            return AnnotationState(image_id, chain, head_id, row.base_kind, row.base_label_id, base_map, corr, strokes,
-                                   row.score, row.comment, from_draft=True, notice=notice)
+                notice = (
+                    f"your draft was started from label {row.parent_id}, but you saved revision "
+                    f"{head.revision if head else '?'} (label {head_id}) since, probably in another tab; saving "
+                    f"this draft will make it the newest revision, or discard the draft to continue from the newest"
+                )
+            return AnnotationState(
+                image_id,
+                chain,
+                head_id,
+                row.base_kind,
+                row.base_label_id,
+                base_map,
+                corr,
+                strokes,
+                row.score,
+                row.comment,
+                from_draft=True,
+                notice=notice,
+            )
         if head is not None:
             base_row = session.get(Label, head.base_id) if head.base_id is not None else None
-            base_map = (_label_array(store, base_row.map_object) if base_row is not None
-                        else np.zeros((head.height, head.width), np.float32))
+            base_map = (
+                _label_array(store, base_row.map_object)
+                if base_row is not None
+                else np.zeros((head.height, head.width), np.float32)
+            )
             corr = _label_array(store, head.correction_object)
             if corr is None:  # a revision saved without a correction: derive it from its map
                 corr = (store.get_array(head.map_object).astype(np.float32) - base_map).astype(np.float32)
             strokes = strokes_from_bytes(store.get_bytes(head.strokes_object)) if head.strokes_object else []
             params = json.loads(head.params) if head.params else {}
             kind = base_row.kind if base_row is not None and base_row.kind in BASES else "zero"
-            return AnnotationState(image_id, chain, head.id, kind, base_row.id if base_row is not None else None,
-                                   base_map, corr, strokes, params.get("score"), params.get("comment"))
+            return AnnotationState(
+                image_id,
+                chain,
+                head.id,
+                kind,
+                base_row.id if base_row is not None else None,
+                base_map,
+                corr,
+                strokes,
+                params.get("score"),
+                params.get("comment"),
+            )
         if image.height is None or image.width is None:
-            raise IeaError(f"image {image_id} ({image.name}) has no decoded size (status {image.status}); ingest its file first")
+            raise IeaError(
+                f"image {image_id} ({image.name}) has no decoded size (status {image.status}); ingest its file first"
+            )
         pre = base_label(session, image_id, base) if base != "zero" else None
         notice, fallback = None, False
         if base != "zero" and pre is None:
             fallback = True
-            notice = (f"image {image.name} has no {base} pre-label yet; starting from a zero base "
-                      f"(run `iea prelabel --method {base}` to make one)")
+            notice = (
+                f"image {image.name} has no {base} pre-label yet; starting from a zero base "
+                f"(run `iea prelabel --method {base}` to make one)"
+            )
         if pre is not None:
             base_map = _label_array(store, pre.map_object)
         else:
             base_map = np.zeros(label_shape(image.height, image.width, ws.settings.label_max_side), np.float32)
-        return AnnotationState(image_id, chain, None, _base_kind(pre), pre.id if pre is not None else None, base_map,
-                               np.zeros_like(base_map), [], None, None, base_fallback=fallback, notice=notice)
+        return AnnotationState(
+            image_id,
+            chain,
+            None,
+            _base_kind(pre),
+            pre.id if pre is not None else None,
+            base_map,
+            np.zeros_like(base_map),
+            [],
+            None,
+            None,
+            base_fallback=fallback,
+            notice=notice,
+        )
 
 
 def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState, *, submit: bool = False) -> Label:
@@ -194,9 +236,18 @@ def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState
         with transaction(session):
             actor = load_actor(session, user.id)
             label = save_label(
-                session, store, residual, image_id=int(state.image_id), kind="annotation", parent_id=state.parent_id,
-                author_id=actor.id, params=params, base_id=state.base_label_id, correction=state.correction,
-                strokes=strokes, status="submitted" if submit else "draft",
+                session,
+                store,
+                residual,
+                image_id=int(state.image_id),
+                kind="annotation",
+                parent_id=state.parent_id,
+                author_id=actor.id,
+                params=params,
+                base_id=state.base_label_id,
+                correction=state.correction,
+                strokes=strokes,
+                status="submitted" if submit else "draft",
             )
             source = score_source(actor.name)
             row = session.scalar(select(Score).where(Score.image_id == label.image_id, Score.source == source))
@@ -204,19 +255,29 @@ def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState
                 if row is not None:
                     session.delete(row)
             elif row is None:
-                session.add(Score(image_id=label.image_id, value=score, source=source, author_id=actor.id,
-                                  comment=state.comment))
+                session.add(
+                    Score(
+                        image_id=label.image_id, value=score, source=source, author_id=actor.id, comment=state.comment
+                    )
+                )
             else:
                 row.value, row.comment, row.author_id = score, state.comment, actor.id
-            draft_key = session.scalar(select(Draft.object).where(Draft.user_id == actor.id,
-                                                                  Draft.image_id == label.image_id))
+            draft_key = session.scalar(
+                select(Draft.object).where(Draft.user_id == actor.id, Draft.image_id == label.image_id)
+            )
             session.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.image_id == label.image_id))
     except StaleRevisionError:
         save_draft(ws, session, user, state)  # the work is never lost
         raise
     drop_object(store, draft_key)
-    log.info("%s saved %s revision %d of image %d (%s)", actor.name, label.chain, label.revision, label.image_id,
-             label.status)
+    log.info(
+        "%s saved %s revision %d of image %d (%s)",
+        actor.name,
+        label.chain,
+        label.revision,
+        label.image_id,
+        label.status,
+    )
     return label
 
 
@@ -253,6 +314,12 @@ def change_base(ws, session: Session, user: UserInfo, state: AnnotationState, ba
     new_base = _label_array(ws.objects, key) if key is not None else np.zeros_like(state.correction)
     if new_base.shape != state.correction.shape:
         raise ValueError(f"the {base} pre-label has shape {new_base.shape}, the correction {state.correction.shape}")
-    return dataclasses.replace(state, base_kind=base, base_label_id=pre.id if pre is not None else None, base=new_base,
-                               correction=state.correction.copy(), base_fallback=False,
-                               notice=f"now painting over the {base} base (your correction is kept)")
+    return dataclasses.replace(
+        state,
+        base_kind=base,
+        base_label_id=pre.id if pre is not None else None,
+        base=new_base,
+        correction=state.correction.copy(),
+        base_fallback=False,
+        notice=f"now painting over the {base} base (your correction is kept)",
+    )

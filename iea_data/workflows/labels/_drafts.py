@@ -22,15 +22,21 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from iea_data.store import BASE_KINDS, Draft, Image, Label, utcnow
-from iea_data.store import insert_ignore
 from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError
 from iea_data.core.imaging import label_shape
-from iea_data.workflows.users._accounts import load_actor
-from iea_data.workflows.users._roles import UserInfo, require
-from iea_data.store import transaction
+from iea_data.store import BASE_KINDS, Draft, Image, Label, UserInfo, insert_ignore, require, transaction, utcnow
+from iea_data.workflows.users import load_actor
 
-__all__ = ["BASES", "AnnotationState", "save_draft", "discard_draft", "CORRECTION_LIMIT", "MAX_COMMENT_LENGTH"]
+__all__ = [
+    "BASES",
+    "AnnotationState",
+    "save_draft",
+    "discard_draft",
+    "CORRECTION_LIMIT",
+    "MAX_COMMENT_LENGTH",
+    "strokes_bytes",
+    "strokes_from_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +104,9 @@ def _check_int(value, name: str) -> int:
     return int(value)
 
 
-def check_state(session: Session, actor: UserInfo, state: AnnotationState, max_side: int) -> tuple[Image, Optional[Label]]:
+def check_state(
+    session: Session, actor: UserInfo, state: AnnotationState, max_side: int
+) -> tuple[Image, Optional[Label]]:
     """Validate ``state`` for ``actor`` against the catalog (inside the caller's transaction).
 
     Returns the image and the base label (None for a zero base).
@@ -142,15 +150,21 @@ def check_state(session: Session, actor: UserInfo, state: AnnotationState, max_s
     if lo < -CORRECTION_LIMIT or hi > CORRECTION_LIMIT:
         raise ValueError(f"state.correction must lie in [-2, 2] (residual units), got [{lo:.4g}, {hi:.4g}]")
     if state.score is not None:
-        if not isinstance(state.score, (int, float, np.floating)) or isinstance(state.score, bool) \
-                or not math.isfinite(float(state.score)) or not 0 <= float(state.score) <= 10:
+        if (
+            not isinstance(state.score, (int, float, np.floating))
+            or isinstance(state.score, bool)
+            or not math.isfinite(float(state.score))
+            or not 0 <= float(state.score) <= 10
+        ):
             raise ValueError(f"state.score must be a number in [0, 10] or None, got {state.score!r}")
     if state.comment is not None and (not isinstance(state.comment, str) or len(state.comment) > MAX_COMMENT_LENGTH):
         raise ValueError(f"state.comment must be a str of at most {MAX_COMMENT_LENGTH} characters or None")
     if state.parent_id is not None:
         parent = session.get(Label, _check_int(state.parent_id, "state.parent_id"))
         if parent is None or parent.image_id != image_id or parent.chain != state.chain:
-            raise ValueError(f"state.parent_id={state.parent_id} is not a revision of {state.chain} for image {image_id}")
+            raise ValueError(
+                f"state.parent_id={state.parent_id} is not a revision of {state.chain} for image {image_id}"
+            )
     if not isinstance(state.strokes, list):
         raise TypeError(f"state.strokes must be a list of dicts, got {type(state.strokes).__name__}")
     return image, base_label
@@ -174,8 +188,7 @@ def _bundle(correction: np.ndarray, strokes: bytes, user_id: int, image_id: int)
     # draft, so deleting a superseded bundle can never remove an object anything else refers to
     meta = json.dumps({"user_id": user_id, "image_id": image_id, "nonce": uuid.uuid4().hex}).encode()
     buf = io.BytesIO()
-    np.savez(buf, correction=correction, strokes=np.frombuffer(strokes, np.uint8),
-             meta=np.frombuffer(meta, np.uint8))
+    np.savez(buf, correction=correction, strokes=np.frombuffer(strokes, np.uint8), meta=np.frombuffer(meta, np.uint8))
     return buf.getvalue()
 
 
@@ -225,19 +238,36 @@ def save_draft(ws, session: Session, user: UserInfo, state: AnnotationState) -> 
         actor = load_actor(session, user.id)
         require(actor, "annotate")
         check_state(session, actor, state, ws.settings.label_max_side)
-    data = _bundle(np.ascontiguousarray(state.correction, np.float32), strokes_bytes(state.strokes), actor.id,
-                   int(state.image_id))
+    data = _bundle(
+        np.ascontiguousarray(state.correction, np.float32), strokes_bytes(state.strokes), actor.id, int(state.image_id)
+    )
     key = ws.objects.put_bytes(data, durable=False)
     old = None
     try:
         with transaction(session):
-            insert_ignore(session, Draft.__table__, [{
-                "user_id": actor.id, "image_id": int(state.image_id), "parent_id": state.parent_id,
-                "base_kind": state.base_kind, "base_label_id": state.base_label_id, "object": key,
-                "created_at": utcnow(), "updated_at": utcnow(),
-            }], conflict=["user_id", "image_id"])
-            row = session.scalar(select(Draft).where(Draft.user_id == actor.id, Draft.image_id == int(state.image_id))
-                                 .with_for_update().execution_options(populate_existing=True))
+            insert_ignore(
+                session,
+                Draft.__table__,
+                [
+                    {
+                        "user_id": actor.id,
+                        "image_id": int(state.image_id),
+                        "parent_id": state.parent_id,
+                        "base_kind": state.base_kind,
+                        "base_label_id": state.base_label_id,
+                        "object": key,
+                        "created_at": utcnow(),
+                        "updated_at": utcnow(),
+                    }
+                ],
+                conflict=["user_id", "image_id"],
+            )
+            row = session.scalar(
+                select(Draft)
+                .where(Draft.user_id == actor.id, Draft.image_id == int(state.image_id))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
             old = row.object if row.object != key else None
             row.parent_id = state.parent_id
             row.base_kind = state.base_kind
@@ -254,8 +284,11 @@ def save_draft(ws, session: Session, user: UserInfo, state: AnnotationState) -> 
 
 def load_draft(ws, session: Session, user_id: int, image_id: int) -> Optional[tuple[Draft, np.ndarray, list]]:
     """The user's draft row, correction and strokes (None if none, or if its bundle is unreadable: then dropped)."""
-    row = session.scalar(select(Draft).where(Draft.user_id == user_id, Draft.image_id == image_id)
-                         .execution_options(populate_existing=True))
+    row = session.scalar(
+        select(Draft)
+        .where(Draft.user_id == user_id, Draft.image_id == image_id)
+        .execution_options(populate_existing=True)
+    )
     if row is None:
         return None
     try:

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 from sqlalchemy import select
 
-from iea_data.store import Scene
-from iea_data.workflows.catalog import list_images
-from iea_data.workflows.catalog._queries import image_path
 from iea_data.core.errors import IeaError, ImageDecodeError
-from iea_data.core.imaging import label_shape, luma, read_image, resize_image, resize_map
+from iea_data.core.imaging import read_image
+from iea_data.core.progress import ProgressFn
+from iea_data.core.residuals import ideal_from_ev, variant_refdiff
+from iea_data.store import Scene
+from iea_data.workflows.catalog import image_path, list_images
+
 from ._revisions import chain_head, save_label
 
-__all__ = ["PrelabelReport", "refdiff_map", "select_images", "prelabel_refdiff", "prelabel_model"]
+__all__ = ["PrelabelReport", "select_images", "prelabel_refdiff", "prelabel_model"]
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -40,59 +41,28 @@ class PrelabelReport:
     precision: str = ""  # model pre-labels: the precision used and why
 
 
-def refdiff_map(variant: np.ndarray, reference: np.ndarray, shape: tuple[int, int], *, align: bool = False) -> np.ndarray:
-    """``Y(variant) − Y(reference)`` at ``shape``: the reference difference of one variant.
-
-    Parameters
-    ----------
-    variant, reference : ndarray, float32 (H, W, 3) in [0, 1]
-        The bracket member and its scene's ideal reference (resized to the variant's size
-        when they differ).
-    shape : (int, int)
-        Label resolution ``(h, w)``.
-    align : bool
-        Align the variant to the reference first with OpenCV's median-threshold-bitmap
-        aligner (``cv2.createAlignMTB``), for hand-held brackets; exposure-invariant.
-
-    Returns
-    -------
-    ndarray, float32 (h, w) in [-1, 1]
-        Negative where the variant is darker than the reference.
-
-    Examples
-    --------
-    >>> ref = np.full((4, 4, 3), 0.5, np.float32)
-    >>> float(refdiff_map(ref * 0.5, ref, (2, 2))[0, 0])
-    -0.25
-    """
-    if reference.shape != variant.shape:
-        reference = resize_image(reference, variant.shape[:2])
-    if align:
-        import cv2
-
-        v8 = np.round(variant * 255).astype(np.uint8)
-        r8 = np.round(reference * 255).astype(np.uint8)
-        # MTB halves the image max_bits times; a pyramid deeper than ~16-px tops gives garbage
-        bits = int(np.clip(np.floor(np.log2(min(variant.shape[:2]) / 16)), 1, 6))
-        shift = cv2.createAlignMTB(bits, 4, True).calculateShift(cv2.cvtColor(r8, cv2.COLOR_RGB2GRAY), cv2.cvtColor(v8, cv2.COLOR_RGB2GRAY))
-        dx, dy = int(shift[0]), int(shift[1])
-        if dx or dy:
-            m = np.float32([[1, 0, dx], [0, 1, dy]])  # calculateShift: how to move the variant onto the reference
-            variant = cv2.warpAffine(variant, m, (variant.shape[1], variant.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-    diff = luma(variant) - luma(reference)
-    out = resize_map(diff.astype(np.float32), shape)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
-
-
-def select_images(session, *, scene: Optional[str] = None, split: Optional[str] = None,
-                  status: str = "ok", variants_only: bool = False) -> list[tuple[int, str, Optional[int]]]:
+def select_images(
+    session,
+    *,
+    scene: Optional[str] = None,
+    split: Optional[str] = None,
+    status: str = "ok",
+    variants_only: bool = False,
+) -> list[tuple[int, str, Optional[int]]]:
     """``(id, name, scene_id)`` of catalog images chosen by scene name, split and status (default: decoded ones)."""
     rows = list_images(session, scene=scene, split=split, status=status)
     return [(r["id"], r["name"], r["scene_id"]) for r in rows if not variants_only or r["variant"] is not None]
 
 
-def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[str] = None, align: bool = False,
-                     redo: bool = False, progress: Optional[ProgressFn] = None) -> PrelabelReport:
+def prelabel_refdiff(
+    workspace,
+    *,
+    scene: Optional[str] = None,
+    split: Optional[str] = None,
+    align: bool = False,
+    redo: bool = False,
+    progress: Optional[ProgressFn] = None,
+) -> PrelabelReport:
     """Reference-difference pre-labels for every variant whose scene has a reference.
 
     The ideal is the scene's newest painted target (``iea_data.workflows.targets``: the reference scaled
@@ -134,18 +104,22 @@ def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[
                     cache.clear()
                     ideal = read_image(rpath).rgb
                     if ev_object is not None:
-                        from iea_data.workflows.targets import ideal_from_ev  # targets builds on labels: imported late
-
                         ideal = ideal_from_ev(ideal, workspace.objects.get_array(ev_object).astype(np.float32))
                     cache[(ref_id, target_id)] = ideal
-                variant = read_image(vpath).rgb
-                shape = label_shape(variant.shape[0], variant.shape[1], max_side)
-                m = refdiff_map(variant, cache[(ref_id, target_id)], shape, align=align)
+                m = variant_refdiff(read_image(vpath).rgb, cache[(ref_id, target_id)], max_side, align=align)
                 params = {"reference_image_id": ref_id, "align": align, "luma": "rec601-srgb"}
                 if target_id is not None:
                     params["target_id"] = target_id
-                save_label(s, workspace.objects, m, image_id=image_id, kind="refdiff", parent_id=parent,
-                           target_id=target_id, params=params)
+                save_label(
+                    s,
+                    workspace.objects,
+                    m,
+                    image_id=image_id,
+                    kind="refdiff",
+                    parent_id=parent,
+                    target_id=target_id,
+                    params=params,
+                )
                 report.n_saved += 1
             except (ImageDecodeError, IeaError, OSError) as exc:
                 s.rollback()
@@ -156,10 +130,20 @@ def prelabel_refdiff(workspace, *, scene: Optional[str] = None, split: Optional[
     return report
 
 
-def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official", device: str = "auto",
-                   batch_size: int = 8, num_workers: int = 2, scene: Optional[str] = None, split: Optional[str] = None,
-                   redo: bool = False, progress: Optional[ProgressFn] = None,
-                   precision: str = "auto") -> PrelabelReport:
+def prelabel_model(
+    workspace,
+    *,
+    model_name: str = "pieanet",
+    weights="official",
+    device: str = "auto",
+    batch_size: int = 8,
+    num_workers: int = 2,
+    scene: Optional[str] = None,
+    split: Optional[str] = None,
+    redo: bool = False,
+    progress: Optional[ProgressFn] = None,
+    precision: str = "auto",
+) -> PrelabelReport:
     """Model pre-labels through a DataLoader (worker processes decode while the model runs).
 
     ``precision`` is ``"auto"`` (bf16 where the device computes it natively and its recorded
@@ -202,21 +186,43 @@ def prelabel_model(workspace, *, model_name: str = "pieanet", weights="official"
     report.n_selected = len(images)
     # a checkpoint file (e.g. from `iea train`) is recorded by its own hash
     weights_sha = cfg.sha256 if weights == "official" else (sha256_file(weights) if weights is not None else None)
-    params = {"input_size": list(cfg.input_size), "package_version": __version__, "device": str(device),
-              **prec.to_provenance()}
+    params = {
+        "input_size": list(cfg.input_size),
+        "package_version": __version__,
+        "device": str(device),
+        **prec.to_provenance(),
+    }
     model.eval()
     with workspace.session() as s:
-        for done, fm in enumerate(predict_files(model, paths, max_side=workspace.settings.label_max_side,
-                                                input_size=tuple(cfg.input_size), batch_size=batch_size,
-                                                num_workers=num_workers, device=device, dtype=prec.dtype), start=1):
+        for done, fm in enumerate(
+            predict_files(
+                model,
+                paths,
+                max_side=workspace.settings.label_max_side,
+                input_size=tuple(cfg.input_size),
+                batch_size=batch_size,
+                num_workers=num_workers,
+                device=device,
+                dtype=prec.dtype,
+            ),
+            start=1,
+        ):
             image_id, name = todo[fm.index]
             if fm.error:
                 report.errors.append((name, fm.error))
             else:
                 try:
-                    save_label(s, workspace.objects, fm.residual, image_id=image_id, kind="model",
-                               parent_id=parents[fm.index], model_name=model_name, model_sha256=weights_sha,
-                               params=params)
+                    save_label(
+                        s,
+                        workspace.objects,
+                        fm.residual,
+                        image_id=image_id,
+                        kind="model",
+                        parent_id=parents[fm.index],
+                        model_name=model_name,
+                        model_sha256=weights_sha,
+                        params=params,
+                    )
                     report.n_saved += 1
                 except IeaError as exc:
                     report.errors.append((name, str(exc)))

@@ -20,10 +20,8 @@ from typing import Optional
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from iea_data.store import Draft, Image, Label, Review, Scene
-from iea_data.workflows.users._accounts import load_actor
-from iea_data.workflows.users._roles import UserInfo, require
-from iea_data.store import transaction
+from iea_data.store import Draft, Image, Label, Review, Scene, UserInfo, require, transaction
+from iea_data.workflows.users import load_actor
 
 __all__ = ["QueueItem", "QUEUE_ORDERS", "annotation_queue", "annotation_progress"]
 
@@ -68,10 +66,17 @@ def _annotatable():
 
 def _heads(session: Session, chain: str) -> dict[int, tuple[int, str]]:
     """image_id -> (label id, status) of ``chain``'s head on each image."""
-    newest = (select(Label.image_id, func.max(Label.revision).label("rev")).where(Label.chain == chain)
-              .group_by(Label.image_id).subquery())
-    rows = session.execute(select(Label.image_id, Label.id, Label.status).join(
-        newest, and_(Label.image_id == newest.c.image_id, Label.revision == newest.c.rev)).where(Label.chain == chain))
+    newest = (
+        select(Label.image_id, func.max(Label.revision).label("rev"))
+        .where(Label.chain == chain)
+        .group_by(Label.image_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Label.image_id, Label.id, Label.status)
+        .join(newest, and_(Label.image_id == newest.c.image_id, Label.revision == newest.c.rev))
+        .where(Label.chain == chain)
+    )
     return {i: (lid, st) for i, lid, st in rows}
 
 
@@ -81,32 +86,44 @@ def _candidates(session: Session):
     The newest model and refdiff pre-label of each image are found through the
     (image_id, kind) index; the priority is computed by the database.
     """
+
     def newest(kind: str):
         lab = aliased(Label, name=f"pre_{kind}")
-        sub = (select(func.max(Label.id)).where(Label.image_id == Image.id, Label.kind == kind)
-               .correlate(Image).scalar_subquery())
+        sub = (
+            select(func.max(Label.id))
+            .where(Label.image_id == Image.id, Label.kind == kind)
+            .correlate(Image)
+            .scalar_subquery()
+        )
         return lab, sub
 
     m, m_id = newest("model")
     r, r_id = newest("refdiff")
     priority = func.coalesce(func.abs(m.mean - r.mean) + func.abs(m.mean_abs - r.mean_abs), 0.0)
-    stmt = (select(Image.id, Image.name, Scene.name, priority)
-            .select_from(Image)
-            .outerjoin(Scene, Scene.id == Image.scene_id)
-            .outerjoin(m, m.id == m_id)
-            .outerjoin(r, r.id == r_id)
-            .where(*_annotatable()))
+    stmt = (
+        select(Image.id, Image.name, Scene.name, priority)
+        .select_from(Image)
+        .outerjoin(Scene, Scene.id == Image.scene_id)
+        .outerjoin(m, m.id == m_id)
+        .outerjoin(r, r.id == r_id)
+        .where(*_annotatable())
+    )
     return session.connection().execute(stmt).all()
 
 
 def _n_experts(session: Session) -> dict[int, int]:
-    return dict(session.execute(
-        select(Label.image_id, func.count(func.distinct(Label.author_id)))
-        .where(Label.kind == "annotation", Label.status.in_(DONE_STATUSES)).group_by(Label.image_id)).all())
+    return dict(
+        session.execute(
+            select(Label.image_id, func.count(func.distinct(Label.author_id)))
+            .where(Label.kind == "annotation", Label.status.in_(DONE_STATUSES))
+            .group_by(Label.image_id)
+        ).all()
+    )
 
 
-def annotation_queue(session: Session, user: UserInfo, *, order: str = "disagreement",
-                     limit: Optional[int] = None) -> list[QueueItem]:
+def annotation_queue(
+    session: Session, user: UserInfo, *, order: str = "disagreement", limit: Optional[int] = None
+) -> list[QueueItem]:
     """The images still to do for ``user``, highest priority first; commits (reads only).
 
     Parameters
@@ -146,9 +163,11 @@ def annotation_queue(session: Session, user: UserInfo, *, order: str = "disagree
         comments: dict[int, str] = {}
         if rejected:  # the newest rejection on the chain (a rebased revision carries its predecessor's)
             for image_id, comment in session.execute(
-                    select(Label.image_id, Review.comment).join(Review, Review.label_id == Label.id)
-                    .where(Label.chain == chain, Label.image_id.in_(rejected), Review.decision == "reject")
-                    .order_by(Review.id)):
+                select(Label.image_id, Review.comment)
+                .join(Review, Review.label_id == Label.id)
+                .where(Label.chain == chain, Label.image_id.in_(rejected), Review.decision == "reject")
+                .order_by(Review.id)
+            ):
                 comments[image_id] = comment
     rows = []
     heads_get, experts_get = heads.get, experts.get

@@ -12,22 +12,30 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from iea_data.store import Image, Label, Review, Scene, User, utcnow
 from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError, StaleRevisionError
-from iea_data.workflows.users._accounts import load_actor
-from iea_data.workflows.users._roles import UserInfo, require
-from iea_data.store import aware, transaction
+from iea_data.store import Image, Label, Review, Scene, User, UserInfo, aware, require, transaction, utcnow
+from iea_data.workflows.users import load_actor
+
 from ._drafts import MAX_COMMENT_LENGTH, _check_int
 
-__all__ = ["ReviewItem", "DECISIONS", "review_queue", "expert_labels", "expert_spread", "review_label",
-           "annotator_summary", "agreement"]
+__all__ = [
+    "ReviewItem",
+    "DECISIONS",
+    "review_queue",
+    "expert_labels",
+    "expert_spread",
+    "review_label",
+    "annotator_summary",
+    "agreement",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +80,21 @@ class ReviewItem:
 
 def _heads_query(*conditions, columns=None):
     """Annotation chain heads (newest revision of each (image, chain)) matching ``conditions``."""
-    newest = (select(Label.image_id, Label.chain, func.max(Label.revision).label("rev"))
-              .where(Label.kind == "annotation").group_by(Label.image_id, Label.chain).subquery())
-    return (select(*(columns or (Label,))).select_from(Label)
-            .join(newest, and_(Label.image_id == newest.c.image_id, Label.chain == newest.c.chain,
-                               Label.revision == newest.c.rev)).where(*conditions))
+    newest = (
+        select(Label.image_id, Label.chain, func.max(Label.revision).label("rev"))
+        .where(Label.kind == "annotation")
+        .group_by(Label.image_id, Label.chain)
+        .subquery()
+    )
+    return (
+        select(*(columns or (Label,)))
+        .select_from(Label)
+        .join(
+            newest,
+            and_(Label.image_id == newest.c.image_id, Label.chain == newest.c.chain, Label.revision == newest.c.rev),
+        )
+        .where(*conditions)
+    )
 
 
 def review_queue(session: Session, user: UserInfo, *, limit: Optional[int] = None) -> list[ReviewItem]:
@@ -90,24 +108,54 @@ def review_queue(session: Session, user: UserInfo, *, limit: Optional[int] = Non
         actor = load_actor(session, user.id)
         require(actor, "review")
         author = aliased(User)
-        stmt = (_heads_query(Label.status == "submitted", Label.author_id != actor.id, columns=(
-                    Label.id, Label.image_id, Image.name, Scene.name, Label.author_id, author.name, Label.revision,
-                    Label.updated_at, Label.params))
-                .join(Image, Image.id == Label.image_id).outerjoin(Scene, Scene.id == Image.scene_id)
-                .join(author, author.id == Label.author_id).order_by(Label.updated_at, Label.id))
+        stmt = (
+            _heads_query(
+                Label.status == "submitted",
+                Label.author_id != actor.id,
+                columns=(
+                    Label.id,
+                    Label.image_id,
+                    Image.name,
+                    Scene.name,
+                    Label.author_id,
+                    author.name,
+                    Label.revision,
+                    Label.updated_at,
+                    Label.params,
+                ),
+            )
+            .join(Image, Image.id == Label.image_id)
+            .outerjoin(Scene, Scene.id == Image.scene_id)
+            .join(author, author.id == Label.author_id)
+            .order_by(Label.updated_at, Label.id)
+        )
         if limit is not None:
             stmt = stmt.limit(limit)
         rows = session.connection().execute(stmt).all()
     out = []
     for label_id, image_id, image_name, scene_name, author_id, author_name, revision, updated, params in rows:
         p = json.loads(params) if params else {}
-        out.append(ReviewItem(label_id, image_id, image_name, scene_name, author_id, author_name, revision,
-                              aware(updated), p.get("score"), p.get("comment"), "rebased_from" in p))
+        out.append(
+            ReviewItem(
+                label_id,
+                image_id,
+                image_name,
+                scene_name,
+                author_id,
+                author_name,
+                revision,
+                aware(updated),
+                p.get("score"),
+                p.get("comment"),
+                "rebased_from" in p,
+            )
+        )
     return out
 
 
-def expert_labels(ws, session: Session, image_id: int, *,
-                  statuses: Sequence[str] = EXPERT_STATUSES) -> list[tuple[Label, np.ndarray]]:
+def expert_labels(
+    ws, session: Session, image_id: int, *, statuses: Sequence[str] = EXPERT_STATUSES
+) -> list[tuple[Label, np.ndarray]]:
     """Every expert's newest revision of an image (status in ``statuses``) with its map; commits (reads only).
 
     Returns
@@ -119,8 +167,11 @@ def expert_labels(ws, session: Session, image_id: int, *,
     with transaction(session):
         if session.get(Image, image_id) is None:
             raise NotFoundError(f"no image with id {image_id}")
-        labels = list(session.scalars(_heads_query(Label.image_id == image_id, Label.status.in_(list(statuses)))
-                                      .order_by(Label.author_id)))
+        labels = list(
+            session.scalars(
+                _heads_query(Label.image_id == image_id, Label.status.in_(list(statuses))).order_by(Label.author_id)
+            )
+        )
     return [(lab, ws.objects.get_array(lab.map_object).astype(np.float32)) for lab in labels]
 
 
@@ -153,7 +204,9 @@ def expert_spread(maps: Sequence[np.ndarray]) -> np.ndarray:
             got = f"{m.dtype} array of shape {m.shape}" if isinstance(m, np.ndarray) else type(m).__name__
             raise TypeError(f"maps[{i}] must be a float (h, w) array, got {got}")
         if m.shape != maps[0].shape:
-            raise ValueError(f"maps[{i}] has shape {m.shape}, maps[0] has {maps[0].shape}; all experts' maps must match")
+            raise ValueError(
+                f"maps[{i}] has shape {m.shape}, maps[0] has {maps[0].shape}; all experts' maps must match"
+            )
         arrays.append(m.astype(np.float64))
     return np.std(np.stack(arrays), axis=0).astype(np.float32)
 
@@ -168,8 +221,9 @@ def agreement(a: np.ndarray, others: Sequence[np.ndarray]) -> float:
     return float(1.0 - np.abs(a.astype(np.float64) - ref).mean() / 2.0)
 
 
-def review_label(session: Session, user: UserInfo, label_id: int, *, decision: str,
-                 comment: Optional[str] = None) -> Review:
+def review_label(
+    session: Session, user: UserInfo, label_id: int, *, decision: str, comment: Optional[str] = None
+) -> Review:
     """Accept or reject a submitted label; commits.
 
     Parameters
@@ -214,19 +268,26 @@ def review_label(session: Session, user: UserInfo, label_id: int, *, decision: s
             raise IeaError(f"label {label_id} is a {label.kind} label; only expert annotations are reviewed")
         if label.author_id == actor.id:
             raise PermissionDeniedError(f"user {actor.name!r} may not review their own label {label_id}")
-        newest = session.scalar(select(func.max(Label.revision)).where(Label.image_id == label.image_id,
-                                                                        Label.chain == label.chain))
+        newest = session.scalar(
+            select(func.max(Label.revision)).where(Label.image_id == label.image_id, Label.chain == label.chain)
+        )
         if newest != label.revision:
-            raise StaleRevisionError(f"label {label_id} is revision {label.revision}, but its author has saved revision "
-                                     f"{newest} since; review the newest one")
+            raise StaleRevisionError(
+                f"label {label_id} is revision {label.revision}, but its author has saved revision "
+                f"{newest} since; review the newest one"
+            )
         if label.status != "submitted":
             raise IeaError(f"label {label_id} is {label.status}; only submitted labels can be reviewed")
-        n = session.execute(update(Label).where(Label.id == label_id, Label.status == "submitted")
-                            .values(status=_DECIDED[decision], updated_at=utcnow())).rowcount
+        n = session.execute(
+            update(Label)
+            .where(Label.id == label_id, Label.status == "submitted")
+            .values(status=_DECIDED[decision], updated_at=utcnow())
+        ).rowcount
         if n != 1:
             raise StaleRevisionError(f"another reviewer decided on label {label_id} meanwhile; reload the review queue")
-        review = Review(label_id=label_id, reviewer_id=actor.id, decision=decision,
-                        comment=comment.strip() if comment else None)
+        review = Review(
+            label_id=label_id, reviewer_id=actor.id, decision=decision, comment=comment.strip() if comment else None
+        )
         session.add(review)
         session.flush()
     log.info("%s %sed label %d", actor.name, decision, label_id)
@@ -251,24 +312,51 @@ def annotator_summary(ws, session: Session, *, max_images: Optional[int] = 500) 
     with transaction(session):
         conn = session.connection()
         users = {uid: (name, role) for uid, name, role in conn.execute(select(User.id, User.name, User.role))}
-        counts = conn.execute(_heads_query(columns=(Label.author_id, Label.status, func.count()))
-                              .group_by(Label.author_id, Label.status)).all()
+        counts = conn.execute(
+            _heads_query(columns=(Label.author_id, Label.status, func.count())).group_by(Label.author_id, Label.status)
+        ).all()
         done = Label.status.in_(EXPERT_STATUSES)
-        shared = (_heads_query(done, columns=(Label.image_id,)).group_by(Label.image_id)
-                  .having(func.count() >= 2).order_by(func.max(Label.id).desc()))
+        shared = (
+            _heads_query(done, columns=(Label.image_id,))
+            .group_by(Label.image_id)
+            .having(func.count() >= 2)
+            .order_by(func.max(Label.id).desc())
+        )
         if max_images is not None:
             shared = shared.limit(max_images)
         shared_ids = [i for (i,) in conn.execute(shared)]
-        heads = conn.execute(_heads_query(done, Label.image_id.in_(shared_ids), columns=(
-            Label.image_id, Label.author_id, Label.height, Label.width, Label.map_object))).all() if shared_ids else []
+        heads = (
+            conn.execute(
+                _heads_query(
+                    done,
+                    Label.image_id.in_(shared_ids),
+                    columns=(Label.image_id, Label.author_id, Label.height, Label.width, Label.map_object),
+                )
+            ).all()
+            if shared_ids
+            else []
+        )
     by_user: dict[int, dict] = {}
     for author_id, status, n in counts:
         if author_id not in users:
             continue
         name, role = users[author_id]
-        d = by_user.setdefault(author_id, {"user_id": author_id, "name": name, "role": role, "images": 0, "done": 0,
-                                           "accepted": 0, "rejected": 0, "pending": 0, "drafts": 0, "compared": 0,
-                                           "agreement": None})
+        d = by_user.setdefault(
+            author_id,
+            {
+                "user_id": author_id,
+                "name": name,
+                "role": role,
+                "images": 0,
+                "done": 0,
+                "accepted": 0,
+                "rejected": 0,
+                "pending": 0,
+                "drafts": 0,
+                "compared": 0,
+                "agreement": None,
+            },
+        )
         d["images"] += n
         d["done"] += n if status in EXPERT_STATUSES else 0
         key = {"accepted": "accepted", "rejected": "rejected", "submitted": "pending", "draft": "drafts"}.get(status)
@@ -279,7 +367,9 @@ def annotator_summary(ws, session: Session, *, max_images: Optional[int] = 500) 
         by_image.setdefault(row.image_id, []).append(row)
     sums: dict[int, list[float]] = {}
     for labs in by_image.values():
-        maps = {lab.author_id: ws.objects.get_array(lab.map_object).astype(np.float32) for lab in labels_same_shape(labs)}
+        maps = {
+            lab.author_id: ws.objects.get_array(lab.map_object).astype(np.float32) for lab in labels_same_shape(labs)
+        }
         for uid, m in maps.items():
             others = [o for k, o in maps.items() if k != uid]
             if others:

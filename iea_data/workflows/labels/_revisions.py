@@ -11,23 +11,21 @@ revision), so it holds across processes on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from iea_data.store import LABEL_KINDS, LABEL_STATUSES, Image, Label, User
-from iea_data.store import utcnow
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
 from iea_data.core.imaging import check_residual
+from iea_data.core.residuals import label_stats
+from iea_data.store import LABEL_KINDS, LABEL_STATUSES, Image, Label, User, utcnow
 from iea_data.store.objects import ObjectStore
 
-__all__ = ["IDEAL_TOLERANCE", "chain_key", "label_stats", "save_label", "chain_head", "set_label_status", "load_label_map"]
-
-#: |residual| at or below this counts as ideally exposed in the summary statistics.
-IDEAL_TOLERANCE = 0.05
+__all__ = ["chain_key", "save_label", "chain_head", "set_label_status", "load_label_map"]
 
 
 def chain_key(kind: str, *, author_id: int | None = None, model_name: str | None = None) -> str:
@@ -47,24 +45,6 @@ def chain_key(kind: str, *, author_id: int | None = None, model_name: str | None
             raise ValueError("a model pre-label needs model_name")
         return f"model:{model_name}"
     return kind
-
-
-def label_stats(residual: np.ndarray, *, tolerance: float = IDEAL_TOLERANCE) -> dict[str, float]:
-    """Summary statistics of a residual map (accumulated in float64).
-
-    Returns ``mean``, ``mean_abs``, ``frac_under`` (share of pixels below ``-tolerance``:
-    too dark) and ``frac_over`` (above ``+tolerance``: too bright).
-
-    >>> label_stats(np.array([[-0.5, 0.0], [0.2, 0.0]], np.float32))
-    {'mean': -0.075, 'mean_abs': 0.175, 'frac_under': 0.25, 'frac_over': 0.25}
-    """
-    r = np.asarray(residual, dtype=np.float64)
-    return {
-        "mean": round(float(r.mean()), 12),
-        "mean_abs": round(float(np.abs(r).mean()), 12),
-        "frac_under": float((r < -tolerance).mean()),
-        "frac_over": float((r > tolerance).mean()),
-    }
 
 
 def chain_head(session: Session, image_id: int, chain: str) -> Optional[Label]:
@@ -188,7 +168,9 @@ def set_label_status(session: Session, label_id: int, status: str) -> None:
     if status not in LABEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
     with session.begin_nested() if session.in_transaction() else session.begin():
-        n = session.execute(update(Label).where(Label.id == label_id).values(status=status, updated_at=utcnow())).rowcount
+        n = session.execute(
+            update(Label).where(Label.id == label_id).values(status=status, updated_at=utcnow())
+        ).rowcount
     if not n:
         raise NotFoundError(f"no label with id {label_id}")
 

@@ -10,7 +10,7 @@ file's size and sha256 and a dataset card; ``verify_release``, ``diff_releases``
 from ._build import NAME_PATTERN, BuildReport, build_release, parse_version, release_path
 from ._consensus import CONSENSUS_METHODS, SIGN_TOLERANCE, TRIM_PROPORTION, agreement_stats, consensus_map
 from ._errors import LeakageError, ManifestSchemaError, ReleaseError, ReleaseExistsError
-from ._files import resolve_file, sha256_file
+from ._files import remove_release_tree, resolve_file, sha256_file
 from ._formats import DEFAULT_SHARD_BYTES, FORMATS
 from ._gather import LABEL_POLICIES
 from ._inspect import (
@@ -22,12 +22,6 @@ from ._inspect import (
     read_manifest,
     verify_release,
 )
-from ._official import (
-    OFFICIAL_MAP_SCALE,
-    OFFICIAL_MAP_SIZE,
-    official_map_to_residual,
-    residual_to_official_map,
-)
 from ._schema import (
     MANIFEST_SCHEMA_PATH,
     RELEASE_ARROW_SCHEMA,
@@ -38,16 +32,44 @@ from ._schema import (
 from ._splits import NEAR_DUPLICATE_BITS, assign_splits, dhash64, find_leaks, normalize_ratios
 
 __all__ = [
-    "build_release", "BuildReport", "release_path", "parse_version", "NAME_PATTERN",
-    "verify_release", "VerifyReport", "diff_releases", "DiffReport", "list_releases", "open_release", "read_manifest",
+    "build_release",
+    "BuildReport",
+    "release_path",
+    "parse_version",
+    "NAME_PATTERN",
+    "verify_release",
+    "VerifyReport",
+    "diff_releases",
+    "DiffReport",
+    "list_releases",
+    "open_release",
+    "read_manifest",
     "ReleaseDataset",
-    "consensus_map", "agreement_stats", "CONSENSUS_METHODS", "TRIM_PROPORTION", "SIGN_TOLERANCE",
-    "residual_to_official_map", "official_map_to_residual", "OFFICIAL_MAP_SIZE", "OFFICIAL_MAP_SCALE",
-    "assign_splits", "normalize_ratios", "dhash64", "find_leaks", "NEAR_DUPLICATE_BITS",
-    "resolve_file", "sha256_file",
-    "LABEL_POLICIES", "FORMATS", "DEFAULT_SHARD_BYTES",
-    "MANIFEST_SCHEMA_PATH", "RELEASE_ARROW_SCHEMA", "RELEASE_TABLES", "release_arrow_schema", "validate_manifest",
-    "ReleaseError", "ReleaseExistsError", "LeakageError", "ManifestSchemaError",
+    "consensus_map",
+    "agreement_stats",
+    "CONSENSUS_METHODS",
+    "TRIM_PROPORTION",
+    "SIGN_TOLERANCE",
+    "assign_splits",
+    "normalize_ratios",
+    "dhash64",
+    "find_leaks",
+    "NEAR_DUPLICATE_BITS",
+    "resolve_file",
+    "sha256_file",
+    "remove_release_tree",
+    "LABEL_POLICIES",
+    "FORMATS",
+    "DEFAULT_SHARD_BYTES",
+    "MANIFEST_SCHEMA_PATH",
+    "RELEASE_ARROW_SCHEMA",
+    "RELEASE_TABLES",
+    "release_arrow_schema",
+    "validate_manifest",
+    "ReleaseError",
+    "ReleaseExistsError",
+    "LeakageError",
+    "ManifestSchemaError",
 ]
 
 

@@ -11,18 +11,20 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 from sqlalchemy import select
 
 from iea_data import __version__
-from iea_data.store import Release
-from iea_data.store import current_revision
-from iea_data.workflows.labels import label_stats
+from iea_data.core.progress import ProgressFn
+from iea_data.core.residuals import label_stats
+from iea_data.store import Release, current_revision
 from iea_data.store.objects import SourceChangedError, sync_filesystem
+
 from ._consensus import CONSENSUS_METHODS, SIGN_TOLERANCE, TRIM_PROPORTION, agreement_stats, consensus_map
 from ._errors import LeakageError, ReleaseError, ReleaseExistsError
 from ._files import MANIFEST_NAME, make_read_only, remove_release_tree
@@ -43,7 +45,7 @@ from ._splits import DEFAULT_SCORE_BINS, NEAR_DUPLICATE_BITS, dhash64, find_leak
 __all__ = ["BuildReport", "build_release", "release_path", "parse_version", "NAME_PATTERN"]
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[int, int], None]
+
 #: Release and split names; always used with ``fullmatch`` (``$`` would accept a trailing newline).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
@@ -132,7 +134,9 @@ def parse_version(version: str) -> tuple[int, int, int]:
 def release_path(ws, name: str, version: str) -> Path:
     """``WORKSPACE/releases/NAME/X.Y.Z`` (name and version checked)."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise ReleaseError(f"release name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {name!r}")
+        raise ReleaseError(
+            f"release name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {name!r}"
+        )
     parse_version(version)
     return ws.releases_dir / name / version
 
@@ -144,7 +148,9 @@ def _splits_from(splits_from) -> Optional[dict[str, str]]:
         splits_from = [splits_from]
     out = dict(splits_from) if isinstance(splits_from, Mapping) else {s: s for s in splits_from}
     if not out or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in out.items()):
-        raise ValueError(f"splits_from must name catalog splits (a list, or {{release split: catalog split}}), got {splits_from!r}")
+        raise ValueError(
+            f"splits_from must name catalog splits (a list, or {{release split: catalog split}}), got {splits_from!r}"
+        )
     for k in out:
         if not NAME_PATTERN.fullmatch(k):
             raise ValueError(f"split name {k!r} must be letters, digits, '.', '_' or '-' (it names files)")
@@ -180,7 +186,9 @@ def _dhash_of(store, thumb: Optional[str]) -> Optional[int]:
     return None if gray is None else dhash64(gray)
 
 
-def _check_leaks(ws, gathered: dict, *, splits_mode: str, near_duplicate_bits: int, progress=None, total: int = 0) -> list[dict]:
+def _check_leaks(
+    ws, gathered: dict, *, splits_mode: str, near_duplicate_bits: int, progress=None, total: int = 0
+) -> list[dict]:
     items = []
     hashes: dict[str, Optional[int]] = {}
     store = ws.objects
@@ -201,19 +209,32 @@ def _check_leaks(ws, gathered: dict, *, splits_mode: str, near_duplicate_bits: i
                 continue
             first = seen.setdefault(smp.scene, (smp.name, split))
             if first[1] != split:
-                pairs.append({"kind": "same-scene", "a": first[0], "split_a": first[1], "b": smp.name, "split_b": split,
-                              "distance": 0})
+                pairs.append(
+                    {
+                        "kind": "same-scene",
+                        "a": first[0],
+                        "split_a": first[1],
+                        "b": smp.name,
+                        "split_b": split,
+                        "distance": 0,
+                    }
+                )
                 seen[smp.scene] = (smp.name, split)  # report each scene crossing once per new split
     return pairs
 
 
 def _leak_message(pairs: list[dict]) -> str:
     kinds = Counter(p["kind"] for p in pairs)
-    shown = "; ".join(f"{p['kind']}: {p['a']} ({p['split_a']}) ~ {p['b']} ({p['split_b']})"
-                      + (f" [{p['distance']} bits]" if p["kind"] == "near-duplicate" else "") for p in pairs[:5])
+    shown = "; ".join(
+        f"{p['kind']}: {p['a']} ({p['split_a']}) ~ {p['b']} ({p['split_b']})"
+        + (f" [{p['distance']} bits]" if p["kind"] == "near-duplicate" else "")
+        for p in pairs[:5]
+    )
     more = f"; and {len(pairs) - 5} more" if len(pairs) > 5 else ""
-    return (f"leakage across splits: {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))} pair(s): {shown}{more}. "
-            f"Fix the splits (or the scenes), or pass --allow-leaks to build anyway (the pairs go into the manifest)")
+    return (
+        f"leakage across splits: {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))} pair(s): {shown}{more}. "
+        f"Fix the splits (or the scenes), or pass --allow-leaks to build anyway (the pairs go into the manifest)"
+    )
 
 
 def build_release(
@@ -356,10 +377,15 @@ def build_release(
             row = s.scalar(select(Release.path).where(Release.name == name, Release.version == version))
             s.rollback()
         if row is not None or final.exists():
-            where = f"recorded in the catalog ({row})" if row is not None else (
-                f"on disk at {final} but not in the catalog (verify it with `iea release verify {final}`; "
-                f"to build this version again remove the read-only folder: "
-                f"`find {final} -type d -exec chmod u+w {{}} + && rm -r {final}`)")
+            where = (
+                f"recorded in the catalog ({row})"
+                if row is not None
+                else (
+                    f"on disk at {final} but not in the catalog (verify it with `iea release verify {final}`; "
+                    f"to build this version again remove the read-only folder: "
+                    f"`find {final} -type d -exec chmod u+w {{}} + && rm -r {final}`)"
+                )
+            )
             raise ReleaseExistsError(
                 f"release {name}@{version} exists, {where}. A version never changes; build a new version "
                 f"(e.g. {'.'.join(map(str, _bump(version)))})"
@@ -371,14 +397,18 @@ def build_release(
             except OSError as exc:
                 log.warning("could not remove %s left by an interrupted build: %s", stale, exc)
         with ws.session() as s:
-            gathered = gather(s, labels=labels, splits_from=sf, ratios=ratios, seed=seed, stratify=stratify,
-                              min_experts=min_experts)
+            gathered = gather(
+                s, labels=labels, splits_from=sf, ratios=ratios, seed=seed, stratify=stratify, min_experts=min_experts
+            )
             revision = current_revision(s.get_bind())
             backend = s.get_bind().dialect.name
         samples: list[Sample] = gathered["samples"]
         if not samples:
-            detail = f"; {len(gathered['below_min_experts'])} image(s) have fewer than {min_experts} accepted expert label(s)" \
-                if gathered["below_min_experts"] else ""
+            detail = (
+                f"; {len(gathered['below_min_experts'])} image(s) have fewer than {min_experts} accepted expert label(s)"
+                if gathered["below_min_experts"]
+                else ""
+            )
             raise ReleaseError(f"nothing to release: no image qualifies{detail}")
         split_names = list(sf) if sf else list(shares)
         mode = "from_catalog" if sf else "planned"
@@ -387,46 +417,91 @@ def build_release(
             log.warning("%s", w)
         if progress:  # two halves: the leak check (perceptual hashes), then the files
             progress(0, 2 * len(samples))
-        leaks = _check_leaks(ws, gathered, splits_mode=mode, near_duplicate_bits=near_duplicate_bits, progress=progress,
-                             total=len(samples))
+        leaks = _check_leaks(
+            ws,
+            gathered,
+            splits_mode=mode,
+            near_duplicate_bits=near_duplicate_bits,
+            progress=progress,
+            total=len(samples),
+        )
         if leaks and not allow_leaks:
             raise LeakageError(_leak_message(leaks), leaks)
 
         tmp = final.parent / f".{version}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
         tmp.mkdir()
         try:
-            report = _write(ws, tmp, final, samples, gathered, name=name, version=version, labels=labels,
-                            consensus=consensus, formats=formats, copy=copy, shard_bytes=shard_bytes,
-                            split_names=split_names, progress=progress, card=card)
+            report = _write(
+                ws,
+                tmp,
+                final,
+                samples,
+                gathered,
+                name=name,
+                version=version,
+                labels=labels,
+                consensus=consensus,
+                formats=formats,
+                copy=copy,
+                shard_bytes=shard_bytes,
+                split_names=split_names,
+                progress=progress,
+                card=card,
+            )
             report.leaks = leaks
             report.warnings = warnings
             manifest = {
                 "manifest_schema": MANIFEST_SCHEMA_VERSION,
                 "name": name,
                 "version": version,
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "code_version": __version__,
                 "catalog": {"revision": revision, "backend": backend},
                 "arrow_schema": RELEASE_ARROW_SCHEMA,
                 "license": ws.settings.release_license,
-                "label_policy": {"labels": labels, "consensus": consensus, "min_experts": min_experts,
-                                 "trim_proportion": TRIM_PROPORTION, "sign_tolerance": SIGN_TOLERANCE},
+                "label_policy": {
+                    "labels": labels,
+                    "consensus": consensus,
+                    "min_experts": min_experts,
+                    "trim_proportion": TRIM_PROPORTION,
+                    "sign_tolerance": SIGN_TOLERANCE,
+                },
                 "splits": {
-                    "mode": mode, "counts": report.counts, "seed": seed,
-                    "ratios": shares or {}, "stratify": list(stratify), "score_bins": DEFAULT_SCORE_BINS,
-                    "splits_from": sf or {}, "allow_leaks": allow_leaks, "near_duplicate_bits": near_duplicate_bits,
+                    "mode": mode,
+                    "counts": report.counts,
+                    "seed": seed,
+                    "ratios": shares or {},
+                    "stratify": list(stratify),
+                    "score_bins": DEFAULT_SCORE_BINS,
+                    "splits_from": sf or {},
+                    "allow_leaks": allow_leaks,
+                    "near_duplicate_bits": near_duplicate_bits,
                     "leaks": leaks,
                 },
                 "formats": formats,
-                "counts": {"images": len(samples), "scenes": report.n_scenes, "labelled": report.n_labelled,
-                           "without_files": len(report.without_files), "unlabelled": len(report.unlabelled),
-                           "below_min_experts": len(report.below_min_experts)},
+                "counts": {
+                    "images": len(samples),
+                    "scenes": report.n_scenes,
+                    "labelled": report.n_labelled,
+                    "without_files": len(report.without_files),
+                    "unlabelled": len(report.unlabelled),
+                    "below_min_experts": len(report.below_min_experts),
+                },
                 "files": report._files,
                 "references": report._references,
                 "label_revisions": [
-                    {"image": smp.name, "image_sha256": smp.sha256, "label_id": lab.id, "kind": lab.kind,
-                     "chain": lab.chain, "revision": lab.revision, "status": lab.status, "map_sha256": lab.map_object}
-                    for smp in samples for lab in smp.labels
+                    {
+                        "image": smp.name,
+                        "image_sha256": smp.sha256,
+                        "label_id": lab.id,
+                        "kind": lab.kind,
+                        "chain": lab.chain,
+                        "revision": lab.revision,
+                        "status": lab.status,
+                        "map_sha256": lab.map_object,
+                    }
+                    for smp in samples
+                    for lab in smp.labels
                 ],
             }
             del report._files, report._references
@@ -462,7 +537,14 @@ def build_release(
         lock_fh.close()
     report.path = str(final)
     report.seconds = time.perf_counter() - t0
-    log.info("built release %s@%s: %d images, %d files in %.1f s", name, version, len(samples), report.n_files, report.seconds)
+    log.info(
+        "built release %s@%s: %d images, %d files in %.1f s",
+        name,
+        version,
+        len(samples),
+        report.n_files,
+        report.seconds,
+    )
     return report
 
 
@@ -473,13 +555,19 @@ def _empty_split_warnings(samples: list[Sample], split_names: list[str], shares:
     if not empty:
         return []
     if shares is None:
-        return [f"split {s!r} got no image (its catalog split has none that qualify under the label policy); "
-                f"drop it from --splits-from, or label its images" for s in empty]
+        return [
+            f"split {s!r} got no image (its catalog split has none that qualify under the label policy); "
+            f"drop it from --splits-from, or label its images"
+            for s in empty
+        ]
     groups = len({f"scene:{smp.scene}" if smp.scene is not None else f"image:{smp.image_id}" for smp in samples})
     given = ",".join(f"{v:g}" for v in (ratios.values() if isinstance(ratios, Mapping) else ratios))
-    return [f"split {s!r} got no scene: {groups} scene(s) (images without a scene count one each) cannot fill "
-            f"{len(split_names)} splits at ratios {given}; use fewer splits (e.g. --ratios 0.8,0.2), other ratios, "
-            f"or more scenes" for s in empty]
+    return [
+        f"split {s!r} got no scene: {groups} scene(s) (images without a scene count one each) cannot fill "
+        f"{len(split_names)} splits at ratios {given}; use fewer splits (e.g. --ratios 0.8,0.2), other ratios, "
+        f"or more scenes"
+        for s in empty
+    ]
 
 
 def _manifest_bytes(manifest: dict) -> bytes:
@@ -510,8 +598,24 @@ def _bump(version: str) -> tuple[int, int, int]:
     return a, b, c + 1
 
 
-def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *, name, version, labels, consensus,
-           formats, copy, shard_bytes, split_names, progress, card) -> BuildReport:
+def _write(
+    ws,
+    tmp: Path,
+    final: Path,
+    samples: list[Sample],
+    gathered: dict,
+    *,
+    name,
+    version,
+    labels,
+    consensus,
+    formats,
+    copy,
+    shard_bytes,
+    split_names,
+    progress,
+    card,
+) -> BuildReport:
     flog = FileLog(tmp)
     native = NativeWriter(flog, copy=copy, policy=labels) if "native" in formats else None
     official = OfficialWriter(flog, copy=copy, scenes=gathered["scenes"]) if "official" in formats else None
@@ -541,8 +645,14 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
                     report.n_images_stored += 1
                     report.n_bytes_stored += n
             except (SourceChangedError, FileNotFoundError, PermissionError) as exc:
-                report.errors.append((name, str(exc) if isinstance(exc, SourceChangedError) else
-                                      f"could not read {path} ({exc.strerror}); released by name only"))
+                report.errors.append(
+                    (
+                        name,
+                        str(exc)
+                        if isinstance(exc, SourceChangedError)
+                        else f"could not read {path} ({exc.strerror}); released by name only",
+                    )
+                )
                 stored[sha256] = None
         return stored[sha256]
 
@@ -572,9 +682,21 @@ def _write(ws, tmp: Path, final: Path, samples: list[Sample], gathered: dict, *,
         if official:
             official.add(smp, residual)
         if wds:
-            wds.add(smp, map_npy, {"image_key": smp.key, "name": smp.name, "split": smp.split, "scene": smp.scene,
-                                   "score": smp.score, "variant": smp.meta.get("variant"), "sha256": smp.sha256,
-                                   "has_map": residual is not None, "label_method": info.get("method")})
+            wds.add(
+                smp,
+                map_npy,
+                {
+                    "image_key": smp.key,
+                    "name": smp.name,
+                    "split": smp.split,
+                    "scene": smp.scene,
+                    "score": smp.score,
+                    "variant": smp.meta.get("variant"),
+                    "sha256": smp.sha256,
+                    "has_map": residual is not None,
+                    "label_method": info.get("method"),
+                },
+            )
         if hf:
             hf.add(smp, residual)
         stats.add(smp, residual, info)

@@ -46,7 +46,11 @@ class CardStats:
         if residual is not None:
             st = info["stats"]
             self.areas[smp.split].append((st["frac_under"], st["frac_over"], st["mean_abs"]))
-            if smp.path and len(self.examples) < MAX_EXAMPLES and sum(e[0] == smp.split for e in self.examples) < EXAMPLES_PER_SPLIT:
+            if (
+                smp.path
+                and len(self.examples) < MAX_EXAMPLES
+                and sum(e[0] == smp.split for e in self.examples) < EXAMPLES_PER_SPLIT
+            ):
                 from iea_data.core.imaging import resize_map
 
                 h, w = residual.shape
@@ -79,19 +83,27 @@ def _histograms(stats: CardStats) -> Optional[bytes]:
         x0 = k * pw
         counts, _ = np.histogram(np.clip(stats.scores[split], 0, 10), bins=edges)
         top = max(1, int(counts.max()))
-        d.text((x0 + ml, 4), f"{split}: score histogram (n={len(stats.scores[split])}, mean {np.mean(stats.scores[split]):.2f})",
-               fill="black", font=_font(14))
+        d.text(
+            (x0 + ml, 4),
+            f"{split}: score histogram (n={len(stats.scores[split])}, mean {np.mean(stats.scores[split]):.2f})",
+            fill="black",
+            font=_font(14),
+        )
         w_plot, h_plot = pw - ml - 16, ph - mt - mb
         d.line([(x0 + ml, mt), (x0 + ml, mt + h_plot), (x0 + ml + w_plot, mt + h_plot)], fill="black", width=1)
         bw = w_plot / len(counts)
         for i, c in enumerate(counts):
             bh = h_plot * c / top
-            d.rectangle([x0 + ml + i * bw + 1, mt + h_plot - bh, x0 + ml + (i + 1) * bw - 1, mt + h_plot], fill=(67, 147, 195))
+            d.rectangle(
+                [x0 + ml + i * bw + 1, mt + h_plot - bh, x0 + ml + (i + 1) * bw - 1, mt + h_plot], fill=(67, 147, 195)
+            )
         for v in range(0, 11, 2):
             x = x0 + ml + w_plot * v / 10
             d.line([(x, mt + h_plot), (x, mt + h_plot + 4)], fill="black")
             d.text((x, mt + h_plot + 6), str(v), fill="black", font=_font(12), anchor="ma")
-        d.text((x0 + ml + w_plot / 2, ph - 14), "score (0-10, higher is better)", fill="black", font=_font(12), anchor="ma")
+        d.text(
+            (x0 + ml + w_plot / 2, ph - 14), "score (0-10, higher is better)", fill="black", font=_font(12), anchor="ma"
+        )
         for tick in sorted({0, top} | ({round(top / 2)} if top >= 4 else set())):
             y = mt + h_plot * (1 - tick / top)
             d.line([(x0 + ml - 4, y), (x0 + ml, y)], fill="black")
@@ -117,19 +129,31 @@ def _contact_sheet(stats: CardStats) -> Optional[bytes]:
             log.warning("contact sheet: %s unreadable (%s)", path, exc)
             continue
         photo = resize_image(photo, residual.shape)
-        tiles.append((split, name, np.round(photo * 255).astype(np.uint8), colorize(residual, vmax=DEFAULT_RANGE),
-                      float(np.abs(residual).mean())))
+        tiles.append(
+            (
+                split,
+                name,
+                np.round(photo * 255).astype(np.uint8),
+                colorize(residual, vmax=DEFAULT_RANGE),
+                float(np.abs(residual).mean()),
+            )
+        )
     if not tiles:
         return None
     cell_w, cap = 2 * _TILE + 12, 42
     cols = 3 if len(tiles) >= 3 else len(tiles)
-    rows = [tiles[i:i + cols] for i in range(0, len(tiles), cols)]
+    rows = [tiles[i : i + cols] for i in range(0, len(tiles), cols)]
     heights = [max(t[2].shape[0] for t in row) + cap for row in rows]
     width = max(cols * cell_w, 480)
     leg = legend(min(width - 20, 480), 44)
     sheet = Image.new("RGB", (width, 32 + sum(heights) + leg.shape[0] + 8), "white")
     d = ImageDraw.Draw(sheet)
-    d.text((8, 8), "Examples: photo | residual heatmap (blue too dark, white ideal, red too bright)", fill="black", font=_font(14))
+    d.text(
+        (8, 8),
+        "Examples: photo | residual heatmap (blue too dark, white ideal, red too bright)",
+        fill="black",
+        font=_font(14),
+    )
     y = 32
     for row, h in zip(rows, heights):
         for k, (split, name, photo, heat, mabs) in enumerate(row):
@@ -138,7 +162,9 @@ def _contact_sheet(stats: CardStats) -> Optional[bytes]:
             sheet.paste(Image.fromarray(heat), (x + photo.shape[1] + 4, y))
             label = name if len(name) <= 40 else name[:18] + "…" + name[-20:]
             d.text((x, y + photo.shape[0] + 4), label, fill="black", font=_font(12))
-            d.text((x, y + photo.shape[0] + 20), f"{split} · mean |residual| {mabs:.3f}", fill=(80, 80, 80), font=_font(12))
+            d.text(
+                (x, y + photo.shape[0] + 20), f"{split} · mean |residual| {mabs:.3f}", fill=(80, 80, 80), font=_font(12)
+            )
         y += h
     sheet.paste(Image.fromarray(leg), (10, y))
     buf = io.BytesIO()
@@ -179,7 +205,8 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
         "residual map `Y(photo) - Y(ideal)` in [-1, 1] (Rec.601 luma of sRGB values; negative = too dark, "
         "positive = too bright, 0 = ideal).",
         "",
-        f"- Label policy: `{labels}`" + (f" ({consensus} of each expert's newest accepted annotation)" if labels == "consensus" else ""),
+        f"- Label policy: `{labels}`"
+        + (f" ({consensus} of each expert's newest accepted annotation)" if labels == "consensus" else ""),
         f"- Formats: {', '.join(report.formats)}",
         f"- License: {lic}",
         "- Check the files: `iea release verify PATH` (every file's sha256 is in `manifest.json`).",
@@ -193,31 +220,41 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
     ]
     for split in stats.splits:
         sc = stats.scores.get(split, [])
-        lines.append(f"| {split} | {stats.n.get(split, 0)} | {len(stats.scenes.get(split, ()))} | {len(stats.areas.get(split, []))} | "
-                     f"{_fmt(sc, np.mean, 2)} | {_fmt(sc, np.min, 2)} | {_fmt(sc, np.max, 2)} |")
+        lines.append(
+            f"| {split} | {stats.n.get(split, 0)} | {len(stats.scenes.get(split, ()))} | {len(stats.areas.get(split, []))} | "
+            f"{_fmt(sc, np.mean, 2)} | {_fmt(sc, np.min, 2)} | {_fmt(sc, np.max, 2)} |"
+        )
     lines += ["", "## Score histograms", ""]
     lines.append("![score histograms](card/score_histograms.png)" if hist else "No image of this release has a score.")
     lines += [
-        "", "## Under- and over-exposed areas", "",
+        "",
+        "## Under- and over-exposed areas",
+        "",
         "Share of pixels with residual below -0.05 (under) or above +0.05 (over), and mean |residual|, averaged over "
-        "the labelled images of each split.", "",
+        "the labelled images of each split.",
+        "",
         "| split | labelled | under | over | mean abs residual |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for split in stats.splits:
         a = np.array(stats.areas.get(split, []), dtype=np.float64).reshape(-1, 3)
-        lines.append(f"| {split} | {len(a)} | {_fmt(a[:, 0], np.mean)} | {_fmt(a[:, 1], np.mean)} | {_fmt(a[:, 2], np.mean)} |")
+        lines.append(
+            f"| {split} | {len(a)} | {_fmt(a[:, 0], np.mean)} | {_fmt(a[:, 1], np.mean)} | {_fmt(a[:, 2], np.mean)} |"
+        )
     lines += ["", "## Expert agreement", ""]
     if labels == "consensus" and any(stats.agreement.values()):
         lines += [
             "Per image: number of experts, mean per-pixel spread (standard deviation across experts) and the share "
-            "of pixels where experts disagree on the sign (one below -0.05, another above +0.05).", "",
+            "of pixels where experts disagree on the sign (one below -0.05, another above +0.05).",
+            "",
             "| split | images | experts (mean) | spread (mean) | sign disagreement (mean) |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         for split in stats.splits:
             a = np.array(stats.agreement.get(split, []), dtype=np.float64).reshape(-1, 3)
-            lines.append(f"| {split} | {len(a)} | {_fmt(a[:, 0], np.mean, 2)} | {_fmt(a[:, 1], np.mean)} | {_fmt(a[:, 2], np.mean)} |")
+            lines.append(
+                f"| {split} | {len(a)} | {_fmt(a[:, 0], np.mean, 2)} | {_fmt(a[:, 1], np.mean)} | {_fmt(a[:, 2], np.mean)} |"
+            )
         if report.below_min_experts:
             lines += ["", f"{len(report.below_min_experts)} image(s) had too few experts and are not in this release."]
     else:
@@ -226,7 +263,9 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
     lines.append("![examples](card/examples.png)" if sheet else "No labelled image with a file to show.")
     notes = []
     if report.without_files:
-        notes.append(f"- {len(report.without_files)} image(s) are listed by name only: the catalog had no file for them.")
+        notes.append(
+            f"- {len(report.without_files)} image(s) are listed by name only: the catalog had no file for them."
+        )
     if report.unlabelled:
         notes.append(f"- {len(report.unlabelled)} image(s) have no residual map under this label policy.")
     if notes:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from iea_data.core.imaging import check_residual, resize_map
-from iea_data.workflows.labels import IDEAL_TOLERANCE
+from iea_data.core.residuals import IDEAL_TOLERANCE
 
 __all__ = ["CONSENSUS_METHODS", "TRIM_PROPORTION", "SIGN_TOLERANCE", "consensus_map", "agreement_stats"]
 
@@ -21,7 +21,9 @@ SIGN_TOLERANCE = IDEAL_TOLERANCE
 def _stack(maps: Sequence[np.ndarray]) -> np.ndarray:
     if isinstance(maps, np.ndarray):
         if maps.ndim != 3:
-            raise ValueError(f"maps must be a sequence of (h, w) residual maps or an (n, h, w) array; got shape {maps.shape}")
+            raise ValueError(
+                f"maps must be a sequence of (h, w) residual maps or an (n, h, w) array; got shape {maps.shape}"
+            )
         maps = list(maps)
     maps = list(maps)
     if not maps:
@@ -69,7 +71,7 @@ def consensus_map(maps: Sequence[np.ndarray], *, method: str = "median") -> np.n
     else:
         n = stack.shape[0]
         k = int(np.floor(n * TRIM_PROPORTION))
-        out = np.sort(stack, axis=0)[k:n - k].mean(axis=0)
+        out = np.sort(stack, axis=0)[k : n - k].mean(axis=0)
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 

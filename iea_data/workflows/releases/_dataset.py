@@ -7,14 +7,16 @@ import logging
 import math
 import os
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from iea_data.core.imaging import read_image, resize_image, resize_map
+from iea_data.core.residuals import official_map_to_residual
+
 from ._errors import ReleaseError
 from ._files import MANIFEST_NAME, resolve_file
-from ._official import official_map_to_residual
 
 __all__ = ["ReleaseDataset"]
 
@@ -62,8 +64,9 @@ class ReleaseDataset(Dataset):
     >>> loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2)      # doctest: +SKIP
     """
 
-    def __init__(self, path, split: str, *, resize=None, format: str = "native", labelled_only: bool = True,
-                 workspace=None):
+    def __init__(
+        self, path, split: str, *, resize=None, format: str = "native", labelled_only: bool = True, workspace=None
+    ):
         self.path = Path(path)
         if not (self.path / MANIFEST_NAME).is_file():
             raise ReleaseError(f"{self.path} is not a release (no {MANIFEST_NAME}); pass WORKSPACE/releases/NAME/X.Y.Z")
@@ -73,18 +76,28 @@ class ReleaseDataset(Dataset):
             self.size = None
         elif isinstance(resize, int) and not isinstance(resize, bool) and resize > 0:
             self.size = (resize, resize)
-        elif isinstance(resize, (tuple, list)) and len(resize) == 2 and all(isinstance(v, int) and v > 0 for v in resize):
+        elif (
+            isinstance(resize, (tuple, list)) and len(resize) == 2 and all(isinstance(v, int) and v > 0 for v in resize)
+        ):
             self.size = (int(resize[0]), int(resize[1]))
         else:
             raise ValueError(f"resize must be None, a positive int (e.g. 256) or an (h, w) pair, got {resize!r}")
         self.split, self.format, self.workspace = split, format, workspace
         rows = self._native_rows() if format == "native" else self._official_rows()
         if not rows and not self._has_split():
-            raise ReleaseError(f"release {self.path} has no split {split!r}; splits: {', '.join(self._splits()) or 'none'}")
+            raise ReleaseError(
+                f"release {self.path} has no split {split!r}; splits: {', '.join(self._splits()) or 'none'}"
+            )
         keep = [r for r in rows if r["file"] and r["map"]] if labelled_only else rows
         self.skipped = len(rows) - len(keep)
         if self.skipped:
-            log.info("%s/%s: %d of %d images left out (no file or no residual map)", self.path, split, self.skipped, len(rows))
+            log.info(
+                "%s/%s: %d of %d images left out (no file or no residual map)",
+                self.path,
+                split,
+                self.skipped,
+                len(rows),
+            )
         self.rows = keep
 
     # -- index building
@@ -104,12 +117,25 @@ class ReleaseDataset(Dataset):
 
         table = self.path / "native" / "images.parquet"
         if not table.is_file():
-            raise ReleaseError(f"release {self.path} has no native format (native/images.parquet); try format='official'")
-        t = pq.read_table(table, columns=["image_id", "name", "scene", "split", "position", "score", "file", "map_file"])
+            raise ReleaseError(
+                f"release {self.path} has no native format (native/images.parquet); try format='official'"
+            )
+        t = pq.read_table(
+            table, columns=["image_id", "name", "scene", "split", "position", "score", "file", "map_file"]
+        )
         rows = [r for r in t.to_pylist() if r["split"] == self.split]
         rows.sort(key=lambda r: r["position"])
-        return [{"image_id": r["image_id"], "name": r["name"], "scene": r["scene"] or "", "score": r["score"],
-                 "file": r["file"], "map": r["map_file"]} for r in rows]
+        return [
+            {
+                "image_id": r["image_id"],
+                "name": r["name"],
+                "scene": r["scene"] or "",
+                "score": r["score"],
+                "file": r["file"],
+                "map": r["map_file"],
+            }
+            for r in rows
+        ]
 
     def _official_rows(self) -> list[dict]:
         csv_path = self.path / "official" / f"{self.split}.csv"
@@ -129,11 +155,16 @@ class ReleaseDataset(Dataset):
                 stem = os.path.splitext(r["img_id"])[0]
                 img_rel = f"official/images/{r['img_id']}"
                 map_rel = f"official/maps/{stem}.npy"
-                rows.append({
-                    "image_id": ids.get(r["img_id"], -1), "name": r["img_id"], "scene": os.path.splitext(r["ref_id"])[0],
-                    "score": float(r["score"]), "file": img_rel if self._exists(img_rel) else None,
-                    "map": map_rel if (self.path / map_rel).is_file() else None,
-                })
+                rows.append(
+                    {
+                        "image_id": ids.get(r["img_id"], -1),
+                        "name": r["img_id"],
+                        "scene": os.path.splitext(r["ref_id"])[0],
+                        "score": float(r["score"]),
+                        "file": img_rel if self._exists(img_rel) else None,
+                        "map": map_rel if (self.path / map_rel).is_file() else None,
+                    }
+                )
         return rows
 
     def _exists(self, rel: str) -> bool:
@@ -161,14 +192,18 @@ class ReleaseDataset(Dataset):
             residual = np.full(shape, np.nan, np.float32)
         else:
             arr = np.load(self.path / r["map"], allow_pickle=False)
-            residual = official_map_to_residual(arr) if self.format == "official" else arr.astype(np.float32, copy=False)
+            residual = (
+                official_map_to_residual(arr) if self.format == "official" else arr.astype(np.float32, copy=False)
+            )
             if residual.shape != shape:
                 residual = resize_map(residual, shape)
         score = r["score"]
         return {
             "image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))),
             "residual": torch.from_numpy(np.ascontiguousarray(residual[None])),
-            "score": float("nan") if score is None or (isinstance(score, float) and math.isnan(score)) else float(score),
+            "score": float("nan")
+            if score is None or (isinstance(score, float) and math.isnan(score))
+            else float(score),
             "image_id": int(r["image_id"]),
             "name": r["name"],
             "scene": r["scene"],

@@ -20,10 +20,19 @@ import logging
 import os
 import shutil
 from pathlib import Path
+
 from ._errors import ReleaseError
 
-__all__ = ["sha256_file", "place_file", "resolve_file", "release_workspace", "make_read_only", "writable_paths",
-           "remove_release_tree", "MANIFEST_NAME"]
+__all__ = [
+    "sha256_file",
+    "place_file",
+    "resolve_file",
+    "release_workspace",
+    "make_read_only",
+    "writable_paths",
+    "remove_release_tree",
+    "MANIFEST_NAME",
+]
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +207,10 @@ def resolve_file(release: str | os.PathLike[str], relpath: str, *, workspace=Non
 
     with ws.session() as s:
         paths = s.scalars(
-            select(ImagePath.path).join(Image, Image.id == ImagePath.image_id).where(Image.sha256 == ref["sha256"]).order_by(ImagePath.id)
+            select(ImagePath.path)
+            .join(Image, Image.id == ImagePath.image_id)
+            .where(Image.sha256 == ref["sha256"])
+            .order_by(ImagePath.id)
         ).all()
     for p in paths:
         try:

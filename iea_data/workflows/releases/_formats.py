@@ -21,15 +21,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from iea_data.core.residuals import residual_to_official_map
 from iea_data.workflows.catalog import format_score
+
 from ._errors import ReleaseError
 from ._files import place_file, sha256_file
 from ._gather import Sample, SceneRef
-from ._official import residual_to_official_map
 from ._schema import release_arrow_schema
 
-__all__ = ["FORMATS", "DEFAULT_SHARD_BYTES", "FileLog", "NativeWriter", "OfficialWriter", "WebDatasetWriter", "HfWriter",
-           "npy_bytes"]
+__all__ = [
+    "FORMATS",
+    "DEFAULT_SHARD_BYTES",
+    "FileLog",
+    "NativeWriter",
+    "OfficialWriter",
+    "WebDatasetWriter",
+    "HfWriter",
+    "npy_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,12 @@ class FileLog:
             self._dirs.add(parent)
         with open(path, "wb") as fh:
             fh.write(data)
-        self.files[rel] = {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "mode": "written"}
+        self.files[rel] = {
+            "path": rel,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "mode": "written",
+        }
         return rel
 
     def add_existing(self, rel: str, mode: str = "written") -> None:
@@ -116,21 +130,47 @@ class NativeWriter:
         if residual is not None:
             map_rel = f"native/maps/{smp.key}.npy"
             self.flog.write(map_rel, map_npy)
-            self.labels.append({
-                "image_key": smp.key, "policy": self.policy, "method": info["method"], "map_file": map_rel,
-                "map_sha256": self.flog.files[map_rel]["sha256"], "height": residual.shape[0], "width": residual.shape[1],
-                **info["stats"], "label_ids": json.dumps([lab.id for lab in smp.labels]),
-            })
+            self.labels.append(
+                {
+                    "image_key": smp.key,
+                    "policy": self.policy,
+                    "method": info["method"],
+                    "map_file": map_rel,
+                    "map_sha256": self.flog.files[map_rel]["sha256"],
+                    "height": residual.shape[0],
+                    "width": residual.shape[1],
+                    **info["stats"],
+                    "label_ids": json.dumps([lab.id for lab in smp.labels]),
+                }
+            )
         if info.get("agreement"):
             self.agreement.append({"image_key": smp.key, **info["agreement"], "method": info["method"]})
         m = smp.meta
-        self.images.append({
-            "image_key": smp.key, "image_id": smp.image_id, "name": smp.name, "sha256": smp.sha256, "split": smp.split,
-            "position": smp.position, "scene": smp.scene, "variant": m.get("variant"), "ev": m.get("ev"),
-            "width": m.get("width"), "height": m.get("height"), "format": m.get("format"), "camera": m.get("camera"),
-            "score": smp.score, "score_source": smp.score_source, "file": file_rel, "file_mode": mode, "map_file": map_rel,
-            "luma_mean": m.get("luma_mean"), "frac_black": m.get("frac_black"), "frac_white": m.get("frac_white"),
-        })
+        self.images.append(
+            {
+                "image_key": smp.key,
+                "image_id": smp.image_id,
+                "name": smp.name,
+                "sha256": smp.sha256,
+                "split": smp.split,
+                "position": smp.position,
+                "scene": smp.scene,
+                "variant": m.get("variant"),
+                "ev": m.get("ev"),
+                "width": m.get("width"),
+                "height": m.get("height"),
+                "format": m.get("format"),
+                "camera": m.get("camera"),
+                "score": smp.score,
+                "score_source": smp.score_source,
+                "file": file_rel,
+                "file_mode": mode,
+                "map_file": map_rel,
+                "luma_mean": m.get("luma_mean"),
+                "frac_black": m.get("frac_black"),
+                "frac_white": m.get("frac_white"),
+            }
+        )
         self.splits.append({"split": smp.split, "image_key": smp.key, "position": smp.position})
         if smp.scene is not None:
             self.scene_splits[(smp.scene, smp.split)] += 1
@@ -143,11 +183,26 @@ class NativeWriter:
             if ref.reference_path and ref.reference_sha256:
                 ext = os.path.splitext(ref.reference_path)[1].lower()
                 ref_rel = f"native/images/{ref.reference_sha256}{ext}"
-                self.flog.place(ref_rel, ref.reference_path, sha256=ref.reference_sha256, copy=self.copy, image=ref.reference)
-            scene_rows.append({"scene": name, "split": split, "n_images": n, "reference": ref.reference,
-                               "reference_sha256": ref.reference_sha256, "reference_file": ref_rel})
-        for table, rows in (("images", self.images), ("labels", self.labels), ("splits", self.splits),
-                            ("agreement", self.agreement), ("scenes", scene_rows)):
+                self.flog.place(
+                    ref_rel, ref.reference_path, sha256=ref.reference_sha256, copy=self.copy, image=ref.reference
+                )
+            scene_rows.append(
+                {
+                    "scene": name,
+                    "split": split,
+                    "n_images": n,
+                    "reference": ref.reference,
+                    "reference_sha256": ref.reference_sha256,
+                    "reference_file": ref_rel,
+                }
+            )
+        for table, rows in (
+            ("images", self.images),
+            ("labels", self.labels),
+            ("splits", self.splits),
+            ("agreement", self.agreement),
+            ("scenes", scene_rows),
+        ):
             _write_table(self.flog, f"native/{table}.parquet", table, rows)
 
 
@@ -177,7 +232,9 @@ class OfficialWriter:
             return
         ident = smp.sha256 or f"name:{smp.name}"
         if self.names.setdefault(smp.name, ident) != ident:
-            self.skipped.append((smp.name, "another image of the release has this file name; left out of the official layout"))
+            self.skipped.append(
+                (smp.name, "another image of the release has this file name; left out of the official layout")
+            )
             return
         if smp.score is None:
             self.no_score += 1
@@ -185,14 +242,21 @@ class OfficialWriter:
         if smp.path is not None and smp.sha256:
             self.flog.place(f"official/images/{smp.name}", smp.path, sha256=smp.sha256, copy=self.copy, image=smp.name)
         if residual is not None:
-            self.flog.write(f"official/maps/{os.path.splitext(smp.name)[0]}.npy", npy_bytes(residual_to_official_map(residual)))
+            self.flog.write(
+                f"official/maps/{os.path.splitext(smp.name)[0]}.npy", npy_bytes(residual_to_official_map(residual))
+            )
         else:
             self.no_map += 1
         if ref.reference not in self.refs_done:
             self.refs_done.add(ref.reference)
             if ref.reference_path and ref.reference_sha256:
-                self.flog.place(f"official/references/{ref.reference}", ref.reference_path, sha256=ref.reference_sha256,
-                                copy=self.copy, image=ref.reference)
+                self.flog.place(
+                    f"official/references/{ref.reference}",
+                    ref.reference_path,
+                    sha256=ref.reference_sha256,
+                    copy=self.copy,
+                    image=ref.reference,
+                )
 
     def close(self, split_names: list[str]) -> None:
         for split in split_names:
@@ -271,16 +335,18 @@ class HfWriter:
             import datasets
         except ImportError:
             raise ReleaseError("format 'hf' needs the Hugging Face `datasets` package: pip install datasets") from None
-        f = datasets.Features({
-            "image": datasets.Image(),
-            "residual": datasets.Array2D(shape=HF_MAP_SIZE, dtype="float32"),
-            "has_label": datasets.Value("bool"),
-            "score": datasets.Value("float64"),
-            "image_key": datasets.Value("string"),
-            "name": datasets.Value("string"),
-            "scene": datasets.Value("string"),
-            "variant": datasets.Value("string"),
-        })
+        f = datasets.Features(
+            {
+                "image": datasets.Image(),
+                "residual": datasets.Array2D(shape=HF_MAP_SIZE, dtype="float32"),
+                "has_label": datasets.Value("bool"),
+                "score": datasets.Value("float64"),
+                "image_key": datasets.Value("string"),
+                "name": datasets.Value("string"),
+                "scene": datasets.Value("string"),
+                "variant": datasets.Value("string"),
+            }
+        )
         self.features = f
         self.schema = f.arrow_schema
         self.flog = flog

@@ -6,13 +6,15 @@ import hashlib
 import logging
 import os
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from iea_data.store import Image, ImagePath, Label, Scene, Score, SplitMember
+
 from ._errors import ReleaseError
 from ._splits import Group, assign_splits, normalize_ratios, score_bin
 
@@ -102,8 +104,17 @@ def _first_paths(s: Session, stale: list) -> dict[int, str]:
 
 
 def _labels(s: Session, policy: str) -> dict[int, list[LabelRef]]:
-    cols = (Label.id, Label.image_id, Label.kind, Label.chain, Label.revision, Label.status, Label.map_object,
-            Label.height, Label.width)
+    cols = (
+        Label.id,
+        Label.image_id,
+        Label.kind,
+        Label.chain,
+        Label.revision,
+        Label.status,
+        Label.map_object,
+        Label.height,
+        Label.width,
+    )
     q = select(*cols).order_by(Label.image_id, Label.created_at, Label.id)
     if policy == "consensus":
         q = q.where(Label.kind == "annotation", Label.status == "accepted")
@@ -164,9 +175,24 @@ def gather(
     """
     stale: list = []
     paths = _first_paths(s, stale)
-    cols = [Image.id, Image.name, Image.sha256, Image.status, Image.scene_id, Image.variant, Image.ev, Image.width,
-            Image.height, Image.format, Image.exif_camera_make, Image.exif_camera_model, Image.luma_mean,
-            Image.frac_black, Image.frac_white, Image.thumbnail]
+    cols = [
+        Image.id,
+        Image.name,
+        Image.sha256,
+        Image.status,
+        Image.scene_id,
+        Image.variant,
+        Image.ev,
+        Image.width,
+        Image.height,
+        Image.format,
+        Image.exif_camera_make,
+        Image.exif_camera_model,
+        Image.luma_mean,
+        Image.frac_black,
+        Image.frac_white,
+        Image.thumbnail,
+    ]
     extra = [c for c in stratify if c in _IMAGE_COLUMNS and c not in {col.key for col in cols}]
     cols += [getattr(Image, c) for c in extra]
     scenes_rows = s.execute(select(Scene.id, Scene.name, Scene.reference_image_id)).all()
@@ -186,8 +212,21 @@ def gather(
         make_ = r.get("exif_camera_make") or ""
         model = r.get("exif_camera_model") or ""
         camera = (make_ + " " + model).strip() or None
-        meta = {k: r.get(k) for k in ("variant", "ev", "width", "height", "format", "luma_mean", "frac_black",
-                                      "frac_white", "thumbnail", *extra)}
+        meta = {
+            k: r.get(k)
+            for k in (
+                "variant",
+                "ev",
+                "width",
+                "height",
+                "format",
+                "luma_mean",
+                "frac_black",
+                "frac_white",
+                "thumbnail",
+                *extra,
+            )
+        }
         meta["camera"] = camera
         smp = Sample(r["id"], r["name"], r["sha256"], scene_name.get(r["scene_id"]), meta, paths.get(r["id"]))
         if split_source is not None and (r["id"], split_source) in by_source:
@@ -230,7 +269,12 @@ def gather(
                 r = by_id.get(image_id)
                 if r is None:  # status error: nothing to release
                     name = s.scalar(select(Image.name).where(Image.id == image_id))
-                    stale.append((name, f"status 'error' in the catalog (see `iea catalog errors`): left out of split {release_split!r}"))
+                    stale.append(
+                        (
+                            name,
+                            f"status 'error' in the catalog (see `iea catalog errors`): left out of split {release_split!r}",
+                        )
+                    )
                     continue
                 smp = make(r, f"manifest:{catalog_split}")
                 if not qualifies(smp):
@@ -247,7 +291,8 @@ def gather(
             groups[f"scene:{c.scene}" if c.scene is not None else f"image:{c.name}#{c.image_id}"].append(c)
         plan = assign_splits(
             [Group(k, len(v), tuple(_stratum_value(v, col) for col in stratify)) for k, v in groups.items()],
-            ratios, seed=seed,
+            ratios,
+            seed=seed,
         )
         per_split: dict[str, list[Sample]] = defaultdict(list)
         for k, v in groups.items():
@@ -272,4 +317,10 @@ def gather(
             paths.get(ref),
         )
     s.rollback()
-    return {"samples": samples, "scenes": scenes, "below_min_experts": below, "stale": stale, "memberships": memberships}
+    return {
+        "samples": samples,
+        "scenes": scenes,
+        "below_min_experts": below,
+        "stale": stale,
+        "memberships": memberships,
+    }

@@ -10,20 +10,29 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 from sqlalchemy import select
 
+from iea_data.core.progress import ProgressFn
 from iea_data.store import Release
+
 from ._errors import ReleaseError
 from ._files import MANIFEST_NAME, sha256_file, writable_paths
 from ._schema import validate_manifest
 
-__all__ = ["VerifyReport", "DiffReport", "verify_release", "list_releases", "diff_releases", "open_release", "read_manifest"]
+__all__ = [
+    "VerifyReport",
+    "DiffReport",
+    "verify_release",
+    "list_releases",
+    "diff_releases",
+    "open_release",
+    "read_manifest",
+]
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[int, int], None]
 
 
 _BATCH = 256
@@ -80,8 +89,14 @@ def open_release(ref: str | os.PathLike[str], workspace=None) -> Path:
         q = release_path(workspace, name, version)  # the whole name and version checked: no "../", no "\n"
         if (q / MANIFEST_NAME).is_file():
             return q
-        known = [f"{d.parent.name}@{d.name}" for d in sorted(workspace.releases_dir.glob("*/*")) if (d / MANIFEST_NAME).is_file()]
-        raise ReleaseError(f"no release {text} in {workspace.releases_dir}; built releases: {', '.join(known) or 'none'}")
+        known = [
+            f"{d.parent.name}@{d.name}"
+            for d in sorted(workspace.releases_dir.glob("*/*"))
+            if (d / MANIFEST_NAME).is_file()
+        ]
+        raise ReleaseError(
+            f"no release {text} in {workspace.releases_dir}; built releases: {', '.join(known) or 'none'}"
+        )
     raise ReleaseError(f"{text} is neither a release folder (with {MANIFEST_NAME}) nor NAME@X.Y.Z of the workspace")
 
 
@@ -116,7 +131,9 @@ class VerifyReport:
         return d
 
 
-def verify_release(path, *, workspace=None, workers: Optional[int] = None, progress: Optional[ProgressFn] = None) -> VerifyReport:
+def verify_release(
+    path, *, workspace=None, workers: Optional[int] = None, progress: Optional[ProgressFn] = None
+) -> VerifyReport:
     """Recompute every checksum of a release and name each changed, missing or extra file.
 
     Parameters
@@ -161,7 +178,7 @@ def verify_release(path, *, workspace=None, workers: Optional[int] = None, progr
     done = 0
     workers = workers or min(8, os.cpu_count() or 1)
     # Files are checked in batches (per-file thread hand-offs would cost more than hashing a small file).
-    batches = [present[i:i + _BATCH] for i in range(0, total, _BATCH)]
+    batches = [present[i : i + _BATCH] for i in range(0, total, _BATCH)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for bad, nb, count in pool.map(lambda b: _check_batch(root, b, expected), batches):
             changed.extend(bad)
@@ -172,8 +189,11 @@ def verify_release(path, *, workspace=None, workers: Optional[int] = None, progr
     match = None
     if workspace is not None:
         with workspace.session() as s:
-            recorded = s.scalar(select(Release.manifest_sha256).where(
-                Release.name == manifest["name"], Release.version == manifest["version"]))
+            recorded = s.scalar(
+                select(Release.manifest_sha256).where(
+                    Release.name == manifest["name"], Release.version == manifest["version"]
+                )
+            )
             s.rollback()
         if recorded is not None:
             match = recorded == mf_sha
@@ -181,9 +201,17 @@ def verify_release(path, *, workspace=None, workers: Optional[int] = None, progr
                 changed.append(MANIFEST_NAME)
     changed.sort()
     report = VerifyReport(
-        path=str(root), ok=not (changed or missing or extra), n_files=len(expected), n_bytes=n_bytes + mf_size,
-        changed=changed, missing=missing, extra=extra, references=len(manifest.get("references", [])),
-        manifest_sha256=mf_sha, catalog_manifest_match=match, writable=writable_paths(root),
+        path=str(root),
+        ok=not (changed or missing or extra),
+        n_files=len(expected),
+        n_bytes=n_bytes + mf_size,
+        changed=changed,
+        missing=missing,
+        extra=extra,
+        references=len(manifest.get("references", [])),
+        manifest_sha256=mf_sha,
+        catalog_manifest_match=match,
+        writable=writable_paths(root),
         seconds=time.perf_counter() - t0,
     )
     return report
@@ -198,14 +226,29 @@ def list_releases(ws) -> list[dict]:
     rows: dict[tuple[str, str], dict] = {}
     with ws.session() as s:
         for r in s.scalars(select(Release).order_by(Release.created_at.desc(), Release.id.desc())):
-            rows[(r.name, r.version)] = {"name": r.name, "version": r.version, "created_at": str(r.created_at),
-                                         "path": r.path, "recorded": True, "manifest_sha256": r.manifest_sha256}
+            rows[(r.name, r.version)] = {
+                "name": r.name,
+                "version": r.version,
+                "created_at": str(r.created_at),
+                "path": r.path,
+                "recorded": True,
+                "manifest_sha256": r.manifest_sha256,
+            }
         s.rollback()
     if ws.releases_dir.is_dir():
         for d in sorted(ws.releases_dir.glob("*/*")):
             if d.is_dir() and not d.name.startswith(".") and (d / MANIFEST_NAME).is_file():
-                rows.setdefault((d.parent.name, d.name), {"name": d.parent.name, "version": d.name, "created_at": None,
-                                                          "path": str(d), "recorded": False, "manifest_sha256": None})
+                rows.setdefault(
+                    (d.parent.name, d.name),
+                    {
+                        "name": d.parent.name,
+                        "version": d.name,
+                        "created_at": None,
+                        "path": str(d),
+                        "recorded": False,
+                        "manifest_sha256": None,
+                    },
+                )
     out = []
     for row in rows.values():
         p = Path(row["path"])
@@ -250,8 +293,10 @@ def _native_images(root: Path) -> dict[str, dict]:
     if not t.is_file():
         raise ReleaseError(f"release {root} has no native format (native/images.parquet); diff needs it")
     rows = {r["image_key"]: r for r in pq.read_table(t, columns=["image_key", "name", "split", "map_file"]).to_pylist()}
-    sha = {r["image_key"]: r["map_sha256"] for r in
-           pq.read_table(root / "native" / "labels.parquet", columns=["image_key", "map_sha256"]).to_pylist()}
+    sha = {
+        r["image_key"]: r["map_sha256"]
+        for r in pq.read_table(root / "native" / "labels.parquet", columns=["image_key", "map_sha256"]).to_pylist()
+    }
     for key, r in rows.items():
         r["map_sha256"] = sha.get(key)
     return rows

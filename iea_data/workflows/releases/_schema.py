@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 from typing import Any
 
 import pyarrow as pa
 
 from schemas import SCHEMAS_DIR
+
 from ._errors import ManifestSchemaError, ReleaseError
 
 __all__ = [
@@ -61,7 +61,7 @@ def _python_pattern(pattern: str) -> str:
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
@@ -75,8 +75,8 @@ def _python_pattern(pattern: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=None)
-def _regex(pattern: str) -> "re.Pattern":
+@cache
+def _regex(pattern: str) -> re.Pattern:
     return re.compile(_python_pattern(pattern))
 
 
@@ -138,7 +138,7 @@ def _compile(s: dict):
     return check
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_manifest_schema() -> dict:
     """The manifest's JSON schema (``schemas/release/manifest.v1.schema.json``)."""
     return json.loads(MANIFEST_SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -211,13 +211,14 @@ def validate_manifest(manifest: dict, *, source: str = "manifest.json") -> dict:
     errors = schema_errors(manifest, load_manifest_schema())
     if errors:
         raise ManifestSchemaError(
-            f"{source} does not follow {MANIFEST_SCHEMA_PATH.name}: " + "; ".join(errors[:5])
+            f"{source} does not follow {MANIFEST_SCHEMA_PATH.name}: "
+            + "; ".join(errors[:5])
             + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
         )
     return manifest
 
 
-@lru_cache(maxsize=None)
+@cache
 def release_arrow_schema(table: str) -> pa.Schema:
     """The frozen Arrow schema of a native release table (``images``, ``scenes``, ``labels``, ``splits``, ``agreement``).
 
@@ -232,4 +233,6 @@ def release_arrow_schema(table: str) -> pa.Schema:
     except FileNotFoundError:
         raise ReleaseError(f"no Arrow schema for release table {table!r} at {path}") from None
     fields = [pa.field(f["name"], _TYPES[f["type"]], nullable=f["nullable"]) for f in data["fields"]]
-    return pa.schema(fields, metadata={b"iea.table": table.encode(), b"iea.schema_version": RELEASE_ARROW_SCHEMA.encode()})
+    return pa.schema(
+        fields, metadata={b"iea.table": table.encode(), b"iea.schema_version": RELEASE_ARROW_SCHEMA.encode()}
+    )

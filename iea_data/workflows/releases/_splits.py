@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -70,7 +70,9 @@ def normalize_ratios(ratios) -> dict[str, float]:
     else:
         ratios = tuple(ratios)
         if len(ratios) not in SPLIT_NAMES:
-            raise ValueError(f"ratios must hold 2 or 3 numbers (train, [val,] test) or a {{name: ratio}} mapping; got {ratios!r}")
+            raise ValueError(
+                f"ratios must hold 2 or 3 numbers (train, [val,] test) or a {{name: ratio}} mapping; got {ratios!r}"
+            )
         items = list(zip(SPLIT_NAMES[len(ratios)], ratios))
     if not items:
         raise ValueError("ratios must name at least one split")

@@ -5,17 +5,23 @@ expert annotations painted over them (see :mod:`iea_data.workflows.targets._targ
 ``docs/annotation.md``). Who may paint: reviewers and admins (action ``"paint_target"``).
 """
 
+from ._paintable import PaintableScene, paintable_scenes
 from ._targets import (
-    EV_LIMIT,
     TargetSaveReport,
     TargetState,
     apply_target,
-    ideal_from_ev,
     open_target,
     save_target,
     target_head,
 )
-from ._paintable import PaintableScene, paintable_scenes
 
-__all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "apply_target",
-           "target_head", "PaintableScene", "paintable_scenes"]
+__all__ = [
+    "TargetState",
+    "TargetSaveReport",
+    "open_target",
+    "save_target",
+    "apply_target",
+    "target_head",
+    "PaintableScene",
+    "paintable_scenes",
+]

@@ -77,11 +77,14 @@ def paintable_scenes(session: Session) -> list[PaintableScene]:
         if ref_name is None:
             reason = "no reference image; set one with `iea scenes set-reference SCENE IMAGE`"
         elif status == "missing":
-            reason = (f"its reference {ref_name!r} has no file yet (imported from a manifest); "
-                      "ingest the images to link it")
+            reason = (
+                f"its reference {ref_name!r} has no file yet (imported from a manifest); ingest the images to link it"
+            )
         elif status != "ok" or not width or not height:
-            reason = (f"its reference {ref_name!r} could not be decoded (status {status}); "
-                      "see `iea catalog errors`, fix the file and ingest it again")
+            reason = (
+                f"its reference {ref_name!r} could not be decoded (status {status}); "
+                "see `iea catalog errors`, fix the file and ingest it again"
+            )
         else:
             reason = None
         out.append(PaintableScene(scene_id, name, ref_name, reason))

@@ -26,32 +26,25 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from iea_data.store import Draft, Image, Label, Scene, Target, User, utcnow
-from iea_data.workflows.catalog._queries import image_path
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
-from iea_data.core.imaging import apply_ev, check_image, label_shape, read_image, resize_map
-from iea_data.workflows.labels._drafts import strokes_bytes, strokes_from_bytes
-from iea_data.workflows.labels._prelabel import refdiff_map
-from iea_data.workflows.labels._revisions import chain_head, save_label
-from iea_data.workflows.users._accounts import load_actor
-from iea_data.workflows.users._roles import UserInfo, require
-from iea_data.store import transaction
+from iea_data.core.imaging import label_shape, read_image
+from iea_data.core.progress import ProgressFn
+from iea_data.core.residuals import check_ev_map, ideal_from_ev, variant_refdiff
+from iea_data.store import Draft, Image, Label, Scene, Target, User, UserInfo, require, transaction, utcnow
+from iea_data.workflows.catalog import image_path
+from iea_data.workflows.labels import chain_head, save_label, strokes_bytes, strokes_from_bytes
+from iea_data.workflows.users import load_actor
 
-__all__ = ["EV_LIMIT", "TargetState", "TargetSaveReport", "ideal_from_ev", "open_target", "save_target", "apply_target",
-           "target_head"]
+__all__ = ["TargetState", "TargetSaveReport", "open_target", "save_target", "apply_target", "target_head"]
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[int, int], None]
-
-#: EV maps are limited to ±EV_LIMIT stops (beyond, every pixel is black or white anyway).
-EV_LIMIT = 10.0
 
 
 @dataclass
@@ -92,50 +85,6 @@ class TargetSaveReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (image name, message)
 
 
-def ideal_from_ev(reference_rgb: np.ndarray, ev_map: np.ndarray) -> np.ndarray:
-    """The ideal-exposure image: the reference scaled by ``2**EV`` in linear light, clipped.
-
-    Parameters
-    ----------
-    reference_rgb : ndarray, float32 (H, W, 3) in [0, 1]
-        The scene's reference, sRGB-encoded.
-    ev_map : ndarray, float32 (h, w)
-        Stops per pixel, finite; resized to (H, W) (bilinear when growing) when its size differs.
-
-    Returns
-    -------
-    ndarray, float32 (H, W, 3) in [0, 1]
-        ``linear_to_srgb(clip(srgb_to_linear(reference) * 2**ev, 0, 1))``.
-
-    Examples
-    --------
-    >>> ref = np.full((2, 4, 3), 0.5, np.float32)
-    >>> ev = np.array([[0.0, 1.0]], np.float32)
-    >>> ideal = ideal_from_ev(ref, ev)
-    >>> round(float(ideal[0, 0, 0]), 3), round(float(ideal[0, 3, 0]), 3)
-    (0.5, 0.686)
-    """
-    check_image(reference_rgb, "reference_rgb")
-    if not isinstance(ev_map, np.ndarray) or ev_map.ndim != 2 or ev_map.dtype != np.float32:
-        got = f"{ev_map.dtype} array of shape {ev_map.shape}" if isinstance(ev_map, np.ndarray) else type(ev_map).__name__
-        raise TypeError(f"ev_map must be a float32 (h, w) array of stops, got {got}")
-    if ev_map.shape != reference_rgb.shape[:2]:
-        ev_map = resize_map(ev_map, reference_rgb.shape[:2])
-    return apply_ev(reference_rgb, ev_map)
-
-
-def _check_ev(ev_map) -> np.ndarray:
-    if not isinstance(ev_map, np.ndarray) or ev_map.ndim != 2 or ev_map.dtype != np.float32:
-        got = f"{ev_map.dtype} array of shape {ev_map.shape}" if isinstance(ev_map, np.ndarray) else type(ev_map).__name__
-        raise TypeError(f"state.ev_map must be a float32 (h, w) array of stops, got {got}")
-    if not np.isfinite(ev_map).all():
-        raise ValueError("state.ev_map must be finite (no NaN or inf)")
-    lo, hi = float(ev_map.min()), float(ev_map.max())
-    if lo < -EV_LIMIT or hi > EV_LIMIT:
-        raise ValueError(f"state.ev_map must lie in [-{EV_LIMIT:g}, {EV_LIMIT:g}] stops, got [{lo:.4g}, {hi:.4g}]")
-    return ev_map
-
-
 def target_head(session: Session, scene_id: int) -> Optional[Target]:
     """The scene's newest target revision (None when it has none)."""
     return session.scalar(select(Target).where(Target.scene_id == scene_id).order_by(Target.revision.desc()).limit(1))
@@ -173,8 +122,9 @@ def open_target(ws, session: Session, user: UserInfo, scene_id: int) -> TargetSt
         return TargetState(scene.id, head.id if head is not None else None, ref.id, ev, strokes)
 
 
-def save_target(ws, session: Session, user: UserInfo, state: TargetState, *,
-                progress: Optional[ProgressFn] = None) -> TargetSaveReport:
+def save_target(
+    ws, session: Session, user: UserInfo, state: TargetState, *, progress: Optional[ProgressFn] = None
+) -> TargetSaveReport:
     """Save a new target revision, recompute the scene's reference differences and rebase annotations.
 
     Parameters
@@ -208,14 +158,16 @@ def save_target(ws, session: Session, user: UserInfo, state: TargetState, *,
     """
     if not isinstance(state, TargetState):
         raise TypeError(f"state must be a TargetState (from open_target), got {type(state).__name__}")
-    ev = _check_ev(state.ev_map)
+    ev = check_ev_map(state.ev_map, "state.ev_map")
     strokes = strokes_bytes(state.strokes)
     with transaction(session):
         actor = load_actor(session, user.id)
         require(actor, "paint_target")
         scene, ref = _scene_and_reference(session, state.scene_id)
         if ref.id != state.reference_image_id:
-            raise StaleRevisionError(f"the reference of scene {scene.name!r} changed since the painter opened; reopen it")
+            raise StaleRevisionError(
+                f"the reference of scene {scene.name!r} changed since the painter opened; reopen it"
+            )
     ev_key = ws.objects.put_array(ev)
     strokes_key = ws.objects.put_bytes(strokes)
     try:
@@ -226,20 +178,32 @@ def save_target(ws, session: Session, user: UserInfo, state: TargetState, *,
             if state.parent_id != head_id:
                 raise StaleRevisionError(
                     f"this target was painted on revision {state.parent_id}, but scene {scene.name!r} is now at revision "
-                    f"{head_rev} (target {head_id}); reopen the newest target and re-apply your changes")
-            target = Target(scene_id=scene.id, base_image_id=ref.id, revision=head_rev + 1, parent_id=head_id,
-                            ev_map_object=ev_key, strokes_object=strokes_key, author_id=actor.id, status="accepted")
+                    f"{head_rev} (target {head_id}); reopen the newest target and re-apply your changes"
+                )
+            target = Target(
+                scene_id=scene.id,
+                base_image_id=ref.id,
+                revision=head_rev + 1,
+                parent_id=head_id,
+                ev_map_object=ev_key,
+                strokes_object=strokes_key,
+                author_id=actor.id,
+                status="accepted",
+            )
             session.add(target)
             session.flush()
             revision = target.revision
     except IntegrityError:
-        raise StaleRevisionError(f"another target of scene {scene.name!r} was saved first; reopen the newest one") from None
+        raise StaleRevisionError(
+            f"another target of scene {scene.name!r} was saved first; reopen the newest one"
+        ) from None
     log.info("%s saved target revision %d of scene %s", actor.name, revision, scene.name)
     return apply_target(ws, session, user, scene.id, progress=progress)
 
 
-def apply_target(ws, session: Session, user: UserInfo, scene_id: int, *,
-                 progress: Optional[ProgressFn] = None) -> TargetSaveReport:
+def apply_target(
+    ws, session: Session, user: UserInfo, scene_id: int, *, progress: Optional[ProgressFn] = None
+) -> TargetSaveReport:
     """Recompute the reference differences against the scene's newest target and rebase; resumable.
 
     :func:`save_target` calls it. Variants whose reference difference already comes from
@@ -256,15 +220,24 @@ def apply_target(ws, session: Session, user: UserInfo, scene_id: int, *,
         if target is None:
             raise NotFoundError(f"scene {scene.name!r} has no target yet; paint and save one first")
         if target.base_image_id != ref.id:
-            raise IeaError(f"the newest target of scene {scene.name!r} was painted on another reference; "
-                           f"paint a new target on the current reference")
+            raise IeaError(
+                f"the newest target of scene {scene.name!r} was painted on another reference; "
+                f"paint a new target on the current reference"
+            )
         ev = ws.objects.get_array(target.ev_map_object).astype(np.float32)
-        variants = list(session.execute(select(Image.id, Image.name).where(
-            Image.scene_id == scene.id, Image.id != ref.id, Image.status == "ok").order_by(Image.name)))
+        variants = list(
+            session.execute(
+                select(Image.id, Image.name)
+                .where(Image.scene_id == scene.id, Image.id != ref.id, Image.status == "ok")
+                .order_by(Image.name)
+            )
+        )
         refdiff_head: dict[int, Optional[int]] = {}
         for image_id, target_id in session.execute(
-                select(Label.image_id, Label.target_id).where(Label.image_id.in_([v[0] for v in variants]),
-                                                              Label.chain == "refdiff").order_by(Label.revision)):
+            select(Label.image_id, Label.target_id)
+            .where(Label.image_id.in_([v[0] for v in variants]), Label.chain == "refdiff")
+            .order_by(Label.revision)
+        ):
             refdiff_head[image_id] = target_id  # the newest revision wins
         current = {i for i, t in refdiff_head.items() if t == target.id}
         rpath = image_path(session, ref.id)
@@ -278,8 +251,9 @@ def apply_target(ws, session: Session, user: UserInfo, scene_id: int, *,
             raise IeaError(f"the reference {ref.name!r} has no readable file; ingest it again")
         ideal = ideal_from_ev(read_image(rpath).rgb, ev)
     except (IeaError, OSError) as exc:
-        report.errors.append((ref.name, f"reference differences not recomputed: {exc}; run apply_target again "
-                                        f"once it is readable"))
+        report.errors.append(
+            (ref.name, f"reference differences not recomputed: {exc}; run apply_target again once it is readable")
+        )
         return report
     for i, (image_id, name) in enumerate(todo):
         try:
@@ -293,27 +267,41 @@ def apply_target(ws, session: Session, user: UserInfo, scene_id: int, *,
     return report
 
 
-def _recompute_variant(ws, session: Session, actor: UserInfo, target: Target, ideal: np.ndarray, image_id: int,
-                       report: TargetSaveReport) -> None:
+def _recompute_variant(
+    ws, session: Session, actor: UserInfo, target: Target, ideal: np.ndarray, image_id: int, report: TargetSaveReport
+) -> None:
     store = ws.objects
     with transaction(session):
         vpath = image_path(session, image_id)
     if vpath is None:
         raise IeaError("no readable file; ingest it again")
-    variant = read_image(vpath).rgb
-    shape = label_shape(variant.shape[0], variant.shape[1], ws.settings.label_max_side)
-    new_map = refdiff_map(variant, ideal, shape)
+    new_map = variant_refdiff(read_image(vpath).rgb, ideal, ws.settings.label_max_side)
     with transaction(session):
         head = chain_head(session, image_id, "refdiff")
-        new_base = save_label(session, store, new_map, image_id=image_id, kind="refdiff",
-                              parent_id=head.id if head is not None else None, target_id=target.id,
-                              params={"reference_image_id": target.base_image_id, "target_id": target.id,
-                                      "target_revision": target.revision, "luma": "rec601-srgb"})
+        new_base = save_label(
+            session,
+            store,
+            new_map,
+            image_id=image_id,
+            kind="refdiff",
+            parent_id=head.id if head is not None else None,
+            target_id=target.id,
+            params={
+                "reference_image_id": target.base_image_id,
+                "target_id": target.id,
+                "target_revision": target.revision,
+                "luma": "rec601-srgb",
+            },
+        )
         report.n_refdiff += 1
-        old_bases = set(session.scalars(select(Label.id).where(Label.image_id == image_id, Label.kind == "refdiff",
-                                                               Label.id != new_base.id)))
-        chains = session.scalars(select(Label.chain).where(Label.image_id == image_id, Label.kind == "annotation")
-                                 .distinct()).all()
+        old_bases = set(
+            session.scalars(
+                select(Label.id).where(Label.image_id == image_id, Label.kind == "refdiff", Label.id != new_base.id)
+            )
+        )
+        chains = session.scalars(
+            select(Label.chain).where(Label.image_id == image_id, Label.kind == "annotation").distinct()
+        ).all()
         moved: dict[int, int] = {}  # old head id -> rebased revision id
         for chain in sorted(chains):
             old = chain_head(session, image_id, chain)
@@ -323,20 +311,38 @@ def _recompute_variant(ws, session: Session, actor: UserInfo, target: Target, id
             if author is None or not author.enabled:
                 report.errors.append((f"image {image_id} {chain}", "not rebased: its author is disabled"))
                 continue
-            corr = (store.get_array(old.correction_object).astype(np.float32) if old.correction_object
-                    else store.get_array(old.map_object).astype(np.float32)
-                    - store.get_array(session.get(Label, old.base_id).map_object).astype(np.float32))
+            corr = (
+                store.get_array(old.correction_object).astype(np.float32)
+                if old.correction_object
+                else store.get_array(old.map_object).astype(np.float32)
+                - store.get_array(session.get(Label, old.base_id).map_object).astype(np.float32)
+            )
             if corr.shape != new_map.shape:
-                report.errors.append((f"image {image_id} {chain}",
-                                      f"not rebased: correction {corr.shape} does not match the new base {new_map.shape}"))
+                report.errors.append(
+                    (
+                        f"image {image_id} {chain}",
+                        f"not rebased: correction {corr.shape} does not match the new base {new_map.shape}",
+                    )
+                )
                 continue
             params = json.loads(old.params) if old.params else {}
             params.update(rebased_from=old.id, rebased_target_id=target.id, rebased_by=actor.id, needs_review=True)
             status = "submitted" if old.status in ("submitted", "accepted") else old.status
-            lab = save_label(session, store, np.clip(new_map + corr, -1.0, 1.0).astype(np.float32), image_id=image_id,
-                             kind="annotation", parent_id=old.id, author_id=old.author_id, params=params,
-                             base_id=new_base.id, correction=corr, target_id=target.id, status=status,
-                             strokes=store.get_bytes(old.strokes_object) if old.strokes_object else None)
+            lab = save_label(
+                session,
+                store,
+                np.clip(new_map + corr, -1.0, 1.0).astype(np.float32),
+                image_id=image_id,
+                kind="annotation",
+                parent_id=old.id,
+                author_id=old.author_id,
+                params=params,
+                base_id=new_base.id,
+                correction=corr,
+                target_id=target.id,
+                status=status,
+                strokes=store.get_bytes(old.strokes_object) if old.strokes_object else None,
+            )
             moved[old.id] = lab.id
             report.n_rebased += 1
         for d in session.scalars(select(Draft).where(Draft.image_id == image_id, Draft.base_label_id.in_(old_bases))):

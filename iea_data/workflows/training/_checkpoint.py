@@ -23,8 +23,9 @@ import json
 import os
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     atomic_write(path, text.encode(), fsync=True, make_dirs=True)
 
 
-def capture_rng() -> Dict[str, Any]:
+def capture_rng() -> dict[str, Any]:
     """Every generator state a training step may read, in ``weights_only``-loadable types.
 
     Examples
@@ -72,8 +73,13 @@ def capture_rng() -> Dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "python": [py[0], list(py[1]), py[2]],
     }
 
@@ -95,7 +101,7 @@ def _is_pieanet(model: nn.Module) -> bool:
     return isinstance(model, PIEANet)
 
 
-def model_state_for_save(model: nn.Module) -> tuple[Dict[str, torch.Tensor], str]:
+def model_state_for_save(model: nn.Module) -> tuple[dict[str, torch.Tensor], str]:
     """The model's state dict for a checkpoint and which names it uses.
 
     P-IEANet is saved under the released key names (``"official"``), which
@@ -109,7 +115,7 @@ def model_state_for_save(model: nn.Module) -> tuple[Dict[str, torch.Tensor], str
     return to_official_state_dict(sd), "official"
 
 
-def read_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a full training checkpoint (``weights_only=True``), checking its format.
 
     Raises
@@ -122,7 +128,7 @@ def read_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
         raise IeaError(f"training checkpoint {str(path)!r} does not exist")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - report any unreadable file the same way
+    except Exception as exc:
         raise IeaError(f"{str(path)!r} is not a readable training checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise IeaError(f"{str(path)!r} is not an iea training checkpoint (format {CHECKPOINT_FORMAT!r})")
@@ -150,7 +156,7 @@ def load_model_state(model: nn.Module, ckpt_or_path, *, strict: bool = True) -> 
     model.load_state_dict(sd, strict=strict)
 
 
-def write_weights(model: nn.Module, path: str | os.PathLike, meta: Mapping[str, Any]) -> Dict[str, Any]:
+def write_weights(model: nn.Module, path: str | os.PathLike, meta: Mapping[str, Any]) -> dict[str, Any]:
     """Write a weights-only file and its JSON sidecar (``<stem>.json``) atomically.
 
     Returns
@@ -161,7 +167,12 @@ def write_weights(model: nn.Module, path: str | os.PathLike, meta: Mapping[str, 
     path = Path(path)
     sd, keys = model_state_for_save(model)
     atomic_save(sd, path)
-    info = {"file": path.name, "sha256": sha256_file(path), "model_keys": keys,
-            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **dict(meta)}
+    info = {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "model_keys": keys,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **dict(meta),
+    }
     atomic_write_text(json.dumps(info, indent=2, default=str) + "\n", path.with_suffix(".json"))
     return info

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, Tuple
+from typing import Any
 
 __all__ = ["TrainConfig", "VAL_METRICS", "RESUME_FREE_FIELDS"]
 
@@ -67,7 +67,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"
-    val_metrics: Tuple[str, ...] = VAL_METRICS
+    val_metrics: tuple[str, ...] = VAL_METRICS
     log_every: int = 1
 
     def __post_init__(self):
@@ -87,14 +87,14 @@ class TrainConfig:
             raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda[:N]'; got {self.device!r}.")
         object.__setattr__(self, "val_metrics", tuple(self.val_metrics))
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain data (lists for tuples), as stored in checkpoints."""
         d = asdict(self)
         d["val_metrics"] = list(self.val_metrics)
         return d
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
@@ -102,9 +102,7 @@ class TrainConfig:
             kw["val_metrics"] = tuple(kw["val_metrics"])
         return cls(**kw)
 
-    def differences(self, other: "TrainConfig") -> Dict[str, Tuple[Any, Any]]:
+    def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
         """Fields (other than :data:`RESUME_FREE_FIELDS`) whose values differ: name -> (self, other)."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if k not in RESUME_FREE_FIELDS and a[k] != b[k]}
-
-

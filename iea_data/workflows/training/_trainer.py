@@ -10,9 +10,10 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from iea_data.core.errors import IeaError
+
 from ._checkpoint import (
     CHECKPOINT_FORMAT,
     atomic_save,
@@ -69,10 +71,10 @@ class TrainResult:
     """
 
     out: Path
-    history: List[Dict[str, Any]]
+    history: list[dict[str, Any]]
     best_epoch: int
     resumed_from: int
-    files: Dict[str, Path]
+    files: dict[str, Path]
     world_size: int = 1
 
 
@@ -84,7 +86,7 @@ def _tensor(x, name: str) -> torch.Tensor:
     return t.to(torch.float32)
 
 
-def collate_train(items: Sequence[dict], *, size: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+def collate_train(items: Sequence[dict], *, size: tuple[int, int]) -> dict[str, torch.Tensor]:
     """Stack release items into network batches at the model's input size.
 
     Parameters
@@ -125,7 +127,11 @@ def collate_train(items: Sequence[dict], *, size: Tuple[int, int]) -> Dict[str, 
         res.append(r.clamp(-1, 1))
         s = it.get("score")
         scores.append(float("nan") if s is None else float(s))
-    return {"image": torch.stack(imgs), "residual": torch.stack(res), "score": torch.tensor(scores, dtype=torch.float32)}
+    return {
+        "image": torch.stack(imgs),
+        "residual": torch.stack(res),
+        "score": torch.tensor(scores, dtype=torch.float32),
+    }
 
 
 # --------------------------------------------------------------------------- distributed
@@ -170,7 +176,7 @@ def _resolve_device(name: str) -> torch.device:
 # --------------------------------------------------------------------------- model
 
 
-def _build_model(config: TrainConfig, device: torch.device) -> Tuple[nn.Module, Dict[str, Any]]:
+def _build_model(config: TrainConfig, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     from iea_data.core.model import create_model, get_model_cfg, official_weights_path, sha256_file
 
     cfg = get_model_cfg(config.model)
@@ -203,7 +209,7 @@ def validate(
     device: torch.device,
     metric_names: Sequence[str],
     amp: bool = False,
-) -> Dict[str, float]:
+) -> dict[str, float]:
     """L1 and metrics of ``model`` on a validation loader.
 
     Returns
@@ -214,8 +220,8 @@ def validate(
         ``mean_abs`` score of the true map when some image has none). A score metric that
         is undefined (constant scores, one image) is NaN.
     """
-    from iea_data.workflows.benchmark import mean_abs_score
     from iea_data.core.metrics import MetricInputError, create
+    from iea_data.workflows.benchmark import mean_abs_score
 
     mets = [create(n) for n in metric_names]
     was_training = model.training
@@ -258,7 +264,7 @@ def _amp_dtype(device: torch.device) -> torch.dtype:
 # --------------------------------------------------------------------------- loop
 
 
-def _write_log(history: List[Dict[str, Any]], path: Path) -> None:
+def _write_log(history: list[dict[str, Any]], path: Path) -> None:
     if not history:
         return
     cols = list(dict.fromkeys(k for row in history for k in row))
@@ -273,7 +279,7 @@ def _write_log(history: List[Dict[str, Any]], path: Path) -> None:
 def _tensorboard(out: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # noqa: BLE001 - TensorBoard is optional
+    except Exception:
         return None
     return SummaryWriter(log_dir=str(out / "tensorboard"))
 
@@ -362,8 +368,20 @@ def train(
         device = torch.device(f"cuda:{dist_info.local_rank}")
         torch.cuda.set_device(device)
     try:
-        return _train(train_data, val_data, out, files, config, model, resume, progress, device, dist_info,
-                      DataLoader, DistributedSampler)
+        return _train(
+            train_data,
+            val_data,
+            out,
+            files,
+            config,
+            model,
+            resume,
+            progress,
+            device,
+            dist_info,
+            DataLoader,
+            DistributedSampler,
+        )
     finally:
         if dist_info.initialised_here:
             import torch.distributed as dist
@@ -371,7 +389,9 @@ def train(
             dist.destroy_process_group()
 
 
-def _train(train_data, val_data, out, files, config, model, resume, progress, device, d, DataLoader, DistributedSampler):
+def _train(
+    train_data, val_data, out, files, config, model, resume, progress, device, d, DataLoader, DistributedSampler
+):
     if len(train_data) == 0:
         raise IeaError("the training split is empty")
     if len(val_data) == 0:
@@ -379,15 +399,19 @@ def _train(train_data, val_data, out, files, config, model, resume, progress, de
     ckpt = None
     if files["checkpoint"].exists():
         if not resume:
-            raise IeaError(f"{out} already holds a training run ({files['checkpoint'].name}); pass --resume to "
-                           "continue it, or choose another --out")
+            raise IeaError(
+                f"{out} already holds a training run ({files['checkpoint'].name}); pass --resume to "
+                "continue it, or choose another --out"
+            )
         ckpt = read_checkpoint(files["checkpoint"])
         saved = TrainConfig.from_dict(ckpt["config"])
         diff = saved.differences(config)
         if diff:
             k, (was, now) = next(iter(diff.items()))
-            raise IeaError(f"cannot resume {out}: the run was started with {k}={was!r}, now {k}={now!r}; "
-                           "resume with the same settings (or start a new --out)")
+            raise IeaError(
+                f"cannot resume {out}: the run was started with {k}={was!r}, now {k}={now!r}; "
+                "resume with the same settings (or start a new --out)"
+            )
     elif resume:
         log.warning("no checkpoint in %s: starting a fresh run", out)
     if d.main:
@@ -406,11 +430,15 @@ def _train(train_data, val_data, out, files, config, model, resume, progress, de
 
     collate = functools.partial(collate_train, size=size)  # picklable for spawned DataLoader workers
 
-    sampler = DistributedSampler(train_data, num_replicas=d.world, rank=d.rank, shuffle=True, seed=config.seed, drop_last=False)
-    loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
-                        collate_fn=collate)
-    val_loader = DataLoader(val_data, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers,
-                            collate_fn=collate)
+    sampler = DistributedSampler(
+        train_data, num_replicas=d.world, rank=d.rank, shuffle=True, seed=config.seed, drop_last=False
+    )
+    loader = DataLoader(
+        train_data, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers, collate_fn=collate
+    )
+    val_loader = DataLoader(
+        val_data, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers, collate_fn=collate
+    )
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs
 
@@ -467,27 +495,47 @@ def _train(train_data, val_data, out, files, config, model, resume, progress, de
         seconds = time.perf_counter() - t0
         if d.main:
             val = validate(model, val_loader, device=device, metric_names=config.val_metrics, amp=config.amp)
-            row = {"epoch": epoch + 1, "train_loss": float(loss_sum[0] / loss_sum[1]), **val,
-                   "lr": float(optimizer.param_groups[0]["lr"]), "seconds": round(seconds, 3),
-                   "images_per_s": round(float(loss_sum[1]) / seconds, 4) if seconds > 0 else None}
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": float(loss_sum[0] / loss_sum[1]),
+                **val,
+                "lr": float(optimizer.param_groups[0]["lr"]),
+                "seconds": round(seconds, 3),
+                "images_per_s": round(float(loss_sum[1]) / seconds, 4) if seconds > 0 else None,
+            }
             history.append(row)
             if val["val_l1"] < best["val_l1"]:
                 best = {"epoch": epoch + 1, "val_l1": val["val_l1"]}
-                write_weights(model, files["best"], {**meta, "config": config.to_dict(), "epoch": epoch + 1, "metrics": val})
+                write_weights(
+                    model, files["best"], {**meta, "config": config.to_dict(), "epoch": epoch + 1, "metrics": val}
+                )
             state, keys = model_state_for_save(model)
-            atomic_save({
-                "format": CHECKPOINT_FORMAT, "model": state, "model_keys": keys,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "epoch": epoch + 1, "global_step": global_step, "rng": capture_rng(), "config": config.to_dict(),
-                "history": history, "best": best,
-                "meta": json.loads(json.dumps({**meta, "torch": str(torch.__version__)}, default=str)),
-            }, files["checkpoint"])
+            atomic_save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "model": state,
+                    "model_keys": keys,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "epoch": epoch + 1,
+                    "global_step": global_step,
+                    "rng": capture_rng(),
+                    "config": config.to_dict(),
+                    "history": history,
+                    "best": best,
+                    "meta": json.loads(json.dumps({**meta, "torch": str(torch.__version__)}, default=str)),
+                },
+                files["checkpoint"],
+            )
             _write_log(history, files["log"])
             if tb is not None:
                 for k, v in row.items():
                     if isinstance(v, float) and k != "epoch":
                         tb.add_scalar(k, v, epoch + 1)
-            log.info("epoch %d/%d: train L1 %.5f, val L1 %.5f", epoch + 1, config.epochs, row["train_loss"], val["val_l1"])
+            log.info(
+                "epoch %d/%d: train L1 %.5f, val L1 %.5f", epoch + 1, config.epochs, row["train_loss"], val["val_l1"]
+            )
         if d.world > 1:
             import torch.distributed as dist
 
@@ -497,8 +545,14 @@ def _train(train_data, val_data, out, files, config, model, resume, progress, de
         write_weights(model, files["weights"], final)
         if tb is not None:
             tb.close()
-    return TrainResult(out=out, history=history, best_epoch=int(best["epoch"]), resumed_from=start_epoch,
-                       files=files, world_size=d.world)
+    return TrainResult(
+        out=out,
+        history=history,
+        best_epoch=int(best["epoch"]),
+        resumed_from=start_epoch,
+        files=files,
+        world_size=d.world,
+    )
 
 
 def train_release(
@@ -539,8 +593,8 @@ def train_release(
     >>> result.files["weights"]                                                                    # doctest: +SKIP
     PosixPath('runs/ft1/model.pth')
     """
-    from iea_data.workflows.benchmark import default_split, open_release_split
     from iea_data.core.model import get_model_cfg
+    from iea_data.workflows.benchmark import default_split, open_release_split
 
     val_split = default_split(release, val_split, ("val", "valid"))
     side = get_model_cfg(config.model).input_size[0]

@@ -13,6 +13,8 @@ admin      everything, also ``manage_users`` and ``manage_scenes``
 ========== =========================================================================
 """
 
+from iea_data.store import ACTIONS, PERMISSIONS, ROLES, AuthError, UserInfo, require
+
 from ._accounts import (
     NAME_PATTERN,
     add_user,
@@ -29,7 +31,7 @@ from ._accounts import (
     session_expired,
     set_password,
 )
-from ._demo import DEMO_USERS, is_demo_workspace, seed_demo_users
+from ._demo import DEMO_RUN_KIND, DEMO_USERS, is_demo_workspace, seed_demo_users
 from ._policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_policy, is_common_password
 from ._throttle import (
     ADDRESS_MAX_FAILURES,
@@ -41,13 +43,42 @@ from ._throttle import (
     client_address,
     prune_login_throttle,
 )
-from ._roles import ACTIONS, PERMISSIONS, ROLES, AuthError, UserInfo, require
 
 __all__ = [
-    "ROLES", "ACTIONS", "PERMISSIONS", "UserInfo", "AuthError", "require",
-    "add_user", "set_password", "disable_user", "enable_user", "list_users", "get_user", "current_user", "load_actor",
-    "authenticate", "session_expired", "failed_logins", "log_sign_out", "configure_auth_log", "client_address", "prune_login_throttle",
-    "check_password_policy", "is_common_password", "NAME_PATTERN", "MIN_PASSWORD_LENGTH", "MAX_PASSWORD_LENGTH",
-    "THROTTLE_BASE_SECONDS", "THROTTLE_MAX_SECONDS", "THROTTLE_WINDOW_SECONDS", "ADDRESS_MAX_FAILURES",
-    "GLOBAL_MAX_FAILURES", "GLOBAL_WINDOW_SECONDS", "DEMO_USERS", "is_demo_workspace", "seed_demo_users",
+    "ROLES",
+    "ACTIONS",
+    "PERMISSIONS",
+    "UserInfo",
+    "AuthError",
+    "require",
+    "add_user",
+    "set_password",
+    "disable_user",
+    "enable_user",
+    "list_users",
+    "get_user",
+    "current_user",
+    "load_actor",
+    "authenticate",
+    "session_expired",
+    "failed_logins",
+    "log_sign_out",
+    "configure_auth_log",
+    "client_address",
+    "prune_login_throttle",
+    "check_password_policy",
+    "is_common_password",
+    "NAME_PATTERN",
+    "MIN_PASSWORD_LENGTH",
+    "MAX_PASSWORD_LENGTH",
+    "THROTTLE_BASE_SECONDS",
+    "THROTTLE_MAX_SECONDS",
+    "THROTTLE_WINDOW_SECONDS",
+    "ADDRESS_MAX_FAILURES",
+    "GLOBAL_MAX_FAILURES",
+    "GLOBAL_WINDOW_SECONDS",
+    "DEMO_RUN_KIND",
+    "DEMO_USERS",
+    "is_demo_workspace",
+    "seed_demo_users",
 ]

@@ -21,11 +21,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from iea_data.store import ROLES, LoginThrottle, User, utcnow
 from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError
+from iea_data.store import ROLES, AuthError, LoginThrottle, User, UserInfo, aware, require, transaction, utcnow
+
 from . import _throttle
 from ._policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_policy
-from ._roles import AuthError, UserInfo, require
 from ._throttle import (
     ADDRESS_MAX_FAILURES,
     GLOBAL_MAX_FAILURES,
@@ -35,12 +35,25 @@ from ._throttle import (
     prune_login_throttle,
     throttle_key,
 )
-from iea_data.store import aware, transaction
 
 __all__ = [
-    "NAME_PATTERN", "MIN_PASSWORD_LENGTH", "THROTTLE_BASE_SECONDS", "THROTTLE_MAX_SECONDS",
-    "add_user", "set_password", "disable_user", "enable_user", "list_users", "get_user", "current_user", "load_actor",
-    "authenticate", "session_expired", "failed_logins", "log_sign_out", "configure_auth_log",
+    "NAME_PATTERN",
+    "MIN_PASSWORD_LENGTH",
+    "THROTTLE_BASE_SECONDS",
+    "THROTTLE_MAX_SECONDS",
+    "add_user",
+    "set_password",
+    "disable_user",
+    "enable_user",
+    "list_users",
+    "get_user",
+    "current_user",
+    "load_actor",
+    "authenticate",
+    "session_expired",
+    "failed_logins",
+    "log_sign_out",
+    "configure_auth_log",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +88,7 @@ def _check_password(password, name: str, *, policy: bool = True) -> str:
 
 
 def _stamp(now: Optional[dt.datetime] = None) -> str:
-    return (now or utcnow()).astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return (now or utcnow()).astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _who(name: str, exists: bool) -> str:
@@ -137,7 +150,9 @@ def add_user(session: Session, name: str, *, role: str, password: str, by: Optio
     return _add_user(session, name, role=role, password=password, by=by, policy=True)
 
 
-def _add_user(session: Session, name: str, *, role: str, password: str, by: Optional[UserInfo], policy: bool) -> UserInfo:
+def _add_user(
+    session: Session, name: str, *, role: str, password: str, by: Optional[UserInfo], policy: bool
+) -> UserInfo:
     """:func:`add_user`; ``policy=False`` only for the demo accounts of a demo workspace."""
     _check_name(name)
     if role not in ROLES:
@@ -148,7 +163,9 @@ def _add_user(session: Session, name: str, *, role: str, password: str, by: Opti
         with transaction(session):
             _check_actor(session, by, "manage_users")
             if session.scalar(select(User.id).where(User.name == name)) is not None:
-                raise IeaError(f"a user named {name!r} already exists; change the password with `iea users passwd {name}`")
+                raise IeaError(
+                    f"a user named {name!r} already exists; change the password with `iea users passwd {name}`"
+                )
             row = User(name=name, role=role, password_hash=hashed, enabled=True)
             session.add(row)
             session.flush()
@@ -177,7 +194,9 @@ def set_password(session: Session, name: str, password: str, *, by: Optional[Use
         row = _user_row(session, name)
         row.password_hash = hashed
         session.execute(delete(LoginThrottle).where(LoginThrottle.name.in_([throttle_key("n", name), name])))
-    auth_log.info("password changed: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp())
+    auth_log.info(
+        "password changed: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
+    )
 
 
 def _set_enabled(session: Session, name: str, enabled: bool, by: Optional[UserInfo]) -> None:
@@ -189,7 +208,9 @@ def _set_enabled(session: Session, name: str, enabled: bool, by: Optional[UserIn
             if actor is not None and actor.id == row.id:
                 raise PermissionDeniedError("you cannot disable your own account; ask another admin")
             if row.role == "admin" and row.enabled:
-                n_admins = session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.enabled.is_(True)))
+                n_admins = session.scalar(
+                    select(func.count()).select_from(User).where(User.role == "admin", User.enabled.is_(True))
+                )
                 if n_admins <= 1:
                     raise IeaError(f"{name!r} is the only enabled admin; add another admin before disabling it")
         row.enabled = enabled
@@ -202,13 +223,17 @@ def disable_user(session: Session, name: str, *, by: Optional[UserInfo] = None) 
     themselves.
     """
     _set_enabled(session, name, False, by)
-    auth_log.info("account disabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp())
+    auth_log.info(
+        "account disabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
+    )
 
 
 def enable_user(session: Session, name: str, *, by: Optional[UserInfo] = None) -> None:
     """Enable a disabled user again; commits."""
     _set_enabled(session, name, True, by)
-    auth_log.info("account enabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp())
+    auth_log.info(
+        "account enabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
+    )
 
 
 def list_users(session: Session) -> list[UserInfo]:
@@ -329,8 +354,11 @@ def authenticate(
     """
     if not isinstance(name, str) or not isinstance(password, str):
         raise TypeError("name and password must be str")
-    for arg, value in (("max_failures", max_failures), ("max_failures_per_address", max_failures_per_address),
-                       ("max_failures_global", max_failures_global)):
+    for arg, value in (
+        ("max_failures", max_failures),
+        ("max_failures_per_address", max_failures_per_address),
+        ("max_failures_global", max_failures_global),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{arg} must be a positive int, got {value!r}")
     if address is not None and not isinstance(address, str):
@@ -355,7 +383,9 @@ def authenticate(
         if refusal is not None:
             _throttle.remember_address_lock(db, keys, refusal, now)
     if refusal is not None:
-        auth_log.warning("sign-in throttled (%s): user=%s address=%s at=%s", refusal.kind, who, ascii(addr), _stamp(now))
+        auth_log.warning(
+            "sign-in throttled (%s): user=%s address=%s at=%s", refusal.kind, who, ascii(addr), _stamp(now)
+        )
         raise AuthError(refusal.message)
     ok = _verify(hashed, password)  # ~0.2 s of CPU: outside any transaction
     if ok:
@@ -381,8 +411,13 @@ def authenticate(
 
 def log_sign_out(name: str, *, reason: str = "signed out", address: Optional[str] = None) -> None:
     """Log that ``name`` left the app (``reason``: signed out, idle expiry, disabled) on ``iea.auth``."""
-    auth_log.info("signed out (%s): user=%s address=%s at=%s", ascii(str(reason)), ascii(str(name)),
-                  ascii(client_address(address)), _stamp())
+    auth_log.info(
+        "signed out (%s): user=%s address=%s at=%s",
+        ascii(str(reason)),
+        ascii(str(name)),
+        ascii(client_address(address)),
+        _stamp(),
+    )
 
 
 def configure_auth_log(stream=None) -> logging.Logger:
@@ -411,6 +446,7 @@ def failed_logins(session: Session, name: str, *, now: Optional[dt.datetime] = N
     with transaction(session):
         row = session.scalar(select(LoginThrottle).where(LoginThrottle.name == throttle_key("n", name)))
         return _throttle._counter(row, now, decays=True).failures
+
 
 def session_expired(last_seen: dt.datetime, now: dt.datetime, idle_minutes: int) -> bool:
     """True when more than ``idle_minutes`` passed between ``last_seen`` and ``now``.

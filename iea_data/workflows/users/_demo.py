@@ -10,11 +10,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from iea_data.store import IngestRun, User
 from iea_data.core.errors import IeaError
+from iea_data.store import IngestRun, User, UserInfo, transaction
+
 from ._accounts import _add_user
-from ._roles import UserInfo
-from iea_data.store import transaction
 
 __all__ = ["DEMO_USERS", "DEMO_RUN_KIND", "is_demo_workspace", "seed_demo_users"]
 
@@ -60,9 +59,11 @@ def seed_demo_users(session: Session) -> list[UserInfo]:
     ['admin', 'reviewer', 'annotator1', 'annotator2']
     """
     if not is_demo_workspace(session):
-        raise IeaError("demo accounts have public passwords and are only for a workspace made by `iea demo`; "
-                       "this one was not (it holds other ingests or none): add real accounts with "
-                       "`iea users add NAME --role ROLE`")
+        raise IeaError(
+            "demo accounts have public passwords and are only for a workspace made by `iea demo`; "
+            "this one was not (it holds other ingests or none): add real accounts with "
+            "`iea users add NAME --role ROLE`"
+        )
     with transaction(session):
         existing = set(session.scalars(select(User.name).where(User.name.in_(list(DEMO_USERS)))))
     for name, (role, password) in DEMO_USERS.items():

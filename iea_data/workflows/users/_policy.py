@@ -76,13 +76,17 @@ def check_password_policy(password: str, *, name: str) -> str:
     if not isinstance(password, str):
         raise TypeError(f"password must be a str, got {type(password).__name__}")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise IeaError(f"password must be at least {MIN_PASSWORD_LENGTH} characters long, got {len(password)}; "
-                       "a few unrelated words make a good password")
+        raise IeaError(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters long, got {len(password)}; "
+            "a few unrelated words make a good password"
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise IeaError(f"password must be at most {MAX_PASSWORD_LENGTH} characters long, got {len(password)}")
     if isinstance(name, str) and name and name.casefold() in password.casefold():
         raise IeaError(f"password must not contain the user name {name!r}; a few unrelated words make a good password")
     if is_common_password(password):
-        raise IeaError("this password is in the list of common passwords that attackers try first; choose another "
-                       "(a few unrelated words make a good password)")
+        raise IeaError(
+            "this password is in the list of common passwords that attackers try first; choose another "
+            "(a few unrelated words make a good password)"
+        )
     return password

@@ -28,19 +28,28 @@ import hashlib
 import ipaddress
 import math
 import threading
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
-from iea_data.store import LoginThrottle
-from iea_data.store import insert_ignore
-from iea_data.store import aware
+from iea_data.store import LoginThrottle, aware, insert_ignore
 
 __all__ = [
-    "THROTTLE_BASE_SECONDS", "THROTTLE_MAX_SECONDS", "THROTTLE_WINDOW_SECONDS", "ADDRESS_MAX_FAILURES",
-    "ADDRESS_LOCK_SECONDS", "ADDRESS_LOCK_MAX_SECONDS", "GLOBAL_MAX_FAILURES", "GLOBAL_WINDOW_SECONDS",
-    "KNOWN_ADDRESS_DAYS", "LOCAL_ADDRESS", "client_address", "prune_login_throttle", "throttle_key",
+    "THROTTLE_BASE_SECONDS",
+    "THROTTLE_MAX_SECONDS",
+    "THROTTLE_WINDOW_SECONDS",
+    "ADDRESS_MAX_FAILURES",
+    "ADDRESS_LOCK_SECONDS",
+    "ADDRESS_LOCK_MAX_SECONDS",
+    "GLOBAL_MAX_FAILURES",
+    "GLOBAL_WINDOW_SECONDS",
+    "KNOWN_ADDRESS_DAYS",
+    "LOCAL_ADDRESS",
+    "client_address",
+    "prune_login_throttle",
+    "throttle_key",
 ]
 
 #: After ``max_failures`` failed sign-ins in a row a name is refused for 1 s, then 2 s, 4 s, …
@@ -76,8 +85,9 @@ def throttle_key(kind: str, *parts: str) -> str:
     return f"{kind}:{hashlib.sha256(joined).hexdigest()}"
 
 
-def client_address(peer: Optional[str], forwarded_for: Optional[str] = None,
-                   trusted_proxies: Iterable[str] = ()) -> str:
+def client_address(
+    peer: Optional[str], forwarded_for: Optional[str] = None, trusted_proxies: Iterable[str] = ()
+) -> str:
     """The address to throttle a sign-in by.
 
     Parameters
@@ -150,8 +160,11 @@ def _counter(row, now: dt.datetime, *, decays: bool) -> _Counter:
         return _Counter(0, None, None)
     until, last = aware(row.locked_until), aware(row.last_failure_at)
     failures = int(row.failures or 0)
-    if decays and (until is None or until <= now) and (
-            last is None or (now - last).total_seconds() > THROTTLE_WINDOW_SECONDS):
+    if (
+        decays
+        and (until is None or until <= now)
+        and (last is None or (now - last).total_seconds() > THROTTLE_WINDOW_SECONDS)
+    ):
         return _Counter(0, None, None)
     return _Counter(failures, until, last)
 
@@ -168,8 +181,9 @@ class Refusal:
 
 
 def _address_refusal(until: dt.datetime, now: dt.datetime) -> Refusal:
-    return Refusal("address", f"too many failed sign-ins from this address; wait {_wait(until, now)} s and try again",
-                   until)
+    return Refusal(
+        "address", f"too many failed sign-ins from this address; wait {_wait(until, now)} s and try again", until
+    )
 
 
 # Address locks seen in this process, per database: a sprayed attempt from a locked address is
@@ -183,13 +197,13 @@ def database_id(session: Session) -> str:
     return str(session.get_bind().url)
 
 
-def seen_address_lock(db: str, keys: "Keys", now: dt.datetime) -> Optional[Refusal]:
+def seen_address_lock(db: str, keys: Keys, now: dt.datetime) -> Optional[Refusal]:
     with _seen_guard:
         until = _seen_locks.get((db, keys.address))
     return _address_refusal(until, now) if until is not None and until > now else None
 
 
-def remember_address_lock(db: str, keys: "Keys", refusal: Refusal, now: dt.datetime) -> None:
+def remember_address_lock(db: str, keys: Keys, refusal: Refusal, now: dt.datetime) -> None:
     if refusal.kind != "address" or refusal.until is None:
         return
     with _seen_guard:
@@ -199,7 +213,7 @@ def remember_address_lock(db: str, keys: "Keys", refusal: Refusal, now: dt.datet
         _seen_locks[(db, keys.address)] = refusal.until
 
 
-def forget_address_lock(db: str, keys: "Keys") -> None:
+def forget_address_lock(db: str, keys: Keys) -> None:
     with _seen_guard:
         _seen_locks.pop((db, keys.address), None)
 
@@ -248,24 +262,34 @@ def evaluate(session: Session, keys: Keys, now: dt.datetime, limits: Limits, *, 
     if glob is not None and not known:
         window_end = aware(glob.locked_until)
         if window_end is not None and window_end > now and int(glob.failures or 0) >= limits.global_:
-            return Refusal("global", f"too many failed sign-ins on this server right now; wait "
-                                     f"{_wait(window_end, now)} s and try again"), rows, known
+            return (
+                Refusal(
+                    "global",
+                    f"too many failed sign-ins on this server right now; wait {_wait(window_end, now)} s and try again",
+                ),
+                rows,
+                known,
+            )
     if name.locked_until is not None and name.locked_until > now and not (known or addr.failures == 0):
-        return Refusal("name", f"too many failed sign-ins for this name; try again in "
-                               f"{_wait(name.locked_until, now)} s"), rows, known
+        return (
+            Refusal("name", f"too many failed sign-ins for this name; try again in {_wait(name.locked_until, now)} s"),
+            rows,
+            known,
+        )
     return None, rows, known
 
 
 def charge(session: Session, keys: Keys, now: dt.datetime, limits: Limits):
     """Count the attempt as a failure before its password is checked (so concurrent attempts
     cannot exceed a limit); returns a refusal instead when a limit was reached meanwhile."""
-    insert_ignore(session, LoginThrottle.__table__,
-                  [{"name": k, "failures": 0} for k in keys.all], conflict=["name"])
+    insert_ignore(session, LoginThrottle.__table__, [{"name": k, "failures": 0} for k in keys.all], conflict=["name"])
     refusal, rows, _ = evaluate(session, keys, now, limits, lock=True)
     if refusal is not None:
         return refusal
-    for key, lock_seconds, limit in ((keys.name, _name_lock_seconds, limits.max_failures),
-                                     (keys.address, _address_lock_seconds, limits.per_address)):
+    for key, lock_seconds, limit in (
+        (keys.name, _name_lock_seconds, limits.max_failures),
+        (keys.address, _address_lock_seconds, limits.per_address),
+    ):
         row = rows[key]
         state = _counter(row, now, decays=True)
         row.failures = state.failures + 1
@@ -297,8 +321,9 @@ def refund(session: Session, keys: Keys, now: dt.datetime, limits: Limits, *, re
         glob.failures = max(0, int(glob.failures or 0) - 1)
     if remember:
         insert_ignore(session, LoginThrottle.__table__, [{"name": keys.known, "failures": 0}], conflict=["name"])
-        row = session.scalar(select(LoginThrottle).where(LoginThrottle.name == keys.known)
-                             .execution_options(populate_existing=True))
+        row = session.scalar(
+            select(LoginThrottle).where(LoginThrottle.name == keys.known).execution_options(populate_existing=True)
+        )
         row.last_failure_at = now
 
 
@@ -309,14 +334,26 @@ def prune_login_throttle(session: Session, now: Optional[dt.datetime] = None) ->
     :data:`THROTTLE_WINDOW_SECONDS` old; a known-address row after :data:`KNOWN_ADDRESS_DAYS`;
     rows in the old format (keyed by the name in clear) after the window too.
     """
-    now = aware(now) if now is not None else dt.datetime.now(dt.timezone.utc)
+    now = aware(now) if now is not None else dt.datetime.now(dt.UTC)
     stale = now - dt.timedelta(seconds=THROTTLE_WINDOW_SECONDS)
     known_stale = now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)
     lock_over = or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now)
-    result = session.execute(delete(LoginThrottle).where(or_(
-        and_(LoginThrottle.name.like("k:%"), or_(LoginThrottle.last_failure_at.is_(None),
-                                                LoginThrottle.last_failure_at < known_stale)),
-        and_(~LoginThrottle.name.like("k:%"), LoginThrottle.name != _GLOBAL_KEY, lock_over,
-             or_(LoginThrottle.last_failure_at.is_(None), LoginThrottle.last_failure_at < stale)),
-    )).execution_options(synchronize_session=False))
+    result = session.execute(
+        delete(LoginThrottle)
+        .where(
+            or_(
+                and_(
+                    LoginThrottle.name.like("k:%"),
+                    or_(LoginThrottle.last_failure_at.is_(None), LoginThrottle.last_failure_at < known_stale),
+                ),
+                and_(
+                    ~LoginThrottle.name.like("k:%"),
+                    LoginThrottle.name != _GLOBAL_KEY,
+                    lock_over,
+                    or_(LoginThrottle.last_failure_at.is_(None), LoginThrottle.last_failure_at < stale),
+                ),
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
     return int(result.rowcount or 0)

@@ -1,0 +1,28 @@
+"""Summary statistics of a residual map."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["IDEAL_TOLERANCE", "label_stats"]
+
+#: |residual| at or below this counts as ideally exposed in the summary statistics.
+IDEAL_TOLERANCE = 0.05
+
+
+def label_stats(residual: np.ndarray, *, tolerance: float = IDEAL_TOLERANCE) -> dict[str, float]:
+    """Summary statistics of a residual map (accumulated in float64).
+
+    Returns ``mean``, ``mean_abs``, ``frac_under`` (share of pixels below ``-tolerance``:
+    too dark) and ``frac_over`` (above ``+tolerance``: too bright).
+
+    >>> label_stats(np.array([[-0.5, 0.0], [0.2, 0.0]], np.float32))
+    {'mean': -0.075, 'mean_abs': 0.175, 'frac_under': 0.25, 'frac_over': 0.25}
+    """
+    r = np.asarray(residual, dtype=np.float64)
+    return {
+        "mean": round(float(r.mean()), 12),
+        "mean_abs": round(float(np.abs(r).mean()), 12),
+        "frac_under": float((r < -tolerance).mean()),
+        "frac_over": float((r > tolerance).mean()),
+    }

@@ -1,0 +1,92 @@
+"""Roles, the actions each allows, and the user value the app holds after login."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from iea_data.core.errors import IeaError, PermissionDeniedError
+
+from ._models import ROLES
+
+__all__ = ["ROLES", "ACTIONS", "PERMISSIONS", "UserInfo", "AuthError", "require"]
+
+#: Everything a signed-in person can be allowed to do; every library write checks one of these.
+ACTIONS = ("annotate", "review", "paint_target", "manage_scenes", "manage_users")
+
+#: What each role may do: an annotator paints and submits their own labels; a reviewer also
+#: accepts or rejects other people's labels and paints scene targets; an admin may do everything.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "annotator": frozenset({"annotate"}),
+    "reviewer": frozenset({"annotate", "review", "paint_target"}),
+    "admin": frozenset(ACTIONS),
+}
+
+
+class AuthError(IeaError):
+    """A login was refused, or a signed-in user no longer exists or was disabled."""
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as the app holds it after login (no password hash).
+
+    Attributes
+    ----------
+    id : int
+        Catalog id (``users.id``).
+    name : str
+        Login name.
+    role : {"annotator", "reviewer", "admin"}
+    enabled : bool
+        False once disabled; a disabled user can neither log in nor write.
+    """
+
+    id: int
+    name: str
+    role: str
+    enabled: bool
+
+    @classmethod
+    def from_row(cls, row) -> UserInfo:
+        return cls(id=int(row.id), name=str(row.name), role=str(row.role), enabled=bool(row.enabled))
+
+
+def require(user: UserInfo, action: str) -> None:
+    """Raise :class:`PermissionDeniedError` unless ``user``'s role allows ``action``.
+
+    Parameters
+    ----------
+    user : UserInfo
+        The acting user. Library writes re-read the user from the database first (see
+        :func:`current_user`), so a role change or a disabling takes effect at once.
+    action : {"annotate", "review", "paint_target", "manage_scenes", "manage_users"}
+
+    Raises
+    ------
+    PermissionDeniedError
+        The role does not allow the action, or the user is disabled.
+    ValueError
+        ``action`` is not one of :data:`ACTIONS`.
+
+    Examples
+    --------
+    >>> require(UserInfo(1, "ann", "annotator", True), "annotate")
+    >>> require(UserInfo(1, "ann", "annotator", True), "review")
+    Traceback (most recent call last):
+    ...
+    iea_data.core.errors.PermissionDeniedError: user 'ann' (annotator) may not review; that needs the role reviewer or admin
+    """
+    if not isinstance(user, UserInfo):
+        raise TypeError(f"user must be a UserInfo (from authenticate or current_user), got {type(user).__name__}")
+    if action not in ACTIONS:
+        hint = difflib.get_close_matches(str(action), ACTIONS, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}{did}")
+    if not user.enabled:
+        raise PermissionDeniedError(f"user {user.name!r} is disabled and may not {action.replace('_', ' ')}")
+    if user.role not in PERMISSIONS or action not in PERMISSIONS[user.role]:
+        allowed = " or ".join(r for r in ROLES if action in PERMISSIONS[r])
+        raise PermissionDeniedError(
+            f"user {user.name!r} ({user.role}) may not {action.replace('_', ' ')}; that needs the role {allowed}"
+        )

@@ -1,0 +1,96 @@
+"""`iea users`, run as a user would (a subprocess per command)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def iea(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
+    env.pop("IEA_HOME", None)
+    env.pop("IEA_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def ws_dir(tmp_path):
+    r = iea("init", str(tmp_path / "ws"))
+    assert r.returncode == 0, r.stderr
+    return str(tmp_path / "ws")
+
+
+def test_users_add_ls_passwd_disable(ws_dir):
+    r = iea("-w", ws_dir, "users", "add", "alice", "--role", "reviewer", "--password-stdin", stdin="first secret\n")
+    assert r.returncode == 0, r.stderr
+    assert "first secret" not in r.stdout + r.stderr
+    r = iea("-w", ws_dir, "users", "add", "admin1", "--role", "admin", "--password-stdin", stdin="admin secret\n")
+    assert r.returncode == 0, r.stderr
+    users = json.loads(iea("-w", ws_dir, "users", "ls", "--json").stdout)
+    assert [(u["name"], u["role"], u["enabled"]) for u in users] == [
+        ("admin1", "admin", True),
+        ("alice", "reviewer", True),
+    ]
+    assert iea("-w", ws_dir, "users", "passwd", "alice", "--password-stdin", stdin="second secret\n").returncode == 0
+    assert iea("-w", ws_dir, "users", "disable", "alice").returncode == 0
+    users = {u["name"]: u for u in json.loads(iea("-w", ws_dir, "users", "ls", "--json").stdout)}
+    assert users["alice"]["enabled"] is False
+
+    from iea_data.store import dispose_engines
+    from iea_data.store.workspace import Workspace
+    from iea_data.workflows.users import AuthError, authenticate, enable_user
+
+    ws = Workspace.open(ws_dir)
+    with ws.session() as s:
+        with pytest.raises(AuthError, match="disabled"):
+            authenticate(s, "alice", "second secret")
+        enable_user(s, "alice")
+        assert authenticate(s, "alice", "second secret").role == "reviewer"
+        with pytest.raises(AuthError):
+            authenticate(s, "alice", "first secret")
+    dispose_engines()
+
+
+@pytest.mark.parametrize(
+    "args,stdin,message",
+    [
+        (("users", "add", "bob", "--role", "boss", "--password-stdin"), "long enough\n", "role must be one of"),
+        (("users", "add", "bob", "--role", "annotator", "--password-stdin"), "short\n", "at least 12 characters"),
+        (("users", "add", "bad name", "--role", "annotator", "--password-stdin"), "long enough\n", "user name must be"),
+        (("users", "disable", "ghost"), None, "no user named 'ghost'"),
+        (("users", "passwd", "ghost", "--password-stdin"), "long enough pw\n", "no user named 'ghost'"),
+    ],
+)
+def test_users_errors_are_one_line_and_exit_1(ws_dir, args, stdin, message):
+    r = iea("-w", ws_dir, *args, stdin=stdin)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_users_demo_creates_the_documented_accounts(ws_dir):
+    from iea_data.store import dispose_engines
+    from iea_data.store.workspace import Workspace
+    from iea_data.workflows.demo import build_demo
+
+    assert (
+        build_demo(Workspace.open(ws_dir), photos=("camera",), evs=(1.0,), workers=1).n_errors == 0
+    )  # `iea demo`, small
+    dispose_engines()
+    r = iea("-w", ws_dir, "users", "demo")
+    assert r.returncode == 0, r.stderr
+    names = [u["name"] for u in json.loads(iea("-w", ws_dir, "users", "ls", "--json").stdout)]
+    assert names == ["admin", "annotator1", "annotator2", "reviewer"]
+    assert "annotator1-demo" in r.stdout

@@ -1,0 +1,150 @@
+"""Pre-labels: reference differences and model residual maps, with provenance, resumable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import shared_path
+from sqlalchemy import select
+
+from iea_data.core.imaging import luma, read_image
+from iea_data.core.residuals import refdiff_map
+from iea_data.store import Image, Label
+from iea_data.workflows.catalog import ingest
+from iea_data.workflows.labels import load_label_map, prelabel_model, prelabel_refdiff
+
+
+def _labels(ws, kind):
+    with ws.session() as s:
+        return {
+            name: lab
+            for lab, name in s.execute(
+                select(Label, Image.name)
+                .join(Image, Image.id == Label.image_id)
+                .where(Label.kind == kind)
+                .order_by(Label.id)
+            )
+        }
+
+
+def test_refdiff_is_the_luma_difference_and_resumable(sqlite_workspace, demo_photos):
+    ws = sqlite_workspace
+    ingest(ws, [demo_photos], workers=1)
+    report = prelabel_refdiff(ws)
+    assert (report.n_selected, report.n_saved, report.errors) == (8, 8, [])
+    labs = _labels(ws, "refdiff")
+    lab = labs["coffee_-1EV.png"]
+    expected = luma(read_image(demo_photos / "coffee_-1EV.png").rgb) - luma(read_image(demo_photos / "coffee.png").rgb)
+    got = load_label_map(ws.objects, lab)
+    assert got.shape == (400, 600) == (lab.height, lab.width)
+    assert np.abs(got - expected).max() < 1e-3  # float16 storage
+    assert (
+        labs["coffee_-2EV.png"].mean
+        < labs["coffee_-1EV.png"].mean
+        < 0
+        < labs["coffee_+1EV.png"].mean
+        < labs["coffee_+2EV.png"].mean
+    )
+    assert json.loads(lab.params)["reference_image_id"]
+    again = prelabel_refdiff(ws)
+    assert (again.n_saved, again.n_skipped) == (0, 8)
+    redo = prelabel_refdiff(ws, scene="coffee", redo=True)
+    assert redo.n_saved == 4
+    with ws.session() as s:
+        newest = s.scalar(select(Label).where(Label.image_id == lab.image_id, Label.revision == 2))
+        assert newest.parent_id == lab.id
+
+
+def test_label_resolution_follows_the_workspace_setting(sqlite_workspace, demo_photos):
+    ws = sqlite_workspace
+    (ws.root / "iea.toml").write_text((ws.root / "iea.toml").read_text().replace("max_side = 1024", "max_side = 300"))
+    from iea_data.store.workspace import Workspace
+
+    ws = Workspace.open(ws.root)
+    ingest(ws, [demo_photos], workers=1)
+    prelabel_refdiff(ws, scene="coffee")
+    assert {(l.height, l.width) for l in _labels(ws, "refdiff").values()} == {(200, 300)}
+
+
+def test_alignment_recovers_a_shifted_handheld_variant(rng):
+    ref = read_image_from_skimage()
+    variant = np.clip(ref * 0.6, 0, 1).astype(np.float32)
+    shifted = np.roll(variant, (6, -4), axis=(0, 1))
+    truth = refdiff_map(variant, ref, ref.shape[:2])
+    naive = refdiff_map(shifted, ref, ref.shape[:2])
+    aligned = refdiff_map(shifted, ref, ref.shape[:2], align=True)
+    inner = (slice(20, -20), slice(20, -20))
+    assert np.abs(aligned - truth)[inner].mean() < 0.2 * np.abs(naive - truth)[inner].mean()
+
+
+def read_image_from_skimage():
+    import skimage.data
+
+    return (skimage.data.astronaut()[::2, ::2].astype(np.float32) / 255).astype(np.float32)
+
+
+def test_scene_without_reference_is_reported_and_others_proceed(sqlite_workspace, demo_photos, tmp_path):
+    d = tmp_path / "in"
+    shutil.copytree(demo_photos, d)
+    (d / "astronaut.png").unlink()
+    ingest(sqlite_workspace, [d], workers=1)
+    report = prelabel_refdiff(sqlite_workspace)
+    assert report.n_saved == 4 and len(report.errors) == 4
+    assert all("no reference" in m for _, m in report.errors)
+
+
+@pytest.mark.reference
+def test_model_prelabels_carry_provenance_and_follow_exposure(sqlite_workspace, demo_photos):
+    shared_path("reference", "p-ieanet-official", "official_epoch2.pth")
+    ws = sqlite_workspace
+    ingest(ws, [demo_photos], workers=1)
+    report = prelabel_model(ws, scene="coffee", num_workers=1, batch_size=3)
+    assert (report.n_saved, report.errors) == (5, [])
+    labs = _labels(ws, "model")
+    lab = labs["coffee_+2EV.png"]
+    assert lab.model_name == "pieanet" and lab.chain == "model:pieanet"
+    assert lab.model_sha256 == "6f1cf2a5ca446235120252c51faf1463b55514acf8822b96d6275d885ba02700"
+    params = json.loads(lab.params)
+    assert params["input_size"] == [256, 256] and params["device"] == "cpu"
+    # precision auto: bf16 where native and within its recorded bound, else fp32; both recorded
+    assert params["dtype"] == {"fp32": "float32", "bf16": "bfloat16"}[params["precision"]]
+    assert params["precision_requested"] == "auto" and params["precision_error"]["precision"] == params["precision"]
+    assert (lab.height, lab.width) == (400, 600)
+    assert labs["coffee_-2EV.png"].mean < labs["coffee.png"].mean < labs["coffee_+2EV.png"].mean
+    assert labs["coffee_-2EV.png"].mean < -0.1 and labs["coffee_+2EV.png"].mean > 0.1
+    assert prelabel_model(ws, scene="coffee", num_workers=0).n_skipped == 5
+
+
+def test_refdiff_uses_the_scenes_newest_target(sqlite_workspace, demo_photos):
+    from iea_data.core.residuals import ideal_from_ev
+    from iea_data.store import Scene, Target
+
+    ws = sqlite_workspace
+    ingest(ws, [demo_photos], workers=1)
+    with ws.session() as s, s.begin():
+        scene = s.scalars(select(Scene).where(Scene.name == "coffee")).one()
+        ev = np.zeros((100, 150), np.float32)
+        ev[:, 75:] = 1.0  # brighten the right half of the ideal by one stop
+        obj = ws.objects.put_array(ev.astype(np.float16))
+        s.add(
+            Target(
+                scene_id=scene.id,
+                base_image_id=scene.reference_image_id,
+                revision=1,
+                ev_map_object=obj,
+                status="accepted",
+            )
+        )
+    prelabel_refdiff(ws, scene="coffee")
+    lab = _labels(ws, "refdiff")["coffee_+1EV.png"]
+    assert json.loads(lab.params)["target_id"] == lab.target_id is not None
+    ref = read_image(demo_photos / "coffee.png").rgb
+    var = read_image(demo_photos / "coffee_+1EV.png").rgb
+    expected = luma(var) - luma(ideal_from_ev(ref, ev))
+    got = load_label_map(ws.objects, lab)
+    assert np.abs(got - expected).max() < 2e-3
+    # left half: the +1 EV variant is brighter than the ideal; right half: the ideal is +1 EV too
+    assert got[:, :280].mean() > 0.05 and abs(got[:, 320:].mean()) < 0.02
