@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 _WORKER = r"""
 import json, resource, sys, time
-from iea_data import scan
+import iea_data.workflows.catalog._scan as scan  # the worker module itself: its imports are what is measured
 
 def peak_kib():
     # VmHWM: this process image's own high-water mark (ru_maxrss also counts a parent's

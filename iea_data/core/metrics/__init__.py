@@ -14,7 +14,7 @@ the rest with direct NumPy. Constant scores, NaN and shape mismatches raise
 Examples
 --------
 >>> import numpy as np
->>> from iea_data import metrics
+>>> from iea_data.core import metrics
 >>> metrics.list_metrics(kind="score")
 ['good_bad_acc', 'krcc', 'plcc', 'srcc']
 >>> metrics.create("mae")(np.zeros((1, 8, 8)), np.full((1, 8, 8), 0.1)).round(3).tolist()
