@@ -7,7 +7,7 @@ TORCH_PIN ?= torch==2.13.0
 WORKSPACE ?= demo-workspace
 PORT ?= 8501
 
-.PHONY: install run demo test bench clean
+.PHONY: install run demo lint format test test-fast bench clean
 
 # Idempotent: the stamp file is rebuilt only when pyproject.toml changes.
 install: $(VENV)/.installed
@@ -39,8 +39,24 @@ run: demo
 	@echo "                                    annotator1 / annotator1-demo, annotator2 / annotator2-demo"
 	@$(IEA) app --port $(PORT) --host $(HOST)
 
+# `make lint`: the house rules as tools (ruff lint + format, the import contracts, mypy on core and store).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# The full suite: unit tests, the library's doctests, CLI, browser and (with IEA_TEST_POSTGRES_URL) PostgreSQL tests.
 test: install
 	$(PY) -m pytest -q --timeout 900
+
+# The fast lane: no browser, no PostgreSQL, nothing marked slow; the doctests are included.
+test-fast: install
+	$(PY) -m pytest -q --timeout 300 -m "not browser and not postgres and not slow"
 
 bench: install
 	$(PY) -m pipelines.bench

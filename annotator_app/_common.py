@@ -1,27 +1,22 @@
-"""Shared helpers of the app: the workspace, database sessions, data URLs, messages."""
+"""Shared helpers of the app: the workspace, data URLs, messages (library workflows do the database work)."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
+
 
 @st.cache_resource(show_spinner=False)
-def workspace():
+def workspace() -> Workspace:
     """The workspace from ``IEA_HOME`` (set by ``iea app``)."""
     from iea_data.store.workspace import find_workspace
 
     return find_workspace()
-
-
-@contextlib.contextmanager
-def db(ws) -> Iterator:
-    """A catalog session for one step of a rerun."""
-    with ws.session() as s:
-        yield s
 
 
 def data_url(data: bytes, mime: str) -> str:

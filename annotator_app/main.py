@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -20,10 +21,13 @@ st.set_page_config(page_title="IEA annotator", page_icon=app_icon(), layout="wid
 st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
 
 from annotator_app import pages  # noqa: E402  (after set_page_config)
-from annotator_app._common import db, workspace  # noqa: E402
+from annotator_app._common import workspace  # noqa: E402
 from annotator_app._errors import error_boundary  # noqa: E402
 from annotator_app._text import literal  # noqa: E402
 from iea_data.workflows.users import configure_auth_log  # noqa: E402
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import UserInfo, Workspace
 
 log = logging.getLogger("annotator_app")
 configure_auth_log()  # sign-ins, failures and sign-outs (never a password) to the server's log
@@ -52,7 +56,7 @@ def _client_address() -> str:
     return client_address(st.context.ip_address, forwarded, trusted)
 
 
-def _login_page(ws) -> None:
+def _login_page(ws: Workspace) -> None:
     from iea_data.workflows.users import AuthError, authenticate
 
     st.markdown("## IEA annotator")
@@ -66,14 +70,13 @@ def _login_page(ws) -> None:
             submitted = st.form_submit_button("Sign in", type="primary")
         if submitted:
             try:
-                with db(ws) as s:
-                    user = authenticate(
-                        s,
-                        name.strip(),
-                        password,
-                        address=_client_address(),
-                        max_failures=ws.settings.login_max_failures,
-                    )
+                user = authenticate(
+                    ws,
+                    name.strip(),
+                    password,
+                    address=_client_address(),
+                    max_failures=ws.settings.login_max_failures,
+                )
             except AuthError as exc:
                 st.error(literal(exc))
                 return
@@ -83,7 +86,7 @@ def _login_page(ws) -> None:
             st.rerun()
 
 
-def _signed_in_user(ws):
+def _signed_in_user(ws: Workspace) -> UserInfo | None:
     """The user of this browser session, or None (expired, disabled, deleted: logged out)."""
     from iea_data.workflows.users import AuthError, current_user, session_expired
 
@@ -95,8 +98,7 @@ def _signed_in_user(ws):
         _logout(f"Signed out after {ws.settings.session_idle_minutes} idle minutes; please sign in again.", "idle")
         return None
     try:
-        with db(ws) as s:
-            user = current_user(s, uid)
+        user = current_user(ws, uid)
     except AuthError as exc:
         _logout(f"Signed out: {exc}", "disabled or deleted")
         return None

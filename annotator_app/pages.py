@@ -7,14 +7,18 @@ import importlib.util
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from annotator_app import _paint
-from annotator_app._common import data_url, db, flash, legend_png, show_flash
+from annotator_app._common import data_url, flash, legend_png, show_flash
 from annotator_app._errors import guarded
 from annotator_app._text import literal
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import UserInfo, Workspace
 
 VMAX = 0.5  # the heatmap range of iea_data.core.heatmaps (±0.5)
 EV_DISPLAY = 2.0  # EV stops shown at full colour on the target page
@@ -40,14 +44,13 @@ def pages_for(user) -> dict[str, Callable]:
 # --------------------------------------------------------------------------- annotate
 
 
-def _open_annotation(ws, user, image_id: int, base: str) -> _paint.Painting:
+def _open_annotation(ws: Workspace, user: UserInfo, image_id: int, base: str) -> _paint.Painting:
     from iea_data.core.painting import PaintSession
     from iea_data.workflows.catalog import photo_jpeg
     from iea_data.workflows.labels import open_annotation
 
-    with db(ws) as s:
-        state = open_annotation(ws, s, user, image_id, base=base)
-        photo = photo_jpeg(ws, s, image_id, state.base.shape)
+    state = open_annotation(ws, user, image_id, base=base)
+    photo = photo_jpeg(ws, image_id, state.base.shape)
     session = PaintSession(state.base, state.correction, log=state.strokes)
     return _paint.Painting(
         ident=("annotation", image_id, base), session=session, photo_url=data_url(photo, "image/jpeg"), payload=state
@@ -129,7 +132,7 @@ def _autosaver() -> _Autosaver:
     return saver
 
 
-def _autosave(ws, user, p: _paint.Painting) -> None:
+def _autosave(ws: Workspace, user: UserInfo, p: _paint.Painting) -> None:
     """Autosave the open painter's state as the user's draft (library ``save_draft``)."""
     from iea_data.workflows.labels import save_draft
 
@@ -138,8 +141,7 @@ def _autosave(ws, user, p: _paint.Painting) -> None:
     )
 
     def write() -> None:
-        with db(ws) as s:
-            save_draft(ws, s, user, state)
+        save_draft(ws, user, state)
 
     _autosaver().request(write)
     p.dirty = False
@@ -150,19 +152,17 @@ def _autosave_wait() -> str | None:
     return _autosaver().flush()
 
 
-def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
+def _save(ws: Workspace, user: UserInfo, p: _paint.Painting, *, submit: bool) -> bool:
     from iea_data.core.errors import IeaError, StaleRevisionError
     from iea_data.workflows.labels import save_annotation, save_draft
 
     _autosave_wait()  # a draft written after the save would resurrect it
     state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
     try:
-        with db(ws) as s:
-            label = save_annotation(ws, s, user, state, submit=submit)
+        label = save_annotation(ws, user, state, submit=submit)
     except StaleRevisionError as exc:
         try:  # keep this tab's work as the draft, whatever another tab did meanwhile
-            with db(ws) as s:
-                save_draft(ws, s, user, state)
+            save_draft(ws, user, state)
         except IeaError:
             pass
         st.session_state["ann_error"] = f"Not saved: {exc}"
@@ -181,7 +181,7 @@ def _save(ws, user, p: _paint.Painting, *, submit: bool) -> bool:
 
 @st.fragment
 @guarded  # a fragment reruns alone, outside the page's error boundary
-def _annotation_painter(ws, user, brush: dict, view: dict) -> None:
+def _annotation_painter(ws: Workspace, user: UserInfo, brush: dict, view: dict) -> None:
     """The painter alone: a stroke reruns only this fragment (apply, redraw, autosave)."""
     p: _paint.Painting = st.session_state["ann_painting"]
     actions, errors = _paint.take_events(p)
@@ -206,12 +206,11 @@ def _queue_step(ids: list[int], current: int, step: int) -> int:
     return ids[(ids.index(current) + step) % len(ids)]
 
 
-def annotate_page(ws, user) -> None:
+def annotate_page(ws: Workspace, user: UserInfo) -> None:
     from iea_data.workflows.labels import BASES, annotation_progress, annotation_queue
 
-    with db(ws) as s:
-        queue = annotation_queue(s, user)
-        done, total = annotation_progress(s, user)
+    queue = annotation_queue(ws, user)
+    done, total = annotation_progress(ws, user)
     top = st.columns([3, 2])
     top[0].markdown("### Annotate")
     top[1].progress(done / total if total else 1.0, text=f"{done} / {total} images done")
@@ -307,7 +306,7 @@ def annotate_page(ws, user) -> None:
 # --------------------------------------------------------------------------- review
 
 
-def review_page(ws, user) -> None:
+def review_page(ws: Workspace, user: UserInfo) -> None:
     from iea_data.core.errors import IeaError
     from iea_data.core.heatmaps import colorize, overlay
     from iea_data.workflows.catalog import photo_for_map
@@ -315,18 +314,18 @@ def review_page(ws, user) -> None:
         annotator_summary,
         expert_labels,
         expert_spread,
+        label_map,
         review_label,
         review_queue,
     )
+    from iea_data.workflows.users import list_users
 
     st.markdown("### Review")
     show_flash()
-    with db(ws) as s:
-        items = review_queue(s, user)
+    items = review_queue(ws, user)
     tab_queue, tab_summary = st.tabs([f"Submitted ({len(items)})", "Annotators"])
     with tab_summary:
-        with db(ws) as s:
-            rows = annotator_summary(ws, s)
+        rows = annotator_summary(ws)
         if rows:
             st.dataframe(
                 [
@@ -348,16 +347,12 @@ def review_page(ws, user) -> None:
         }
         choice = st.selectbox("Label", list(labels), key="rev_choice")
         it = labels[choice]
-        with db(ws) as s:
-            experts = expert_labels(ws, s, it.image_id)
-            own = next((m for lab, m in experts if lab.id == it.label_id), None)
-            if own is None:  # the submitted head itself
-                from iea_data.store import Label
-                from iea_data.workflows.labels import load_label_map
-
-                own = load_label_map(ws.objects, s.get(Label, it.label_id))
-            photo = photo_for_map(ws, s, it.image_id, own.shape)
-            names = {u.id: u.name for u in _users(s)}
+        experts = expert_labels(ws, it.image_id)
+        own = next((m for lab, m in experts if lab.id == it.label_id), None)
+        if own is None:  # the submitted head itself
+            own = label_map(ws, it.label_id)
+        photo = photo_for_map(ws, it.image_id, own.shape)
+        names = {u.id: u.name for u in list_users(ws)}
         meta = [
             f"score {it.score:g}" if it.score is not None else "no score",
             literal(it.comment) if it.comment else "no comment",
@@ -400,21 +395,12 @@ def review_page(ws, user) -> None:
             reject = r.form_submit_button("Reject")
         if accept or reject:
             try:
-                with db(ws) as s:
-                    review_label(
-                        s, user, it.label_id, decision="accept" if accept else "reject", comment=comment or None
-                    )
+                review_label(ws, user, it.label_id, decision="accept" if accept else "reject", comment=comment or None)
             except IeaError as exc:
                 st.error(literal(exc))
                 return
             flash("success", f"{'Accepted' if accept else 'Rejected'} {choice}.")
             st.rerun()
-
-
-def _users(s):
-    from iea_data.workflows.users import list_users
-
-    return list_users(s)
 
 
 # --------------------------------------------------------------------------- ideal target
@@ -423,7 +409,7 @@ def _users(s):
 BLOCKED_SHOWN = 50  # scenes listed with the reason they cannot be painted (the rest counted)
 
 
-def target_page(ws, user) -> None:
+def target_page(ws: Workspace, user: UserInfo) -> None:
     from iea_data.core.errors import IeaError
     from iea_data.core.painting import PaintSession
     from iea_data.core.residuals import EV_LIMIT, ideal_from_ev
@@ -432,8 +418,7 @@ def target_page(ws, user) -> None:
 
     st.markdown("### Ideal-exposure target")
     show_flash()
-    with db(ws) as s:
-        listed = paintable_scenes(s)
+    listed = paintable_scenes(ws)
     scenes = {sc.name: sc for sc in listed if sc.paintable}
     blocked = [sc for sc in listed if not sc.paintable]
     if blocked:
@@ -456,9 +441,8 @@ def target_page(ws, user) -> None:
     p = st.session_state.get("tgt_painting")
     if p is None or p.ident != ("target", scene_id):
         try:
-            with db(ws) as s:
-                state = open_target(ws, s, user, scene_id)
-                photo = photo_jpeg(ws, s, state.reference_image_id, state.ev_map.shape)
+            state = open_target(ws, user, scene_id)
+            photo = photo_jpeg(ws, state.reference_image_id, state.ev_map.shape)
         except IeaError as exc:  # e.g. the reference's file was moved or deleted since it was ingested
             st.error(literal(f"Scene {name} cannot be opened: {exc}"))
             return
@@ -490,8 +474,7 @@ def target_page(ws, user) -> None:
     )
     st.image(legend_png(VMAX), width=420, caption=f"±{VMAX:g} on this bar = ±{EV_DISPLAY:g} EV")
     if st.toggle("Preview the ideal image", key="tgt_preview"):
-        with db(ws) as s:
-            ref = photo_for_map(ws, s, p.payload.reference_image_id, p.session.map.shape)
+        ref = photo_for_map(ws, p.payload.reference_image_id, p.session.map.shape)
         st.image(ideal_from_ev(ref, p.session.map), caption="reference × 2^EV in linear light", width=640, clamp=True)
     if st.button("Save target revision", type="primary", key="tgt_save") or "save" in actions:
         state = p.payload
@@ -499,10 +482,9 @@ def target_page(ws, user) -> None:
         state.strokes = p.session.stroke_log()
         bar = st.progress(0.0, text="Saving the target, recomputing reference differences, rebasing annotations…")
         try:
-            with db(ws) as s:
-                report = save_target(
-                    ws, s, user, state, progress=lambda done, total: bar.progress(done / total if total else 1.0)
-                )
+            report = save_target(
+                ws, user, state, progress=lambda done, total: bar.progress(done / total if total else 1.0)
+            )
         except IeaError as exc:
             st.error(literal(f"Not saved: {exc}"))
             return
@@ -520,14 +502,13 @@ def target_page(ws, user) -> None:
 # --------------------------------------------------------------------------- users
 
 
-def users_page(ws, user) -> None:
+def users_page(ws: Workspace, user: UserInfo) -> None:
     from iea_data.core.errors import IeaError
     from iea_data.workflows.users import ROLES, add_user, disable_user, list_users
 
     st.markdown("### Users")
     show_flash()
-    with db(ws) as s:
-        users = list_users(s)
+    users = list_users(ws)
     st.dataframe(
         [{"name": u.name, "role": u.role, "enabled": u.enabled} for u in users], hide_index=True, width="stretch"
     )
@@ -539,8 +520,7 @@ def users_page(ws, user) -> None:
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Add"):
             try:
-                with db(ws) as s:
-                    add_user(s, name.strip(), role=role, password=password, by=user)
+                add_user(ws, name.strip(), role=role, password=password, by=user)
             except IeaError as exc:
                 st.error(literal(exc))
             else:
@@ -551,8 +531,7 @@ def users_page(ws, user) -> None:
         target = st.selectbox("User", [u.name for u in users if u.enabled and u.id != user.id])
         if st.form_submit_button("Disable") and target:
             try:
-                with db(ws) as s:
-                    disable_user(s, target, by=user)
+                disable_user(ws, target, by=user)
             except IeaError as exc:
                 st.error(literal(exc))
             else:

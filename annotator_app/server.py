@@ -7,6 +7,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 
@@ -45,12 +49,12 @@ def app_env(workspace_root: Path, base: dict | None = None) -> dict[str, str]:
     return env
 
 
-def start_app(workspace, *, port: int, host: str = "127.0.0.1", **popen_kwargs) -> subprocess.Popen:
+def start_app(workspace: Workspace, *, port: int, host: str = "127.0.0.1", **popen_kwargs) -> subprocess.Popen:
     """Start the app as a child process (returns at once; poll ``/_stcore/health``)."""
     return subprocess.Popen(streamlit_command(port, host), env=app_env(workspace.root), **popen_kwargs)
 
 
-def run_app(workspace, *, port: int, host: str = "127.0.0.1") -> int:
+def run_app(workspace: Workspace, *, port: int, host: str = "127.0.0.1") -> int:
     """Serve the app in the foreground until interrupted; the exit status of Streamlit.
 
     Ctrl+C and SIGTERM stop the Streamlit process too.

@@ -22,18 +22,18 @@ import traceback
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 from urllib.parse import unquote
 
 import typer
 from rich.console import Console
-from rich.highlighter import JSONHighlighter
 from rich.markup import escape as _markup_escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 from iea_data.core.redaction import mask_secrets, url_password
+
+if TYPE_CHECKING:  # rich.progress, rich.table and the JSON highlighter load on first use (start-up time)
+    from rich.progress import Progress
 
 EXIT_PARTIAL = 3
 TABLE_LIMIT = 200  # rows printed as a table unless --limit says otherwise
@@ -206,6 +206,15 @@ def open_workspace():
 
 def progress_bar(description: str) -> Progress:
     """A Rich progress bar on stderr (shown on a terminal, or when ``IEA_PROGRESS`` is set)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -249,6 +258,8 @@ def print_json(obj: Any) -> None:
     """``obj`` as indented JSON on stdout: valid JSON, no raw control character, passwords masked."""
     text = mask_secrets(_json_escape_unsafe(json.dumps(obj, default=str, indent=2, ensure_ascii=False)), _secrets())
     if console.is_terminal:
+        from rich.highlighter import JSONHighlighter
+
         console.print(JSONHighlighter()(Text(text)), soft_wrap=True)
     else:
         _write_out(text + "\n")
@@ -275,6 +286,8 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None) 
         lines.extend("\t".join(_cell(r.get(c), secrets) for c in columns) for r in rows)
         _write_out("\n".join(lines) + "\n")
         return
+    from rich.table import Table
+
     t = Table(title=Text(safe_text(title)) if title else None)
     for c in columns:
         t.add_column(Text(safe_text(c)), overflow="fold")
@@ -299,7 +312,7 @@ def print_traceback(exc: BaseException) -> None:
 
 
 class SafeLogHandler(logging.Handler):
-    """Library warnings on stderr as Python prints them by default (the message alone), but through :func:`safe_text`."""
+    """Library warnings on stderr as Python prints them by default (the message alone), through :func:`safe_text`."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -8,7 +8,19 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("catalog", "ingest_memory", "model", "prelabel", "assess", "release", "painting", "train", "login")
+BENCHMARKS = (
+    "catalog",
+    "ingest_memory",
+    "model",
+    "prelabel",
+    "assess",
+    "release",
+    "painting",
+    "train",
+    "login",
+    "raw",
+    "startup",
+)
 
 
 def main(argv=None) -> int:

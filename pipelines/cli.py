@@ -190,8 +190,7 @@ def import_manifest_cmd(
     from iea_data.workflows.catalog import import_manifest
 
     ws = _ws()
-    with ws.session() as s:
-        report = import_manifest(s, csv_path, split=split, replace=replace)
+    report = import_manifest(ws, csv_path, split=split, replace=replace)
     console.print(
         f"split [bold]{lit(report.split)}[/bold]: {report.n_rows} rows, {report.n_scenes} scenes, "
         f"{report.n_images_new} new images, {report.n_missing_files} without a file"
@@ -227,8 +226,7 @@ def catalog_ls(
 
     ws = _ws()
     shown = limit if (limit is not None or as_json) else TABLE_LIMIT + 1
-    with ws.session() as s:
-        rows = list_images(s, scene=scene, split=split, status=status, limit=shown)
+    rows = list_images(ws, scene=scene, split=split, status=status, limit=shown)
     if as_json:
         _print_json(rows)
         return
@@ -250,8 +248,7 @@ def catalog_stats_cmd(as_json: JsonOpt = False) -> None:
     from iea_data.workflows.catalog import catalog_stats
 
     ws = _ws()
-    with ws.session() as s:
-        stats = catalog_stats(s)
+    stats = catalog_stats(ws)
     if as_json:
         _print_json(stats)
         return
@@ -282,8 +279,7 @@ def catalog_errors(
     from iea_data.workflows.catalog import list_errors
 
     ws = _ws()
-    with ws.session() as s:
-        rows = list_errors(s, run_id=run, include_resolved=all_)
+    rows = list_errors(ws, run_id=run, include_resolved=all_)
     if as_json:
         _print_json(rows)
     else:
@@ -299,8 +295,7 @@ def catalog_runs(limit: Annotated[int, typer.Option(help="How many runs.")] = 20
     from iea_data.workflows.catalog import list_runs
 
     ws = _ws()
-    with ws.session() as s:
-        rows = list_runs(s, limit=limit)
+    rows = list_runs(ws, limit=limit)
     if as_json:
         _print_json(rows)
     else:
@@ -349,8 +344,7 @@ def catalog_export_manifest(
     from iea_data.workflows.catalog import export_manifest
 
     ws = _ws()
-    with ws.session() as s:
-        text = export_manifest(s, split, out)
+    text = export_manifest(ws, split, out)
     console.print(f"wrote {text.count(chr(10)) - 1} rows to {lit(out)}")
 
 
@@ -372,8 +366,7 @@ def scenes_ls(
     from iea_data.workflows.catalog import list_scenes
 
     ws = _ws()
-    with ws.session() as s:
-        rows = [asdict(x) for x in list_scenes(s, pattern=pattern, limit=limit)]
+    rows = [asdict(x) for x in list_scenes(ws, pattern=pattern, limit=limit)]
     if as_json:
         _print_json(rows)
         return
@@ -394,8 +387,7 @@ def scenes_set_reference(
     from iea_data.workflows.catalog import set_reference
 
     ws = _ws()
-    with ws.session() as s, s.begin():
-        sc = set_reference(s, scene, image)
+    sc = set_reference(ws, scene, image)
     console.print(f"scene {lit(sc.name)}: reference is image {sc.reference_image_id}")
 
 
@@ -410,8 +402,7 @@ def scenes_group_exif(
     from iea_data.workflows.catalog import group_scenes_by_exif
 
     ws = _ws()
-    with ws.session() as s, s.begin():
-        n = group_scenes_by_exif(s, window_s=window)
+    n = group_scenes_by_exif(ws, window_s=window)
     console.print(f"{n} scene(s) created from EXIF brackets")
 
 
@@ -426,8 +417,7 @@ def scenes_sidecar(
     from iea_data.workflows.catalog import apply_sidecar
 
     ws = _ws()
-    with ws.session() as s, s.begin():
-        n = apply_sidecar(s, csv_path)
+    n = apply_sidecar(ws, csv_path)
     console.print(f"{n} image(s) assigned")
 
 
@@ -512,27 +502,14 @@ def show(
 
     Example: iea show astronaut_-1EV.png --out astro.png
     """
-    from sqlalchemy import select
-
     from iea_data.core.heatmaps import render_heatmap
     from iea_data.core.imaging import read_image, write_image
-    from iea_data.store import Label
-    from iea_data.workflows.catalog import image_path, resolve_image
-    from iea_data.workflows.labels import load_label_map
+    from iea_data.workflows.labels import image_label
 
     ws = _ws()
-    with ws.session() as s:
-        im = resolve_image(s, image)
-        q = select(Label).where(Label.image_id == im.id)
-        q = q.where(Label.id == label) if label is not None else q.order_by(Label.created_at.desc(), Label.id.desc())
-        lab = s.scalars(q.limit(1)).first()
-        if lab is None:
-            raise IeaError(
-                f"image {im.name!r} has no label{' ' + str(label) if label else ''}; run `iea prelabel` first"
-            )
-        path = image_path(s, im.id)
-        title = f"{im.name}  ·  {lab.kind} r{lab.revision}  ·  mean {lab.mean:+.3f}"
-        residual = load_label_map(ws.objects, lab)
+    view = image_label(ws, image, label_id=label)
+    path, residual = view.path, view.residual
+    title = f"{view.image_name}  ·  {view.kind} r{view.revision}  ·  mean {view.mean:+.3f}"
     photo = read_image(path).rgb if (path and opacity > 0) else None
     if photo is not None:
         from iea_data.core.imaging import resize_image
@@ -545,9 +522,9 @@ def show(
 
 # --------------------------------------------------------------------------- sub-apps in their own modules
 
-from pipelines import cli_app, cli_release, cli_rules, cli_train, cli_users  # noqa: E402  (they import pipelines._console only)
+from pipelines import cli_app, cli_brackets, cli_release, cli_rules, cli_train, cli_users  # noqa: E402  (they import pipelines._console only)
 
-for _module in (cli_rules, cli_users, cli_app, cli_release, cli_train):
+for _module in (cli_rules, cli_users, cli_app, cli_release, cli_train, cli_brackets):
     _module.register(app)
 
 

@@ -92,7 +92,7 @@ def build_cmd(
       iea release build iea-demo --version 1.0.0 --labels refdiff --format native --format official
 
       iea release build iea40k --version 1.0.0 --labels prelabel --splits-from train=train_256,valid=valid_256_2ev --format official
-    """
+    """  # noqa: E501 - a command line to copy, not wrapped
     from iea_data.workflows.releases import build_release
 
     ws = open_workspace()
@@ -127,8 +127,9 @@ def build_cmd(
             title=f"{report.name} {report.version}: {sum(report.counts.values())} images, {report.n_scenes} scenes, "
             f"{report.n_labelled} labelled",
         )
+        modes = ", ".join(f"{k} {v}" for k, v in sorted(report.link_modes.items())) or "no image files"
         console.print(
-            f"{report.path}\n{report.n_files} files ({', '.join(f'{k} {v}' for k, v in sorted(report.link_modes.items())) or 'no image files'}), "
+            f"{report.path}\n{report.n_files} files ({modes}), "
             f"manifest sha256 {report.manifest_sha256}, {report.seconds:.1f} s; "
             f"{report.n_images_stored} new image(s), {report.n_bytes_stored / 1e6:.1f} MB, added to the "
             f"workspace's read-only image store",
@@ -156,11 +157,12 @@ def verify_cmd(
 
     Example: iea release verify iea-demo@1.0.0
     """
+    from iea_data.core.errors import IeaError
     from iea_data.workflows.releases import verify_release
 
     try:
         ws = open_workspace()
-    except Exception:  # a release folder can be verified without a workspace
+    except (IeaError, OSError, UnicodeDecodeError):  # no (readable) workspace: a release folder verifies without one
         ws = None
     report = with_progress("verify", lambda update: verify_release(release, workspace=ws, progress=update))
     if json_out:

@@ -44,7 +44,8 @@ def assess_cmd(
     precision: Annotated[
         str,
         typer.Option(
-            help="fp32 (default: scores independent of the CPU), auto (bf16 where native and within its measured error bound) or bf16."
+            help="fp32 (default: scores independent of the CPU), "
+            "auto (bf16 where native and within its measured error bound) or bf16."
         ),
     ] = "fp32",
 ) -> None:

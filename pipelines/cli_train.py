@@ -76,7 +76,8 @@ def train_cmd(
     )
     console.print(f"best epoch {result.best_epoch} (lowest val L1): {lit(result.files['best'])}")
     console.print(
-        f"final weights: {lit(result.files['weights'])}  (iea assess --weights, iea benchmark --methods checkpoint:PATH)"
+        f"final weights: {lit(result.files['weights'])}  "
+        "(iea assess --weights, iea benchmark --methods checkpoint:PATH)"
     )
 
 
@@ -170,7 +171,8 @@ def benchmark_cmd(
                 f"[yellow]{lit(label)}[/yellow]: {lit(info['status'])} ({lit(info['reason'])})", highlight=False
             )
     console.print(
-        f"report: {lit(files['html'])}  (tables: {lit(files['markdown'].name)}, {lit(files['csv'].name)}, {lit(files['json'].name)})"
+        f"report: {lit(files['html'])}  "
+        f"(tables: {lit(files['markdown'].name)}, {lit(files['csv'].name)}, {lit(files['json'].name)})"
     )
     if result.errors:
         err_console.print(f"[red]{len(result.errors)} prediction(s) failed[/red]:")

@@ -61,8 +61,7 @@ def add_cmd(
     from iea_data.workflows.users import add_user
 
     password = _password(password_stdin)
-    with open_workspace().session() as s:
-        user = add_user(s, name, role=role, password=password)
+    user = add_user(open_workspace(), name, role=role, password=password)
     console.print(f"added user [bold]{lit(user.name)}[/bold] ({user.role}), id {user.id}")
 
 
@@ -74,8 +73,7 @@ def ls_cmd(as_json: JsonOpt = False) -> None:
     """
     from iea_data.workflows.users import list_users
 
-    with open_workspace().session() as s:
-        rows = [{"id": u.id, "name": u.name, "role": u.role, "enabled": u.enabled} for u in list_users(s)]
+    rows = [{"id": u.id, "name": u.name, "role": u.role, "enabled": u.enabled} for u in list_users(open_workspace())]
     if as_json:
         print_json(rows)
     else:
@@ -94,8 +92,7 @@ def passwd_cmd(
     from iea_data.workflows.users import set_password
 
     password = _password(password_stdin)
-    with open_workspace().session() as s:
-        set_password(s, name, password)
+    set_password(open_workspace(), name, password)
     console.print(f"password of [bold]{lit(name)}[/bold] changed")
 
 
@@ -107,8 +104,7 @@ def disable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
     """
     from iea_data.workflows.users import disable_user
 
-    with open_workspace().session() as s:
-        disable_user(s, name)
+    disable_user(open_workspace(), name)
     console.print(f"disabled [bold]{lit(name)}[/bold]")
 
 
@@ -120,8 +116,7 @@ def enable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
     """
     from iea_data.workflows.users import enable_user
 
-    with open_workspace().session() as s:
-        enable_user(s, name)
+    enable_user(open_workspace(), name)
     console.print(f"enabled [bold]{lit(name)}[/bold]")
 
 
@@ -134,8 +129,7 @@ def demo_cmd() -> None:
     """
     from iea_data.workflows.users import DEMO_USERS, seed_demo_users
 
-    with open_workspace().session() as s:
-        users = seed_demo_users(s)
+    users = seed_demo_users(open_workspace())
     print_table(
         [{"name": u.name, "role": u.role, "password": DEMO_USERS[u.name][1]} for u in users],
         ["name", "role", "password"],

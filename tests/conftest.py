@@ -120,3 +120,14 @@ def demo_photos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo-photos")
     write_demo_photos(folder, photos=("astronaut", "coffee"))
     return folder
+
+
+_APP_TESTS = Path(__file__).resolve().parent / "app"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/app is a browser-lane test (``-m "not browser"`` leaves it out)."""
+    browser = pytest.mark.browser
+    for item in items:
+        if _APP_TESTS in Path(str(item.path)).resolve().parents:
+            item.add_marker(browser)

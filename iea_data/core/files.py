@@ -14,12 +14,13 @@ b'hello'
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
 from typing import BinaryIO, Union
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "sha256_file"]
 
 
 def atomic_write(
@@ -72,3 +73,35 @@ def atomic_write(
         except OSError:
             pass
         raise
+
+
+def sha256_file(path: Union[str, os.PathLike], *, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes as 64 lowercase hex digits, read in chunks (1 MiB by default).
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    chunk_size : int, optional
+        Bytes read at a time (> 0).
+
+    Returns
+    -------
+    str
+        The hex digest.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    """
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size <= 0:
+        raise ValueError(f"chunk_size must be an integer > 0, got {chunk_size!r}")
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        for block in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -47,7 +47,9 @@ class Registry:
         """Decorator registering ``obj`` under ``name`` (default: its ``__name__``)."""
 
         def deco(obj: T) -> T:
-            key = name or obj.__name__
+            key = name or getattr(obj, "__name__", None)
+            if not key:
+                raise ValueError(f"{self.kind}: {obj!r} has no __name__; pass register(name=...)")
             if key in self._items:
                 raise ValueError(f"{self.kind} {key!r} is already registered")
             self._items[key] = obj

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from iea_data.core.errors import IeaError
 from iea_data.core.redaction import redact_url
 from schemas import SCHEMAS_DIR
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from alembic.config import Config
 
 __all__ = [
     "get_engine",
@@ -34,7 +38,7 @@ _LOCK = threading.Lock()
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -43,7 +47,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
+def _sqlite_begin_immediate(conn: Connection) -> None:
     # Take the write lock at BEGIN: two writers then queue on busy_timeout instead of
     # failing with "database is locked" when a reader upgrades to a writer.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -77,7 +81,8 @@ def get_engine(url: str) -> Engine:
                 engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         except (ArgumentError, ImportError, ModuleNotFoundError) as exc:
             raise IeaError(
-                f"cannot use database URL {redact_url(url)!r}: {redact_url(str(exc))}. For PostgreSQL install the driver "
+                f"cannot use database URL {redact_url(url)!r}: {redact_url(str(exc))}. "
+                "For PostgreSQL install the driver "
                 f"(`pip install 'psycopg[binary]'`) and use postgresql+psycopg://USER@HOST:PORT/DB."
             ) from None
         _ENGINES[url] = engine
@@ -97,7 +102,7 @@ def make_session(engine: Engine) -> Session:
     return sessionmaker(bind=engine, expire_on_commit=False)()
 
 
-def alembic_config(engine: Engine):
+def alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -110,7 +115,10 @@ def head_revision() -> str:
     """The newest migration shipped with this code."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise IeaError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -129,7 +137,7 @@ def upgrade_database(engine: Engine, revision: str = "head") -> str:
         command.upgrade(alembic_config(engine), revision)
     except OperationalError as exc:
         raise IeaError(f"cannot migrate the catalog at {engine.url!r}: {redact_url(str(exc.orig))}") from None
-    return current_revision(engine)
+    return current_revision(engine) or "base"  # Alembic's name for "no migration applied"
 
 
 def check_schema(engine: Engine) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -190,6 +191,15 @@ class Image(Base):
     thumbnail: Mapped[Optional[str]] = mapped_column(SHA)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # camera RAW (issue 14, migration 0003): width/height/bit_depth above are the render's size
+    # and the sensor's bits; statistics and thumbnail come from a camera-WB, no-auto-bright render
+    raw: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    raw_width: Mapped[Optional[int]] = mapped_column(Integer)  # sensor data size, masked borders included
+    raw_height: Mapped[Optional[int]] = mapped_column(Integer)
+    raw_cfa_pattern: Mapped[Optional[str]] = mapped_column(String(64))  # "RGGB"; 36 letters for X-Trans
+    raw_black_level: Mapped[Optional[float]] = mapped_column(Float)  # mean of the per-channel levels
+    raw_white_level: Mapped[Optional[int]] = mapped_column(Integer)
+    raw_info: Mapped[Optional[str]] = mapped_column(Text)  # JSON: per-channel black levels, camera WB, versions
 
 
 class ImagePath(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 from iea_data.core.errors import IeaError, PermissionDeniedError
 
@@ -48,7 +49,7 @@ class UserInfo:
     enabled: bool
 
     @classmethod
-    def from_row(cls, row) -> UserInfo:
+    def from_row(cls, row: Any) -> UserInfo:
         return cls(id=int(row.id), name=str(row.name), role=str(row.role), enabled=bool(row.enabled))
 
 
@@ -75,7 +76,7 @@ def require(user: UserInfo, action: str) -> None:
     >>> require(UserInfo(1, "ann", "annotator", True), "review")
     Traceback (most recent call last):
     ...
-    iea_data.core.errors.PermissionDeniedError: user 'ann' (annotator) may not review; that needs the role reviewer or admin
+    iea_data.core.errors.PermissionDeniedError: user 'ann' (annotator) may not review; that needs ... reviewer or admin
     """
     if not isinstance(user, UserInfo):
         raise TypeError(f"user must be a UserInfo (from authenticate or current_user), got {type(user).__name__}")

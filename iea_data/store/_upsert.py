@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 __all__ = ["insert_ignore"]
 
@@ -23,10 +24,13 @@ def insert_ignore(
         return
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql
+
+        stmt: Executable = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects import sqlite
+
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     else:  # pragma: no cover - other backends are not supported
         raise NotImplementedError(f"unsupported database dialect {dialect!r}")
-    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     session.execute(stmt, list(rows))

@@ -32,11 +32,13 @@ import io
 import os
 import re
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from iea_data.core.errors import IeaError, NotFoundError
 from iea_data.core.files import atomic_write
+
+if TYPE_CHECKING:  # NumPy is imported on first use of an array: the CLI's start-up does not pay for it
+    import numpy as np
 
 __all__ = ["ObjectStore", "sha256_bytes", "sync_filesystem", "SourceChangedError", "IMAGE_MODE"]
 
@@ -139,7 +141,7 @@ class ObjectStore:
             pass
         added = 0
 
-        def copy_checked(out) -> None:
+        def copy_checked(out: BinaryIO) -> None:
             nonlocal added
             with open(src, "rb", buffering=0) as inp:
                 added, digest = _clone_or_copy(inp, out)
@@ -161,6 +163,8 @@ class ObjectStore:
 
     def put_array(self, arr: np.ndarray) -> str:
         """Store ``arr`` as ``.npy`` bytes (no pickles); return the key."""
+        import numpy as np
+
         arr = np.ascontiguousarray(arr)
         if arr.dtype == object:
             raise TypeError("arr must be a numeric array, got dtype=object")
@@ -172,6 +176,8 @@ class ObjectStore:
         data = self.get_bytes(key)
         if sha256_bytes(data) != key:
             raise IeaError(f"object {key} is corrupt (its bytes no longer match its hash); restore it from a backup")
+        import numpy as np
+
         return np.load(io.BytesIO(data), allow_pickle=False)
 
 
@@ -196,7 +202,7 @@ def sync_filesystem(path: str | os.PathLike[str]) -> None:
     os.sync()
 
 
-def _clone_or_copy(inp, out) -> tuple[int, str]:
+def _clone_or_copy(inp: BinaryIO, out: BinaryIO) -> tuple[int, str]:
     """Copy ``inp`` into the empty ``out`` (a reflink where the file system has one); (size, sha256) of the copy.
 
     After a reflink the hash is computed on ``out``'s bytes, so what is stored is what is checked.

@@ -34,6 +34,7 @@ from iea_data.core.redaction import redact_url
 from .objects import ObjectStore
 
 if TYPE_CHECKING:  # pragma: no cover - types only
+    from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
     from ._roles import UserInfo
@@ -216,7 +217,7 @@ class Workspace:
             raise IeaError(f"{config}: not valid TOML ({exc}); fix or delete the file") from None
         return cls(root=root, settings=Settings.from_toml(data, source=str(config)))
 
-    def engine(self):
+    def engine(self) -> Engine:
         """A SQLAlchemy engine for this workspace's catalog (cached per URL)."""
         from . import get_engine
 

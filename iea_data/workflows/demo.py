@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from iea_data.core.imaging import apply_ev, write_image
 from iea_data.core.scenes import format_ev_tag
 
-__all__ = ["DEMO_PHOTOS", "DEMO_EVS", "write_demo_photos", "build_demo"]
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import UserInfo, Workspace
+
+__all__ = ["DEMO_PHOTOS", "DEMO_EVS", "write_demo_photos", "build_demo", "example_workspace"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def write_demo_photos(
 
 
 def build_demo(
-    workspace,
+    workspace: Workspace,
     *,
     photos: Sequence[str] = DEMO_PHOTOS,
     evs: Sequence[float] = DEMO_EVS,
@@ -80,3 +83,42 @@ def build_demo(
     folder = workspace.root / "demo-photos"
     write_demo_photos(folder, photos=photos, evs=evs)
     return ingest(workspace, [folder], workers=workers, progress=progress, kind=DEMO_RUN_KIND)
+
+
+def example_workspace() -> tuple[Workspace, UserInfo, int]:
+    """A throw-away workspace for the documentation's examples: one 6 x 8 scene and an annotator.
+
+    The scene ``s`` has a reference image and one variant (``s_N1.png``, status ``ok``, no
+    file); the annotator ``ann`` has the role ``annotator``.
+
+    Returns
+    -------
+    (Workspace, UserInfo, int)
+        The workspace, the annotator and the variant's image id.
+
+    Examples
+    --------
+    >>> ws, ann, image_id = example_workspace()
+    >>> ann.role, isinstance(image_id, int)
+    ('annotator', True)
+    """
+    import tempfile
+
+    from iea_data.store import Image, Scene, init_workspace
+
+    from .users import add_user
+
+    ws = init_workspace(tempfile.mkdtemp(prefix="iea-example-"))
+    with ws.unit() as uow:
+        s = uow.session
+        scene = Scene(name="s")
+        s.add(scene)
+        s.flush()
+        ref = Image(name="s.png", status="ok", width=8, height=6, scene_id=scene.id)
+        variant = Image(name="s_N1.png", status="ok", width=8, height=6, scene_id=scene.id, variant="N1")
+        s.add_all([ref, variant])
+        s.flush()
+        scene.reference_image_id = ref.id
+        image_id = int(variant.id)
+    ann = add_user(ws, "ann", role="annotator", password="otter lamp quietly")
+    return ws, ann, image_id

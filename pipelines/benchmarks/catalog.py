@@ -90,8 +90,7 @@ def manifest_import(root: Path, csv: Path) -> float:
         shutil.rmtree(root)
     ws = init_workspace(root)
     t = time.perf_counter()
-    with ws.session() as s:
-        import_manifest(s, csv, split="train")
+    import_manifest(ws, csv, split="train")
     dt = time.perf_counter() - t
     dispose_engines()
     return dt
@@ -142,10 +141,12 @@ def main(argv=None) -> dict:
     print(f"ingest benchmark ({result['machine']}, {result['date']}, {args.files} files, {args.workers} workers)")
     print(f"  bare cv2.imread loop      {result['bare_imread_s']:.2f} s")
     print(
-        f"  iea ingest (first run)    {result['ingest_first_s']:.2f} s  -> {result['ingest_vs_imread_throughput']:.2f}x the imread throughput (goal >= 0.8)"
+        f"  iea ingest (first run)    {result['ingest_first_s']:.2f} s  -> "
+        f"{result['ingest_vs_imread_throughput']:.2f}x the imread throughput (goal >= 0.8)"
     )
     print(
-        f"  iea ingest (re-run)       {result['ingest_rerun_s']:.3f} s  -> {result['rerun_speedup']:.0f}x faster than the first (goal >= 20)"
+        f"  iea ingest (re-run)       {result['ingest_rerun_s']:.3f} s  -> "
+        f"{result['rerun_speedup']:.0f}x faster than the first (goal >= 20)"
     )
     if result.get("manifest_import_s") is not None:
         print(f"  import-manifest {result['manifest_rows']} rows  {result['manifest_import_s']:.2f} s (goal <= 10)")

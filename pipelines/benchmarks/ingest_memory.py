@@ -52,7 +52,8 @@ base = peak_kib()
 t, c = time.perf_counter(), time.process_time()
 out = scan.scan_file((sys.argv[1], 0, 0))
 dt, cpu = time.perf_counter() - t, time.process_time() - c
-print(json.dumps({"error": out.get("error"), "base_kib": base, "peak_kib": peak_kib(), "seconds": dt, "cpu_seconds": cpu}))
+res = {"error": out.get("error"), "base_kib": base, "peak_kib": peak_kib()}
+print(json.dumps({**res, "seconds": dt, "cpu_seconds": cpu}))
 """
 
 

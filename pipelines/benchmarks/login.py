@@ -43,9 +43,8 @@ def run_mode(root: Path, *, limits: bool, logins: int, threads: int, label: str 
     from iea_data.workflows.users import AuthError, add_user, authenticate
 
     ws = init_workspace(root)
-    with ws.session() as s:
-        add_user(s, "owner", role="annotator", password=OWNER_PASSWORD)
-        authenticate(s, "owner", OWNER_PASSWORD, address=OWNER_ADDRESS)  # a returning user
+    add_user(ws, "owner", role="annotator", password=OWNER_PASSWORD)
+    authenticate(ws, "owner", OWNER_PASSWORD, address=OWNER_ADDRESS)  # a returning user
     kwargs = {} if limits else {"max_failures_per_address": 10**9, "max_failures_global": 10**9}
     done = threading.Event()
     lock = threading.Lock()
@@ -54,22 +53,20 @@ def run_mode(root: Path, *, limits: bool, logins: int, threads: int, label: str 
     serial = iter(range(10**9))
 
     def spray() -> None:
-        with ws.session() as s:
-            while not done.is_set():
+        while not done.is_set():
+            with lock:
+                k = next(serial)
+            try:
+                authenticate(ws, f"nobody{k:06d}", "guess guess guess", address=SPRAY_ADDRESS, **kwargs)
+            except AuthError as exc:
                 with lock:
-                    k = next(serial)
-                try:
-                    authenticate(s, f"nobody{k:06d}", "guess guess guess", address=SPRAY_ADDRESS, **kwargs)
-                except AuthError as exc:
-                    with lock:
-                        counts["checked" if str(exc).startswith("wrong") else "throttled"] += 1
+                    counts["checked" if str(exc).startswith("wrong") else "throttled"] += 1
 
     def owner() -> None:
-        with ws.session() as s:
-            for _ in range(logins):
-                t = time.perf_counter()
-                authenticate(s, "owner", OWNER_PASSWORD, address=OWNER_ADDRESS, **kwargs)
-                latencies.append(time.perf_counter() - t)
+        for _ in range(logins):
+            t = time.perf_counter()
+            authenticate(ws, "owner", OWNER_PASSWORD, address=OWNER_ADDRESS, **kwargs)
+            latencies.append(time.perf_counter() - t)
         done.set()
 
     workers = [threading.Thread(target=spray) for _ in range(threads)]

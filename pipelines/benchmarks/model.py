@@ -95,8 +95,9 @@ def _limit_variants(with_bf16: bool):
         for n in (1, 8):
             x = torch.randn(n, 64, 256, 256, generator=gen).to(dtype).contiguous(memory_format=torch.channels_last)
             name = f"conv {'fp32' if dtype == torch.float32 else 'bf16'} batch {n}"
+            bias = b.to(dtype)
             out[name] = (
-                lambda x=x, packed=packed, bias=b.to(dtype): ops._convolution_pointwise(
+                lambda x=x, packed=packed, bias=bias: ops._convolution_pointwise(
                     x, packed, bias, [1, 1], [1, 1], [1, 1], 1, "none", [], ""
                 ),
                 n,
@@ -253,7 +254,8 @@ def main(argv=None) -> dict:
         err = row["max_abs_err_vs_golden"]
         print(
             f"  {name:<20} {row['batch1_images_per_s']:>9.3f} {row['batch1_ratio_to_reference']:>8.2f}x "
-            f"{row.get('batch8_images_per_s', float('nan')):>9.3f} {row.get('batch8_ratio_to_reference', float('nan')):>8.2f}x "
+            f"{row.get('batch8_images_per_s', float('nan')):>9.3f} "
+            f"{row.get('batch8_ratio_to_reference', float('nan')):>8.2f}x "
             f"{'n/a' if err is None else f'{err:.2e}':>16}"
         )
     for name, row in limit_rows.items():
@@ -274,7 +276,8 @@ def main(argv=None) -> dict:
         )
     if "batch8_max_abs_diff_vs_reference" in rows["fast fp32"]:
         print(
-            f"  fast fp32 vs reference on 8 random images: max |diff| {rows['fast fp32']['batch8_max_abs_diff_vs_reference']:.2e}"
+            "  fast fp32 vs reference on 8 random images: max |diff| "
+            f"{rows['fast fp32']['batch8_max_abs_diff_vs_reference']:.2e}"
         )
     print(f"  JSON: {args.out}")
     return result

@@ -91,8 +91,7 @@ def build_app_workspace(root: Path, *, size=(192, 256), scenes=("alpha", "beta")
     if report.n_errors:
         raise RuntimeError(f"ingest of the generated photos failed: {report.errors[:3]}")
     prelabel_refdiff(ws)
-    with ws.session() as s:
-        seed_demo_users(s)
+    seed_demo_users(ws)
     return ws
 
 
@@ -441,7 +440,7 @@ def bench_before_after(ws_root: Path, n_strokes: int, rev: str, rounds: int, bus
 
 def _load() -> str:
     try:
-        return "%.1f %.1f %.1f" % os.getloadavg()
+        return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     except OSError:  # pragma: no cover
         return "n/a"
 
@@ -493,7 +492,8 @@ def main(argv=None) -> dict:
     print(f"painting benchmark ({result['machine']}, {result['date']}, {args.side}-px map)")
     for mode, r in result.get("raster", {}).items():
         print(
-            f"  apply_stroke {mode:<8} p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  max {r['max_ms']:.2f} ms (goal <= 10)"
+            f"  apply_stroke {mode:<8} p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f} ms  "
+            f"max {r['max_ms']:.2f} ms (goal <= 10)"
         )
     ws_ = result.get("worst_stroke")
     if ws_:
@@ -520,9 +520,12 @@ def main(argv=None) -> dict:
             for which in ("before", "after"):
                 r = sides[which]["best"]
                 print(
-                    f"    {label:<4} {which:<6} ({result['before_after']['rev'] if which == 'before' else 'this tree'}): "
-                    f"on screen p50 {r['stroke_to_overlay_p50_ms']:.0f} p95 {r['stroke_to_overlay_p95_ms']:.0f} ms; "
-                    f"server map p50 {r['stroke_to_server_map_p50_ms']:.0f} p95 {r['stroke_to_server_map_p95_ms']:.0f} ms; "
+                    f"    {label:<4} {which:<6} "
+                    f"({result['before_after']['rev'] if which == 'before' else 'this tree'}): "
+                    f"on screen p50 {r['stroke_to_overlay_p50_ms']:.0f} "
+                    f"p95 {r['stroke_to_overlay_p95_ms']:.0f} ms; "
+                    f"server map p50 {r['stroke_to_server_map_p50_ms']:.0f} "
+                    f"p95 {r['stroke_to_server_map_p95_ms']:.0f} ms; "
                     f"load {r['load']} (best of {len(sides[which]['rounds'])}; "
                     f"{'predicts' if r['predicts_in_browser'] else 'waits for the server'})"
                 )

@@ -43,8 +43,7 @@ def main(argv=None) -> dict:
     try:
         ws = init_workspace(tmp / "ws")
         build_demo(ws, workers=2)
-        with ws.session() as s:
-            paths = [r["path"] for r in list_images(s)]
+        paths = [r["path"] for r in list_images(ws)]
         n = len(paths)
         model = create_model("pieanet", weights="official")
         prec = resolve_precision(args.precision, "cpu")

@@ -247,21 +247,26 @@ def main(argv=None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"release benchmark ({result['machine']}, {result['date']}, {args.images} images of {args.side}x{args.side} px, "
+        f"release benchmark ({result['machine']}, {result['date']}, {args.images} images of "
+        f"{args.side}x{args.side} px, "
         f"formats {','.join(formats)})"
     )
     print(
-        f"  first build                {result['build_s']:.1f} s (goal <= 60; {c_build:.1f} s CPU, load {load:.1f}), stored {rep.n_images_stored} images, "
+        f"  first build                {result['build_s']:.1f} s (goal <= 60; {c_build:.1f} s CPU, load {load:.1f}), "
+        f"stored {rep.n_images_stored} images, "
         f"{rep.n_bytes_stored / 1e6:.1f} MB  [catalog setup {result['catalog_setup_s']:.1f} s]"
     )
     print(
-        f"  second build               {result['second_build_s']:.1f} s (goal <= 60; {c_build2:.1f} s CPU), stored {rep2.n_images_stored} images, "
+        f"  second build               {result['second_build_s']:.1f} s (goal <= 60; {c_build2:.1f} s CPU), "
+        f"stored {rep2.n_images_stored} images, "
         f"{rep2.n_bytes_stored} bytes"
     )
     print(
-        f"  image files hard-linked    {linked}/{len(image_files)} share the store's inode, {sharing_photo} the photo's; "
+        f"  image files hard-linked    {linked}/{len(image_files)} share the store's inode, "
+        f"{sharing_photo} the photo's; "
         f"du photos {du_photos} KiB, store {du_store} KiB, release alone {du_release_alone} KiB, "
-        f"photos + store + release {du_together} KiB (the release adds {result['release_adds_kib']} KiB: maps, tables, "
+        f"photos + store + release {du_together} KiB (the release adds {result['release_adds_kib']} KiB: "
+        f"maps, tables, "
         f"card); a second release adds {result['second_release_adds_kib']} KiB"
     )
     print(
@@ -269,8 +274,10 @@ def main(argv=None) -> dict:
         f"-> {result['verify_mb_per_s']:.1f} MB/s"
     )
     print(
-        f"  sha256sum, same files      1 process {result['sha256sum_1proc_s']:.2f} s ({result['sha256sum_1proc_mb_per_s']:.1f} MB/s); "
-        f"{jobs} processes {result[f'sha256sum_{jobs}proc_s']:.2f} s ({result[f'sha256sum_{jobs}proc_mb_per_s']:.1f} MB/s)"
+        f"  sha256sum, same files      1 process {result['sha256sum_1proc_s']:.2f} s "
+        f"({result['sha256sum_1proc_mb_per_s']:.1f} MB/s); "
+        f"{jobs} processes {result[f'sha256sum_{jobs}proc_s']:.2f} s "
+        f"({result[f'sha256sum_{jobs}proc_mb_per_s']:.1f} MB/s)"
     )
     return result
 

@@ -6,8 +6,10 @@ Run: ``python -m pipelines.benchmarks.train [--images 4] [--epochs 2] [--batch-s
 - Training: P-IEANet (fast path, 256x256, fine-tuning the released weights when present,
   else random init) through :func:`iea_data.workflows.training.train` on an in-memory split of
   scikit-image photos with exposure variants (images/s over the epoch loop,
-  validation excluded; the last epoch is reported, the first one warms up), against a bare ``forward + L1 + backward + Adam step`` loop on the
-  same batches in the same process (the baseline: the trainer's overhead is the ratio).
+  validation excluded; the last epoch is reported, the first one warms up), against a bare
+  ``forward + L1 + backward + Adam step`` loop on the same batches in the same process: the
+  library's own :func:`iea_data.workflows.training.train_step`, which ``train()`` runs for
+  every batch (the baseline: the trainer's overhead is the ratio).
 - Benchmark: :func:`iea_data.workflows.benchmark.run_benchmark` over ``--bench-images`` 256x256
   items with every method (the refdiff oracle gets the references), images/s as measured
   inside each method's calls.
@@ -81,12 +83,11 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     import torch
-    import torch.nn.functional as F
 
     from iea_data.core.errors import IeaError
     from iea_data.core.model import create_model
     from iea_data.workflows.benchmark import list_methods, run_benchmark
-    from iea_data.workflows.training import TrainConfig, collate_train, train
+    from iea_data.workflows.training import TrainConfig, collate_train, train, train_step
 
     device = torch.device(
         "cuda"
@@ -117,18 +118,10 @@ def main(argv=None) -> dict:
             collate_train(items[i : i + args.batch_size], size=(256, 256))
             for i in range(0, len(items), args.batch_size)
         ]
-        amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
 
-        def step(b):
-            x, y = b["image"].to(device), b["residual"].to(device)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
-                p = model(x)
-            loss = F.l1_loss(p.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+        def step(b):  # the library's own step, as train() runs it (less the trainer's scheduler)
+            train_step(model, b, opt, device=device, amp=args.amp, scaler=scaler)
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
@@ -177,7 +170,8 @@ def main(argv=None) -> dict:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
     print(
-        f"Training and benchmark throughput ({result['machine']}, torch {result['torch']}, {result['threads']} threads, "
+        f"Training and benchmark throughput ({result['machine']}, torch {result['torch']}, "
+        f"{result['threads']} threads, "
         f"{result['device']}{', AMP' if args.amp else ''}, {result['date']}, init {init})"
     )
     if "train" in result:

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from tests.workflows.conftest import reader, reader_unit
+
 PASSWORD = "browser-test-pw"
 USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i"]
 
@@ -21,9 +23,8 @@ def ws(app_server):
     from iea_data.workflows.users import add_user
 
     ws = app_server[1]
-    with ws.session() as s:
-        for name in USERS:
-            add_user(s, name, role="annotator", password=PASSWORD)
+    for name in USERS:
+        add_user(ws, name, role="annotator", password=PASSWORD)
     return ws
 
 
@@ -65,15 +66,14 @@ def wait_status(page, text):
 def user_id(ws, name):
     from iea_data.workflows.users import get_user
 
-    with ws.session() as s:
-        return get_user(s, name).id
+    return get_user(ws, name).id
 
 
 def newest_label(ws, name):
     from iea_data.store import Label
     from iea_data.workflows.labels import load_label_map
 
-    with ws.session() as s:
+    with reader(ws) as s:
         lab = s.scalar(
             select(Label).where(Label.chain == f"user:{user_id(ws, name)}").order_by(Label.id.desc()).limit(1)
         )
@@ -84,7 +84,7 @@ def newest_label(ws, name):
 def chain_labels(ws, name):
     from iea_data.store import Label
 
-    with ws.session() as s:
+    with reader(ws) as s:
         return list(s.scalars(select(Label).where(Label.chain == f"user:{user_id(ws, name)}")))
 
 
@@ -184,8 +184,8 @@ def test_reviewer_accepts_and_an_annotator_cannot(new_page, ws):
     assert lab.status == "submitted"
     # an annotator has no review page, and the library refuses the decision whatever the browser sends
     assert ann.get_by_text("Review", exact=True).count() == 0
-    with ws.session() as s, pytest.raises(PermissionDeniedError):
-        review_label(s, get_user(s, "ann_c"), lab.id, decision="accept")
+    with reader(ws) as s, pytest.raises(PermissionDeniedError):
+        review_label(ws, get_user(ws, "ann_c"), lab.id, decision="accept")
 
     rev = new_page()
     login(rev, "reviewer", "reviewer-demo")
@@ -193,7 +193,7 @@ def test_reviewer_accepts_and_an_annotator_cannot(new_page, ws):
     rev.get_by_text("ann_c", exact=False).first.wait_for()
     rev.get_by_role("button", name="Accept").click()
     rev.get_by_text("Accepted", exact=False).first.wait_for()
-    with ws.session() as s:
+    with reader(ws) as s:
         from iea_data.store import Label
 
         assert s.get(Label, lab.id).status == "accepted"
@@ -235,8 +235,7 @@ def test_save_from_a_stale_tab_is_refused_and_the_draft_survives(new_page, ws):
     b.get_by_text("Not saved", exact=False).first.wait_for()
     labels = chain_labels(ws, "ann_f")
     assert len(labels) == 1  # only tab A's revision
-    with ws.session() as s:
-        state = open_annotation(ws, s, get_user(s, "ann_f"), labels[0].image_id)
+    state = open_annotation(ws, get_user(ws, "ann_f"), labels[0].image_id)
     h = state.correction.shape[0]
     assert state.from_draft
     assert state.correction[row_of(0.8, h)].min() < -0.09  # tab B's stroke is in the draft
@@ -248,8 +247,7 @@ def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):
 
     page = new_page()
     open_painter(page, "ann_g")
-    with ws.session() as s:
-        disable_user(s, "ann_g")
+    disable_user(ws, "ann_g")
     page.get_by_role("button", name="Skip ▶").click()
     page.get_by_role("button", name="Sign in").wait_for()
     assert page.locator("canvas").count() == 0
@@ -314,8 +312,8 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     wait_ack(page, 1)
     page.get_by_role("button", name="Save target revision").click()
     page.get_by_text("Target revision 1 saved", exact=False).wait_for()
-    with ws.session() as s:
-        heads = [target_head(s, sc.id) for sc in s.query(Scene).all()]
+    with reader_unit(ws) as uow:
+        heads = [target_head(uow, sc.id) for sc in uow.session.query(Scene).all()]
         heads = [h for h in heads if h is not None]
         assert len(heads) == 1 and heads[0].revision == 1
         ev = ws.objects.get_array(heads[0].ev_map_object).astype(np.float32)
@@ -330,8 +328,7 @@ def test_sign_in_failure_and_sign_out_reach_the_server_log_without_passwords(new
 
     from iea_data.workflows.users import add_user
 
-    with ws.session() as s:
-        add_user(s, "ann_log", role="annotator", password=PASSWORD)
+    add_user(ws, "ann_log", role="annotator", password=PASSWORD)
     page = new_page()
     login(page, "ann_log", "typed-wrong-secret-pw")
     page.get_by_text("wrong user name or password", exact=False).wait_for()

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from annotator_app._text import literal, one_line
+from tests.workflows.conftest import reader
 
 PASSWORD = "hardening-test-pw-2026"
 STEM = "*B*[clk](javascript:alert(1))"
@@ -188,7 +189,7 @@ def test_paintable_scenes_marks_why_a_scene_cannot_be_painted(workspace):
     from iea_data.store import Image, Scene
     from iea_data.workflows.targets import paintable_scenes
 
-    with workspace.session() as s:
+    with reader(workspace) as s:
         missing = Image(name="a0001.png", status="missing")
         broken = Image(name="b.png", status="error")
         good = Image(name="c.png", status="ok", width=40, height=30, sha256="ab" * 32)
@@ -203,7 +204,7 @@ def test_paintable_scenes_marks_why_a_scene_cannot_be_painted(workspace):
             ]
         )
         s.commit()
-        got = {p.name: p for p in paintable_scenes(s)}
+        got = {p.name: p for p in paintable_scenes(workspace)}
     assert [n for n, p in got.items() if p.paintable] == ["c"]
     assert "no file yet" in got["a0001"].reason and "ingest" in got["a0001"].reason
     assert "could not be decoded" in got["b"].reason
@@ -264,16 +265,16 @@ def hostile(app_server, recorder, tmp_path_factory):
     write_image(photos / FILE_NAME, (rgb * 0.6).astype(np.float32))
     report = ingest(ws, [photos], workers=1)
     assert report.n_errors == 0, report.errors
-    with ws.session() as s:
-        add_user(s, "mallory@evil.example", role="annotator", password=PASSWORD)
-        add_user(s, "rev_h", role="reviewer", password=PASSWORD)
-        add_user(s, "adm_h", role="admin", password=PASSWORD)
-        author = get_user(s, "mallory@evil.example")
+    with reader(ws) as s:
+        add_user(ws, "mallory@evil.example", role="annotator", password=PASSWORD)
+        add_user(ws, "rev_h", role="reviewer", password=PASSWORD)
+        add_user(ws, "adm_h", role="admin", password=PASSWORD)
+        author = get_user(ws, "mallory@evil.example")
         image_id = s.query(Image.id).filter(Image.name == FILE_NAME).scalar()
-        state = open_annotation(ws, s, author, image_id, base="zero")
+        state = open_annotation(ws, author, image_id, base="zero")
         state.comment = comment
         state.score = 4.0
-        save_annotation(ws, s, author, state, submit=True)
+        save_annotation(ws, author, state, submit=True)
         # the state right after `iea import-manifest`, before the images: the reference has no file
         ref = Image(name="a0001.png", status="missing")
         s.add(ref)

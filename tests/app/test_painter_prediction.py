@@ -19,7 +19,7 @@ from tests.app.test_app_browser import PASSWORD, drag, login, newest_label, wait
 
 ROOT = Path(__file__).resolve().parents[2]
 PAINTER_JS = ROOT / "annotator_app" / "components" / "painter.js"
-FIXTURE = ROOT / "tests" / "painting" / "fixtures" / "brush_strokes.json"
+FIXTURE = ROOT / "tests" / "core" / "painting" / "fixtures" / "brush_strokes.json"
 
 # paint the fixture's strokes with painter.js's brush; per stroke the largest |JS - Python| in its box
 RUN_FIXTURE = """
@@ -112,8 +112,7 @@ def ws(app_server):
     from iea_data.workflows.users import add_user
 
     ws = app_server[1]
-    with ws.session() as s:
-        add_user(s, "ann_p", role="annotator", password=PASSWORD)
+    add_user(ws, "ann_p", role="annotator", password=PASSWORD)
     return ws
 
 

@@ -214,10 +214,9 @@ def _users_and_throttle(ws) -> str:
     from iea_data.store import User
     from iea_data.workflows.users import AuthError, add_user, authenticate
 
-    with ws.session() as s:
-        add_user(s, "alice", role="admin", password=PASSWORD)  # commits
-        with pytest.raises(AuthError):
-            authenticate(s, TYPED_NAME, "whatever")  # counts the failure in login_throttle
+    add_user(ws, "alice", role="admin", password=PASSWORD)  # commits
+    with pytest.raises(AuthError):
+        authenticate(ws, TYPED_NAME, "whatever")  # counts the failure in login_throttle
     with ws.session() as s:
         return s.scalars(select(User.password_hash).where(User.name == "alice")).one()
 

@@ -55,13 +55,12 @@ def test_users_add_ls_passwd_disable(ws_dir):
     from iea_data.workflows.users import AuthError, authenticate, enable_user
 
     ws = Workspace.open(ws_dir)
-    with ws.session() as s:
-        with pytest.raises(AuthError, match="disabled"):
-            authenticate(s, "alice", "second secret")
-        enable_user(s, "alice")
-        assert authenticate(s, "alice", "second secret").role == "reviewer"
-        with pytest.raises(AuthError):
-            authenticate(s, "alice", "first secret")
+    with pytest.raises(AuthError, match="disabled"):
+        authenticate(ws, "alice", "second secret")
+    enable_user(ws, "alice")
+    assert authenticate(ws, "alice", "second secret").role == "reviewer"
+    with pytest.raises(AuthError):
+        authenticate(ws, "alice", "first secret")
     dispose_engines()
 
 

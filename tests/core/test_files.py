@@ -1,15 +1,8 @@
 """atomic_write: readers see the old file or the new one; a failed write leaves nothing behind."""
 
-import doctest
-
 import pytest
 
-import iea_data.core.files as files
 from iea_data.core.files import atomic_write
-
-
-def test_doctests():
-    assert doctest.testmod(files).failed == 0
 
 
 def test_a_failing_writer_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

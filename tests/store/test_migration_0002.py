@@ -18,7 +18,7 @@ def test_0002_upgrades_a_populated_catalog_and_downgrades(db_url):
         conn.execute(
             text("INSERT INTO users (name, role, enabled, created_at) VALUES ('old', 'admin', true, CURRENT_TIMESTAMP)")
         )
-    assert upgrade_database(engine) == "0002"
+    assert upgrade_database(engine, "0002") == "0002"  # 0003 (issue 14) is tested in test_migration_0003
     tables = set(inspect(engine).get_table_names())
     assert {"drafts", "login_throttle"} <= tables
     with engine.connect() as conn:

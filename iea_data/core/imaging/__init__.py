@@ -8,22 +8,25 @@ Conventions (shared by the whole toolkit):
 - A residual map is float32 (H, W) in [-1, 1]; exposure changes are EV stops in linear light.
 - Entry points validate their arrays with :func:`check_image`, :func:`check_residual` and
   :func:`check_range`; out-of-range values raise instead of being clipped.
+
+OpenCV, PIL and NumPy are imported on first use of a name (``iea_data.core.lazy``), so
+``import iea_data.core.imaging`` stays cheap for the command line's start-up.
 """
 
-from ._color import LUMA_WEIGHTS, apply_ev, linear_to_srgb, luma, srgb_to_linear
-from ._decode import (
-    DEFAULT_MAX_PIXELS,
-    DecodedImage,
-    decode_memory,
-    read_header,
-    read_image,
-    read_image_bytes,
-)
-from ._encode import encode_image, encode_png, write_image
-from ._exif import ExifInfo
-from ._resize import label_shape, resize_image, resize_map, thumbnail
-from ._stats import BLACK_LEVEL, LUMA_STATS_KEYS, WHITE_LEVEL, luma_stats
-from ._validate import check_image, check_range, check_residual
+from iea_data.core.lazy import lazy_attributes
+
+_LAZY = {
+    **dict.fromkeys(["LUMA_WEIGHTS", "apply_ev", "linear_to_srgb", "luma", "srgb_to_linear"], "._color"),
+    **dict.fromkeys(["DEFAULT_MAX_PIXELS", "DecodedImage"], "._decoded"),
+    **dict.fromkeys(["read_image", "read_image_bytes"], "._decode"),
+    "read_header": "._header",
+    "decode_memory": "._memory",
+    **dict.fromkeys(["encode_image", "encode_png", "write_image"], "._encode"),
+    "ExifInfo": "._exif",
+    **dict.fromkeys(["label_shape", "resize_image", "resize_map", "thumbnail"], "._resize"),
+    **dict.fromkeys(["BLACK_LEVEL", "LUMA_STATS_KEYS", "WHITE_LEVEL", "luma_stats"], "._stats"),
+    **dict.fromkeys(["check_image", "check_range", "check_residual"], "._validate"),
+}
 
 __all__ = [
     # validation
@@ -59,3 +62,5 @@ __all__ = [
     "encode_png",
     "encode_image",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__, namespace=globals())

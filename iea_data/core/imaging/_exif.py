@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -124,18 +123,16 @@ def exif_from_pil(im: Image.Image, name: str) -> ExifInfo:
     :class:`ExifInfo`: bad metadata must not make a good photo unreadable.
     """
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            exif = _raw_exif(im)
-            if exif is None or not len(exif):
-                return ExifInfo()
-            try:
-                sub = dict(exif.get_ifd(_EXIF_IFD))
-            except Exception as err:
-                logger.warning("ignoring an unreadable EXIF sub-IFD in %r: %s", name, err)
-                sub = {}
-        for w in caught:
-            logger.debug("EXIF of %r: %s", name, w.message)
+        # PIL's warnings about a malformed block are ignored by the one filter that
+        # imaging._header installs at import: nothing here touches the warning filters.
+        exif = _raw_exif(im)
+        if exif is None or not len(exif):
+            return ExifInfo()
+        try:
+            sub = dict(exif.get_ifd(_EXIF_IFD))
+        except Exception as err:
+            logger.warning("ignoring an unreadable EXIF sub-IFD in %r: %s", name, err)
+            sub = {}
 
         def get(tag: int) -> Any:
             # Writers disagree on IFD0 vs Exif IFD for a few tags; prefer the standard place.

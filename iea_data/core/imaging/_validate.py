@@ -140,10 +140,10 @@ def check_image(arr: Any, name: str = "image") -> np.ndarray:
     >>> img = check_image(np.zeros((2, 3, 3), np.float32))
     >>> img.shape
     (2, 3, 3)
-    >>> check_image(np.ones((2, 3), np.float32), name="photo")
+    >>> check_image(np.ones((2, 3), np.float32), name="photo")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: `photo` must be a float32 numpy array of shape (H, W, 3) with values in [0, 1]; got shape (2, 3). Replicate a grey image to 3 channels first.
+    ValueError: `photo` must be a float32 numpy array of shape (H, W, 3) with values in [0, 1]; got shape (2, 3)...
     """
     arr = _check_ndarray(arr, name, _IMAGE_EXPECTED)
     _check_dtype(arr, name, _IMAGE_EXPECTED, np.dtype(np.float32))
@@ -183,10 +183,10 @@ def check_residual(arr: Any, name: str = "residual") -> np.ndarray:
     >>> import numpy as np
     >>> check_residual(np.full((2, 2), -0.5, np.float32)).dtype
     dtype('float32')
-    >>> check_residual(np.full((2, 2), 2.0, np.float32), name="label")
+    >>> check_residual(np.full((2, 2), 2.0, np.float32), name="label")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: `label` must be a float32 numpy array of shape (H, W) with values in [-1, 1]; got values in [2, 2] (shape (2, 2)). Out-of-range values are not clipped silently: clip them explicitly (numpy.clip(label, -1, 1)) if that is what you mean.
+    ValueError: `label` must be a float32 numpy array of shape (H, W) with values in [-1, 1]; got values in [2, 2]...
     """
     arr = _check_ndarray(arr, name, _RESIDUAL_EXPECTED)
     _check_dtype(arr, name, _RESIDUAL_EXPECTED, np.dtype(np.float32))
@@ -226,10 +226,10 @@ def check_range(arr: Any, lo: float, hi: float, name: str) -> np.ndarray:
     >>> import numpy as np
     >>> check_range(np.array([0.0, 2.5]), 0, 3, "ev").tolist()
     [0.0, 2.5]
-    >>> check_range(np.array([0.0, 4.0]), 0, 3, "ev")
+    >>> check_range(np.array([0.0, 4.0]), 0, 3, "ev")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: `ev` must be a numeric array with finite values in [0, 3]; got values in [0, 4] (shape (2,)). Out-of-range values are not clipped silently: clip them explicitly (numpy.clip(ev, 0, 3)) if that is what you mean.
+    ValueError: `ev` must be a numeric array with finite values in [0, 3]; got values in [0, 4] (shape (2,))...
     """
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         raise ValueError(f"check_range needs finite bounds with lo <= hi; got lo={lo!r}, hi={hi!r}.")

@@ -7,6 +7,7 @@ with values in [-1, 1] and return float64 (N,).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._config import MetricInputError
 from ._validate import as_maps
@@ -32,7 +33,7 @@ DATA_RANGE = 2.0
 CLASSES = ("under", "ideal", "over")
 
 
-def mae(pred, target) -> np.ndarray:
+def mae(pred: ArrayLike, target: ArrayLike) -> np.ndarray:
     """Mean absolute error per image.
 
     Parameters
@@ -54,7 +55,7 @@ def mae(pred, target) -> np.ndarray:
     return np.abs(p - t).mean(axis=(1, 2))
 
 
-def mse(pred, target) -> np.ndarray:
+def mse(pred: ArrayLike, target: ArrayLike) -> np.ndarray:
     """Mean squared error per image, float64 (N,) in [0, 4].
 
     Examples
@@ -66,7 +67,7 @@ def mse(pred, target) -> np.ndarray:
     return ((p - t) ** 2).mean(axis=(1, 2))
 
 
-def psnr(pred, target) -> np.ndarray:
+def psnr(pred: ArrayLike, target: ArrayLike) -> np.ndarray:
     """Peak signal-to-noise ratio per image in dB, with data range 2 (maps in [-1, 1]).
 
     ``10 log10(2**2 / mse)``, as ``skimage.metrics.peak_signal_noise_ratio(target, pred,
@@ -87,7 +88,7 @@ def psnr(pred, target) -> np.ndarray:
         return 10.0 * np.log10(DATA_RANGE**2 / err)
 
 
-def ssim(pred, target, *, win_size: int = 7) -> np.ndarray:
+def ssim(pred: ArrayLike, target: ArrayLike, *, win_size: int = 7) -> np.ndarray:
     """Mean structural similarity per image (Wang et al. 2004), data range 2.
 
     The computation of ``skimage.metrics.structural_similarity(target, pred,
@@ -173,7 +174,7 @@ def classify(residual: np.ndarray, *, tau: float = 0.1) -> np.ndarray:
     return np.where(r < -tau, 0, np.where(r > tau, 2, 1)).astype(np.uint8)
 
 
-def confusion(pred, target, *, tau: float = 0.1) -> np.ndarray:
+def confusion(pred: ArrayLike, target: ArrayLike, *, tau: float = 0.1) -> np.ndarray:
     """Per-image 3x3 confusion matrices of :func:`classify` classes.
 
     Returns
@@ -193,7 +194,7 @@ def confusion(pred, target, *, tau: float = 0.1) -> np.ndarray:
     return np.bincount(idx.ravel(), minlength=9 * n).reshape(n, 3, 3)
 
 
-def pixel_accuracy(pred, target, *, tau: float = 0.1) -> np.ndarray:
+def pixel_accuracy(pred: ArrayLike, target: ArrayLike, *, tau: float = 0.1) -> np.ndarray:
     """Fraction of pixels whose class (under / ideal / over at ``tau``) is right, (N,) in [0, 1].
 
     Examples
@@ -214,7 +215,7 @@ def _per_class(cm: np.ndarray, what: str) -> np.ndarray:
         return np.where(denom > 0, num / np.maximum(denom, 1), np.nan)
 
 
-def class_iou(pred, target, *, tau: float = 0.1) -> np.ndarray:
+def class_iou(pred: ArrayLike, target: ArrayLike, *, tau: float = 0.1) -> np.ndarray:
     """Per-image intersection over union of each class (under, ideal, over).
 
     Returns
@@ -230,7 +231,7 @@ def class_iou(pred, target, *, tau: float = 0.1) -> np.ndarray:
     return _per_class(confusion(pred, target, tau=tau), "iou")
 
 
-def mean_iou(pred, target, *, tau: float = 0.1) -> np.ndarray:
+def mean_iou(pred: ArrayLike, target: ArrayLike, *, tau: float = 0.1) -> np.ndarray:
     """Per-image mean of :func:`class_iou` over the classes present in either map, (N,).
 
     Examples
@@ -241,7 +242,7 @@ def mean_iou(pred, target, *, tau: float = 0.1) -> np.ndarray:
     return np.nanmean(class_iou(pred, target, tau=tau), axis=1)
 
 
-def macro_f1(pred, target, *, tau: float = 0.1) -> np.ndarray:
+def macro_f1(pred: ArrayLike, target: ArrayLike, *, tau: float = 0.1) -> np.ndarray:
     """Per-image macro F1 over the classes present in either map, (N,) in [0, 1].
 
     F1 of a class is ``2 TP / (true + predicted)``; classes in neither map are left out

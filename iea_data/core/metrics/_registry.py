@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from iea_data.core.registry import Registry
 
@@ -53,10 +54,10 @@ class Metric:
     def name(self) -> str:
         return self.cfg.name
 
-    def __call__(self, pred, target):
+    def __call__(self, pred: ArrayLike, target: ArrayLike) -> Any:
         return self._fn(pred, target, **self.cfg.params)
 
-    def aggregate(self, values) -> float:
+    def aggregate(self, values: ArrayLike) -> float:
         """One number for a set: NaN-ignoring mean for map metrics, the value for score metrics.
 
         Examples
@@ -84,7 +85,7 @@ def _add(cfg: MetricCfg, fn: Callable[..., Any]) -> None:
 
 
 def _iou_of(index: int) -> Callable[..., np.ndarray]:
-    def fn(pred, target, *, tau):
+    def fn(pred: ArrayLike, target: ArrayLike, *, tau: float) -> np.ndarray:
         return _maps.class_iou(pred, target, tau=tau)[:, index]
 
     return fn

@@ -7,6 +7,7 @@ e.g. bootstrap resamples) and returns a float for (N,) input, float64 (B,) other
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._config import MetricInputError
 from ._validate import as_scores
@@ -14,7 +15,7 @@ from ._validate import as_scores
 __all__ = ["plcc", "srcc", "krcc", "good_bad_accuracy", "rank_average"]
 
 
-def _out(values: np.ndarray, pred):
+def _out(values: np.ndarray, pred: ArrayLike) -> float | np.ndarray:
     return float(values[0]) if np.ndim(pred) == 1 else values
 
 
@@ -67,7 +68,7 @@ def rank_average(a: np.ndarray) -> np.ndarray:
     return out.reshape(np.shape(a))
 
 
-def plcc(pred, target):
+def plcc(pred: ArrayLike, target: ArrayLike) -> float | np.ndarray:
     """Pearson linear correlation coefficient.
 
     Parameters
@@ -96,7 +97,7 @@ def plcc(pred, target):
     return _out(_pearson_rows(p, t), pred)
 
 
-def srcc(pred, target):
+def srcc(pred: ArrayLike, target: ArrayLike) -> float | np.ndarray:
     """Spearman rank correlation coefficient (ties: average ranks).
 
     As ``scipy.stats.spearmanr(pred, target).statistic``: the Pearson correlation of the
@@ -113,7 +114,7 @@ def srcc(pred, target):
     return _out(_pearson_rows(rank_average(p), rank_average(t)), pred)
 
 
-def krcc(pred, target, *, chunk: int = 256):
+def krcc(pred: ArrayLike, target: ArrayLike, *, chunk: int = 256) -> float | np.ndarray:
     """Kendall rank correlation coefficient, tau-b (ties in either input corrected).
 
     As ``scipy.stats.kendalltau(pred, target).statistic`` (its default ``variant="b"``):
@@ -143,7 +144,9 @@ def krcc(pred, target, *, chunk: int = 256):
     return _out(out, pred)
 
 
-def good_bad_accuracy(pred, target, *, cut: float = 5.0, pred_cut: float | None = None):
+def good_bad_accuracy(
+    pred: ArrayLike, target: ArrayLike, *, cut: float = 5.0, pred_cut: float | None = None
+) -> float | np.ndarray:
     """Fraction of images put on the right side of a good/bad cut.
 
     An image is "good" when its score is ``>= cut`` (the target) or ``>= pred_cut`` (the

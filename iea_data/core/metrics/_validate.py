@@ -33,7 +33,7 @@ def _finite(a: np.ndarray, name: str, expected: str) -> None:
         )
 
 
-def _same_shape(pred: np.ndarray, target: np.ndarray, p_shape, t_shape) -> None:
+def _same_shape(pred: np.ndarray, target: np.ndarray, p_shape: tuple[int, ...], t_shape: tuple[int, ...]) -> None:
     if pred.shape != target.shape:
         raise MetricInputError(
             f"`pred` and `target` must have the same shape; got {tuple(p_shape)} and {tuple(t_shape)}. "

@@ -42,7 +42,7 @@ def _range_error(name: str, lo: float, hi: float, expected: str, fix: str) -> Va
     )
 
 
-def validate_batch(x, *, size: tuple[int, int] = PIEANET_CFG.input_size, name: str = "x") -> None:
+def validate_batch(x: Tensor, *, size: tuple[int, int] = PIEANET_CFG.input_size, name: str = "x") -> None:
     """Check a network input: float32 (N, 3, H, W) tensor in [0, 1] at the model size.
 
     Parameters
@@ -85,8 +85,8 @@ def validate_batch(x, *, size: tuple[int, int] = PIEANET_CFG.input_size, name: s
         )
     if x.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
-    lo, hi = torch.aminmax(x.detach())
-    lo, hi = float(lo), float(hi)
+    lo_t, hi_t = torch.aminmax(x.detach())
+    lo, hi = float(lo_t), float(hi_t)
     if not _in_unit_range(lo, hi):
         raise _range_error(name, lo, hi, "[0, 1]", "Scale images to [0, 1] first.")
 
@@ -127,7 +127,7 @@ def residual_to_official(x: Tensor) -> Tensor:
     return -x
 
 
-def _check_image(img, i: int) -> np.ndarray:
+def _check_image(img: object, i: int) -> np.ndarray:
     name = f"images[{i}]"
     if not isinstance(img, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (H, W, 3); got {type(img).__name__}")

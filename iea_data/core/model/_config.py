@@ -6,12 +6,12 @@ Nothing here imports torch, so the catalog and the CLI can read a model's facts
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from iea_data.core.errors import IeaError
+from iea_data.core.files import sha256_file
 
 __all__ = [
     "ModelCfg",
@@ -84,37 +84,6 @@ PIEANET_CFG = ModelCfg(
         "which equals the release's own one-image-as-duplicated-pair inference."
     ),
 )
-
-
-def sha256_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read in chunks.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file.
-    chunk_size : int, optional
-        Bytes read at a time.
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> with tempfile.NamedTemporaryFile(delete=False) as f:
-    ...     _ = f.write(b"abc")
-    >>> sha256_file(f.name)[:16]
-    'ba7816bf8f01cfea'
-    >>> os.remove(f.name)
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def official_weights_path() -> Path:

@@ -9,7 +9,7 @@ import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,9 @@ from torch import Tensor, nn
 from iea_data.core.errors import IeaError
 
 from ._config import official_weights_path
+
+# what torch.load accepts as ``map_location``
+MapLocation = Union[str, torch.device, dict, None]
 
 __all__ = ["load_official_state_dict", "convert_official_state_dict", "to_official_state_dict"]
 
@@ -86,8 +89,9 @@ def _convert_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
         On the first key that is not a released P-IEANet key.
     """
     for wrapper in ("state_dict", "model"):
-        if wrapper in state_dict and isinstance(state_dict[wrapper], Mapping):
-            state_dict = state_dict[wrapper]
+        inner = state_dict.get(wrapper) if isinstance(state_dict, Mapping) else None
+        if isinstance(inner, Mapping):
+            state_dict = inner
     out: dict[str, Tensor] = {}
     for key, value in state_dict.items():
         name = key[len("module.") :] if key.startswith("module.") else key
@@ -107,7 +111,7 @@ def _convert_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 _FIX = "Pass the released P-IEANet official_epoch2.pth."
 
 
-def _load_file(path: str | os.PathLike, map_location) -> Mapping[str, Tensor]:
+def _load_file(path: str | os.PathLike, map_location: MapLocation) -> Mapping[str, Tensor]:
     """``torch.load(weights_only=True)`` with errors that say what the file is."""
     path = Path(path)
     if not path.is_file():
@@ -164,7 +168,7 @@ def to_official_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor
     return {names[k]: v for k, v in state_dict.items()}
 
 
-def _all_released_keys():
+def _all_released_keys() -> list[str]:
     """Every released key, generated from the architecture (472 in the checkpoint)."""
     keys = []
     wb = (".weight", ".bias")
@@ -195,7 +199,7 @@ def _all_released_keys():
 
 
 def load_official_state_dict(
-    path: str | os.PathLike | None, model: nn.Module, *, map_location="cpu"
+    path: str | os.PathLike | None, model: nn.Module, *, map_location: MapLocation = "cpu"
 ) -> dict[str, Tensor]:
     """Read a released checkpoint and return a state dict ``model`` accepts strictly.
 

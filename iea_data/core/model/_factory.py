@@ -23,16 +23,16 @@ __all__ = ["MODELS", "create_model", "list_models", "get_model_cfg", "predict"]
 MODELS = Registry("model")
 
 
-def _register(cfg: ModelCfg) -> Callable:
-    def deco(fn: Callable) -> Callable:
-        fn.cfg = cfg
+def _register(cfg: ModelCfg) -> Callable[[Callable[..., torch.nn.Module]], Callable[..., torch.nn.Module]]:
+    def deco(fn: Callable[..., torch.nn.Module]) -> Callable[..., torch.nn.Module]:
+        setattr(fn, "cfg", cfg)  # noqa: B010 - an attribute on a function object
         return MODELS.register(cfg.name)(fn)
 
     return deco
 
 
 @_register(PIEANET_CFG)
-def pieanet(*, weights=None, impl: str = "fast") -> PIEANet:
+def pieanet(*, weights: str | os.PathLike | None = None, impl: str = "fast") -> PIEANet:
     """P-IEANet; ``weights`` is ``None`` (random init), ``"official"`` or a path."""
     if weights is None:
         return PIEANet(impl=impl).eval()
@@ -67,7 +67,9 @@ def get_model_cfg(name: str) -> ModelCfg:
     return MODELS.get(name).cfg
 
 
-def create_model(name: str, *, weights=None, device="cpu", impl: str = "fast") -> torch.nn.Module:
+def create_model(
+    name: str, *, weights: str | os.PathLike | None = None, device: str | torch.device = "cpu", impl: str = "fast"
+) -> torch.nn.Module:
     """Build a registered model in eval mode.
 
     Parameters
@@ -114,7 +116,7 @@ def predict(
     images: Sequence[np.ndarray],
     *,
     batch_size: int = 8,
-    device=None,
+    device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float32,
     sizes: Optional[Sequence[tuple[int, int]]] = None,
 ) -> list[np.ndarray]:
@@ -179,5 +181,6 @@ def predict(
                 out += from_batch(maps)
             else:
                 for j, m in enumerate(maps.split(1)):
-                    out += from_batch(resize_maps(m, size=tuple(sizes[start + j])))
+                    h, w = sizes[start + j]
+                    out += from_batch(resize_maps(m, size=(int(h), int(w))))
     return out

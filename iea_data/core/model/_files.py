@@ -9,12 +9,20 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from iea_data.core.errors import ImageDecodeError
 from iea_data.core.imaging import label_shape, read_image
+
+if TYPE_CHECKING:  # pragma: no cover - types only; torch is imported where it runs
+    import torch
+
+# one decoded file: (index, (3, H, W) input, label shape, error or "")
+Item = tuple[int, "torch.Tensor", tuple[int, int], str]
+# a collated batch: (indices, (N, 3, H, W) inputs, label shapes, errors)
+Batch = tuple[list[int], "torch.Tensor", list[tuple[int, int]], list[str]]
 
 __all__ = ["FileMap", "ImageFileDataset", "predict_files"]
 
@@ -40,12 +48,12 @@ class ImageFileDataset:
     def __init__(self, paths: Sequence[str], max_side: int, input_size: tuple[int, int]):
         self.paths = [str(p) for p in paths]
         self.max_side = int(max_side)
-        self.input_size = tuple(input_size)
+        self.input_size: tuple[int, int] = (int(input_size[0]), int(input_size[1]))
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> Item:
         import torch
 
         from ._boundary import to_batch
@@ -58,7 +66,7 @@ class ImageFileDataset:
         return i, to_batch([rgb], size=self.input_size)[0], shape, ""
 
 
-def collate_images(items):
+def collate_images(items: Sequence[Item]) -> Batch:
     """DataLoader collate function for :class:`ImageFileDataset` items."""
     import torch
 
@@ -85,11 +93,11 @@ class FileMap:
     error: str = ""
 
 
-def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int):
+def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int) -> Iterator[Batch]:
     """Collated batches in order, decoded by ``num_workers`` threads ahead of the consumer."""
     starts = range(0, len(dataset), batch_size)
 
-    def load(start: int):
+    def load(start: int) -> Batch:
         return collate_images([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
 
     if num_workers == 0:
@@ -110,15 +118,15 @@ def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int
 
 
 def predict_files(
-    model,
+    model: torch.nn.Module,
     paths: Sequence[str],
     *,
     max_side: int = 1024,
     input_size: tuple[int, int] = (256, 256),
     batch_size: int = 8,
     num_workers: int = 2,
-    device="cpu",
-    dtype=None,
+    device: str | torch.device = "cpu",
+    dtype: Optional[torch.dtype] = None,
     loader: str = "threads",
 ) -> Iterator[FileMap]:
     """Yield the residual map of each file, in input order, decoding while the model runs.
@@ -177,9 +185,10 @@ def predict_files(
         return
     device_type = torch.device(device).type
     dataset = ImageFileDataset(paths, max_side, input_size)
+    batches: Iterator[Batch] | torch.utils.data.DataLoader[Any]
     if loader == "processes" and num_workers:
         batches = torch.utils.data.DataLoader(
-            dataset,
+            dataset,  # type: ignore[arg-type]  # a map-style dataset (__len__, __getitem__), not a Dataset subclass
             batch_size=batch_size,
             num_workers=num_workers,
             collate_fn=collate_images,
@@ -192,11 +201,14 @@ def predict_files(
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
             out = model(x.to(device)).float().cpu()
             maps = [
-                None if errs[j] else resize_maps(out[j : j + 1], size=tuple(shapes[j]))[0, 0].numpy()
+                None
+                if errs[j]
+                else resize_maps(out[j : j + 1], size=(int(shapes[j][0]), int(shapes[j][1])))[0, 0].numpy()
                 for j in range(len(idx))
             ]
         for j, i in enumerate(idx):
-            if errs[j]:
+            m = maps[j]
+            if errs[j] or m is None:
                 yield FileMap(i, None, errs[j])
             else:
-                yield FileMap(i, np.clip(maps[j], -1.0, 1.0).astype(np.float32), "")
+                yield FileMap(i, np.clip(m, -1.0, 1.0).astype(np.float32), "")

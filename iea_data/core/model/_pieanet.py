@@ -36,16 +36,17 @@ the channel-attention weights and the last two convolutions stay float32.
 from __future__ import annotations
 
 import functools
+import os
 import weakref
 from contextlib import nullcontext
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._boundary import official_to_residual, validate_batch
-from ._convert import load_official_state_dict
+from ._convert import MapLocation, load_official_state_dict
 from ._transformer import D_MODEL as _D_MODEL
 from ._transformer import LN_EPS as _LN_EPS
 from ._transformer import make_transformer as _make_transformer
@@ -195,14 +196,15 @@ def _packed(conv: nn.Conv2d, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     itself at 256x256 (bf16), and ``F.conv2d`` redoes it on every call. The cache key
     holds the weight's version counter and storage, so an updated weight is repacked.
     """
-    w = conv.weight
-    key = (dtype, _version(w), w.data_ptr(), _version(conv.bias), conv.bias.data_ptr())
+    w, bias = conv.weight, conv.bias
+    assert bias is not None  # every convolution of the network has a bias
+    key = (dtype, _version(w), w.data_ptr(), _version(bias), bias.data_ptr())
     entry = _PACKED.setdefault(conv, {})
     hit = entry.get(key)
     if hit is None:
         entry.clear()
         shape = [1, conv.in_channels, 32, 32]
-        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[call-arg]  # stubs lack input_size
             w.detach().to(dtype).to_mkldnn(),
             list(conv.padding),
             list(conv.stride),
@@ -210,7 +212,7 @@ def _packed(conv: nn.Conv2d, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
             conv.groups,
             shape,
         )
-        hit = entry[key] = (packed, conv.bias.detach().to(dtype))
+        hit = entry[key] = (packed, bias.detach().to(dtype))
     return hit
 
 
@@ -260,7 +262,7 @@ def _conv_act(conv: nn.Conv2d, x: Tensor, act: str, mode: _Exec) -> Tensor:
 def _conv_add(conv: nn.Conv2d, x: Tensor, other: Tensor, mode: _Exec, *, into_other: bool) -> Tensor:
     """``conv(x) + other``; with ``into_other`` the sum overwrites ``other`` (no allocation)."""
     w, b = _packed(conv, mode.dtype) if mode.fused else (conv.weight, conv.bias)
-    args = (w, b, conv.padding, conv.stride, conv.dilation, conv.groups, "add", None, None, [], None)
+    args: tuple[Any, ...] = (w, b, conv.padding, conv.stride, conv.dilation, conv.groups, "add", None, None, [], None)
     if mode.fused and into_other:
         return torch.ops.mkldnn._convolution_pointwise_.binary(other, x, *args)
     if mode.fused:
@@ -341,13 +343,13 @@ class _FFAGroup(nn.Module):
 
     def forward_reference(self, x: Tensor) -> Tensor:
         res = x
-        for block in self.blocks:
+        for block in cast("list[_FFABlock]", self.blocks):
             res = block.forward_reference(res)
         return self.conv(res) + x
 
     def forward_fast(self, x: Tensor, mode: _Exec, *, reuse_input: bool) -> Tensor:
         res = x
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(cast("list[_FFABlock]", self.blocks)):
             # x is needed for the group's residual; later blocks' inputs are temporaries.
             res = block.forward_fast(res, mode, reuse_input=i > 0)
         return _conv_add(self.conv, res, x, mode, into_other=reuse_input and mode.inplace)
@@ -368,7 +370,7 @@ class _FFA(nn.Module):
     def forward_reference(self, x: Tensor) -> Tensor:
         feat = self.head(x)
         outs = []
-        for group in self.groups:
+        for group in cast("list[_FFAGroup]", self.groups):
             feat = group.forward_reference(feat)
             outs.append(feat)
         w = self.fuse_ca(torch.cat(outs, 1))
@@ -384,7 +386,7 @@ class _FFA(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last)
         feat = _conv(self.head, x.to(mode.dtype) if mode.fused else x, mode)
         outs = []
-        for i, group in enumerate(self.groups):
+        for i, group in enumerate(cast("list[_FFAGroup]", self.groups)):
             # The head's output is needed by group 1 only; group outputs feed the fusion.
             feat = group.forward_fast(feat, mode, reuse_input=i == 0)
             outs.append(feat)
@@ -398,7 +400,8 @@ class _FFA(nn.Module):
         out = out.mul_(pa) if mode.inplace else out * pa
         if not mode.fused:
             return self.out(self.tail(out) + x)
-        tail = _conv(self.tail[1], _conv(self.tail[0], out, mode), mode).float()
+        tail0, tail1 = cast("tuple[nn.Conv2d, nn.Conv2d]", (self.tail[0], self.tail[1]))
+        tail = _conv(tail1, _conv(tail0, out, mode), mode).float()
         # the last 3->1 convolution reads the float32 input: kept in float32
         return _conv(self.out, tail + x, mode._replace(dtype=torch.float32))
 
@@ -441,10 +444,10 @@ def _layer_norm_features(x: Tensor, weight: Tensor | None, bias: Tensor | None, 
         centred = x.sub_(mean)
         var = torch.mul(centred, centred).mean(-2, keepdim=True)
         out = centred.mul_(var.add_(_LN_EPS).rsqrt_())
-        return out if weight is None else torch.addcmul(bias, out, weight, out=out)
+        return out if weight is None or bias is None else torch.addcmul(bias, out, weight, out=out)
     centred = x - mean
     out = centred * torch.rsqrt((centred * centred).mean(-2, keepdim=True) + _LN_EPS)
-    return out if weight is None else torch.addcmul(bias, out, weight)
+    return out if weight is None or bias is None else torch.addcmul(bias, out, weight)
 
 
 class _StructureEncoder(nn.Module):
@@ -653,7 +656,9 @@ class PIEANet(nn.Module):
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
-    def from_official(cls, path=None, *, impl: str = "fast", map_location="cpu") -> PIEANet:
+    def from_official(
+        cls, path: str | os.PathLike | None = None, *, impl: str = "fast", map_location: MapLocation = "cpu"
+    ) -> PIEANet:
         """Build the network and load the released checkpoint.
 
         Parameters

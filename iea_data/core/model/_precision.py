@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - types only; torch is imported where it runs
+    import torch
+
+Device = Union[str, "torch.device"]
 
 __all__ = [
     "PRECISIONS",
@@ -134,7 +139,7 @@ class Precision(NamedTuple):
         }
 
 
-def bf16_native(device="cpu") -> bool:
+def bf16_native(device: Device = "cpu") -> bool:
     """Whether ``device`` computes bfloat16 natively.
 
     CPU: oneDNN reports AVX512-BF16 / AMX and the fused bf16 path passes its self-test.
@@ -153,7 +158,7 @@ def bf16_native(device="cpu") -> bool:
 
 
 def resolve_precision(
-    precision: str = "auto", device="cpu", *, bf16_error: Optional[PrecisionError] = None
+    precision: str = "auto", device: Device = "cpu", *, bf16_error: Optional[PrecisionError] = None
 ) -> Precision:
     """Choose the precision to run with.
 
@@ -206,7 +211,7 @@ def resolve_precision(
     return Precision(precision, "bf16", torch.bfloat16, "native bf16, measured error within the bound", err)
 
 
-def _stored_map(model, x, shape, dtype) -> np.ndarray:
+def _stored_map(model: torch.nn.Module, x: torch.Tensor, shape: tuple[int, int], dtype: torch.dtype) -> np.ndarray:
     """The map as a pre-label stores it: label resolution, clipped, float16 (back to float32)."""
     import torch
 
@@ -214,15 +219,15 @@ def _stored_map(model, x, shape, dtype) -> np.ndarray:
 
     with torch.inference_mode(), torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
         out = model(x).float()
-    m = resize_maps(out, size=tuple(shape))[0, 0].cpu().numpy()
+    m = resize_maps(out, size=(int(shape[0]), int(shape[1])))[0, 0].cpu().numpy()
     return np.clip(m, -1.0, 1.0).astype(np.float16).astype(np.float32)
 
 
 def measure_precision_error(
-    model,
+    model: torch.nn.Module,
     images: Sequence[np.ndarray],
     *,
-    dtype=None,
+    dtype: Optional[torch.dtype] = None,
     max_side: int = 1024,
     rule_bases: Optional[Sequence] = None,
     names: Optional[Sequence[str]] = None,

@@ -3,9 +3,10 @@
 The browser predicts each stroke with its own port of the brush (``painter.js``); both
 implementations are tested against this one fixture (``tests/core/painting/test_brush_fixture.py``
 and ``tests/app/test_painter_prediction.py``), so that they cannot drift apart.
-Regenerate the checked-in file after a change to the rasteriser with::
+Regenerate the checked-in file after a change to the rasteriser with (from the repository root)::
 
-    python -c "from iea_data.core.painting import write_brush_fixture as w; w('tests/core/painting/fixtures/brush_strokes.json')"
+    python -c "import iea_data.core.painting as p, sys; p.write_brush_fixture(sys.argv[1])" \\
+        tests/core/painting/fixtures/brush_strokes.json
 """
 
 from __future__ import annotations

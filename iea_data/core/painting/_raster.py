@@ -117,7 +117,7 @@ def _simplify(points: np.ndarray, tolerance: float = PATH_TOLERANCE) -> np.ndarr
         return pts
     origin = pts.min(axis=0)
     rel = (pts - origin).astype(np.float32)
-    pieces = []
+    pieces: list[np.ndarray] = []
     for i in range(0, len(rel) - 1, _DP_CHUNK):
         piece = rel[i : i + _DP_CHUNK + 1]
         kept = cv2.approxPolyDP(piece.reshape(-1, 1, 2), float(tolerance), False).reshape(-1, 2)
@@ -154,7 +154,9 @@ def _work(boxes: np.ndarray) -> int:
     return int(area.sum()) + SEGMENT_COST * int((area > 0).sum())
 
 
-def _plan(points: np.ndarray, box: tuple[int, int, int, int], radius: float, shape: Sequence[int]):
+def _plan(
+    points: np.ndarray, box: tuple[int, int, int, int], radius: float, shape: Sequence[int]
+) -> tuple[float, np.ndarray, np.ndarray, int]:
     """The path to rasterise: ``(tolerance, simplified points, segment boxes, pixel visits)``."""
     budget = WORK_FACTOR * max(int(shape[0]) * int(shape[1]), 256 * 256)
     # past the path's extent every point is within ``tol`` of the first one: two ends suffice
@@ -218,6 +220,8 @@ def _distance_to_path(
         py = np.arange(sy0, sy1, dtype=np.float32)[:, None] - np.float32(a[1])
         dx, dy = np.float32(b[0] - a[0]), np.float32(b[1] - a[1])
         seg2 = dx * dx + dy * dy
+        ex: np.ndarray
+        ey: np.ndarray
         if seg2 > 0:
             t = np.clip((px * dx + py * dy) / seg2, 0.0, 1.0)
             ex, ey = px - t * dx, py - t * dy

@@ -159,12 +159,13 @@ class PaintSession:
         items.sort(key=lambda t: t[0])
         applied: list[int] = []
         try:
-            for sid, stroke, refused in items:
+            for sid, queued, refused in items:
                 if sid <= self.last_id:
                     continue
                 if refused is None:
+                    assert queued is not None  # a stroke is queued with its Stroke or with why it was refused
                     try:
-                        self._paint(stroke)
+                        self._paint(queued)
                     except StrokeRefused as exc:
                         refused = exc
                 if refused is not None:

@@ -157,7 +157,7 @@ def check_stroke(stroke: Stroke, shape: Sequence[int]) -> None:
     >>> check_stroke(Stroke(id=1, points=[[5, 5]], radius=1e6), (683, 1024))
     Traceback (most recent call last):
     ...
-    iea_data.core.painting._stroke.StrokeRefused: stroke `radius` must be in (0, 1230.9] map pixels on this 683x1024 map (its diagonal), got 1000000.0
+    iea_data.core.painting._stroke.StrokeRefused: stroke `radius` must be in (0, 1230.9] map pixels ..., got 1000000.0
     """
     h, w = int(shape[0]), int(shape[1])
     rmax = max_radius(shape)

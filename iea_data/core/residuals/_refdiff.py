@@ -50,7 +50,8 @@ def refdiff_map(
         )
         dx, dy = int(shift[0]), int(shift[1])
         if dx or dy:
-            m = np.float32([[1, 0, dx], [0, 1, dy]])  # calculateShift: how to move the variant onto the reference
+            # calculateShift: how to move the variant onto the reference
+            m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
             variant = cv2.warpAffine(variant, m, (variant.shape[1], variant.shape[0]), borderMode=cv2.BORDER_REPLICATE)
     diff = luma(variant) - luma(reference)
     out = resize_map(diff.astype(np.float32), shape)

@@ -13,11 +13,23 @@ IDEAL_TOLERANCE = 0.05
 def label_stats(residual: np.ndarray, *, tolerance: float = IDEAL_TOLERANCE) -> dict[str, float]:
     """Summary statistics of a residual map (accumulated in float64).
 
-    Returns ``mean``, ``mean_abs``, ``frac_under`` (share of pixels below ``-tolerance``:
-    too dark) and ``frac_over`` (above ``+tolerance``: too bright).
+    Parameters
+    ----------
+    residual : numpy.ndarray
+        A residual map (any shape, any real dtype), in EV.
+    tolerance : float
+        ``|residual|`` at or below this counts as ideally exposed.
 
-    >>> label_stats(np.array([[-0.5, 0.0], [0.2, 0.0]], np.float32))
-    {'mean': -0.075, 'mean_abs': 0.175, 'frac_under': 0.25, 'frac_over': 0.25}
+    Returns
+    -------
+    dict of str to float
+        ``mean``, ``mean_abs``, ``frac_under`` (share of pixels below ``-tolerance``: too dark)
+        and ``frac_over`` (above ``+tolerance``: too bright).
+
+    Examples
+    --------
+    >>> label_stats(np.array([[-0.5, 0.0], [0.25, 0.0]], np.float32))
+    {'mean': -0.0625, 'mean_abs': 0.1875, 'frac_under': 0.25, 'frac_over': 0.25}
     """
     r = np.asarray(residual, dtype=np.float64)
     return {

@@ -21,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Union
 
 from iea_data.core.errors import IeaError

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import json.decoder
 import json.scanner
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["LinedDict", "LinedList", "loads_with_lines", "line_of"]
@@ -63,15 +64,22 @@ def loads_with_lines(text: str, *, source: str = "<string>") -> Any:
     """
     decoder = json.JSONDecoder()
 
-    def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):
+    def parse_object(
+        s_and_end: tuple[str, int],
+        strict: bool,
+        scan_once: Callable[[str, int], tuple[Any, int]],
+        object_hook: Any,
+        object_pairs_hook: Any,
+        memo: dict | None = None,
+    ) -> tuple[LinedDict, int]:
         s, end = s_and_end
         starts: list[int] = []
 
-        def recording_scan(string, idx):
+        def recording_scan(string: str, idx: int) -> tuple[Any, int]:
             starts.append(idx)
             return scan_once(string, idx)
 
-        pairs, new_end = json.decoder.JSONObject((s, end), strict, recording_scan, None, list, memo)
+        pairs, new_end = json.decoder.JSONObject((s, end), strict, recording_scan, None, list, memo)  # type: ignore[attr-defined]
         out = LinedDict()
         out.line = _line(s, end - 1)
         out.key_lines = {}
@@ -82,23 +90,27 @@ def loads_with_lines(text: str, *, source: str = "<string>") -> Any:
             out.key_lines[key] = _line(s, pos)
         return out, new_end
 
-    def parse_array(s_and_end, scan_once):
+    def parse_array(
+        s_and_end: tuple[str, int], scan_once: Callable[[str, int], tuple[Any, int]]
+    ) -> tuple[LinedList, int]:
         s, end = s_and_end
         starts: list[int] = []
 
-        def recording_scan(string, idx):
+        def recording_scan(string: str, idx: int) -> tuple[Any, int]:
             starts.append(idx)
             return scan_once(string, idx)
 
-        values, new_end = json.decoder.JSONArray((s, end), recording_scan)
+        values, new_end = json.decoder.JSONArray((s, end), recording_scan)  # type: ignore[attr-defined]
         out = LinedList(values)
         out.line = _line(s, end - 1)
         out.item_lines = [_line(s, p) for p in starts[: len(values)]]
         return out, new_end
 
-    decoder.parse_object = parse_object
-    decoder.parse_array = parse_array
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    # The pure-Python scanner reads these hooks off the decoder (typeshed does not declare them).
+    hooks: Any = decoder
+    hooks.parse_object = parse_object
+    hooks.parse_array = parse_array
+    hooks.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
     try:
         return decoder.decode(text)
     except json.JSONDecodeError as exc:

@@ -111,6 +111,7 @@ class Condition:
         if self.otherwise:
             return True
         if self.metric is not None:
+            assert self.op is not None and self.value is not None  # the parser sets all three together
             return bool(OPS[self.op](stats[self.metric], self.value))
         if self.all:
             return all(c.holds(stats) for c in self.all)
@@ -184,7 +185,8 @@ class RuleBase:
 
     def to_json(self) -> dict:
         """The rule base as the data of a file (round-trips through :func:`parse_rule_base`)."""
-        out = {
+        levels: list[dict[str, Any]] = []
+        out: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "name": self.name,
             "title": self.title,
@@ -196,13 +198,13 @@ class RuleBase:
                 "over": self.thresholds.over,
                 "severe": self.thresholds.severe,
             },
-            "levels": [],
+            "levels": levels,
         }
         for lv in self.levels:
             d = {"score": lv.score, "condition": lv.condition, "when": lv.when.to_json()}
             if lv.note:
                 d["note"] = lv.note
-            out["levels"].append(d)
+            levels.append(d)
         return out
 
 
@@ -287,7 +289,7 @@ def _parse_condition(node: Any, where: str, line: int, source: str, depth: int =
         )
         if any(c.otherwise for c in subs):
             raise _fail(source, line_of(node, key), f"{where}.{key}: 'otherwise' cannot be combined")
-        return Condition(**{key: subs})
+        return Condition(all=subs) if key == "all" else Condition(any=subs)
     missing = {"metric", "op", "value"} - keys
     extra = keys - {"metric", "op", "value"}
     if missing or extra:
@@ -419,7 +421,7 @@ def parse_rule_base(data: Union[Mapping, str], *, source: str = "<rule base>") -
             line_of(data, "levels"),
             '\'levels\' must list at least two levels, best first, the last with "when": "otherwise"',
         )
-    levels = []
+    levels: list[Level] = []
     for i, lv in enumerate(levels_node):
         ln = line_of(levels_node, i)
         if not isinstance(lv, dict):
@@ -606,12 +608,12 @@ def score_map(residual: np.ndarray, rule_base: RuleBase, *, mask: Optional[np.nd
         )
     use_mask = mask if rule_base.region is not None else None
     stats = exposure_statistics(residual, rule_base.thresholds, mask=use_mask)
-    for i, lv in enumerate(rule_base.levels):
-        if lv.when.holds(stats):
-            break
+    # the first level whose condition holds; the last level is the catch-all
+    level = next((k for k, lv in enumerate(rule_base.levels) if lv.when.holds(stats)), len(rule_base.levels) - 1)
+    lv = rule_base.levels[level]
     region = "none" if rule_base.region is None else ("mask" if use_mask is not None else "whole image")
     return RuleScore(
-        rule_base.name, lv.score, i, lv.condition, stats["global.under"], stats["global.over"], region, stats
+        rule_base.name, lv.score, level, lv.condition, stats["global.under"], stats["global.over"], region, stats
     )
 
 

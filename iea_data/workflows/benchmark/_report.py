@@ -130,7 +130,10 @@ def _html(result: BenchmarkResult, created: str, pngs: dict[str, bytes]) -> str:
 
     def img(key, alt):
         data = base64.b64encode(pngs[key]).decode("ascii")
-        return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+        return (
+            f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+        )
 
     methods = "".join(
         f"<li><b>{html.escape(k)}</b> ({html.escape(v['kind'])}): {html.escape(v['description'])}. "
@@ -149,6 +152,10 @@ def _html(result: BenchmarkResult, created: str, pngs: dict[str, bytes]) -> str:
         if score_cols
         else ""
     )
+    map_table = table(
+        ["method"] + map_cols + ["images_per_s"],
+        ["method"] + [f"{c} {_arrow(cfgs[c])}" for c in map_cols] + ["images/s"],
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>IEA benchmark</title>
 <style>
@@ -163,7 +170,7 @@ figure {{ margin: 1em 0; }} img {{ max-width: 100%; border: 1px solid #eee; }}
 predicted scores: each method's map through the stated mapping (<code>mean_abs</code>: 10·(1 − mean|r|);
 <code>rule:&lt;name&gt;</code>: the rule base's score / 10). ↓ lower is better, ↑ higher is better.</p>
 <h2>Map metrics (mean over images)</h2>
-{table(["method"] + map_cols + ["images_per_s"], ["method"] + [f"{c} {_arrow(cfgs[c])}" for c in map_cols] + ["images/s"])}
+{map_table}
 {score_html}
 <h2>Plots</h2>
 {img("bars", "Map metrics per method")}
@@ -204,7 +211,8 @@ def write_report(result: BenchmarkResult, out: str | os.PathLike) -> dict[str, P
     >>> res = run_benchmark([item, item], ["zero", "global_offset"], metrics=["mae"], mappings=["mean_abs"])
     >>> with tempfile.TemporaryDirectory() as d:
     ...     sorted(p.name for p in write_report(res, d).values())
-    ['heatmaps.png', 'metric_bars.png', 'metrics.csv', 'metrics.json', 'metrics.md', 'per_image.parquet', 'report.html', 'score_scatter.png']
+    ['heatmaps.png', 'metric_bars.png', 'metrics.csv', 'metrics.json', 'metrics.md', 'per_image.parquet',
+     'report.html', 'score_scatter.png']
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,34 +1,52 @@
 """Catalog workflows: ingest, scenes, manifests, snapshots, queries, and the photo under the painter.
 
 The tables themselves (ORM models, engine, migrations) are in :mod:`iea_data.store`.
+
+Each public name is imported from its module on first use (``iea_data.core.lazy``), so
+``import iea_data.workflows.catalog`` loads neither OpenCV, PIL, pandas nor pyarrow, and
+``iea catalog stats`` imports only the queries it runs.
+
+Examples
+--------
+>>> import iea_data.workflows.catalog as catalog
+>>> "catalog_stats" in dir(catalog)
+True
 """
 
-from ._ingest import IMAGE_EXTENSIONS, FileError, IngestReport, ingest, walk_images
-from ._manifest import (
-    ManifestReport,
-    export_manifest,
-    format_score,
-    import_manifest,
-    link_missing_files,
-    read_manifest,
-)
-from ._queries import catalog_stats, image_path, list_errors, list_images, list_runs
-from ._scenes_db import (
-    SceneSummary,
-    apply_sidecar,
-    assign_scenes_by_filename,
-    group_scenes_by_exif,
-    list_scenes,
-    resolve_image,
-    set_reference,
-)
-from ._snapshot import (
-    ARROW_SCHEMA_VERSION,
-    derive_arrow_schema,
-    load_arrow_schema,
-    snapshot_tables,
-    write_snapshot,
-)
+from iea_data.core.lazy import lazy_attributes
+
+_LAZY = {
+    **dict.fromkeys(["IMAGE_EXTENSIONS", "FileError", "IngestReport", "ingest", "walk_images"], "._ingest"),
+    **dict.fromkeys(
+        [
+            "ManifestReport",
+            "export_manifest",
+            "format_score",
+            "import_manifest",
+            "link_missing_files",
+            "read_manifest",
+        ],
+        "._manifest",
+    ),
+    **dict.fromkeys(["catalog_stats", "image_path", "list_errors", "list_images", "list_runs"], "._queries"),
+    **dict.fromkeys(
+        [
+            "SceneSummary",
+            "apply_sidecar",
+            "assign_scenes_by_filename",
+            "group_scenes_by_exif",
+            "list_scenes",
+            "resolve_image",
+            "set_reference",
+        ],
+        "._scenes_db",
+    ),
+    **dict.fromkeys(
+        ["ARROW_SCHEMA_VERSION", "derive_arrow_schema", "load_arrow_schema", "snapshot_tables", "write_snapshot"],
+        "._snapshot",
+    ),
+    **dict.fromkeys(["photo_for_map", "photo_jpeg"], "._photo"),
+}
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -59,8 +77,8 @@ __all__ = [
     "load_arrow_schema",
     "snapshot_tables",
     "write_snapshot",
+    "photo_for_map",
+    "photo_jpeg",
 ]
 
-from ._photo import photo_for_map, photo_jpeg
-
-__all__ += ["photo_for_map", "photo_jpeg"]
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__, namespace=globals())

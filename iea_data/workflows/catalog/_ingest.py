@@ -39,7 +39,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -48,7 +48,11 @@ from sqlalchemy.orm import Session
 from iea_data.core.errors import IeaError
 from iea_data.core.imaging import decode_memory
 from iea_data.core.progress import ProgressFn
+from iea_data.core.raw import RAW_EXTENSIONS  # camera RAW, decoded through LibRaw (issue 14)
 from iea_data.store import Image, ImagePath, IngestError, IngestRun, insert_ignore, utcnow
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 from ._run_lock import mark_interrupted_runs, start_run
 from ._scan import classify_os_error, init_worker, os_error_message, scan_file, scan_files
@@ -58,7 +62,7 @@ __all__ = ["IMAGE_EXTENSIONS", "IngestReport", "FileError", "ingest", "walk_imag
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp"}) | RAW_EXTENSIONS
 COMMIT_EVERY = 256  # results per transaction
 COMMIT_SECONDS = 2.0
 MAX_RETRIES = 5
@@ -459,10 +463,10 @@ def _run_tasks(
 
 
 class _Writer:
-    """Applies worker results to the catalog in small transactions."""
+    """Applies worker results to the catalog in small units of work (one per batch)."""
 
-    def __init__(self, session: Session, run_id: int, report: IngestReport, commit_every: int = COMMIT_EVERY):
-        self.session = session
+    def __init__(self, workspace: Workspace, run_id: int, report: IngestReport, commit_every: int = COMMIT_EVERY):
+        self.workspace = workspace
         self.commit_every = commit_every
         self.run_id = run_id
         self.report = report
@@ -515,12 +519,12 @@ class _Writer:
 
     def _commit(self, batch: list[dict]) -> None:
         """Apply ``batch`` in one transaction (retrying lock conflicts) and count it in the report."""
-        s = self.session
         for attempt in range(MAX_RETRIES):
             delta = IngestReport(run_id=self.run_id)
             touched: set[int] = set()
             try:
-                with s.begin():
+                with self.workspace.unit() as uow:
+                    s = uow.session
                     self._apply_batch(s, batch, delta, touched)
                     s.execute(
                         update(IngestRun)
@@ -690,7 +694,7 @@ class _Writer:
 
 
 def ingest(
-    workspace,
+    workspace: Workspace,
     roots: Sequence[str | os.PathLike[str]],
     *,
     workers: int | None = None,
@@ -747,9 +751,18 @@ def ingest(
 
     Examples
     --------
-    >>> report = ingest(ws, ["photos/"])          # doctest: +SKIP
-    >>> report.n_new, report.n_errors              # doctest: +SKIP
-    (30, 0)
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from iea_data.core.imaging import write_image
+    >>> from iea_data.store import init_workspace
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "photos").mkdir()
+    >>> for name, grey in (("s.png", 0.5), ("s_N1.png", 0.25)):
+    ...     write_image(root / "photos" / name, np.full((4, 6, 3), grey, np.float32))
+    >>> ws = init_workspace(root / "ws")
+    >>> report = ingest(ws, [root / "photos"], workers=1)
+    >>> report.n_new, report.n_errors, report.n_scenes
+    (2, 0, 1)
     """
     if group not in ("filename", "none"):
         raise IeaError(f"group must be 'filename' or 'none', got {group!r}")
@@ -777,80 +790,81 @@ def ingest(
     report = IngestReport(run_id=run_id)
     status = "failed"
     try:
-        with workspace.session() as s:
-            writer = _Writer(s, run_id, report, commit_every)
-            candidates: list[tuple[str, int, int]] = []
-            walk_errors: list[FileError] = []
-            for path, err in walk_images(roots):
-                if err is not None:
-                    walk_errors.append(err)
-                    continue
-                try:
-                    st = os.stat(path)
-                except OSError as exc:
-                    walk_errors.append(FileError(path, classify_os_error(exc), os_error_message(exc)))
-                    continue
-                candidates.append((path, st.st_size, st.st_mtime_ns))
-            report.n_files = len(candidates) + len(walk_errors)
+        # a sequence of short units of work: the reads below, one per batch of results (the
+        # write lock is never held while files are decoded), then the grouping
+        writer = _Writer(workspace, run_id, report, commit_every)
+        candidates: list[tuple[str, int, int]] = []
+        walk_errors: list[FileError] = []
+        for path, err in walk_images(roots):
+            if err is not None:
+                walk_errors.append(err)
+                continue
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                walk_errors.append(FileError(path, classify_os_error(exc), os_error_message(exc)))
+                continue
+            candidates.append((path, st.st_size, st.st_mtime_ns))
+        report.n_files = len(candidates) + len(walk_errors)
+        with workspace.unit() as uow:
             known_paths = {
                 p: (size, mtime)
-                for p, size, mtime in s.execute(
+                for p, size, mtime in uow.session.execute(
                     select(ImagePath.path, ImagePath.size, ImagePath.mtime_ns)
                     .join(Image, Image.id == ImagePath.image_id)
                     .where(Image.status == "ok")
                 )
             }
-            s.rollback()
-            tasks = []
-            for path, size, mtime in candidates:
-                if not is_storable(path):  # not valid UTF-8: recorded escaped, never decoded
-                    walk_errors.append(FileError(path, "bad-file-name", BAD_FILE_NAME_MESSAGE))
-                elif known_paths.get(path) == (size, mtime):
-                    report.n_unchanged += 1
-                else:
-                    tasks.append((path, size, mtime))
-            known_hashes = frozenset(h for (h,) in s.execute(select(Image.sha256).where(Image.sha256.is_not(None))))
-            s.rollback()
-            total = report.n_files
-            done = report.n_unchanged
-            for err in walk_errors:
-                writer.error(err.path, err.reason, err.message)
-                done += 1
+        tasks = []
+        for path, size, mtime in candidates:
+            if not is_storable(path):  # not valid UTF-8: recorded escaped, never decoded
+                walk_errors.append(FileError(path, "bad-file-name", BAD_FILE_NAME_MESSAGE))
+            elif known_paths.get(path) == (size, mtime):
+                report.n_unchanged += 1
+            else:
+                tasks.append((path, size, mtime))
+        with workspace.unit() as uow:
+            known_hashes = frozenset(
+                h for (h,) in uow.session.execute(select(Image.sha256).where(Image.sha256.is_not(None)))
+            )
+        total = report.n_files
+        done = report.n_unchanged
+        for err in walk_errors:
+            writer.error(err.path, err.reason, err.message)
+            done += 1
+        if progress:
+            progress(done, total)
+        init = (
+            settings.max_pixels,
+            settings.thumbnail_side,
+            settings.stats_side,
+            str(workspace.objects.root),
+            known_hashes,
+        )
+
+        def cost(path: str) -> int:
+            return decode_memory(path, max_side=settings.stats_side, max_pixels=settings.max_pixels)
+
+        results = _run_tasks(tasks, workers=n_workers, init_args=init, budget_bytes=memory_budget_mb << 20, cost=cost)
+        for result in results:
+            writer.add(result)
+            done += 1
             if progress:
                 progress(done, total)
-            init = (
-                settings.max_pixels,
-                settings.thumbnail_side,
-                settings.stats_side,
-                str(workspace.objects.root),
-                known_hashes,
-            )
-
-            def cost(path: str) -> int:
-                return decode_memory(path, max_side=settings.stats_side, max_pixels=settings.max_pixels)
-
-            results = _run_tasks(
-                tasks, workers=n_workers, init_args=init, budget_bytes=memory_budget_mb << 20, cost=cost
-            )
-            for result in results:
-                writer.add(result)
-                done += 1
-                if progress:
-                    progress(done, total)
-            writer.flush()
-            if group == "filename":
-                # from the catalog's state, not from this run's files: a run killed before
-                # it grouped leaves its images for the next run over the same folders
-                with s.begin():
-                    ungrouped = ungrouped_images_under(s, abs_roots)
-                    if ungrouped:
-                        report.n_scenes = assign_scenes_by_filename(s, ungrouped)
+        writer.flush()
+        if group == "filename":
+            # from the catalog's state, not from this run's files: a run killed before
+            # it grouped leaves its images for the next run over the same folders
+            with workspace.unit() as uow:
+                ungrouped = ungrouped_images_under(uow, abs_roots)
+                if ungrouped:
+                    report.n_scenes = assign_scenes_by_filename(uow, ungrouped)
         status = "done"
     finally:
         report.seconds = time.monotonic() - t0
         try:
-            with workspace.session() as s, s.begin():
-                s.execute(
+            with workspace.unit() as uow:
+                uow.session.execute(
                     update(IngestRun)
                     .where(IngestRun.id == run_id)
                     .values(

@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pandas as pd
 from sqlalchemy import bindparam, delete, func, select, update
@@ -32,6 +32,9 @@ from iea_data.core import scenes as scene_rules
 from iea_data.core.errors import IeaError, ManifestError, NotFoundError
 from iea_data.core.files import atomic_write
 from iea_data.store import Image, Scene, Score, SplitMember, insert_ignore, utcnow
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = [
     "link_missing_files",
@@ -202,7 +205,7 @@ def _ids_by_name(s: Session, names: list[str]) -> dict[str, int]:
 
 
 def import_manifest(
-    session: Session,
+    ws: Workspace,
     path: str | os.PathLike[str],
     *,
     split: str,
@@ -212,8 +215,8 @@ def import_manifest(
 
     Parameters
     ----------
-    session : Session
-        A session on the catalog; the import commits on success and rolls back on any error.
+    ws : Workspace
+        The workspace; the import (one unit of work) commits on success and rolls back on any error.
     path : path-like
         The CSV (``img_id,ref_id,score``).
     split : str
@@ -236,7 +239,8 @@ def import_manifest(
     df = read_manifest(path)
     source = f"manifest:{split}"
     now = utcnow()
-    with session.begin():
+    with ws.unit() as uow:
+        session = uow.session
         existing_split = session.scalar(select(func.count()).select_from(SplitMember).where(SplitMember.split == split))
         if existing_split and not replace:
             raise IeaError(
@@ -335,13 +339,13 @@ def import_manifest(
         )
     n_missing = 0
     all_ids = list(set(ids.values()))
-    for i in range(0, len(all_ids), _CHUNK):
-        n_missing += session.scalar(
-            select(func.count())
-            .select_from(Image)
-            .where(Image.id.in_(all_ids[i : i + _CHUNK]), Image.status == "missing")
-        )
-    session.rollback()
+    with ws.unit() as uow:
+        for i in range(0, len(all_ids), _CHUNK):
+            n_missing += uow.session.scalar(
+                select(func.count())
+                .select_from(Image)
+                .where(Image.id.in_(all_ids[i : i + _CHUNK]), Image.status == "missing")
+            )
     return ManifestReport(
         split=split, n_rows=len(df), n_scenes=len(scene_names), n_images_new=len(new), n_missing_files=n_missing
     )
@@ -361,14 +365,28 @@ def _csv_cell(value: str) -> str:
     return value
 
 
-def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | None = None) -> str:
+def export_manifest(ws: Workspace, split: str, out: str | os.PathLike[str] | None = None) -> str:
     """Write the split's rows back in the released format (file order kept); return the CSV text.
 
     Each row's score is the one from the split's manifest (``manifest:<split>``), else the
     newest score of the image. Rows without a scene reference are refused. A cell that a
     spreadsheet would read as a formula (an ingested file name such as ``=x.png``; import
     refuses such ids) is always written in double quotes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> export_manifest(init_workspace(tempfile.mkdtemp()), "train")
+    Traceback (most recent call last):
+    ...
+    iea_data.core.errors.NotFoundError: split 'train' has no images; known splits: none
     """
+    with ws.unit() as uow:
+        return _export_manifest(uow.session, split, out)
+
+
+def _export_manifest(session: Session, split: str, out: str | os.PathLike[str] | None) -> str:
     ref = Image.__table__.alias("ref")
     rows = session.execute(
         select(Image.name, ref.c.name, Image.id)
@@ -419,7 +437,7 @@ def export_manifest(session: Session, split: str, out: str | os.PathLike[str] | 
     return text
 
 
-def link_missing_files(workspace, images_dir: str | os.PathLike[str], *, progress=None):
+def link_missing_files(workspace: Workspace, images_dir: str | os.PathLike[str], *, progress=None):
     """Ingest the files in ``images_dir`` named like catalog rows that have no file yet.
 
     Returns the ingest report, or None when no such file is there.
@@ -429,9 +447,11 @@ def link_missing_files(workspace, images_dir: str | os.PathLike[str], *, progres
     folder = Path(images_dir)
     if not folder.is_dir():
         raise IeaError(f"--images {folder} is not a folder")
-    with workspace.session() as s:
+    with workspace.unit() as uow:
         names = list(
-            s.scalars(select(Image.name).where(Image.status == "missing", Image.sha256.is_(None)).order_by(Image.id))
+            uow.session.scalars(
+                select(Image.name).where(Image.status == "missing", Image.sha256.is_(None)).order_by(Image.id)
+            )
         )
     files = [folder / n for n in names if (folder / n).exists()]
     if not files:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from iea_data.core.errors import IeaError, NotFoundError
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
+
 __all__ = ["photo_for_map", "photo_jpeg"]
 
 
-def photo_for_map(workspace, session, image_id: int, shape: Sequence[int]) -> np.ndarray:
+def photo_for_map(workspace: Workspace, image_id: int, shape: Sequence[int]) -> np.ndarray:
     """Decode a catalogued image and resize it to a map's ``shape`` (h, w).
 
     Parameters
     ----------
     workspace : Workspace
-    session : Session
     image_id : int
         Catalog id (the browser only ever sends ids, never paths).
     shape : (int, int)
@@ -45,8 +48,7 @@ def photo_for_map(workspace, session, image_id: int, shape: Sequence[int]) -> np
     >>> write_image(root / "photos" / "grey.png", np.full((4, 6, 3), 0.5, np.float32))
     >>> ws = init_workspace(root / "ws")
     >>> _ = ingest(ws, [root / "photos"], workers=1)
-    >>> with ws.session() as s:
-    ...     photo = photo_for_map(ws, s, list_images(s)[0]["id"], (2, 3))
+    >>> photo = photo_for_map(ws, list_images(ws)[0]["id"], (2, 3))
     >>> photo.shape, photo.dtype, round(float(photo.mean()), 2)
     ((2, 3, 3), dtype('float32'), 0.5)
     """
@@ -58,10 +60,11 @@ def photo_for_map(workspace, session, image_id: int, shape: Sequence[int]) -> np
     h, w = (int(v) for v in shape)
     if h < 1 or w < 1:
         raise ValueError(f"`shape` must be (h, w) with positive sides, got {tuple(shape)!r}")
-    image = session.get(Image, int(image_id))
-    if image is None:
-        raise NotFoundError(f"no image with id {image_id}")
-    path = image_path(session, image.id)
+    with workspace.unit() as uow:  # the file is decoded after the unit ends: no lock held meanwhile
+        image = uow.session.get(Image, int(image_id))
+        if image is None:
+            raise NotFoundError(f"no image with id {image_id}")
+        path = image_path(uow, image.id)
     if path is None:
         raise IeaError(f"image {image.name!r} (id {image.id}) has no file on disk any more; re-ingest it")
     rgb = read_image(path, max_pixels=workspace.settings.max_pixels, max_side=max(h, w)).rgb
@@ -70,8 +73,18 @@ def photo_for_map(workspace, session, image_id: int, shape: Sequence[int]) -> np
     return rgb
 
 
-def photo_jpeg(workspace, session, image_id: int, shape: Sequence[int], *, quality: int = 88) -> bytes:
-    """:func:`photo_for_map` encoded as JPEG bytes for the browser."""
+def photo_jpeg(workspace: Workspace, image_id: int, shape: Sequence[int], *, quality: int = 88) -> bytes:
+    """:func:`photo_for_map` encoded as JPEG bytes for the browser.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> photo_jpeg(ws, image_id, (6, 8))   # the example's images have no files
+    Traceback (most recent call last):
+    ...
+    iea_data.core.errors.IeaError: image 's_N1.png' (id 2) has no file on disk any more; re-ingest it
+    """
     from iea_data.core.imaging import encode_image
 
-    return encode_image(photo_for_map(workspace, session, image_id, shape), ".jpg", quality=quality)
+    return encode_image(photo_for_map(workspace, image_id, shape), ".jpg", quality=quality)

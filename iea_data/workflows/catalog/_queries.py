@@ -1,8 +1,12 @@
-"""Read-only views of the catalog for listings and summaries."""
+"""Read-only views of the catalog for listings and summaries.
+
+Each function reads in one unit of work of its own and returns plain dicts (never ORM rows),
+except :func:`image_path`, which composes inside the caller's unit.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -18,13 +22,31 @@ from iea_data.store import (
     Scene,
     Score,
     SplitMember,
+    UnitOfWork,
 )
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = ["catalog_stats", "list_images", "list_errors", "list_runs", "image_path"]
 
 
-def catalog_stats(s: Session) -> dict[str, Any]:
-    """Counts for ``iea catalog stats``: images by status, scenes, scores, labels, splits, runs."""
+def catalog_stats(ws: Workspace) -> dict[str, Any]:
+    """Counts for ``iea catalog stats``: images by status, scenes, scores, labels, splits, runs.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> stats = catalog_stats(init_workspace(tempfile.mkdtemp()))
+    >>> stats["images"], stats["open_errors"], stats["last_run"]
+    (0, 0, None)
+    """
+    with ws.unit() as uow:
+        return _catalog_stats(uow.session)
+
+
+def _catalog_stats(s: Session) -> dict[str, Any]:
     by_status = dict(s.execute(select(Image.status, func.count()).group_by(Image.status)).all())
     labels = {
         f"{kind}/{status}": n
@@ -46,7 +68,7 @@ def catalog_stats(s: Session) -> dict[str, Any]:
         "labels": labels,
         "splits": splits,
         "ingest_runs": s.scalar(select(func.count()).select_from(IngestRun)),
-        "open_errors": len(list_errors(s)),
+        "open_errors": len(_list_errors(s, run_id=None, include_resolved=False)),
         "last_run": None
         if last is None
         else {
@@ -57,19 +79,26 @@ def catalog_stats(s: Session) -> dict[str, Any]:
             "errors": last.n_errors,
         },
     }
-    s.rollback()
     return out
 
 
 def list_images(
-    s: Session,
+    ws: Workspace,
     *,
     scene: Optional[str] = None,
     split: Optional[str] = None,
     status: Optional[str] = None,
     limit: Optional[int] = None,
 ) -> list[dict[str, Any]]:
-    """Images with their scene, variant, size and luma mean, filtered by scene name, split and status."""
+    """Images with their scene, variant, size and luma mean, filtered by scene name, split and status.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> [(r["name"], r["is_reference"]) for r in list_images(ws)]
+    [('s.png', True), ('s_N1.png', False)]
+    """
     if status is not None and status not in IMAGE_STATUSES:
         raise IeaError(f"status must be one of {', '.join(IMAGE_STATUSES)}, got {status!r}")
     first_path = (
@@ -105,20 +134,32 @@ def list_images(
         q = q.where(Image.status == status)
     if limit is not None:
         q = q.limit(limit)
-    rows = [dict(r._mapping) for r in s.execute(q)]
+    with ws.unit() as uow:
+        rows = [dict(r._mapping) for r in uow.session.execute(q)]
     for r in rows:
         r["is_reference"] = bool(r["is_reference"])
-    s.rollback()
     return rows
 
 
-def list_errors(s: Session, *, run_id: Optional[int] = None, include_resolved: bool = False) -> list[dict[str, Any]]:
+def list_errors(ws: Workspace, *, run_id: Optional[int] = None, include_resolved: bool = False) -> list[dict[str, Any]]:
     """Files that failed to ingest.
 
     By default: the newest error of each path that still has no image (fixing the file and
     ingesting again resolves it). ``run_id`` restricts to one run; ``include_resolved``
     lists every error row.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> list_errors(init_workspace(tempfile.mkdtemp()))
+    []
     """
+    with ws.unit() as uow:
+        return _list_errors(uow.session, run_id=run_id, include_resolved=include_resolved)
+
+
+def _list_errors(s: Session, *, run_id: Optional[int], include_resolved: bool) -> list[dict[str, Any]]:
     q = select(IngestError).order_by(IngestError.id)
     if run_id is not None:
         q = q.where(IngestError.run_id == run_id)
@@ -135,12 +176,21 @@ def list_errors(s: Session, *, run_id: Optional[int] = None, include_resolved: b
         {"run_id": e.run_id, "path": e.path, "reason": e.reason, "message": e.message, "created_at": str(e.created_at)}
         for e in errors
     ]
-    s.rollback()
     return out
 
 
-def list_runs(s: Session, *, limit: int = 20) -> list[dict[str, Any]]:
-    runs = s.scalars(select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)).all()
+def list_runs(ws: Workspace, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ``limit`` ingest runs, newest first, as dicts.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> list_runs(init_workspace(tempfile.mkdtemp()))
+    []
+    """
+    with ws.unit() as uow:
+        runs = uow.session.scalars(select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)).all()
     out = [
         {
             k: getattr(r, k)
@@ -159,15 +209,23 @@ def list_runs(s: Session, *, limit: int = 20) -> list[dict[str, Any]]:
         }
         for r in runs
     ]
-    s.rollback()
     return out
 
 
-def image_path(s: Session, image_id: int) -> Optional[str]:
-    """The first recorded path of the image that still exists on disk (None if none does)."""
+def image_path(uow: UnitOfWork, image_id: int) -> Optional[str]:
+    """The first recorded path of the image that still exists on disk (None if none does), in the caller's unit.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> with ws.unit() as uow:
+    ...     image_path(uow, image_id) is None
+    True
+    """
     import os
 
-    for p in s.scalars(select(ImagePath.path).where(ImagePath.image_id == image_id).order_by(ImagePath.id)):
+    for p in uow.session.scalars(select(ImagePath.path).where(ImagePath.image_id == image_id).order_by(ImagePath.id)):
         if os.path.exists(p):
             return p
     return None

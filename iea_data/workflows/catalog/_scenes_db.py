@@ -11,14 +11,17 @@ import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from iea_data.core import scenes as scene_rules
 from iea_data.core.errors import IeaError, NotFoundError
-from iea_data.store import Image, ImagePath, Scene, insert_ignore, utcnow
+from iea_data.store import Image, ImagePath, Scene, UnitOfWork, insert_ignore, utcnow
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = [
     "SceneSummary",
@@ -77,14 +80,23 @@ def _attach_reference(s: Session, scene: Scene) -> None:
         scene.reference_image_id = ref.id
 
 
-def ungrouped_images_under(s: Session, roots: Sequence[str]) -> list[int]:
+def ungrouped_images_under(uow: UnitOfWork, roots: Sequence[str]) -> list[int]:
     """Ids of the ``ok`` images without a scene that have a recorded path under one of ``roots``.
 
     What file-name grouping after an ingest over ``roots`` looks at: derived from the
     catalog, so images committed by a run that was killed before it grouped them are
     grouped by the next run over the same folders. ``roots`` are absolute paths of
-    folders or single files.
+    folders or single files. Reads inside the caller's unit of work.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> with init_workspace(tempfile.mkdtemp()).unit() as uow:
+    ...     ungrouped_images_under(uow, ["/photos"])
+    []
     """
+    s = uow.session
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
     exact = set(roots)
     rows = s.execute(
@@ -95,18 +107,30 @@ def ungrouped_images_under(s: Session, roots: Sequence[str]) -> list[int]:
     return sorted({image_id for image_id, path in rows if path in exact or path.startswith(prefixes)})
 
 
-def assign_scenes_by_filename(s: Session, image_ids: Sequence[int]) -> int:
+def assign_scenes_by_filename(uow: UnitOfWork, image_ids: Sequence[int]) -> int:
     """Group the given images (those without a scene) by the ``<scene>_<variant>.<ext>`` convention.
 
     A variant joins (or creates) the scene named by its prefix; a file named ``<scene>.<ext>``
-    becomes that scene's reference when it has none. Runs inside the caller's transaction with
-    a few set-based statements per 500 images.
+    becomes that scene's reference when it has none. Runs inside the caller's unit of work
+    with a few set-based statements per 500 images.
 
     Returns
     -------
     int
         The number of scenes created.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import Image, init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     uow.session.add_all([Image(name="a.png", status="ok"), Image(name="a_N1.png", status="ok")])
+    ...     uow.session.flush()
+    ...     assign_scenes_by_filename(uow, [1, 2])
+    1
     """
+    s = uow.session
     created = 0
     ids = list(image_ids)
     img = Image.__table__
@@ -161,13 +185,25 @@ def assign_scenes_by_filename(s: Session, image_ids: Sequence[int]) -> int:
     return created
 
 
-def group_scenes_by_exif(s: Session, *, window_s: float = 10.0) -> int:
-    """Group images that have no scene yet into brackets by EXIF (camera, capture time, exposure).
+def group_scenes_by_exif(ws: Workspace, *, window_s: float = 10.0) -> int:
+    """Group images that have no scene yet into brackets by EXIF (camera, capture time, exposure); commits.
 
     Members get a variant tag from their EV offset to the bracket's median exposure
     (``-1EV``, ``0EV``, ``+1EV``, …). The reference is left for a person to choose
     (``iea scenes set-reference``). Returns the number of scenes created.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> group_scenes_by_exif(init_workspace(tempfile.mkdtemp()))
+    0
     """
+    with ws.unit() as uow:
+        return _group_scenes_by_exif(uow.session, window_s=window_s)
+
+
+def _group_scenes_by_exif(s: Session, *, window_s: float) -> int:
     rows = s.scalars(
         select(Image)
         .where(Image.scene_id.is_(None), Image.status == "ok", Image.exif_capture_time.is_not(None))
@@ -198,7 +234,7 @@ def group_scenes_by_exif(s: Session, *, window_s: float = 10.0) -> int:
         camera = (first.exif_camera_model or first.exif_camera_make or "camera").replace(" ", "-")
         scene, new = _get_or_create_scene(s, f"{camera}_{stamp}", "exif")
         created += new
-        offsets = scene_rules.ev_offsets([r for r in records if r.key in set(group)])
+        offsets = scene_rules.ev_offsets([r for r in records if r["key"] in set(group)])
         for im in members:
             ev = offsets.get(im.id)
             im.scene_id = scene.id
@@ -208,15 +244,30 @@ def group_scenes_by_exif(s: Session, *, window_s: float = 10.0) -> int:
     return created
 
 
-def apply_sidecar(s: Session, csv_path: str | os.PathLike[str]) -> int:
+def apply_sidecar(ws: Workspace, csv_path: str | os.PathLike[str]) -> int:
     """Assign scenes, variants, EVs and references from a sidecar CSV (``path,scene[,variant,ev,is_reference]``).
 
     Paths are matched against recorded image paths (absolute, or relative to the CSV's folder)
-    and then against image names. The whole file applies or nothing does.
+    and then against image names. The whole file applies (one unit of work) or nothing does.
 
     Returns the number of images assigned.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> csv = pathlib.Path(ws.root) / "brackets.csv"
+    >>> _ = csv.write_text("path,scene" + chr(10))
+    >>> apply_sidecar(ws, csv)
+    0
     """
     rows = scene_rules.read_sidecar(csv_path)
+    with ws.unit() as uow:
+        return _apply_sidecar(uow.session, rows, csv_path)
+
+
+def _apply_sidecar(s: Session, rows: list, csv_path: str | os.PathLike[str]) -> int:
     base = os.path.dirname(os.path.abspath(os.fspath(csv_path)))
     n = 0
     for row in rows:
@@ -239,8 +290,21 @@ def apply_sidecar(s: Session, csv_path: str | os.PathLike[str]) -> int:
     return n
 
 
-def list_scenes(s: Session, *, pattern: str | None = None, limit: int | None = None) -> list[SceneSummary]:
-    """Scenes with their reference and variant tags, ordered by name."""
+def list_scenes(ws: Workspace, *, pattern: str | None = None, limit: int | None = None) -> list[SceneSummary]:
+    """Scenes with their reference and variant tags, ordered by name.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> [(x.name, x.reference, x.variants) for x in list_scenes(ws)]
+    [('s', 's.png', ('N1',))]
+    """
+    with ws.unit() as uow:
+        return _list_scenes(uow.session, pattern=pattern, limit=limit)
+
+
+def _list_scenes(s: Session, *, pattern: str | None, limit: int | None) -> list[SceneSummary]:
     q = select(Scene).order_by(Scene.name)
     if pattern:
         q = q.where(Scene.name.like(pattern.replace("*", "%")))
@@ -258,8 +322,18 @@ def list_scenes(s: Session, *, pattern: str | None = None, limit: int | None = N
     return out
 
 
-def resolve_image(s: Session, ref: str | int) -> Image:
-    """Find an image by id, sha256 (or a unique prefix of ≥ 8 hex digits), name or recorded path."""
+def resolve_image(uow: UnitOfWork, ref: str | int) -> Image:
+    """Find an image by id, sha256 (or a unique prefix of ≥ 8 hex digits), name or recorded path, in the caller's unit.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> with ws.unit() as uow:
+    ...     resolve_image(uow, "s_N1.png").id == resolve_image(uow, image_id).id
+    True
+    """
+    s = uow.session
     text = str(ref)
     if text.isdigit():
         image = s.get(Image, int(text))
@@ -280,14 +354,28 @@ def resolve_image(s: Session, ref: str | int) -> Image:
     return image
 
 
-def set_reference(s: Session, scene_name: str, image_ref: str | int) -> Scene:
-    """Make ``image_ref`` the ideal reference of ``scene_name`` (each scene has at most one)."""
+def set_reference(ws: Workspace, scene_name: str, image_ref: str | int) -> Scene:
+    """Make ``image_ref`` the ideal reference of ``scene_name`` (each scene has at most one); commits.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> set_reference(ws, "s", "s_N1.png").reference_image_id == image_id
+    True
+    """
+    with ws.unit() as uow:
+        return _set_reference(uow, scene_name, image_ref)
+
+
+def _set_reference(uow: UnitOfWork, scene_name: str, image_ref: str | int) -> Scene:
+    s = uow.session
     scene = s.scalar(select(Scene).where(Scene.name == scene_name))
     if scene is None:
         close = difflib.get_close_matches(scene_name, s.scalars(select(Scene.name)).all(), n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise NotFoundError(f"no scene {scene_name!r}.{hint}")
-    image = resolve_image(s, image_ref)
+    image = resolve_image(uow, image_ref)
     if image.scene_id not in (None, scene.id):
         other = s.scalar(select(Scene.name).where(Scene.id == image.scene_id))
         raise IeaError(f"image {image.name!r} belongs to scene {other!r}, not {scene_name!r}")

@@ -8,7 +8,8 @@ table, write a new schema version with ``python -m iea_data.workflows.catalog._s
 Snapshots are made to be shared, so they hold no secret: ``login_throttle`` (names typed at
 the login form, where a password may have been typed by mistake) is never written, and
 ``users`` only on request (:data:`SNAPSHOT_PRIVATE_COLUMNS` — the password hashes — left
-out). Schema v3 is v2 less those; ``schemas/arrow/v3`` lists exactly the tables a snapshot
+out). Schema v3 is v2 less those, v4 is v3 plus the camera RAW columns of ``images``;
+``schemas/arrow/v4`` lists exactly the tables a snapshot
 can hold.
 """
 
@@ -42,7 +43,7 @@ __all__ = [
     "write_snapshot",
 ]
 
-ARROW_SCHEMA_VERSION = 3
+ARROW_SCHEMA_VERSION = 4  # v4 = v3 + the camera RAW columns of images (migration 0003)
 ARROW_SCHEMA_DIR = SCHEMAS_DIR / "arrow"
 SNAPSHOT_MARKER = "snapshot.json"  # written last; a folder holding it was written by write_snapshot
 SNAPSHOT_PRIVATE_TABLES = frozenset({"login_throttle"})  # never in a snapshot
@@ -143,9 +144,7 @@ def _column_values(rows: list, name: str, typ: pa.DataType) -> list:
     vals = [r[name] for r in rows]
     if pa.types.is_timestamp(typ) and typ.tz:
         # SQLite returns naive datetimes for UTC columns; make them explicit
-        vals = [
-            v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in vals
-        ]
+        vals = [v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in vals]
     return vals
 
 
@@ -176,12 +175,12 @@ def _previous_snapshot_files(out: Path) -> set[str]:
     for e in entries:
         if e.name not in ours or e.is_symlink() or not e.is_file():
             if (
-                e.name.startswith(f".{SNAPSHOT_MARKER}.")
+                any(e.name.startswith(f".{f}.") for f in (*files, SNAPSHOT_MARKER))
                 and e.name.endswith(".tmp")
                 and e.is_file()
                 and not e.is_symlink()
             ):
-                continue  # atomic_write's temporary file of an interrupted marker write
+                continue  # atomic_write's temporary file of an interrupted write
             raise IeaError(refuse.format(name=e.name))
     return files
 
@@ -245,21 +244,24 @@ def write_snapshot(
         schema = load_arrow_schema(name).with_metadata(
             {b"iea.table": name.encode(), b"iea.schema_version": str(ARROW_SCHEMA_VERSION).encode()}
         )
-        tmp = out / f".{name}.parquet.tmp"
         n = 0
-        with pq.ParquetWriter(tmp, schema) as writer:
-            query = select(*[table.c[f.name] for f in schema]).order_by(table.c.id)
-            result = session.execute(query).mappings()
-            while True:
-                rows = result.fetchmany(batch_rows)
-                if not rows:
-                    break
-                arrays = [pa.array(_column_values(rows, f.name, f.type), type=f.type) for f in schema]
-                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-                n += len(rows)
-            if n == 0:
-                writer.write_table(schema.empty_table())
-        os.replace(tmp, out / f"{name}.parquet")
+
+        def write_table(fh, table=table, schema=schema) -> None:  # streamed: one batch of rows in memory
+            nonlocal n
+            with pq.ParquetWriter(fh, schema) as writer:
+                query = select(*[table.c[f.name] for f in schema]).order_by(table.c.id)
+                result = session.execute(query).mappings()
+                while True:
+                    rows = result.fetchmany(batch_rows)
+                    if not rows:
+                        break
+                    arrays = [pa.array(_column_values(rows, f.name, f.type), type=f.type) for f in schema]
+                    writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+                    n += len(rows)
+                if n == 0:
+                    writer.write_table(schema.empty_table())
+
+        atomic_write(out / f"{name}.parquet", write_table)
         counts[name] = n
     session.rollback()  # end the read before another connection asks for the revision
     for stale in sorted(previous - set(files)):  # e.g. users.parquet with hashes from an older snapshot

@@ -10,6 +10,7 @@ from ._prelabel import PrelabelReport, prelabel_model, prelabel_refdiff, select_
 from ._queue import QUEUE_ORDERS, QueueItem, annotation_progress, annotation_queue
 from ._review import (
     DECISIONS,
+    ExpertLabel,
     ReviewItem,
     agreement,
     annotator_summary,
@@ -25,6 +26,7 @@ from ._revisions import (
     save_label,
     set_label_status,
 )
+from ._view import LabelView, image_label, label_map
 
 __all__ = [
     "BASES",
@@ -59,4 +61,8 @@ __all__ = [
     "prelabel_model",
     "prelabel_refdiff",
     "select_images",
+    "LabelView",
+    "image_label",
+    "label_map",
+    "ExpertLabel",
 ]

@@ -13,15 +13,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
 from iea_data.core.imaging import label_shape
-from iea_data.store import Draft, Image, Label, Score, UserInfo, require, transaction
+from iea_data.store import Draft, Image, Label, Score, UnitOfWork, UserInfo, require
 from iea_data.workflows.users import load_actor
 
 from ._drafts import (
@@ -35,7 +34,10 @@ from ._drafts import (
     strokes_bytes,
     strokes_from_bytes,
 )
-from ._revisions import chain_head, save_label
+from ._revisions import chain_head, chain_key, save_label
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = ["open_annotation", "save_annotation", "change_base", "base_label", "score_source"]
 
@@ -51,11 +53,22 @@ def score_source(user_name: str) -> str:
     return f"annotator:{user_name}"
 
 
-def base_label(session: Session, image_id: int, kind: str) -> Optional[Label]:
-    """The newest pre-label of ``kind`` ("model": of any model; "refdiff") for an image, or None."""
+def base_label(uow: UnitOfWork, image_id: int, kind: str) -> Optional[Label]:
+    """The newest pre-label of ``kind`` ("model": of any model; "refdiff") for an image, or None.
+
+    Reads inside the caller's unit of work.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> with ws.unit() as uow:
+    ...     base_label(uow, image_id, "refdiff") is None
+    True
+    """
     if kind not in ("model", "refdiff"):
         raise ValueError(f"kind must be 'model' or 'refdiff', got {kind!r}")
-    return session.scalar(
+    return uow.session.scalar(
         select(Label).where(Label.image_id == image_id, Label.kind == kind).order_by(Label.id.desc()).limit(1)
     )
 
@@ -68,7 +81,7 @@ def _base_kind(label: Optional[Label]) -> str:
     return "zero" if label is None else label.kind
 
 
-def open_annotation(ws, session: Session, user: UserInfo, image_id: int, *, base: str = "model") -> AnnotationState:
+def open_annotation(ws: Workspace, user: UserInfo, image_id: int, *, base: str = "model") -> AnnotationState:
     """The state the painter starts from for ``user`` on ``image_id``; commits (reads only).
 
     In this order: the user's autosaved draft, else their chain head (its base and
@@ -81,7 +94,6 @@ def open_annotation(ws, session: Session, user: UserInfo, image_id: int, *, base
     Parameters
     ----------
     ws : Workspace
-    session : Session
     user : UserInfo
         Needs ``"annotate"``.
     image_id : int
@@ -95,23 +107,28 @@ def open_annotation(ws, session: Session, user: UserInfo, image_id: int, *, base
 
     Examples
     --------
-    >>> st = open_annotation(ws, session, user, 12, base="refdiff")   # doctest: +SKIP
-    >>> st.correction[10:20, 10:20] -= 0.1; save_draft(ws, session, user, st)  # doctest: +SKIP
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> st = open_annotation(ws, ann, image_id, base="refdiff")
+    >>> st.base_kind, st.base_fallback, st.correction.shape
+    ('zero', True, (6, 8))
+    >>> st.correction[1:3, 1:3] -= 0.1; save_draft(ws, ann, st)
     """
     image_id = _check_int(image_id, "image_id")
     if base not in BASES:
         raise ValueError(f"base must be one of {', '.join(BASES)}, got {base!r}")
     store = ws.objects
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        session = uow.session
+        actor = load_actor(uow, user.id)
         require(actor, "annotate")
         image = session.get(Image, image_id)
         if image is None:
             raise NotFoundError(f"no image with id {image_id}")
-        chain = f"user:{actor.id}"
-        head = chain_head(session, image_id, chain)
+        chain = chain_key("annotation", author_id=actor.id)
+        head = chain_head(uow, image_id, chain)
         head_id = head.id if head is not None else None
-        draft = load_draft(ws, session, actor.id, image_id)
+        draft = load_draft(uow, actor.id, image_id)
         if draft is not None:
             row, corr, strokes = draft
             base_row = session.get(Label, row.base_label_id) if row.base_label_id is not None else None
@@ -166,7 +183,7 @@ def open_annotation(ws, session: Session, user: UserInfo, image_id: int, *, base
             raise IeaError(
                 f"image {image_id} ({image.name}) has no decoded size (status {image.status}); ingest its file first"
             )
-        pre = base_label(session, image_id, base) if base != "zero" else None
+        pre = base_label(uow, image_id, base) if base != "zero" else None
         notice, fallback = None, False
         if base != "zero" and pre is None:
             fallback = True
@@ -194,8 +211,11 @@ def open_annotation(ws, session: Session, user: UserInfo, image_id: int, *, base
         )
 
 
-def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState, *, submit: bool = False) -> Label:
+def save_annotation(ws: Workspace, user: UserInfo, state: AnnotationState, *, submit: bool = False) -> Label:
     """Save ``state`` as a new revision of the user's chain; commits.
+
+    Two short units of work: the check, then (after the map is computed, outside any
+    transaction so that the SQLite write lock is not held meanwhile) the save.
 
     The revision has kind ``"annotation"``, ``parent_id=state.parent_id``, the base label,
     the correction (float32) and the stroke log as objects, map ``clip(base + correction,
@@ -216,15 +236,19 @@ def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState
 
     Examples
     --------
-    >>> label = save_annotation(ws, session, user, state, submit=True)  # doctest: +SKIP
-    >>> label.status, label.kind                                          # doctest: +SKIP
-    ('submitted', 'annotation')
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> state = open_annotation(ws, ann, image_id, base="zero")
+    >>> state.correction[:] = 0.2; state.score = 6.0
+    >>> label = save_annotation(ws, ann, state, submit=True)
+    >>> label.status, label.kind, label.revision
+    ('submitted', 'annotation', 1)
     """
     store = ws.objects
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        actor = load_actor(uow, user.id)
         require(actor, "annotate")
-        _, base_row = check_state(session, actor, state, ws.settings.label_max_side)
+        _, base_row = check_state(uow, actor, state)
         base_key = base_row.map_object if base_row is not None else None
     strokes = strokes_bytes(state.strokes)
     base_map = _label_array(store, base_key) if base_key is not None else np.zeros_like(state.correction)
@@ -233,11 +257,11 @@ def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState
     params = {"base_kind": state.base_kind, "score": score, "comment": state.comment, "n_strokes": len(state.strokes)}
     draft_key = None
     try:
-        with transaction(session):
-            actor = load_actor(session, user.id)
+        with ws.unit(user) as uow:
+            session = uow.session
+            actor = load_actor(uow, user.id)
             label = save_label(
-                session,
-                store,
+                uow,
                 residual,
                 image_id=int(state.image_id),
                 kind="annotation",
@@ -267,7 +291,7 @@ def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState
             )
             session.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.image_id == label.image_id))
     except StaleRevisionError:
-        save_draft(ws, session, user, state)  # the work is never lost
+        save_draft(ws, user, state)  # the work is never lost
         raise
     drop_object(store, draft_key)
     log.info(
@@ -281,7 +305,7 @@ def save_annotation(ws, session: Session, user: UserInfo, state: AnnotationState
     return label
 
 
-def change_base(ws, session: Session, user: UserInfo, state: AnnotationState, base: str) -> AnnotationState:
+def change_base(ws: Workspace, user: UserInfo, state: AnnotationState, base: str) -> AnnotationState:
     """The same painted correction over another base (``"model"``, ``"refdiff"`` or ``"zero"``); commits (reads only).
 
     Nothing is saved: the returned state is what the painter shows next, and the next save
@@ -297,17 +321,19 @@ def change_base(ws, session: Session, user: UserInfo, state: AnnotationState, ba
 
     Examples
     --------
-    >>> st = change_base(ws, session, user, st, "refdiff")   # doctest: +SKIP
-    >>> st.base_kind                                          # doctest: +SKIP
-    'refdiff'
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> st = open_annotation(ws, ann, image_id, base="zero")
+    >>> change_base(ws, ann, st, "zero").base_kind
+    'zero'
     """
     if base not in BASES:
         raise ValueError(f"base must be one of {', '.join(BASES)}, got {base!r}")
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        actor = load_actor(uow, user.id)
         require(actor, "annotate")
-        check_state(session, actor, state, ws.settings.label_max_side)
-        pre = base_label(session, int(state.image_id), base) if base != "zero" else None
+        check_state(uow, actor, state)
+        pre = base_label(uow, int(state.image_id), base) if base != "zero" else None
         if base != "zero" and pre is None:
             raise IeaError(f"image {state.image_id} has no {base} pre-label; run `iea prelabel --method {base}`")
         key = pre.map_object if pre is not None else None

@@ -16,16 +16,20 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError
 from iea_data.core.imaging import label_shape
-from iea_data.store import BASE_KINDS, Draft, Image, Label, UserInfo, insert_ignore, require, transaction, utcnow
+from iea_data.store import BASE_KINDS, Draft, Image, Label, UnitOfWork, UserInfo, insert_ignore, require, utcnow
 from iea_data.workflows.users import load_actor
+
+from ._revisions import chain_key
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = [
     "BASES",
@@ -104,19 +108,20 @@ def _check_int(value, name: str) -> int:
     return int(value)
 
 
-def check_state(
-    session: Session, actor: UserInfo, state: AnnotationState, max_side: int
-) -> tuple[Image, Optional[Label]]:
-    """Validate ``state`` for ``actor`` against the catalog (inside the caller's transaction).
+def check_state(uow: UnitOfWork, actor: UserInfo, state: AnnotationState) -> tuple[Image, Optional[Label]]:
+    """Validate ``state`` for ``actor`` against the catalog, inside the caller's unit of work.
 
-    Returns the image and the base label (None for a zero base).
+    Returns the image and the base label (None for a zero base). The label shape follows
+    the workspace's ``labels.max_side``.
     """
+    session, max_side = uow.session, uow.workspace.settings.label_max_side
     if not isinstance(state, AnnotationState):
         raise TypeError(f"state must be an AnnotationState (from open_annotation), got {type(state).__name__}")
     image_id = _check_int(state.image_id, "state.image_id")
-    if state.chain != f"user:{actor.id}":
+    own = chain_key("annotation", author_id=actor.id)
+    if state.chain != own:
         raise PermissionDeniedError(
-            f"user {actor.name!r} may only write their own revision chain user:{actor.id}, not {state.chain!r}"
+            f"user {actor.name!r} may only write their own revision chain {own}, not {state.chain!r}"
         )
     image = session.get(Image, image_id)
     if image is None:
@@ -210,7 +215,7 @@ def drop_object(store, key: Optional[str]) -> None:
         log.warning("could not delete superseded draft object %s: %s", key, exc)
 
 
-def save_draft(ws, session: Session, user: UserInfo, state: AnnotationState) -> None:
+def save_draft(ws: Workspace, user: UserInfo, state: AnnotationState) -> None:
     """Autosave ``state`` as the user's draft for its image; commits.
 
     Idempotent and cheap enough to call after every stroke (about 10 ms at a 1024-px
@@ -218,10 +223,12 @@ def save_draft(ws, session: Session, user: UserInfo, state: AnnotationState) -> 
     newest save wins, the previous bundle is deleted. Survives tab closes and server
     restarts; :func:`open_annotation` resumes it.
 
+    Two short units of work: the check, then (after the bundle is written, outside any
+    transaction so that the SQLite write lock is not held during the write) the row upsert.
+
     Parameters
     ----------
     ws : Workspace
-    session : Session
     user : UserInfo
         The acting user (re-read from the database; needs ``"annotate"``).
     state : AnnotationState
@@ -233,18 +240,30 @@ def save_draft(ws, session: Session, user: UserInfo, state: AnnotationState) -> 
         Another user's chain, or a role without ``"annotate"``.
     AuthError
         The user was disabled or deleted.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> from iea_data.workflows.labels import open_annotation
+    >>> st = open_annotation(ws, ann, image_id, base="zero")
+    >>> st.correction[0, 0] = 0.25
+    >>> save_draft(ws, ann, st)
+    >>> open_annotation(ws, ann, image_id).from_draft
+    True
     """
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        actor = load_actor(uow, user.id)
         require(actor, "annotate")
-        check_state(session, actor, state, ws.settings.label_max_side)
+        check_state(uow, actor, state)
     data = _bundle(
         np.ascontiguousarray(state.correction, np.float32), strokes_bytes(state.strokes), actor.id, int(state.image_id)
     )
     key = ws.objects.put_bytes(data, durable=False)
     old = None
     try:
-        with transaction(session):
+        with ws.unit(user) as uow:
+            session = uow.session
             insert_ignore(
                 session,
                 Draft.__table__,
@@ -282,8 +301,12 @@ def save_draft(ws, session: Session, user: UserInfo, state: AnnotationState) -> 
     drop_object(ws.objects, old)
 
 
-def load_draft(ws, session: Session, user_id: int, image_id: int) -> Optional[tuple[Draft, np.ndarray, list]]:
-    """The user's draft row, correction and strokes (None if none, or if its bundle is unreadable: then dropped)."""
+def load_draft(uow: UnitOfWork, user_id: int, image_id: int) -> Optional[tuple[Draft, np.ndarray, list]]:
+    """The user's draft row, correction and strokes, inside the caller's unit.
+
+    None if there is none, or if its bundle is unreadable (the row is then dropped).
+    """
+    session = uow.session
     row = session.scalar(
         select(Draft)
         .where(Draft.user_id == user_id, Draft.image_id == image_id)
@@ -292,7 +315,7 @@ def load_draft(ws, session: Session, user_id: int, image_id: int) -> Optional[tu
     if row is None:
         return None
     try:
-        corr, strokes = read_bundle(ws.objects, row.object)
+        corr, strokes = read_bundle(uow.objects, row.object)
     except (IeaError, OSError, ValueError, KeyError) as exc:
         log.warning("draft of user %s on image %s is unreadable (%s); dropping it", user_id, image_id, exc)
         session.execute(delete(Draft).where(Draft.id == row.id))
@@ -300,15 +323,22 @@ def load_draft(ws, session: Session, user_id: int, image_id: int) -> Optional[tu
     return row, corr, strokes
 
 
-def discard_draft(ws, session: Session, user: UserInfo, image_id: int) -> None:
+def discard_draft(ws: Workspace, user: UserInfo, image_id: int) -> None:
     """Drop the user's draft for ``image_id`` (nothing happens if there is none); commits.
 
     Only the user's own draft: the acting user is the owner by construction.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> discard_draft(ws, ann, image_id)  # no draft: harmless
     """
     image_id = _check_int(image_id, "image_id")
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        actor = load_actor(uow, user.id)
         require(actor, "annotate")
-        key = session.scalar(select(Draft.object).where(Draft.user_id == actor.id, Draft.image_id == image_id))
-        session.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.image_id == image_id))
+        s = uow.session
+        key = s.scalar(select(Draft.object).where(Draft.user_id == actor.id, Draft.image_id == image_id))
+        s.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.image_id == image_id))
     drop_object(ws.objects, key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from sqlalchemy import select
@@ -22,7 +22,10 @@ from iea_data.core.residuals import ideal_from_ev, variant_refdiff
 from iea_data.store import Scene
 from iea_data.workflows.catalog import image_path, list_images
 
-from ._revisions import chain_head, save_label
+from ._revisions import chain_head, chain_key, save_label
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = ["PrelabelReport", "select_images", "prelabel_refdiff", "prelabel_model"]
 
@@ -42,20 +45,28 @@ class PrelabelReport:
 
 
 def select_images(
-    session,
+    ws: Workspace,
     *,
     scene: Optional[str] = None,
     split: Optional[str] = None,
     status: str = "ok",
     variants_only: bool = False,
 ) -> list[tuple[int, str, Optional[int]]]:
-    """``(id, name, scene_id)`` of catalog images chosen by scene name, split and status (default: decoded ones)."""
-    rows = list_images(session, scene=scene, split=split, status=status)
+    """``(id, name, scene_id)`` of catalog images chosen by scene name, split and status (default: decoded ones).
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> [name for _, name, _ in select_images(ws, variants_only=True)]
+    ['s_N1.png']
+    """
+    rows = list_images(ws, scene=scene, split=split, status=status)
     return [(r["id"], r["name"], r["scene_id"]) for r in rows if not variants_only or r["variant"] is not None]
 
 
 def prelabel_refdiff(
-    workspace,
+    workspace: Workspace,
     *,
     scene: Optional[str] = None,
     split: Optional[str] = None,
@@ -68,51 +79,64 @@ def prelabel_refdiff(
     The ideal is the scene's newest painted target (``iea_data.workflows.targets``: the reference scaled
     by ``2**EV`` in linear light) where one exists, else the reference itself; the label's
     ``params`` record which (``reference_image_id`` and ``target_id``).
+
+    The database work is a sequence of short units of work (the selection, then per image a
+    read and a save) so that the SQLite write lock is never held while photos are decoded.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> report = prelabel_refdiff(ws)   # the example images have no files
+    >>> report.n_selected, report.n_saved, len(report.errors)
+    (1, 0, 1)
     """
     from iea_data.store import Target
 
     report = PrelabelReport("refdiff")
     max_side = workspace.settings.label_max_side
-    with workspace.session() as s:
-        images = select_images(s, scene=scene, split=split, variants_only=True)
+    chain = chain_key("refdiff")
+    images = select_images(workspace, scene=scene, split=split, variants_only=True)
+    with workspace.unit() as uow:
+        s = uow.session
         refs = {sc.id: sc.reference_image_id for sc in s.scalars(select(Scene))}
         targets: dict[int, tuple[int, str]] = {}  # scene id -> newest target (id, EV map object)
         for t in s.scalars(select(Target).order_by(Target.scene_id, Target.revision)):
             if t.ev_map_object:
                 targets[t.scene_id] = (t.id, t.ev_map_object)
-        s.rollback()
-        report.n_selected = len(images)
-        cache: dict[int, np.ndarray] = {}
-        for i, (image_id, name, scene_id) in enumerate(images):
-            try:
-                ref_id = refs.get(scene_id)
-                if ref_id is None or ref_id == image_id:
-                    report.errors.append((name, "its scene has no reference; set one with `iea scenes set-reference`"))
-                    continue
-                head = chain_head(s, image_id, "refdiff")
-                if head is not None and not redo:
-                    report.n_skipped += 1
-                    continue
+    report.n_selected = len(images)
+    cache: dict[int, np.ndarray] = {}
+    for i, (image_id, name, scene_id) in enumerate(images):
+        try:
+            ref_id = refs.get(scene_id)
+            if ref_id is None or ref_id == image_id:
+                report.errors.append((name, "its scene has no reference; set one with `iea scenes set-reference`"))
+                continue
+            with workspace.unit() as uow:  # released before decoding: no write lock held meanwhile
+                head = chain_head(uow, image_id, chain)
+                skip = head is not None and not redo
                 parent = head.id if head is not None else None
-                vpath, rpath = image_path(s, image_id), image_path(s, ref_id)
-                s.rollback()
-                if vpath is None or rpath is None:
-                    report.errors.append((name, "the image or its reference has no readable file; ingest it again"))
-                    continue
-                target_id, ev_object = targets.get(scene_id, (None, None))
-                if (ref_id, target_id) not in cache:
-                    cache.clear()
-                    ideal = read_image(rpath).rgb
-                    if ev_object is not None:
-                        ideal = ideal_from_ev(ideal, workspace.objects.get_array(ev_object).astype(np.float32))
-                    cache[(ref_id, target_id)] = ideal
-                m = variant_refdiff(read_image(vpath).rgb, cache[(ref_id, target_id)], max_side, align=align)
-                params = {"reference_image_id": ref_id, "align": align, "luma": "rec601-srgb"}
-                if target_id is not None:
-                    params["target_id"] = target_id
+                vpath, rpath = (None, None) if skip else (image_path(uow, image_id), image_path(uow, ref_id))
+            if skip:
+                report.n_skipped += 1
+                continue
+            if vpath is None or rpath is None:
+                report.errors.append((name, "the image or its reference has no readable file; ingest it again"))
+                continue
+            target_id, ev_object = targets.get(scene_id, (None, None))
+            if (ref_id, target_id) not in cache:
+                cache.clear()
+                ideal = read_image(rpath).rgb
+                if ev_object is not None:
+                    ideal = ideal_from_ev(ideal, workspace.objects.get_array(ev_object).astype(np.float32))
+                cache[(ref_id, target_id)] = ideal
+            m = variant_refdiff(read_image(vpath).rgb, cache[(ref_id, target_id)], max_side, align=align)
+            params = {"reference_image_id": ref_id, "align": align, "luma": "rec601-srgb"}
+            if target_id is not None:
+                params["target_id"] = target_id
+            with workspace.unit() as uow:
                 save_label(
-                    s,
-                    workspace.objects,
+                    uow,
                     m,
                     image_id=image_id,
                     kind="refdiff",
@@ -120,18 +144,17 @@ def prelabel_refdiff(
                     target_id=target_id,
                     params=params,
                 )
-                report.n_saved += 1
-            except (ImageDecodeError, IeaError, OSError) as exc:
-                s.rollback()
-                report.errors.append((name, str(exc)))
-            finally:
-                if progress:
-                    progress(i + 1, len(images))
+            report.n_saved += 1
+        except (ImageDecodeError, IeaError, OSError) as exc:
+            report.errors.append((name, str(exc)))
+        finally:
+            if progress:
+                progress(i + 1, len(images))
     return report
 
 
 def prelabel_model(
-    workspace,
+    workspace: Workspace,
     *,
     model_name: str = "pieanet",
     weights="official",
@@ -166,23 +189,22 @@ def prelabel_model(
     cfg = get_model_cfg(model_name)
     model = create_model(model_name, weights=weights, device=device)
     report = PrelabelReport("model", precision=f"{prec.name} ({prec.reason})")
-    chain = f"model:{model_name}"
-    with workspace.session() as s:
-        images = select_images(s, scene=scene, split=split)
-        todo, paths, parents = [], [], []
+    chain = chain_key("model", model_name=model_name)
+    images = select_images(workspace, scene=scene, split=split)
+    todo, paths, parents = [], [], []
+    with workspace.unit() as uow:
         for image_id, name, _ in images:
-            head = chain_head(s, image_id, chain)
+            head = chain_head(uow, image_id, chain)
             if head is not None and not redo:
                 report.n_skipped += 1
                 continue
-            p = image_path(s, image_id)
+            p = image_path(uow, image_id)
             if p is None:
                 report.errors.append((name, "no readable file; ingest it again"))
                 continue
             todo.append((image_id, name))
             paths.append(p)
             parents.append(head.id if head is not None else None)
-        s.rollback()
     report.n_selected = len(images)
     # a checkpoint file (e.g. from `iea train`) is recorded by its own hash
     weights_sha = cfg.sha256 if weights == "official" else (sha256_file(weights) if weights is not None else None)
@@ -193,28 +215,28 @@ def prelabel_model(
         **prec.to_provenance(),
     }
     model.eval()
-    with workspace.session() as s:
-        for done, fm in enumerate(
-            predict_files(
-                model,
-                paths,
-                max_side=workspace.settings.label_max_side,
-                input_size=tuple(cfg.input_size),
-                batch_size=batch_size,
-                num_workers=num_workers,
-                device=device,
-                dtype=prec.dtype,
-            ),
-            start=1,
-        ):
-            image_id, name = todo[fm.index]
-            if fm.error:
-                report.errors.append((name, fm.error))
-            else:
-                try:
+    # one short unit of work per save: the write lock is never held while the model runs
+    for done, fm in enumerate(
+        predict_files(
+            model,
+            paths,
+            max_side=workspace.settings.label_max_side,
+            input_size=tuple(cfg.input_size),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            device=device,
+            dtype=prec.dtype,
+        ),
+        start=1,
+    ):
+        image_id, name = todo[fm.index]
+        if fm.error:
+            report.errors.append((name, fm.error))
+        else:
+            try:
+                with workspace.unit() as uow:
                     save_label(
-                        s,
-                        workspace.objects,
+                        uow,
                         fm.residual,
                         image_id=image_id,
                         kind="model",
@@ -223,9 +245,9 @@ def prelabel_model(
                         model_sha256=weights_sha,
                         params=params,
                     )
-                    report.n_saved += 1
-                except IeaError as exc:
-                    report.errors.append((name, str(exc)))
-            if progress:
-                progress(done, len(todo))
+                report.n_saved += 1
+            except IeaError as exc:
+                report.errors.append((name, str(exc)))
+        if progress:
+            progress(done, len(todo))
     return report

@@ -15,13 +15,18 @@ revision), then by name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from iea_data.store import Draft, Image, Label, Review, Scene, UserInfo, require, transaction
+from iea_data.store import Draft, Image, Label, Review, Scene, UserInfo, require
 from iea_data.workflows.users import load_actor
+
+from ._revisions import chain_key
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = ["QueueItem", "QUEUE_ORDERS", "annotation_queue", "annotation_progress"]
 
@@ -122,13 +127,13 @@ def _n_experts(session: Session) -> dict[int, int]:
 
 
 def annotation_queue(
-    session: Session, user: UserInfo, *, order: str = "disagreement", limit: Optional[int] = None
+    ws: Workspace, user: UserInfo, *, order: str = "disagreement", limit: Optional[int] = None
 ) -> list[QueueItem]:
     """The images still to do for ``user``, highest priority first; commits (reads only).
 
     Parameters
     ----------
-    session : Session
+    ws : Workspace
     user : UserInfo
         Needs ``"annotate"``.
     order : {"disagreement", "fewest_experts", "name"}
@@ -144,17 +149,20 @@ def annotation_queue(
 
     Examples
     --------
-    >>> [q.name for q in annotation_queue(session, user)][:3]   # doctest: +SKIP
-    ['a0042_N2.jpg', 'a0007_P1.jpg', 'a0311_N1.jpg']
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> [(q.name, q.status) for q in annotation_queue(ws, ann)]
+    [('s_N1.png', 'todo')]
     """
     if order not in QUEUE_ORDERS:
         raise ValueError(f"order must be one of {', '.join(QUEUE_ORDERS)}, got {order!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        session = uow.session
+        actor = load_actor(uow, user.id)
         require(actor, "annotate")
-        chain = f"user:{actor.id}"
+        chain = chain_key("annotation", author_id=actor.id)
         images = _candidates(session)
         experts = _n_experts(session)
         heads = _heads(session, chain)
@@ -191,12 +199,21 @@ def annotation_queue(
     return [QueueItem(*r) for r in (rows if limit is None else rows[:limit])]
 
 
-def annotation_progress(session: Session, user: UserInfo) -> tuple[int, int]:
-    """``(done, total)`` for ``user``: images whose head is submitted or accepted, of all annotatable images."""
-    with transaction(session):
-        actor = load_actor(session, user.id)
+def annotation_progress(ws: Workspace, user: UserInfo) -> tuple[int, int]:
+    """``(done, total)`` for ``user``: images whose head is submitted or accepted, of all annotatable images.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> annotation_progress(ws, ann)
+    (0, 1)
+    """
+    with ws.unit(user) as uow:
+        session = uow.session
+        actor = load_actor(uow, user.id)
         require(actor, "annotate")
         ids = set(session.connection().execute(select(Image.id).where(*_annotatable())).scalars())
-        heads = _heads(session, f"user:{actor.id}")
+        heads = _heads(session, chain_key("annotation", author_id=actor.id))
     done = sum(1 for i, (_, st) in heads.items() if st in DONE_STATUSES and i in ids)
     return done, len(ids)

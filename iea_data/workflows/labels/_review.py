@@ -14,19 +14,23 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError, StaleRevisionError
-from iea_data.store import Image, Label, Review, Scene, User, UserInfo, aware, require, transaction, utcnow
+from iea_data.store import Image, Label, Review, Scene, User, UserInfo, aware, require, utcnow
 from iea_data.workflows.users import load_actor
 
 from ._drafts import MAX_COMMENT_LENGTH, _check_int
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
+
 __all__ = [
+    "ExpertLabel",
     "ReviewItem",
     "DECISIONS",
     "review_queue",
@@ -78,6 +82,29 @@ class ReviewItem:
     rebased: bool
 
 
+@dataclass(frozen=True)
+class ExpertLabel:
+    """An expert's newest revision of an image, as :func:`expert_labels` returns it (plain data, no ORM row).
+
+    Attributes
+    ----------
+    id, image_id : int
+    author_id : int
+    chain : str
+        ``"user:<author_id>"``.
+    revision : int
+    status : str
+        ``submitted`` or ``accepted`` (by default).
+    """
+
+    id: int
+    image_id: int
+    author_id: int
+    chain: str
+    revision: int
+    status: str
+
+
 def _heads_query(*conditions, columns=None):
     """Annotation chain heads (newest revision of each (image, chain)) matching ``conditions``."""
     newest = (
@@ -97,15 +124,25 @@ def _heads_query(*conditions, columns=None):
     )
 
 
-def review_queue(session: Session, user: UserInfo, *, limit: Optional[int] = None) -> list[ReviewItem]:
+def review_queue(ws: Workspace, user: UserInfo, *, limit: Optional[int] = None) -> list[ReviewItem]:
     """Submitted labels (chain heads) awaiting review, oldest first, without ``user``'s own; commits (reads only).
 
     Needs ``"review"`` (reviewer or admin). ``limit``: at most this many (the oldest).
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> from iea_data.workflows.users import add_user
+    >>> ws, ann, image_id = example_workspace()
+    >>> rev = add_user(ws, "rev", role="reviewer", password="otter lamp quietly")
+    >>> review_queue(ws, rev)
+    []
     """
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        session = uow.session
+        actor = load_actor(uow, user.id)
         require(actor, "review")
         author = aliased(User)
         stmt = (
@@ -154,17 +191,25 @@ def review_queue(session: Session, user: UserInfo, *, limit: Optional[int] = Non
 
 
 def expert_labels(
-    ws, session: Session, image_id: int, *, statuses: Sequence[str] = EXPERT_STATUSES
-) -> list[tuple[Label, np.ndarray]]:
+    ws: Workspace, image_id: int, *, statuses: Sequence[str] = EXPERT_STATUSES
+) -> list[tuple[ExpertLabel, np.ndarray]]:
     """Every expert's newest revision of an image (status in ``statuses``) with its map; commits (reads only).
 
     Returns
     -------
-    list of (Label, ndarray float32 (h, w) in [-1, 1])
+    list of (ExpertLabel, ndarray float32 (h, w) in [-1, 1])
         One per expert chain, by author id.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> expert_labels(ws, image_id)
+    []
     """
     image_id = _check_int(image_id, "image_id")
-    with transaction(session):
+    with ws.unit() as uow:
+        session = uow.session
         if session.get(Image, image_id) is None:
             raise NotFoundError(f"no image with id {image_id}")
         labels = list(
@@ -172,7 +217,13 @@ def expert_labels(
                 _heads_query(Label.image_id == image_id, Label.status.in_(list(statuses))).order_by(Label.author_id)
             )
         )
-    return [(lab, ws.objects.get_array(lab.map_object).astype(np.float32)) for lab in labels]
+    return [
+        (
+            ExpertLabel(lab.id, lab.image_id, lab.author_id, lab.chain, lab.revision, lab.status),
+            ws.objects.get_array(lab.map_object).astype(np.float32),
+        )
+        for lab in labels
+    ]
 
 
 def expert_spread(maps: Sequence[np.ndarray]) -> np.ndarray:
@@ -222,13 +273,13 @@ def agreement(a: np.ndarray, others: Sequence[np.ndarray]) -> float:
 
 
 def review_label(
-    session: Session, user: UserInfo, label_id: int, *, decision: str, comment: Optional[str] = None
+    ws: Workspace, user: UserInfo, label_id: int, *, decision: str, comment: Optional[str] = None
 ) -> Review:
     """Accept or reject a submitted label; commits.
 
     Parameters
     ----------
-    session : Session
+    ws : Workspace
     user : UserInfo
         Needs ``"review"``; may not be the label's author.
     label_id : int
@@ -250,6 +301,17 @@ def review_label(
         The label is no longer its chain's head, or another reviewer decided first.
     IeaError
         Not an annotation, not submitted, or a rejection without a comment.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> from iea_data.workflows.labels import open_annotation, save_annotation
+    >>> from iea_data.workflows.users import add_user
+    >>> ws, ann, image_id = example_workspace()
+    >>> rev = add_user(ws, "rev", role="reviewer", password="otter lamp quietly")
+    >>> label = save_annotation(ws, ann, open_annotation(ws, ann, image_id, base="zero"), submit=True)
+    >>> review_label(ws, rev, label.id, decision="accept").decision
+    'accept'
     """
     label_id = _check_int(label_id, "label_id")
     if decision not in DECISIONS:
@@ -258,8 +320,9 @@ def review_label(
         raise ValueError(f"comment must be a str of at most {MAX_COMMENT_LENGTH} characters or None")
     if decision == "reject" and not (comment and comment.strip()):
         raise IeaError("a rejection needs a comment telling the annotator what to fix")
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        session = uow.session
+        actor = load_actor(uow, user.id)
         require(actor, "review")
         label = session.get(Label, label_id, populate_existing=True)
         if label is None:
@@ -294,7 +357,7 @@ def review_label(
     return review
 
 
-def annotator_summary(ws, session: Session, *, max_images: Optional[int] = 500) -> list[dict]:
+def annotator_summary(ws: Workspace, *, max_images: Optional[int] = 500) -> list[dict]:
     """Per expert with annotations: counts and mean agreement with the other experts; commits (reads only).
 
     Each dict has ``user_id``, ``name``, ``role``, ``images`` (images with a revision of
@@ -306,11 +369,18 @@ def annotator_summary(ws, session: Session, *, max_images: Optional[int] = 500) 
 
     The counts are exact; the agreement loads maps, so it is computed over the
     ``max_images`` images most recently labelled by two or more experts (None: all).
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> annotator_summary(ws)
+    []
     """
     if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
         raise ValueError(f"max_images must be a positive int or None, got {max_images!r}")
-    with transaction(session):
-        conn = session.connection()
+    with ws.unit() as uow:
+        conn = uow.session.connection()
         users = {uid: (name, role) for uid, name, role in conn.execute(select(User.id, User.name, User.role))}
         counts = conn.execute(
             _heads_query(columns=(Label.author_id, Label.status, func.count())).group_by(Label.author_id, Label.status)

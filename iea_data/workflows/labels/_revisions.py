@@ -17,12 +17,11 @@ from typing import Any, Optional
 import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
 from iea_data.core.imaging import check_residual
 from iea_data.core.residuals import label_stats
-from iea_data.store import LABEL_KINDS, LABEL_STATUSES, Image, Label, User, utcnow
+from iea_data.store import LABEL_KINDS, LABEL_STATUSES, Image, Label, UnitOfWork, User, utcnow
 from iea_data.store.objects import ObjectStore
 
 __all__ = ["chain_key", "save_label", "chain_head", "set_label_status", "load_label_map"]
@@ -47,16 +46,25 @@ def chain_key(kind: str, *, author_id: int | None = None, model_name: str | None
     return kind
 
 
-def chain_head(session: Session, image_id: int, chain: str) -> Optional[Label]:
-    """The newest revision of ``chain`` for ``image_id`` (None if the chain is empty)."""
-    return session.scalar(
+def chain_head(uow: UnitOfWork, image_id: int, chain: str) -> Optional[Label]:
+    """The newest revision of ``chain`` for ``image_id`` (None if the chain is empty), inside the caller's unit.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     chain_head(uow, 1, chain_key("refdiff")) is None
+    True
+    """
+    return uow.session.scalar(
         select(Label).where(Label.image_id == image_id, Label.chain == chain).order_by(Label.revision.desc()).limit(1)
     )
 
 
 def save_label(
-    session: Session,
-    store: ObjectStore,
+    uow: UnitOfWork,
     residual: np.ndarray,
     *,
     image_id: int,
@@ -72,15 +80,16 @@ def save_label(
     target_id: int | None = None,
     status: str = "draft",
 ) -> Label:
-    """Save a new revision of an image's residual map and commit it.
+    """Save a new revision of an image's residual map inside the caller's unit of work.
+
+    The save is a savepoint of ``uow``: a refused save (:class:`StaleRevisionError`) leaves
+    the rest of the unit intact; the unit commits when its block ends.
 
     Parameters
     ----------
-    session : Session
-        Catalog session. Without an open transaction the save commits; inside one it is a
-        savepoint and the caller commits.
-    store : ObjectStore
-        Where the arrays go (the map as float16, the correction as float32).
+    uow : UnitOfWork
+        The caller's unit; its object store receives the arrays (the map as float16, the
+        correction as float32).
     residual : ndarray, float32, shape (h, w), values in [-1, 1]
         ``Y(photo) - Y(ideal)``; negative = too dark.
     image_id : int
@@ -105,7 +114,19 @@ def save_label(
     ------
     StaleRevisionError
         When ``parent_id`` is not the newest revision of the chain (nothing is written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import Image, init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     uow.session.add(Image(name="a.png", status="ok", width=4, height=2)); uow.session.flush()
+    ...     label = save_label(uow, np.zeros((2, 4), np.float32), image_id=1, kind="refdiff")
+    >>> label.chain, label.revision
+    ('refdiff', 1)
     """
+    session, store = uow.session, uow.objects
     residual = check_residual(residual, "residual")
     if status not in LABEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
@@ -114,9 +135,8 @@ def save_label(
     map_key = store.put_array(residual.astype(np.float16))
     corr_key = store.put_array(np.asarray(correction, np.float32)) if correction is not None else None
     strokes_key = store.put_bytes(strokes) if strokes is not None else None
-    outer = session.in_transaction()
     try:
-        with session.begin_nested() if outer else session.begin():
+        with session.begin_nested():
             if session.get(Image, image_id) is None:
                 raise NotFoundError(f"no image with id {image_id}")
             if author_id is not None:
@@ -125,7 +145,7 @@ def save_label(
                     raise NotFoundError(f"no user with id {author_id}")
                 if not user.enabled:
                     raise IeaError(f"user {user.name!r} is disabled and cannot save labels")
-            head = chain_head(session, image_id, chain)
+            head = chain_head(uow, image_id, chain)
             head_id, head_rev = (head.id, head.revision) if head is not None else (None, 0)
             if parent_id != head_id:
                 newest = f"revision {head_rev} (label {head_id})" if head_id is not None else "no revision yet"
@@ -163,12 +183,24 @@ def save_label(
     return label
 
 
-def set_label_status(session: Session, label_id: int, status: str) -> None:
-    """Change a revision's status, the only field ever updated in place."""
+def set_label_status(uow: UnitOfWork, label_id: int, status: str) -> None:
+    """Change a revision's status (the only field ever updated in place) inside the caller's unit.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     set_label_status(uow, 1, "accepted")
+    Traceback (most recent call last):
+    ...
+    iea_data.core.errors.NotFoundError: no label with id 1
+    """
     if status not in LABEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
-    with session.begin_nested() if session.in_transaction() else session.begin():
-        n = session.execute(
+    with uow.session.begin_nested():
+        n = uow.session.execute(
             update(Label).where(Label.id == label_id).values(status=status, updated_at=utcnow())
         ).rowcount
     if not n:

@@ -4,15 +4,35 @@
 ``native``, ``official``, ``webdataset``, ``hf``) with a ``manifest.json`` listing every
 file's size and sha256 and a dataset card; ``verify_release``, ``diff_releases`` and
 ``list_releases`` read releases back; ``ReleaseDataset`` (torch) serves one split.
+A format is one :class:`FormatWriter` class registered in :data:`FORMATS` with
+:func:`register_format` (docs/releases.md, "Adding a format").
 ``ReleaseDataset`` is imported on first use, so this package does not import torch.
 """
 
-from ._build import NAME_PATTERN, BuildReport, build_release, parse_version, release_path
+from ._build import (
+    NAME_PATTERN,
+    BuildReport,
+    ReleasePlan,
+    build_manifest,
+    build_release,
+    parse_version,
+    plan_release,
+    release_path,
+)
 from ._consensus import CONSENSUS_METHODS, SIGN_TOLERANCE, TRIM_PROPORTION, agreement_stats, consensus_map
 from ._errors import LeakageError, ManifestSchemaError, ReleaseError, ReleaseExistsError
 from ._files import remove_release_tree, resolve_file, sha256_file
-from ._formats import DEFAULT_SHARD_BYTES, FORMATS
-from ._gather import LABEL_POLICIES
+from ._formats import (
+    DEFAULT_SHARD_BYTES,
+    FORMATS,
+    FileLog,
+    FormatWriter,
+    ReleaseItem,
+    WriteOptions,
+    list_formats,
+    register_format,
+)
+from ._gather import LABEL_POLICIES, Gathered, Sample, SceneRef, gather
 from ._inspect import (
     DiffReport,
     VerifyReport,
@@ -34,6 +54,13 @@ from ._splits import NEAR_DUPLICATE_BITS, assign_splits, dhash64, find_leaks, no
 __all__ = [
     "build_release",
     "BuildReport",
+    "plan_release",
+    "ReleasePlan",
+    "build_manifest",
+    "gather",
+    "Gathered",
+    "Sample",
+    "SceneRef",
     "release_path",
     "parse_version",
     "NAME_PATTERN",
@@ -60,6 +87,12 @@ __all__ = [
     "remove_release_tree",
     "LABEL_POLICIES",
     "FORMATS",
+    "FormatWriter",
+    "ReleaseItem",
+    "WriteOptions",
+    "FileLog",
+    "register_format",
+    "list_formats",
     "DEFAULT_SHARD_BYTES",
     "MANIFEST_SCHEMA_PATH",
     "RELEASE_ARROW_SCHEMA",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import logging
@@ -22,7 +21,7 @@ from sqlalchemy import select
 from iea_data import __version__
 from iea_data.core.progress import ProgressFn
 from iea_data.core.residuals import label_stats
-from iea_data.store import Release, current_revision
+from iea_data.store import Release, UnitOfWork, Workspace
 from iea_data.store.objects import SourceChangedError, sync_filesystem
 
 from ._consensus import CONSENSUS_METHODS, SIGN_TOLERANCE, TRIM_PROPORTION, agreement_stats, consensus_map
@@ -32,17 +31,27 @@ from ._formats import (
     DEFAULT_SHARD_BYTES,
     FORMATS,
     FileLog,
-    HfWriter,
-    NativeWriter,
-    OfficialWriter,
-    WebDatasetWriter,
+    FormatWriter,
+    ReleaseItem,
+    WriteOptions,
+    list_formats,
     npy_bytes,
 )
-from ._gather import LABEL_POLICIES, Sample, check_stratify, gather
+from ._gather import LABEL_POLICIES, Gathered, Sample, check_stratify, gather
+from ._lock import release_lock
 from ._schema import MANIFEST_SCHEMA_VERSION, RELEASE_ARROW_SCHEMA, validate_manifest
 from ._splits import DEFAULT_SCORE_BINS, NEAR_DUPLICATE_BITS, dhash64, find_leaks, normalize_ratios
 
-__all__ = ["BuildReport", "build_release", "release_path", "parse_version", "NAME_PATTERN"]
+__all__ = [
+    "BuildReport",
+    "ReleasePlan",
+    "build_release",
+    "build_manifest",
+    "plan_release",
+    "release_path",
+    "parse_version",
+    "NAME_PATTERN",
+]
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +140,12 @@ def parse_version(version: str) -> tuple[int, int, int]:
     return tuple(int(x) for x in m.groups())  # type: ignore[return-value]
 
 
-def release_path(ws, name: str, version: str) -> Path:
+def release_path(ws: Workspace, name: str, version: str) -> Path:
     """``WORKSPACE/releases/NAME/X.Y.Z`` (name and version checked)."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ReleaseError(
-            f"release name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {name!r}"
+            f"release name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter or digit), "
+            f"got {name!r}"
         )
     parse_version(version)
     return ws.releases_dir / name / version
@@ -187,12 +197,14 @@ def _dhash_of(store, thumb: Optional[str]) -> Optional[int]:
 
 
 def _check_leaks(
-    ws, gathered: dict, *, splits_mode: str, near_duplicate_bits: int, progress=None, total: int = 0
+    ws: Workspace, gathered: Gathered, plan: ReleasePlan, *, progress: Optional[ProgressFn] = None
 ) -> list[dict]:
+    """Leak pairs across splits: identical bytes, near-duplicate thumbnails, and (imported splits) cut scenes."""
+    near_duplicate_bits, total = plan.near_duplicate_bits, len(gathered.samples)
     items = []
     hashes: dict[str, Optional[int]] = {}
     store = ws.objects
-    for i, (smp, split) in enumerate(gathered["memberships"]):
+    for i, (smp, split) in enumerate(gathered.memberships):
         if progress and i % 256 == 0:
             progress(min(i, total), 2 * total)
         thumb = smp.meta.get("thumbnail")
@@ -202,9 +214,9 @@ def _check_leaks(
             hashes[thumb] = _dhash_of(store, thumb)
         items.append((smp.name, split, smp.sha256 or f"image-id:{smp.image_id}", hashes[thumb]))
     pairs = find_leaks(items, max_distance=near_duplicate_bits)
-    if splits_mode == "from_catalog":  # imported splits may cut a scene; planned ones never do
+    if plan.mode == "from_catalog":  # imported splits may cut a scene; planned ones never do
         seen: dict[str, tuple[str, str]] = {}
-        for smp, split in gathered["memberships"]:
+        for smp, split in gathered.memberships:
             if smp.scene is None:
                 continue
             first = seen.setdefault(smp.scene, (smp.name, split))
@@ -238,7 +250,7 @@ def _leak_message(pairs: list[dict]) -> str:
 
 
 def build_release(
-    ws,
+    ws: Workspace,
     name: str,
     version: str,
     *,
@@ -325,8 +337,10 @@ def build_release(
     read-only (files 0444, folders 0555), then the catalog row is inserted and the folder
     renamed in the same step, so an interrupted build (even ``kill -9``) leaves no half
     release and a release under its final name is always read-only; the next build of that
-    version removes the leftovers and starts again. A lock file serialises builds of one
-    version.
+    version removes the leftovers and starts again. A lock file (``.X.Y.Z.lock`` beside the
+    release; ``fcntl`` on POSIX, ``msvcrt`` on Windows) serialises builds of one version.
+    The catalog is read in one unit of work and the row written in a second one after the
+    files, so that no write lock on the catalog is held while the files are written.
 
     Images are never linked to the user's photos: the first release that needs a photo
     stores one read-only copy of it in ``objects/images/`` (its bytes checked against the
@@ -343,6 +357,132 @@ def build_release(
     {'train': 8, 'val': 0, 'test': 2}
     """
     t0 = time.perf_counter()
+    plan = plan_release(
+        ws,
+        name,
+        version,
+        labels=labels,
+        splits_from=splits_from,
+        ratios=ratios,
+        seed=seed,
+        stratify=stratify,
+        formats=formats,
+        copy=copy,
+        min_experts=min_experts,
+        consensus=consensus,
+        allow_leaks=allow_leaks,
+        shard_bytes=shard_bytes,
+        near_duplicate_bits=near_duplicate_bits,
+        card=card,
+    )
+    plan.final.parent.mkdir(parents=True, exist_ok=True)
+    with release_lock(plan.final.parent / f".{version}.lock"):
+        with ws.unit() as uow:  # one read of the catalog (the row is written by _record, after the files)
+            _refuse_existing(uow, plan)
+            _remove_leftovers(plan)
+            gathered = _gather(uow, plan)
+        warnings = _empty_split_warnings(gathered.samples, plan.split_names, plan.shares, ratios)
+        for w in warnings:
+            log.warning("%s", w)
+        if progress:  # two halves: the leak check (perceptual hashes), then the files
+            progress(0, 2 * len(gathered.samples))
+        leaks = _check_leaks(ws, gathered, plan, progress=progress)
+        if leaks and not allow_leaks:
+            raise LeakageError(_leak_message(leaks), leaks)
+        tmp = plan.final.parent / f".{version}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        tmp.mkdir()
+        try:
+            report, flog = _write(ws, tmp, plan, gathered, progress=progress)
+            report.leaks, report.warnings = leaks, warnings
+            manifest = build_manifest(plan, gathered, report, flog, license=ws.settings.release_license)
+            report.manifest_sha256 = _write_manifest(tmp, manifest)
+            make_read_only(tmp)  # before the rename: a release under its final name is never writable
+            _record(ws, plan, report.manifest_sha256, tmp)  # the last step: nothing can fail after it
+        except BaseException:
+            _discard(ws, tmp, plan)  # the final folder too when the rename happened but the row did not commit
+            raise
+    report.seconds = time.perf_counter() - t0
+    log.info("built release %s@%s: %d images, %d files in %.1f s", name, version, *_sizes(report), report.seconds)
+    return report
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """The checked arguments of one build (see :func:`build_release` for each).
+
+    Attributes
+    ----------
+    final : Path
+        The release folder to make.
+    splits_from : dict or None
+        Release split -> catalog split, or None for planned splits.
+    ratios : sequence or mapping
+        The ratios as given (see ``shares``).
+    shares : dict or None
+        Planned splits' normalised ratios, or None.
+    split_names : list of str
+        The release's splits, in order.
+    formats : list of str
+        Chosen formats, without repeats, in the order given.
+    """
+
+    name: str
+    version: str
+    final: Path
+    labels: str
+    consensus: str
+    min_experts: int
+    seed: int
+    ratios: Sequence[float] | Mapping[str, float]
+    splits_from: Optional[dict[str, str]]
+    shares: Optional[dict[str, float]]
+    split_names: list[str]
+    stratify: tuple[str, ...]
+    formats: list[str]
+    copy: bool
+    allow_leaks: bool
+    shard_bytes: int
+    near_duplicate_bits: int
+    card: bool
+
+    @property
+    def mode(self) -> str:
+        """``from_catalog`` (imported splits) or ``planned``."""
+        return "from_catalog" if self.splits_from else "planned"
+
+
+def plan_release(
+    ws: Workspace,
+    name: str,
+    version: str,
+    *,
+    labels: str = "consensus",
+    splits_from=None,
+    ratios=(0.8, 0.1, 0.1),
+    seed: int = 0,
+    stratify: Sequence[str] = ("score",),
+    formats: Sequence[str] = ("native",),
+    copy: bool = False,
+    min_experts: int = 1,
+    consensus: str = "median",
+    allow_leaks: bool = False,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    near_duplicate_bits: int = NEAR_DUPLICATE_BITS,
+    card: bool = True,
+) -> ReleasePlan:
+    """Check :func:`build_release`'s arguments (each error names the argument) and return them as a plan.
+
+    Nothing is written and the catalog is not read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> plan = plan_release(ws, "demo", "1.0.0", ratios=(0.8, 0.2), formats=["official", "native", "official"])
+    >>> plan.split_names, plan.formats, plan.mode
+    (['train', 'test'], ['official', 'native'], 'planned')
+    """
     final = release_path(ws, name, version)
     if labels not in LABEL_POLICIES:
         raise ValueError(f"labels must be one of {', '.join(LABEL_POLICIES)}, got {labels!r}")
@@ -353,199 +493,242 @@ def build_release(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise ValueError(f"formats must be one or more of {', '.join(FORMATS)}, got {formats!r}")
+    if not formats or any(not isinstance(f, str) or f not in FORMATS for f in formats):
+        raise ValueError(f"formats must be one or more of {', '.join(list_formats())}, got {formats!r}")
     sf = _splits_from(splits_from)
     shares = None if sf else normalize_ratios(ratios)
-    if shares:
-        for k in shares:
-            if not NAME_PATTERN.fullmatch(k):
-                raise ValueError(f"split name {k!r} must be letters, digits, '.', '_' or '-' (it names files)")
+    for k in shares or ():
+        if not NAME_PATTERN.fullmatch(k):
+            raise ValueError(f"split name {k!r} must be letters, digits, '.', '_' or '-' (it names files)")
     stratify = check_stratify(stratify)
-    if "hf" in formats:
-        import importlib.util
-
-        if importlib.util.find_spec("datasets") is None:  # checked before any file is written
-            raise ReleaseError("format 'hf' needs the Hugging Face `datasets` package: pip install datasets")
-
-    final.parent.mkdir(parents=True, exist_ok=True)
-    lock_fh = open(final.parent / f".{version}.lock", "w")
-    try:
-        fcntl.flock(lock_fh, fcntl.LOCK_EX)
-        with ws.session() as s:
-            row = s.scalar(select(Release.path).where(Release.name == name, Release.version == version))
-            s.rollback()
-        if row is not None or final.exists():
-            where = (
-                f"recorded in the catalog ({row})"
-                if row is not None
-                else (
-                    f"on disk at {final} but not in the catalog (verify it with `iea release verify {final}`; "
-                    f"to build this version again remove the read-only folder: "
-                    f"`find {final} -type d -exec chmod u+w {{}} + && rm -r {final}`)"
-                )
-            )
-            raise ReleaseExistsError(
-                f"release {name}@{version} exists, {where}. A version never changes; build a new version "
-                f"(e.g. {'.'.join(map(str, _bump(version)))})"
-            )
-        for stale in final.parent.glob(f".{version}.tmp-*"):
-            log.info("removing %s left by an interrupted build", stale)
-            try:
-                remove_release_tree(stale)
-            except OSError as exc:
-                log.warning("could not remove %s left by an interrupted build: %s", stale, exc)
-        with ws.session() as s:
-            gathered = gather(
-                s, labels=labels, splits_from=sf, ratios=ratios, seed=seed, stratify=stratify, min_experts=min_experts
-            )
-            revision = current_revision(s.get_bind())
-            backend = s.get_bind().dialect.name
-        samples: list[Sample] = gathered["samples"]
-        if not samples:
-            detail = (
-                f"; {len(gathered['below_min_experts'])} image(s) have fewer than {min_experts} accepted expert label(s)"
-                if gathered["below_min_experts"]
-                else ""
-            )
-            raise ReleaseError(f"nothing to release: no image qualifies{detail}")
-        split_names = list(sf) if sf else list(shares)
-        mode = "from_catalog" if sf else "planned"
-        warnings = _empty_split_warnings(samples, split_names, shares, ratios)
-        for w in warnings:
-            log.warning("%s", w)
-        if progress:  # two halves: the leak check (perceptual hashes), then the files
-            progress(0, 2 * len(samples))
-        leaks = _check_leaks(
-            ws,
-            gathered,
-            splits_mode=mode,
-            near_duplicate_bits=near_duplicate_bits,
-            progress=progress,
-            total=len(samples),
-        )
-        if leaks and not allow_leaks:
-            raise LeakageError(_leak_message(leaks), leaks)
-
-        tmp = final.parent / f".{version}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
-        tmp.mkdir()
-        try:
-            report = _write(
-                ws,
-                tmp,
-                final,
-                samples,
-                gathered,
-                name=name,
-                version=version,
-                labels=labels,
-                consensus=consensus,
-                formats=formats,
-                copy=copy,
-                shard_bytes=shard_bytes,
-                split_names=split_names,
-                progress=progress,
-                card=card,
-            )
-            report.leaks = leaks
-            report.warnings = warnings
-            manifest = {
-                "manifest_schema": MANIFEST_SCHEMA_VERSION,
-                "name": name,
-                "version": version,
-                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "code_version": __version__,
-                "catalog": {"revision": revision, "backend": backend},
-                "arrow_schema": RELEASE_ARROW_SCHEMA,
-                "license": ws.settings.release_license,
-                "label_policy": {
-                    "labels": labels,
-                    "consensus": consensus,
-                    "min_experts": min_experts,
-                    "trim_proportion": TRIM_PROPORTION,
-                    "sign_tolerance": SIGN_TOLERANCE,
-                },
-                "splits": {
-                    "mode": mode,
-                    "counts": report.counts,
-                    "seed": seed,
-                    "ratios": shares or {},
-                    "stratify": list(stratify),
-                    "score_bins": DEFAULT_SCORE_BINS,
-                    "splits_from": sf or {},
-                    "allow_leaks": allow_leaks,
-                    "near_duplicate_bits": near_duplicate_bits,
-                    "leaks": leaks,
-                },
-                "formats": formats,
-                "counts": {
-                    "images": len(samples),
-                    "scenes": report.n_scenes,
-                    "labelled": report.n_labelled,
-                    "without_files": len(report.without_files),
-                    "unlabelled": len(report.unlabelled),
-                    "below_min_experts": len(report.below_min_experts),
-                },
-                "files": report._files,
-                "references": report._references,
-                "label_revisions": [
-                    {
-                        "image": smp.name,
-                        "image_sha256": smp.sha256,
-                        "label_id": lab.id,
-                        "kind": lab.kind,
-                        "chain": lab.chain,
-                        "revision": lab.revision,
-                        "status": lab.status,
-                        "map_sha256": lab.map_object,
-                    }
-                    for smp in samples
-                    for lab in smp.labels
-                ],
-            }
-            del report._files, report._references
-            validate_manifest(manifest)
-            data = _manifest_bytes(manifest)
-            with open(tmp / MANIFEST_NAME, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            report.manifest_sha256 = hashlib.sha256(data).hexdigest()
-            make_read_only(tmp)  # before the rename: a release under its final name is never writable
-            # The catalog row and the rename in one step: the row commits only after the rename.
-            with ws.session() as s:
-                with s.begin():
-                    s.add(Release(name=name, version=version, manifest_sha256=report.manifest_sha256, path=str(final)))
-                    s.flush()
-                    os.rename(tmp, final)
-                    try:
-                        fd = os.open(final.parent, os.O_RDONLY)
-                        os.fsync(fd)
-                        os.close(fd)
-                    except OSError:
-                        pass
-        except BaseException:
-            for leftover in (tmp, final if final.exists() and not _recorded(ws, name, version) else None):
-                if leftover is not None:
-                    try:
-                        remove_release_tree(leftover)
-                    except OSError as exc:
-                        log.warning("could not remove %s: %s", leftover, exc)
-            raise
-    finally:
-        lock_fh.close()
-    report.path = str(final)
-    report.seconds = time.perf_counter() - t0
-    log.info(
-        "built release %s@%s: %d images, %d files in %.1f s",
-        name,
-        version,
-        len(samples),
-        report.n_files,
-        report.seconds,
+    for f in formats:  # checked before any file is written
+        FORMATS.get(f).check()
+    return ReleasePlan(
+        name=name,
+        version=version,
+        final=final,
+        labels=labels,
+        consensus=consensus,
+        min_experts=min_experts,
+        seed=seed,
+        ratios=ratios,
+        splits_from=sf,
+        shares=shares,
+        split_names=list(sf) if sf else list(shares),
+        stratify=stratify,
+        formats=formats,
+        copy=copy,
+        allow_leaks=allow_leaks,
+        shard_bytes=shard_bytes,
+        near_duplicate_bits=near_duplicate_bits,
+        card=card,
     )
-    return report
+
+
+def _refuse_existing(uow: UnitOfWork, plan: ReleasePlan) -> None:
+    """Raise :class:`ReleaseExistsError` when the version is in the catalog or on disk."""
+    name, version, final = plan.name, plan.version, plan.final
+    row = uow.session.scalar(select(Release.path).where(Release.name == name, Release.version == version))
+    if row is None and not final.exists():
+        return
+    where = (
+        f"recorded in the catalog ({row})"
+        if row is not None
+        else (
+            f"on disk at {final} but not in the catalog (verify it with `iea release verify {final}`; "
+            f"to build this version again remove the read-only folder: "
+            f"`find {final} -type d -exec chmod u+w {{}} + && rm -r {final}`)"
+        )
+    )
+    raise ReleaseExistsError(
+        f"release {name}@{version} exists, {where}. A version never changes; build a new version "
+        f"(e.g. {'.'.join(map(str, _bump(version)))})"
+    )
+
+
+def _remove_leftovers(plan: ReleasePlan) -> None:
+    """Remove the temporary folders of interrupted builds of this version (the caller holds the lock)."""
+    for stale in plan.final.parent.glob(f".{plan.version}.tmp-*"):
+        log.info("removing %s left by an interrupted build", stale)
+        try:
+            remove_release_tree(stale)
+        except OSError as exc:
+            log.warning("could not remove %s left by an interrupted build: %s", stale, exc)
+
+
+def _gather(uow: UnitOfWork, plan: ReleasePlan) -> Gathered:
+    """:func:`gather` with the plan's arguments; refuses an empty release."""
+    gathered = gather(
+        uow,
+        labels=plan.labels,
+        splits_from=plan.splits_from,
+        ratios=plan.ratios,
+        seed=plan.seed,
+        stratify=plan.stratify,
+        min_experts=plan.min_experts,
+    )
+    if not gathered.samples:
+        below = gathered.below_min_experts
+        detail = f"; {len(below)} image(s) have fewer than {plan.min_experts} accepted expert label(s)" if below else ""
+        raise ReleaseError(f"nothing to release: no image qualifies{detail}")
+    return gathered
+
+
+def _sizes(report: BuildReport) -> tuple[int, int]:
+    return sum(report.counts.values()), report.n_files
+
+
+def build_manifest(
+    plan: ReleasePlan,
+    gathered: Gathered,
+    report: BuildReport,
+    flog: FileLog,
+    *,
+    license: str,
+    created_at: Optional[str] = None,
+) -> dict:
+    """The release's ``manifest.json`` as a dict, checked against ``schemas/release/manifest.v1.schema.json``.
+
+    Parameters
+    ----------
+    plan : ReleasePlan
+        The build's checked arguments.
+    gathered : Gathered
+        What was read from the catalog (samples, their labels, the catalog revision).
+    report : BuildReport
+        What the writers did (counts, leaks).
+    flog : FileLog
+        Every file and reference of the release but the manifest.
+    license : str
+        The release licence (``release_license`` of the workspace settings).
+    created_at : str, optional
+        ISO 8601 time; default now (UTC, seconds).
+
+    Returns
+    -------
+    dict
+        Valid under the manifest schema (:class:`ManifestSchemaError` otherwise).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> plan = plan_release(ws, "demo", "1.0.0", labels="refdiff")
+    >>> g = Gathered(samples=[], scenes={}, below_min_experts=[], stale=[], memberships=[], backend="sqlite")
+    >>> rep = BuildReport(name="demo", version="1.0.0", path=str(plan.final), formats=["native"], counts={})
+    >>> m = build_manifest(plan, g, rep, FileLog(pathlib.Path(tempfile.mkdtemp())), license="CC-BY-4.0")
+    >>> m["name"], m["splits"]["mode"], m["files"]
+    ('demo', 'planned', [])
+    """
+    samples = gathered.samples
+    manifest = {
+        "manifest_schema": MANIFEST_SCHEMA_VERSION,
+        "name": plan.name,
+        "version": plan.version,
+        "created_at": created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "code_version": __version__,
+        "catalog": {"revision": gathered.revision, "backend": gathered.backend},
+        "arrow_schema": RELEASE_ARROW_SCHEMA,
+        "license": license,
+        "label_policy": {
+            "labels": plan.labels,
+            "consensus": plan.consensus,
+            "min_experts": plan.min_experts,
+            "trim_proportion": TRIM_PROPORTION,
+            "sign_tolerance": SIGN_TOLERANCE,
+        },
+        "splits": {
+            "mode": plan.mode,
+            "counts": report.counts,
+            "seed": plan.seed,
+            "ratios": plan.shares or {},
+            "stratify": list(plan.stratify),
+            "score_bins": DEFAULT_SCORE_BINS,
+            "splits_from": plan.splits_from or {},
+            "allow_leaks": plan.allow_leaks,
+            "near_duplicate_bits": plan.near_duplicate_bits,
+            "leaks": report.leaks,
+        },
+        "formats": plan.formats,
+        "counts": {
+            "images": len(samples),
+            "scenes": report.n_scenes,
+            "labelled": report.n_labelled,
+            "without_files": len(report.without_files),
+            "unlabelled": len(report.unlabelled),
+            "below_min_experts": len(report.below_min_experts),
+        },
+        "files": [flog.files[k] for k in sorted(flog.files)],
+        "references": [flog.references[k] for k in sorted(flog.references)],
+        "label_revisions": [
+            {
+                "image": smp.name,
+                "image_sha256": smp.sha256,
+                "label_id": lab.id,
+                "kind": lab.kind,
+                "chain": lab.chain,
+                "revision": lab.revision,
+                "status": lab.status,
+                "map_sha256": lab.map_object,
+            }
+            for smp in samples
+            for lab in smp.labels
+        ],
+    }
+    validate_manifest(manifest)
+    return manifest
+
+
+def _write_manifest(tmp: Path, manifest: dict) -> str:
+    """Write ``manifest.json`` (flushed to disk) into the release being built; return its sha256."""
+    data = _manifest_bytes(manifest)
+    with open(tmp / MANIFEST_NAME, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def _record(ws: Workspace, plan: ReleasePlan, manifest_sha256: str, tmp: Path) -> None:
+    """The catalog row and the rename in one step: the row commits only after the rename."""
+    with ws.unit() as uow:
+        uow.session.add(
+            Release(name=plan.name, version=plan.version, manifest_sha256=manifest_sha256, path=str(plan.final))
+        )
+        uow.session.flush()
+        os.rename(tmp, plan.final)
+        try:
+            fd = os.open(plan.final.parent, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _discard(ws: Workspace, tmp: Path, plan: ReleasePlan) -> None:
+    """Remove a failed build's folder, and the final one if it got there but its catalog row did not commit.
+
+    The row is looked up again: an interrupt (Ctrl-C) can land just after the commit, and a
+    recorded release is kept.
+    """
+    final = plan.final if plan.final.exists() and not _recorded(ws, plan) else None
+    for leftover in (tmp, final):
+        if leftover is not None:
+            try:
+                remove_release_tree(leftover)
+            except OSError as exc:
+                log.warning("could not remove %s: %s", leftover, exc)
+
+
+def _recorded(ws: Workspace, plan: ReleasePlan) -> bool:
+    """Whether the catalog holds the release's row (False when the catalog cannot be read)."""
+    try:
+        with ws.unit() as uow:
+            q = select(Release.id).where(Release.name == plan.name, Release.version == plan.version)
+            return uow.session.scalar(q) is not None
+    except Exception:  # the build is failing already: an unreadable catalog keeps no folder
+        return False
 
 
 def _empty_split_warnings(samples: list[Sample], split_names: list[str], shares: Optional[dict], ratios) -> list[str]:
@@ -585,46 +768,23 @@ def _manifest_bytes(manifest: dict) -> bytes:
     return "\n".join(out).encode("utf-8")
 
 
-def _recorded(ws, name: str, version: str) -> bool:
-    try:
-        with ws.session() as s:
-            return s.scalar(select(Release.id).where(Release.name == name, Release.version == version)) is not None
-    except Exception:
-        return False
-
-
 def _bump(version: str) -> tuple[int, int, int]:
     a, b, c = parse_version(version)
     return a, b, c + 1
 
 
 def _write(
-    ws,
-    tmp: Path,
-    final: Path,
-    samples: list[Sample],
-    gathered: dict,
-    *,
-    name,
-    version,
-    labels,
-    consensus,
-    formats,
-    copy,
-    shard_bytes,
-    split_names,
-    progress,
-    card,
-) -> BuildReport:
+    ws: Workspace, tmp: Path, plan: ReleasePlan, gathered: Gathered, *, progress: Optional[ProgressFn]
+) -> tuple[BuildReport, FileLog]:
+    """Write every chosen format and the card into ``tmp``; return the report and the log of the files."""
+    samples, split_names, labels, consensus = gathered.samples, plan.split_names, plan.labels, plan.consensus
     flog = FileLog(tmp)
-    native = NativeWriter(flog, copy=copy, policy=labels) if "native" in formats else None
-    official = OfficialWriter(flog, copy=copy, scenes=gathered["scenes"]) if "official" in formats else None
-    wds = WebDatasetWriter(flog, shard_bytes=shard_bytes) if "webdataset" in formats else None
-    hf = HfWriter(flog) if "hf" in formats else None
     counts = {s: 0 for s in split_names}
-    report = BuildReport(name=name, version=version, path=str(final), formats=list(formats), counts=counts)
-    report.below_min_experts = list(gathered["below_min_experts"])
-    report.errors = list(gathered["stale"])
+    report = BuildReport(
+        name=plan.name, version=plan.version, path=str(plan.final), formats=list(plan.formats), counts=counts
+    )
+    report.below_min_experts = list(gathered.below_min_experts)
+    report.errors = list(gathered.stale)
     from ._card import CardStats
 
     stats = CardStats(split_names)
@@ -657,9 +817,21 @@ def _write(
         return stored[sha256]
 
     used_scenes = {smp.scene for smp in samples if smp.scene is not None}
-    for scene_name, ref in gathered["scenes"].items():
+    for scene_name, ref in gathered.scenes.items():
         if scene_name in used_scenes and ref.reference_path:
             ref.reference_path = to_store(ref.reference_path, ref.reference_sha256, ref.reference or scene_name)
+    options = WriteOptions(
+        copy=plan.copy,
+        labels=labels,
+        shard_bytes=plan.shard_bytes,
+        scenes=gathered.scenes,
+        split_names=list(split_names),
+    )
+    writers: dict[str, FormatWriter] = {}
+    for fmt in list_formats():  # registration order, whatever order they were asked in
+        if fmt in plan.formats:
+            writers[fmt] = FORMATS.get(fmt)()
+            writers[fmt].open(flog, options)
     if progress:
         progress(total, 2 * total)
     for i, smp in enumerate(samples):
@@ -676,45 +848,19 @@ def _write(
             report.n_labelled += 1
         if smp.path is None:
             report.without_files.append(smp.name)
-        map_npy = npy_bytes(residual) if residual is not None else None
-        if native:
-            native.add(smp, residual, map_npy, info)
-        if official:
-            official.add(smp, residual)
-        if wds:
-            wds.add(
-                smp,
-                map_npy,
-                {
-                    "image_key": smp.key,
-                    "name": smp.name,
-                    "split": smp.split,
-                    "scene": smp.scene,
-                    "score": smp.score,
-                    "variant": smp.meta.get("variant"),
-                    "sha256": smp.sha256,
-                    "has_map": residual is not None,
-                    "label_method": info.get("method"),
-                },
-            )
-        if hf:
-            hf.add(smp, residual)
+        item = ReleaseItem(smp, residual, npy_bytes(residual) if residual is not None else None, info)
+        for writer in writers.values():
+            writer.add(item)
         stats.add(smp, residual, info)
         if progress and (i + 1 == total or (i + 1) % 64 == 0):
             progress(total + i + 1, 2 * total)
     if report.n_images_stored:  # the stored copies are on disk before any release row names them
         sync_filesystem(store.root)
-    if native:
-        native.close(gathered["scenes"])
-    if official:
-        official.close(split_names)
-        report.official_skipped = official.skipped
-    if wds:
-        wds.close()
-    if hf:
-        hf.close()
+    for writer in writers.values():
+        writer.close()
+    report.official_skipped = list(writers["official"].left_out) if "official" in writers else []
     report.n_scenes = len({smp.scene for smp in samples if smp.scene is not None})
-    if card:
+    if plan.card:
         from ._card import write_card
 
         write_card(ws, flog, stats, report, labels=labels, consensus=consensus)
@@ -726,6 +872,4 @@ def _write(
     report.link_modes = dict(flog.modes)
     report.n_files = len(flog.files)
     report.n_bytes_written = sum(f["size"] for f in flog.files.values() if f["mode"] == "written")
-    report._files = [flog.files[k] for k in sorted(flog.files)]
-    report._references = [flog.references[k] for k in sorted(flog.references)]
-    return report
+    return report, flog

@@ -221,7 +221,8 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
     for split in stats.splits:
         sc = stats.scores.get(split, [])
         lines.append(
-            f"| {split} | {stats.n.get(split, 0)} | {len(stats.scenes.get(split, ()))} | {len(stats.areas.get(split, []))} | "
+            f"| {split} | {stats.n.get(split, 0)} | {len(stats.scenes.get(split, ()))} | "
+            f"{len(stats.areas.get(split, []))} | "
             f"{_fmt(sc, np.mean, 2)} | {_fmt(sc, np.min, 2)} | {_fmt(sc, np.max, 2)} |"
         )
     lines += ["", "## Score histograms", ""]
@@ -253,7 +254,8 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
         for split in stats.splits:
             a = np.array(stats.agreement.get(split, []), dtype=np.float64).reshape(-1, 3)
             lines.append(
-                f"| {split} | {len(a)} | {_fmt(a[:, 0], np.mean, 2)} | {_fmt(a[:, 1], np.mean)} | {_fmt(a[:, 2], np.mean)} |"
+                f"| {split} | {len(a)} | {_fmt(a[:, 0], np.mean, 2)} | {_fmt(a[:, 1], np.mean)} | "
+                f"{_fmt(a[:, 2], np.mean)} |"
             )
         if report.below_min_experts:
             lines += ["", f"{len(report.below_min_experts)} image(s) had too few experts and are not in this release."]

@@ -24,8 +24,9 @@ class LeakageError(ReleaseError):
         A sentence naming the first pairs and the fix.
     pairs : list of dict
         One entry per pair: ``kind`` (``"identical"``: the same bytes or catalog image,
-        ``"same-scene"``: one scene cut by imported splits, or ``"near-duplicate"``), ``a``, ``b`` (image names), ``split_a``, ``split_b`` and
-        ``distance`` (Hamming distance of the perceptual hashes; 0 for identical bytes).
+        ``"same-scene"``: one scene cut by imported splits, or ``"near-duplicate"``), ``a``, ``b``
+        (image names), ``split_a``, ``split_b`` and ``distance`` (Hamming distance of the
+        perceptual hashes; 0 for identical bytes).
     """
 
     def __init__(self, message: str, pairs: list[dict]):

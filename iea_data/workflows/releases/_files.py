@@ -14,12 +14,13 @@ A built release is read-only: files 0444, folders 0555 (:func:`make_read_only`);
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
 import shutil
 from pathlib import Path
+
+from iea_data.core.files import sha256_file
 
 from ._errors import ReleaseError
 
@@ -37,28 +38,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-_CHUNK = 1 << 20
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
-
-
-def sha256_file(path: str | os.PathLike[str]) -> tuple[int, str]:
-    """Size in bytes and hex sha256 of a file, read in 1 MiB chunks.
-
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
-    >>> sha256_file(p)
-    (3, 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
-    """
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb", buffering=0) as fh:
-        while True:
-            block = fh.read(_CHUNK)
-            if not block:
-                break
-            n += len(block)
-            h.update(block)
-    return n, h.hexdigest()
 
 
 def place_file(src: str | os.PathLike[str], dst: Path, *, copy: bool = False) -> str:
@@ -192,8 +172,8 @@ def resolve_file(release: str | os.PathLike[str], relpath: str, *, workspace=Non
     ws = workspace or release_workspace(release)
     if ws is None:
         raise ReleaseError(
-            f"{relpath} of release {release} is a reference to sha256 {ref['sha256']}; pass the workspace whose catalog "
-            f"holds it to resolve it"
+            f"{relpath} of release {release} is a reference to sha256 {ref['sha256']}; pass the workspace "
+            f"whose catalog holds it to resolve it"
         )
     stored = ws.objects.image_path(ref["sha256"], os.path.splitext(relpath)[1])
     try:

@@ -1,7 +1,16 @@
 """Writers of the release formats: native, official (released training layout), WebDataset, Hugging Face.
 
-Every writer receives the samples one at a time (with the residual map computed once) and
-records each file it writes in a :class:`FileLog`, which becomes the manifest's file list.
+Every format is one class following :class:`FormatWriter`, registered in :data:`FORMATS` with
+:func:`register_format`: ``open(flog, options)`` once, ``add(item)`` per sample (with the
+residual map computed once, :class:`ReleaseItem`), ``close()`` at the end. Each file a writer
+makes is recorded in the :class:`FileLog`, which becomes the manifest's file list.
+
+Examples
+--------
+>>> list_formats()
+['native', 'official', 'webdataset', 'hf']
+>>> FORMATS.get("official").name
+'official'
 """
 
 from __future__ import annotations
@@ -14,13 +23,15 @@ import logging
 import os
 import tarfile
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from iea_data.core.registry import Registry
 from iea_data.core.residuals import residual_to_official_map
 from iea_data.workflows.catalog import format_score
 
@@ -31,6 +42,11 @@ from ._schema import release_arrow_schema
 
 __all__ = [
     "FORMATS",
+    "FormatWriter",
+    "ReleaseItem",
+    "WriteOptions",
+    "register_format",
+    "list_formats",
     "DEFAULT_SHARD_BYTES",
     "FileLog",
     "NativeWriter",
@@ -42,7 +58,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("native", "official", "webdataset", "hf")
+#: The release formats by name: writer classes following :class:`FormatWriter`.
+FORMATS = Registry("release format")
+_ORDER: list[str] = []  # registration order: writers run, and are listed, in it
 #: Largest WebDataset shard (bytes) unless ``shard_bytes`` says otherwise.
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 HF_MAP_SIZE = (256, 256)
@@ -66,6 +84,10 @@ class FileLog:
         self.references: dict[str, dict] = {}
         self.modes: dict[str, int] = defaultdict(int)
 
+    def paths_under(self, prefix: str) -> list[str]:
+        """Sorted release paths (files and references) starting with ``prefix``."""
+        return sorted(p for p in (*self.files, *self.references) if p.startswith(prefix))
+
     def write(self, rel: str, data: bytes) -> str:
         path = os.path.join(self._root, rel)
         parent = os.path.dirname(path)
@@ -83,7 +105,7 @@ class FileLog:
         return rel
 
     def add_existing(self, rel: str, mode: str = "written") -> None:
-        size, sha = sha256_file(self.root / rel)
+        size, sha = os.path.getsize(self.root / rel), sha256_file(self.root / rel)
         self.files[rel] = {"path": rel, "size": size, "sha256": sha, "mode": mode}
 
     def place(self, rel: str, src: str, *, sha256: str, copy: bool, image: str) -> str:
@@ -101,6 +123,88 @@ class FileLog:
         return mode
 
 
+@dataclass(frozen=True)
+class WriteOptions:
+    """What a build tells every writer when it opens it.
+
+    Attributes
+    ----------
+    copy : bool
+        Copy image files instead of hard-linking the workspace's stored copies.
+    labels : str
+        The label policy (``consensus``, ``accepted``, ``prelabel``, ``refdiff``).
+    shard_bytes : int
+        Largest WebDataset shard.
+    scenes : dict of str to SceneRef
+        Every scene of the catalog, with its reference image (paths already in the store).
+    split_names : list of str
+        The release's splits, in order.
+    """
+
+    copy: bool = False
+    labels: str = "consensus"
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    scenes: dict[str, SceneRef] = field(default_factory=dict)
+    split_names: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReleaseItem:
+    """One sample as the writers receive it: the sample, its residual map (None without a label),
+    the map as ``.npy`` bytes, and ``info`` (``method``, ``stats``, ``agreement`` when known)."""
+
+    sample: Sample
+    residual: Optional[np.ndarray] = None
+    map_npy: Optional[bytes] = None
+    info: dict = field(default_factory=dict)
+
+
+class FormatWriter(Protocol):
+    """One release format. A new format is one class with these members, decorated with :func:`register_format`.
+
+    Attributes
+    ----------
+    name : str
+        The format's name (``--format NAME``); its files go under ``NAME/`` in the release.
+    left_out : list of (str, str)
+        Images this format left out, with the reason (the build reports those of ``official``).
+    """
+
+    name: ClassVar[str]
+    left_out: list[tuple[str, str]]
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise :class:`ReleaseError` when the format cannot be written here (checked before any file is)."""
+
+    def open(self, flog: FileLog, options: WriteOptions) -> None:
+        """Start writing into the release that ``flog`` records."""
+
+    def add(self, item: ReleaseItem) -> None:
+        """Write (or buffer) one sample."""
+
+    def close(self) -> list[str]:
+        """Finish; return the release paths (files and references) this format holds, sorted."""
+
+
+W = TypeVar("W", bound=type)
+
+
+def register_format(cls: W) -> W:
+    """Class decorator: register a :class:`FormatWriter` under its ``name``."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a release format class needs a non-empty str `name`, got {name!r}")
+    FORMATS.register(name)(cls)
+    _ORDER.append(name)
+    return cls
+
+
+def list_formats() -> list[str]:
+    """The registered format names, in registration order (the order writers run in)."""
+    return list(_ORDER)
+
+
 def _write_table(flog: FileLog, rel: str, table: str, rows: list[dict]) -> None:
     schema = release_arrow_schema(table)
     arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema]
@@ -110,18 +214,42 @@ def _write_table(flog: FileLog, rel: str, table: str, rows: list[dict]) -> None:
     flog.add_existing(rel)
 
 
-class NativeWriter:
+class _Writer:
+    """Defaults shared by the built-in writers."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self.left_out: list[tuple[str, str]] = []
+
+    @classmethod
+    def check(cls) -> None:
+        return None
+
+    def open(self, flog: FileLog, options: WriteOptions) -> None:
+        self.flog, self.options = flog, options
+
+    def close(self) -> list[str]:
+        return self.flog.paths_under(f"{self.name}/")
+
+
+@register_format
+class NativeWriter(_Writer):
     """``native/``: Parquet tables (images, scenes, labels, splits, agreement), images, float32 maps."""
 
-    def __init__(self, flog: FileLog, *, copy: bool, policy: str):
-        self.flog, self.copy, self.policy = flog, copy, policy
+    name = "native"
+
+    def open(self, flog: FileLog, options: WriteOptions) -> None:
+        super().open(flog, options)
+        self.copy, self.policy, self.scenes = options.copy, options.labels, options.scenes
         self.images: list[dict] = []
         self.labels: list[dict] = []
         self.splits: list[dict] = []
         self.agreement: list[dict] = []
         self.scene_splits: dict[tuple[str, str], int] = defaultdict(int)
 
-    def add(self, smp: Sample, residual: Optional[np.ndarray], map_npy: Optional[bytes], info: dict) -> None:
+    def add(self, item: ReleaseItem) -> None:
+        smp, residual, map_npy, info = item.sample, item.residual, item.map_npy, item.info
         file_rel, mode = None, "none"
         if smp.path is not None and smp.sha256:
             file_rel = f"native/images/{smp.key}{smp.ext}"
@@ -175,10 +303,10 @@ class NativeWriter:
         if smp.scene is not None:
             self.scene_splits[(smp.scene, smp.split)] += 1
 
-    def close(self, scenes: dict[str, SceneRef]) -> None:
+    def close(self) -> list[str]:
         scene_rows = []
         for (name, split), n in sorted(self.scene_splits.items()):
-            ref = scenes.get(name) or SceneRef(name)
+            ref = self.scenes.get(name) or SceneRef(name)
             ref_rel = None
             if ref.reference_path and ref.reference_sha256:
                 ext = os.path.splitext(ref.reference_path)[1].lower()
@@ -204,9 +332,11 @@ class NativeWriter:
             ("scenes", scene_rows),
         ):
             _write_table(self.flog, f"native/{table}.parquet", table, rows)
+        return super().close()
 
 
-class OfficialWriter:
+@register_format
+class OfficialWriter(_Writer):
     """``official/``: the released P-IEANet training layout.
 
     Per split ``<split>.csv`` (``img_id,ref_id,score`` in split order, scores written as the
@@ -216,16 +346,20 @@ class OfficialWriter:
     loads the score but does not use it); one without a scene reference is left out.
     """
 
-    def __init__(self, flog: FileLog, *, copy: bool, scenes: dict[str, SceneRef]):
-        self.flog, self.copy, self.scenes = flog, copy, scenes
+    name = "official"
+
+    def open(self, flog: FileLog, options: WriteOptions) -> None:
+        super().open(flog, options)
+        self.copy, self.scenes = options.copy, options.scenes
         self.rows: dict[str, list] = defaultdict(list)
         self.names: dict[str, str] = {}
-        self.skipped: list[tuple[str, str]] = []
+        self.skipped = self.left_out
         self.no_map = 0
         self.no_score = 0  # written as "nan" (the released code loads the score but does not use it)
         self.refs_done: set[str] = set()
 
-    def add(self, smp: Sample, residual: Optional[np.ndarray]) -> None:
+    def add(self, item: ReleaseItem) -> None:
+        smp, residual = item.sample, item.residual
         ref = self.scenes.get(smp.scene) if smp.scene else None
         if ref is None or ref.reference is None:
             self.skipped.append((smp.name, "no scene reference (ref_id); left out of the official CSV"))
@@ -258,25 +392,31 @@ class OfficialWriter:
                     image=ref.reference,
                 )
 
-    def close(self, split_names: list[str]) -> None:
-        for split in split_names:
+    def close(self) -> list[str]:
+        for split in self.options.split_names:
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(("img_id", "ref_id", "score"))
             w.writerows(self.rows.get(split, []))
             self.flog.write(f"official/{split}.csv", buf.getvalue().encode("utf-8"))
+        return super().close()
 
 
-class WebDatasetWriter:
+@register_format
+class WebDatasetWriter(_Writer):
     """``webdataset/<split>-NNNNNN.tar``: per sample ``<key>.<ext>`` (image bytes), ``<key>.npy``
     (float32 residual, project sign) and ``<key>.json`` (metadata). A shard closes before
     it would pass ``shard_bytes`` (a single sample larger than that gets a shard of its
     own). Samples without an image file are left out (counted)."""
 
-    def __init__(self, flog: FileLog, *, shard_bytes: int = DEFAULT_SHARD_BYTES):
+    name = "webdataset"
+
+    def open(self, flog: FileLog, options: WriteOptions) -> None:
+        shard_bytes = options.shard_bytes
         if not isinstance(shard_bytes, int) or shard_bytes < 10_240:
             raise ValueError(f"shard_bytes must be an integer >= 10240, got {shard_bytes!r}")
-        self.flog, self.shard_bytes = flog, shard_bytes
+        super().open(flog, options)
+        self.shard_bytes = shard_bytes
         self.tar: Optional[tarfile.TarFile] = None
         self.rel: Optional[str] = None
         self.split: Optional[str] = None
@@ -299,10 +439,22 @@ class WebDatasetWriter:
         self.tar = tarfile.open(path, "w", format=tarfile.USTAR_FORMAT)
         self.split, self.size = split, 1024
 
-    def add(self, smp: Sample, map_npy: Optional[bytes], meta: dict) -> None:
+    def add(self, item: ReleaseItem) -> None:
+        smp, map_npy = item.sample, item.map_npy
         if smp.path is None:
             self.skipped += 1
             return
+        meta = {
+            "image_key": smp.key,
+            "name": smp.name,
+            "split": smp.split,
+            "scene": smp.scene,
+            "score": smp.score,
+            "variant": smp.meta.get("variant"),
+            "sha256": smp.sha256,
+            "has_map": item.residual is not None,
+            "label_method": item.info.get("method"),
+        }
         with open(smp.path, "rb") as fh:
             image = fh.read()
         members = [(f"{smp.key}{smp.ext}", image), (f"{smp.key}.json", json.dumps(meta, sort_keys=True).encode())]
@@ -319,22 +471,33 @@ class WebDatasetWriter:
             self.tar.addfile(info, io.BytesIO(data))
         self.size += need
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
         self._close_shard()
+        return super().close()
 
 
-class HfWriter:
+@register_format
+class HfWriter(_Writer):
     """``hf/<split>.parquet``: Hugging Face ``datasets`` Parquet with an ``Image`` feature
     (the image bytes), an ``Array2D`` (256, 256) float32 ``residual`` (project sign,
     resized to the released size; the native maps keep full resolution), and metadata."""
 
+    name = "hf"
     BATCH = 256
 
-    def __init__(self, flog: FileLog):
+    @classmethod
+    def check(cls) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("datasets") is None:
+            raise ReleaseError("format 'hf' needs the Hugging Face `datasets` package: pip install datasets")
+
+    def open(self, flog: FileLog, options: WriteOptions) -> None:
         try:
             import datasets
         except ImportError:
             raise ReleaseError("format 'hf' needs the Hugging Face `datasets` package: pip install datasets") from None
+        super().open(flog, options)
         f = datasets.Features(
             {
                 "image": datasets.Image(),
@@ -349,12 +512,12 @@ class HfWriter:
         )
         self.features = f
         self.schema = f.arrow_schema
-        self.flog = flog
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.buffers: dict[str, list] = defaultdict(list)
         self.skipped = 0
 
-    def add(self, smp: Sample, residual: Optional[np.ndarray]) -> None:
+    def add(self, item: ReleaseItem) -> None:
+        smp, residual = item.sample, item.residual
         if smp.path is None:
             self.skipped += 1
             return
@@ -394,9 +557,10 @@ class HfWriter:
             self.writers[split] = pq.ParquetWriter(path, self.schema)
         self.writers[split].write_table(table)
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
         for split in list(self.buffers):
             self._flush(split)
         for split, w in self.writers.items():
             w.close()
             self.flog.add_existing(f"hf/{split}.parquet")
+        return super().close()

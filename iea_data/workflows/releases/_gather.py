@@ -13,12 +13,13 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from iea_data.store import Image, ImagePath, Label, Scene, Score, SplitMember
+from iea_data.core.files import sha256_file
+from iea_data.store import Image, ImagePath, Label, Scene, Score, SplitMember, UnitOfWork
 
 from ._errors import ReleaseError
 from ._splits import Group, assign_splits, normalize_ratios, score_bin
 
-__all__ = ["LABEL_POLICIES", "LabelRef", "Sample", "SceneRef", "check_stratify", "gather"]
+__all__ = ["LABEL_POLICIES", "Gathered", "LabelRef", "Sample", "SceneRef", "check_stratify", "gather"]
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,6 @@ def _first_paths(s: Session, stale: list) -> dict[int, str]:
     A path whose size or mtime changed since ingest is re-hashed; changed bytes are
     reported in ``stale`` and not used.
     """
-    from ._files import sha256_file
-
     sha_of = dict(s.execute(select(Image.id, Image.sha256).where(Image.sha256.is_not(None))).all())
     out: dict[int, str] = {}
     for image_id, path, size, mtime in s.execute(
@@ -96,11 +95,18 @@ def _first_paths(s: Session, stale: list) -> dict[int, str]:
         except OSError:
             continue
         if st.st_size != size or st.st_mtime_ns != mtime:
-            if sha256_file(path)[1] != sha_of.get(image_id):
+            if sha256_file(path) != sha_of.get(image_id):
                 stale.append((path, "the file changed since it was ingested; run `iea ingest` on it again"))
                 continue
         out[image_id] = path
     return out
+
+
+def _revision(s: Session) -> Optional[str]:
+    """The catalog's migration, read on the unit's own connection (a second one would wait for its lock)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(s.connection()).get_current_revision()
 
 
 def _labels(s: Session, policy: str) -> dict[int, list[LabelRef]]:
@@ -156,8 +162,39 @@ def check_stratify(stratify: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+@dataclass(frozen=True)
+class Gathered:
+    """Everything a release takes from the catalog, read in one unit of work by :func:`gather`.
+
+    Attributes
+    ----------
+    samples : list of Sample
+        In split order, with ``split`` and ``position`` set.
+    scenes : dict of str to SceneRef
+        Every scene of the catalog by name, with its reference image.
+    below_min_experts : list of (str, int)
+        Images left out of a consensus release: (name, number of accepted experts).
+    stale : list of (str, str)
+        Files or images that could not be used: (path or name, reason).
+    memberships : list of (Sample, str)
+        (sample, split) pairs for the leak check, one per membership.
+    revision : str or None
+        The catalog's Alembic revision.
+    backend : str
+        The database dialect (``sqlite``, ``postgresql``).
+    """
+
+    samples: list[Sample]
+    scenes: dict[str, SceneRef]
+    below_min_experts: list[tuple[str, int]]
+    stale: list[tuple[str, str]]
+    memberships: list[tuple[Sample, str]]
+    revision: Optional[str] = None
+    backend: str = ""
+
+
 def gather(
-    s: Session,
+    uow: UnitOfWork,
     *,
     labels: str,
     splits_from: dict[str, str] | None,
@@ -165,14 +202,12 @@ def gather(
     seed: int,
     stratify: tuple[str, ...],
     min_experts: int,
-) -> dict:
-    """Everything about the release from one read of the catalog.
+) -> Gathered:
+    """Everything about the release from one read of the catalog, inside the caller's unit of work.
 
-    Returns a dict: ``samples`` (list of Sample in split order with ``split`` and
-    ``position`` set), ``scenes`` (name -> SceneRef), ``below_min_experts`` (list of
-    (name, n)), ``stale`` (list of (path, reason)), ``memberships`` (for the leak check:
-    (sample, split) pairs, one per membership, so an image in two splits appears twice).
+    An image in two catalog splits appears twice in ``memberships``. See :class:`Gathered`.
     """
+    s = uow.session
     stale: list = []
     paths = _first_paths(s, stale)
     cols = [
@@ -261,7 +296,7 @@ def gather(
                 f"known splits: {', '.join(known) or 'none (import a manifest with `iea import-manifest`)'}"
             )
         per_catalog: dict[str, list] = defaultdict(list)
-        for split, image_id, pos in members:
+        for split, image_id, _pos in members:
             per_catalog[split].append(image_id)
         for release_split, catalog_split in splits_from.items():
             pos = 0
@@ -272,7 +307,8 @@ def gather(
                     stale.append(
                         (
                             name,
-                            f"status 'error' in the catalog (see `iea catalog errors`): left out of split {release_split!r}",
+                            f"status 'error' in the catalog (see `iea catalog errors`): "
+                            f"left out of split {release_split!r}",
                         )
                     )
                     continue
@@ -305,7 +341,7 @@ def gather(
                 memberships.append((smp, split))
     # scene references
     scenes: dict[str, SceneRef] = {}
-    for sid, name, ref in scenes_rows:
+    for _sid, name, ref in scenes_rows:
         if ref is None:
             scenes[name] = SceneRef(name)
             continue
@@ -316,11 +352,12 @@ def gather(
             r["sha256"] if r else None,
             paths.get(ref),
         )
-    s.rollback()
-    return {
-        "samples": samples,
-        "scenes": scenes,
-        "below_min_experts": below,
-        "stale": stale,
-        "memberships": memberships,
-    }
+    return Gathered(
+        samples=samples,
+        scenes=scenes,
+        below_min_experts=below,
+        stale=stale,
+        memberships=memberships,
+        revision=_revision(s),
+        backend=s.get_bind().dialect.name,
+    )

@@ -220,7 +220,9 @@ def validate_manifest(manifest: dict, *, source: str = "manifest.json") -> dict:
 
 @cache
 def release_arrow_schema(table: str) -> pa.Schema:
-    """The frozen Arrow schema of a native release table (``images``, ``scenes``, ``labels``, ``splits``, ``agreement``).
+    """The frozen Arrow schema of a native release table.
+
+    Tables: ``images``, ``scenes``, ``labels``, ``splits``, ``agreement``.
 
     >>> release_arrow_schema("splits").names
     ['split', 'image_key', 'position']

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from iea_data.store import Image, Scene
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = ["PaintableScene", "paintable_scenes"]
 
@@ -37,7 +40,7 @@ class PaintableScene:
         return self.reason is None
 
 
-def paintable_scenes(session: Session) -> list[PaintableScene]:
+def paintable_scenes(ws: Workspace) -> list[PaintableScene]:
     """Every scene, ordered by name, each marked paintable or with the reason it is not.
 
     A target is painted on the scene's reference, so a scene can be painted when it has a
@@ -48,7 +51,7 @@ def paintable_scenes(session: Session) -> list[PaintableScene]:
 
     Parameters
     ----------
-    session : Session
+    ws : Workspace
 
     Returns
     -------
@@ -57,21 +60,22 @@ def paintable_scenes(session: Session) -> list[PaintableScene]:
     Examples
     --------
     >>> import pathlib, tempfile
-    >>> from iea_data.workflows.catalog import Image, Scene
+    >>> from iea_data.store import Image, Scene
     >>> from iea_data.store.workspace import init_workspace
     >>> ws = init_workspace(pathlib.Path(tempfile.mkdtemp()) / "ws")
-    >>> with ws.session() as s:
-    ...     img = Image(name="a.png", status="missing"); s.add(img); s.flush()
-    ...     s.add_all([Scene(name="a", reference_image_id=img.id), Scene(name="b")]); s.commit()
-    ...     [(p.name, p.paintable) for p in paintable_scenes(s)]
+    >>> with ws.unit() as uow:
+    ...     img = Image(name="a.png", status="missing"); uow.session.add(img); uow.session.flush()
+    ...     uow.session.add_all([Scene(name="a", reference_image_id=img.id), Scene(name="b")])
+    >>> [(p.name, p.paintable) for p in paintable_scenes(ws)]
     [('a', False), ('b', False)]
     """
     ref = aliased(Image)
-    rows = session.execute(
-        select(Scene.id, Scene.name, ref.name, ref.status, ref.width, ref.height)
-        .outerjoin(ref, ref.id == Scene.reference_image_id)
-        .order_by(Scene.name, Scene.id)
-    ).all()
+    with ws.unit() as uow:
+        rows = uow.session.execute(
+            select(Scene.id, Scene.name, ref.name, ref.status, ref.width, ref.height)
+            .outerjoin(ref, ref.id == Scene.reference_image_id)
+            .order_by(Scene.name, Scene.id)
+        ).all()
     out = []
     for scene_id, name, ref_name, status, width, height in rows:
         if ref_name is None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from sqlalchemy import select
@@ -37,10 +37,13 @@ from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
 from iea_data.core.imaging import label_shape, read_image
 from iea_data.core.progress import ProgressFn
 from iea_data.core.residuals import check_ev_map, ideal_from_ev, variant_refdiff
-from iea_data.store import Draft, Image, Label, Scene, Target, User, UserInfo, require, transaction, utcnow
+from iea_data.store import Draft, Image, Label, Scene, Target, UnitOfWork, User, UserInfo, require, utcnow
 from iea_data.workflows.catalog import image_path
-from iea_data.workflows.labels import chain_head, save_label, strokes_bytes, strokes_from_bytes
+from iea_data.workflows.labels import chain_head, chain_key, save_label, strokes_bytes, strokes_from_bytes
 from iea_data.workflows.users import load_actor
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = ["TargetState", "TargetSaveReport", "open_target", "save_target", "apply_target", "target_head"]
 
@@ -85,9 +88,20 @@ class TargetSaveReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (image name, message)
 
 
-def target_head(session: Session, scene_id: int) -> Optional[Target]:
-    """The scene's newest target revision (None when it has none)."""
-    return session.scalar(select(Target).where(Target.scene_id == scene_id).order_by(Target.revision.desc()).limit(1))
+def target_head(uow: UnitOfWork, scene_id: int) -> Optional[Target]:
+    """The scene's newest target revision (None when it has none), inside the caller's unit.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> with ws.unit() as uow:
+    ...     target_head(uow, 1) is None
+    True
+    """
+    return uow.session.scalar(
+        select(Target).where(Target.scene_id == scene_id).order_by(Target.revision.desc()).limit(1)
+    )
 
 
 def _scene_and_reference(session: Session, scene_id) -> tuple[Scene, Image]:
@@ -104,15 +118,23 @@ def _scene_and_reference(session: Session, scene_id) -> tuple[Scene, Image]:
     return scene, ref
 
 
-def open_target(ws, session: Session, user: UserInfo, scene_id: int) -> TargetState:
+def open_target(ws: Workspace, user: UserInfo, scene_id: int) -> TargetState:
     """The target painter's starting point for a scene: its newest target, else a zero EV map; commits (reads only).
 
     Any signed-in user may look; saving needs ``"paint_target"``.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> st = open_target(ws, ann, 1)
+    >>> st.parent_id, st.ev_map.shape, st.strokes
+    (None, (6, 8), [])
     """
-    with transaction(session):
-        load_actor(session, user.id)
-        scene, ref = _scene_and_reference(session, scene_id)
-        head = target_head(session, scene.id)
+    with ws.unit(user) as uow:
+        load_actor(uow, user.id)
+        scene, ref = _scene_and_reference(uow.session, scene_id)
+        head = target_head(uow, scene.id)
         if head is not None and head.ev_map_object:
             ev = ws.objects.get_array(head.ev_map_object).astype(np.float32)
             strokes = strokes_from_bytes(ws.objects.get_bytes(head.strokes_object)) if head.strokes_object else []
@@ -123,14 +145,16 @@ def open_target(ws, session: Session, user: UserInfo, scene_id: int) -> TargetSt
 
 
 def save_target(
-    ws, session: Session, user: UserInfo, state: TargetState, *, progress: Optional[ProgressFn] = None
+    ws: Workspace, user: UserInfo, state: TargetState, *, progress: Optional[ProgressFn] = None
 ) -> TargetSaveReport:
     """Save a new target revision, recompute the scene's reference differences and rebase annotations.
+
+    A sequence of short units of work (check, save, then one per variant in
+    :func:`apply_target`) so that the SQLite write lock is never held while photos are decoded.
 
     Parameters
     ----------
     ws : Workspace
-    session : Session
     user : UserInfo
         Needs ``"paint_target"`` (reviewer or admin).
     state : TargetState
@@ -151,19 +175,24 @@ def save_target(
 
     Examples
     --------
-    >>> st = open_target(ws, session, reviewer, scene_id)          # doctest: +SKIP
-    >>> st.ev_map[:, :100] += 0.5                                   # doctest: +SKIP
-    >>> save_target(ws, session, reviewer, st).n_rebased            # doctest: +SKIP
-    2
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> from iea_data.workflows.users import add_user
+    >>> ws, ann, image_id = example_workspace()
+    >>> rev = add_user(ws, "rev", role="reviewer", password="otter lamp quietly")
+    >>> st = open_target(ws, rev, 1)
+    >>> st.ev_map[:, :4] += 0.5
+    >>> report = save_target(ws, rev, st)   # the example's reference has no file to recompute from
+    >>> report.revision, report.n_rebased, len(report.errors)
+    (1, 0, 1)
     """
     if not isinstance(state, TargetState):
         raise TypeError(f"state must be a TargetState (from open_target), got {type(state).__name__}")
     ev = check_ev_map(state.ev_map, "state.ev_map")
     strokes = strokes_bytes(state.strokes)
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        actor = load_actor(uow, user.id)
         require(actor, "paint_target")
-        scene, ref = _scene_and_reference(session, state.scene_id)
+        scene, ref = _scene_and_reference(uow.session, state.scene_id)
         if ref.id != state.reference_image_id:
             raise StaleRevisionError(
                 f"the reference of scene {scene.name!r} changed since the painter opened; reopen it"
@@ -171,14 +200,15 @@ def save_target(
     ev_key = ws.objects.put_array(ev)
     strokes_key = ws.objects.put_bytes(strokes)
     try:
-        with transaction(session):
-            actor = load_actor(session, user.id)
-            head = target_head(session, scene.id)
+        with ws.unit(user) as uow:
+            session = uow.session
+            actor = load_actor(uow, user.id)
+            head = target_head(uow, scene.id)
             head_id, head_rev = (head.id, head.revision) if head is not None else (None, 0)
             if state.parent_id != head_id:
                 raise StaleRevisionError(
-                    f"this target was painted on revision {state.parent_id}, but scene {scene.name!r} is now at revision "
-                    f"{head_rev} (target {head_id}); reopen the newest target and re-apply your changes"
+                    f"this target was painted on revision {state.parent_id}, but scene {scene.name!r} is now at "
+                    f"revision {head_rev} (target {head_id}); reopen the newest target and re-apply your changes"
                 )
             target = Target(
                 scene_id=scene.id,
@@ -198,25 +228,37 @@ def save_target(
             f"another target of scene {scene.name!r} was saved first; reopen the newest one"
         ) from None
     log.info("%s saved target revision %d of scene %s", actor.name, revision, scene.name)
-    return apply_target(ws, session, user, scene.id, progress=progress)
+    return apply_target(ws, user, scene.id, progress=progress)
 
 
 def apply_target(
-    ws, session: Session, user: UserInfo, scene_id: int, *, progress: Optional[ProgressFn] = None
+    ws: Workspace, user: UserInfo, scene_id: int, *, progress: Optional[ProgressFn] = None
 ) -> TargetSaveReport:
     """Recompute the reference differences against the scene's newest target and rebase; resumable.
 
     :func:`save_target` calls it. Variants whose reference difference already comes from
     the newest target are skipped (``n_skipped``), so after an interruption (a killed
     process, an unreadable file fixed since) running it again does the rest. Each variant
-    (its new reference difference and its rebased annotations) is one transaction.
+    (its new reference difference and its rebased annotations) is one unit of work.
     Needs ``"paint_target"``.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> from iea_data.workflows.users import add_user
+    >>> ws, ann, image_id = example_workspace()
+    >>> rev = add_user(ws, "rev", role="reviewer", password="otter lamp quietly")
+    >>> apply_target(ws, rev, 1)
+    Traceback (most recent call last):
+    ...
+    iea_data.core.errors.NotFoundError: scene 's' has no target yet; paint and save one first
     """
-    with transaction(session):
-        actor = load_actor(session, user.id)
+    with ws.unit(user) as uow:
+        session = uow.session
+        actor = load_actor(uow, user.id)
         require(actor, "paint_target")
         scene, ref = _scene_and_reference(session, scene_id)
-        target = target_head(session, scene.id)
+        target = target_head(uow, scene.id)
         if target is None:
             raise NotFoundError(f"scene {scene.name!r} has no target yet; paint and save one first")
         if target.base_image_id != ref.id:
@@ -235,12 +277,12 @@ def apply_target(
         refdiff_head: dict[int, Optional[int]] = {}
         for image_id, target_id in session.execute(
             select(Label.image_id, Label.target_id)
-            .where(Label.image_id.in_([v[0] for v in variants]), Label.chain == "refdiff")
+            .where(Label.image_id.in_([v[0] for v in variants]), Label.chain == chain_key("refdiff"))
             .order_by(Label.revision)
         ):
             refdiff_head[image_id] = target_id  # the newest revision wins
         current = {i for i, t in refdiff_head.items() if t == target.id}
-        rpath = image_path(session, ref.id)
+        rpath = image_path(uow, ref.id)
     report = TargetSaveReport(target.id, target.revision, n_variants=len(variants))
     todo = [(i, n) for i, n in variants if i not in current]
     report.n_skipped = len(variants) - len(todo)
@@ -257,9 +299,8 @@ def apply_target(
         return report
     for i, (image_id, name) in enumerate(todo):
         try:
-            _recompute_variant(ws, session, actor, target, ideal, image_id, report)
-        except (IeaError, OSError, ValueError) as exc:
-            session.rollback()
+            _recompute_variant(ws, actor, target, ideal, image_id, report)
+        except (IeaError, OSError, ValueError) as exc:  # the variant's unit of work was rolled back
             report.errors.append((name, str(exc)))
         finally:
             if progress:
@@ -268,19 +309,20 @@ def apply_target(
 
 
 def _recompute_variant(
-    ws, session: Session, actor: UserInfo, target: Target, ideal: np.ndarray, image_id: int, report: TargetSaveReport
+    ws: Workspace, actor: UserInfo, target: Target, ideal: np.ndarray, image_id: int, report: TargetSaveReport
 ) -> None:
+    # two units: the path lookup, then (after decoding, with no write lock held) the saves
     store = ws.objects
-    with transaction(session):
-        vpath = image_path(session, image_id)
+    with ws.unit(actor) as uow:
+        vpath = image_path(uow, image_id)
     if vpath is None:
         raise IeaError("no readable file; ingest it again")
     new_map = variant_refdiff(read_image(vpath).rgb, ideal, ws.settings.label_max_side)
-    with transaction(session):
-        head = chain_head(session, image_id, "refdiff")
+    with ws.unit(actor) as uow:
+        session = uow.session
+        head = chain_head(uow, image_id, chain_key("refdiff"))
         new_base = save_label(
-            session,
-            store,
+            uow,
             new_map,
             image_id=image_id,
             kind="refdiff",
@@ -304,7 +346,7 @@ def _recompute_variant(
         ).all()
         moved: dict[int, int] = {}  # old head id -> rebased revision id
         for chain in sorted(chains):
-            old = chain_head(session, image_id, chain)
+            old = chain_head(uow, image_id, chain)
             if old is None or old.base_id not in old_bases:
                 continue
             author = session.get(User, old.author_id)
@@ -329,8 +371,7 @@ def _recompute_variant(
             params.update(rebased_from=old.id, rebased_target_id=target.id, rebased_by=actor.id, needs_review=True)
             status = "submitted" if old.status in ("submitted", "accepted") else old.status
             lab = save_label(
-                session,
-                store,
+                uow,
                 np.clip(new_map + corr, -1.0, 1.0).astype(np.float32),
                 image_id=image_id,
                 kind="annotation",

@@ -32,6 +32,7 @@ __all__ = [
     "validate",
     "collate_train",
     "read_checkpoint",
+    "train_step",
 ]
 
 _LAZY = {
@@ -42,6 +43,7 @@ _LAZY = {
     "validate": "._trainer",
     "collate_train": "._trainer",
     "read_checkpoint": "._checkpoint",
+    "train_step": "._step",
 }
 
 

@@ -68,7 +68,8 @@ def capture_rng() -> dict[str, Any]:
     >>> s = capture_rng(); a = torch.rand(1); restore_rng(s); bool(torch.rand(1) == a)
     True
     """
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # the legacy global generator is captured on purpose: user code (augmentations, samplers) may draw from it
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     py = random.getstate()
     return {
         "torch": torch.get_rng_state(),
@@ -90,7 +91,9 @@ def restore_rng(state: Mapping[str, Any]) -> None:
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    np.random.set_state(  # noqa: NPY002  (the legacy global generator, see capture_rng)
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
 

@@ -34,6 +34,7 @@ from ._checkpoint import (
     write_weights,
 )
 from ._config import TrainConfig
+from ._step import amp_dtype, train_step
 
 __all__ = ["TrainResult", "train", "train_release", "collate_train", "validate", "TRAIN_FILES"]
 
@@ -228,7 +229,7 @@ def validate(
     model.eval()
     preds, targets, scores = [], [], []
     total, n = 0.0, 0
-    with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=_amp_dtype(device), enabled=amp):
+    with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=amp_dtype(device), enabled=amp):
         for batch in loader:
             x = batch["image"].to(device)
             y = batch["residual"].to(device)
@@ -255,10 +256,6 @@ def validate(
             log.info("validation %s undefined: %s", m.name, exc)
             out[f"val_{m.name}"] = float("nan")
     return out
-
-
-def _amp_dtype(device: torch.device) -> torch.dtype:
-    return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
 # --------------------------------------------------------------------------- loop
@@ -474,18 +471,10 @@ def _train(
         t0 = time.perf_counter()
         loss_sum = torch.zeros(2, dtype=torch.float64)
         for batch in loader:
-            x = batch["image"].to(device, non_blocking=True)
-            y = batch["residual"].to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=_amp_dtype(device), enabled=config.amp):
-                pred = net(x)
-            loss = F.l1_loss(pred.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            loss = train_step(net, batch, optimizer, device=device, amp=config.amp, scaler=scaler, scheduler=scheduler)
             global_step += 1
-            loss_sum += torch.tensor([float(loss.detach()) * x.shape[0], x.shape[0]], dtype=torch.float64)
+            n = batch["image"].shape[0]
+            loss_sum += torch.tensor([float(loss) * n, n], dtype=torch.float64)
             if progress is not None and d.main and (global_step % config.log_every == 0 or global_step == total_steps):
                 progress(global_step, total_steps)
         if d.world > 1:

@@ -1,4 +1,5 @@
-"""User accounts: argon2 password hashes, the password policy, login with throttling that survives restarts, idle expiry.
+"""User accounts: argon2 password hashes, the password policy, login with throttling that survives restarts,
+idle expiry.
 
 Authentication events (signed in, failed, throttled, disabled, signed out, password changed)
 go to the ``iea.auth`` logger with the user name (escaped; an unknown name only as a short
@@ -13,7 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,7 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError
-from iea_data.store import ROLES, AuthError, LoginThrottle, User, UserInfo, aware, require, transaction, utcnow
+from iea_data.store import ROLES, AuthError, LoginThrottle, User, UserInfo, aware, require, utcnow
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import UnitOfWork, Workspace
 
 from . import _throttle
 from ._policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_policy
@@ -102,7 +106,7 @@ def _check_actor(session: Session, by: Optional[UserInfo], action: str) -> Optio
     """The acting user re-read from the database (None: the local operator, e.g. the CLI)."""
     if by is None:
         return None
-    actor = load_actor(session, by.id)
+    actor = _load_actor(session, by.id)
     require(actor, action)
     return actor
 
@@ -114,13 +118,12 @@ def _user_row(session: Session, name: str) -> User:
     return row
 
 
-def add_user(session: Session, name: str, *, role: str, password: str, by: Optional[UserInfo] = None) -> UserInfo:
+def add_user(ws: Workspace, name: str, *, role: str, password: str, by: Optional[UserInfo] = None) -> UserInfo:
     """Create a user with an argon2id password hash; commits.
 
     Parameters
     ----------
-    session : Session
-        Catalog session.
+    ws : Workspace
     name : str
         Login name (see :data:`NAME_PATTERN`); must be new.
     role : {"annotator", "reviewer", "admin"}
@@ -144,15 +147,16 @@ def add_user(session: Session, name: str, *, role: str, password: str, by: Optio
 
     Examples
     --------
-    >>> add_user(session, "ann", role="annotator", password="otter lamp quietly")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> add_user(ws, "ann", role="annotator", password="otter lamp quietly")
     UserInfo(id=1, name='ann', role='annotator', enabled=True)
     """
-    return _add_user(session, name, role=role, password=password, by=by, policy=True)
+    return _add_user(ws, name, role=role, password=password, by=by, policy=True)
 
 
-def _add_user(
-    session: Session, name: str, *, role: str, password: str, by: Optional[UserInfo], policy: bool
-) -> UserInfo:
+def _add_user(ws: Workspace, name: str, *, role: str, password: str, by: Optional[UserInfo], policy: bool) -> UserInfo:
     """:func:`add_user`; ``policy=False`` only for the demo accounts of a demo workspace."""
     _check_name(name)
     if role not in ROLES:
@@ -160,7 +164,8 @@ def _add_user(
     _check_password(password, name, policy=policy)
     hashed = _hasher.hash(password)  # slow on purpose: outside the transaction
     try:
-        with transaction(session):
+        with ws.unit(by) as uow:
+            session = uow.session
             _check_actor(session, by, "manage_users")
             if session.scalar(select(User.id).where(User.name == name)) is not None:
                 raise IeaError(
@@ -176,19 +181,28 @@ def _add_user(
     return info
 
 
-def set_password(session: Session, name: str, password: str, *, by: Optional[UserInfo] = None) -> None:
+def set_password(ws: Workspace, name: str, password: str, *, by: Optional[UserInfo] = None) -> None:
     """Replace a user's password hash and clear the name's login throttle; commits.
 
     ``by`` (the app's acting user) may change their own password; changing someone
     else's needs ``"manage_users"``. None is the local operator. The password must follow
     :func:`~iea_data.workflows.users.check_password_policy`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> _ = add_user(ws, "ann", role="annotator", password="otter lamp quietly")
+    >>> set_password(ws, "ann", "a new and longer phrase")
     """
     _check_name(name)
     _check_password(password, name)
-    hashed = _hasher.hash(password)
-    with transaction(session):
+    hashed = _hasher.hash(password)  # slow on purpose: outside the transaction
+    with ws.unit(by) as uow:
+        session = uow.session
         if by is not None:
-            actor = load_actor(session, by.id)
+            actor = _load_actor(session, by.id)
             if actor.name != name:
                 require(actor, "manage_users")
         row = _user_row(session, name)
@@ -199,9 +213,10 @@ def set_password(session: Session, name: str, password: str, *, by: Optional[Use
     )
 
 
-def _set_enabled(session: Session, name: str, enabled: bool, by: Optional[UserInfo]) -> None:
+def _set_enabled(ws: Workspace, name: str, enabled: bool, by: Optional[UserInfo]) -> None:
     _check_name(name)
-    with transaction(session):
+    with ws.unit(by) as uow:
+        session = uow.session
         actor = _check_actor(session, by, "manage_users")
         row = _user_row(session, name)
         if not enabled:
@@ -216,39 +231,77 @@ def _set_enabled(session: Session, name: str, enabled: bool, by: Optional[UserIn
         row.enabled = enabled
 
 
-def disable_user(session: Session, name: str, *, by: Optional[UserInfo] = None) -> None:
+def disable_user(ws: Workspace, name: str, *, by: Optional[UserInfo] = None) -> None:
     """Disable a user: they can no longer log in or write, and the app logs them out; commits.
 
     Their labels stay. The last enabled admin cannot be disabled, nor can ``by`` disable
     themselves.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> _ = add_user(ws, "ann", role="annotator", password="otter lamp quietly")
+    >>> disable_user(ws, "ann"); get_user(ws, "ann").enabled
+    False
     """
-    _set_enabled(session, name, False, by)
+    _set_enabled(ws, name, False, by)
     auth_log.info(
         "account disabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
     )
 
 
-def enable_user(session: Session, name: str, *, by: Optional[UserInfo] = None) -> None:
-    """Enable a disabled user again; commits."""
-    _set_enabled(session, name, True, by)
+def enable_user(ws: Workspace, name: str, *, by: Optional[UserInfo] = None) -> None:
+    """Enable a disabled user again; commits.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> _ = add_user(ws, "ann", role="annotator", password="otter lamp quietly")
+    >>> disable_user(ws, "ann"); enable_user(ws, "ann"); get_user(ws, "ann").enabled
+    True
+    """
+    _set_enabled(ws, name, True, by)
     auth_log.info(
         "account enabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
     )
 
 
-def list_users(session: Session) -> list[UserInfo]:
-    """Every user, by name."""
-    with transaction(session):
-        return [UserInfo.from_row(r) for r in session.scalars(select(User).order_by(User.name))]
+def list_users(ws: Workspace) -> list[UserInfo]:
+    """Every user, by name.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> list_users(ws)
+    []
+    """
+    with ws.unit() as uow:
+        return [UserInfo.from_row(r) for r in uow.session.scalars(select(User).order_by(User.name))]
 
 
-def get_user(session: Session, name: str) -> UserInfo:
-    """The user called ``name`` (:class:`NotFoundError` if there is none)."""
-    with transaction(session):
-        return UserInfo.from_row(_user_row(session, _check_name(name)))
+def get_user(ws: Workspace, name: str) -> UserInfo:
+    """The user called ``name`` (:class:`NotFoundError` if there is none).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> _ = add_user(ws, "ann", role="annotator", password="otter lamp quietly")
+    >>> get_user(ws, "ann").role
+    'annotator'
+    """
+    with ws.unit() as uow:
+        return UserInfo.from_row(_user_row(uow.session, _check_name(name)))
 
 
-def current_user(session: Session, user_id: int) -> UserInfo:
+def current_user(ws: Workspace, user_id: int) -> UserInfo:
     """The signed-in user as the database has them now.
 
     The app calls this on every rerun, and every library write calls it for the acting
@@ -259,13 +312,43 @@ def current_user(session: Session, user_id: int) -> UserInfo:
     ------
     AuthError
         The user no longer exists or is disabled.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> ann = add_user(ws, "ann", role="annotator", password="otter lamp quietly")
+    >>> current_user(ws, ann.id) == ann
+    True
     """
-    with transaction(session):
-        return load_actor(session, user_id)
+    with ws.unit() as uow:
+        return load_actor(uow, user_id)
 
 
-def load_actor(session: Session, user_id: int) -> UserInfo:
-    """:func:`current_user` inside a transaction the caller already holds (used by every library write)."""
+def load_actor(uow: UnitOfWork, user_id: int) -> UserInfo:
+    """:func:`current_user` inside the caller's unit of work (used by every library write).
+
+    Raises
+    ------
+    AuthError
+        The user no longer exists or is disabled.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     load_actor(uow, 1)
+    Traceback (most recent call last):
+    ...
+    iea_data.store._roles.AuthError: your account no longer exists or was disabled; you have been logged out
+    """
+    return _load_actor(uow.session, user_id)
+
+
+def _load_actor(session: Session, user_id: int) -> UserInfo:
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise TypeError(f"user_id must be an int, got {type(user_id).__name__}")
     row = session.get(User, user_id, populate_existing=True)
@@ -293,7 +376,7 @@ def _verify(hashed: Optional[str], password: str) -> bool:
 
 
 def authenticate(
-    session: Session,
+    ws: Workspace,
     name: str,
     password: str,
     *,
@@ -311,10 +394,12 @@ def authenticate(
     right. The argon2 check runs outside any database transaction. Counts live in
     ``login_throttle`` (keyed by hashes, see :mod:`iea_data.workflows.users._throttle`) and survive restarts.
 
+    A sequence of short units of work (check and charge, then refund) with the argon2 check
+    between them, outside any transaction.
+
     Parameters
     ----------
-    session : Session
-        Catalog session.
+    ws : Workspace
     name, password : str
         What was typed.
     address : str, optional
@@ -349,7 +434,11 @@ def authenticate(
 
     Examples
     --------
-    >>> authenticate(session, "ann", "otter lamp quietly", address="203.0.113.7")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> _ = add_user(ws, "ann", role="annotator", password="otter lamp quietly")
+    >>> authenticate(ws, "ann", "otter lamp quietly", address="203.0.113.7")
     UserInfo(id=1, name='ann', role='annotator', enabled=True)
     """
     if not isinstance(name, str) or not isinstance(password, str):
@@ -367,18 +456,19 @@ def authenticate(
     addr = client_address(address)
     keys = _throttle.Keys(name, addr)
     limits = _throttle.Limits(max_failures, max_failures_per_address, max_failures_global)
-    db = _throttle.database_id(session)
+    db = _throttle.database_id(ws)
     refusal = _throttle.seen_address_lock(db, keys, now)  # a locked address: no database work at all
     who = _who(name, False)
     if refusal is None:
-        with transaction(session):
+        with ws.unit() as uow:
+            session = uow.session
             row = session.scalar(select(User).where(User.name == name)) if NAME_PATTERN.fullmatch(name) else None
             who = _who(name, row is not None)
-            refusal, _, _ = _throttle.evaluate(session, keys, now, limits, lock=False)
+            refusal, _, _ = _throttle.evaluate(uow, keys, now, limits, lock=False)
             if refusal is None:
-                refusal = _throttle.charge(session, keys, now, limits)
+                refusal = _throttle.charge(uow, keys, now, limits)
             if refusal is None:
-                prune_login_throttle(session, now)
+                prune_login_throttle(uow, now)
                 user_id, hashed = (row.id, row.password_hash) if row is not None else (None, None)
         if refusal is not None:
             _throttle.remember_address_lock(db, keys, refusal, now)
@@ -389,12 +479,12 @@ def authenticate(
         raise AuthError(refusal.message)
     ok = _verify(hashed, password)  # ~0.2 s of CPU: outside any transaction
     if ok:
-        with transaction(session):
-            row = session.get(User, user_id, populate_existing=True)
+        with ws.unit() as uow:
+            row = uow.session.get(User, user_id, populate_existing=True)
             ok = row is not None and row.password_hash == hashed  # not deleted or changed meanwhile
             if ok:
                 enabled = bool(row.enabled)
-                _throttle.refund(session, keys, now, limits, remember=enabled)
+                _throttle.refund(uow, keys, now, limits, remember=enabled)
                 _throttle.forget_address_lock(db, keys)
                 if enabled and _hasher.check_needs_rehash(row.password_hash):
                     row.password_hash = _hasher.hash(password)
@@ -438,13 +528,21 @@ def configure_auth_log(stream=None) -> logging.Logger:
     return auth_log
 
 
-def failed_logins(session: Session, name: str, *, now: Optional[dt.datetime] = None) -> int:
-    """Failed sign-ins in a row for ``name`` (known or not) that still count towards its throttle."""
+def failed_logins(ws: Workspace, name: str, *, now: Optional[dt.datetime] = None) -> int:
+    """Failed sign-ins in a row for ``name`` (known or not) that still count towards its throttle.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> failed_logins(init_workspace(tempfile.mkdtemp()), "ann")
+    0
+    """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     now = aware(now) if now is not None else utcnow()
-    with transaction(session):
-        row = session.scalar(select(LoginThrottle).where(LoginThrottle.name == throttle_key("n", name)))
+    with ws.unit() as uow:
+        row = uow.session.scalar(select(LoginThrottle).where(LoginThrottle.name == throttle_key("n", name)))
         return _throttle._counter(row, now, decays=True).failures
 
 

@@ -7,13 +7,17 @@ demo``) alone: it has an ingest run of kind ``"demo"`` and no run of another kin
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from iea_data.core.errors import IeaError
-from iea_data.store import IngestRun, User, UserInfo, transaction
+from iea_data.store import IngestRun, User, UserInfo
 
 from ._accounts import _add_user
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import Workspace
 
 __all__ = ["DEMO_USERS", "DEMO_RUN_KIND", "is_demo_workspace", "seed_demo_users"]
 
@@ -29,14 +33,22 @@ DEMO_USERS: dict[str, tuple[str, str]] = {
 }
 
 
-def is_demo_workspace(session: Session) -> bool:
-    """True when the catalog holds only what ``iea demo`` ingested (at least one demo run, no other run)."""
-    with transaction(session):
-        kinds = set(session.scalars(select(IngestRun.kind).distinct()))
+def is_demo_workspace(ws: Workspace) -> bool:
+    """True when the catalog holds only what ``iea demo`` ingested (at least one demo run, no other run).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> is_demo_workspace(init_workspace(tempfile.mkdtemp()))
+    False
+    """
+    with ws.unit() as uow:
+        kinds = set(uow.session.scalars(select(IngestRun.kind).distinct()))
     return DEMO_RUN_KIND in kinds and kinds == {DEMO_RUN_KIND}
 
 
-def seed_demo_users(session: Session) -> list[UserInfo]:
+def seed_demo_users(ws: Workspace) -> list[UserInfo]:
     """Create the demo accounts of :data:`DEMO_USERS` that do not exist yet; commits.
 
     For demo workspaces only (:func:`is_demo_workspace`): the passwords are printed by
@@ -55,20 +67,26 @@ def seed_demo_users(session: Session) -> list[UserInfo]:
 
     Examples
     --------
-    >>> [u.name for u in seed_demo_users(session)]  # doctest: +SKIP
+    >>> import tempfile
+    >>> from iea_data.store import IngestRun, init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     uow.session.add(IngestRun(kind=DEMO_RUN_KIND, status="done"))
+    >>> [u.name for u in seed_demo_users(ws)]
     ['admin', 'reviewer', 'annotator1', 'annotator2']
     """
-    if not is_demo_workspace(session):
+    if not is_demo_workspace(ws):
         raise IeaError(
             "demo accounts have public passwords and are only for a workspace made by `iea demo`; "
             "this one was not (it holds other ingests or none): add real accounts with "
             "`iea users add NAME --role ROLE`"
         )
-    with transaction(session):
-        existing = set(session.scalars(select(User.name).where(User.name.in_(list(DEMO_USERS)))))
+    # short units of work: each account's argon2 hash is computed outside any transaction
+    with ws.unit() as uow:
+        existing = set(uow.session.scalars(select(User.name).where(User.name.in_(list(DEMO_USERS)))))
     for name, (role, password) in DEMO_USERS.items():
         if name not in existing:
-            _add_user(session, name, role=role, password=password, by=None, policy=False)
-    with transaction(session):
-        rows = {r.name: r for r in session.scalars(select(User).where(User.name.in_(list(DEMO_USERS))))}
+            _add_user(ws, name, role=role, password=password, by=None, policy=False)
+    with ws.unit() as uow:
+        rows = {r.name: r for r in uow.session.scalars(select(User).where(User.name.in_(list(DEMO_USERS))))}
         return [UserInfo.from_row(rows[n]) for n in DEMO_USERS]

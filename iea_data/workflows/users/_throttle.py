@@ -29,12 +29,15 @@ import ipaddress
 import math
 import threading
 from collections.abc import Iterable
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from iea_data.store import LoginThrottle, aware, insert_ignore
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import UnitOfWork, Workspace
 
 __all__ = [
     "THROTTLE_BASE_SECONDS",
@@ -192,9 +195,9 @@ _seen_locks: dict[tuple[str, str], dt.datetime] = {}
 _seen_guard = threading.Lock()
 
 
-def database_id(session: Session) -> str:
-    """Which database a session talks to (its URL without the password)."""
-    return str(session.get_bind().url)
+def database_id(ws: Workspace) -> str:
+    """Which database the workspace talks to (its URL without the password)."""
+    return str(ws.engine().url)
 
 
 def seen_address_lock(db: str, keys: Keys, now: dt.datetime) -> Optional[Refusal]:
@@ -250,8 +253,9 @@ def _is_known(session: Session, keys: Keys) -> bool:
     return session.scalar(select(LoginThrottle.id).where(LoginThrottle.name == keys.known)) is not None
 
 
-def evaluate(session: Session, keys: Keys, now: dt.datetime, limits: Limits, *, lock: bool):
-    """(refusal or None, rows, known) for an attempt now; reads only."""
+def evaluate(uow: UnitOfWork, keys: Keys, now: dt.datetime, limits: Limits, *, lock: bool):
+    """(refusal or None, rows, known) for an attempt now, inside the caller's unit; reads only."""
+    session = uow.session
     rows = _rows(session, keys, lock=lock)
     known = _is_known(session, keys)
     addr = _counter(rows.get(keys.address), now, decays=True)
@@ -279,11 +283,12 @@ def evaluate(session: Session, keys: Keys, now: dt.datetime, limits: Limits, *, 
     return None, rows, known
 
 
-def charge(session: Session, keys: Keys, now: dt.datetime, limits: Limits):
+def charge(uow: UnitOfWork, keys: Keys, now: dt.datetime, limits: Limits):
     """Count the attempt as a failure before its password is checked (so concurrent attempts
     cannot exceed a limit); returns a refusal instead when a limit was reached meanwhile."""
-    insert_ignore(session, LoginThrottle.__table__, [{"name": k, "failures": 0} for k in keys.all], conflict=["name"])
-    refusal, rows, _ = evaluate(session, keys, now, limits, lock=True)
+    rows_in = [{"name": k, "failures": 0} for k in keys.all]
+    insert_ignore(uow.session, LoginThrottle.__table__, rows_in, conflict=["name"])
+    refusal, rows, _ = evaluate(uow, keys, now, limits, lock=True)
     if refusal is not None:
         return refusal
     for key, lock_seconds, limit in (
@@ -306,8 +311,9 @@ def charge(session: Session, keys: Keys, now: dt.datetime, limits: Limits):
     return None
 
 
-def refund(session: Session, keys: Keys, now: dt.datetime, limits: Limits, *, remember: bool) -> None:
+def refund(uow: UnitOfWork, keys: Keys, now: dt.datetime, limits: Limits, *, remember: bool) -> None:
     """The password was right: take back the charge, clear the name's count, remember the pair."""
+    session = uow.session
     rows = _rows(session, keys, lock=True)
     session.execute(delete(LoginThrottle).where(LoginThrottle.name == keys.name))
     addr = rows.get(keys.address)
@@ -327,18 +333,27 @@ def refund(session: Session, keys: Keys, now: dt.datetime, limits: Limits, *, re
         row.last_failure_at = now
 
 
-def prune_login_throttle(session: Session, now: Optional[dt.datetime] = None) -> int:
-    """Delete throttle rows that no longer count anything; returns how many. Call inside a transaction.
+def prune_login_throttle(uow: UnitOfWork, now: Optional[dt.datetime] = None) -> int:
+    """Delete throttle rows that no longer count anything, inside the caller's unit; returns how many.
 
     A name or address row goes once its lock is over and its last failure is more than
     :data:`THROTTLE_WINDOW_SECONDS` old; a known-address row after :data:`KNOWN_ADDRESS_DAYS`;
     rows in the old format (keyed by the name in clear) after the window too.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     prune_login_throttle(uow)
+    0
     """
     now = aware(now) if now is not None else dt.datetime.now(dt.UTC)
     stale = now - dt.timedelta(seconds=THROTTLE_WINDOW_SECONDS)
     known_stale = now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)
     lock_over = or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now)
-    result = session.execute(
+    result = uow.session.execute(
         delete(LoginThrottle)
         .where(
             or_(

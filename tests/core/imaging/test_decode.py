@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 from PIL.TiffImagePlugin import IFDRational
 
 import iea_data.core.imaging._decode as dec
+import iea_data.core.imaging._decode_cv2 as cv2dec
 from iea_data.core.imaging import DecodedImage, ExifInfo, read_header, read_image, read_image_bytes
 
 from .conftest import as_float, assert_library_image
@@ -448,7 +449,7 @@ def test_fast_path_for_ordinary_jpeg_and_png(tmp_path, photo, gradient16, monkey
 
 
 def test_exotic_layouts_use_pil(tmp_path, photo, monkeypatch):
-    _forbid(monkeypatch, dec, "_imdecode")
+    _forbid(monkeypatch, cv2dec, "_imdecode")
     path = tmp_path / "cmyk.jpg"
     Image.fromarray(photo).convert("CMYK").save(path)
     assert read_image(path).mode == "CMYK"

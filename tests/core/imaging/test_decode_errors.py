@@ -14,6 +14,8 @@ import pytest
 from PIL import Image, ImageFile
 
 import iea_data.core.imaging._decode as dec
+import iea_data.core.imaging._decode_cv2 as cv2dec
+import iea_data.core.imaging._header as header
 from iea_data.core.errors import IeaError, ImageDecodeError
 from iea_data.core.imaging import read_header, read_image, read_image_bytes
 
@@ -131,7 +133,7 @@ def test_truncated_jpeg_is_not_trusted_to_opencv(tmp_path, photo, monkeypatch):
     Image.fromarray(photo).save(path, quality=95)
     cut = path.read_bytes()[:-300]
     h, w = photo.shape[:2]
-    monkeypatch.setattr(dec, "_imdecode", lambda data, flags: np.full((h, w, 3), 128, np.uint8))
+    monkeypatch.setattr(cv2dec, "_imdecode", lambda data, flags: np.full((h, w, 3), 128, np.uint8))
     assert _reason(read_image_bytes, cut).reason == "truncated"
 
 
@@ -230,6 +232,7 @@ def test_os_errors_are_mapped(tmp_path, monkeypatch, exc, reason):
         raise exc
 
     monkeypatch.setattr(dec, "open", failing_open, raising=False)
+    monkeypatch.setattr(header, "open", failing_open, raising=False)
     err = _reason(read_image, tmp_path / "x.jpg")
     assert err.reason == reason
     assert _reason(read_header, tmp_path / "x.jpg").reason == reason

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 import iea_data.core.imaging._decode as dec
+import iea_data.core.imaging._decode_cv2 as cv2dec
 from iea_data.core.errors import ImageDecodeError
 from iea_data.core.imaging import label_shape, read_image, read_image_bytes
 
@@ -165,16 +166,16 @@ def test_jpeg_exact_multiples_use_dct_scaling_alone(scene, max_side, scale):
     height, width = 192, 256
     data = _encode(np.ascontiguousarray(scene[:height, :width]), "JPEG", quality=92)
     flags = []
-    real = dec._imdecode
+    real = cv2dec._imdecode
 
     def spy(buf, f):
         flags.append(f)
         return real(buf, f)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dec, "_imdecode", spy)
+        mp.setattr(cv2dec, "_imdecode", spy)
         img = read_image_bytes(data, max_side=max_side)
-    assert flags == [dec._JPEG_REDUCED[scale] | cv2.IMREAD_IGNORE_ORIENTATION | cv2.IMREAD_COLOR_RGB]
+    assert flags == [cv2dec._JPEG_REDUCED[scale] | cv2.IMREAD_IGNORE_ORIENTATION | cv2.IMREAD_COLOR_RGB]
     assert img.rgb.shape == (height // scale, width // scale, 3)
     _check_preview(data, max_side, "jpeg")
 
@@ -363,7 +364,7 @@ def test_cut_jpeg_never_reaches_opencv(scene, monkeypatch):
     """Scaled decoding could silently succeed on a cut file: without its EOI marker a JPEG
     goes to PIL, which refuses it, at every scale."""
     cut = _encode(scene, "JPEG", quality=92)[:-300]
-    monkeypatch.setattr(dec, "_imdecode", lambda data, flags: pytest.fail("OpenCV saw a cut JPEG"))
+    monkeypatch.setattr(cv2dec, "_imdecode", lambda data, flags: pytest.fail("OpenCV saw a cut JPEG"))
     for max_side in (8, 30, 60):
         assert _reason(cut, max_side=max_side) == "truncated"
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,13 +14,6 @@ from iea_data.core.metrics import MetricInputError
 
 MAP_METRICS = metrics.list_metrics(kind="map")
 SCORE_METRICS = metrics.list_metrics(kind="score")
-
-
-@pytest.mark.parametrize("name", ["__init__", "_config", "_validate", "_maps", "_scores", "_registry"])
-def test_docstring_examples(name):
-    mod = importlib.import_module(f"iea_data.core.metrics.{name}" if name != "__init__" else "iea_data.core.metrics")
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_registry_lists_every_metric_of_the_issue():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import json
 
 import numpy as np
@@ -31,14 +29,6 @@ def dab(x, y, **kw):
     kw.setdefault("radius", 8.0)
     kw.setdefault("value", -0.2)
     return Stroke(id=kw.pop("id", 1), points=[[x, y]], **kw)
-
-
-@pytest.mark.parametrize("name", ["_stroke", "_raster", "_session", "_layer", "_photo"])
-def test_docstring_examples(name, monkeypatch):
-    monkeypatch.delenv("IEA_DATABASE_URL", raising=False)  # the _photo example makes a SQLite workspace
-    module = importlib.import_module(f"iea_data.core.painting.{name}")
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # ------------------------------------------------------------------ sign and strength

@@ -10,7 +10,6 @@ runs the same strokes through the JavaScript brush in Chromium.
 from __future__ import annotations
 
 import copy
-import doctest
 import json
 from pathlib import Path
 
@@ -100,13 +99,6 @@ def test_the_fixture_covers_what_the_browser_must_reproduce(stored):
     assert outside and any(s["mode"] == "smooth" for s in outside)  # blur regions cut by the map's edge
     assert any(s["radius"] != int(s["radius"]) for s in strokes)  # the blur's kernel rounds half to even
     assert FIXTURE.stat().st_size < 200_000
-
-
-def test_docstring_examples():
-    from iea_data.core.painting import _fixture
-
-    result = doctest.testmod(_fixture, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_the_browser_brush_uses_the_rasterisers_constants():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import numpy as np
 import pytest
 
@@ -15,13 +12,6 @@ from iea_data.workflows.benchmark import create_method, get_method_cfg, list_met
 from .conftest import make_items
 
 BASELINES = ["zero", "global_offset", "local_offset", "histeq", "clahe"]
-
-
-@pytest.mark.parametrize("name", ["_methods", "_runner", "_scoring"])
-def test_docstring_examples(name):
-    mod = importlib.import_module(f"iea_data.workflows.benchmark.{name}")
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_registry_holds_the_issue_methods():
@@ -94,10 +84,3 @@ def test_parse_method_spec():
     assert parse_method_spec("*") == list_methods()
     with pytest.raises(IeaError, match="empty"):
         parse_method_spec(" , ")
-
-
-@pytest.mark.parametrize("name", ["_report", "_plots"])
-def test_more_docstring_examples(name):
-    mod = importlib.import_module(f"iea_data.workflows.benchmark.{name}")
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

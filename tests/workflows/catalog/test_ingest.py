@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from iea_data.store import Image, ImagePath, IngestError, IngestRun, Scene
 from iea_data.workflows.catalog import ingest, list_errors, walk_images
 
+from ..conftest import reader
+
 
 def _count(ws, model, *where):
-    with ws.session() as s:
+    with reader(ws) as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
@@ -23,7 +25,7 @@ def test_ingest_demo_photos_records_images_scenes_and_stats(workspace, demo_phot
     report = ingest(workspace, [demo_photos], workers=2)
     assert report.n_files == 10 and report.n_new == 10 and report.n_errors == 0
     assert report.n_scenes == 2
-    with workspace.session() as s:
+    with reader(workspace) as s:
         scenes = {sc.name: sc for sc in s.scalars(select(Scene))}
         assert set(scenes) == {"astronaut", "coffee"}
         for name, sc in scenes.items():
@@ -104,7 +106,7 @@ def test_touched_file_is_rehashed_not_decoded(sqlite_workspace, demo_photos, tmp
     monkeypatch.setattr(imaging, "read_image_bytes", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
     report = ingest(ws, [src], workers=1)
     assert (report.n_unchanged, report.n_duplicate, report.n_new) == (9, 1, 0)
-    with ws.session() as s:
+    with reader(ws) as s:
         row = s.scalar(select(ImagePath).where(ImagePath.path == str(src / "coffee.png")))
         assert row.mtime_ns == st.st_mtime_ns + 5_000_000_000
 
@@ -159,12 +161,12 @@ def test_bad_files_get_specific_errors_and_good_files_land(workspace, bad_batch)
         "up": "symlink-loop",
     }
     assert report.n_new == 3
-    with workspace.session() as s:
+    with reader(workspace) as s:
         names = set(s.scalars(select(Image.name)))
     assert names == {"good one.png", "ünïcödé 'quoted' name.png", "a\nnewline; $(echo x) & *.png"}
     # every failure is on record with a message that says what to do
-    with workspace.session() as s:
-        listed = list_errors(s)
+    with reader(workspace) as s:
+        listed = list_errors(workspace)
     assert {Path(e["path"]).name for e in listed} == set(reasons)
     assert all(len(e["message"]) > 20 for e in listed)
     assert _count(workspace, IngestError) == len(reasons)
@@ -197,9 +199,8 @@ def test_fixing_a_file_resolves_its_error(sqlite_workspace, demo_photos, tmp_pat
     os.utime(d / "later.png", ns=(1, 1_700_000_000_000_000_000))
     report = ingest(sqlite_workspace, [d], workers=1)
     assert report.n_errors == 0 and report.n_new == 1
-    with sqlite_workspace.session() as s:
-        assert list_errors(s) == []
-        assert len(list_errors(s, include_resolved=True)) == 1
+    assert list_errors(sqlite_workspace) == []
+    assert len(list_errors(sqlite_workspace, include_resolved=True)) == 1
 
 
 def test_walk_reports_loops_once_and_skips_non_images(bad_batch):
@@ -214,11 +215,11 @@ def test_manifest_rows_waiting_for_files_are_linked_by_ingest(workspace, demo_ph
 
     csv = tmp_path / "m.csv"
     csv.write_text("img_id,ref_id,score\ncoffee_-1EV.png,coffee.png,4.5\ncoffee_+1EV.png,coffee.png,6\n")
-    with workspace.session() as s:
-        rep = import_manifest(s, csv, split="valid")
+    with reader(workspace) as s:
+        rep = import_manifest(workspace, csv, split="valid")
     assert rep.n_missing_files == 3
     ingest(workspace, [demo_photos / "coffee_-1EV.png", demo_photos / "coffee.png"], workers=1, group="none")
-    with workspace.session() as s:
+    with reader(workspace) as s:
         status = dict(s.execute(select(Image.name, Image.status)).all())
         assert status == {"coffee_-1EV.png": "ok", "coffee.png": "ok", "coffee_+1EV.png": "missing"}
         linked = s.scalar(select(Image).where(Image.name == "coffee_-1EV.png"))
@@ -228,7 +229,7 @@ def test_manifest_rows_waiting_for_files_are_linked_by_ingest(workspace, demo_ph
 
 def test_run_is_recorded(sqlite_workspace, demo_photos):
     report = ingest(sqlite_workspace, [demo_photos], workers=1)
-    with sqlite_workspace.session() as s:
+    with reader(sqlite_workspace) as s:
         run = s.get(IngestRun, report.run_id)
     assert (run.status, run.n_files, run.n_new, run.n_errors) == ("done", 10, 10, 0)
     assert run.finished_at is not None
@@ -244,7 +245,7 @@ def test_references_attach_when_variants_arrive_later(sqlite_workspace, demo_pho
     ingest(sqlite_workspace, [demo_photos / "coffee.png"], workers=1)
     assert _count(sqlite_workspace, Scene) == 0
     ingest(sqlite_workspace, [demo_photos / "coffee_-2EV.png", demo_photos / "coffee_+2EV.png"], workers=1)
-    with sqlite_workspace.session() as s:
+    with reader(sqlite_workspace) as s:
         sc = s.scalar(select(Scene).where(Scene.name == "coffee"))
         assert s.get(Image, sc.reference_image_id).name == "coffee.png"
 

@@ -28,6 +28,8 @@ from sqlalchemy import func, select, text
 from iea_data.store import Image, ImagePath, IngestError, IngestRun, Scene, dispose_engines
 from iea_data.workflows.catalog import ingest, list_errors
 
+from ..conftest import reader
+
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import run_iea  # noqa: E402
@@ -59,9 +61,9 @@ def test_non_utf8_file_name_is_an_error_row_and_the_good_files_land(workspace, d
     assert report.n_new == 10 and report.n_scenes == 2
     assert [(e.path, e.reason) for e in report.errors] == [(f"{d}/caf\\xe9.png", "bad-file-name")]
     assert "UTF-8" in report.errors[0].message and "rename" in report.errors[0].message
-    with workspace.session() as s:
+    with reader(workspace) as s:
         assert s.scalar(select(func.count()).select_from(Image)) == 10
-        rows = [(e["path"], e["reason"]) for e in list_errors(s)]
+        rows = [(e["path"], e["reason"]) for e in list_errors(workspace)]
         run = s.get(IngestRun, report.run_id)
     assert rows == [(f"{d}/caf\\xe9.png", "bad-file-name")]
     assert (run.status, run.n_new, run.n_errors) == ("done", 10, 1)
@@ -75,7 +77,7 @@ def test_cli_ingest_with_a_non_utf8_name_exits_3_and_names_the_file(sqlite_works
     assert res.returncode == 3, res.stderr
     assert "caf\\xe9.png" in res.stdout + res.stderr
     assert "Traceback" not in res.stderr
-    with sqlite_workspace.session() as s:
+    with reader(sqlite_workspace) as s:
         assert s.scalar(select(func.count()).select_from(Image)) == 10
 
 
@@ -104,7 +106,7 @@ def test_a_row_the_database_refuses_fails_alone_and_its_batch_lands(workspace, d
     assert report.n_new == 9
     assert [(Path(e.path).name, e.reason) for e in report.errors] == [("coffee_+1EV.png", "database-error")]
     assert "injected failure for one row" in report.errors[0].message
-    with workspace.session() as s:
+    with reader(workspace) as s:
         names = set(s.scalars(select(Image.name)))
         errors = s.execute(select(IngestError.path, IngestError.reason)).all()
         coffee = s.scalar(select(Scene).where(Scene.name == "coffee"))
@@ -129,7 +131,7 @@ def test_a_per_file_exception_while_recording_fails_alone(sqlite_workspace, demo
     report = ingest(sqlite_workspace, [demo_photos], workers=1, commit_every=64)
     assert report.n_new == 9
     assert [(Path(e.path).name, e.reason) for e in report.errors] == [("astronaut_-1EV.png", "database-error")]
-    with sqlite_workspace.session() as s:
+    with reader(sqlite_workspace) as s:
         assert s.scalar(select(func.count()).select_from(Image)) == 9
         assert s.scalar(select(func.count()).select_from(IngestError)) == 1
 
@@ -166,7 +168,7 @@ def bracket_photos(tmp_path_factory):
 
 def _catalog_state(ws) -> dict:
     """The catalog as content: images by sha256, paths, scenes, members, references, open errors."""
-    with ws.session() as s:
+    with reader(ws) as s:
         images = {
             sha: (name, status, variant, ev, scene, width, height, luma_mean, thumb)
             for sha, name, status, variant, ev, scene, width, height, luma_mean, thumb in s.execute(
@@ -188,7 +190,7 @@ def _catalog_state(ws) -> dict:
         scenes = dict(
             s.execute(select(Scene.name, Image.sha256).outerjoin(Image, Image.id == Scene.reference_image_id)).all()
         )
-        errors = sorted((Path(e["path"]).name, e["reason"]) for e in list_errors(s))
+        errors = sorted((Path(e["path"]).name, e["reason"]) for e in list_errors(ws))
     return {"images": images, "paths": paths, "scenes": scenes, "errors": errors}
 
 
@@ -226,7 +228,7 @@ def _killed_ingest(ws_root: Path, photos: Path, *, kill_at_images: int, extra_de
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
             try:
-                with ws.session() as s:
+                with reader(ws) as s:
                     n = s.scalar(select(func.count()).select_from(Image))
             except Exception:  # the schema check or first run row may hold the lock for a moment
                 n = -1
@@ -278,7 +280,7 @@ def test_kill_9_at_any_point_then_rerun_equals_one_uninterrupted_run(
         ws = Workspace.open(tmp / "ws")
         rerun = ingest(ws, [bracket_photos], workers=1)
         assert _catalog_state(ws) == uninterrupted_state
-        with ws.session() as s:
+        with reader(ws) as s:
             statuses = [st for (st,) in s.execute(select(IngestRun.status).order_by(IngestRun.id))]
         assert statuses[-1] == "done" and rerun.n_errors == 1
         if killed and len(statuses) == 2:
@@ -312,14 +314,14 @@ def test_killed_run_is_marked_interrupted_and_a_live_run_is_not(workspace, brack
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with workspace.session() as s:
+            with reader(workspace) as s:
                 if s.scalar(select(func.count()).select_from(Image)) >= 12:
                     break
             assert proc.poll() is None, "the ingest finished before it could be killed"
             time.sleep(0.02)
         # alive: another process's check leaves it running
         assert mark_interrupted_runs(workspace.engine()) == []
-        with workspace.session() as s:
+        with reader(workspace) as s:
             first = s.scalar(select(IngestRun).order_by(IngestRun.id))
             assert first.status == "running"
             first_id = first.id
@@ -329,12 +331,12 @@ def test_killed_run_is_marked_interrupted_and_a_live_run_is_not(workspace, brack
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    with workspace.session() as s:
+    with reader(workspace) as s:
         assert s.get(IngestRun, first_id).status == "running"  # nobody has looked yet
         assert s.scalar(select(func.count()).select_from(Scene)) == 0
     report = ingest(workspace, [bracket_photos], workers=1)
     assert report.n_scenes == 8  # grouping covers the images the killed run committed
-    with workspace.session() as s:
+    with reader(workspace) as s:
         run = s.get(IngestRun, first_id)
         assert run.status == "interrupted" and run.finished_at is not None
         assert (
@@ -350,7 +352,7 @@ def test_a_finished_run_is_never_marked_interrupted(sqlite_workspace, demo_photo
 
     report = ingest(sqlite_workspace, [demo_photos], workers=1)
     assert mark_interrupted_runs(sqlite_workspace.engine()) == []
-    with sqlite_workspace.session() as s:
+    with reader(sqlite_workspace) as s:
         assert s.get(IngestRun, report.run_id).status == "done"
     lock_dir = Path(str(sqlite_workspace.engine().url.database) + "-runs")
     assert list(lock_dir.iterdir()) == []  # a finished run leaves no lock file behind
@@ -361,7 +363,7 @@ def test_a_finished_run_is_never_marked_interrupted(sqlite_workspace, demo_photo
 
 PEAK = r"""
 import json, sys
-from iea_data import scan
+from iea_data.workflows.catalog import _scan as scan
 def hwm():
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -413,7 +415,7 @@ def test_png_strips_are_exactly_the_whole_decode(height, width, channels, depth,
     """Strips (each led by the row above, stored unfiltered) decode to exactly OpenCV's pixels of the whole file."""
     import cv2
 
-    from iea_data.core.imaging import _decode
+    from iea_data.core.imaging import _preview
 
     rng = np.random.default_rng(seed)
     dtype, top = (np.uint16, 65535) if depth == 16 else (np.uint8, 255)
@@ -421,9 +423,9 @@ def test_png_strips_are_exactly_the_whole_decode(height, width, channels, depth,
     img = np.clip(ramp + rng.integers(0, top // 5, (height, width, channels)), 0, top).astype(dtype)
     img = img[..., 0] if channels == 1 else img
     data = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, level])[1].tobytes()
-    whole = _decode._to_rgb_order(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
+    whole = _preview._to_rgb_order(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
     colour = {1: 0, 3: 2, 4: 6}[channels]
-    strips = list(_decode._png_strips(data, width, height, depth, colour, rows))
+    strips = list(_preview._png_strips(data, width, height, depth, colour, rows))
     assert all(s.shape[0] <= rows for s in strips)
     assert np.array_equal(np.concatenate(strips), whole)
 
@@ -432,17 +434,17 @@ def test_png_strips_are_exactly_the_whole_decode(height, width, channels, depth,
 def test_png_preview_in_strips_matches_the_whole_image_preview(monkeypatch, rng, channels):
     import cv2
 
-    from iea_data.core.imaging import _decode, read_image_bytes
+    from iea_data.core.imaging import _preview, read_image_bytes
 
     img = rng.integers(0, 65536, size=(301, 203, channels), dtype=np.uint16)
     data = cv2.imencode(".png", img[..., 0] if channels == 1 else img)[1].tobytes()
-    monkeypatch.setattr(_decode, "_PNG_STRIP_MIN_BYTES", 1 << 40)
+    monkeypatch.setattr(_preview, "_PNG_STRIP_MIN_BYTES", 1 << 40)
     whole = read_image_bytes(data, max_side=64)
-    monkeypatch.setattr(_decode, "_PNG_STRIP_MIN_BYTES", 0)
-    monkeypatch.setattr(_decode, "_STRIP_BYTES", 203 * 12 * 7)  # 7 rows a strip
+    monkeypatch.setattr(_preview, "_PNG_STRIP_MIN_BYTES", 0)
+    monkeypatch.setattr(_preview, "_STRIP_BYTES", 203 * 12 * 7)  # 7 rows a strip
     calls = []
-    real = _decode._png_strips
-    monkeypatch.setattr(_decode, "_png_strips", lambda *a: calls.append(a) or real(*a))
+    real = _preview._png_strips
+    monkeypatch.setattr(_preview, "_png_strips", lambda *a: calls.append(a) or real(*a))
     strips = read_image_bytes(data, max_side=64)
     assert calls, "the strip decoder was not used"
     assert strips.rgb.shape == whole.rgb.shape == (64, 43, 3) and strips.rgb.dtype == np.float32
@@ -462,7 +464,7 @@ def test_png_preview_in_strips_applies_the_exif_orientation(monkeypatch, rng):
 
     from PIL import Image as PILImage
 
-    from iea_data.core.imaging import _decode, read_image_bytes
+    from iea_data.core.imaging import _preview, read_image_bytes
 
     img = rng.integers(0, 256, size=(120, 80, 3), dtype=np.uint8)
     exif = PILImage.Exif()
@@ -470,9 +472,9 @@ def test_png_preview_in_strips_applies_the_exif_orientation(monkeypatch, rng):
     buf = io.BytesIO()
     PILImage.fromarray(img).save(buf, "PNG", exif=exif)
     data = buf.getvalue()
-    monkeypatch.setattr(_decode, "_PNG_STRIP_MIN_BYTES", 1 << 40)
+    monkeypatch.setattr(_preview, "_PNG_STRIP_MIN_BYTES", 1 << 40)
     whole = read_image_bytes(data, max_side=40)
-    monkeypatch.setattr(_decode, "_PNG_STRIP_MIN_BYTES", 0)
+    monkeypatch.setattr(_preview, "_PNG_STRIP_MIN_BYTES", 0)
     strips = read_image_bytes(data, max_side=40)
     assert (strips.width, strips.height) == (whole.width, whole.height) == (120, 80)
     assert strips.rgb.shape == whole.rgb.shape == (27, 40, 3)

@@ -28,6 +28,8 @@ from iea_data.core.imaging import decode_memory, read_header
 from iea_data.store import Image, IngestError, IngestRun
 from iea_data.workflows.catalog import ingest
 
+from ..conftest import reader
+
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import run_iea  # noqa: E402
@@ -312,7 +314,7 @@ def test_a_killed_decoder_costs_only_its_file_and_the_run_finishes(sqlite_worksp
     )
     assert res.returncode == 3, res.stdout + res.stderr
     assert "Traceback" not in res.stderr
-    with ws.session() as s:
+    with reader(ws) as s:
         assert s.scalar(select(func.count()).select_from(Image)) == 48
         errors = sorted(
             (Path(p).name, r, m)

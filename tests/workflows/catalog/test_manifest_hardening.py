@@ -22,6 +22,8 @@ from iea_data.core.errors import ManifestError
 from iea_data.store import Image, Scene, Score, SplitMember
 from iea_data.workflows.catalog import export_manifest, import_manifest, read_manifest
 
+from ..conftest import reader
+
 
 def _cell(v: str) -> str:
     # minimal quoting, CR included (csv.writer with a "\n" terminator leaves a lone CR bare)
@@ -36,7 +38,7 @@ def write_rows(path, rows):
 
 
 def assert_nothing_imported(ws):
-    with ws.session() as s:
+    with reader(ws) as s:
         for model in (Image, Scene, Score, SplitMember):
             assert s.scalar(select(func.count()).select_from(model)) == 0, model.__name__
 
@@ -69,9 +71,8 @@ def test_an_id_that_cannot_be_a_file_name_is_refused_with_its_line(sqlite_worksp
     hostile, why = HOSTILE[case]
     row = [hostile, "b.png", "3"] if column == "img_id" else ["b_N1.png", hostile, "3"]
     path = write_rows(tmp_path / "bad.csv", [["a_N1.png", "a.png", "4"], row])
-    with sqlite_workspace.session() as s:
-        with pytest.raises(ManifestError, match=rf"line 3: {column} .*{why}") as info:
-            import_manifest(s, path, split="train")
+    with pytest.raises(ManifestError, match=rf"line 3: {column} .*{why}") as info:
+        import_manifest(sqlite_workspace, path, split="train")
     msg = str(info.value)
     assert "\n" not in msg and "\x1b" not in msg and "\x00" not in msg  # printable on one line
     assert_nothing_imported(sqlite_workspace)
@@ -82,9 +83,8 @@ def test_the_first_bad_line_is_named_whatever_is_wrong_with_it(sqlite_workspace,
         tmp_path / "bad.csv",
         [["ok_N1.png", "ok.png", "4"], ["=1+2_N1.png", "a.png", "3"], ["\x1bx_N1.png", "x.png", "3"]],
     )
-    with sqlite_workspace.session() as s:
-        with pytest.raises(ManifestError, match="line 3: img_id '=1\\+2_N1.png' starts with"):
-            import_manifest(s, path, split="train")
+    with pytest.raises(ManifestError, match="line 3: img_id '=1\\+2_N1.png' starts with"):
+        import_manifest(sqlite_workspace, path, split="train")
 
 
 def test_ids_at_the_limits_are_accepted_and_round_trip(sqlite_workspace, tmp_path):
@@ -98,28 +98,25 @@ def test_ids_at_the_limits_are_accepted_and_round_trip(sqlite_workspace, tmp_pat
         ["ünïcödé_P0.png", "ünïcödé.png", "7.25"],
     ]
     path = write_rows(tmp_path / "ok.csv", rows)
-    with sqlite_workspace.session() as s:
-        report = import_manifest(s, path, split="train")
-        assert report.n_rows == 5
-        assert export_manifest(s, "train").encode("utf-8") == path.read_bytes()
+    report = import_manifest(sqlite_workspace, path, split="train")
+    assert report.n_rows == 5
+    assert export_manifest(sqlite_workspace, "train").encode("utf-8") == path.read_bytes()
 
 
 def test_header_only_csv_is_a_one_line_error_on_every_backend(workspace, tmp_path):
     path = tmp_path / "header.csv"
     path.write_text("img_id,ref_id,score\n")
-    with workspace.session() as s:
-        with pytest.raises(ManifestError, match="no rows after the header"):
-            import_manifest(s, path, split="train")
+    with pytest.raises(ManifestError, match="no rows after the header"):
+        import_manifest(workspace, path, split="train")
     assert_nothing_imported(workspace)
 
 
 def test_a_hostile_id_imports_nothing_on_every_backend(workspace, tmp_path):
     path = write_rows(tmp_path / "bad.csv", [["a_N1.png", "a.png", "4"], ["=cmd|' -c calc'!A0", "a.png", "3"]])
-    with workspace.session() as s:
-        with pytest.raises(
-            ManifestError, match=r"line 3: img_id \"=cmd\|' -c calc'!A0\" starts with a character a spreadsheet runs"
-        ):
-            import_manifest(s, path, split="train")
+    with pytest.raises(
+        ManifestError, match=r"line 3: img_id \"=cmd\|' -c calc'!A0\" starts with a character a spreadsheet runs"
+    ):
+        import_manifest(workspace, path, split="train")
     assert_nothing_imported(workspace)
 
 
@@ -158,12 +155,12 @@ def test_export_quotes_a_formula_looking_name_that_came_from_elsewhere(sqlite_wo
     """Ingest takes any file name; a name such as "=HYPERLINK(...)" is written quoted, never bare."""
     path = write_rows(tmp_path / "ok.csv", [["a_N1.png", "a.png", "4"], ["b_N1.png", "b.png", "2.5"]])
     hostile = {"a_N1.png": "=cmd|' -c calc'!A0", "b.png": "@SUM(1+9)*cmd.png", "b_N1.png": "\t-1+2.png"}
-    with sqlite_workspace.session() as s:
-        import_manifest(s, path, split="train")
+    with reader(sqlite_workspace) as s:
+        import_manifest(sqlite_workspace, path, split="train")
         with s.begin():
             for old, new in hostile.items():
                 s.execute(update(Image).where(Image.name == old).values(name=new))
-        text = export_manifest(s, "train")
+        text = export_manifest(sqlite_workspace, "train")
     lines = text.splitlines()
     assert lines[0] == "img_id,ref_id,score"
     assert lines[1] == "\"=cmd|' -c calc'!A0\",a.png,4"
@@ -176,9 +173,9 @@ def test_export_quotes_a_formula_looking_name_that_came_from_elsewhere(sqlite_wo
     ]
     # and such an export cannot be imported back as it stands: the first bad line is named
     (tmp_path / "back.csv").write_text(text)
-    with sqlite_workspace.session() as s:
+    with reader(sqlite_workspace) as s:
         with pytest.raises(ManifestError, match="line 2: img_id .* formula"):
-            import_manifest(s, tmp_path / "back.csv", split="again")
+            import_manifest(sqlite_workspace, tmp_path / "back.csv", split="again")
 
 
 # ------------------------------------------------------------------ any id

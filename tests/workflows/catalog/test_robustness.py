@@ -16,6 +16,8 @@ from sqlalchemy import func, select, text
 from iea_data.store import Image, ImagePath, IngestRun
 from iea_data.workflows.catalog import ingest
 
+from ..conftest import reader
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -58,7 +60,7 @@ def test_kill_9_mid_ingest_leaves_a_consistent_catalog_and_rerun_finishes(worksp
     committed = 0
     try:
         while time.monotonic() < deadline:
-            with workspace.session() as s:
+            with reader(workspace) as s:
                 committed = s.scalar(select(func.count()).select_from(Image))
             if committed >= 20:
                 break
@@ -70,7 +72,7 @@ def test_kill_9_mid_ingest_leaves_a_consistent_catalog_and_rerun_finishes(worksp
         if proc.poll() is None:
             proc.kill()
     assert 20 <= committed < 120
-    with workspace.session() as s:
+    with reader(workspace) as s:
         if workspace.database_url.startswith("sqlite"):
             assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
             assert s.execute(text("PRAGMA foreign_key_check")).all() == []
@@ -85,7 +87,7 @@ def test_kill_9_mid_ingest_leaves_a_consistent_catalog_and_rerun_finishes(worksp
     assert report.n_errors == 0
     assert report.n_unchanged == n_paths
     assert report.n_unchanged + report.n_new == 120
-    with workspace.session() as s:
+    with reader(workspace) as s:
         assert s.scalar(select(func.count()).select_from(Image)) == 120
 
 
@@ -106,7 +108,7 @@ def test_two_processes_ingesting_at_once_lose_nothing(workspace, many_photos, tm
     b = subprocess.Popen([sys.executable, "-c", WRITER, str(workspace.root), *files[::-1]], env=_env(workspace))
     assert a.wait(120) == 0
     assert b.wait(120) == 0
-    with workspace.session() as s:
+    with reader(workspace) as s:
         assert s.scalar(select(func.count()).select_from(Image)) == 120
         assert s.scalar(select(func.count()).select_from(ImagePath)) == 120
         assert s.scalar(select(func.count(func.distinct(Image.sha256)))) == 120

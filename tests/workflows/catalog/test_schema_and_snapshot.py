@@ -19,6 +19,8 @@ from iea_data.workflows.catalog import (
     write_snapshot,
 )
 
+from ..conftest import reader
+
 
 def test_migrations_produce_exactly_the_models(workspace):
     engine = workspace.engine()
@@ -53,7 +55,7 @@ def test_snapshot_reads_back_in_pandas_pyarrow_and_duckdb(workspace, demo_photos
     duckdb = pytest.importorskip("duckdb")
     ingest(workspace, [demo_photos], workers=1)
     out = tmp_path / "snap"
-    with workspace.session() as s:
+    with reader(workspace) as s:
         counts = write_snapshot(s, out)
     assert counts["images"] == 10 and counts["scenes"] == 2 and counts["labels"] == 0
     t = pq.read_table(out / "images.parquet")

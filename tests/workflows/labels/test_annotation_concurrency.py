@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import doctest
 import threading
 
-import numpy as np
-import pytest
 from sqlalchemy import func, select
 
 from iea_data.core.errors import IeaError, StaleRevisionError
 from iea_data.store import Draft, Label, Review
 from iea_data.workflows.labels import open_annotation, review_label, save_annotation
+
+from ..conftest import reader
 
 
 def _race(n, fn):
@@ -36,24 +35,23 @@ def _race(n, fn):
 def test_concurrent_saves_from_one_parent_let_exactly_one_win(workspace, people, catalog):
     img = catalog["images"][0]
     ann = people["ann1"]
-    with workspace.session() as s:
-        first = save_annotation(workspace, s, ann, open_annotation(workspace, s, ann, img))
+    with reader(workspace) as s:
+        first = save_annotation(workspace, ann, open_annotation(workspace, ann, img))
     states = []
     for k in range(3):
-        with workspace.session() as s:
-            st = open_annotation(workspace, s, ann, img)
+        with reader(workspace) as s:
+            st = open_annotation(workspace, ann, img)
         st.correction[:] = 0.1 * (k + 1)
         states.append(st)
 
     def save(k):
-        with workspace.session() as s:
-            return save_annotation(workspace, s, ann, states[k])
+        return save_annotation(workspace, ann, states[k])
 
     outcomes = _race(3, save)
     wins = [o for o in outcomes if isinstance(o, Label)]
     assert len(wins) == 1, outcomes
     assert all(isinstance(o, StaleRevisionError) for o in outcomes if not isinstance(o, Label))
-    with workspace.session() as s:
+    with reader(workspace) as s:
         revs = s.scalars(select(Label.revision).where(Label.chain == f"user:{ann.id}").order_by(Label.revision)).all()
         assert revs == [1, 2] and wins[0].parent_id == first.id
         # the losers' work is in the (single) draft of that user and image
@@ -62,37 +60,20 @@ def test_concurrent_saves_from_one_parent_let_exactly_one_win(workspace, people,
 
 def test_two_reviewers_at_once_exactly_one_decides(workspace, people, catalog):
     img = catalog["images"][1]
-    with workspace.session() as s:
-        st = open_annotation(workspace, s, people["ann1"], img)
-        label = save_annotation(workspace, s, people["ann1"], st, submit=True)
+    with reader(workspace) as s:
+        st = open_annotation(workspace, people["ann1"], img)
+        label = save_annotation(workspace, people["ann1"], st, submit=True)
 
     def decide(k):
-        with workspace.session() as s:
-            who = ("rev", "rev2", "admin")[k]
-            return review_label(s, people[who], label.id, decision="accept" if k else "reject", comment="redo the sky")
+        who = ("rev", "rev2", "admin")[k]
+        return review_label(
+            workspace, people[who], label.id, decision="accept" if k else "reject", comment="redo the sky"
+        )
 
     outcomes = _race(3, decide)
     assert sum(isinstance(o, Review) for o in outcomes) == 1, outcomes
     assert all(isinstance(o, IeaError) for o in outcomes if not isinstance(o, Review))
-    with workspace.session() as s:
+    with reader(workspace) as s:
         assert s.scalar(select(func.count()).select_from(Review)) == 1
         decided = s.scalar(select(Review.decision))
         assert s.get(Label, label.id).status == {"accept": "accepted", "reject": "rejected"}[decided]
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "iea_data.store._roles",
-        "iea_data.workflows.users._accounts",
-        "iea_data.workflows.labels._review",
-        "iea_data.workflows.labels._annotate",
-        "iea_data.workflows.targets._targets",
-    ],
-)
-def test_docstring_examples_run(module):
-    import importlib
-
-    mod = importlib.import_module(module)
-    result = doctest.testmod(mod, extraglobs={"np": np}, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0

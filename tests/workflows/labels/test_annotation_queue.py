@@ -20,6 +20,8 @@ from iea_data.workflows.labels import (
     save_label,
 )
 
+from ..conftest import reader
+
 
 def _disagreement(model: np.ndarray, refdiff: np.ndarray) -> float:
     """Independent statement of the documented priority (float64 statistics of the saved float32 maps)."""
@@ -32,7 +34,7 @@ def _disagreement(model: np.ndarray, refdiff: np.ndarray) -> float:
 def random_catalog(workspace, people, rng):
     """12 variants with random pre-labels (two missing one of them), a reference, a missing file."""
     n = 12
-    with workspace.session() as s, s.begin():
+    with reader(workspace) as s, s.begin():
         scene = Scene(name="q")
         s.add(scene)
         s.flush()
@@ -43,17 +45,17 @@ def random_catalog(workspace, people, rng):
         s.flush()
         scene.reference_image_id = ref.id
     prio = {}
-    with workspace.session() as s:
+    with workspace.unit() as uow:
         for k, img in enumerate(imgs):
             model = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
             refd = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
             if k != 3:
-                save_label(s, workspace.objects, model, image_id=img.id, kind="model", model_name="pieanet")
+                save_label(uow, model, image_id=img.id, kind="model", model_name="pieanet")
             if k != 7:
-                save_label(s, workspace.objects, refd, image_id=img.id, kind="refdiff")
+                save_label(uow, refd, image_id=img.id, kind="refdiff")
             # an older model revision must not count: only the newest
             if k == 5:
-                save_label(s, workspace.objects, -model, image_id=img.id, kind="model", model_name="other")
+                save_label(uow, -model, image_id=img.id, kind="model", model_name="other")
                 model = -model
             prio[img.id] = 0.0 if k in (3, 7) else _disagreement(model, refd)
     return {
@@ -65,21 +67,20 @@ def random_catalog(workspace, people, rng):
     }
 
 
-def _submit(ws, s, user, image_id, value=0.0):
-    st = open_annotation(ws, s, user, image_id, base="zero")
+def _submit(ws, user, image_id, value=0.0):
+    st = open_annotation(ws, user, image_id, base="zero")
     st.correction[:] = value
-    return save_annotation(ws, s, user, st, submit=True)
+    return save_annotation(ws, user, st, submit=True)
 
 
 def test_queue_order_by_disagreement_then_fewest_experts(workspace, people, random_catalog):
     prio = random_catalog["priority"]
-    with workspace.session() as s:
-        # ann2 and rev finish some images: they then have experts
-        experts = {random_catalog["ids"][0]: 2, random_catalog["ids"][3]: 1, random_catalog["ids"][7]: 2}
-        for image_id, n in experts.items():
-            for who in ("ann2", "rev")[:n]:
-                _submit(workspace, s, people[who], image_id)
-        q = annotation_queue(s, people["ann1"])
+    # ann2 and rev finish some images: they then have experts
+    experts = {random_catalog["ids"][0]: 2, random_catalog["ids"][3]: 1, random_catalog["ids"][7]: 2}
+    for image_id, n in experts.items():
+        for who in ("ann2", "rev")[:n]:
+            _submit(workspace, people[who], image_id)
+    q = annotation_queue(workspace, people["ann1"])
     assert {x.image_id for x in q} == set(random_catalog["ids"])  # no reference, no missing file
     names = random_catalog["names"]
     expect = sorted(random_catalog["ids"], key=lambda i: (-round(prio[i], 9), experts.get(i, 0), names[i]))
@@ -90,57 +91,54 @@ def test_queue_order_by_disagreement_then_fewest_experts(workspace, people, rand
     # ties at priority 0 (images missing a pre-label) go to the one with fewer experts
     zero = [x.image_id for x in q if x.priority == 0]
     assert zero == [random_catalog["ids"][3], random_catalog["ids"][7]]
-    with workspace.session() as s:
-        by_experts = annotation_queue(s, people["ann1"], order="fewest_experts")
-        by_name = annotation_queue(s, people["ann1"], order="name")
-        assert len(annotation_queue(s, people["ann1"], limit=5)) == 5
+    by_experts = annotation_queue(workspace, people["ann1"], order="fewest_experts")
+    by_name = annotation_queue(workspace, people["ann1"], order="name")
+    assert len(annotation_queue(workspace, people["ann1"], limit=5)) == 5
     assert [x.n_experts for x in by_experts] == sorted(x.n_experts for x in q)
     assert [x.name for x in by_name] == sorted(names.values())
     with pytest.raises(ValueError, match="order must be one of"):
-        annotation_queue(workspace.session(), people["ann1"], order="random")
+        annotation_queue(workspace, people["ann1"], order="random")
 
 
 def test_queue_statuses_progress_and_rejection_comment(workspace, people, random_catalog):
     ids = random_catalog["ids"]
     ann = people["ann1"]
-    with workspace.session() as s:
-        assert annotation_progress(s, ann) == (0, len(ids))
-        done = _submit(workspace, s, ann, ids[0])
-        rejected = _submit(workspace, s, ann, ids[1])
-        st = open_annotation(workspace, s, ann, ids[2])
-        save_draft(workspace, s, ann, st)  # autosaved draft
-        save_annotation(workspace, s, ann, open_annotation(workspace, s, ann, ids[3]))  # saved, not submitted
-        review_label(s, people["rev"], rejected.id, decision="reject", comment="the shadows are too dark")
-        q = {x.image_id: x for x in annotation_queue(s, ann)}
-        assert ids[0] not in q  # submitted: off the queue
-        assert (q[ids[1]].status, q[ids[1]].rejected_comment) == ("rejected", "the shadows are too dark")
-        assert q[ids[2]].status == q[ids[3]].status == "draft"
-        assert q[ids[4]].status == "todo" and q[ids[4]].rejected_comment is None
-        assert annotation_progress(s, ann) == (1, len(ids))
-        review_label(s, people["rev"], done.id, decision="accept")
-        assert annotation_progress(s, ann) == (1, len(ids))  # accepted still counts as done
-        # the other annotator's queue is untouched by ann1's work
-        assert {x.status for x in annotation_queue(s, people["ann2"])} == {"todo"}
-        assert annotation_progress(s, people["ann2"]) == (0, len(ids))
-        # resubmitting the rejected image takes it off the queue again
-        again = open_annotation(workspace, s, ann, ids[1])
-        again.correction[:] = 0.2
-        save_annotation(workspace, s, ann, again, submit=True)
-        assert ids[1] not in {x.image_id for x in annotation_queue(s, ann)}
+    assert annotation_progress(workspace, ann) == (0, len(ids))
+    done = _submit(workspace, ann, ids[0])
+    rejected = _submit(workspace, ann, ids[1])
+    st = open_annotation(workspace, ann, ids[2])
+    save_draft(workspace, ann, st)  # autosaved draft
+    save_annotation(workspace, ann, open_annotation(workspace, ann, ids[3]))  # saved, not submitted
+    review_label(workspace, people["rev"], rejected.id, decision="reject", comment="the shadows are too dark")
+    q = {x.image_id: x for x in annotation_queue(workspace, ann)}
+    assert ids[0] not in q  # submitted: off the queue
+    assert (q[ids[1]].status, q[ids[1]].rejected_comment) == ("rejected", "the shadows are too dark")
+    assert q[ids[2]].status == q[ids[3]].status == "draft"
+    assert q[ids[4]].status == "todo" and q[ids[4]].rejected_comment is None
+    assert annotation_progress(workspace, ann) == (1, len(ids))
+    review_label(workspace, people["rev"], done.id, decision="accept")
+    assert annotation_progress(workspace, ann) == (1, len(ids))  # accepted still counts as done
+    # the other annotator's queue is untouched by ann1's work
+    assert {x.status for x in annotation_queue(workspace, people["ann2"])} == {"todo"}
+    assert annotation_progress(workspace, people["ann2"]) == (0, len(ids))
+    # resubmitting the rejected image takes it off the queue again
+    again = open_annotation(workspace, ann, ids[1])
+    again.correction[:] = 0.2
+    save_annotation(workspace, ann, again, submit=True)
+    assert ids[1] not in {x.image_id for x in annotation_queue(workspace, ann)}
 
 
 def test_queue_needs_an_enabled_user(workspace, people, random_catalog):
     from iea_data.workflows.users import AuthError, UserInfo, disable_user
 
-    with workspace.session() as s:
-        disable_user(s, "ann2")
-        with pytest.raises(AuthError):
-            annotation_queue(s, people["ann2"])
-        # the role comes from the database, not from what the caller holds
-        from iea_data.workflows.labels import review_queue
+    disable_user(workspace, "ann2")
+    with pytest.raises(AuthError):
+        annotation_queue(workspace, people["ann2"])
+    # the role comes from the database, not from what the caller holds
+    from iea_data.workflows.labels import review_queue
 
-        with pytest.raises(PermissionDeniedError):
-            review_queue(s, UserInfo(people["ann1"].id, "ann1", "admin", True))
+    with pytest.raises(PermissionDeniedError):
+        review_queue(workspace, UserInfo(people["ann1"].id, "ann1", "admin", True))
 
 
 @pytest.mark.slow
@@ -152,7 +150,7 @@ def test_queue_is_fast_on_40k_images(sqlite_workspace, rng):
     n = 40_000
     key = "0" * 64
     means = rng.uniform(-0.5, 0.5, (n, 2))
-    with ws.session() as s, s.begin():
+    with reader(ws) as s, s.begin():
         s.execute(insert(Scene), [{"name": f"s{i}"} for i in range(n // 5)])
         s.execute(
             insert(Image),
@@ -185,11 +183,11 @@ def test_queue_is_fast_on_40k_images(sqlite_workspace, rng):
                     }
                 )
         s.execute(insert(Label), rows)
-    with ws.session() as s:
-        user = add_user(s, "fast", role="annotator", password="a long password")
-        annotation_queue(s, user)  # warm the caches once
+    with reader(ws) as s:
+        user = add_user(ws, "fast", role="annotator", password="a long password")
+        annotation_queue(ws, user)  # warm the caches once
         t0 = time.perf_counter()
-        q = annotation_queue(s, user)
+        q = annotation_queue(ws, user)
         seconds = time.perf_counter() - t0
     assert len(q) == n
     best = max(range(n), key=lambda i: abs(means[i, 0] - means[i, 1]) + abs(abs(means[i, 0]) - abs(means[i, 1])))

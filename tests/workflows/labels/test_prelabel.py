@@ -16,9 +16,11 @@ from iea_data.store import Image, Label
 from iea_data.workflows.catalog import ingest
 from iea_data.workflows.labels import load_label_map, prelabel_model, prelabel_refdiff
 
+from ..conftest import reader
+
 
 def _labels(ws, kind):
-    with ws.session() as s:
+    with reader(ws) as s:
         return {
             name: lab
             for lab, name in s.execute(
@@ -53,7 +55,7 @@ def test_refdiff_is_the_luma_difference_and_resumable(sqlite_workspace, demo_pho
     assert (again.n_saved, again.n_skipped) == (0, 8)
     redo = prelabel_refdiff(ws, scene="coffee", redo=True)
     assert redo.n_saved == 4
-    with ws.session() as s:
+    with reader(ws) as s:
         newest = s.scalar(select(Label).where(Label.image_id == lab.image_id, Label.revision == 2))
         assert newest.parent_id == lab.id
 
@@ -124,7 +126,7 @@ def test_refdiff_uses_the_scenes_newest_target(sqlite_workspace, demo_photos):
 
     ws = sqlite_workspace
     ingest(ws, [demo_photos], workers=1)
-    with ws.session() as s, s.begin():
+    with reader(ws) as s, s.begin():
         scene = s.scalars(select(Scene).where(Scene.name == "coffee")).one()
         ev = np.zeros((100, 150), np.float32)
         ev[:, 75:] = 1.0  # brighten the right half of the ideal by one stop

@@ -22,83 +22,83 @@ from iea_data.workflows.labels import (
     save_annotation,
 )
 
+from ..conftest import reader
 
-def _save(ws, s, user, image_id, value, *, submit=True):
-    st_ = open_annotation(ws, s, user, image_id, base="zero")
+
+def _save(ws, user, image_id, value, *, submit=True):
+    st_ = open_annotation(ws, user, image_id, base="zero")
     st_.correction[:] = value
     st_.score = 6.0
-    return save_annotation(ws, s, user, st_, submit=submit)
+    return save_annotation(ws, user, st_, submit=submit)
 
 
 def test_review_queue_and_decisions(workspace, people, catalog):
     a, b = catalog["images"][:2]
-    with workspace.session() as s:
-        l1 = _save(workspace, s, people["ann1"], a, 0.1)
-        l2 = _save(workspace, s, people["ann2"], a, -0.1)
-        l3 = _save(workspace, s, people["rev"], b, 0.2)
-        _save(workspace, s, people["ann1"], b, 0.3, submit=False)  # a draft revision is not in the queue
-        q = review_queue(s, people["rev"])
+    with reader(workspace) as s:
+        l1 = _save(workspace, people["ann1"], a, 0.1)
+        l2 = _save(workspace, people["ann2"], a, -0.1)
+        l3 = _save(workspace, people["rev"], b, 0.2)
+        _save(workspace, people["ann1"], b, 0.3, submit=False)  # a draft revision is not in the queue
+        q = review_queue(workspace, people["rev"])
         assert [x.label_id for x in q] == [l1.id, l2.id]  # oldest first, not the reviewer's own l3
         assert (q[0].author_name, q[0].image_id, q[0].score, q[0].rebased) == ("ann1", a, 6.0, False)
-        assert [x.label_id for x in review_queue(s, people["rev2"])] == [l1.id, l2.id, l3.id]
+        assert [x.label_id for x in review_queue(workspace, people["rev2"])] == [l1.id, l2.id, l3.id]
         # annotators cannot see the queue or decide
         with pytest.raises(PermissionDeniedError):
-            review_queue(s, people["ann1"])
+            review_queue(workspace, people["ann1"])
         with pytest.raises(PermissionDeniedError):
-            review_label(s, people["ann2"], l1.id, decision="accept")
+            review_label(workspace, people["ann2"], l1.id, decision="accept")
         # nobody reviews their own label
         with pytest.raises(PermissionDeniedError, match="their own label"):
-            review_label(s, people["rev"], l3.id, decision="accept")
+            review_label(workspace, people["rev"], l3.id, decision="accept")
         # rejecting needs a comment
         with pytest.raises(IeaError, match="needs a comment"):
-            review_label(s, people["rev"], l2.id, decision="reject", comment="  ")
+            review_label(workspace, people["rev"], l2.id, decision="reject", comment="  ")
         with pytest.raises(ValueError):
-            review_label(s, people["rev"], l2.id, decision="maybe")
-        r = review_label(s, people["rev"], l1.id, decision="accept")
+            review_label(workspace, people["rev"], l2.id, decision="maybe")
+        r = review_label(workspace, people["rev"], l1.id, decision="accept")
         assert (r.decision, r.reviewer_id, r.label_id) == ("accept", people["rev"].id, l1.id)
-        review_label(s, people["admin"], l2.id, decision="reject", comment="edges of the sky are wrong")
+        review_label(workspace, people["admin"], l2.id, decision="reject", comment="edges of the sky are wrong")
         assert s.get(Label, l1.id, populate_existing=True).status == "accepted"
         assert s.get(Label, l2.id, populate_existing=True).status == "rejected"
         # a decided label cannot be decided again
         with pytest.raises(IeaError, match="only submitted"):
-            review_label(s, people["rev2"], l1.id, decision="reject", comment="changed my mind")
-        assert [x.label_id for x in review_queue(s, people["rev2"])] == [l3.id]
+            review_label(workspace, people["rev2"], l1.id, decision="reject", comment="changed my mind")
+        assert [x.label_id for x in review_queue(workspace, people["rev2"])] == [l3.id]
         assert s.scalar(select(Review.comment).where(Review.label_id == l2.id)) == "edges of the sky are wrong"
 
 
 def test_an_older_revision_cannot_be_reviewed(workspace, people, catalog):
     a = catalog["images"][0]
-    with workspace.session() as s:
-        old = _save(workspace, s, people["ann1"], a, 0.1)
-        st_ = open_annotation(workspace, s, people["ann1"], a)
-        save_annotation(workspace, s, people["ann1"], st_, submit=True)
-        with pytest.raises(StaleRevisionError, match="review the newest"):
-            review_label(s, people["rev"], old.id, decision="accept")
+    old = _save(workspace, people["ann1"], a, 0.1)
+    st_ = open_annotation(workspace, people["ann1"], a)
+    save_annotation(workspace, people["ann1"], st_, submit=True)
+    with pytest.raises(StaleRevisionError, match="review the newest"):
+        review_label(workspace, people["rev"], old.id, decision="accept")
 
 
 def test_model_labels_are_not_reviewed(workspace, people, catalog):
-    with workspace.session() as s, pytest.raises(IeaError, match="only expert annotations"):
-        review_label(s, people["rev"], catalog["model"][catalog["images"][0]], decision="accept")
+    with pytest.raises(IeaError, match="only expert annotations"):
+        review_label(workspace, people["rev"], catalog["model"][catalog["images"][0]], decision="accept")
 
 
 def test_expert_labels_spread_and_summary(workspace, people, catalog):
     a, b, c = catalog["images"]
     values = {("ann1", a): 0.2, ("ann2", a): -0.2, ("rev", a): 0.5, ("ann1", b): 0.1, ("ann2", b): 0.1}
-    with workspace.session() as s:
-        labels = {k: _save(workspace, s, people[k[0]], k[1], v) for k, v in values.items()}
-        _save(workspace, s, people["ann2"], c, 0.3, submit=False)  # work in progress: not an expert label
-        review_label(s, people["rev"], labels[("ann1", a)].id, decision="accept")
-        review_label(s, people["rev2"], labels[("ann2", b)].id, decision="reject", comment="too flat")
-        maps = expert_labels(workspace, s, a)
-        assert [lab.author_id for lab, _ in maps] == sorted(people[n].id for n in ("ann1", "ann2", "rev"))
-        got = {lab.author_id: float(m.mean()) for lab, m in maps}
-        for (name, image), v in values.items():
-            if image == a:
-                assert got[people[name].id] == pytest.approx(v, abs=1e-3)
-        assert expert_labels(workspace, s, c) == []
-        spread = expert_spread([m for _, m in maps])
-        np.testing.assert_allclose(spread, np.std([0.2, -0.2, 0.5]), atol=1e-3)
-        summary = {d["name"]: d for d in annotator_summary(workspace, s)}
+    labels = {k: _save(workspace, people[k[0]], k[1], v) for k, v in values.items()}
+    _save(workspace, people["ann2"], c, 0.3, submit=False)  # work in progress: not an expert label
+    review_label(workspace, people["rev"], labels[("ann1", a)].id, decision="accept")
+    review_label(workspace, people["rev2"], labels[("ann2", b)].id, decision="reject", comment="too flat")
+    maps = expert_labels(workspace, a)
+    assert [lab.author_id for lab, _ in maps] == sorted(people[n].id for n in ("ann1", "ann2", "rev"))
+    got = {lab.author_id: float(m.mean()) for lab, m in maps}
+    for (name, image), v in values.items():
+        if image == a:
+            assert got[people[name].id] == pytest.approx(v, abs=1e-3)
+    assert expert_labels(workspace, c) == []
+    spread = expert_spread([m for _, m in maps])
+    np.testing.assert_allclose(spread, np.std([0.2, -0.2, 0.5]), atol=1e-3)
+    summary = {d["name"]: d for d in annotator_summary(workspace)}
     f16 = lambda v: float(np.float16(v))  # noqa: E731 - maps are stored as float16
     assert summary["ann1"]["done"] == 2 and summary["ann1"]["accepted"] == 1 and summary["ann1"]["pending"] == 1
     assert summary["ann2"]["rejected"] == 1 and summary["ann2"]["done"] == 1 and summary["ann2"]["drafts"] == 1
@@ -139,14 +139,13 @@ def test_spread_validates():
 
 def test_summary_agreement_window(workspace, people, catalog):
     a, b, _ = catalog["images"]
-    with workspace.session() as s:
-        for image, (v1, v2) in ((a, (0.0, 0.4)), (b, (0.2, 0.2))):
-            _save(workspace, s, people["ann1"], image, v1)
-            _save(workspace, s, people["ann2"], image, v2)
-        full = {d["name"]: d for d in annotator_summary(workspace, s)}
-        newest = {d["name"]: d for d in annotator_summary(workspace, s, max_images=1)}
-        with pytest.raises(ValueError, match="max_images"):
-            annotator_summary(workspace, s, max_images=0)
+    for image, (v1, v2) in ((a, (0.0, 0.4)), (b, (0.2, 0.2))):
+        _save(workspace, people["ann1"], image, v1)
+        _save(workspace, people["ann2"], image, v2)
+    full = {d["name"]: d for d in annotator_summary(workspace)}
+    newest = {d["name"]: d for d in annotator_summary(workspace, max_images=1)}
+    with pytest.raises(ValueError, match="max_images"):
+        annotator_summary(workspace, max_images=0)
     assert full["ann1"]["compared"] == 2 and newest["ann1"]["compared"] == 1
     assert newest["ann1"]["agreement"] == pytest.approx(1.0)  # image b, labelled last: both said 0.2
     assert full["ann1"]["agreement"] == pytest.approx((1 - abs(0 - float(np.float16(0.4))) / 2 + 1) / 2, abs=1e-6)

@@ -14,10 +14,12 @@ from iea_data.core.residuals import label_stats
 from iea_data.store import Image, Label, User
 from iea_data.workflows.labels import chain_head, load_label_map, save_label, set_label_status
 
+from ..conftest import reader
+
 
 @pytest.fixture
 def image_and_users(workspace):
-    with workspace.session() as s, s.begin():
+    with reader(workspace) as s, s.begin():
         img = Image(name="x_N1.png", status="ok", width=64, height=48)
         alice = User(name="alice", role="annotator")
         bob = User(name="bob", role="annotator")
@@ -35,62 +37,58 @@ def _map(rng, value=None):
 def test_revisions_chain_and_never_overwrite(workspace, image_and_users, rng):
     image_id, alice, _ = image_and_users
     store = workspace.objects
-    with workspace.session() as s:
-        r1 = save_label(s, store, _map(rng, -0.25), image_id=image_id, kind="annotation", author_id=alice)
-        r2 = save_label(
-            s, store, _map(rng, 0.5), image_id=image_id, kind="annotation", author_id=alice, parent_id=r1.id
-        )
+    with workspace.unit() as uow:
+        r1 = save_label(uow, _map(rng, -0.25), image_id=image_id, kind="annotation", author_id=alice)
+        r2 = save_label(uow, _map(rng, 0.5), image_id=image_id, kind="annotation", author_id=alice, parent_id=r1.id)
     assert (r1.revision, r2.revision, r2.parent_id) == (1, 2, r1.id)
-    with workspace.session() as s:
-        first = s.get(Label, r1.id)
+    with workspace.unit() as uow:
+        first = uow.session.get(Label, r1.id)
         assert np.all(load_label_map(store, first) == -0.25)  # the old revision is intact
-        assert np.all(load_label_map(store, s.get(Label, r2.id)) == 0.5)
-        assert chain_head(s, image_id, f"user:{alice}").id == r2.id
+        assert np.all(load_label_map(store, uow.session.get(Label, r2.id)) == 0.5)
+        assert chain_head(uow, image_id, f"user:{alice}").id == r2.id
 
 
 def test_stale_save_is_refused_and_writes_nothing(workspace, image_and_users, rng):
     image_id, alice, _ = image_and_users
-    store = workspace.objects
-    with workspace.session() as s:
-        r1 = save_label(s, store, _map(rng), image_id=image_id, kind="annotation", author_id=alice)
-        save_label(s, store, _map(rng), image_id=image_id, kind="annotation", author_id=alice, parent_id=r1.id)
+    with workspace.unit() as uow:
+        r1 = save_label(uow, _map(rng), image_id=image_id, kind="annotation", author_id=alice)
+        save_label(uow, _map(rng), image_id=image_id, kind="annotation", author_id=alice, parent_id=r1.id)
         # a second tab still based on r1
         with pytest.raises(StaleRevisionError, match="reload the newest revision"):
-            save_label(s, store, _map(rng), image_id=image_id, kind="annotation", author_id=alice, parent_id=r1.id)
+            save_label(uow, _map(rng), image_id=image_id, kind="annotation", author_id=alice, parent_id=r1.id)
         with pytest.raises(StaleRevisionError):
-            save_label(s, store, _map(rng), image_id=image_id, kind="annotation", author_id=alice)
-        assert s.scalar(select(func.count()).select_from(Label)) == 2
+            save_label(uow, _map(rng), image_id=image_id, kind="annotation", author_id=alice)
+        assert uow.session.scalar(select(func.count()).select_from(Label)) == 2
 
 
 def test_two_experts_have_separate_chains(workspace, image_and_users, rng):
     image_id, alice, bob = image_and_users
     store = workspace.objects
-    with workspace.session() as s:
-        a = save_label(s, store, _map(rng, 0.1), image_id=image_id, kind="annotation", author_id=alice)
-        b = save_label(s, store, _map(rng, -0.1), image_id=image_id, kind="annotation", author_id=bob)
+    with workspace.unit() as uow:
+        a = save_label(uow, _map(rng, 0.1), image_id=image_id, kind="annotation", author_id=alice)
+        b = save_label(uow, _map(rng, -0.1), image_id=image_id, kind="annotation", author_id=bob)
     assert a.revision == b.revision == 1 and a.chain != b.chain
-    with workspace.session() as s:
+    with reader(workspace) as s:
         assert np.all(load_label_map(store, s.get(Label, a.id)) == np.float16(0.1))
         assert np.all(load_label_map(store, s.get(Label, b.id)) == np.float16(-0.1))
 
 
 def test_concurrent_saves_on_one_parent_let_exactly_one_win(workspace, image_and_users, rng):
     image_id, alice, _ = image_and_users
-    store = workspace.objects
-    with workspace.session() as s:
-        base = save_label(s, store, _map(rng), image_id=image_id, kind="annotation", author_id=alice)
+    with workspace.unit() as uow:
+        base = save_label(uow, _map(rng), image_id=image_id, kind="annotation", author_id=alice)
     outcomes: list[str] = []
     barrier = threading.Barrier(4)
 
     def attempt(i: int) -> None:
         m = _map(np.random.default_rng(i))
-        with workspace.session() as s:
-            barrier.wait()
-            try:
-                save_label(s, store, m, image_id=image_id, kind="annotation", author_id=alice, parent_id=base.id)
-                outcomes.append("saved")
-            except StaleRevisionError:
-                outcomes.append("stale")
+        barrier.wait()  # before the unit: on SQLite a unit holds the write lock from its start
+        try:
+            with workspace.unit() as uow:
+                save_label(uow, m, image_id=image_id, kind="annotation", author_id=alice, parent_id=base.id)
+            outcomes.append("saved")
+        except StaleRevisionError:
+            outcomes.append("stale")
 
     threads = [threading.Thread(target=attempt, args=(i,)) for i in range(4)]
     for t in threads:
@@ -98,16 +96,15 @@ def test_concurrent_saves_on_one_parent_let_exactly_one_win(workspace, image_and
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["saved", "stale", "stale", "stale"]
-    with workspace.session() as s:
+    with reader(workspace) as s:
         assert s.scalar(select(func.max(Label.revision))) == 2
 
 
 def test_model_provenance_is_recorded(workspace, image_and_users, rng):
     image_id, _, _ = image_and_users
-    with workspace.session() as s:
+    with workspace.unit() as uow:
         lab = save_label(
-            s,
-            workspace.objects,
+            uow,
             _map(rng),
             image_id=image_id,
             kind="model",
@@ -120,14 +117,14 @@ def test_model_provenance_is_recorded(workspace, image_and_users, rng):
 
 def test_map_validation_and_status(workspace, image_and_users, rng):
     image_id, alice, _ = image_and_users
-    with workspace.session() as s:
+    with workspace.unit() as uow:
         with pytest.raises(ValueError, match="residual"):
-            save_label(s, workspace.objects, np.full((4, 4), 1.5, np.float32), image_id=image_id, kind="refdiff")
-        lab = save_label(s, workspace.objects, _map(rng), image_id=image_id, kind="refdiff")
-        set_label_status(s, lab.id, "accepted")
-        assert s.get(Label, lab.id).status == "accepted"
+            save_label(uow, np.full((4, 4), 1.5, np.float32), image_id=image_id, kind="refdiff")
+        lab = save_label(uow, _map(rng), image_id=image_id, kind="refdiff")
+        set_label_status(uow, lab.id, "accepted")
+        assert uow.session.get(Label, lab.id).status == "accepted"
         with pytest.raises(ValueError, match="status must be one of"):
-            set_label_status(s, lab.id, "done")
+            set_label_status(uow, lab.id, "done")
 
 
 def test_label_stats_against_numpy(rng):

@@ -68,20 +68,18 @@ def annotate(ws, image_id: int, author_id: int, residual: np.ndarray, *, status:
     """Save an annotation revision (newest of the expert's chain) and set its status."""
     from iea_data.workflows.labels import chain_head, save_label, set_label_status
 
-    with ws.session() as s:
-        head = chain_head(s, image_id, f"user:{author_id}")
+    with ws.unit() as uow:
+        head = chain_head(uow, image_id, f"user:{author_id}")
         label = save_label(
-            s,
-            ws.objects,
+            uow,
             residual.astype(np.float32),
             image_id=image_id,
             kind="annotation",
             author_id=author_id,
             parent_id=head.id if head else None,
         )
-        set_label_status(s, label.id, status)
-        s.commit()  # the chain_head read opened a transaction: save_label then only made a savepoint
-        return label.id
+        set_label_status(uow, label.id, status)
+    return label.id
 
 
 def image_ids(ws) -> dict[str, int]:

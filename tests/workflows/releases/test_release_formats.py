@@ -110,3 +110,53 @@ def test_release_dataset_refuses_what_it_cannot_serve(all_formats, tmp_path):
         ReleaseDataset(root, "train", format="hf")
     with pytest.raises(ReleaseError, match="not a release"):
         ReleaseDataset(tmp_path, "train")
+
+
+@pytest.fixture
+def names_format(monkeypatch):
+    """A format of one class, registered for the test and removed after it (the manifest schema's list of
+    formats is widened for the test as a new schema version would)."""
+    from iea_data.workflows.releases import _formats
+    from iea_data.workflows.releases._schema import load_manifest_schema
+
+    items = load_manifest_schema()["properties"]["formats"]["items"]
+    monkeypatch.setitem(items, "enum", [*items["enum"], "names"])
+
+    @_formats.register_format
+    class NamesWriter:
+        name = "names"
+
+        def __init__(self):
+            self.left_out: list[tuple[str, str]] = []
+            self.lines: list[str] = []
+
+        @classmethod
+        def check(cls) -> None:
+            return None
+
+        def open(self, flog, options) -> None:
+            self.flog = flog
+
+        def add(self, item) -> None:
+            self.lines.append(f"{item.sample.split}\t{item.sample.name}\t{item.residual is not None}")
+
+        def close(self) -> list[str]:
+            self.flog.write("names/names.tsv", ("\n".join(self.lines) + "\n").encode())
+            return self.flog.paths_under("names/")
+
+    yield NamesWriter
+    _formats.FORMATS._items.pop("names")
+    _formats._ORDER.remove("names")
+
+
+def test_a_format_is_one_registered_class(demo_ws, names_format):
+    from iea_data.workflows.releases import FORMATS, read_manifest
+    from iea_data.workflows.releases._formats import list_formats
+
+    assert list_formats()[:4] == ["native", "official", "webdataset", "hf"] and "names" in FORMATS
+    rep = build_release(demo_ws, "n", "1.0.0", labels="refdiff", ratios=(0.5, 0.5), formats=("names",), card=False)
+    root = demo_ws.releases_dir / "n" / "1.0.0"
+    lines = (root / "names" / "names.tsv").read_text().splitlines()
+    assert len(lines) == sum(rep.counts.values()) and all(line.endswith("\tTrue") for line in lines)
+    assert "names/names.tsv" in {f["path"] for f in read_manifest(root)["files"]}
+    assert verify_release(root).ok

@@ -264,7 +264,7 @@ def test_a_name_is_accepted_only_when_every_character_is_allowed(demo_ws, name, 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.one_of(st.text(max_size=20), st.tuples(*[st.integers(0, 10**6)] * 3).map(lambda t: "%d.%d.%d" % t)),
+    st.one_of(st.text(max_size=20), st.tuples(*[st.integers(0, 10**6)] * 3).map(lambda t: "{}.{}.{}".format(*t))),
     st.sampled_from(["", "\n", "\x00", " "]),
 )
 def test_a_version_parses_only_when_it_is_exactly_three_plain_numbers(version, tail):

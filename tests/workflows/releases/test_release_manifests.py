@@ -17,10 +17,8 @@ def test_released_splits_round_trip_through_an_official_release(sqlite_workspace
     train = shared_path("reference", "iea40k-manifests", "train_256_2ev.csv")
     valid = shared_path("reference", "iea40k-manifests", "valid_256_2ev.csv")
     ws = sqlite_workspace
-    with ws.session() as s:
-        import_manifest(s, train, split="train_256_2ev")
-    with ws.session() as s:
-        import_manifest(s, valid, split="valid_256_2ev")
+    import_manifest(ws, train, split="train_256_2ev")
+    import_manifest(ws, valid, split="valid_256_2ev")
     t = time.perf_counter()
     rep = build_release(
         ws,
@@ -56,8 +54,7 @@ def test_released_splits_round_trip_through_an_official_release(sqlite_workspace
 def test_splits_that_share_scenes_are_refused(sqlite_workspace):
     sub = shared_path("reference", "iea40k-manifests", "valid_256_2ev.csv")
     ws = sqlite_workspace
-    with ws.session() as s:
-        import_manifest(s, sub, split="valid_256_2ev")
+    import_manifest(ws, sub, split="valid_256_2ev")
     # a second split holding ten of the same rows: same images, same scenes
     from sqlalchemy import select
 

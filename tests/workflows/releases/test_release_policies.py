@@ -27,12 +27,10 @@ def _released_map(ws, release: str, name: str = NAME):
 
 
 def _model_label(ws, image_id: int, value: float, shape, *, status: str = "draft") -> int:
-    with ws.session() as s:
-        head = chain_head(s, image_id, "model:pieanet")
-        s.rollback()
+    with ws.unit() as uow:
+        head = chain_head(uow, image_id, "model:pieanet")
         lab = save_label(
-            s,
-            ws.objects,
+            uow,
             np.full(shape, value, np.float32),
             image_id=image_id,
             kind="model",
@@ -53,9 +51,8 @@ def test_each_policy_takes_its_newest_usable_revision(demo_ws):
     _model_label(ws, iid, 0.25, shape)
     _model_label(ws, iid, -0.75, shape, status="rejected")
     # accepted: the refdiff accepted first, then an expert's annotation accepted later -> the annotation
-    with ws.session() as s:
-        set_label_status(s, refdiff.id, "accepted")
-        s.commit()
+    with ws.unit() as uow:
+        set_label_status(uow, refdiff.id, "accepted")
     expert = add_expert(ws, "ann")
     annotate(ws, iid, expert, np.full(shape, 0.5, np.float32))
     for policy in ("prelabel", "accepted", "refdiff"):

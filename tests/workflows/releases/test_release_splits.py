@@ -57,16 +57,16 @@ def test_no_scene_crosses_splits_over_random_catalogs(sqlite_workspace, rows, se
                     s.add(Score(image_id=img.id, value=score, source="test"))
 
     def plan():
-        with ws.session() as s:
+        with ws.unit() as uow:
             g = gather(
-                s, labels="refdiff", splits_from=None, ratios=ratios, seed=seed, stratify=stratify, min_experts=1
+                uow, labels="refdiff", splits_from=None, ratios=ratios, seed=seed, stratify=stratify, min_experts=1
             )
-        return [(smp.name, smp.scene, smp.split) for smp in g["samples"]]
+        return [(smp.name, smp.scene, smp.split) for smp in g.samples]
 
     out = plan()
     assert sorted(n for n, _, _ in out) == sorted(f"img{i}.png" for i in range(len(rows)))  # every image exactly once
     split_of_scene = {}
-    for name, scene, split in out:
+    for _name, scene, split in out:
         if scene is not None:
             assert split_of_scene.setdefault(scene, split) == split, (
                 f"scene {scene} in {split_of_scene[scene]} and {split}"

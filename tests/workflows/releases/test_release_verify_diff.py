@@ -78,12 +78,11 @@ def test_diff_lists_moves_and_label_changes_with_mean_abs_delta(built):
     name = "coffee_+1EV.png"
     from iea_data.workflows.labels import chain_head, load_label_map, save_label
 
-    with ws.session() as s:
-        head = chain_head(s, ids[name], "refdiff")
+    with ws.unit() as uow:
+        head = chain_head(uow, ids[name], "refdiff")
         old = load_label_map(ws.objects, head)
         new = np.clip(old + 0.25, -1, 1).astype(np.float32)
-        save_label(s, ws.objects, new, image_id=ids[name], kind="refdiff", parent_id=head.id)
-        s.commit()
+        save_label(uow, new, image_id=ids[name], kind="refdiff", parent_id=head.id)
     build_release(ws, "v", "1.1.0", labels="refdiff", ratios=(0.5, 0.5), seed=1)
     d = diff_releases("v@1.0.0", "v@1.1.0", workspace=ws)
     a = {r["name"]: r["split"] for r in pq.read_table(root / "native" / "images.parquet").to_pylist()}

@@ -29,6 +29,8 @@ from iea_data.workflows.labels import (
 )
 from iea_data.workflows.targets import apply_target, open_target, save_target
 
+from ..conftest import reader, reader_unit
+
 
 @pytest.fixture
 def bracket(workspace, tmp_path, rng):
@@ -44,7 +46,7 @@ def bracket(workspace, tmp_path, rng):
     ingest(workspace, [folder], workers=1)
     report = prelabel_refdiff(workspace)
     assert report.n_saved == 2 and not report.errors
-    with workspace.session() as s:
+    with reader(workspace) as s:
         rows = {name: (i, sc) for i, name, sc in s.execute(select(Image.id, Image.name, Image.scene_id))}
     return {
         "folder": folder,
@@ -65,30 +67,30 @@ def _expected_refdiff(folder, variant_name, ev_map):
 def test_target_save_recomputes_refdiff_and_rebases(workspace, people, bracket):
     ws, dark, bright = workspace, bracket["dark"], bracket["bright"]
     ann1, ann2, rev = people["ann1"], people["ann2"], people["rev"]
-    with ws.session() as s:
-        old_base = chain_head(s, dark, "refdiff")
+    with reader_unit(ws) as uow:
+        old_base = chain_head(uow, dark, "refdiff")
         # ann1 paints over the reference difference and submits; a reviewer accepts
-        st1 = open_annotation(ws, s, ann1, dark, base="refdiff")
+        st1 = open_annotation(ws, ann1, dark, base="refdiff")
         st1.correction[10:20, 10:30] = 0.3
         st1.strokes = [{"mode": "add"}]
-        old1 = save_annotation(ws, s, ann1, st1, submit=True)
-        review_label(s, rev, old1.id, decision="accept")
+        old1 = save_annotation(ws, ann1, st1, submit=True)
+        review_label(ws, rev, old1.id, decision="accept")
         # ann2 paints over zero: a target change does not touch it
-        st2 = open_annotation(ws, s, ann2, dark, base="zero")
+        st2 = open_annotation(ws, ann2, dark, base="zero")
         st2.correction[:] = -0.2
-        old2 = save_annotation(ws, s, ann2, st2, submit=True)
+        old2 = save_annotation(ws, ann2, st2, submit=True)
         # ann1 has an unsaved draft over the refdiff of the other variant
-        d = open_annotation(ws, s, ann1, bright, base="refdiff")
+        d = open_annotation(ws, ann1, bright, base="refdiff")
         d.correction[0, 0] = 0.1
-        save_draft(ws, s, ann1, d)
+        save_draft(ws, ann1, d)
 
-        target = open_target(ws, s, rev, bracket["scene_id"])
+        target = open_target(ws, rev, bracket["scene_id"])
         assert target.parent_id is None and target.reference_image_id == bracket["ref"]
         assert target.ev_map.shape == (48, 64) and not target.ev_map.any()
         target.ev_map[:, 32:] = 1.0  # the right half of the ideal one stop brighter
         target.strokes = [{"mode": "add", "ev": 1.0}]
         done = []
-        report = save_target(ws, s, rev, target, progress=lambda i, n: done.append((i, n)))
+        report = save_target(ws, rev, target, progress=lambda i, n: done.append((i, n)))
     assert (report.revision, report.n_variants, report.n_refdiff, report.n_rebased, report.n_drafts_moved) == (
         1,
         2,
@@ -97,11 +99,11 @@ def test_target_save_recomputes_refdiff_and_rebases(workspace, people, bracket):
         1,
     )
     assert not report.errors and done[-1] == (2, 2)
-    with ws.session() as s:
-        t = s.get(Target, report.target_id)
+    with reader_unit(ws) as uow:
+        t = uow.session.get(Target, report.target_id)
         assert (t.author_id, t.status, t.parent_id, t.base_image_id) == (rev.id, "accepted", None, bracket["ref"])
         np.testing.assert_array_equal(ws.objects.get_array(t.ev_map_object), target.ev_map)
-        new_base = chain_head(s, dark, "refdiff")
+        new_base = chain_head(uow, dark, "refdiff")
         assert new_base.revision == old_base.revision + 1 and new_base.target_id == t.id
         got = load_label_map(ws.objects, new_base)
         expect = _expected_refdiff(bracket["folder"], "t_-1EV.png", target.ev_map)
@@ -110,81 +112,81 @@ def test_target_save_recomputes_refdiff_and_rebases(workspace, people, bracket):
         assert got[:, 40:].mean() < before[:, 40:].mean() - 0.05  # brighter ideal: the variant is further too dark
         np.testing.assert_allclose(got[:, :24], before[:, :24], atol=2e-3)  # EV 0 half unchanged
         # ann1's chain: a new revision, same correction over the new base, back in review
-        head1 = chain_head(s, dark, f"user:{ann1.id}")
+        head1 = chain_head(uow, dark, f"user:{ann1.id}")
         assert (head1.revision, head1.parent_id, head1.base_id, head1.status) == (2, old1.id, new_base.id, "submitted")
         params = json.loads(head1.params)
         assert params["rebased_from"] == old1.id and params["needs_review"] and params["rebased_target_id"] == t.id
         np.testing.assert_array_equal(ws.objects.get_array(head1.correction_object), st1.correction)
         np.testing.assert_allclose(load_label_map(ws.objects, head1), np.clip(got + st1.correction, -1, 1), atol=2e-3)
         assert head1.strokes_object == old1.strokes_object
-        assert s.get(Label, old1.id).status == "accepted"  # the old revision is untouched
+        assert uow.session.get(Label, old1.id).status == "accepted"  # the old revision is untouched
         # ann2's zero-based chain was not rebased
-        assert chain_head(s, dark, f"user:{ann2.id}").id == old2.id
+        assert chain_head(uow, dark, f"user:{ann2.id}").id == old2.id
         # the review queue flags the rebased label
-        flagged = {x.label_id: x.rebased for x in review_queue(s, people["rev2"])}
+        flagged = {x.label_id: x.rebased for x in review_queue(ws, people["rev2"])}
         assert flagged[head1.id] is True and flagged[old2.id] is False
         # the draft follows the new base
-        draft = s.scalar(select(Draft).where(Draft.user_id == ann1.id, Draft.image_id == bright))
-        assert draft.base_label_id == chain_head(s, bright, "refdiff").id
-        resumed = open_annotation(ws, s, ann1, bright)
+        draft = uow.session.scalar(select(Draft).where(Draft.user_id == ann1.id, Draft.image_id == bright))
+        assert draft.base_label_id == chain_head(uow, bright, "refdiff").id
+        resumed = open_annotation(ws, ann1, bright)
         assert resumed.from_draft and resumed.correction[0, 0] == np.float32(0.1)
-        np.testing.assert_array_equal(resumed.base, load_label_map(ws.objects, chain_head(s, bright, "refdiff")))
+        np.testing.assert_array_equal(resumed.base, load_label_map(ws.objects, chain_head(uow, bright, "refdiff")))
         # and the rebased revision opens with the new base
-        reopened = open_annotation(ws, s, ann1, dark)
+        reopened = open_annotation(ws, ann1, dark)
         assert reopened.parent_id == head1.id and reopened.base_label_id == new_base.id
 
 
 def test_target_revisions_stale_and_roles(workspace, people, bracket):
     ws = workspace
-    with ws.session() as s:
-        tab1 = open_target(ws, s, people["rev"], bracket["scene_id"])
-        tab2 = open_target(ws, s, people["admin"], bracket["scene_id"])
+    with reader(ws) as s:
+        tab1 = open_target(ws, people["rev"], bracket["scene_id"])
+        tab2 = open_target(ws, people["admin"], bracket["scene_id"])
         # annotators may look but not paint
-        annot = open_target(ws, s, people["ann1"], bracket["scene_id"])
+        annot = open_target(ws, people["ann1"], bracket["scene_id"])
         annot.ev_map[:] = 0.5
         with pytest.raises(PermissionDeniedError, match="paint target"):
-            save_target(ws, s, people["ann1"], annot)
+            save_target(ws, people["ann1"], annot)
         tab1.ev_map[:] = 0.5
-        first = save_target(ws, s, people["rev"], tab1)
+        first = save_target(ws, people["rev"], tab1)
         tab2.ev_map[:] = -0.5
         with pytest.raises(StaleRevisionError, match="reopen the newest target"):
-            save_target(ws, s, people["admin"], tab2)
+            save_target(ws, people["admin"], tab2)
         assert s.scalar(select(func.count()).select_from(Target)) == 1
-        again = open_target(ws, s, people["admin"], bracket["scene_id"])
+        again = open_target(ws, people["admin"], bracket["scene_id"])
         assert again.parent_id == first.target_id and np.all(again.ev_map == 0.5)
         again.ev_map[:] = -0.5
-        second = save_target(ws, s, people["admin"], again)
+        second = save_target(ws, people["admin"], again)
         assert second.revision == 2
         assert s.get(Target, second.target_id).parent_id == first.target_id
         # nothing is overwritten: the first EV map is still there
         assert np.all(ws.objects.get_array(s.get(Target, first.target_id).ev_map_object) == 0.5)
-        bad = open_target(ws, s, people["admin"], bracket["scene_id"])
+        bad = open_target(ws, people["admin"], bracket["scene_id"])
         bad.ev_map = np.full_like(bad.ev_map, 11.0)
         with pytest.raises(ValueError, match="stops"):
-            save_target(ws, s, people["admin"], bad)
+            save_target(ws, people["admin"], bad)
 
 
 def test_one_unreadable_variant_does_not_stop_the_others_and_a_rerun_does_the_rest(workspace, people, bracket):
     path = bracket["folder"] / "t_+1EV.png"
     kept = path.read_bytes()
     os.remove(path)
-    with workspace.session() as s:
-        st_ = open_target(workspace, s, people["rev"], bracket["scene_id"])
+    with reader_unit(workspace) as uow:
+        st_ = open_target(workspace, people["rev"], bracket["scene_id"])
         st_.ev_map[:] = 0.25
-        report = save_target(workspace, s, people["rev"], st_)
+        report = save_target(workspace, people["rev"], st_)
         assert report.n_refdiff == 1 and [name for name, _ in report.errors] == ["t_+1EV.png"]
-        assert chain_head(s, bracket["dark"], "refdiff").target_id == report.target_id
-        assert chain_head(s, bracket["bright"], "refdiff").target_id is None
+        assert chain_head(uow, bracket["dark"], "refdiff").target_id == report.target_id
+        assert chain_head(uow, bracket["bright"], "refdiff").target_id is None
         path.write_bytes(kept)
         with pytest.raises(PermissionDeniedError):
-            apply_target(workspace, s, people["ann1"], bracket["scene_id"])
-        again = apply_target(workspace, s, people["rev"], bracket["scene_id"])
+            apply_target(workspace, people["ann1"], bracket["scene_id"])
+        again = apply_target(workspace, people["rev"], bracket["scene_id"])
         assert (again.target_id, again.n_skipped, again.n_refdiff, again.errors) == (report.target_id, 1, 1, [])
-        head = chain_head(s, bracket["bright"], "refdiff")
+        head = chain_head(uow, bracket["bright"], "refdiff")
         assert head.target_id == report.target_id
         expect = _expected_refdiff(bracket["folder"], "t_+1EV.png", st_.ev_map)
         np.testing.assert_allclose(load_label_map(workspace.objects, head), expect, atol=2e-3)
-        assert apply_target(workspace, s, people["rev"], bracket["scene_id"]).n_skipped == 2  # nothing left to do
+        assert apply_target(workspace, people["rev"], bracket["scene_id"]).n_skipped == 2  # nothing left to do
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,4 +1,6 @@
-"""Training: losses logged, checkpoints whole, resume (after an exception or kill -9) equals an uninterrupted run; DDP smoke."""
+"""Training: losses logged, checkpoints whole, resume (after an exception or kill -9) equals an uninterrupted run.
+
+Also a DDP smoke test."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from iea_data.workflows.users import (
 )
 from pipelines.cli_users import strip_line_ending
 
-from ..conftest import PASSWORD
+from ..conftest import PASSWORD, reader
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 ATTACKER, OWNER, OTHER = "198.51.100.66", "203.0.113.10", "192.0.2.20"
@@ -72,35 +72,51 @@ def n_rows(s) -> int:
 
 
 def test_spray_of_distinct_names_from_one_address_is_throttled_without_argon2(workspace, people, argon2_calls):
-    with workspace.session() as s:
+    with reader(workspace) as s:
         for k in range(5):
             with pytest.raises(AuthError, match="wrong user name or password"):
                 authenticate(
-                    s, f"spray{k}", "guess guess guess", address=ATTACKER, max_failures_per_address=5, now=T0 + sec(k)
+                    workspace,
+                    f"spray{k}",
+                    "guess guess guess",
+                    address=ATTACKER,
+                    max_failures_per_address=5,
+                    now=T0 + sec(k),
                 )
         assert len(argon2_calls) == 5
         rows = n_rows(s)
         for k in range(5, 40):
             with pytest.raises(AuthError, match=r"too many failed sign-ins from this address; wait 30 s and try again"):
                 authenticate(
-                    s, f"spray{k}", "guess guess guess", address=ATTACKER, max_failures_per_address=5, now=T0 + sec(4)
+                    workspace,
+                    f"spray{k}",
+                    "guess guess guess",
+                    address=ATTACKER,
+                    max_failures_per_address=5,
+                    now=T0 + sec(4),
                 )
         assert len(argon2_calls) == 5  # throttled attempts cost no password check ...
         assert n_rows(s) == rows  # ... and add no rows
         # the right password from that address is refused too: the lock hurts the address, not the account
         with pytest.raises(AuthError, match="from this address"):
-            authenticate(s, "ann1", PASSWORD, address=ATTACKER, max_failures_per_address=5, now=T0 + sec(6))
+            authenticate(workspace, "ann1", PASSWORD, address=ATTACKER, max_failures_per_address=5, now=T0 + sec(6))
         # everyone else is unaffected
         assert (
-            authenticate(s, "ann1", PASSWORD, address=OWNER, max_failures_per_address=5, now=T0 + sec(6)).name == "ann1"
+            authenticate(workspace, "ann1", PASSWORD, address=OWNER, max_failures_per_address=5, now=T0 + sec(6)).name
+            == "ann1"
         )
         # after the lock the address may try again; the next failure doubles its lock
         with pytest.raises(AuthError, match="wrong user name"):
             authenticate(
-                s, "spray99", "guess guess guess", address=ATTACKER, max_failures_per_address=5, now=T0 + sec(36)
+                workspace,
+                "spray99",
+                "guess guess guess",
+                address=ATTACKER,
+                max_failures_per_address=5,
+                now=T0 + sec(36),
             )
         with pytest.raises(AuthError, match="wait 60 s"):
-            authenticate(s, "spray100", "x", address=ATTACKER, max_failures_per_address=5, now=T0 + sec(36))
+            authenticate(workspace, "spray100", "x", address=ATTACKER, max_failures_per_address=5, now=T0 + sec(36))
 
 
 def test_concurrent_attempts_cannot_exceed_the_address_limit(workspace, people, argon2_calls):
@@ -110,12 +126,11 @@ def test_concurrent_attempts_cannot_exceed_the_address_limit(workspace, people, 
     outcomes = []
 
     def attempt(k):
-        with workspace.session() as s:
-            barrier.wait()
-            try:
-                authenticate(s, f"c{k}", "guess guess guess", address=ATTACKER, max_failures_per_address=3, now=T0)
-            except AuthError as exc:
-                outcomes.append(str(exc))
+        barrier.wait()
+        try:
+            authenticate(workspace, f"c{k}", "guess guess guess", address=ATTACKER, max_failures_per_address=3, now=T0)
+        except AuthError as exc:
+            outcomes.append(str(exc))
 
     threads = [threading.Thread(target=attempt, args=(k,)) for k in range(8)]
     for t in threads:
@@ -128,31 +143,34 @@ def test_concurrent_attempts_cannot_exceed_the_address_limit(workspace, people, 
 
 
 def test_global_limit_refuses_new_failures_but_known_owners_sign_in(workspace, people, argon2_calls):
-    with workspace.session() as s:
-        assert authenticate(s, "ann1", PASSWORD, address=OWNER, now=T0).name == "ann1"  # OWNER is now known for ann1
-        for k in range(4):
-            with pytest.raises(AuthError, match="wrong user name"):
-                authenticate(s, f"x{k}", "guess guess guess", address=f"10.0.0.{k}", max_failures_global=4, now=T0)
-        checks = len(argon2_calls)
-        for k in range(4, 10):
-            with pytest.raises(AuthError, match=r"too many failed sign-ins on this server right now; wait 60 s"):
-                authenticate(s, f"x{k}", "guess guess guess", address=f"10.0.0.{k}", max_failures_global=4, now=T0)
-        with pytest.raises(AuthError, match="on this server"):  # a new address for ann1 waits too
-            authenticate(s, "ann1", PASSWORD, address=OTHER, max_failures_global=4, now=T0 + sec(1))
-        assert len(argon2_calls) == checks
-        assert authenticate(s, "ann1", PASSWORD, address=OWNER, max_failures_global=4, now=T0 + sec(1)).name == "ann1"
-        # the window ends: everyone is checked again
-        t = T0 + sec(GLOBAL_WINDOW_SECONDS + 1)
-        assert authenticate(s, "ann2", PASSWORD, address=OTHER, max_failures_global=4, now=t).name == "ann2"
+    assert (
+        authenticate(workspace, "ann1", PASSWORD, address=OWNER, now=T0).name == "ann1"
+    )  # OWNER is now known for ann1
+    for k in range(4):
+        with pytest.raises(AuthError, match="wrong user name"):
+            authenticate(workspace, f"x{k}", "guess guess guess", address=f"10.0.0.{k}", max_failures_global=4, now=T0)
+    checks = len(argon2_calls)
+    for k in range(4, 10):
+        with pytest.raises(AuthError, match=r"too many failed sign-ins on this server right now; wait 60 s"):
+            authenticate(workspace, f"x{k}", "guess guess guess", address=f"10.0.0.{k}", max_failures_global=4, now=T0)
+    with pytest.raises(AuthError, match="on this server"):  # a new address for ann1 waits too
+        authenticate(workspace, "ann1", PASSWORD, address=OTHER, max_failures_global=4, now=T0 + sec(1))
+    assert len(argon2_calls) == checks
+    assert (
+        authenticate(workspace, "ann1", PASSWORD, address=OWNER, max_failures_global=4, now=T0 + sec(1)).name == "ann1"
+    )
+    # the window ends: everyone is checked again
+    t = T0 + sec(GLOBAL_WINDOW_SECONDS + 1)
+    assert authenticate(workspace, "ann2", PASSWORD, address=OTHER, max_failures_global=4, now=t).name == "ann2"
 
 
-def _lock_name(s, name, address, *, failures, max_failures=2, start=T0):
+def _lock_name(ws, name, address, *, failures, max_failures=2, start=T0):
     """Fail ``failures`` times for ``name`` from ``address``, waiting out each lock as a patient attacker
     would; returns the time of the last failure (the name is locked then)."""
     t, done = start, 0
     while done < failures:
         try:
-            authenticate(s, name, "not the password", address=address, max_failures=max_failures, now=t)
+            authenticate(ws, name, "not the password", address=address, max_failures=max_failures, now=t)
         except AuthError as exc:
             if "try again in" in str(exc):
                 t += sec(int(str(exc).split("try again in ")[1].split(" s")[0]))
@@ -163,45 +181,52 @@ def _lock_name(s, name, address, *, failures, max_failures=2, start=T0):
 
 
 def test_owner_is_not_locked_out_by_someone_who_knows_the_name(workspace, people):
-    with workspace.session() as s:
-        assert authenticate(s, "ann1", PASSWORD, address=OWNER, max_failures=2, now=T0).name == "ann1"
-        t = _lock_name(s, "ann1", "198.51.100.1", failures=12, start=T0 + sec(1))
-        assert failed_logins(s, "ann1", now=t) == 12
-        # the backoff is capped: never more than THROTTLE_MAX_SECONDS, however many failures
-        with pytest.raises(AuthError, match=rf"try again in {int(THROTTLE_MAX_SECONDS)} s"):
-            authenticate(s, "ann1", PASSWORD, address="198.51.100.1", max_failures=2, now=t)
-        # while it lasts, the owner signs in at once from an address that signed in as ann1 before ...
-        assert authenticate(s, "ann1", PASSWORD, address=OWNER, max_failures=2, now=t + sec(1)).name == "ann1"
-        assert failed_logins(s, "ann1", now=t + sec(1)) == 0
-        # ... or from any address without recent failures
-        t = _lock_name(s, "ann1", "198.51.100.2", failures=12, start=t + sec(2))
-        assert authenticate(s, "ann1", PASSWORD, address="192.0.2.99", max_failures=2, now=t + sec(1)).name == "ann1"
-        # an address that failed recently waits out the capped backoff, then signs in
-        t = _lock_name(s, "ann1", "198.51.100.3", failures=12, start=t + sec(2))
-        with pytest.raises(AuthError, match="wrong user name"):
-            authenticate(s, "ann1", "typo typo typo", address=OTHER, max_failures=2, now=t)
-        with pytest.raises(AuthError, match=rf"try again in {int(THROTTLE_MAX_SECONDS)} s"):
-            authenticate(s, "ann1", PASSWORD, address=OTHER, max_failures=2, now=t + sec(0.5))
-        later = t + sec(THROTTLE_MAX_SECONDS + 1)
-        assert authenticate(s, "ann1", PASSWORD, address=OTHER, max_failures=2, now=later).name == "ann1"
+    assert authenticate(workspace, "ann1", PASSWORD, address=OWNER, max_failures=2, now=T0).name == "ann1"
+    t = _lock_name(workspace, "ann1", "198.51.100.1", failures=12, start=T0 + sec(1))
+    assert failed_logins(workspace, "ann1", now=t) == 12
+    # the backoff is capped: never more than THROTTLE_MAX_SECONDS, however many failures
+    with pytest.raises(AuthError, match=rf"try again in {int(THROTTLE_MAX_SECONDS)} s"):
+        authenticate(workspace, "ann1", PASSWORD, address="198.51.100.1", max_failures=2, now=t)
+    # while it lasts, the owner signs in at once from an address that signed in as ann1 before ...
+    assert authenticate(workspace, "ann1", PASSWORD, address=OWNER, max_failures=2, now=t + sec(1)).name == "ann1"
+    assert failed_logins(workspace, "ann1", now=t + sec(1)) == 0
+    # ... or from any address without recent failures
+    t = _lock_name(workspace, "ann1", "198.51.100.2", failures=12, start=t + sec(2))
+    assert (
+        authenticate(workspace, "ann1", PASSWORD, address="192.0.2.99", max_failures=2, now=t + sec(1)).name == "ann1"
+    )
+    # an address that failed recently waits out the capped backoff, then signs in
+    t = _lock_name(workspace, "ann1", "198.51.100.3", failures=12, start=t + sec(2))
+    with pytest.raises(AuthError, match="wrong user name"):
+        authenticate(workspace, "ann1", "typo typo typo", address=OTHER, max_failures=2, now=t)
+    with pytest.raises(AuthError, match=rf"try again in {int(THROTTLE_MAX_SECONDS)} s"):
+        authenticate(workspace, "ann1", PASSWORD, address=OTHER, max_failures=2, now=t + sec(0.5))
+    later = t + sec(THROTTLE_MAX_SECONDS + 1)
+    assert authenticate(workspace, "ann1", PASSWORD, address=OTHER, max_failures=2, now=later).name == "ann1"
 
 
 def test_throttle_rows_are_pruned_and_hold_no_typed_text(workspace, people):
-    with workspace.session() as s:
+    with reader(workspace) as s:
         for k in range(30):
             with pytest.raises(AuthError):
-                authenticate(s, f"typed-secret-{k}", "guess guess guess", address=f"10.1.0.{k}", now=T0 + sec(k))
+                authenticate(
+                    workspace, f"typed-secret-{k}", "guess guess guess", address=f"10.1.0.{k}", now=T0 + sec(k)
+                )
         assert n_rows(s) >= 60  # a name and an address row per attempt, and the server's
         keys = list(s.scalars(select(LoginThrottle.name)))
         assert not any("typed-secret" in k or "10.1.0" in k for k in keys)
         with pytest.raises(AuthError):
-            authenticate(s, "late", "guess guess guess", address=OTHER, now=T0 + sec(30 + THROTTLE_WINDOW_SECONDS))
+            authenticate(
+                workspace, "late", "guess guess guess", address=OTHER, now=T0 + sec(30 + THROTTLE_WINDOW_SECONDS)
+            )
         assert n_rows(s) <= 3  # only the last attempt's name and address, and the server window
         # legacy rows keyed by the name in clear are pruned too
         s.add(LoginThrottle(name="old-style-name", failures=3, last_failure_at=T0))
         s.commit()
         with pytest.raises(AuthError):
-            authenticate(s, "later", "guess guess guess", address=OTHER, now=T0 + sec(31 + THROTTLE_WINDOW_SECONDS))
+            authenticate(
+                workspace, "later", "guess guess guess", address=OTHER, now=T0 + sec(31 + THROTTLE_WINDOW_SECONDS)
+            )
         assert s.scalar(select(LoginThrottle).where(LoginThrottle.name == "old-style-name")) is None
 
 
@@ -269,52 +294,52 @@ def test_common_passwords_are_refused_in_any_case(data):
 
 
 def test_policy_applies_to_add_user_and_set_password(workspace, people):
-    with workspace.session() as s:
+    with reader(workspace) as s:
         for bad, message in (
             ("Password1234", "common passwords"),
             ("ann3-is-great!", "user name"),
             ("elevenchars", "12"),
         ):
             with pytest.raises(IeaError, match=message):
-                add_user(s, "ann3", role="annotator", password=bad)
+                add_user(workspace, "ann3", role="annotator", password=bad)
         with pytest.raises(IeaError, match="common passwords"):
-            set_password(s, "ann1", "qwertyuiop123")
+            set_password(workspace, "ann1", "qwertyuiop123")
         with pytest.raises(IeaError, match="user name"):
-            set_password(s, "ann1", "my name is ANN1 ok", by=people["ann1"])
+            set_password(workspace, "ann1", "my name is ANN1 ok", by=people["ann1"])
         assert s.scalar(select(func.count()).select_from(User).where(User.name == "ann3")) == 0
-        assert authenticate(s, "ann1", PASSWORD).name == "ann1"  # unchanged
-        add_user(s, "ann3", role="annotator", password="otter lamp quietly")
+        assert authenticate(workspace, "ann1", PASSWORD).name == "ann1"  # unchanged
+        add_user(workspace, "ann3", role="annotator", password="otter lamp quietly")
         # the demo passwords are refused outside a demo workspace
         with pytest.raises(IeaError):
-            add_user(s, "admin9", role="admin", password="admin-demo")
+            add_user(workspace, "admin9", role="admin", password="admin-demo")
 
 
 # --- demo accounts ----------------------------------------------------------------------------------------
 
 
 def test_demo_accounts_only_in_a_workspace_made_by_iea_demo(workspace):
-    with workspace.session() as s:
-        assert not is_demo_workspace(s)
+    with reader(workspace) as s:
+        assert not is_demo_workspace(workspace)
         with pytest.raises(IeaError, match="only for a workspace made by `iea demo`"):
-            seed_demo_users(s)
+            seed_demo_users(workspace)
         s.add(IngestRun(kind="demo", status="done"))
         s.commit()
-        assert is_demo_workspace(s)
+        assert is_demo_workspace(workspace)
         s.add(IngestRun(kind="ingest", status="done"))  # real photos ingested too
         s.commit()
-        assert not is_demo_workspace(s)
+        assert not is_demo_workspace(workspace)
         with pytest.raises(IeaError, match="iea users add"):
-            seed_demo_users(s)
+            seed_demo_users(workspace)
         assert s.scalar(select(func.count()).select_from(User)) == 0
 
 
 def test_demo_passwords_work_in_a_demo_workspace(workspace):
-    with workspace.session() as s:
+    with reader(workspace) as s:
         s.add(IngestRun(kind="demo", status="done"))
         s.commit()
-        seed_demo_users(s)
+        seed_demo_users(workspace)
         for name, (role, password) in DEMO_USERS.items():
-            assert authenticate(s, name, password, address=OWNER).role == role
+            assert authenticate(workspace, name, password, address=OWNER).role == role
 
 
 # --- --password-stdin and the CLI -------------------------------------------------------------------------
@@ -355,10 +380,11 @@ def test_cli_password_stdin_policy_and_demo_refusal(tmp_path):
     from iea_data.store import dispose_engines
     from iea_data.store.workspace import Workspace
 
-    with Workspace.open(ws_dir).session() as s:
-        assert authenticate(s, "alice", "a-long-secret-pw").name == "alice"
+    opened = Workspace.open(ws_dir)
+    with reader(opened) as s:
+        assert authenticate(opened, "alice", "a-long-secret-pw").name == "alice"
         with pytest.raises(AuthError):
-            authenticate(s, "alice", "a-long-secret-pw\r")
+            authenticate(opened, "alice", "a-long-secret-pw\r")
         assert [u for u in s.scalars(select(User.name))] == ["alice"]  # no demo accounts added
     dispose_engines()
 
@@ -369,21 +395,20 @@ def test_cli_password_stdin_policy_and_demo_refusal(tmp_path):
 def test_auth_events_are_logged_with_name_and_time_never_the_password(workspace, people, caplog):
     secret = "Zq9-this-is-the-typed-secret"
     caplog.set_level(logging.DEBUG)
-    with workspace.session() as s:
-        with pytest.raises(AuthError):
-            authenticate(s, "ann1", secret, address=ATTACKER, max_failures=2, now=T0)
-        with pytest.raises(AuthError):  # a password typed into the name field
-            authenticate(s, secret, PASSWORD, address=ATTACKER, max_failures=2, now=T0)
-        with pytest.raises(AuthError):
-            authenticate(s, "ann1", secret + "2", address=ATTACKER, max_failures=2, now=T0)
-        with pytest.raises(AuthError, match="try again"):
-            authenticate(s, "ann1", secret, address=ATTACKER, max_failures=2, now=T0)
-        authenticate(s, "ann2", PASSWORD, address=OWNER, now=T0)
-        disable_user(s, "ann2")
-        with pytest.raises(AuthError, match="disabled"):
-            authenticate(s, "ann2", PASSWORD, address=OWNER, now=T0)
-        authenticate(s, "rev", PASSWORD, address=OWNER, now=T0)
-        set_password(s, "rev", secret)
+    with pytest.raises(AuthError):
+        authenticate(workspace, "ann1", secret, address=ATTACKER, max_failures=2, now=T0)
+    with pytest.raises(AuthError):  # a password typed into the name field
+        authenticate(workspace, secret, PASSWORD, address=ATTACKER, max_failures=2, now=T0)
+    with pytest.raises(AuthError):
+        authenticate(workspace, "ann1", secret + "2", address=ATTACKER, max_failures=2, now=T0)
+    with pytest.raises(AuthError, match="try again"):
+        authenticate(workspace, "ann1", secret, address=ATTACKER, max_failures=2, now=T0)
+    authenticate(workspace, "ann2", PASSWORD, address=OWNER, now=T0)
+    disable_user(workspace, "ann2")
+    with pytest.raises(AuthError, match="disabled"):
+        authenticate(workspace, "ann2", PASSWORD, address=OWNER, now=T0)
+    authenticate(workspace, "rev", PASSWORD, address=OWNER, now=T0)
+    set_password(workspace, "rev", secret)
     log_sign_out("rev", address=OWNER)
     auth = [r for r in caplog.records if r.name == "iea.auth"]
     lines = [r.getMessage() for r in auth]
@@ -406,12 +431,3 @@ def test_log_escapes_control_characters_in_names(caplog):
     log_sign_out("ann\x1b[31m\nforged line")
     (line,) = [r.getMessage() for r in caplog.records if r.name == "iea.auth"]
     assert "\x1b" not in line and "\n" not in line and "\\x1b[31m\\nforged line" in line
-
-
-def test_doctests_of_the_policy_and_throttle_modules():
-    import doctest
-
-    from iea_data.workflows.users import _policy, _throttle
-
-    for module in (_policy, _throttle):
-        assert doctest.testmod(module).failed == 0

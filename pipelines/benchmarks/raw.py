@@ -1,0 +1,185 @@
+"""RAW benchmark (issue 14): brackets from one demosaic, and RAW ingest throughput.
+
+Run: ``python -m pipelines.benchmarks.raw [--side 3000] [--files 16] [--workers 2] [--out FILE]``.
+
+- **brackets**: 5 EVs (-2..+2) from one synthetic RGGB DNG (``--side`` x 2/3 ``--side``
+  pixels): :func:`iea_data.core.raw.render_linear` once and
+  :func:`~iea_data.core.raw.exposure_from_linear` per EV, against the obvious script: 5
+  separate ``rawpy.postprocess`` calls with ``exp_shift=2**ev`` (same linear settings), each
+  encoded with the same sRGB curve. Both end at uint16 arrays (no file writes); the outputs
+  are compared in 16-bit steps.
+- **ingest**: ``--files`` DNGs through ``iea_data.workflows.catalog.ingest`` (``--workers``
+  processes) against a bare ``rawpy.imread`` + half-size ``postprocess`` loop in as many
+  processes (a fork server pool), files per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+EVS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def _cpu() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([0.05 + 0.5 * xx / w, 0.1 + 0.4 * yy / h, 0.05 + 0.2 * (xx + yy) / (w + h)], -1)
+    texture = 1 + 0.2 * np.sin(xx / 7.0)[..., None] * np.cos(yy / 5.0)[..., None]
+    noise = rng.normal(1.0, 0.02, base.shape).astype(np.float32)
+    return np.clip(base * texture * noise, 0, 1)
+
+
+def _to_u16(srgb: np.ndarray) -> np.ndarray:
+    return np.round(srgb * 65535).astype(np.uint16)
+
+
+def bench_brackets(path: Path, repeats: int = 2) -> dict:
+    import rawpy
+
+    from iea_data.core.imaging import linear_to_srgb
+    from iea_data.core.raw import exposure_from_linear, render_linear
+
+    def ours() -> list[np.ndarray]:
+        counts = render_linear(path).counts
+        return [_to_u16(exposure_from_linear(counts, ev)) for ev in EVS]
+
+    def obvious() -> list[np.ndarray]:
+        outs = []
+        for ev in EVS:
+            with rawpy.imread(str(path)) as raw:
+                rgb = raw.postprocess(
+                    gamma=(1, 1),
+                    no_auto_bright=True,
+                    adjust_maximum_thr=0.0,
+                    output_bps=16,
+                    use_camera_wb=True,
+                    exp_shift=2.0**ev,
+                    exp_preserve_highlights=0.0,
+                )
+            lin = np.clip(rgb.astype(np.float32) / np.float32(65535), 0, 1)
+            outs.append(_to_u16(linear_to_srgb(lin)))
+        return outs
+
+    times = {}
+    results = {}
+    for name, fn in (("one_demosaic", ours), ("five_postprocess", obvious)):
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            results[name] = fn()
+            best = min(best, time.perf_counter() - t0)
+        times[name] = best
+    diffs = [
+        np.abs(a.astype(np.int32) - b.astype(np.int32))
+        for a, b in zip(results["one_demosaic"], results["five_postprocess"])
+    ]
+    return {
+        "seconds_one_demosaic": round(times["one_demosaic"], 3),
+        "seconds_five_postprocess": round(times["five_postprocess"], 3),
+        "speedup": round(times["five_postprocess"] / times["one_demosaic"], 2),
+        "max_diff_16bit_steps": int(max(int(d.max()) for d in diffs)),
+        "mean_diff_16bit_steps": round(float(np.mean([d.mean() for d in diffs])), 3),
+        "share_within_1_step": round(float(np.mean([(d <= 1).mean() for d in diffs])), 5),
+        "max_diff_per_ev": {f"{ev:+g}": int(d.max()) for ev, d in zip(EVS, diffs)},
+    }
+
+
+def _bare(path: str) -> float:
+    import rawpy
+
+    with rawpy.imread(path) as raw:
+        rgb = raw.postprocess(gamma=(1, 1), no_auto_bright=True, output_bps=16, use_camera_wb=True, half_size=True)
+    return float(rgb.mean())
+
+
+def bench_ingest(folder: Path, workers: int) -> dict:
+    from iea_data.store import dispose_engines
+    from iea_data.store.workspace import init_workspace
+    from iea_data.workflows.catalog import ingest
+
+    files = sorted(str(p) for p in folder.glob("*.dng"))
+    ctx = mp.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        list(pool.map(_bare, files[:workers]))  # start the processes
+        t0 = time.perf_counter()
+        list(pool.map(_bare, files))
+        bare = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="iea-raw-bench-ws-") as tmp:
+        ws = init_workspace(Path(tmp) / "ws")
+        t0 = time.perf_counter()
+        report = ingest(ws, [folder], workers=workers)
+        took = time.perf_counter() - t0
+        dispose_engines()
+    assert report.n_new == len(files), report.errors
+    return {
+        "files": len(files),
+        "workers": workers,
+        "files_per_s_ingest": round(len(files) / took, 2),
+        "files_per_s_bare_rawpy": round(len(files) / bare, 2),
+        "ratio": round(bare / took, 2),
+    }
+
+
+def main(argv=None) -> dict:
+    from iea_data.core.raw import rawpy_versions, synthetic_dng
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--side", type=int, default=3000, help="long side of the brackets DNG (even)")
+    ap.add_argument("--files", type=int, default=16, help="DNGs ingested")
+    ap.add_argument("--ingest-side", type=int, default=1500, help="long side of each ingested DNG (even)")
+    ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--out", type=Path, default=Path(".bench/raw.json"))
+    args = ap.parse_args(argv)
+    result = {"machine": f"{_cpu()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), **rawpy_versions()}
+    with tempfile.TemporaryDirectory(prefix="iea-raw-bench-") as tmp:
+        root = Path(tmp)
+        w = args.side // 2 * 2
+        h = (w * 2 // 3) // 2 * 2
+        big = root / "big.dng"
+        big.write_bytes(synthetic_dng(_scene(h, w)))
+        result["brackets"] = {"size": [h, w], "evs": list(EVS), **bench_brackets(big)}
+        folder = root / "ingest"
+        folder.mkdir()
+        iw = args.ingest_side // 2 * 2
+        ih = (iw * 2 // 3) // 2 * 2
+        for i in range(args.files):
+            (folder / f"shot_{i:03d}.dng").write_bytes(synthetic_dng(_scene(ih, iw, seed=i)))
+        result["ingest"] = {"size": [ih, iw], **bench_ingest(folder, args.workers)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    b, g = result["brackets"], result["ingest"]
+    print(
+        f"raw benchmark ({result['machine']}, {result['date']}, rawpy {result['rawpy']}, LibRaw {result['libraw']})\n"
+        f"  5 EVs from one {b['size'][1]}x{b['size'][0]} RAW: one demosaic {b['seconds_one_demosaic']} s, "
+        f"5 postprocess {b['seconds_five_postprocess']} s: {b['speedup']}x; outputs differ by at most "
+        f"{b['max_diff_16bit_steps']} 16-bit steps ({b['share_within_1_step']:.3%} within 1)\n"
+        f"  ingest {g['files']} RAWs ({g['size'][1]}x{g['size'][0]}, {g['workers']} workers): "
+        f"{g['files_per_s_ingest']} files/s vs bare rawpy {g['files_per_s_bare_rawpy']} files/s: {g['ratio']}x"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()
