@@ -62,4 +62,4 @@ bench: install
 	$(PY) -m pipelines.bench
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache

@@ -458,7 +458,8 @@ def target_page(ws: Workspace, user: UserInfo) -> None:
     p.dirty = False  # a target has no draft: each save is a new revision
     head = f"painting on target {p.payload.parent_id}" if p.payload.parent_id else "no target yet"
     st.caption(
-        f"Scene **{literal(name)}**, reference {literal(scenes[name].reference)} ({head}). Paint exposure changes in EV stops: "
+        f"Scene **{literal(name)}**, reference {literal(scenes[name].reference)} ({head}). "
+        "Paint exposure changes in EV stops: "
         f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV."
     )
     _paint.mount(

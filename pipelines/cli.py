@@ -326,9 +326,7 @@ def catalog_snapshot(
     """
     from iea_data.workflows.catalog import write_snapshot
 
-    ws = _ws()
-    with ws.session() as s:
-        counts = write_snapshot(s, out, include_users=include_users)
+    counts = write_snapshot(_ws(), out, include_users=include_users)
     _table([{"table": k, "rows": v} for k, v in counts.items()], ["table", "rows"], title=f"snapshot in {out}")
 
 
@@ -589,7 +587,8 @@ def _run(argv: Optional[list[str]]) -> int:
             )
             return 1
         err_console.print(
-            f"[red]unexpected error:[/red] {type(exc).__name__}: {lit(one_line(exc))} (IEA_DEBUG=1 shows the traceback)",
+            f"[red]unexpected error:[/red] {type(exc).__name__}: {lit(one_line(exc))} "
+            "(IEA_DEBUG=1 shows the traceback)",
             highlight=False,
         )
         return 1

@@ -87,7 +87,8 @@ def passwd_cmd(
 ) -> None:
     """Set a user's password (also lifts a login throttle on the name).
 
-    Same password rules as `iea users add`. Example: echo 'kettle north violet' | iea users passwd alice --password-stdin
+    Same password rules as `iea users add`.
+    Example: echo 'kettle north violet' | iea users passwd alice --password-stdin
     """
     from iea_data.workflows.users import set_password
 

@@ -1,11 +1,13 @@
 """Start-up of the command line: ``iea --help`` and ``iea catalog stats`` against Python and Typer alone.
 
-Run: ``python -m pipelines.benchmarks.startup [--runs 15] [--workspace DIR] [--out FILE]``.
+Run: ``python -m pipelines.benchmarks.startup [--runs 15] [--workspace DIR] [--before REV] [--out FILE]``.
 
 Every command is a fresh subprocess timed by the wall clock (``time.perf_counter`` around
 ``subprocess.run``), output to /dev/null. The commands run interleaved, one of each per round,
 so a change in the machine's load hits all of them alike; the median of ``--runs`` rounds is
-kept, with the child's CPU time (user + system) beside it. The baselines, side by side:
+kept, with the child's CPU time (user + system) beside it. A warm-up round first writes the
+``.pyc`` files (into a temporary ``PYTHONPYCACHEPREFIX``, as an installed package has them).
+The baselines, side by side:
 
 - ``python -c pass``: the interpreter and ``site`` (the editable install's finder included);
 - ``python -c "import typer"``;
@@ -92,6 +94,21 @@ def _cpu_flags() -> list:
 
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the libraries that set the floor (read from their metadata, nothing imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("typer", "rich", "pydantic", "sqlalchemy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
 _IEA = [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main())"]
 
 
@@ -172,9 +189,12 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error(f"--runs must be >= 1, got {args.runs}")
-    env = {k: v for k, v in os.environ.items() if k not in ("IEA_DATABASE_URL", "IEA_HOME", "IEA_DEBUG")}
+    drop = ("IEA_DATABASE_URL", "IEA_HOME", "IEA_DEBUG", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["COLUMNS"] = "80"
     tmp = Path(tempfile.mkdtemp(prefix="iea-bench-startup-"))
+    # .pyc files as an installed package has them (the warm-up writes them), kept out of the source tree
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     try:
         workspace = args.workspace or _make_workspace(tmp / "ws", env)
         cmds = commands(workspace)
@@ -201,6 +221,7 @@ def main(argv=None) -> dict:
         "cpu_flags": _cpu_flags(),
         "date": time.strftime("%Y-%m-%d"),
         "python": platform.python_version(),
+        "versions": _versions(),
         "runs": args.runs,
         "before": args.before,
         "load_average_before_after": [round(v, 2) for v in (*load_before[:1], *load_after[:1])],
@@ -211,7 +232,8 @@ def main(argv=None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"start-up ({result['machine']}, Python {result['python']}, {result['date']}, median of {args.runs} rounds)")
+    libs = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+    print(f"start-up ({result['machine']}, Python {result['python']}, {libs}, {result['date']}, median of {args.runs})")
     width = max(len(name) for name in rows) + 1
     print(f"  {'command':<{width}} {'median':>8} {'min':>8} {'CPU':>8} {'vs python':>10}")
     for name, row in rows.items():

@@ -307,7 +307,7 @@ def _watch(page, app_url):
 
     def on_request(req):
         u = req.url
-        if not (u.startswith(app_url + "/") or u == app_url or u.startswith(("data:", "blob:", "about:"))):
+        if not (u.startswith((app_url + "/", "data:", "blob:", "about:")) or u == app_url):
             outside.append(u)
 
     page.on("request", on_request)

@@ -233,8 +233,7 @@ def test_snapshot_writes_no_password_hash_and_no_typed_login_names(workspace, tm
     hashed = _users_and_throttle(workspace)
     assert hashed and len(hashed) > 20
     out = tmp_path / "snap"
-    with workspace.session() as s:
-        counts = write_snapshot(s, out)
+    counts = write_snapshot(workspace, out)
     names = sorted(p.name for p in out.iterdir())
     assert "users.parquet" not in names and "login_throttle.parquet" not in names
     assert sorted(counts) == snapshot_tables() and "users" not in counts
@@ -242,8 +241,7 @@ def test_snapshot_writes_no_password_hash_and_no_typed_login_names(workspace, tm
     for secret in (hashed, TYPED_NAME, PASSWORD, "argon2"):
         assert secret.encode() not in blob
     # --include-users: who they are, never the hash
-    with workspace.session() as s:
-        counts = write_snapshot(s, out, include_users=True)
+    counts = write_snapshot(workspace, out, include_users=True)
     users = pq.read_table(out / "users.parquet").to_pylist()
     assert [(u["name"], u["role"], u["enabled"]) for u in users] == [("alice", "admin", True)]
     assert set(users[0]) == {"id", "name", "role", "enabled", "created_at"}
@@ -267,27 +265,25 @@ def test_snapshot_out_refuses_folders_it_did_not_write(sqlite_workspace, tmp_pat
     a_file.write_text("x")
     for folder in (native, notes, a_file):
         before = sorted((p.name, p.read_bytes() if p.is_file() else b"") for p in folder.parent.rglob("*"))
-        with sqlite_workspace.session() as s, pytest.raises(IeaError, match="new or empty folder"):
-            write_snapshot(s, folder)
+        with pytest.raises(IeaError, match="new or empty folder"):
+            write_snapshot(sqlite_workspace, folder)
         assert sorted((p.name, p.read_bytes() if p.is_file() else b"") for p in folder.parent.rglob("*")) == before
     assert (native / "images.parquet").read_bytes() == b"release table"
     # a folder holding an earlier snapshot is ours: replaced, and (older snapshots') secret tables removed
     snap = tmp_path / "snap"
-    with sqlite_workspace.session() as s:
-        write_snapshot(s, snap, include_users=True)
+    write_snapshot(sqlite_workspace, snap, include_users=True)
     assert (snap / "users.parquet").exists()
     info = json.loads((snap / "snapshot.json").read_text())
     info["files"].append("login_throttle.parquet")  # as a snapshot written before this fix would list it
     (snap / "snapshot.json").write_text(json.dumps(info))
     (snap / "login_throttle.parquet").write_bytes(b"old names")
-    with sqlite_workspace.session() as s:
-        write_snapshot(s, snap)
+    write_snapshot(sqlite_workspace, snap)
     names = {p.name for p in snap.iterdir()}
     assert "users.parquet" not in names and "login_throttle.parquet" not in names and "images.parquet" in names
     # ...but a foreign file beside a snapshot still makes it not ours
     (snap / "keep.csv").write_text("a,b\n")
-    with sqlite_workspace.session() as s, pytest.raises(IeaError, match="keep.csv"):
-        write_snapshot(s, snap)
+    with pytest.raises(IeaError, match="keep.csv"):
+        write_snapshot(sqlite_workspace, snap)
 
 
 def test_snapshot_cli_refuses_a_release_folder_in_one_line(sqlite_workspace, tmp_path):

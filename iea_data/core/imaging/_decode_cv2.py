@@ -76,6 +76,7 @@ def _fast_pixels(data: bytes, im: Image.Image, fmt: str, scale: int = 1) -> _Pix
     w, h = _stored_size(im)
     tail = data[-_TAIL:]
     oriented = False
+    want_dtype: type[np.unsignedinteger]
     if fmt == "JPEG":
         # OpenCV may return a partly grey image for a cut JPEG: only trust it with the EOI marker.
         if im.mode not in ("RGB", "L") or b"\xff\xd9" not in tail:

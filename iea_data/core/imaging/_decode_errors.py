@@ -45,7 +45,7 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _file_error(err: OSError, name: str) -> ImageDecodeError:
+def _file_error(err: OSError, name: str | os.PathLike[str]) -> ImageDecodeError:
     shown = _show(name)
     if isinstance(err, FileNotFoundError) or err.errno == errno.ENOTDIR:
         return ImageDecodeError(

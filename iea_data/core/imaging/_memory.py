@@ -80,7 +80,7 @@ def _decoded_bytes(fp: IO[bytes], head: bytes, name: str, max_side: int | None, 
             and not transparent
             and decoded >= _PNG_STRIP_MIN_BYTES
         )
-        if strips:  # _png_preview_in_strips: a few strips and the (H, w) float32 intermediate
+        if strips and max_side is not None:  # _png_preview_in_strips: a few strips and the (H, w) float32 intermediate
             th, tw = label_shape(height, width, max_side)
             return 4 * _STRIP_BYTES + height * tw * 3 * 4
         return 2 * decoded + full_float(width, height)

@@ -11,6 +11,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -27,7 +29,7 @@ def _to_rgb_order(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-_ORIENT_OPS = {
+_ORIENT_OPS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     2: lambda a: cv2.flip(a, 1),
     3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
     4: lambda a: cv2.flip(a, 0),
@@ -40,7 +42,7 @@ _ORIENT_OPS = {
 
 def _orient(arr: np.ndarray, orientation: int | None) -> np.ndarray:
     """Apply an EXIF orientation (1..8) to an (H, W) or (H, W, C) array, C <= 4."""
-    op = _ORIENT_OPS.get(orientation)  # type: ignore[arg-type]
+    op = None if orientation is None else _ORIENT_OPS.get(orientation)
     return np.ascontiguousarray(arr) if op is None else op(np.ascontiguousarray(arr))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -41,7 +42,9 @@ _JPEG_MIN_RATIO = 3
 _STRIP_BYTES = 1 << 22
 
 
-def _area_across(strips, size: tuple[int, int], shape: tuple[int, int], alpha: bool) -> np.ndarray:
+def _area_across(
+    strips: Iterable[np.ndarray], size: tuple[int, int], shape: tuple[int, int], alpha: bool
+) -> np.ndarray:
     """float32 RGB area average to ``shape`` = (h, w) of an integer image given as row strips.
 
     ``strips`` yields the image's rows top to bottom as uint8/uint16 arrays (rows, W[, C])
@@ -83,7 +86,7 @@ def _area_in_strips(arr: np.ndarray, shape: tuple[int, int], alpha: bool) -> np.
 _PNG_STRIP_MIN_BYTES = 16 << 20
 
 
-def _png_chunks(data: bytes):
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
     """``(type, payload memoryview)`` of each chunk of a PNG; stops at IEND."""
     view = memoryview(data)
     pos = 8
@@ -103,7 +106,7 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def _png_strips(data: bytes, width: int, height: int, depth: int, colour: int, rows: int):
+def _png_strips(data: bytes, width: int, height: int, depth: int, colour: int, rows: int) -> Iterator[np.ndarray]:
     """Decode a non-interlaced PNG a strip of ``rows`` rows at a time: yields RGB(A)-ordered arrays.
 
     The compressed stream is inflated incrementally; each strip's filtered rows are handed

@@ -251,7 +251,7 @@ def _info(raw: Any, data: bytes, name: str, tags: dict | None) -> RawInfo:
     )
 
 
-def _open(data: bytes, name: str):
+def _open(data: bytes, name: str) -> Any:
     import rawpy
 
     tags = read_tiff_tags(data)

@@ -34,7 +34,7 @@ def _check_linear(linear: Any) -> np.ndarray:
 def _check_ev(ev: Any) -> None:
     if not isinstance(ev, Real) or isinstance(ev, bool) or not math.isfinite(ev):
         raise ValueError(f"`ev` must be a finite number of stops; got {ev!r}")
-    if not EV_RANGE[0] <= ev <= EV_RANGE[1]:
+    if not EV_RANGE[0] <= float(ev) <= EV_RANGE[1]:
         raise ValueError(f"`ev` must be within {EV_RANGE[0]:g}..{EV_RANGE[1]:+g} stops; got {ev!r}")
 
 

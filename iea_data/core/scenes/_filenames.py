@@ -178,7 +178,7 @@ def group_by_filename(
         plain = plains.get(key, [])
         found = conflicts.get(key, [])
         reference = plain[0] if plain else None
-        found.extend(Conflict(None, reference, other) for other in plain[1:])
+        found.extend(Conflict(None, plain[0], other) for other in plain[1:])
         slots = variants.get(key, {})
         order = sorted(slots, key=variant_sort_key)
         groups.append(

@@ -624,7 +624,7 @@ class _Writer:
                 ).all()
             )
             to_insert = []
-            for sha, row in rows.items():
+            for row in rows.values():
                 target = waiting.pop(row["name"], None)
                 if target is not None:
                     facts = {k: v for k, v in row.items() if k != "name"}

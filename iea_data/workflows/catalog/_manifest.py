@@ -112,7 +112,8 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     missing = [c for c in MANIFEST_COLUMNS if c not in cols]
     if missing:
         raise ManifestError(
-            f"{path}: missing column(s) {', '.join(missing)}; the header must be img_id,ref_id,score (got {','.join(cols)})"
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"the header must be img_id,ref_id,score (got {','.join(cols)})"
         )
     extra = [c for c in cols if c not in MANIFEST_COLUMNS]
     if extra:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from iea_data.core.errors import IeaError
 from iea_data.core.files import atomic_write
-from iea_data.store import Base, current_revision
+from iea_data.store import Base, Workspace, current_revision
 from schemas import SCHEMAS_DIR
 
 __all__ = [
@@ -190,7 +190,7 @@ def _write_marker(out: Path, info: dict) -> None:
 
 
 def write_snapshot(
-    session: Session, out: str | os.PathLike[str], *, include_users: bool = False, batch_rows: int = 50_000
+    ws: Workspace, out: str | os.PathLike[str], *, include_users: bool = False, batch_rows: int = 50_000
 ) -> dict[str, int]:
     """Write the catalog's tables to ``out/<table>.parquet`` plus ``out/snapshot.json``.
 
@@ -202,8 +202,9 @@ def write_snapshot(
 
     Parameters
     ----------
-    session : Session
-        An open catalog session (only read).
+    ws : Workspace
+        The workspace whose catalog is written (read in one unit of work, so the tables are
+        consistent with each other).
     out : path-like
         The snapshot folder.
     include_users : bool
@@ -224,9 +225,20 @@ def write_snapshot(
 
     Examples
     --------
-    >>> counts = write_snapshot(session, "snap/")          # doctest: +SKIP
-    >>> import duckdb; duckdb.sql("select count(*) from 'snap/images.parquet'")  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from iea_data.store import init_workspace
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> counts = write_snapshot(init_workspace(root / "ws"), root / "snap")
+    >>> counts["images"], (root / "snap" / "images.parquet").exists()
+    (0, True)
     """
+    with ws.unit() as uow:
+        return _write_snapshot(uow.session, out, include_users=include_users, batch_rows=batch_rows)
+
+
+def _write_snapshot(
+    session: Session, out: str | os.PathLike[str], *, include_users: bool, batch_rows: int
+) -> dict[str, int]:
     if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
         raise ValueError(f"batch_rows must be an integer >= 1, got {batch_rows!r}")
     out = Path(out)

@@ -71,7 +71,7 @@ def check_password_policy(password: str, *, name: str) -> str:
     >>> check_password_policy("ann-is-my-password", name="ann")
     Traceback (most recent call last):
     ...
-    iea_data.core.errors.IeaError: password must not contain the user name 'ann'; a few unrelated words make a good password
+    iea_data.core.errors.IeaError: password must not contain the user name 'ann'; a few unrelated words make a ...
     """
     if not isinstance(password, str):
         raise TypeError(f"password must be a str, got {type(password).__name__}")

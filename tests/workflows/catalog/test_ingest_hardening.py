@@ -372,7 +372,8 @@ def hwm():
 scan.init_worker(10**9, 256, 256, sys.argv[2], frozenset())
 base = hwm()
 out = scan.scan_file((sys.argv[1], 0, 0))
-print(json.dumps({"error": out.get("error"), "base": base, "peak": hwm(), "width": out["image"]["width"] if "image" in out else None}))
+width = out["image"]["width"] if "image" in out else None
+print(json.dumps({"error": out.get("error"), "base": base, "peak": hwm(), "width": width}))
 """
 
 

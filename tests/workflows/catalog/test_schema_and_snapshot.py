@@ -19,8 +19,6 @@ from iea_data.workflows.catalog import (
     write_snapshot,
 )
 
-from ..conftest import reader
-
 
 def test_migrations_produce_exactly_the_models(workspace):
     engine = workspace.engine()
@@ -55,8 +53,7 @@ def test_snapshot_reads_back_in_pandas_pyarrow_and_duckdb(workspace, demo_photos
     duckdb = pytest.importorskip("duckdb")
     ingest(workspace, [demo_photos], workers=1)
     out = tmp_path / "snap"
-    with reader(workspace) as s:
-        counts = write_snapshot(s, out)
+    counts = write_snapshot(workspace, out)
     assert counts["images"] == 10 and counts["scenes"] == 2 and counts["labels"] == 0
     t = pq.read_table(out / "images.parquet")
     assert t.schema.metadata[b"iea.schema_version"] == str(ARROW_SCHEMA_VERSION).encode()
@@ -67,7 +64,8 @@ def test_snapshot_reads_back_in_pandas_pyarrow_and_duckdb(workspace, demo_photos
     assert sorted(df["name"])[:2] == ["astronaut.png", "astronaut_+1EV.png"]
     assert str(df["created_at"].dt.tz) == "UTC"
     n = duckdb.sql(
-        f"select count(*) from '{out}/images.parquet' i join '{out}/scenes.parquet' s on i.scene_id = s.id where s.name = 'coffee'"
+        f"select count(*) from '{out}/images.parquet' i join '{out}/scenes.parquet' s "
+        "on i.scene_id = s.id where s.name = 'coffee'"
     ).fetchall()[0][0]
     assert n == 5
     empty = pq.read_table(out / "labels.parquet")

@@ -68,7 +68,7 @@ def test_label_resolution_follows_the_workspace_setting(sqlite_workspace, demo_p
     ws = Workspace.open(ws.root)
     ingest(ws, [demo_photos], workers=1)
     prelabel_refdiff(ws, scene="coffee")
-    assert {(l.height, l.width) for l in _labels(ws, "refdiff").values()} == {(200, 300)}
+    assert {(lab.height, lab.width) for lab in _labels(ws, "refdiff").values()} == {(200, 300)}
 
 
 def test_alignment_recovers_a_shifted_handheld_variant(rng):
