@@ -47,6 +47,8 @@ _MODELS = [
     "User",
     "Draft",
     "LoginThrottle",
+    "UserEvent",
+    "USER_EVENT_ACTIONS",
     "BASE_KINDS",
     "IMAGE_STATUSES",
     "LABEL_KINDS",

@@ -46,6 +46,8 @@ __all__ = [
     "Release",
     "Draft",
     "LoginThrottle",
+    "UserEvent",
+    "USER_EVENT_ACTIONS",
     "IMAGE_STATUSES",
     "BASE_KINDS",
     "LABEL_KINDS",
@@ -98,6 +100,8 @@ class User(Base):
     password_hash: Mapped[Optional[str]] = mapped_column(String(256))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Set when an admin reset the password: the user must choose a new one at the next sign-in.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class IngestRun(Base):
@@ -384,3 +388,38 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[Optional[dt.datetime]] = mapped_column()
     last_failure_at: Mapped[Optional[dt.datetime]] = mapped_column()
+
+
+#: What a :class:`UserEvent` records: an account added, disabled or enabled, a password set by the
+#: local operator, reset by an admin or changed by its owner, a role changed.
+USER_EVENT_ACTIONS = (
+    "added",
+    "disabled",
+    "enabled",
+    "password_set",
+    "password_reset",
+    "password_changed",
+    "role_changed",
+)
+
+
+class UserEvent(Base):
+    """One change to a user account (the team's audit log): who did what to whom, and when.
+
+    ``actor_id`` is the admin (or the user themselves) acting in the app; None is the local
+    operator of the ``iea users`` command, whose operating-system login is kept in ``operator``.
+    ``old_role``/``new_role`` are set for ``added`` (new only) and ``role_changed``. Never a
+    password nor a hash. Rows are only ever added.
+    """
+
+    __tablename__ = "user_events"
+    __table_args__ = (CheckConstraint(_in("action", USER_EVENT_ACTIONS), name="action"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    operator: Mapped[Optional[str]] = mapped_column(String(128))
+    old_role: Mapped[Optional[str]] = mapped_column(String(16))
+    new_role: Mapped[Optional[str]] = mapped_column(String(16))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from iea_data.core.errors import IeaError, PermissionDeniedError
@@ -41,16 +41,27 @@ class UserInfo:
     role : {"annotator", "reviewer", "admin"}
     enabled : bool
         False once disabled; a disabled user can neither log in nor write.
+    must_change_password : bool
+        True after an admin reset the password: until the user sets a new one
+        (:func:`~iea_data.workflows.users.change_own_password`) :func:`require` refuses every
+        action. Left out of the repr, which stays ``UserInfo(id=…, name=…, role=…, enabled=…)``.
     """
 
     id: int
     name: str
     role: str
     enabled: bool
+    must_change_password: bool = field(default=False, repr=False)
 
     @classmethod
     def from_row(cls, row: Any) -> UserInfo:
-        return cls(id=int(row.id), name=str(row.name), role=str(row.role), enabled=bool(row.enabled))
+        return cls(
+            id=int(row.id),
+            name=str(row.name),
+            role=str(row.role),
+            enabled=bool(row.enabled),
+            must_change_password=bool(getattr(row, "must_change_password", False)),
+        )
 
 
 def require(user: UserInfo, action: str) -> None:
@@ -66,7 +77,8 @@ def require(user: UserInfo, action: str) -> None:
     Raises
     ------
     PermissionDeniedError
-        The role does not allow the action, or the user is disabled.
+        The role does not allow the action, the user is disabled, or the user must first set a
+        new password (``must_change_password``, after an admin reset it).
     ValueError
         ``action`` is not one of :data:`ACTIONS`.
 
@@ -86,6 +98,11 @@ def require(user: UserInfo, action: str) -> None:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}{did}")
     if not user.enabled:
         raise PermissionDeniedError(f"user {user.name!r} is disabled and may not {action.replace('_', ' ')}")
+    if user.must_change_password:
+        raise PermissionDeniedError(
+            f"user {user.name!r} must set a new password before they may {action.replace('_', ' ')} "
+            "(an admin reset it); sign in again to set one"
+        )
     if user.role not in PERMISSIONS or action not in PERMISSIONS[user.role]:
         allowed = " or ".join(r for r in ROLES if action in PERMISSIONS[r])
         raise PermissionDeniedError(

@@ -46,9 +46,11 @@ __all__ = [
 ARROW_SCHEMA_VERSION = 4  # v4 = v3 + the camera RAW columns of images (migration 0003)
 ARROW_SCHEMA_DIR = SCHEMAS_DIR / "arrow"
 SNAPSHOT_MARKER = "snapshot.json"  # written last; a folder holding it was written by write_snapshot
-SNAPSHOT_PRIVATE_TABLES = frozenset({"login_throttle"})  # never in a snapshot
+# never in a snapshot; user_events (the account audit log) says whose password was reset and when
+SNAPSHOT_PRIVATE_TABLES = frozenset({"login_throttle", "user_events"})
 SNAPSHOT_OPTIONAL_TABLES = frozenset({"users"})  # only with include_users=True
-SNAPSHOT_PRIVATE_COLUMNS = {"users": frozenset({"password_hash"})}  # never in a snapshot
+# never in a snapshot: the hashes, and which accounts hold a temporary password (easier targets)
+SNAPSHOT_PRIVATE_COLUMNS = {"users": frozenset({"password_hash", "must_change_password"})}
 _WRITTEN_BY = "iea catalog snapshot"
 
 

@@ -11,6 +11,11 @@ annotator  ``annotate`` — paint, save and submit labels in their own revision 
 reviewer   + ``review`` (accept / reject other people's labels), ``paint_target``
 admin      everything, also ``manage_users`` and ``manage_scenes``
 ========== =========================================================================
+
+Admins run the team (:func:`add_user`, :func:`disable_user`, :func:`enable_user`,
+:func:`reset_password`, :func:`set_role`); every change to an account is written to the audit
+log (:func:`list_user_events`) in the same transaction, with who made it. A user whose password
+was reset must choose a new one (:func:`change_own_password`) before anything else.
 """
 
 from iea_data.store import ACTIONS, PERMISSIONS, ROLES, AuthError, UserInfo, require
@@ -31,6 +36,15 @@ from ._accounts import (
     session_expired,
     set_password,
 )
+from ._admin import (
+    PasswordReset,
+    change_own_password,
+    generate_password,
+    list_user_events,
+    reset_password,
+    set_role,
+)
+from ._audit import USER_EVENT_ACTIONS, UserEventInfo
 from ._demo import DEMO_RUN_KIND, DEMO_USERS, is_demo_workspace, seed_demo_users
 from ._policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_policy, is_common_password
 from ._throttle import (
@@ -57,6 +71,14 @@ __all__ = [
     "enable_user",
     "list_users",
     "get_user",
+    "reset_password",
+    "set_role",
+    "change_own_password",
+    "generate_password",
+    "PasswordReset",
+    "list_user_events",
+    "UserEventInfo",
+    "USER_EVENT_ACTIONS",
     "current_user",
     "load_actor",
     "authenticate",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import UnitOfWork, Workspace
 
 from . import _throttle
+from ._audit import record_user_event
 from ._policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_policy
 from ._throttle import (
     ADDRESS_MAX_FAILURES,
@@ -166,14 +167,15 @@ def _add_user(ws: Workspace, name: str, *, role: str, password: str, by: Optiona
     try:
         with ws.unit(by) as uow:
             session = uow.session
-            _check_actor(session, by, "manage_users")
+            by = _check_actor(session, by, "manage_users")
             if session.scalar(select(User.id).where(User.name == name)) is not None:
                 raise IeaError(
                     f"a user named {name!r} already exists; change the password with `iea users passwd {name}`"
                 )
-            row = User(name=name, role=role, password_hash=hashed, enabled=True)
+            row = User(name=name, role=role, password_hash=hashed, enabled=True, must_change_password=False)
             session.add(row)
             session.flush()
+            record_user_event(session, "added", row.id, by, new_role=role)
             info = UserInfo.from_row(row)
     except IntegrityError:
         raise IeaError(f"a user named {name!r} already exists") from None
@@ -186,7 +188,10 @@ def set_password(ws: Workspace, name: str, password: str, *, by: Optional[UserIn
 
     ``by`` (the app's acting user) may change their own password; changing someone
     else's needs ``"manage_users"``. None is the local operator. The password must follow
-    :func:`~iea_data.workflows.users.check_password_policy`.
+    :func:`~iea_data.workflows.users.check_password_policy`. Logged in the audit log
+    (``password_set``; ``password_changed`` when ``by`` is the user, which also clears
+    ``must_change_password``). To hand out a temporary password the user must replace, use
+    :func:`~iea_data.workflows.users.reset_password`.
 
     Examples
     --------
@@ -201,19 +206,40 @@ def set_password(ws: Workspace, name: str, password: str, *, by: Optional[UserIn
     hashed = _hasher.hash(password)  # slow on purpose: outside the transaction
     with ws.unit(by) as uow:
         session = uow.session
+        actor = None
         if by is not None:
             actor = _load_actor(session, by.id)
             if actor.name != name:
                 require(actor, "manage_users")
         row = _user_row(session, name)
         row.password_hash = hashed
+        own = actor is not None and actor.id == row.id
+        if own:
+            row.must_change_password = False
+        record_user_event(session, "password_changed" if own else "password_set", row.id, actor)
         session.execute(delete(LoginThrottle).where(LoginThrottle.name.in_([throttle_key("n", name), name])))
     auth_log.info(
         "password changed: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
     )
 
 
-def _set_enabled(ws: Workspace, name: str, enabled: bool, by: Optional[UserInfo]) -> None:
+def _is_last_enabled_admin(session: Session, row: User) -> bool:
+    """True when ``row`` is the only enabled admin.
+
+    The enabled admins' rows are locked (``FOR UPDATE`` on PostgreSQL; SQLite's writers are
+    serialised by ``BEGIN IMMEDIATE``), so two admins demoting or disabling each other at the
+    same moment cannot leave the team without one: the second waits and then counts again.
+    """
+    if row.role != "admin" or not row.enabled:
+        return False
+    admins = session.scalars(
+        select(User.id).where(User.role == "admin", User.enabled.is_(True)).with_for_update()
+    ).all()
+    return set(admins) <= {row.id}
+
+
+def _set_enabled(ws: Workspace, name: str, enabled: bool, by: Optional[UserInfo]) -> bool:
+    """Enable or disable ``name``; True when that changed anything (then it is logged)."""
     _check_name(name)
     with ws.unit(by) as uow:
         session = uow.session
@@ -222,20 +248,20 @@ def _set_enabled(ws: Workspace, name: str, enabled: bool, by: Optional[UserInfo]
         if not enabled:
             if actor is not None and actor.id == row.id:
                 raise PermissionDeniedError("you cannot disable your own account; ask another admin")
-            if row.role == "admin" and row.enabled:
-                n_admins = session.scalar(
-                    select(func.count()).select_from(User).where(User.role == "admin", User.enabled.is_(True))
-                )
-                if n_admins <= 1:
-                    raise IeaError(f"{name!r} is the only enabled admin; add another admin before disabling it")
+            if _is_last_enabled_admin(session, row):
+                raise IeaError(f"{name!r} is the only enabled admin; add another admin before disabling it")
+        if bool(row.enabled) == enabled:
+            return False
         row.enabled = enabled
+        record_user_event(session, "enabled" if enabled else "disabled", row.id, actor)
+    return True
 
 
 def disable_user(ws: Workspace, name: str, *, by: Optional[UserInfo] = None) -> None:
     """Disable a user: they can no longer log in or write, and the app logs them out; commits.
 
     Their labels stay. The last enabled admin cannot be disabled, nor can ``by`` disable
-    themselves.
+    themselves. Logged in the audit log with who did it (a user already disabled: nothing changes).
 
     Examples
     --------
@@ -246,14 +272,17 @@ def disable_user(ws: Workspace, name: str, *, by: Optional[UserInfo] = None) -> 
     >>> disable_user(ws, "ann"); get_user(ws, "ann").enabled
     False
     """
-    _set_enabled(ws, name, False, by)
+    if not _set_enabled(ws, name, False, by):
+        return
     auth_log.info(
         "account disabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
     )
 
 
 def enable_user(ws: Workspace, name: str, *, by: Optional[UserInfo] = None) -> None:
-    """Enable a disabled user again; commits.
+    """Enable a disabled user again; commits. Logged in the audit log with who did it.
+
+    ``by`` is the acting admin in the app (``"manage_users"``); None the local operator.
 
     Examples
     --------
@@ -264,7 +293,8 @@ def enable_user(ws: Workspace, name: str, *, by: Optional[UserInfo] = None) -> N
     >>> disable_user(ws, "ann"); enable_user(ws, "ann"); get_user(ws, "ann").enabled
     True
     """
-    _set_enabled(ws, name, True, by)
+    if not _set_enabled(ws, name, True, by):
+        return
     auth_log.info(
         "account enabled: user=%s by=%s at=%s", ascii(name), ascii(by.name) if by else "local-operator", _stamp()
     )
