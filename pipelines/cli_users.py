@@ -1,20 +1,27 @@
-"""Commands: iea users (add, ls, passwd, disable, enable, demo). Registered on the root app by :func:`register`.
+"""Commands: iea users (add, ls, passwd, disable, enable, reset-password, role, log, demo).
+
+Registered on the root app by :func:`register`.
 
 The annotator app's accounts. Passwords are read from stdin (``--password-stdin``: the first
 line, without its line ending ``\n`` or ``\r\n``) or typed at a hidden prompt; they never appear
 on the command line. New passwords follow the library's policy (``check_password_policy``).
+Every change is written to the audit log (``iea users log``) with the operating-system login
+of whoever ran the command.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from pipelines._console import JsonOpt, console, lit, open_workspace, print_json, print_table
 
-users_app = typer.Typer(help="Annotator app accounts: add, ls, passwd, disable, enable, demo.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Annotator app accounts: add, ls, passwd, disable, enable, reset-password, role, log, demo.",
+    no_args_is_help=True,
+)
 
 PasswordStdinOpt = Annotated[
     bool,
@@ -119,6 +126,74 @@ def enable_cmd(name: Annotated[str, typer.Argument(help="The user.")]) -> None:
 
     enable_user(open_workspace(), name)
     console.print(f"enabled [bold]{lit(name)}[/bold]")
+
+
+@users_app.command("reset-password")
+def reset_password_cmd(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Give a user a temporary password that they must replace at their next sign-in.
+
+    Without --password-stdin a random one is generated and printed once (give it to the user
+    by a private channel; it is not stored anywhere but as a hash). Also lifts a login throttle.
+    Example: iea users reset-password alice
+    """
+    from iea_data.workflows.users import reset_password
+
+    given = _password(True) if password_stdin else None
+    reset = reset_password(open_workspace(), name, password=given)
+    if reset.generated:
+        console.print(f"temporary password of [bold]{lit(name)}[/bold] (shown once):")
+        console.print(lit(reset.password))
+    else:
+        console.print(f"temporary password of [bold]{lit(name)}[/bold] set")
+    console.print("they must choose a new password at their next sign-in")
+
+
+@users_app.command("role")
+def role_cmd(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    role: Annotated[str, typer.Argument(help="annotator | reviewer | admin.")],
+) -> None:
+    """Change a user's role; it applies at once, also in an open app session.
+
+    The last enabled admin cannot be demoted. Example: iea users role alice reviewer
+    """
+    from iea_data.workflows.users import set_role
+
+    user = set_role(open_workspace(), name, role)
+    console.print(f"[bold]{lit(user.name)}[/bold] is now {lit(user.role)}")
+
+
+@users_app.command("log")
+def log_cmd(
+    user: Annotated[Optional[str], typer.Option("--user", help="Only the changes to this account.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many entries, newest first.")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log of account changes: when, what, whom, old and new role, and who made it.
+
+    Never a password. Example: iea users log --user alice; iea users log --json
+    """
+    from iea_data.workflows.users import list_user_events
+
+    events = list_user_events(open_workspace(), user=user, limit=limit)
+    rows = [
+        {
+            "at": e.at.isoformat(timespec="seconds"),
+            "action": e.action,
+            "user": e.user,
+            "old_role": e.old_role,
+            "new_role": e.new_role,
+            "by": e.by,
+        }
+        for e in events
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["at", "action", "user", "old_role", "new_role", "by"], title=f"{len(rows)} change(s)")
 
 
 @users_app.command("demo")

@@ -138,6 +138,7 @@ SLOW_TESTS = frozenset(
         "tests/cli/test_cli_hardening.py::test_password_in_the_workspace_setting_and_a_refused_connection_are_not_printed",
         "tests/cli/test_cli_users.py::test_users_add_ls_passwd_disable",
         "tests/cli/test_cli_users.py::test_users_demo_creates_the_documented_accounts",
+        "tests/cli/test_cli_users.py::test_users_reset_password_role_and_log",
         "tests/core/model/test_model_boundary.py::test_fast_path_supports_autograd",
         "tests/core/model/test_model_boundary.py::test_predict_shapes_batches_and_sizes",
         "tests/core/model/test_model_boundary.py::test_structure_gradients_fast_equal_reference",

@@ -93,3 +93,49 @@ def test_users_demo_creates_the_documented_accounts(ws_dir):
     names = [u["name"] for u in json.loads(iea("-w", ws_dir, "users", "ls", "--json").stdout)]
     assert names == ["admin", "annotator1", "annotator2", "reviewer"]
     assert "annotator1-demo" in r.stdout
+
+
+def test_users_reset_password_role_and_log(ws_dir):
+    """Issue 13: reset-password (shown once), role, and a log that stays whole when piped; never a password."""
+    for name, role in (("boss", "admin"), ("alice", "annotator")):
+        r = iea("-w", ws_dir, "users", "add", name, "--role", role, "--password-stdin", stdin="otter lamp quietly\n")
+        assert r.returncode == 0, r.stderr
+    r = iea("-w", ws_dir, "users", "reset-password", "alice")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    temporary = lines[lines.index("temporary password of alice (shown once):") + 1]
+    assert len(temporary) == 19 and "next sign-in" in r.stdout
+    r = iea("-w", ws_dir, "users", "reset-password", "boss", "--password-stdin", stdin="kettle north violet\n")
+    assert r.returncode == 0 and "kettle north violet" not in r.stdout + r.stderr
+    assert iea("-w", ws_dir, "users", "role", "alice", "reviewer").stdout.strip() == "alice is now reviewer"
+    r = iea("-w", ws_dir, "users", "role", "boss", "annotator")
+    assert r.returncode == 1 and "only enabled admin" in r.stderr and "Traceback" not in r.stderr
+    assert iea("-w", ws_dir, "users", "disable", "alice").returncode == 0
+    assert iea("-w", ws_dir, "users", "enable", "alice").returncode == 0
+
+    piped = iea("-w", ws_dir, "users", "log").stdout.splitlines()  # not a terminal: tab-separated, whole
+    assert piped[0] == "# 7 change(s)"
+    assert piped[1].split("\t") == ["at", "action", "user", "old_role", "new_role", "by"]
+    rows = [line.split("\t") for line in piped[2:]]
+    assert [r[1:5] for r in rows] == [
+        ["enabled", "alice", "", ""],
+        ["disabled", "alice", "", ""],
+        ["role_changed", "alice", "annotator", "reviewer"],
+        ["password_reset", "boss", "", ""],
+        ["password_reset", "alice", "", ""],
+        ["added", "alice", "", "annotator"],
+        ["added", "boss", "", "admin"],
+    ]
+    assert all(r[5].startswith("local operator") for r in rows)
+    events = json.loads(iea("-w", ws_dir, "users", "log", "--user", "alice", "--limit", "2", "--json").stdout)
+    assert [(e["action"], e["user"]) for e in events] == [("enabled", "alice"), ("disabled", "alice")]
+    everything = iea("-w", ws_dir, "users", "log", "--json").stdout
+    assert temporary not in everything and "kettle" not in everything and "argon2" not in everything
+
+    from iea_data.store import dispose_engines
+    from iea_data.store.workspace import Workspace
+    from iea_data.workflows.users import authenticate
+
+    user = authenticate(Workspace.open(ws_dir), "alice", temporary)
+    assert user.must_change_password and user.role == "reviewer"
+    dispose_engines()
