@@ -44,6 +44,11 @@ def _logout(message: str | None = None, reason: str = "signed out") -> None:
         st.session_state["flash_login"] = message
 
 
+def _sign_out() -> None:
+    _logout("Signed out.")
+    st.rerun()
+
+
 def _client_address() -> str:
     """The browser's address for login throttling: the websocket peer; ``X-Forwarded-For`` only
     when the peer is a proxy listed in ``IEA_TRUSTED_PROXIES`` (comma-separated; ``local`` = this machine)."""
@@ -116,6 +121,11 @@ def _main() -> None:
     user = _signed_in_user(ws)
     if user is None:
         _login_page(ws)
+        return
+    if user.must_change_password:  # an admin reset the password: a new one before anything else
+        from annotator_app._account import new_password_page
+
+        new_password_page(ws, user, sign_out=_sign_out)
         return
     available = pages.pages_for(user)
     with st.sidebar:

@@ -504,37 +504,138 @@ def target_page(ws: Workspace, user: UserInfo) -> None:
 
 
 def users_page(ws: Workspace, user: UserInfo) -> None:
-    from iea_data.core.errors import IeaError
-    from iea_data.workflows.users import ROLES, add_user, disable_user, list_users
+    """Admins run the team: add, disable, enable, reset a password, change a role; the audit log.
+
+    Every rule (who may, the last admin, the password policy) and the log entry is the library's;
+    a temporary password is shown once, as text.
+    """
+    from iea_data.workflows.users import list_user_events, list_users
 
     st.markdown("### Users")
     show_flash()
+    _show_temporary_password()
     users = list_users(ws)
     st.dataframe(
-        [{"name": u.name, "role": u.role, "enabled": u.enabled} for u in users], hide_index=True, width="stretch"
+        [
+            {"name": u.name, "role": u.role, "enabled": u.enabled, "must set a new password": u.must_change_password}
+            for u in users
+        ],
+        hide_index=True,
+        width="stretch",
     )
+    others = [u for u in users if u.id != user.id]
     c = st.columns(2)
-    with c[0], st.form("add_user", clear_on_submit=True):
+    with c[0]:
+        _add_user_form(ws, user)
+        _role_form(ws, user, others)
+    with c[1]:
+        _enable_disable_form(ws, user, others)
+        _reset_password_form(ws, user, others)
+    st.markdown("#### Audit log")
+    st.caption("Every change to an account, newest first: what, whom, and who made it. Never a password.")
+    st.dataframe(
+        [
+            {
+                "at": e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "action": e.action,
+                "user": e.user,
+                "old role": e.old_role or "",
+                "new role": e.new_role or "",
+                "by": e.by,
+            }
+            for e in list_user_events(ws, by=user, limit=200)
+        ],
+        hide_index=True,
+        width="stretch",
+        key="user_events",
+    )
+
+
+def _users_call(done: str, write: Callable[[], object]) -> bool:
+    """Run one library write; its refusal as one line of text, or a success message on the next run."""
+    from iea_data.core.errors import IeaError
+
+    try:
+        write()
+    except IeaError as exc:
+        st.error(literal(exc))
+        return False
+    flash("success", done)
+    return True
+
+
+def _add_user_form(ws: Workspace, user: UserInfo) -> None:
+    from iea_data.workflows.users import ROLES, add_user
+
+    with st.form("add_user", clear_on_submit=True):
         st.markdown("**Add a user**")
         name = st.text_input("Name")
         role = st.selectbox("Role", ROLES)
         password = st.text_input("Password", type="password")
-        if st.form_submit_button("Add"):
-            try:
-                add_user(ws, name.strip(), role=role, password=password, by=user)
-            except IeaError as exc:
-                st.error(literal(exc))
-            else:
-                flash("success", f"Added {name} ({role}).")
+        if st.form_submit_button("Add") and _users_call(
+            f"Added {name.strip()} ({role}).",
+            lambda: add_user(ws, name.strip(), role=role, password=password, by=user),
+        ):
+            st.rerun()
+
+
+def _enable_disable_form(ws: Workspace, user: UserInfo, others: list[UserInfo]) -> None:
+    from iea_data.workflows.users import disable_user, enable_user
+
+    with st.form("disable_user"):
+        st.markdown("**Disable or enable a user** (a disabled user is signed out at once)")
+        target = st.selectbox("User", [u.name for u in others], key="able_target")
+        left, right = st.columns(2)
+        disable = left.form_submit_button("Disable")
+        enable = right.form_submit_button("Enable")
+        if target and disable and _users_call(f"Disabled {target}.", lambda: disable_user(ws, target, by=user)):
+            st.rerun()
+        if target and enable and _users_call(f"Enabled {target}.", lambda: enable_user(ws, target, by=user)):
+            st.rerun()
+
+
+def _role_form(ws: Workspace, user: UserInfo, others: list[UserInfo]) -> None:
+    from iea_data.workflows.users import ROLES, set_role
+
+    with st.form("set_role"):
+        st.markdown("**Change a role** (it applies at once)")
+        target = st.selectbox("User", [u.name for u in others], key="role_target")
+        role = st.selectbox("New role", ROLES, key="role_new")
+        if (
+            st.form_submit_button("Change role")
+            and target
+            and _users_call(f"{target} is now {role}.", lambda: set_role(ws, target, role, by=user))
+        ):
+            st.rerun()
+
+
+def _reset_password_form(ws: Workspace, user: UserInfo, others: list[UserInfo]) -> None:
+    from iea_data.workflows.users import reset_password
+
+    with st.form("reset_password", clear_on_submit=True):
+        st.markdown("**Reset a password** (the user must choose a new one at their next sign-in)")
+        target = st.selectbox("User", [u.name for u in others], key="reset_target")
+        given = st.text_input("Temporary password (leave empty to generate one)", type="password", key="reset_pw")
+        if st.form_submit_button("Reset password") and target:
+            result: list = []
+            if _users_call(
+                f"Reset the password of {target}.",
+                lambda: result.append(reset_password(ws, target, password=given or None, by=user)),
+            ):
+                if result[0].generated:  # shown once, on the next run, then gone from the session
+                    st.session_state["_temporary_password"] = (result[0].name, result[0].password)
                 st.rerun()
-    with c[1], st.form("disable_user"):
-        st.markdown("**Disable a user** (they are signed out at once)")
-        target = st.selectbox("User", [u.name for u in users if u.enabled and u.id != user.id])
-        if st.form_submit_button("Disable") and target:
-            try:
-                disable_user(ws, target, by=user)
-            except IeaError as exc:
-                st.error(literal(exc))
-            else:
-                flash("success", f"Disabled {target}.")
-                st.rerun()
+
+
+def _show_temporary_password() -> None:
+    shown = st.session_state.pop("_temporary_password", None)
+    if shown is None:
+        return
+    name, password = shown
+    st.warning(
+        literal(
+            f"Temporary password of {name}, shown only this once: give it to them privately. "
+            "They must choose a new password at their next sign-in."
+        )
+    )
+    st.code(password, language=None)
