@@ -584,7 +584,9 @@ def _enable_disable_form(ws: Workspace, user: UserInfo, others: list[UserInfo]) 
 
     with st.form("disable_user"):
         st.markdown("**Disable or enable a user** (a disabled user is signed out at once)")
-        target = st.selectbox("User", [u.name for u in others], key="able_target")
+        target = st.selectbox(
+            "User", [u.name for u in others], key="able_target", index=None, placeholder="Choose a user"
+        )
         left, right = st.columns(2)
         disable = left.form_submit_button("Disable")
         enable = right.form_submit_button("Enable")
@@ -599,7 +601,9 @@ def _role_form(ws: Workspace, user: UserInfo, others: list[UserInfo]) -> None:
 
     with st.form("set_role"):
         st.markdown("**Change a role** (it applies at once)")
-        target = st.selectbox("User", [u.name for u in others], key="role_target")
+        target = st.selectbox(
+            "User", [u.name for u in others], key="role_target", index=None, placeholder="Choose a user"
+        )
         role = st.selectbox("New role", ROLES, key="role_new")
         if (
             st.form_submit_button("Change role")
@@ -614,7 +618,9 @@ def _reset_password_form(ws: Workspace, user: UserInfo, others: list[UserInfo]) 
 
     with st.form("reset_password", clear_on_submit=True):
         st.markdown("**Reset a password** (the user must choose a new one at their next sign-in)")
-        target = st.selectbox("User", [u.name for u in others], key="reset_target")
+        target = st.selectbox(
+            "User", [u.name for u in others], key="reset_target", index=None, placeholder="Choose a user"
+        )
         given = st.text_input("Temporary password (leave empty to generate one)", type="password", key="reset_pw")
         if st.form_submit_button("Reset password") and target:
             result: list = []
