@@ -74,17 +74,26 @@ def add_cmd(
 
 @users_app.command("ls")
 def ls_cmd(as_json: JsonOpt = False) -> None:
-    """List users: name, role, enabled.
+    """List users: name, role, enabled, and whether they must set a new password (after a reset).
 
     Example: iea users ls --json
     """
     from iea_data.workflows.users import list_users
 
-    rows = [{"id": u.id, "name": u.name, "role": u.role, "enabled": u.enabled} for u in list_users(open_workspace())]
+    rows = [
+        {
+            "id": u.id,
+            "name": u.name,
+            "role": u.role,
+            "enabled": u.enabled,
+            "must_change_password": u.must_change_password,
+        }
+        for u in list_users(open_workspace())
+    ]
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["id", "name", "role", "enabled"], title=f"{len(rows)} user(s)")
+        print_table(rows, ["id", "name", "role", "enabled", "must_change_password"], title=f"{len(rows)} user(s)")
 
 
 @users_app.command("passwd")

@@ -136,6 +136,10 @@ def test_users_reset_password_role_and_log(ws_dir):
     from iea_data.store.workspace import Workspace
     from iea_data.workflows.users import authenticate
 
+    listed = {
+        u["name"]: u["must_change_password"] for u in json.loads(iea("-w", ws_dir, "users", "ls", "--json").stdout)
+    }
+    assert listed == {"alice": True, "boss": True}
     user = authenticate(Workspace.open(ws_dir), "alice", temporary)
     assert user.must_change_password and user.role == "reviewer"
     dispose_engines()
