@@ -7,7 +7,6 @@ same transaction as the change. ``by=None`` is the local operator (the ``iea use
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
@@ -44,8 +43,6 @@ __all__ = [
     "change_own_password",
     "list_user_events",
 ]
-
-log = logging.getLogger(__name__)
 
 #: Letters and digits of generated passwords: no 0/o, 1/l/i, so a password read aloud or copied by hand survives.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"

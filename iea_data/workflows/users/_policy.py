@@ -41,8 +41,10 @@ def is_common_password(password: str) -> bool:
 def check_password_policy(password: str, *, name: str) -> str:
     """Refuse a password that is too short, contains the user name, or is a common password.
 
-    Applied by :func:`~iea_data.workflows.users.add_user` and :func:`~iea_data.workflows.users.set_password`, so the
-    ``iea users`` commands and the app's Users page follow the same rules.
+    Applied by :func:`~iea_data.workflows.users.add_user`, :func:`~iea_data.workflows.users.set_password`,
+    :func:`~iea_data.workflows.users.reset_password` (a typed temporary password) and
+    :func:`~iea_data.workflows.users.change_own_password`, so the ``iea users`` commands, the app's
+    Users page and its "set a new password" form follow the same rules.
 
     Parameters
     ----------
