@@ -108,7 +108,9 @@ def exposure_from_linear(linear: np.ndarray, ev: float) -> np.ndarray:
     return out
 
 
-def raw_preview(source: Source, *, max_side: int = 256, name: str = "") -> tuple[np.ndarray, RawInfo]:
+def raw_preview(
+    source: Source, *, max_side: int = 256, name: str = "", max_pixels: int | None = None
+) -> tuple[np.ndarray, RawInfo]:
     """An sRGB preview of a RAW for statistics and thumbnails: camera WB, no auto-bright.
 
     A half-size linear render (:func:`render_linear`), encoded with the sRGB curve and
@@ -122,6 +124,8 @@ def raw_preview(source: Source, *, max_side: int = 256, name: str = "") -> tuple
         Long side of the preview (never upscaled past the half-size render).
     name : str, optional
         The name used in messages and for the format.
+    max_pixels : int, optional
+        As for :func:`render_linear`: a larger RAW is refused from its header.
 
     Returns
     -------
@@ -139,7 +143,7 @@ def raw_preview(source: Source, *, max_side: int = 256, name: str = "") -> tuple
     """
     if not isinstance(max_side, int) or isinstance(max_side, bool) or max_side < 1:
         raise ValueError(f"`max_side` must be an integer >= 1; got {max_side!r}")
-    render = render_linear(source, half_size=True, name=name)
+    render = render_linear(source, half_size=True, name=name, max_pixels=max_pixels)
     lin = render.linear
     np.clip(lin, 0.0, 1.0, out=lin)
     rgb = linear_to_srgb(lin)
