@@ -8,6 +8,7 @@ that the estimate needs no import of the package above. rawpy is imported on fir
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 
 from iea_data.core.errors import ImageDecodeError
@@ -35,6 +36,45 @@ _LINEAR_BYTES_PER_PIXEL = 6 + 12
 _PREVIEW_BYTES_PER_PIXEL = 6 + 12 + 12 + 12
 
 
+_PHOTOMETRIC_LINEAR_RAW = 34892  # DNG: demosaicked (or non-mosaic) data, one value per colour
+_SUBIFDS, _NEW_SUBFILE_TYPE, _PHOTOMETRIC, _SAMPLES = 330, 254, 262, 277
+
+
+def _dng_raw_samples(head: bytes) -> int | None:
+    """Samples per pixel of a DNG's main raw image (NewSubfileType 0) when it is LinearRaw, else None.
+
+    A bounds-checked walk of IFD0 and its SubIFDs in the file's first bytes; anything
+    unexpected gives None (the data is then taken as a colour-filter mosaic).
+    """
+    bo = {b"II*\x00": "<", b"MM\x00*": ">"}.get(head[:4])
+    if bo is None:
+        return None
+    try:
+        todo = [struct.unpack_from(bo + "I", head, 4)[0]]
+        seen: set[int] = set()
+        while todo and len(seen) < 32:
+            at = todo.pop()
+            if at in seen or at + 2 > len(head):
+                continue
+            seen.add(at)
+            (n,) = struct.unpack_from(bo + "H", head, at)
+            tags: dict[int, list[int]] = {}
+            for i in range(min(n, 512)):
+                tag, typ, count, value = struct.unpack_from(bo + "HHI4s", head, at + 2 + 12 * i)
+                if tag not in (_SUBIFDS, _NEW_SUBFILE_TYPE, _PHOTOMETRIC, _SAMPLES) or typ not in (3, 4, 13):
+                    continue
+                code, size = ("H", 2) if typ == 3 else ("I", 4)
+                where = value if count * size <= 4 else struct.unpack_from(bo + "I", value)[0]
+                buf, off = (value, 0) if count * size <= 4 else (head, where)
+                tags[tag] = list(struct.unpack_from(f"{bo}{min(count, 64)}{code}", buf, off))
+            todo.extend(tags.get(_SUBIFDS, []))
+            if tags.get(_NEW_SUBFILE_TYPE, [0])[0] == 0 and tags.get(_PHOTOMETRIC, [0])[0] == _PHOTOMETRIC_LINEAR_RAW:
+                return max(1, tags.get(_SAMPLES, [3])[0])
+    except struct.error:
+        return None
+    return None
+
+
 @dataclass(frozen=True)
 class RawHeader:
     """What LibRaw reads from a RAW's header before unpacking anything.
@@ -47,7 +87,9 @@ class RawHeader:
         The sensor data, masked borders included.
     channels : int
         uint16 values per sensor pixel once unpacked: 1 for a colour-filter mosaic (Bayer,
-        X-Trans), 4 for non-mosaic data (linear DNG, sRAW, Foveon).
+        X-Trans), 4 for non-mosaic data (LibRaw keeps 4 values a pixel): a LinearRaw DNG
+        or a Foveon X3F. (LibRaw tells a mosaic only after unpacking, so this is read from
+        the DNG's own tags; other containers count as mosaics, as nearly all are.)
     """
 
     width: int
@@ -95,11 +137,19 @@ def raw_header(path: PathLike) -> RawHeader:
     import rawpy
 
     name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise ImageDecodeError(
+            "unreadable-raw", f"{_show(name)}: cannot read the file ({exc.strerror or exc})"
+        ) from None
+    linear = _dng_raw_samples(head)
+    channels = 4 if linear is not None or name.lower().endswith(".x3f") else 1
     raw = rawpy.RawPy()
     try:
-        raw.open_file(name)
+        raw.open_file(name)  # the header only (rawpy's raw_type or raw_pattern would unpack)
         sizes = raw.sizes
-        channels = 1 if raw.raw_type == rawpy.RawType.Flat else 4
         return RawHeader(int(sizes.width), int(sizes.height), int(sizes.raw_width), int(sizes.raw_height), channels)
     except rawpy.LibRawError as exc:
         text = exc.args[0] if exc.args else exc

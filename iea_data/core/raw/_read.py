@@ -394,6 +394,18 @@ def render_linear(
     >>> [round(float(m), 3) for m in out.linear.reshape(-1, 3).mean(0)]
     [0.2, 0.4, 0.1]
     """
+    rgb16, info, params = _postprocess(source, wb=wb, half_size=half_size, name=name, max_pixels=max_pixels)
+    linear = np.ascontiguousarray(rgb16, dtype=np.float32)
+    linear /= np.float32(65535)
+    counts = np.ascontiguousarray(rgb16, dtype=np.uint16)
+    counts.setflags(write=False)
+    return LinearRender(linear=linear, info=info, params=params, counts=counts)
+
+
+def _postprocess(
+    source: Source, *, wb: Any, half_size: bool, name: str, max_pixels: int | None
+) -> tuple[np.ndarray, RawInfo, dict[str, Any]]:
+    """LibRaw's uint16 (H, W, 3) linear render, the file's facts and the parameters (see :func:`render_linear`)."""
     import rawpy
 
     user_wb = check_wb(wb)
@@ -433,8 +445,4 @@ def render_linear(
             raise _decode_error(exc, data, name, tags) from None
     finally:
         raw.close()
-    linear = np.ascontiguousarray(rgb16, dtype=np.float32)
-    linear /= np.float32(65535)
-    counts = np.ascontiguousarray(rgb16, dtype=np.uint16)
-    counts.setflags(write=False)
-    return LinearRender(linear=linear, info=info, params=params, counts=counts)
+    return rgb16, info, params

@@ -106,3 +106,21 @@ def test_ingest_gives_the_error_row_of_the_other_decoders(big_dng, tmp_path):
     init_worker(1_000_000, 64, 256, str(tmp_path / "objects"), frozenset())
     out = scan_file((str(big_dng), big_dng.stat().st_size, 0))
     assert out["error"][0] == "decompression-bomb" and "max_pixels" in out["error"][1]
+
+
+def _tiff_ifd(entries: list[tuple[int, int, int, int]]) -> bytes:
+    """A little-endian TIFF with one IFD of (tag, type, count, value) entries inlined."""
+    import struct
+
+    body = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0"
+    return b"II*\x00" + struct.pack("<I", 8) + body
+
+
+def test_dng_channels_from_its_own_tags(big_dng):
+    from iea_data.core.imaging._raw_header import _dng_raw_samples
+
+    assert _dng_raw_samples(big_dng.read_bytes()[: 1 << 16]) is None  # a CFA mosaic: one value a pixel
+    linear = _tiff_ifd([(254, 4, 1, 0), (262, 3, 1, 34892), (277, 3, 1, 3)])
+    assert _dng_raw_samples(linear) == 3
+    assert _dng_raw_samples(_tiff_ifd([(254, 4, 1, 1), (262, 3, 1, 34892)])) is None  # a preview IFD
+    assert _dng_raw_samples(linear[:20]) is None and _dng_raw_samples(b"\xff\xd8\xff") is None
