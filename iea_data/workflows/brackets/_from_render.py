@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -266,6 +266,8 @@ class RawSource:
         The white balance of the render (None: the camera's).
     problem : str or None
         Why ``path`` is None.
+    candidates : tuple of str
+        The paths to look at (the recorded one, then the catalog's), for :meth:`resolve`.
     """
 
     path: Optional[str]
@@ -273,6 +275,19 @@ class RawSource:
     ev: float
     wb: Optional[list[float]]
     problem: Optional[str] = None
+    candidates: tuple[str, ...] = ()
+
+    def resolve(self) -> RawSource:
+        """The first candidate whose bytes have the recorded sha256 as ``path`` (no database needed)."""
+        for path in self.candidates:
+            if os.path.isfile(path) and _sha256_file(path) == self.raw_sha256:
+                return replace(self, path=path, problem=None)
+        where = self.candidates[0] if self.candidates else "its recorded path"
+        return replace(
+            self,
+            path=None,
+            problem=f"the RAW it was rendered from ({where}, sha256 {self.raw_sha256[:12]}…) is not found",
+        )
 
 
 def _sha256_file(path: str) -> str | None:
@@ -286,12 +301,15 @@ def _sha256_file(path: str) -> str | None:
     return h.hexdigest()
 
 
-def raw_source(uow: UnitOfWork, image: Image) -> RawSource | None:
+def raw_source(uow: UnitOfWork, image: Image, *, resolve: bool = True) -> RawSource | None:
     """The RAW a catalogued image was rendered from (``iea ingest --from-render``), or None.
 
     The RAW is looked for at the path its provenance recorded, then at the paths of a
     catalogued image with the same sha256 (a RAW ingested, or moved and ingested again);
-    a file is used only when its bytes still have the recorded sha256.
+    a file is used only when its bytes still have the recorded sha256. With
+    ``resolve=False`` the files are not read (``path`` is None): call
+    :meth:`RawSource.resolve` after the unit of work, so that no transaction is held while
+    a large RAW is hashed.
 
     Examples
     --------
@@ -321,14 +339,5 @@ def raw_source(uow: UnitOfWork, image: Image) -> RawSource | None:
             .order_by(ImagePath.id)
         )
     )
-    for path in dict.fromkeys(candidates):
-        if os.path.isfile(path) and _sha256_file(path) == sha:
-            return RawSource(path, sha, source.ev, source.wb)
-    where = origin.get("raw") or "its recorded path"
-    return RawSource(
-        None,
-        sha,
-        source.ev,
-        source.wb,
-        problem=f"the RAW it was rendered from ({where}, sha256 {sha[:12]}…) is not found",
-    )
+    source = replace(source, candidates=tuple(dict.fromkeys(candidates)))
+    return source.resolve() if resolve else source

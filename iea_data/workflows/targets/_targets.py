@@ -296,7 +296,7 @@ def apply_target(
             refdiff_head[image_id] = target_id  # the newest revision wins
         current = {i for i, t in refdiff_head.items() if t == target.id}
         rpath = image_path(uow, ref.id)
-        source = raw_source(uow, ref)
+        source = raw_source(uow, ref, resolve=False)  # the RAW is hashed below, outside the transaction
         ref_size = (ref.height, ref.width)
     report = TargetSaveReport(target.id, target.revision, n_variants=len(variants))
     todo = [(i, n) for i, n in variants if i not in current]
@@ -306,7 +306,7 @@ def apply_target(
     try:
         if rpath is None:
             raise IeaError(f"the reference {ref.name!r} has no readable file; ingest it again")
-        ideal = _raw_ideal(source, ev, ref_size, report)
+        ideal = _raw_ideal(source, ev, ref_size, report, max_pixels=ws.settings.max_pixels)
         if ideal is None:
             ideal = ideal_from_ev(read_image(rpath).rgb, ev)
     except (IeaError, OSError) as exc:
@@ -326,16 +326,22 @@ def apply_target(
 
 
 def _raw_ideal(
-    source: Optional[RawSource], ev: np.ndarray, ref_size: tuple[int, int], report: TargetSaveReport
+    source: Optional[RawSource],
+    ev: np.ndarray,
+    ref_size: tuple[int, int],
+    report: TargetSaveReport,
+    *,
+    max_pixels: int,
 ) -> Optional[np.ndarray]:
     """The ideal from the linear RAW render of a RAW-derived reference; None (and a note) otherwise."""
     if source is None:
         return None
+    source = source.resolve()
     if source.path is None:
         report.notes.append(f"ideal from the reference's pixels: {source.problem}")
         return None
     try:
-        render = render_linear(source.path, wb=source.wb)
+        render = render_linear(source.path, wb=source.wb, max_pixels=max_pixels)
     except (IeaError, OSError, MemoryError) as exc:
         report.notes.append(f"ideal from the reference's pixels: the RAW {source.path} failed to render ({exc})")
         return None
