@@ -151,11 +151,15 @@ def demo(
 
 @app.command()
 def ingest(
-    dirs: Annotated[list[Path], typer.Argument(help="Folders (walked recursively) or files.")],
+    dirs: Annotated[Optional[list[Path]], typer.Argument(help="Folders (walked recursively) or files.")] = None,
     workers: Annotated[
         Optional[int], typer.Option(help="Decoder processes (default: workspace setting; 0 there = all cores).")
     ] = None,
     group: Annotated[str, typer.Option(help="Scene grouping of new images: filename or none.")] = "filename",
+    from_render: Annotated[
+        Optional[list[Path]],
+        typer.Option(help="An `iea brackets render` --out folder: one scene per RAW, EVs and provenance."),
+    ] = None,
 ) -> None:
     """Ingest photos: decode in worker processes, hash, EXIF, luma statistics, thumbnails.
 
@@ -163,9 +167,17 @@ def ingest(
     failed (each is named; see `iea catalog errors`).
 
     Example: iea ingest photos/ more/ --workers 4
+    Example: iea ingest --from-render brackets/
     """
     from iea_data.workflows.catalog import ingest as run_ingest
 
+    if from_render:  # issue 14: what `iea brackets render` wrote (pipelines/cli_brackets.py)
+        from pipelines.cli_brackets import ingest_from_render
+
+        ingest_from_render(from_render, workers=workers, also=dirs, summary=_ingest_summary)
+        return
+    if not dirs:
+        raise typer.BadParameter("give folders or files to ingest (or --from-render DIR)", param_hint="DIRS")
     ws = _ws()
     report = _with_progress("ingest", lambda cb: run_ingest(ws, dirs, workers=workers, group=group, progress=cb))
     _ingest_summary(report)

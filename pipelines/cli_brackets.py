@@ -6,12 +6,13 @@ Exposure brackets from camera RAW: one demosaic per file, each EV scaled in line
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from pipelines._console import EXIT_PARTIAL, console, err_console, lit, with_progress
+from pipelines._console import EXIT_PARTIAL, console, err_console, lit, open_workspace, with_progress
 
 brackets_app = typer.Typer(help="Exposure brackets rendered from camera RAW files.", no_args_is_help=True)
 
@@ -85,6 +86,35 @@ def render(
     for e in report.errors:
         err_console.print(f"[red]{lit(e.reason)}[/red] {lit(e.message)}", highlight=False)
     if report.errors:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def ingest_from_render(
+    folders: list[Path], *, workers: Optional[int], summary: Callable[[Any], None], also: Optional[list[Path]] = None
+) -> None:
+    """``iea ingest --from-render DIR``: ingest render folders, one scene per RAW; exits 3 on failures.
+
+    ``summary`` renders an ingest report (``iea ingest``'s table); ``also`` are plain folders
+    given beside ``--from-render``, ingested first as ``iea ingest`` does.
+    """
+    from iea_data.workflows.brackets import ingest_render
+    from iea_data.workflows.catalog import ingest as run_ingest
+
+    ws = open_workspace()
+    failed = False
+    if also:  # folders given beside --from-render are ingested as usual first
+        plain = with_progress("ingest", lambda cb: run_ingest(ws, also, workers=workers, progress=cb))
+        summary(plain)
+        failed = bool(plain.errors)
+    report = with_progress("ingest", lambda cb: ingest_render(ws, folders, workers=workers, progress=cb))
+    summary(report.ingest)
+    console.print(
+        f"{report.n_brackets} bracket(s) from RAW: {report.n_scenes} scene(s), {report.n_images} image(s) "
+        f"grouped with their EVs and provenance"
+    )
+    for path in report.missing:
+        err_console.print(f"[red]not grouped[/red] {lit(path)}: not in the catalog (see the errors above)")
+    if failed or report.errors or report.missing:
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -135,6 +135,7 @@ SLOW_TESTS = frozenset(
         "tests/cli/test_cli.py::test_prelabel_refdiff_and_show_render_a_heatmap",
         "tests/cli/test_cli.py::test_scenes_ls_and_set_reference",
         "tests/cli/test_cli_brackets.py::test_render_then_ingest_groups_one_scene_per_raw_with_the_right_evs",
+        "tests/cli/test_cli_brackets.py::test_ingest_from_render_groups_in_one_step",
         "tests/cli/test_cli_hardening.py::test_password_in_the_workspace_setting_and_a_refused_connection_are_not_printed",
         "tests/cli/test_cli_users.py::test_users_add_ls_passwd_disable",
         "tests/cli/test_cli_users.py::test_users_demo_creates_the_documented_accounts",

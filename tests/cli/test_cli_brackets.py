@@ -75,3 +75,25 @@ def test_bad_raw_is_named_exit_3_and_resume_skips(raw_files, tmp_path):
     assert r.returncode == 3 and "1 up to date" in r.stdout
     r = run_iea("brackets", "render", str(raw_files / "shot1.dng"), "--out", str(out), "--ev", "0,0.5")
     assert r.returncode == 1 and "name-style ev" in r.stderr
+
+
+def test_ingest_from_render_groups_in_one_step(raw_files, tmp_path):
+    ws = str(tmp_path / "ws")
+    assert run_iea("init", ws).returncode == 0
+    out = tmp_path / "out"
+    r = run_iea("brackets", "render", str(raw_files / "shot1.dng"), "--ev", "-1,0,+2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = run_iea("-w", ws, "ingest", "--from-render", str(out), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "1 bracket(s) from RAW: 1 scene(s), 3 image(s)" in r.stdout
+    images = {im["name"]: im for im in _images(ws)}
+    assert sorted(images) == ["shot1.png", "shot1_N1.png", "shot1_P2.png"]
+    assert images["shot1.png"]["is_reference"] and {images[n]["ev"] for n in ("shot1_N1.png", "shot1_P2.png")} == {
+        -1.0,
+        2.0,
+    }
+    assert {im["scene"] for im in images.values()} == {"shot1"}
+    r = run_iea("-w", ws, "ingest", "--from-render", str(tmp_path / "ws"))
+    assert r.returncode == 1 and "holds no `iea brackets render` output" in r.stderr
+    r = run_iea("-w", ws, "ingest")
+    assert r.returncode != 0 and "--from-render" in r.stderr

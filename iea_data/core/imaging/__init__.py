@@ -21,6 +21,9 @@ _LAZY = {
     **dict.fromkeys(["read_image", "read_image_bytes"], "._decode"),
     "read_header": "._header",
     "decode_memory": "._memory",
+    **dict.fromkeys(
+        ["RAW_EXTENSIONS", "RawHeader", "raw_header", "raw_decode_bytes", "pixel_limit_error"], "._raw_header"
+    ),
     **dict.fromkeys(["encode_image", "encode_png", "write_image"], "._encode"),
     "ExifInfo": "._exif",
     **dict.fromkeys(["label_shape", "resize_image", "resize_map", "thumbnail"], "._resize"),
@@ -47,6 +50,12 @@ __all__ = [
     "read_image_bytes",
     "read_header",
     "decode_memory",
+    # camera RAW headers (issue 14; the RAW readers are in iea_data.core.raw)
+    "RAW_EXTENSIONS",
+    "RawHeader",
+    "raw_header",
+    "raw_decode_bytes",
+    "pixel_limit_error",
     # statistics
     "BLACK_LEVEL",
     "WHITE_LEVEL",

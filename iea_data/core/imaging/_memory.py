@@ -14,6 +14,7 @@ from ._decode_errors import _show
 from ._decoded import DEFAULT_MAX_PIXELS, PathLike
 from ._header import _format_of, _open_lazy, _source_bits, _stored_size
 from ._preview import _PNG_STRIP_MIN_BYTES, _STRIP_BYTES, _jpeg_scale
+from ._raw_header import RAW_EXTENSIONS, raw_decode_bytes, raw_header
 from ._resize import label_shape
 from ._validate import _check_int
 
@@ -135,8 +136,13 @@ def decode_memory(path: PathLike, *, max_side: int | None = None, max_pixels: in
     * JPEG: twice the image at the DCT scale used for the preview (1/2..1/8 per side, see
       :func:`read_image`), plus 2 bytes per sample of the full image for a progressive
       JPEG (libjpeg keeps all its coefficients);
-    * an image over ``max_pixels`` (refused before decoding), or a file whose header
-      cannot be read (it fails early): only the file's size.
+    * a camera RAW (a :data:`RAW_EXTENSIONS` name; LibRaw reads the header): the file twice,
+      the unpacked sensor data (``raw_width * raw_height * channels`` uint16 values) and
+      56 bytes per pixel of the linear render, half size with ``max_side``
+      (:func:`raw_decode_bytes`);
+    * an image over ``max_pixels`` (refused before decoding; for a RAW, its
+      ``raw_width * raw_height``), or a file whose header cannot be read (it fails early):
+      only the file's size.
 
     The base memory of the process (the imported libraries) is not included.
 
@@ -172,6 +178,8 @@ def decode_memory(path: PathLike, *, max_side: int | None = None, max_pixels: in
     if max_side is not None:
         max_side = _check_int(max_side, "max_side")
     name = os.fspath(path)
+    if os.path.splitext(name)[1].lower() in RAW_EXTENSIONS:
+        return _raw_memory(name, max_side, max_pixels)
     size = 0
     try:
         with open(path, "rb") as fp:
@@ -183,3 +191,21 @@ def decode_memory(path: PathLike, *, max_side: int | None = None, max_pixels: in
     except (OSError, ImageDecodeError, SyntaxError, ValueError, EOFError, struct.error) as err:
         logger.debug("decode_memory(%s): header unreadable (%s)", _show(name), err)
         return size
+
+
+def _raw_memory(name: str, max_side: int | None, max_pixels: int) -> int:
+    """:func:`decode_memory` of a camera RAW, from LibRaw's header: the file twice (read whole,
+    then LibRaw's copy of the buffer), the unpacked sensor data and the render (half size
+    for a preview, as the ingest does)."""
+    try:
+        size = os.stat(name).st_size
+    except OSError:
+        return 0
+    try:
+        header = raw_header(name)
+    except ImageDecodeError as err:  # decoding will fail early with its own error row
+        logger.debug("decode_memory(%s): RAW header unreadable (%s)", _show(name), err)
+        return size
+    if header.raw_pixels > max_pixels:  # refused before decoding
+        return size
+    return 2 * size + raw_decode_bytes(header, half_size=max_side is not None)

@@ -10,7 +10,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from iea_data.core.imaging import ExifInfo
+from iea_data.core.imaging import RAW_EXTENSIONS, ExifInfo, pixel_limit_error
 
 from ._errors import RawDecodeError, UnsupportedRawError
 from ._tiff import RAW_MAGIC, read_tiff_tags
@@ -26,14 +26,8 @@ __all__ = [
     "render_linear",
 ]
 
-#: File extensions read as camera RAW (lower case), the formats LibRaw reads.
-RAW_EXTENSIONS = frozenset(
-    {
-        ".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
-        ".rw2", ".rwl", ".pef", ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".erf", ".kdc", ".dcr",
-        ".mrw", ".mos", ".mef", ".raw",
-    }
-)  # fmt: skip
+# RAW_EXTENSIONS (the file extensions read as camera RAW) is defined with the RAW header
+# probe in iea_data.core.imaging, whose memory estimate needs it, and re-exported here.
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike]
 
@@ -251,7 +245,15 @@ def _info(raw: Any, data: bytes, name: str, tags: dict | None) -> RawInfo:
     )
 
 
-def _open(data: bytes, name: str) -> Any:
+def _check_max_pixels(max_pixels: Any) -> int | None:
+    if max_pixels is None:
+        return None
+    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ValueError(f"`max_pixels` must be an integer >= 1 or None; got {max_pixels!r}")
+    return max_pixels
+
+
+def _open(data: bytes, name: str, max_pixels: int | None = None) -> Any:
     import rawpy
 
     tags = read_tiff_tags(data)
@@ -263,6 +265,10 @@ def _open(data: bytes, name: str) -> Any:
     except rawpy.LibRawError as exc:
         raw.close()
         raise _decode_error(exc, data, name, tags) from None
+    sizes = raw.sizes
+    if max_pixels is not None and sizes.raw_width * sizes.raw_height > max_pixels:  # from the header: nothing unpacked
+        raw.close()
+        raise pixel_limit_error(name, int(sizes.raw_width), int(sizes.raw_height), max_pixels)
     return raw, tags
 
 
@@ -336,6 +342,7 @@ def render_linear(
     wb: Any = None,
     half_size: bool = False,
     name: str = "",
+    max_pixels: int | None = None,
 ) -> LinearRender:
     """Demosaic a camera RAW to linear light, without automatic brightening.
 
@@ -357,6 +364,10 @@ def render_linear(
         previews and statistics.
     name : str, optional
         The name used in messages and for the format; default the path.
+    max_pixels : int, optional
+        Refuse, from the header and before unpacking anything, a RAW whose sensor data
+        (``raw_width * raw_height``) has more pixels (the ``decompression-bomb`` error of
+        the other decoders); default no limit.
 
     Returns
     -------
@@ -367,6 +378,8 @@ def render_linear(
     ------
     UnsupportedRawError, RawDecodeError
         See :func:`read_raw_info`.
+    iea_data.core.errors.ImageDecodeError
+        ``"decompression-bomb"``: more than ``max_pixels`` (nothing was decoded).
     TypeError, ValueError
         If ``wb`` is not 3 or 4 positive finite numbers.
 
@@ -381,11 +394,24 @@ def render_linear(
     >>> [round(float(m), 3) for m in out.linear.reshape(-1, 3).mean(0)]
     [0.2, 0.4, 0.1]
     """
+    rgb16, info, params = _postprocess(source, wb=wb, half_size=half_size, name=name, max_pixels=max_pixels)
+    linear = np.ascontiguousarray(rgb16, dtype=np.float32)
+    linear /= np.float32(65535)
+    counts = np.ascontiguousarray(rgb16, dtype=np.uint16)
+    counts.setflags(write=False)
+    return LinearRender(linear=linear, info=info, params=params, counts=counts)
+
+
+def _postprocess(
+    source: Source, *, wb: Any, half_size: bool, name: str, max_pixels: int | None
+) -> tuple[np.ndarray, RawInfo, dict[str, Any]]:
+    """LibRaw's uint16 (H, W, 3) linear render, the file's facts and the parameters (see :func:`render_linear`)."""
     import rawpy
 
     user_wb = check_wb(wb)
+    max_pixels = _check_max_pixels(max_pixels)
     data, name = _read_bytes(source, name)
-    raw, tags = _open(data, name)
+    raw, tags = _open(data, name, max_pixels)
     params = {
         "gamma": [1, 1],
         "no_auto_bright": True,
@@ -419,8 +445,4 @@ def render_linear(
             raise _decode_error(exc, data, name, tags) from None
     finally:
         raw.close()
-    linear = np.ascontiguousarray(rgb16, dtype=np.float32)
-    linear /= np.float32(65535)
-    counts = np.ascontiguousarray(rgb16, dtype=np.uint16)
-    counts.setflags(write=False)
-    return LinearRender(linear=linear, info=info, params=params, counts=counts)
+    return rgb16, info, params

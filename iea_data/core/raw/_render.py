@@ -13,7 +13,7 @@ import numpy as np
 
 from iea_data.core.imaging import label_shape, linear_to_srgb, resize_image
 
-from ._read import RawInfo, Source, render_linear
+from ._read import RawInfo, Source, _check_max_pixels, _postprocess
 
 __all__ = ["exposure_from_linear", "raw_preview", "EV_RANGE"]
 
@@ -108,11 +108,16 @@ def exposure_from_linear(linear: np.ndarray, ev: float) -> np.ndarray:
     return out
 
 
-def raw_preview(source: Source, *, max_side: int = 256, name: str = "") -> tuple[np.ndarray, RawInfo]:
+def raw_preview(
+    source: Source, *, max_side: int = 256, name: str = "", max_pixels: int | None = None
+) -> tuple[np.ndarray, RawInfo]:
     """An sRGB preview of a RAW for statistics and thumbnails: camera WB, no auto-bright.
 
     A half-size linear render (:func:`render_linear`), encoded with the sRGB curve and
-    area-averaged to ``label_shape(height, width, max_side)`` of the full render.
+    area-averaged to ``label_shape(height, width, max_side)`` of the full render. The
+    encoding is a lookup in the EV 0 table of :func:`exposure_from_linear` on LibRaw's
+    16-bit output: the same values as ``linear_to_srgb(clip(linear))`` without a float32
+    copy of the render or a power per pixel.
 
     Parameters
     ----------
@@ -122,6 +127,8 @@ def raw_preview(source: Source, *, max_side: int = 256, name: str = "") -> tuple
         Long side of the preview (never upscaled past the half-size render).
     name : str, optional
         The name used in messages and for the format.
+    max_pixels : int, optional
+        As for :func:`render_linear`: a larger RAW is refused from its header.
 
     Returns
     -------
@@ -139,12 +146,10 @@ def raw_preview(source: Source, *, max_side: int = 256, name: str = "") -> tuple
     """
     if not isinstance(max_side, int) or isinstance(max_side, bool) or max_side < 1:
         raise ValueError(f"`max_side` must be an integer >= 1; got {max_side!r}")
-    render = render_linear(source, half_size=True, name=name)
-    lin = render.linear
-    np.clip(lin, 0.0, 1.0, out=lin)
-    rgb = linear_to_srgb(lin)
-    h, w = label_shape(render.info.height, render.info.width, max_side)
+    rgb16, info, _ = _postprocess(source, wb=None, half_size=True, name=name, max_pixels=_check_max_pixels(max_pixels))
+    rgb = _exposure_lut(0.0).take(rgb16)
+    h, w = label_shape(info.height, info.width, max_side)
     h, w = min(h, rgb.shape[0]), min(w, rgb.shape[1])
     if (h, w) != rgb.shape[:2]:
         rgb = resize_image(rgb, (h, w))
-    return np.ascontiguousarray(rgb), render.info
+    return np.ascontiguousarray(rgb), info

@@ -193,12 +193,8 @@ _NOT_RAW = {
 def _decode_raw(data: bytes, path: str) -> tuple[imaging.DecodedImage, dict]:
     """A camera RAW through LibRaw: a half-size render with the camera's white balance and no
     auto-bright, sRGB-encoded, as the preview; the sensor facts for the RAW columns."""
-    preview, info = raw.raw_preview(data, max_side=_WORKER["stats_side"], name=path)
-    if info.width * info.height > _WORKER["max_pixels"]:
-        raise ImageDecodeError(
-            "decompression-bomb",
-            f"{info.width} x {info.height} pixels is more than max_pixels={_WORKER['max_pixels']}; raise the limit",
-        )
+    # over max_pixels (raw_width x raw_height): refused from the header, before unpacking
+    preview, info = raw.raw_preview(data, max_side=_WORKER["stats_side"], name=path, max_pixels=_WORKER["max_pixels"])
     decoded = imaging.DecodedImage(
         rgb=preview,
         width=info.width,

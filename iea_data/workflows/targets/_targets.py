@@ -19,6 +19,14 @@ target is no longer the one painted on. Then, for every variant of the scene:
    and, when they were based on the rebased revision, their parent too.
 
 One unreadable variant never stops the others; it is reported.
+
+The ideal comes from the reference's pixels (:func:`ideal_from_ev`), except for a reference
+rendered from camera RAW and ingested with ``iea ingest --from-render`` (issue 14): its ideal
+is computed from the RAW's linear render (:func:`iea_data.core.raw.ideal_from_linear`,
+16-bit, nothing clipped before the EV map applies) with the reference's EV, so darkening
+a region where the reference is white recovers the highlights the sensor kept. When that
+RAW is no longer found (or fails to decode), the reference's pixels are used and the report
+says why (``ideal_source``, ``notes``).
 """
 
 from __future__ import annotations
@@ -36,8 +44,10 @@ from sqlalchemy.orm import Session
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
 from iea_data.core.imaging import label_shape, read_image
 from iea_data.core.progress import ProgressFn
+from iea_data.core.raw import ideal_from_linear, render_linear
 from iea_data.core.residuals import check_ev_map, ideal_from_ev, variant_refdiff
 from iea_data.store import Draft, Image, Label, Scene, Target, UnitOfWork, User, UserInfo, require, utcnow
+from iea_data.workflows.brackets import RawSource, raw_source
 from iea_data.workflows.catalog import image_path
 from iea_data.workflows.labels import chain_head, chain_key, save_label, strokes_bytes, strokes_from_bytes
 from iea_data.workflows.users import load_actor
@@ -86,6 +96,9 @@ class TargetSaveReport:
     n_drafts_moved: int = 0
     n_skipped: int = 0  # variants already recomputed against this target (apply_target run again)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (image name, message)
+    #: where the ideal came from: "reference" (its pixels) or "raw-linear" (the RAW it was rendered from)
+    ideal_source: str = "reference"
+    notes: list[str] = field(default_factory=list)  # e.g. why a RAW-derived reference fell back to its pixels
 
 
 def target_head(uow: UnitOfWork, scene_id: int) -> Optional[Target]:
@@ -283,6 +296,8 @@ def apply_target(
             refdiff_head[image_id] = target_id  # the newest revision wins
         current = {i for i, t in refdiff_head.items() if t == target.id}
         rpath = image_path(uow, ref.id)
+        source = raw_source(uow, ref, resolve=False)  # the RAW is hashed below, outside the transaction
+        ref_size = (ref.height, ref.width)
     report = TargetSaveReport(target.id, target.revision, n_variants=len(variants))
     todo = [(i, n) for i, n in variants if i not in current]
     report.n_skipped = len(variants) - len(todo)
@@ -291,7 +306,9 @@ def apply_target(
     try:
         if rpath is None:
             raise IeaError(f"the reference {ref.name!r} has no readable file; ingest it again")
-        ideal = ideal_from_ev(read_image(rpath).rgb, ev)
+        ideal = _raw_ideal(source, ev, ref_size, report, max_pixels=ws.settings.max_pixels)
+        if ideal is None:
+            ideal = ideal_from_ev(read_image(rpath).rgb, ev)
     except (IeaError, OSError) as exc:
         report.errors.append(
             (ref.name, f"reference differences not recomputed: {exc}; run apply_target again once it is readable")
@@ -299,7 +316,7 @@ def apply_target(
         return report
     for i, (image_id, name) in enumerate(todo):
         try:
-            _recompute_variant(ws, actor, target, ideal, image_id, report)
+            _recompute_variant(ws, actor, target, ideal, image_id, report, source)
         except (IeaError, OSError, ValueError) as exc:  # the variant's unit of work was rolled back
             report.errors.append((name, str(exc)))
         finally:
@@ -308,8 +325,44 @@ def apply_target(
     return report
 
 
+def _raw_ideal(
+    source: Optional[RawSource],
+    ev: np.ndarray,
+    ref_size: tuple[int, int],
+    report: TargetSaveReport,
+    *,
+    max_pixels: int,
+) -> Optional[np.ndarray]:
+    """The ideal from the linear RAW render of a RAW-derived reference; None (and a note) otherwise."""
+    if source is None:
+        return None
+    source = source.resolve()
+    if source.path is None:
+        report.notes.append(f"ideal from the reference's pixels: {source.problem}")
+        return None
+    try:
+        render = render_linear(source.path, wb=source.wb, max_pixels=max_pixels)
+    except (IeaError, OSError, MemoryError) as exc:
+        report.notes.append(f"ideal from the reference's pixels: the RAW {source.path} failed to render ({exc})")
+        return None
+    if render.linear.shape[:2] != ref_size:
+        report.notes.append(
+            f"ideal from the reference's pixels: the RAW {source.path} renders at {render.linear.shape[1]} x "
+            f"{render.linear.shape[0]}, the reference is {ref_size[1]} x {ref_size[0]}"
+        )
+        return None
+    report.ideal_source = "raw-linear"
+    return ideal_from_linear(render.linear, ev, reference_ev=source.ev)
+
+
 def _recompute_variant(
-    ws: Workspace, actor: UserInfo, target: Target, ideal: np.ndarray, image_id: int, report: TargetSaveReport
+    ws: Workspace,
+    actor: UserInfo,
+    target: Target,
+    ideal: np.ndarray,
+    image_id: int,
+    report: TargetSaveReport,
+    source: Optional[RawSource] = None,
 ) -> None:
     # two units: the path lookup, then (after decoding, with no write lock held) the saves
     store = ws.objects
@@ -333,6 +386,12 @@ def _recompute_variant(
                 "target_id": target.id,
                 "target_revision": target.revision,
                 "luma": "rec601-srgb",
+                "ideal": report.ideal_source,
+                **(
+                    {"raw_sha256": source.raw_sha256, "reference_ev": source.ev}
+                    if report.ideal_source == "raw-linear" and source is not None
+                    else {}
+                ),
             },
         )
         report.n_refdiff += 1
