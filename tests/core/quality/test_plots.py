@@ -54,7 +54,9 @@ def test_bias_plot_has_a_row_per_rater_in_blue_and_red(fitted):
 def test_noise_plot_and_reliability_over_time(fitted):
     params, _ = fitted
     assert _img(noise_plot_png(params)).shape[1] > 400
-    pts = [(dt.date(2026, 11, 1) + dt.timedelta(days=7 * i), Reliability(0.5 + 0.04 * i, 0.4, 0.9, 500)) for i in range(5)]
+    pts = [
+        (dt.date(2026, 11, 1) + dt.timedelta(days=7 * i), Reliability(0.5 + 0.04 * i, 0.4, 0.9, 500)) for i in range(5)
+    ]
     arr = _img(reliability_over_time_png(pts, label="alpha"))
     assert _has(arr, (33, 102, 172))
     single = _img(reliability_over_time_png([("2026-12-01", Reliability(0.7, float("nan"), float("nan"), 3))]))
