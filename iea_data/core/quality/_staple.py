@@ -605,8 +605,6 @@ def _intervals(
     tol: float,
 ) -> list[RaterEstimate]:
     """95 % intervals: a bootstrap over image blocks (all resamples refitted at once), else pixel-level."""
-    from scipy.stats import chi2
-
     R = len(raters)
     all_blocks = np.unique(np.concatenate([g.blocks for g in groups])) if groups else np.zeros(0, int)
     boot_b: np.ndarray | None = None
@@ -638,7 +636,9 @@ def _intervals(
             se_b = math.sqrt(s2 / max(n_pix, 1))
             b_ci = (b - _Z * se_b, b + _Z * se_b)
             dof = max(n_pix - 1, 1)
-            s_ci = (dof * s2 / float(chi2.ppf(0.975, dof)), dof * s2 / float(chi2.ppf(0.025, dof)))
+            from scipy.special import chdtri  # chdtri(v, q): the chi-square quantile with upper tail q
+
+            s_ci = (dof * s2 / float(chdtri(dof, 0.025)), dof * s2 / float(chdtri(dof, 0.975)))
         out.append(RaterEstimate(r, b, s2, int(img_per_rater[r]), n_pix, b_ci, s_ci))
     return out
 
@@ -684,10 +684,13 @@ def consensus_map(maps: Mapping[str, np.ndarray], params: RaterParams | None = N
     t = np.zeros(arrays[0].shape)
     sq = np.zeros(arrays[0].shape)
     y = np.empty(arrays[0].shape)
+    tmp = np.empty(arrays[0].shape)
     for j, x in enumerate(arrays):
         np.subtract(x, bias[j], out=y)
-        t += a[j] * y
-        sq += a[j] * (y * y)
+        np.multiply(y, a[j], out=tmp)
+        t += tmp
+        tmp *= y
+        sq += tmp
     spread = np.sqrt(np.maximum(sq - t * t, 0.0))  # weighted mean of squares minus the squared mean
     return ConsensusResult(
         map=np.clip(t, -1.0, 1.0).astype(np.float32),
