@@ -51,6 +51,7 @@ from ._staple import (
     estimate_raters,
     stack_maps,
 )
+from ._units import image_reliability, ratings_matrix
 
 __all__ = [
     "ANCHOR",
@@ -74,9 +75,11 @@ __all__ = [
     "get_consensus",
     "gold_scores",
     "icc_2_1",
+    "image_reliability",
     "krippendorff_alpha_interval",
     "noise_plot_png",
     "pixel_sample",
+    "ratings_matrix",
     "reliability_over_time_png",
     "seed_from_key",
     "simple_consensus",

@@ -112,3 +112,24 @@ def test_a_pixel_sample_of_ten_thousand_units_by_twelve_raters_is_fast():
     assert krippendorff_alpha_interval(part, n_boot=0).value == pytest.approx(ref, rel=1e-9)
     assert icc.value == pytest.approx(alpha.value, abs=0.01)  # complete data: the two nearly agree
     assert took < 3.0, took
+
+
+def test_image_reliability_and_the_streamed_ratings_matrix():
+    from iea_data.core.quality import image_reliability, ratings_matrix
+
+    rng = np.random.default_rng(4)
+    t = rng.uniform(-0.5, 0.5, (32, 32))
+    maps = {r: np.clip(t + rng.normal(0, 0.1, t.shape), -1, 1).astype(np.float32) for r in "abcd"}
+    rel = image_reliability(maps, key="sha-1", sample=500)
+    idx = pixel_sample((32, 32), 500, key="sha-1")
+    units = np.stack([maps[r].ravel()[idx] for r in maps]).astype(float)
+    assert rel["icc_2_1"] == icc_2_1(units.T) and rel["alpha"] == krippendorff_alpha_interval(units, n_boot=200)
+    other = {r: maps[r] for r in "bc"}
+    names, m = ratings_matrix(iter([("k1", maps), ("k2", other)]), sample=50)
+    assert names == ["a", "b", "c", "d"] and m.shape == (4, 100)
+    assert np.isnan(m[0, 50:]).all() and not np.isnan(m[1]).any()
+    part = np.round(m, 2)
+    ref = krippendorff.alpha(reliability_data=part, level_of_measurement="interval")
+    assert krippendorff_alpha_interval(part, n_boot=0).value == pytest.approx(ref, rel=1e-9)
+    with pytest.raises(ValueError, match="at least two"):
+        image_reliability({"a": maps["a"]}, key=1)
