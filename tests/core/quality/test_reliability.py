@@ -102,10 +102,11 @@ def test_a_pixel_sample_of_ten_thousand_units_by_twelve_raters_is_fast():
     maps = truth[None] + rng.normal(0, 0.1, (12, 256, 256))
     idx = pixel_sample((256, 256), 10_000, key="image-sha")
     units = maps.reshape(12, -1)[:, idx]
-    t0 = time.perf_counter()
+    icc_2_1(units[:, :10].T)  # scipy.special loads once
+    t0 = time.process_time()  # CPU time: the machine may be shared
     alpha = krippendorff_alpha_interval(units, n_boot=1000)
     icc = icc_2_1(units.T)
-    took = time.perf_counter() - t0
+    took = time.process_time() - t0
     # the package builds a (distinct values)^2 matrix, so it is checked on a slice (quantised values)
     part = np.round(units[:, :400], 2)
     ref = krippendorff.alpha(reliability_data=part, level_of_measurement="interval")
