@@ -248,7 +248,10 @@ def noise_plot_png(params: RaterParams, *, title: str | None = None) -> bytes:
     for t in _ticks(0, y_hi):
         d.line([left, py(t), left + plot_w, py(t)], fill=(235, 235, 235))
         d.text((left - 4, py(t)), _fmt(t), fill=_GREY, font=fs, anchor="rm")
-    for t in _ticks(x_lo, x_hi):
+    xt = _ticks(x_lo, x_hi)
+    if not log_x and len([t for t in xt if float(t).is_integer()]) >= 2:
+        xt = [t for t in xt if float(t).is_integer()]  # image counts are whole numbers
+    for t in xt:
         d.text((px(t), top + plot_h + 4), _fmt(10**t if log_x else t), fill=_GREY, font=fs, anchor="ma")
     d.text(
         (left + plot_w // 2, top + plot_h + 22),
