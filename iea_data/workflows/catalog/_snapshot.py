@@ -43,10 +43,12 @@ __all__ = [
     "write_snapshot",
 ]
 
-ARROW_SCHEMA_VERSION = 4  # v4 = v3 + the camera RAW columns of images (migration 0003)
+ARROW_SCHEMA_VERSION = 5  # v4 = v3 + the camera RAW columns of images (migration 0003); v5 = v4 + gold_images (0005)
 ARROW_SCHEMA_DIR = SCHEMAS_DIR / "arrow"
 SNAPSHOT_MARKER = "snapshot.json"  # written last; a folder holding it was written by write_snapshot
-SNAPSHOT_PRIVATE_TABLES = frozenset({"login_throttle"})  # never in a snapshot
+SNAPSHOT_PRIVATE_TABLES = frozenset(
+    {"login_throttle", "consensus_stale", "workspace_settings"}
+)  # never in a snapshot (the last two: operational state of this catalog, issue 15)
 SNAPSHOT_OPTIONAL_TABLES = frozenset({"users"})  # only with include_users=True
 SNAPSHOT_PRIVATE_COLUMNS = {"users": frozenset({"password_hash"})}  # never in a snapshot
 _WRITTEN_BY = "iea catalog snapshot"

@@ -25,6 +25,7 @@ from iea_data.store import Image, Label, Review, Scene, User, UserInfo, aware, r
 from iea_data.workflows.users import load_actor
 
 from ._drafts import MAX_COMMENT_LENGTH, _check_int
+from ._stale import mark_consensus_stale
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import Workspace
@@ -353,6 +354,7 @@ def review_label(
         )
         session.add(review)
         session.flush()
+        mark_consensus_stale(uow, label.image_id)  # issue 15: accepted or withdrawn, the consensus changes
     log.info("%s %sed label %d", actor.name, decision, label_id)
     return review
 
