@@ -29,6 +29,15 @@ True
 
 from ._gold import GOLD_THRESHOLD, GoldScore, gold_scores
 from ._methods import CONSENSUS_METHODS, SIMPLE_METHODS, TRIM_PROPORTION, get_consensus, simple_consensus
+from ._plots import (
+    SPREAD_COLORMAP,
+    bias_plot_png,
+    colorize_spread,
+    expert_grid_png,
+    noise_plot_png,
+    reliability_over_time_png,
+    spread_legend,
+)
 from ._reliability import Reliability, icc_2_1, krippendorff_alpha_interval
 from ._sampling import pixel_sample, seed_from_key
 from ._staple import (
@@ -47,6 +56,7 @@ __all__ = [
     "CONSENSUS_METHODS",
     "GOLD_THRESHOLD",
     "SIMPLE_METHODS",
+    "SPREAD_COLORMAP",
     "TRIM_PROPORTION",
     "ConsensusResult",
     "FitInfo",
@@ -54,14 +64,20 @@ __all__ = [
     "RaterEstimate",
     "RaterParams",
     "Reliability",
+    "bias_plot_png",
+    "colorize_spread",
     "consensus_map",
     "estimate_raters",
+    "expert_grid_png",
     "get_consensus",
     "gold_scores",
     "icc_2_1",
     "krippendorff_alpha_interval",
+    "noise_plot_png",
     "pixel_sample",
+    "reliability_over_time_png",
     "seed_from_key",
     "simple_consensus",
+    "spread_legend",
     "stack_maps",
 ]

@@ -54,8 +54,8 @@ ANCHOR = "plain mean of the rater biases = 0 (per group of raters linked by shar
 SIGMA2_FLOOR = 1e-10
 _Z = 1.959963984540054  # the standard normal's 97.5 % quantile
 
-#: (rater indices, Gram matrix, sums, pixels) of one rater set.
-_Totals = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+#: (rater indices (k,), Gram matrices (B, k, k), sums (B, k), pixels (B,)) of one rater set, B fits at once.
+_Totals = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 ImageItem = Union[Mapping[str, np.ndarray], tuple[Any, Mapping[str, np.ndarray]]]
 
@@ -318,17 +318,22 @@ def _split_item(item: Any, index: int, seed: int) -> tuple[Any, Mapping[str, np.
 
 
 def _group_terms(
-    idx: np.ndarray, G: np.ndarray, M: np.ndarray, N: float, bias: np.ndarray, sigma2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """For one rater set: sum(x - t_hat), sum((x - t_hat)^2) per rater, and N / W."""
-    w = 1.0 / sigma2[idx]
-    W = float(w.sum())
-    a = w / W
-    c = float(a @ bias[idx])
-    um = M - float(a @ M)  # (I - 1 a^T) M: each rater's sum minus the weighted sum
-    Ga = G @ a
-    r1 = um + N * c
-    q = np.diag(G) - 2.0 * Ga + float(a @ Ga) + 2.0 * c * um + N * c * c
+    idx: np.ndarray, G: np.ndarray, M: np.ndarray, N: np.ndarray, bias: np.ndarray, sigma2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For one rater set, per fit ``b``: sum(x - t_hat) (b, k), sum((x - t_hat)^2) (b, k) and N / W (b,).
+
+    ``G`` (b, k, k), ``M`` (b, k), ``N`` (b,) are the set's statistics; ``bias`` and ``sigma2``
+    (b, R) the current parameters of every rater.
+    """
+    w = 1.0 / sigma2[:, idx]
+    W = w.sum(axis=1)
+    a = w / W[:, None]
+    c = (a * bias[:, idx]).sum(axis=1)[:, None]
+    um = M - (a * M).sum(axis=1)[:, None]  # (I - 1 a^T) M: each rater's sum minus the weighted sum
+    Ga = np.einsum("bij,bj->bi", G, a)
+    n = N[:, None]
+    r1 = um + n * c
+    q = np.einsum("bii->bi", G) - 2.0 * Ga + (a * Ga).sum(axis=1)[:, None] + 2.0 * c * um + n * c * c
     return r1, np.maximum(q, 0.0), N / W
 
 
@@ -478,10 +483,14 @@ def estimate_raters(
             )
         )
     comp = _components(R, [g.idx for g in groups]) if R else np.zeros(0, int)
-    totals = [(g.idx, g.G.sum(axis=0), g.M.sum(axis=0), float(g.N.sum())) for g in groups]
-    bias, sigma2, it, converged, change = _fit(totals, R, comp, np.zeros(R), np.ones(R), max_iter, tol)
+    totals = [(g.idx, g.G.sum(axis=0)[None], g.M.sum(axis=0)[None], np.array([g.N.sum()])) for g in groups]
+    b0, s0 = np.zeros((1, R)), np.ones((1, R))
+    bias2, sigma22, its, conv, change = _fit(totals, R, comp, b0, s0, max_iter, tol)
+    bias, sigma2 = bias2[0], sigma22[0]
     ests = _intervals(raters, groups, comp, bias, sigma2, img_per_rater, pix_per_rater, n_boot, seed, tol)
-    info = FitInfo(it, converged or R == 0, change, used, skipped, n_pixels, len(groups))
+    info = FitInfo(
+        its, bool(conv.all()) or R == 0, float(change.max()) if R else 0.0, used, skipped, n_pixels, len(groups)
+    )
     return RaterParams(tuple(ests)), info
 
 
@@ -496,64 +505,74 @@ class _GroupStats:
 
 def _em_step(
     totals: list[_Totals], R: int, comp: np.ndarray, b: np.ndarray, s2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """One EM step from (bias, sigma2); also the marginal log-likelihood at the input."""
-    s1, sq, nn, pv = np.zeros(R), np.zeros(R), np.zeros(R), np.zeros(R)
-    ll = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One EM step of ``B`` fits at once from (bias, sigma2) (B, R); also each fit's marginal log-likelihood."""
+    B = b.shape[0]
+    s1, sq, nn, pv = np.zeros((B, R)), np.zeros((B, R)), np.zeros((B, R)), np.zeros((B, R))
+    ll = np.zeros(B)
     for idx, G, M, N in totals:
-        if N <= 0:
-            continue
         r1, q, nw = _group_terms(idx, G, M, N, b, s2)
-        s1[idx] += r1
-        sq[idx] += q
-        nn[idx] += N
-        pv[idx] += nw
-        ss = q - 2.0 * b[idx] * r1 + N * b[idx] ** 2  # sum of (x - bias - t_hat)^2
-        ll -= 0.5 * (N * (np.log(s2[idx]).sum() - math.log(N / nw)) + float((ss / s2[idx]).sum()))
+        s1[:, idx] += r1
+        sq[:, idx] += q
+        nn[:, idx] += N[:, None]
+        pv[:, idx] += nw[:, None]
+        bi, si = b[:, idx], s2[:, idx]
+        ss = q - 2.0 * bi * r1 + N[:, None] * bi**2  # sum of (x - bias - t_hat)^2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logw = np.where(N > 0, np.log(np.where(N > 0, N, 1.0) / np.where(nw > 0, nw, 1.0)), 0.0)
+        ll -= 0.5 * (N * np.log(si).sum(axis=1) - N * logw + (ss / si).sum(axis=1))
     seen = nn > 0
-    b_new, s2_new = b.copy(), s2.copy()
-    b_new[seen] = s1[seen] / nn[seen]
-    s2_new[seen] = np.maximum(
-        (sq[seen] - 2.0 * b_new[seen] * s1[seen] + nn[seen] * b_new[seen] ** 2 + pv[seen]) / nn[seen], SIGMA2_FLOOR
-    )
+    safe = np.where(seen, nn, 1.0)
+    b_new = np.where(seen, s1 / safe, b)
+    s2_new = np.where(seen, np.maximum((sq - 2.0 * b_new * s1 + nn * b_new**2 + pv) / safe, SIGMA2_FLOOR), s2)
     for c in np.unique(comp):
         sel = comp == c
-        b_new[sel] -= b_new[sel].mean()
+        b_new[:, sel] -= b_new[:, sel].mean(axis=1, keepdims=True)
     return b_new, s2_new, ll
 
 
 def _fit(
-    totals: list[_Totals], R: int, comp: np.ndarray, bias: np.ndarray, sigma2: np.ndarray, max_iter: int, tol: float
-) -> tuple[np.ndarray, np.ndarray, int, bool, float]:
-    """EM accelerated by SQUAREM (Varadhan & Roland 2008) on (bias, log sigma).
+    totals: list[_Totals],
+    R: int,
+    comp: np.ndarray,
+    bias: np.ndarray,
+    sigma2: np.ndarray,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """``B`` fits at once (rows of ``bias``, ``sigma2``): EM accelerated by SQUAREM on (bias, log sigma).
 
-    Two EM steps give a direction, a step length extrapolates along it and a third EM step
-    stabilises; when the marginal likelihood would drop, the plain second EM step is kept.
+    Two EM steps give a direction, a step length extrapolates along it (Varadhan & Roland 2008)
+    and a third EM step stabilises; where the marginal likelihood would drop, the plain second EM
+    step is kept. A fit that has converged stops moving. Returns bias, sigma2, cycles, converged
+    (B,), last change (B,).
     """
+    B = bias.shape[0]
+    converged = np.zeros(B, bool)
+    change = np.full(B, np.inf)
     if R == 0:
-        return bias, sigma2, 0, True, 0.0
-
-    def pack(b: np.ndarray, s2: np.ndarray) -> np.ndarray:
-        return np.concatenate([b, 0.5 * np.log(s2)])
-
-    it, change, converged = 0, math.inf, False
+        return bias, sigma2, 0, np.ones(B, bool), np.zeros(B)
+    it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
         b1, s21, _ = _em_step(totals, R, comp, bias, sigma2)
         b2, s22, ll1 = _em_step(totals, R, comp, b1, s21)
-        t0, t1, t2 = pack(bias, sigma2), pack(b1, s21), pack(b2, s22)
+        t0 = np.concatenate([bias, 0.5 * np.log(sigma2)], axis=1)
+        t1 = np.concatenate([b1, 0.5 * np.log(s21)], axis=1)
+        t2 = np.concatenate([b2, 0.5 * np.log(s22)], axis=1)
         r, v = t1 - t0, t2 - 2.0 * t1 + t0
-        b_next, s2_next = b2, s22
-        if float(np.linalg.norm(v)) > 0:
-            alpha = min(-1.0, -float(np.linalg.norm(r)) / float(np.linalg.norm(v)))
-            tx = t0 - 2.0 * alpha * r + alpha**2 * v
-            bx, s2x = tx[:R].copy(), np.maximum(np.exp(2.0 * np.clip(tx[R:], -30, 30)), SIGMA2_FLOOR)
-            b3, s23, llx = _em_step(totals, R, comp, bx, s2x)
-            if math.isfinite(llx) and llx >= ll1:
-                b_next, s2_next = b3, s23
-        change = float(max(np.abs(b_next - bias).max(), np.abs(np.sqrt(s2_next) - np.sqrt(sigma2)).max()))
-        bias, sigma2 = b_next, s2_next
-        if change < tol:
-            converged = True
+        nr, nv = np.linalg.norm(r, axis=1), np.linalg.norm(v, axis=1)
+        alpha = np.minimum(-1.0, -nr / np.where(nv > 0, nv, 1.0))[:, None]
+        tx = t0 - 2.0 * alpha * r + alpha**2 * v
+        bx, s2x = tx[:, :R], np.maximum(np.exp(2.0 * np.clip(tx[:, R:], -30, 30)), SIGMA2_FLOOR)
+        b3, s23, llx = _em_step(totals, R, comp, bx, s2x)
+        take = ((nv > 0) & np.isfinite(llx) & (llx >= ll1))[:, None]
+        b_next, s2_next = np.where(take, b3, b2), np.where(take, s23, s22)
+        step = np.maximum(np.abs(b_next - bias).max(axis=1), np.abs(np.sqrt(s2_next) - np.sqrt(sigma2)).max(axis=1))
+        keep = converged[:, None]
+        bias, sigma2 = np.where(keep, bias, b_next), np.where(keep, sigma2, s2_next)
+        change = np.where(converged, change, step)
+        converged |= step < tol
+        if converged.all():
             break
     return bias, sigma2, it, converged, change
 
@@ -570,7 +589,7 @@ def _intervals(
     seed: int,
     tol: float,
 ) -> list[RaterEstimate]:
-    """95 % intervals: a bootstrap over image blocks (refitting from the fit), else pixel-level."""
+    """95 % intervals: a bootstrap over image blocks (all resamples refitted at once), else pixel-level."""
     from scipy.stats import chi2
 
     R = len(raters)
@@ -579,18 +598,17 @@ def _intervals(
     boot_s: np.ndarray | None = None
     if n_boot and all_blocks.size >= 2:
         rng = np.random.default_rng(seed)
+        nb = all_blocks.size
+        draw = rng.integers(0, nb, size=(n_boot, nb))
+        counts = np.bincount((draw + (np.arange(n_boot) * nb)[:, None]).ravel(), minlength=n_boot * nb)
+        counts = counts.reshape(n_boot, nb).astype(np.float64)
         pos = np.searchsorted(all_blocks, np.arange(all_blocks.max() + 1))
-        bb, bs = [], []
-        for _ in range(n_boot):
-            counts = np.bincount(rng.integers(0, all_blocks.size, all_blocks.size), minlength=all_blocks.size)
-            totals: list[_Totals] = []
-            for g in groups:
-                c = counts[pos[g.blocks]].astype(np.float64)
-                totals.append((g.idx, np.tensordot(c, g.G, axes=1), c @ g.M, float(c @ g.N)))
-            fit = _fit(totals, R, comp, bias, sigma2, 20, max(tol, 1e-5))
-            bb.append(fit[0])
-            bs.append(fit[1])
-        boot_b, boot_s = np.array(bb), np.array(bs)
+        totals: list[_Totals] = []
+        for g in groups:
+            c = counts[:, pos[g.blocks]]
+            totals.append((g.idx, np.tensordot(c, g.G, axes=1), c @ g.M, c @ g.N))
+        start_b, start_s = np.repeat(bias[None], n_boot, axis=0), np.repeat(sigma2[None], n_boot, axis=0)
+        boot_b, boot_s, *_ = _fit(totals, R, comp, start_b, start_s, 20, max(tol, 1e-5))
     out = []
     for j, r in enumerate(raters):
         b, s2 = float(bias[j]), float(sigma2[j])
