@@ -11,6 +11,7 @@ from ._prelabel import PrelabelReport, prelabel_model, prelabel_refdiff, select_
 from ._queue import QUEUE_ORDERS, QueueItem, annotation_progress, annotation_queue
 from ._review import (
     DECISIONS,
+    REVIEW_ORDERS,
     ExpertLabel,
     ReviewItem,
     agreement,
@@ -47,6 +48,7 @@ __all__ = [
     "annotation_queue",
     "annotation_progress",
     "DECISIONS",
+    "REVIEW_ORDERS",
     "ReviewItem",
     "review_queue",
     "expert_labels",

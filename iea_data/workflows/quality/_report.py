@@ -348,7 +348,7 @@ def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[st
             (dt.date.fromisoformat(p["date"]), quality.Reliability(p["value"], p["ci_low"], p["ci_high"], p["n"]))
             for p in over_time
         ]
-        out["reliability.png"] = quality.reliability_over_time_png(points)
+        out["reliability.png"] = quality.reliability_over_time_png(points, label="Krippendorff's alpha")
     return out
 
 
