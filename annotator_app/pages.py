@@ -38,6 +38,10 @@ def pages_for(user) -> dict[str, Callable]:
         out["Ideal target"] = target_page
     if "manage_users" in allowed:
         out["Users"] = users_page
+    if "review" in allowed:  # issue 15
+        from annotator_app.quality_page import quality_page
+
+        out["Quality"] = quality_page
     return out
 
 
