@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 
 __all__ = ["quality_page"]
 
+#: The page serves figures up to this old while the catalog changes (Refresh recomputes them).
+PAGE_MAX_AGE_S = 300.0
+
 _TABLE = (
     "name",
     "images_done",
@@ -49,7 +52,10 @@ def quality_page(ws: Workspace, user: UserInfo) -> None:
     require(user, "review")
     st.markdown("### Quality")
     show_flash()
-    report = quality_report(ws)
+    fresh = st.button("Refresh figures", key="q_refresh")
+    report = quality_report(ws, use_cache=not fresh, max_age_s=PAGE_MAX_AGE_S)
+    if report.stale:
+        st.caption(literal(f"figures as of {report.as_of} (UTC); labels changed since: Refresh figures to recompute"))
     rel = report.reliability or {}
     st.text(f"ICC(2,1): {_figure(rel.get('icc'))}")
     st.text(f"Krippendorff's alpha (interval): {_figure(rel.get('alpha'))}")

@@ -53,6 +53,7 @@ from ._report import (
     reliability,
     write_quality_report,
 )
+from ._synthetic import build_synthetic_quality_catalog
 
 __all__ = [
     "CONSENSUS_RUN_METHODS",
@@ -88,4 +89,5 @@ __all__ = [
     "quality_report",
     "reliability",
     "write_quality_report",
+    "build_synthetic_quality_catalog",
 ]

@@ -8,7 +8,7 @@ method (``median``, ``mean``, ``trimmed``) — as a revision of the image's ``co
 Its ``params`` record the method, the raters' parameters used, and the expert revisions it
 was built from (``expert_revisions``: label ids). The run is resumable: an image whose
 consensus head lists the current expert revisions (with the same method) and that is not
-marked stale is skipped; each image is written in its own transaction. A save, import or
+marked stale is skipped; images are written in transactions of :data:`WRITE_BATCH`. A save, import or
 review that makes an expert revision ``submitted`` / ``accepted`` marks the image stale
 (:func:`iea_data.workflows.labels.mark_consensus_stale`), and
 :func:`update_consensus` recomputes just the stale images with the stored rater parameters.
@@ -179,7 +179,11 @@ def stored_rater_params(ws: Workspace) -> Optional[dict]:
     return json.loads(value) if value else None
 
 
-def _write(ws: Workspace, image_id: int, heads: list[ExpertHead], method: str, params, fit_id: Optional[str]) -> None:
+#: Images whose consensus revisions are written in one unit of work (a stopped run keeps whole batches).
+WRITE_BATCH = 32
+
+
+def _prepare(ws: Workspace, image_id: int, heads: list[ExpertHead], method: str, params, fit_id: Optional[str]):
     maps = _load_maps(ws, heads)
     cmap, spread, details = _combine(maps, method, params)
     spread_key = ws.objects.put_array(spread.astype(np.float16))
@@ -196,18 +200,42 @@ def _write(ws: Workspace, image_id: int, heads: list[ExpertHead], method: str, p
         "spread_object": spread_key,
         "spread_mean": round(float(spread.astype(np.float64).mean()), 6),
     }
+    return image_id, np.clip(cmap, -1.0, 1.0).astype(np.float32), provenance
+
+
+def _save_batch(ws: Workspace, prepared: list) -> None:
+    """One unit of work: a consensus revision per prepared image, and their stale marks cleared."""
+    if not prepared:
+        return
     with ws.unit() as uow:
-        head = chain_head(uow, image_id, chain_key("consensus"))
-        save_label(
-            uow,
-            np.clip(cmap, -1.0, 1.0).astype(np.float32),
-            image_id=image_id,
-            kind="consensus",
-            parent_id=head.id if head is not None else None,
-            params=provenance,
-            status="accepted",
-        )
-        uow.session.execute(delete(ConsensusStale).where(ConsensusStale.image_id == image_id))
+        for image_id, cmap, provenance in prepared:
+            head = chain_head(uow, image_id, chain_key("consensus"))
+            save_label(
+                uow,
+                cmap,
+                image_id=image_id,
+                kind="consensus",
+                parent_id=head.id if head is not None else None,
+                params=provenance,
+                status="accepted",
+            )
+        uow.session.execute(delete(ConsensusStale).where(ConsensusStale.image_id.in_([p[0] for p in prepared])))
+
+
+def _write_all(ws, todo, heads, method, params, fit_id, report, names, progress, base, total) -> None:
+    batch: list = []
+    for n, image_id in enumerate(todo, 1):
+        try:
+            batch.append(_prepare(ws, image_id, heads[image_id], method, params, fit_id))
+        except (ValueError, OSError) as exc:  # one bad image never stops the run
+            report.errors.append((names.get(image_id, str(image_id)), str(exc)))
+            log.warning("consensus of image %d failed: %s", image_id, exc)
+        if len(batch) >= WRITE_BATCH or n == len(todo):
+            _save_batch(ws, batch)
+            report.n_saved += len(batch)
+            batch = []
+        if progress is not None:
+            progress(base + n, total)
 
 
 def _up_to_date(current: Optional[dict], heads: list[ExpertHead], method: str) -> bool:
@@ -241,8 +269,9 @@ def compute_consensus(
 
     Notes
     -----
-    Maps are read one image at a time (streamed); each image is written in its own unit of
-    work, so a run stopped at any point keeps what it wrote and the next run goes on.
+    Maps are read one image at a time (streamed); consensus revisions are written in units of
+    work of :data:`WRITE_BATCH` images, so a run stopped at any point keeps the batches it wrote
+    and the next run goes on.
     """
     _check_method(method)
     with ws.unit() as uow:
@@ -268,16 +297,7 @@ def compute_consensus(
             else:
                 row.value, row.updated_at = value, utcnow()
     base = len(todo) if method == "staple" else 0
-    total = base + len(todo)
-    for n, image_id in enumerate(todo, 1):
-        try:
-            _write(ws, image_id, per_image[image_id], method, params, fit_id)
-            report.n_saved += 1
-        except (ValueError, OSError) as exc:  # one bad image never stops the run
-            report.errors.append((names.get(image_id, str(image_id)), str(exc)))
-            log.warning("consensus of image %d failed: %s", image_id, exc)
-        if progress is not None:
-            progress(base + n, total)
+    _write_all(ws, todo, per_image, method, params, fit_id, report, names, progress, base, base + len(todo))
     return report
 
 
@@ -303,12 +323,5 @@ def update_consensus(ws: Workspace, *, progress: Optional[ProgressFn] = None) ->
                 uow.session.execute(delete(ConsensusStale).where(ConsensusStale.image_id == i))
     todo = [i for i in stale if len(heads.get(i, [])) >= 2]
     report = ConsensusReport(method=method, n_images=len(todo))
-    for n, image_id in enumerate(todo, 1):
-        try:
-            _write(ws, image_id, heads[image_id], method, params, fit_id)
-            report.n_saved += 1
-        except (ValueError, OSError) as exc:
-            report.errors.append((names.get(image_id, str(image_id)), str(exc)))
-        if progress is not None:
-            progress(n, len(todo))
+    _write_all(ws, todo, heads, method, params, fit_id, report, names, progress, 0, len(todo))
     return report

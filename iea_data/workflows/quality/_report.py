@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 SUMMARY_CACHE_KEY = "quality.summary_cache"
+GRID_CACHE_PREFIX = "quality.grid:"
 #: A gap longer than this between an expert's two saves is a break, not time spent on the image.
 MAX_GAP_SECONDS = 15 * 60
 ANNOTATOR_COLUMNS = (
@@ -92,7 +93,11 @@ class QualityReport:
     plots : dict of str -> bytes
         ``bias.png``, ``noise.png``, ``reliability.png`` (absent when there is nothing to draw).
     cached : bool
-        The annotator table came from the cache.
+        The report came from the catalog cache.
+    as_of : str or None
+        When a cached report was computed (ISO 8601, UTC).
+    stale : bool
+        Cached, and the catalog changed since (served because it is younger than ``max_age_s``).
     """
 
     annotators: list[dict] = field(default_factory=list)
@@ -103,6 +108,8 @@ class QualityReport:
     fit: Optional[dict] = None
     plots: dict[str, bytes] = field(default_factory=dict)
     cached: bool = False
+    as_of: Optional[str] = None
+    stale: bool = False
 
 
 @dataclass
@@ -352,61 +359,11 @@ def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[st
     return out
 
 
-def quality_report(
-    ws: Workspace, *, use_cache: bool = True, plots: bool = True, max_images: int = 500
-) -> QualityReport:
-    """Every number and plot of the Quality page and ``iea quality report``; commits (reads only, plus the cache).
-
-    Parameters
-    ----------
-    ws : Workspace
-    use_cache : bool
-        Read the per-annotator table from the catalog cache when its fingerprint matches
-        (labels, reviews, gold, users and the last fit unchanged); it is written either way.
-    plots : bool
-        Render the PNG plots (skipped for a quick table).
-    max_images : int
-        Images whose maps are read for agreement with consensus (the newest).
-
-    Returns
-    -------
-    QualityReport
-    """
-    with ws.unit() as uow:
-        fp = _fingerprint(uow)
-        cached = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == SUMMARY_CACHE_KEY))
-        fit_value = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == RATER_PARAMS_KEY))
-        cons = _consensus_heads(uow)
-        heads = expert_heads(uow)
-        names = dict(uow.session.execute(select(Image.id, Image.name).where(Image.id.in_(list(heads)))).all())
-    fit = json.loads(fit_value) if fit_value else None
-    report = QualityReport(fit=({"method": fit["method"], **fit["fit"]} if fit else None))
-    data = json.loads(cached) if (cached and use_cache) else None
-    if data is not None and data.get("fingerprint") == fp:
-        report.annotators, report.gold, report.cached = data["annotators"], data["gold"], True
-        report.reliability, report.reliability_over_time = data["reliability"], data["over_time"]
-    else:
-        gold = gold_results(ws)
-        report.gold = [{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in gold]
-        report.annotators = _annotator_rows(ws, gold, fit, max_images)
-        report.reliability = reliability(ws)
-        report.reliability_over_time = _over_time(ws)
-        value = json.dumps(
-            {
-                "fingerprint": fp,
-                "annotators": report.annotators,
-                "gold": report.gold,
-                "reliability": report.reliability,
-                "over_time": report.reliability_over_time,
-                "at": utcnow().isoformat(),
-            }
-        )
-        with ws.unit() as uow:
-            row = uow.session.get(WorkspaceSetting, SUMMARY_CACHE_KEY)
-            if row is None:
-                uow.session.add(WorkspaceSetting(key=SUMMARY_CACHE_KEY, value=value))
-            else:
-                row.value, row.updated_at = value, utcnow()
+def _images(uow: UnitOfWork) -> list[dict]:
+    """Images with ≥ 2 experts, most disagreement (mean spread of the consensus) first."""
+    cons = _consensus_heads(uow)
+    heads = expert_heads(uow)
+    names = dict(uow.session.execute(select(Image.id, Image.name).where(Image.id.in_(list(heads)))).all())
     images = []
     for i, hs in heads.items():
         if len(hs) < 2:
@@ -423,9 +380,90 @@ def quality_report(
             }
         )
     images.sort(key=lambda r: (-(r["spread_mean"] if r["spread_mean"] is not None else -1.0), r["name"], r["image_id"]))
-    report.images = images
-    if plots:
-        report.plots = _plots(ws, fit, report.reliability_over_time)
+    return images
+
+
+def _put_setting(ws: Workspace, key: str, value: str) -> None:
+    with ws.unit() as uow:
+        row = uow.session.get(WorkspaceSetting, key)
+        if row is None:
+            uow.session.add(WorkspaceSetting(key=key, value=value))
+        else:
+            row.value, row.updated_at = value, utcnow()
+
+
+def quality_report(
+    ws: Workspace, *, use_cache: bool = True, plots: bool = True, max_images: int = 500, max_age_s: float = 0.0
+) -> QualityReport:
+    """Every number and plot of the Quality page and ``iea quality report``; commits (reads only, plus the cache).
+
+    Parameters
+    ----------
+    ws : Workspace
+    use_cache : bool
+        Read the report from the catalog cache when its fingerprint matches (labels,
+        reviews, gold, users and the last fit unchanged): then no map is read and no plot is
+        drawn. The cache is written either way.
+    plots : bool
+        Include the PNG plots.
+    max_images : int
+        Images whose maps are read for agreement with consensus (the newest).
+    max_age_s : float
+        Also serve a cached report made less than this many seconds ago when the catalog
+        changed since (``stale_since`` tells; the Quality page uses 300 s so that a busy
+        catalog, where every save changes the fingerprint, still paints at once).
+
+    Returns
+    -------
+    QualityReport
+    """
+    with ws.unit() as uow:
+        fp = _fingerprint(uow)
+        cached = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == SUMMARY_CACHE_KEY))
+        fit_value = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == RATER_PARAMS_KEY))
+    fit = json.loads(fit_value) if fit_value else None
+    report = QualityReport(fit=({"method": fit["method"], **fit["fit"]} if fit else None))
+    data = json.loads(cached) if (cached and use_cache) else None
+    fresh_enough = (
+        data is not None
+        and max_age_s > 0
+        and (utcnow() - dt.datetime.fromisoformat(data["at"])).total_seconds() < max_age_s
+    )
+    if data is not None and (data.get("fingerprint") == fp or fresh_enough):
+        report.as_of = data["at"]
+        report.stale = data.get("fingerprint") != fp
+        report.annotators, report.gold, report.cached = data["annotators"], data["gold"], True
+        report.reliability, report.reliability_over_time = data["reliability"], data["over_time"]
+        report.images = data["images"]
+        if plots:
+            report.plots = {name: ws.objects.get_bytes(key) for name, key in data["plots"].items()}
+        return report
+    gold = gold_results(ws)
+    report.gold = [{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in gold]
+    report.annotators = _annotator_rows(ws, gold, fit, max_images)
+    report.reliability = reliability(ws)
+    report.reliability_over_time = _over_time(ws)
+    with ws.unit() as uow:
+        report.images = _images(uow)
+    drawn = _plots(ws, fit, report.reliability_over_time)
+    keys = {name: ws.objects.put_bytes(png) for name, png in drawn.items()}
+    report.plots = drawn if plots else {}
+    _put_setting(
+        ws,
+        SUMMARY_CACHE_KEY,
+        json.dumps(
+            {
+                "fingerprint": fp,
+                "annotators": report.annotators,
+                "gold": report.gold,
+                "reliability": report.reliability,
+                "over_time": report.reliability_over_time,
+                "images": report.images,
+                "plots": keys,
+                "at": utcnow().isoformat(),
+            }
+        ),
+    )
     return report
 
 
@@ -456,10 +494,17 @@ def image_quality(ws: Workspace, image_id: int) -> ImageQuality:
         consensus = consensus if consensus is not None else (res.map if res else next(iter(maps.values())))
         spread = spread if spread is not None else (res.spread if res else np.zeros_like(consensus))
     grid = None
-    if maps and consensus is not None and spread is not None:
+    grid_key = f"{GRID_CACHE_PREFIX}{cons['label_id']}" if cons else None
+    if grid_key is not None:  # drawn once per consensus revision (its experts are fixed by it)
+        with ws.unit() as uow:
+            obj = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == grid_key))
+        grid = ws.objects.get_bytes(obj) if obj else None
+    if grid is None and maps and consensus is not None and spread is not None:
         shape = next(iter(maps.values())).shape
         if consensus.shape == shape and spread.shape == shape:
             grid = expert_grid_png(maps, consensus, spread)
+            if grid_key is not None and set(maps) == {names.get(c, c) for c in cons.get("experts", [])}:
+                _put_setting(ws, grid_key, ws.objects.put_bytes(grid))
     return ImageQuality(image.id, image_name, sorted(maps), maps, consensus, spread, dict(cons or {}), grid)
 
 

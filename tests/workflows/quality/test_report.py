@@ -53,7 +53,13 @@ def test_report_numbers_files_cache_and_worst_first(qws, tmp_path):
         p[:8] == b"\x89PNG\r\n\x1a\n" for p in rep.plots.values()
     )
     again = quality_report(qws)
-    assert again.cached and again.annotators == rep.annotators
+    assert again.cached and not again.stale and again.annotators == rep.annotators
+    assert again.images == rep.images and set(again.plots) == set(rep.plots)
+    save_expert(qws, anns[0].id, ids[1], truth_map(ids[1]), status="submitted")  # the catalog changes
+    assert not quality_report(qws, plots=False).cached  # recomputed
+    save_expert(qws, anns[0].id, ids[2], truth_map(ids[2]), status="submitted")
+    served = quality_report(qws, plots=False, max_age_s=300)
+    assert served.cached and served.stale and served.as_of
     # the reviewers' queue, worst first
     queue = review_queue(qws, rev, order="disagreement")
     assert queue[0].image_id == ids[3]
