@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 
 from iea_data.core.errors import IeaError, NotFoundError
 from iea_data.core.imaging import resize_map
-from iea_data.core.residuals import IDEAL_TOLERANCE
+from iea_data.core.quality import GOLD_THRESHOLD
 from iea_data.store import (
     GOLD_RATE_KEY,
     GoldImage,
@@ -48,8 +48,8 @@ __all__ = [
     "GOLD_THRESHOLD",
 ]
 
-#: Under / ideal / over classes of gold scoring split at the rule threshold (``IDEAL_TOLERANCE``).
-GOLD_THRESHOLD = IDEAL_TOLERANCE
+# Under / ideal / over classes of gold scoring split at the rule bases' default threshold
+# (``iea_data.core.quality.GOLD_THRESHOLD``, ``Thresholds().under``).
 _REFERENCE_KINDS = ("annotation", "imported", "consensus", "refdiff", "model")
 
 
