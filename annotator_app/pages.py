@@ -326,7 +326,7 @@ def review_page(ws: Workspace, user: UserInfo) -> None:
 
     st.markdown("### Review")
     show_flash()
-    items = review_queue(ws, user)
+    items = review_queue(ws, user, order="disagreement")  # issue 15: the worst images first
     tab_queue, tab_summary = st.tabs([f"Submitted ({len(items)})", "Annotators"])
     with tab_summary:
         rows = annotator_summary(ws)
