@@ -1,6 +1,7 @@
 """The Quality page's first paint on a big synthetic catalog: cold (report computed) and warm (cached table).
 
-Run: ``python -m pipelines.benchmarks.quality_page [--images 2000] [--experts 12] [--side 32] [--out FILE]``.
+Run: ``python -m pipelines.benchmarks.quality_page [--images 2000] [--experts 12] [--side 32] [--method staple]
+[--repeats 3] [--out FILE]``.
 
 Builds a SQLite workspace with ``--images`` images each labelled by ``--experts`` experts of
 known bias and noise (bulk rows, :func:`iea_data.workflows.quality.build_synthetic_quality_catalog`),
@@ -34,7 +35,7 @@ def _paint(ws, *, use_cache: bool) -> tuple[float, object]:
     return time.perf_counter() - t0, rep
 
 
-def run(n_images: int, n_experts: int, side: int, repeats: int = 3) -> dict:
+def run(n_images: int, n_experts: int, side: int, repeats: int = 3, method: str = "staple") -> dict:
     from iea_data.store import init_workspace
     from iea_data.workflows.quality import build_synthetic_quality_catalog, compute_consensus
 
@@ -44,7 +45,7 @@ def run(n_images: int, n_experts: int, side: int, repeats: int = 3) -> dict:
         build_synthetic_quality_catalog(ws, n_images=n_images, n_experts=n_experts, side=side)
         t_build = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cons = compute_consensus(ws)
+        cons = compute_consensus(ws, method=method)
         t_cons = time.perf_counter() - t0
         cold, warm = [], []
         for _ in range(repeats):  # interleaved, so load changes hit both alike
@@ -59,6 +60,7 @@ def run(n_images: int, n_experts: int, side: int, repeats: int = 3) -> dict:
         "experts": n_experts,
         "side": side,
         "build_s": round(t_build, 2),
+        "consensus_method": method,
         "consensus_s": round(t_cons, 2),
         "consensus_saved": cons.n_saved,
         "first_paint_cold_s": round(cold[len(cold) // 2], 3),
@@ -76,9 +78,10 @@ def main(argv=None) -> int:
     ap.add_argument("--experts", type=int, default=12)
     ap.add_argument("--side", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--method", default="staple", help="consensus method of the setup run")
     ap.add_argument("--out", type=Path, default=Path(".bench/quality_page.json"))
     args = ap.parse_args(argv)
-    out = run(args.images, args.experts, args.side, args.repeats)
+    out = run(args.images, args.experts, args.side, args.repeats, args.method)
     print(json.dumps(out, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")

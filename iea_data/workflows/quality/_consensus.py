@@ -80,12 +80,12 @@ class ConsensusReport:
 
 def expert_heads(uow: UnitOfWork, image_ids: Optional[list[int]] = None) -> dict[int, list[ExpertHead]]:
     """image id -> the experts' chain heads in status submitted / accepted (by chain), inside the caller's unit."""
-    newest = (
-        select(Label.image_id, Label.chain, func.max(Label.revision).label("rev"))
-        .where(Label.kind == "annotation")
-        .group_by(Label.image_id, Label.chain)
-        .subquery()
+    newest_q = select(Label.image_id, Label.chain, func.max(Label.revision).label("rev")).where(
+        Label.kind == "annotation"
     )
+    if image_ids is not None:  # through the (image_id, kind) index, not the whole table
+        newest_q = newest_q.where(Label.image_id.in_(image_ids))
+    newest = newest_q.group_by(Label.image_id, Label.chain).subquery()
     q = (
         select(
             Label.id,
@@ -112,14 +112,12 @@ def expert_heads(uow: UnitOfWork, image_ids: Optional[list[int]] = None) -> dict
     return dict(out)
 
 
-def _consensus_heads(uow: UnitOfWork) -> dict[int, dict]:
-    """image id -> params of the newest consensus revision."""
-    newest = (
-        select(Label.image_id, func.max(Label.revision).label("rev"))
-        .where(Label.chain == "consensus")
-        .group_by(Label.image_id)
-        .subquery()
-    )
+def _consensus_heads(uow: UnitOfWork, image_ids: Optional[list[int]] = None) -> dict[int, dict]:
+    """image id -> params of the newest consensus revision (of ``image_ids``, default all)."""
+    newest_q = select(Label.image_id, func.max(Label.revision).label("rev")).where(Label.chain == "consensus")
+    if image_ids is not None:
+        newest_q = newest_q.where(Label.image_id.in_(image_ids))
+    newest = newest_q.group_by(Label.image_id).subquery()
     rows = uow.session.execute(
         select(Label.image_id, Label.id, Label.params)
         .join(newest, and_(Label.image_id == newest.c.image_id, Label.revision == newest.c.rev))

@@ -479,7 +479,7 @@ def image_quality(ws: Workspace, image_id: int) -> ImageQuality:
             raise NotFoundError(f"no image with id {image_id}")
         hs = expert_heads(uow, [image.id]).get(image.id, [])
         names = {f"user:{uid}": n for uid, n in uow.session.execute(select(User.id, User.name))}
-        cons = _consensus_heads(uow).get(image.id)
+        cons = _consensus_heads(uow, [image.id]).get(image.id)
         cons_obj = uow.session.scalar(select(Label.map_object).where(Label.id == cons["label_id"])) if cons else None
         image_name = image.name
     maps = {names.get(c, c): m for c, m in (_load_maps(ws, hs).items() if hs else [])}
