@@ -56,7 +56,7 @@ def _unit_hash(*parts: object) -> float:
 def mix_gold(regular: Sequence[T], gold: Sequence[tuple[int, T]], *, rate: float, user_id: int) -> list[T]:
     """Interleave ``gold`` items (``(image_id, item)``) into ``regular`` at ``rate``, deterministically per user.
 
-    When either list runs out the rest of the other follows.
+    When either list runs out the rest of the other follows; at rate 0 the gold items come last.
 
     Examples
     --------
@@ -68,8 +68,8 @@ def mix_gold(regular: Sequence[T], gold: Sequence[tuple[int, T]], *, rate: float
     """
     rate = check_gold_rate(rate)
     pending = [item for _, item in sorted(gold, key=lambda g: (_unit_hash("gold-order", user_id, g[0]), g[0]))]
-    if rate == 0.0 or not pending:
-        return list(regular)
+    if rate == 0.0 or not pending:  # rate 0: gold images only after everything else
+        return list(regular) + pending
     phase = _unit_hash("gold-phase", user_id)
     out: list[T] = []
     r = g = 0
