@@ -193,6 +193,10 @@ def import_manifest_cmd(
     from iea_data.workflows.catalog import import_manifest
 
     ws = _ws()
+    if maps is not None:  # issue 15: a bad map refuses the whole import, before the manifest is written
+        from iea_data.workflows.quality import check_released_maps_dir
+
+        check_released_maps_dir(maps)
     report = import_manifest(ws, csv_path, split=split, replace=replace)
     console.print(
         f"split [bold]{lit(report.split)}[/bold]: {report.n_rows} rows, {report.n_scenes} scenes, "

@@ -29,7 +29,7 @@ def test_quality_commands_end_to_end(tmp_path):
     assert r.returncode == 1 and "b_N1.npy: values in [999, 999], expected [-255, 255]" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1  # one line, no traceback
     np.save(maps / "b_N1.npy", np.full((256, 256), -51.0, np.float32))
-    r = iea("import-manifest", str(csv), "--split", "train", "--maps", str(maps), "--replace")
+    r = iea("import-manifest", str(csv), "--split", "train", "--maps", str(maps))  # nothing was imported before
     assert r.returncode == 0, r.stderr
     assert "released maps: 2 files, 2 saved" in r.stdout
     # the released maps are the gold references; gold rate shown and set

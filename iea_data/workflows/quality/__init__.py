@@ -40,6 +40,7 @@ from ._imports import (
     ImportReport,
     check_expert_map,
     check_released_map,
+    check_released_maps_dir,
     import_expert_labels,
     import_released_maps,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "ImportReport",
     "check_expert_map",
     "check_released_map",
+    "check_released_maps_dir",
     "import_expert_labels",
     "import_released_maps",
     "ANNOTATOR_COLUMNS",

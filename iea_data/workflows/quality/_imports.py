@@ -36,6 +36,7 @@ __all__ = [
     "ImportReport",
     "check_expert_map",
     "check_released_map",
+    "check_released_maps_dir",
     "import_released_maps",
     "import_expert_labels",
 ]
@@ -156,6 +157,26 @@ def check_expert_map(arr: np.ndarray, path: os.PathLike[str] | str, *, sign: str
         raise ImportRefused(f"{path}: values in [{lo:g}, {hi:g}], expected [-1, 1]; nothing was imported")
     out = (-a64 if sign == "released" else a64).astype(np.float32) + np.float32(0.0)
     return out
+
+
+def check_released_maps_dir(maps_dir: str | os.PathLike[str]) -> int:
+    """Check every ``*.npy`` in ``maps_dir`` as a released map before anything is imported; the number of files.
+
+    ``iea import-manifest --maps`` calls it before importing the manifest, so that a bad map
+    leaves the catalog as it was (no split without its maps).
+
+    Raises
+    ------
+    ImportRefused
+        The first bad file, named.
+    """
+    folder = Path(maps_dir)
+    if not folder.is_dir():
+        raise NotFoundError(f"maps folder {folder} does not exist or is not a folder")
+    files = sorted(folder.glob("*.npy"))
+    for path in files:
+        check_released_map(_read_npy(path)[0], path)
+    return len(files)
 
 
 def _same_file(head, sha: str) -> bool:
