@@ -265,6 +265,24 @@ def compute_consensus(
     ConsensusReport
         Counts, failed images (name, reason) and the fit summary.
 
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from iea_data.store import Image, User, init_workspace
+    >>> from iea_data.workflows.labels import save_label
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     uow.session.add_all([Image(name="a.png", status="ok", width=2, height=1),
+    ...                          User(name="x", role="annotator"), User(name="y", role="annotator")])
+    ...     uow.session.flush()
+    ...     for uid, v in ((1, 0.1), (2, 0.3)):
+    ...         _ = save_label(uow, np.full((1, 2), v, np.float32), image_id=1, kind="annotation",
+    ...                        author_id=uid, status="accepted")
+    >>> r = compute_consensus(ws, method="mean")
+    >>> r.n_images, r.n_saved, compute_consensus(ws, method="mean").n_skipped
+    (1, 1, 1)
+
     Notes
     -----
     Maps are read one image at a time (streamed); consensus revisions are written in units of

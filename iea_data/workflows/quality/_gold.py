@@ -129,6 +129,20 @@ def add_gold(
     ------
     IeaError
         No usable reference, a reference of another image, or one not accepted.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from iea_data.store import Image, init_workspace
+    >>> from iea_data.workflows.labels import save_label
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     uow.session.add(Image(name="a.png", status="ok", width=2, height=1)); uow.session.flush()
+    ...     _ = save_label(uow, np.zeros((1, 2), np.float32), image_id=1, kind="imported", status="accepted")
+    >>> g = add_gold(ws, "a.png")
+    >>> g.label_kind, [x.image_name for x in list_gold(ws)]
+    ('imported', ['a.png'])
     """
     with ws.unit(by) as uow:
         _admin(uow, by)
