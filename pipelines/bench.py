@@ -21,6 +21,7 @@ BENCHMARKS = (
     "raw",
     "startup",
     "quality_page",
+    "consensus",
 )
 
 

@@ -46,10 +46,12 @@ from ._staple import (
     FitInfo,
     RaterEstimate,
     RaterParams,
+    check_maps,
     consensus_map,
     estimate_raters,
     stack_maps,
 )
+from ._units import image_reliability, ratings_matrix
 
 __all__ = [
     "ANCHOR",
@@ -65,6 +67,7 @@ __all__ = [
     "RaterParams",
     "Reliability",
     "bias_plot_png",
+    "check_maps",
     "colorize_spread",
     "consensus_map",
     "estimate_raters",
@@ -72,9 +75,11 @@ __all__ = [
     "get_consensus",
     "gold_scores",
     "icc_2_1",
+    "image_reliability",
     "krippendorff_alpha_interval",
     "noise_plot_png",
     "pixel_sample",
+    "ratings_matrix",
     "reliability_over_time_png",
     "seed_from_key",
     "simple_consensus",

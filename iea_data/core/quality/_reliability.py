@@ -66,7 +66,7 @@ def icc_2_1(ratings: object) -> Reliability:
     >>> round(r.value, 2), round(r.ci_low, 2), round(r.ci_high, 2), r.n
     (0.29, 0.02, 0.76, 6)
     """
-    from scipy.stats import f as f_dist
+    from scipy.special import fdtri  # the F distribution's quantile (scipy.stats costs seconds to import)
 
     x = _matrix(ratings, "ratings", allow_nan=False)
     n, k = x.shape
@@ -87,8 +87,8 @@ def icc_2_1(ratings: object) -> Reliability:
         a = k * icc / (n * (1 - icc))
         b = 1 + k * icc * (n - 1) / (n * (1 - icc))
         v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
-        fl = float(f_dist.ppf(0.975, n - 1, v))
-        fu = float(f_dist.ppf(0.975, v, n - 1))
+        fl = float(fdtri(n - 1, v, 0.975))
+        fu = float(fdtri(v, n - 1, 0.975))
         lo = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
         hi = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
     elif mse == 0:

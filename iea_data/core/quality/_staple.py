@@ -45,6 +45,7 @@ __all__ = [
     "RaterParams",
     "consensus_map",
     "estimate_raters",
+    "check_maps",
     "stack_maps",
 ]
 
@@ -279,6 +280,18 @@ def stack_maps(maps: Mapping[str, np.ndarray], name: str = "maps") -> tuple[list
     >>> names, st.shape
     (['b', 'a'], (2, 2, 2))
     """
+    names, arrays = check_maps(maps, name)
+    return names, np.stack(arrays)
+
+
+def check_maps(maps: Mapping[str, np.ndarray], name: str = "maps") -> tuple[list[str], list[np.ndarray]]:
+    """Check one image's maps without copying them: (rater names, the arrays); see :func:`stack_maps`.
+
+    Examples
+    --------
+    >>> check_maps({"a": np.zeros((2, 2), np.float32)})[0]
+    ['a']
+    """
     if not isinstance(maps, Mapping):
         raise TypeError(f"{name} must be a mapping rater name -> residual map, got {type(maps).__name__}")
     if not maps:
@@ -292,7 +305,7 @@ def stack_maps(maps: Mapping[str, np.ndarray], name: str = "maps") -> tuple[list
                 f"{name}[{r!r}] has shape {a.shape} but {name}[{names[0]!r}] has {shape}; "
                 "maps of one image must share one shape (resize them to the label resolution first)"
             )
-    return names, np.stack(arrays)
+    return names, arrays
 
 
 class _Block:
@@ -445,14 +458,16 @@ def estimate_raters(
         if len(maps) < 2:
             skipped += 1
         else:
-            names, st = stack_maps(maps, f"images[{i}]")
+            names, arrays = check_maps(maps, f"images[{i}]")
             order = np.argsort(names)
             names = [names[j] for j in order]
             if len(set(names)) != len(names):
                 raise ValueError(f"images[{i}] names a rater twice: {names}")
-            x = st.reshape(len(names), -1)
-            idx = pixel_sample(st.shape[1:], sample, key=key)
-            xs = x[order][:, idx].astype(np.float64) if len(idx) < x.shape[1] else x[order].astype(np.float64)
+            idx = pixel_sample(arrays[0].shape, sample, key=key)
+            xs = np.empty((len(names), idx.size))
+            for row, j in enumerate(order):
+                flat = arrays[j].ravel()
+                xs[row] = flat[idx] if idx.size < flat.size else flat
             xs -= xs.mean(axis=0)  # the update is invariant to a per-pixel common shift; this keeps G small
             blk = stats.setdefault(tuple(names), {}).setdefault(used % blocks, _Block(len(names)))
             blk.G += xs @ xs.T
@@ -590,8 +605,6 @@ def _intervals(
     tol: float,
 ) -> list[RaterEstimate]:
     """95 % intervals: a bootstrap over image blocks (all resamples refitted at once), else pixel-level."""
-    from scipy.stats import chi2
-
     R = len(raters)
     all_blocks = np.unique(np.concatenate([g.blocks for g in groups])) if groups else np.zeros(0, int)
     boot_b: np.ndarray | None = None
@@ -623,7 +636,9 @@ def _intervals(
             se_b = math.sqrt(s2 / max(n_pix, 1))
             b_ci = (b - _Z * se_b, b + _Z * se_b)
             dof = max(n_pix - 1, 1)
-            s_ci = (dof * s2 / float(chi2.ppf(0.975, dof)), dof * s2 / float(chi2.ppf(0.025, dof)))
+            from scipy.special import chdtri  # chdtri(v, q): the chi-square quantile with upper tail q
+
+            s_ci = (dof * s2 / float(chdtri(dof, 0.025)), dof * s2 / float(chdtri(dof, 0.975)))
         out.append(RaterEstimate(r, b, s2, int(img_per_rater[r]), n_pix, b_ci, s_ci))
     return out
 
@@ -656,7 +671,7 @@ def consensus_map(maps: Mapping[str, np.ndarray], params: RaterParams | None = N
     >>> round(consensus_map({"a": maps["a"], "zed": maps["b"]}, p).weights["zed"], 3)  # unknown: median variance
     0.333
     """
-    names, st = stack_maps(maps, "maps")
+    names, arrays = check_maps(maps, "maps")
     if params is not None and not isinstance(params, RaterParams):
         raise TypeError(f"params must be RaterParams (from estimate_raters) or None, got {type(params).__name__}")
     if params is None:
@@ -665,9 +680,18 @@ def consensus_map(maps: Mapping[str, np.ndarray], params: RaterParams | None = N
     bias = np.array([params[r].bias if r in params else 0.0 for r in names])
     w = np.array([1.0 / params[r].sigma2 if r in params else 1.0 / med for r in names])
     a = w / w.sum()
-    y = st.astype(np.float64) - bias[:, None, None]
-    t = np.tensordot(a, y, axes=1)
-    spread = np.sqrt(np.maximum(np.tensordot(a, (y - t) ** 2, axes=1), 0.0))
+    # one rater at a time into float64 accumulators: no (k, h, w) float64 copy
+    t = np.zeros(arrays[0].shape)
+    sq = np.zeros(arrays[0].shape)
+    y = np.empty(arrays[0].shape)
+    tmp = np.empty(arrays[0].shape)
+    for j, x in enumerate(arrays):
+        np.subtract(x, bias[j], out=y)
+        np.multiply(y, a[j], out=tmp)
+        t += tmp
+        tmp *= y
+        sq += tmp
+    spread = np.sqrt(np.maximum(sq - t * t, 0.0))  # weighted mean of squares minus the squared mean
     return ConsensusResult(
         map=np.clip(t, -1.0, 1.0).astype(np.float32),
         spread=spread.astype(np.float32),
