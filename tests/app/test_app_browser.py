@@ -374,7 +374,8 @@ def test_quality_page_shows_the_report_to_a_reviewer_and_not_to_an_annotator(new
     login(page, "reviewer", "reviewer-demo")
     page.locator('[data-testid="stSidebar"]').get_by_text("Quality", exact=True).click()
     page.get_by_text("ICC(2,1):", exact=False).wait_for()
-    page.get_by_text("q_exp2", exact=False).first.wait_for(timeout=30_000)
+    # the table is a canvas data grid: its cells are in the page for assistive technology, not "visible"
+    page.locator('[data-testid="stDataFrame"]').get_by_text("q_exp2").first.wait_for(state="attached", timeout=30_000)
     page.locator('[data-testid="stImage"] img').first.wait_for()
     # (another test's expert may have labelled the same image: the three imported experts are there)
     page.get_by_text(re.compile(r"^experts: .*q_exp0, q_exp1, q_exp2")).wait_for()
