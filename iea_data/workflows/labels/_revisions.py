@@ -209,6 +209,9 @@ def set_label_status(uow: UnitOfWork, label_id: int, status: str) -> None:
         ).rowcount
     if not n:
         raise NotFoundError(f"no label with id {label_id}")
+    row = uow.session.execute(select(Label.kind, Label.image_id).where(Label.id == label_id)).first()
+    if row is not None and row.kind == "annotation":  # issue 15: any status change moves the consensus inputs
+        mark_consensus_stale(uow, row.image_id)
 
 
 def load_label_map(store: ObjectStore, label: Label) -> np.ndarray:

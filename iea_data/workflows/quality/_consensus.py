@@ -320,9 +320,10 @@ def compute_consensus(
 def update_consensus(ws: Workspace, *, progress: Optional[ProgressFn] = None) -> ConsensusReport:
     """Recompute only the images marked stale, with the stored pooled rater parameters (no refit); commits.
 
-    The method is the last run's (``staple`` with its stored parameters; raters new since
-    get the pooled median variance and zero bias); without a previous run, ``staple`` fitted
-    on each image alone. Images that fell below two experts lose their stale mark only.
+    Each image keeps the method of its current consensus revision (``staple`` with the stored
+    pooled parameters; raters new since get the pooled median variance and zero bias); an
+    image without one gets ``staple`` (fitted on the image alone before any pooled fit). Images
+    that fell below two experts lose their stale mark only.
     """
     from iea_data.core.quality import RaterParams
 
@@ -337,7 +338,21 @@ def update_consensus(ws: Workspace, *, progress: Optional[ProgressFn] = None) ->
         for i in stale:
             if len(heads.get(i, [])) < 2:
                 uow.session.execute(delete(ConsensusStale).where(ConsensusStale.image_id == i))
+        current = _consensus_heads(uow, stale) if stale else {}
     todo = [i for i in stale if len(heads.get(i, [])) >= 2]
     report = ConsensusReport(method=method, n_images=len(todo))
-    _write_all(ws, todo, heads, method, params, fit_id, report, names, progress, 0, len(todo))
+    by_method: dict[str, list[int]] = defaultdict(list)
+    for i in todo:  # an image keeps the method of its current consensus revision
+        m = current.get(i, {}).get("method")
+        by_method[m if m in CONSENSUS_RUN_METHODS else method].append(i)
+    done = 0
+    for m, ids in sorted(by_method.items()):
+        p = params if m == "staple" else None
+
+        def step(n: int, _total: int, _base: int = done) -> None:
+            if progress is not None:
+                progress(_base + n, len(todo))
+
+        _write_all(ws, ids, heads, m, p, fit_id if p is not None else None, report, names, step, 0, len(ids))
+        done += len(ids)
     return report

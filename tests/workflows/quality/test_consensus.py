@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from iea_data.store import ConsensusStale, Label
-from iea_data.workflows.labels import open_annotation, review_label, save_annotation
+from iea_data.workflows.labels import open_annotation, review_label, save_annotation, set_label_status
 from iea_data.workflows.quality import compute_consensus, stored_rater_params, update_consensus
 from iea_data.workflows.users import add_user
 
@@ -89,3 +89,10 @@ def test_simple_methods_and_a_bad_method(qws):
     assert np.allclose(qws.objects.get_array(_consensus_rows(qws)[-1].map_object).astype(np.float32), 0.4, atol=1e-3)
     with pytest.raises(ValueError, match="method must be one of staple, median, mean, trimmed"):
         compute_consensus(qws, method="vote")
+    with qws.unit() as uow:  # any status change of an expert revision marks the image
+        set_label_status(uow, json.loads(_consensus_rows(qws)[-1].params)["expert_revisions"][0], "rejected")
+    with reader(qws) as s:
+        assert list(s.scalars(select(ConsensusStale.image_id))) == [i]
+    assert update_consensus(qws).n_saved == 1
+    last = json.loads(_consensus_rows(qws)[-1].params)
+    assert len(last["expert_revisions"]) == 2 and last["method"] == "mean"  # the image keeps its method
