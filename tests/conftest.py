@@ -175,10 +175,8 @@ SLOW_TESTS = frozenset(
         "tests/workflows/catalog/test_ingest_hardening.py::"
         "test_one_worker_peak_memory_on_a_large_16bit_png_stays_within_the_stated_bound",
         "tests/workflows/training/test_train_step.py::test_train_step_matches_a_hand_written_step",
-        # issue 15 (quality): subprocesses, and the consensus run on both backends
+        # issue 15 (quality): eight subprocesses (20 s quiet, 68 s under load)
         "tests/cli/test_cli_quality.py::test_quality_commands_end_to_end",
-        "tests/workflows/quality/test_consensus.py::test_consensus_rows_with_provenance_resume_and_follow_a_new_submission",
-        "tests/workflows/quality/test_report.py::test_report_numbers_files_cache_and_worst_first",
     }
 )
 
