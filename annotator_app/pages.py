@@ -38,6 +38,10 @@ def pages_for(user) -> dict[str, Callable]:
         out["Ideal target"] = target_page
     if "manage_users" in allowed:
         out["Users"] = users_page
+    if "review" in allowed:  # issue 15
+        from annotator_app.quality_page import quality_page
+
+        out["Quality"] = quality_page
     return out
 
 
@@ -322,7 +326,7 @@ def review_page(ws: Workspace, user: UserInfo) -> None:
 
     st.markdown("### Review")
     show_flash()
-    items = review_queue(ws, user)
+    items = review_queue(ws, user, order="disagreement")  # issue 15: the worst images first
     tab_queue, tab_summary = st.tabs([f"Submitted ({len(items)})", "Annotators"])
     with tab_summary:
         rows = annotator_summary(ws)

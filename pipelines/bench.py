@@ -20,6 +20,7 @@ BENCHMARKS = (
     "login",
     "raw",
     "startup",
+    "quality_page",
     "consensus",
 )
 

@@ -191,6 +191,9 @@ def import_manifest_cmd(
     split: Annotated[str, typer.Option(help="Split the rows join, e.g. train or valid.")],
     images: Annotated[Optional[Path], typer.Option(help="Folder holding the image files, to link them now.")] = None,
     replace: Annotated[bool, typer.Option(help="Replace the split's existing membership.")] = False,
+    maps: Annotated[
+        Optional[Path], typer.Option(help="Folder of the released <img_id stem>.npy maps, imported as labels.")
+    ] = None,
 ) -> None:
     """Import a released IEA40K manifest: scenes, variants, references, scores, split membership.
 
@@ -202,11 +205,20 @@ def import_manifest_cmd(
     from iea_data.workflows.catalog import import_manifest
 
     ws = _ws()
+    if maps is not None:  # issue 15: a bad map refuses the whole import, before the manifest is written
+        from iea_data.workflows.quality import check_released_maps_dir
+
+        check_released_maps_dir(maps)
     report = import_manifest(ws, csv_path, split=split, replace=replace)
     console.print(
         f"split [bold]{lit(report.split)}[/bold]: {report.n_rows} rows, {report.n_scenes} scenes, "
         f"{report.n_images_new} new images, {report.n_missing_files} without a file"
     )
+    if maps is not None:  # issue 15: the released maps as labels of kind `imported`
+        from iea_data.workflows.quality import import_released_maps
+        from pipelines.cli_quality import print_import_report
+
+        print_import_report(import_released_maps(ws, maps, split=split), "released maps")
     if images is not None:
         from iea_data.workflows.catalog import link_missing_files
 
@@ -536,6 +548,10 @@ from pipelines import cli_app, cli_brackets, cli_release, cli_rules, cli_train, 
 
 for _module in (cli_rules, cli_users, cli_app, cli_release, cli_train, cli_brackets):
     _module.register(app)
+
+from pipelines import cli_quality  # noqa: E402  (issue 15: iea quality, iea labels)
+
+cli_quality.register(app)
 
 
 # --------------------------------------------------------------------------- entry point

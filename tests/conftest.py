@@ -177,6 +177,8 @@ SLOW_TESTS = frozenset(
         "tests/workflows/catalog/test_ingest_hardening.py::"
         "test_one_worker_peak_memory_on_a_large_16bit_png_stays_within_the_stated_bound",
         "tests/workflows/training/test_train_step.py::test_train_step_matches_a_hand_written_step",
+        # issue 15 (quality): eight subprocesses (20 s quiet, 68 s under load)
+        "tests/cli/test_cli_quality.py::test_quality_commands_end_to_end",
     }
 )
 

@@ -48,6 +48,11 @@ __all__ = [
     "LoginThrottle",
     "UserEvent",
     "USER_EVENT_ACTIONS",
+    "GoldImage",
+    "WorkspaceSetting",
+    "ConsensusStale",
+    "GOLD_RATE_KEY",
+    "DEFAULT_GOLD_RATE",
     "IMAGE_STATUSES",
     "BASE_KINDS",
     "LABEL_KINDS",
@@ -57,7 +62,7 @@ __all__ = [
 ]
 
 IMAGE_STATUSES = ("ok", "error", "missing")
-LABEL_KINDS = ("model", "refdiff", "annotation", "consensus")
+LABEL_KINDS = ("model", "refdiff", "annotation", "consensus", "imported")
 LABEL_STATUSES = ("draft", "submitted", "accepted", "rejected")
 ROLES = ("annotator", "reviewer", "admin")
 BASE_KINDS = ("model", "refdiff", "zero")
@@ -423,3 +428,42 @@ class UserEvent(Base):
     operator: Mapped[Optional[str]] = mapped_column(String(128))
     old_role: Mapped[Optional[str]] = mapped_column(String(16))
     new_role: Mapped[Optional[str]] = mapped_column(String(16))
+
+
+# --------------------------------------------------------------------------- quality (issue 15, migration 0005)
+
+#: The :class:`WorkspaceSetting` key of the share of gold images in every annotator's queue.
+GOLD_RATE_KEY = "quality.gold_rate"
+#: The gold rate when the workspace has not set one: 5 % of queue positions.
+DEFAULT_GOLD_RATE = 0.05
+
+
+class GoldImage(Base):
+    """An image marked as gold: annotators' maps of it are scored against ``label_id`` (never shown to them)."""
+
+    __tablename__ = "gold_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), unique=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"))
+    added_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WorkspaceSetting(Base):
+    """A workspace setting kept in the catalog (shared by every process), e.g. :data:`GOLD_RATE_KEY`."""
+
+    __tablename__ = "workspace_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConsensusStale(Base):
+    """An image whose consensus revision is out of date: an expert submitted or was accepted since."""
+
+    __tablename__ = "consensus_stale"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

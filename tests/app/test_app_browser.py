@@ -7,6 +7,7 @@ that the tests do not depend on each other's order.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -347,3 +348,35 @@ def test_sign_in_failure_and_sign_out_reach_the_server_log_without_passwords(new
         time.sleep(0.1)
     assert all(w in log for w in wanted), log[-2000:]
     assert "typed-wrong-secret-pw" not in log and PASSWORD not in log
+
+
+def test_quality_page_shows_the_report_to_a_reviewer_and_not_to_an_annotator(new_page, ws):
+    """Issue 15: three imported experts, a consensus run, then the reviewer's Quality page; annotators have none."""
+    from iea_data.store import Image
+    from iea_data.workflows.quality import compute_consensus, import_expert_labels
+
+    with reader(ws) as s:
+        images = s.execute(select(Image.name, Image.height, Image.width).where(Image.status == "ok")).all()[:3]
+    for k, (name, sd) in enumerate([("q_exp0", 0.02), ("q_exp1", 0.05), ("q_exp2", 0.2)]):
+        folder = ws.root.parent / f"import-{name}"
+        folder.mkdir()
+        rng = np.random.default_rng(k)
+        for image_name, _h, _w in images:
+            truth = np.linspace(-0.4, 0.4, 32 * 32, dtype=np.float32).reshape(32, 32)
+            np.save(folder / f"{image_name}.npy", np.clip(truth + rng.normal(0, sd, truth.shape), -1, 1))
+        assert import_expert_labels(ws, folder, author=name, status="accepted").n_saved == len(images)
+    assert compute_consensus(ws).n_saved == len(images)
+    ann = new_page()
+    login(ann, "ann_i")
+    ann.locator('[data-testid="stSidebar"]').wait_for()
+    assert ann.locator('[data-testid="stSidebar"]').get_by_text("Quality", exact=True).count() == 0
+    page = new_page()
+    login(page, "reviewer", "reviewer-demo")
+    page.locator('[data-testid="stSidebar"]').get_by_text("Quality", exact=True).click()
+    page.get_by_text("ICC(2,1):", exact=False).wait_for()
+    # the table is a canvas data grid: its cells are in the page for assistive technology, not "visible"
+    page.locator('[data-testid="stDataFrame"]').get_by_text("q_exp2").first.wait_for(state="attached", timeout=30_000)
+    page.locator('[data-testid="stImage"] img').first.wait_for()
+    # (another test's expert may have labelled the same image: the three imported experts are there)
+    page.get_by_text(re.compile(r"^experts: .*q_exp0, q_exp1, q_exp2")).wait_for()
+    assert page.locator('[data-testid="stImage"] img').count() >= 2  # the plots and the expert grid

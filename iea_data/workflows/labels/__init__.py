@@ -6,10 +6,12 @@ The workflow (annotation queue, painter state, drafts, saves, review) is describ
 
 from ._annotate import base_label, change_base, open_annotation, save_annotation, score_source
 from ._drafts import BASES, AnnotationState, discard_draft, save_draft, strokes_bytes, strokes_from_bytes
+from ._gold_mix import check_gold_rate, gold_rate, mix_gold
 from ._prelabel import PrelabelReport, prelabel_model, prelabel_refdiff, select_images
 from ._queue import QUEUE_ORDERS, QueueItem, annotation_progress, annotation_queue
 from ._review import (
     DECISIONS,
+    REVIEW_ORDERS,
     ExpertLabel,
     ReviewItem,
     agreement,
@@ -26,6 +28,7 @@ from ._revisions import (
     save_label,
     set_label_status,
 )
+from ._stale import CONSENSUS_INPUT_STATUSES, mark_consensus_stale
 from ._view import LabelView, image_label, label_map
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "annotation_queue",
     "annotation_progress",
     "DECISIONS",
+    "REVIEW_ORDERS",
     "ReviewItem",
     "review_queue",
     "expert_labels",
@@ -65,4 +69,9 @@ __all__ = [
     "image_label",
     "label_map",
     "ExpertLabel",
+    "CONSENSUS_INPUT_STATUSES",
+    "mark_consensus_stale",
+    "check_gold_rate",
+    "gold_rate",
+    "mix_gold",
 ]

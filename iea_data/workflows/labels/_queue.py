@@ -10,6 +10,10 @@ statistics stored with every label (so the queue needs no map loading and stays 
 40k-image catalog); an image missing one of the two pre-labels has priority 0. Ties go to
 the image with the fewest experts so far (distinct authors with a submitted or accepted
 revision), then by name.
+
+Gold images (issue 15) are taken out of that order and put back at the workspace's gold
+rate in slots of the annotator's own deterministic sequence (:mod:`._gold_mix`); the items
+look like any other.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import TYPE_CHECKING, Optional
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from iea_data.store import Draft, Image, Label, Review, Scene, UserInfo, require
+from iea_data.store import Draft, GoldImage, Image, Label, Review, Scene, UserInfo, require
 from iea_data.workflows.users import load_actor
 
+from ._gold_mix import gold_rate, mix_gold
 from ._revisions import chain_key
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -177,6 +182,8 @@ def annotation_queue(
                 .order_by(Review.id)
             ):
                 comments[image_id] = comment
+        gold_ids = set(session.scalars(select(GoldImage.image_id)))
+        rate = gold_rate(session) if gold_ids else 0.0
     rows = []
     heads_get, experts_get = heads.get, experts.get
     for image_id, name, scene, priority in images:
@@ -196,6 +203,13 @@ def annotation_queue(
         rows.sort(key=lambda r: (r[4], -r[3], r[1], r[0]))
     else:
         rows.sort(key=lambda r: (r[1], r[0]))
+    if gold_ids:  # issue 15: gold images at the workspace rate, in slots of this annotator's own sequence
+        rows = mix_gold(
+            [r for r in rows if r[0] not in gold_ids],
+            [(r[0], r) for r in rows if r[0] in gold_ids],
+            rate=rate,
+            user_id=actor.id,
+        )
     return [QueueItem(*r) for r in (rows if limit is None else rows[:limit])]
 
 

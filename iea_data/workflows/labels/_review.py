@@ -25,6 +25,7 @@ from iea_data.store import Image, Label, Review, Scene, User, UserInfo, aware, r
 from iea_data.workflows.users import load_actor
 
 from ._drafts import MAX_COMMENT_LENGTH, _check_int
+from ._stale import mark_consensus_stale
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import Workspace
@@ -39,6 +40,7 @@ __all__ = [
     "review_label",
     "annotator_summary",
     "agreement",
+    "REVIEW_ORDERS",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,10 +126,48 @@ def _heads_query(*conditions, columns=None):
     )
 
 
-def review_queue(ws: Workspace, user: UserInfo, *, limit: Optional[int] = None) -> list[ReviewItem]:
+REVIEW_ORDERS = ("oldest", "disagreement")
+
+
+def _disagreement(session, image_ids: list[int]) -> dict[int, float]:
+    """image id -> how much its experts disagree: the mean spread stored with its newest consensus revision
+    (issue 15), else from the experts' label statistics (range of ``mean`` plus range of ``mean_abs``)."""
+    out: dict[int, float] = {}
+    if not image_ids:
+        return out
+    for image_id, params in session.execute(
+        select(Label.image_id, Label.params)
+        .where(Label.chain == "consensus", Label.image_id.in_(image_ids))
+        .order_by(Label.image_id, Label.revision)
+    ):
+        spread = (json.loads(params) if params else {}).get("spread_mean")
+        if spread is not None:
+            out[image_id] = float(spread)
+    rows = session.execute(
+        _heads_query(
+            Label.image_id.in_([i for i in image_ids if i not in out]),
+            Label.status.in_(EXPERT_STATUSES),
+            columns=(
+                Label.image_id,
+                func.max(Label.mean) - func.min(Label.mean),
+                func.max(Label.mean_abs) - func.min(Label.mean_abs),
+            ),
+        ).group_by(Label.image_id)
+    )
+    for image_id, d_mean, d_abs in rows:
+        out[image_id] = float((d_mean or 0.0) + (d_abs or 0.0))
+    return out
+
+
+def review_queue(
+    ws: Workspace, user: UserInfo, *, limit: Optional[int] = None, order: str = "oldest"
+) -> list[ReviewItem]:
     """Submitted labels (chain heads) awaiting review, oldest first, without ``user``'s own; commits (reads only).
 
-    Needs ``"review"`` (reviewer or admin). ``limit``: at most this many (the oldest).
+    Needs ``"review"`` (reviewer or admin). ``limit``: at most this many (the first in ``order``).
+    ``order="disagreement"`` (issue 15): the images whose experts disagree most first (the mean
+    spread of their consensus revision, else the spread of the experts' label statistics),
+    then oldest first.
 
     Examples
     --------
@@ -140,6 +180,8 @@ def review_queue(ws: Workspace, user: UserInfo, *, limit: Optional[int] = None) 
     """
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+    if order not in REVIEW_ORDERS:
+        raise ValueError(f"order must be one of {', '.join(REVIEW_ORDERS)}, got {order!r}")
     with ws.unit(user) as uow:
         session = uow.session
         actor = load_actor(uow, user.id)
@@ -166,9 +208,13 @@ def review_queue(ws: Workspace, user: UserInfo, *, limit: Optional[int] = None) 
             .join(author, author.id == Label.author_id)
             .order_by(Label.updated_at, Label.id)
         )
-        if limit is not None:
+        if limit is not None and order == "oldest":
             stmt = stmt.limit(limit)
         rows = session.connection().execute(stmt).all()
+        if order == "disagreement":
+            spread = _disagreement(session, sorted({r[1] for r in rows}))
+            rows = sorted(rows, key=lambda r: -spread.get(r[1], 0.0))  # stable: oldest first among equals
+            rows = rows if limit is None else rows[:limit]
     out = []
     for label_id, image_id, image_name, scene_name, author_id, author_name, revision, updated, params in rows:
         p = json.loads(params) if params else {}
@@ -353,6 +399,7 @@ def review_label(
         )
         session.add(review)
         session.flush()
+        mark_consensus_stale(uow, label.image_id)  # issue 15: accepted or withdrawn, the consensus changes
     log.info("%s %sed label %d", actor.name, decision, label_id)
     return review
 

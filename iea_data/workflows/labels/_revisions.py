@@ -24,6 +24,8 @@ from iea_data.core.residuals import label_stats
 from iea_data.store import LABEL_KINDS, LABEL_STATUSES, Image, Label, UnitOfWork, User, utcnow
 from iea_data.store.objects import ObjectStore
 
+from ._stale import CONSENSUS_INPUT_STATUSES, mark_consensus_stale
+
 __all__ = ["chain_key", "save_label", "chain_head", "set_label_status", "load_label_map"]
 
 
@@ -175,6 +177,8 @@ def save_label(
             )
             session.add(label)
             session.flush()
+            if kind == "annotation" and status in CONSENSUS_INPUT_STATUSES:
+                mark_consensus_stale(uow, image_id)  # issue 15: the consensus of this image is out of date
     except IntegrityError:
         raise StaleRevisionError(
             f"another save of {chain} for image {image_id} landed first; reload the newest revision and re-apply "
@@ -205,6 +209,9 @@ def set_label_status(uow: UnitOfWork, label_id: int, status: str) -> None:
         ).rowcount
     if not n:
         raise NotFoundError(f"no label with id {label_id}")
+    row = uow.session.execute(select(Label.kind, Label.image_id).where(Label.id == label_id)).first()
+    if row is not None and row.kind == "annotation":  # issue 15: any status change moves the consensus inputs
+        mark_consensus_stale(uow, row.image_id)
 
 
 def load_label_map(store: ObjectStore, label: Label) -> np.ndarray:

@@ -173,14 +173,35 @@ def _residual(store, smp: Sample, policy: str, consensus: str) -> tuple[Optional
     if not smp.labels:
         return None, {}
     maps = [store.get_array(lab.map_object).astype(np.float32) for lab in smp.labels]
-    if policy == "consensus":
+    if policy == "consensus" and smp.consensus_row is not None:  # the catalog's consensus revision (issue 15)
+        row, method = smp.consensus_row
+        residual = store.get_array(row.map_object).astype(np.float32)
+        info = {"method": f"consensus:catalog:{method}", "label_id": row.id, "agreement": agreement_stats(maps)}
+        info["sample"] = _pixel_sample(smp, maps)
+    elif policy == "consensus":
         residual = consensus_map(maps, method=consensus)
         info = {"method": f"consensus:{consensus}", "agreement": agreement_stats(maps)}
+        info["sample"] = _pixel_sample(smp, maps)
     else:
         residual = maps[0]
         info = {"method": f"{policy}:{smp.labels[0].chain}"}
     info["stats"] = label_stats(residual)
     return residual, info
+
+
+#: Pixels per image sampled for the card's reliability figures (ICC(2,1), Krippendorff's alpha).
+CARD_SAMPLE_PIXELS = 64
+
+
+def _pixel_sample(smp: Sample, maps: list[np.ndarray]) -> Optional[dict[str, np.ndarray]]:
+    """chain -> the values of each expert's map at a deterministic pixel sample (None for one expert)."""
+    if len(maps) < 2 or len({m.shape for m in maps}) != 1:
+        return None
+    from iea_data.core.quality import pixel_sample
+
+    h, w = maps[0].shape
+    idx = pixel_sample((h, w), min(CARD_SAMPLE_PIXELS, h * w), key=smp.key)
+    return {lab.chain: m.reshape(-1)[idx].astype(np.float64) for lab, m in zip(smp.labels, maps)}
 
 
 def _dhash_of(store, thumb: Optional[str]) -> Optional[int]:

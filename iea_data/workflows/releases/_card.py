@@ -23,6 +23,40 @@ CITATION = """@inproceedings{he2024rethinking,
 EXAMPLES_PER_SPLIT = 3
 MAX_EXAMPLES = 9
 _TILE = 160
+#: Images per split whose pixel samples enter the card's reliability figures (bounds the work).
+MAX_RELIABILITY_IMAGES = 300
+
+
+def reliability_of(samples: list[dict[str, np.ndarray]]) -> tuple[Optional[object], Optional[object]]:
+    """(ICC(2,1), Krippendorff's alpha) of per-image pixel samples ``{chain: values}`` (None where not measurable).
+
+    Alpha: raters x all sampled pixels, missing where an expert did not label the image.
+    ICC(2,1) needs a complete table: the largest group of images sharing one set of experts.
+    """
+    from iea_data.core.quality import icc_2_1, krippendorff_alpha_interval
+
+    if not samples:
+        return None, None
+    raters = sorted({c for smp in samples for c in smp})
+    col = {r: k for k, r in enumerate(raters)}
+    blocks, groups = [], defaultdict(list)
+    for smp in samples:
+        n = len(next(iter(smp.values())))
+        block = np.full((len(raters), n), np.nan)
+        for c, v in smp.items():
+            block[col[c]] = v
+        blocks.append(block)
+        key = tuple(sorted(smp))
+        groups[key].append(np.stack([smp[c] for c in key], axis=1))
+    ratings = np.concatenate(blocks, axis=1)
+    alpha = krippendorff_alpha_interval(ratings) if ratings.shape[1] >= 2 else None
+    table = np.concatenate(max(groups.values(), key=lambda g: sum(len(x) for x in g)), axis=0)
+    icc = icc_2_1(table) if table.shape[0] >= 2 and table.shape[1] >= 2 else None
+    return icc, alpha
+
+
+def _rel_text(r) -> str:
+    return "–" if r is None else f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] (n = {r.n})"
 
 
 class CardStats:
@@ -36,6 +70,9 @@ class CardStats:
         self.examples: list[tuple[str, str, str, np.ndarray]] = []  # (split, name, path, residual)
         self.n: dict[str, int] = defaultdict(int)
         self.scenes: dict[str, set] = defaultdict(set)
+        self.samples: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
+        self.experts: dict[str, set] = defaultdict(set)
+        self.catalog_consensus: dict[str, int] = defaultdict(int)
 
     def add(self, smp, residual: Optional[np.ndarray], info: dict) -> None:
         self.n[smp.split] += 1
@@ -60,6 +97,12 @@ class CardStats:
         if info.get("agreement"):
             a = info["agreement"]
             self.agreement[smp.split].append((a["n_experts"], a["spread"], a["sign_disagreement"]))
+        if info.get("sample"):  # issue 15: expert values at a pixel sample, for ICC(2,1) and alpha
+            if len(self.samples[smp.split]) < MAX_RELIABILITY_IMAGES:
+                self.samples[smp.split].append(info["sample"])
+            self.experts[smp.split].update(info["sample"])
+        if str(info.get("method", "")).startswith("consensus:catalog:"):
+            self.catalog_consensus[smp.split] += 1
 
 
 def _font(size: int):
@@ -256,6 +299,28 @@ def write_card(ws, flog, stats: CardStats, report, *, labels: str, consensus: st
             lines.append(
                 f"| {split} | {len(a)} | {_fmt(a[:, 0], np.mean, 2)} | {_fmt(a[:, 1], np.mean)} | "
                 f"{_fmt(a[:, 2], np.mean)} |"
+            )
+        lines += [
+            "",
+            "### Reliability",
+            "",
+            "Inter-rater reliability over a deterministic sample of 64 pixels per image (at most "
+            f"{MAX_RELIABILITY_IMAGES} images per split): ICC(2,1) (Shrout & Fleiss 1979, with its F-based 95 % "
+            "interval) over the largest group of images sharing one set of experts, and Krippendorff's alpha "
+            "(interval metric, bootstrap 95 % interval) over all of them. Experts: distinct experts in the split; "
+            "catalog consensus: images whose consensus revision came from the catalog (`iea quality consensus`).",
+            "",
+            "| split | experts | experts per image (min-max) | catalog consensus "
+            "| ICC(2,1) [95 % CI] | alpha [95 % CI] |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for split in stats.splits:
+            a = np.array(stats.agreement.get(split, []), dtype=np.float64).reshape(-1, 3)
+            icc, alpha = reliability_of(stats.samples.get(split, []))
+            span = f"{int(a[:, 0].min())}-{int(a[:, 0].max())}" if len(a) else "–"
+            lines.append(
+                f"| {split} | {len(stats.experts.get(split, ()))} | {span} | {stats.catalog_consensus.get(split, 0)} | "
+                f"{_rel_text(icc)} | {_rel_text(alpha)} |"
             )
         if report.below_min_experts:
             lines += ["", f"{len(report.below_min_experts)} image(s) had too few experts and are not in this release."]

@@ -12,6 +12,8 @@ from iea_data.core.residuals import IDEAL_TOLERANCE
 __all__ = ["CONSENSUS_METHODS", "TRIM_PROPORTION", "SIGN_TOLERANCE", "consensus_map", "agreement_stats"]
 
 CONSENSUS_METHODS = ("median", "mean", "trimmed_mean")
+#: The release's method names -> :func:`iea_data.core.quality.simple_consensus`'s.
+_CORE_METHOD = {"median": "median", "mean": "mean", "trimmed_mean": "trimmed"}
 #: ``trimmed_mean`` drops ``floor(n * TRIM_PROPORTION)`` values at each end of every pixel's sorted values.
 TRIM_PROPORTION = 0.2
 #: Experts disagree on a pixel's sign when one says below ``-SIGN_TOLERANCE`` and another above ``+SIGN_TOLERANCE``.
@@ -63,15 +65,10 @@ def consensus_map(maps: Sequence[np.ndarray], *, method: str = "median") -> np.n
     """
     if method not in CONSENSUS_METHODS:
         raise ValueError(f"method must be one of {', '.join(CONSENSUS_METHODS)}, got {method!r}")
+    from iea_data.core.quality import simple_consensus  # the one implementation (issue 15)
+
     stack = _stack(maps)
-    if method == "median":
-        out = np.median(stack, axis=0)
-    elif method == "mean":
-        out = stack.mean(axis=0)
-    else:
-        n = stack.shape[0]
-        k = int(np.floor(n * TRIM_PROPORTION))
-        out = np.sort(stack, axis=0)[k : n - k].mean(axis=0)
+    out = simple_consensus(list(stack.astype(np.float32)), method=_CORE_METHOD[method], trim=TRIM_PROPORTION)
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 

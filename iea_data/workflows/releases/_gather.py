@@ -57,6 +57,9 @@ class Sample:
     labels: list[LabelRef] = field(default_factory=list)
     split: str = ""
     position: int = 0
+    #: ``--labels consensus``: the catalog's consensus revision (issue 15) when it was built from exactly
+    #: these expert revisions (``labels``), with its method; else None and the build computes one.
+    consensus_row: Optional[tuple[LabelRef, str]] = None
 
     @property
     def key(self) -> str:
@@ -140,6 +143,37 @@ def _labels(s: Session, policy: str) -> dict[int, list[LabelRef]]:
         else:
             per_image[image_id] = {"newest": ref}  # rows come oldest first
     return {i: sorted(d.values(), key=lambda r: r.chain) for i, d in per_image.items()}
+
+
+def _consensus_rows(s: Session) -> dict[int, tuple[LabelRef, list[int], str]]:
+    """image id -> (newest consensus revision, the expert revisions it lists, its method) (issue 15)."""
+    import json
+
+    q = (
+        select(
+            Label.id,
+            Label.image_id,
+            Label.kind,
+            Label.chain,
+            Label.revision,
+            Label.status,
+            Label.map_object,
+            Label.height,
+            Label.width,
+            Label.params,
+        )
+        .where(Label.chain == "consensus")
+        .order_by(Label.image_id, Label.revision)
+    )
+    out: dict[int, tuple[LabelRef, list[int], str]] = {}
+    for lid, image_id, kind, chain, rev, status, obj, h, w, params in s.execute(q):
+        p = json.loads(params) if params else {}
+        out[image_id] = (
+            LabelRef(lid, kind, chain, rev, status, obj, h, w),
+            list(p.get("expert_revisions") or []),
+            str(p.get("method")),
+        )
+    return out
 
 
 def _stratum_value(samples: list[Sample], column: str):
@@ -242,6 +276,7 @@ def gather(
         scores[image_id] = (value, source)
         by_source[(image_id, source)] = value
     label_map = _labels(s, labels)
+    consensus_rows = _consensus_rows(s) if labels == "consensus" else {}
 
     def make(r: dict, split_source: str | None = None) -> Sample:
         make_ = r.get("exif_camera_make") or ""
@@ -269,6 +304,9 @@ def gather(
         elif r["id"] in scores:
             smp.score, smp.score_source = scores[r["id"]]
         smp.labels = label_map.get(r["id"], [])
+        fresh = consensus_rows.get(r["id"])
+        if fresh is not None and fresh[1] == sorted(lab.id for lab in smp.labels):
+            smp.consensus_row = (fresh[0], fresh[2])
         return smp
 
     below: list[tuple[str, int]] = []

@@ -1,0 +1,613 @@
+"""Everything the Quality page and ``iea quality report`` show, from one function: :func:`quality_report`.
+
+The per-annotator table (images done, strokes and time per image, scores on gold, pooled
+bias and noise, agreement with the consensus, trend), reliability (ICC(2,1) and
+Krippendorff's alpha over a deterministic pixel sample, with 95 % intervals), the images
+worst first by expert spread, and the plots as PNG bytes. The table is cached in the
+catalog (``workspace_settings``) under a fingerprint of the labels, reviews, gold images and
+the last fit, so a page's first paint reads one row when nothing changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+from sqlalchemy import func, select
+
+from iea_data.core.files import atomic_write
+from iea_data.store import GoldImage, Image, Label, Review, User, WorkspaceSetting, aware, utcnow
+from iea_data.workflows.labels import agreement
+
+from ._consensus import RATER_PARAMS_KEY, _consensus_heads, _load_maps, expert_heads
+from ._gold import gold_results
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from iea_data.store import UnitOfWork, Workspace
+
+__all__ = [
+    "ANNOTATOR_COLUMNS",
+    "IMAGE_COLUMNS",
+    "QualityReport",
+    "ImageQuality",
+    "quality_report",
+    "image_quality",
+    "write_quality_report",
+    "reliability",
+]
+
+SUMMARY_CACHE_KEY = "quality.summary_cache"
+GRID_CACHE_PREFIX = "quality.grid:"
+#: A gap longer than this between an expert's two saves is a break, not time spent on the image.
+MAX_GAP_SECONDS = 15 * 60
+ANNOTATOR_COLUMNS = (
+    "name",
+    "role",
+    "images_done",
+    "strokes_per_image",
+    "seconds_per_image",
+    "gold_done",
+    "gold_mae",
+    "gold_bias",
+    "gold_sign_agreement",
+    "gold_iou_under",
+    "gold_iou_over",
+    "bias",
+    "bias_ci_low",
+    "bias_ci_high",
+    "noise_sd",
+    "noise_sd_ci_low",
+    "noise_sd_ci_high",
+    "agreement_consensus",
+    "trend_gold_mae",
+)
+IMAGE_COLUMNS = ("image_id", "name", "n_experts", "spread_mean", "consensus_label_id", "method")
+
+
+@dataclass
+class QualityReport:
+    """What :func:`quality_report` returns: plain rows and PNG bytes (no ORM rows).
+
+    Attributes
+    ----------
+    annotators : list of dict
+        One row per expert with :data:`ANNOTATOR_COLUMNS` (None where not measurable).
+    gold : list of dict
+        Every scored gold revision (user, image, time, mae, bias, sign agreement, IoUs).
+    images : list of dict
+        Images with ≥ 2 experts, worst (largest mean spread) first, :data:`IMAGE_COLUMNS`.
+    reliability : dict
+        ``icc`` and ``alpha``: ``{value, ci_low, ci_high, n}`` (or None), ``n_images``.
+    reliability_over_time : list of dict
+        ``{date, value, ci_low, ci_high, n}`` per week of the newest expert revision.
+    fit : dict or None
+        The last pooled fit (method, iterations, converged...).
+    plots : dict of str -> bytes
+        ``bias.png``, ``noise.png``, ``reliability.png`` (absent when there is nothing to draw).
+    cached : bool
+        The report came from the catalog cache.
+    as_of : str or None
+        When a cached report was computed (ISO 8601, UTC).
+    stale : bool
+        Cached, and the catalog changed since (served because it is younger than ``max_age_s``).
+    """
+
+    annotators: list[dict] = field(default_factory=list)
+    gold: list[dict] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    reliability: dict = field(default_factory=dict)
+    reliability_over_time: list[dict] = field(default_factory=list)
+    fit: Optional[dict] = None
+    plots: dict[str, bytes] = field(default_factory=dict)
+    cached: bool = False
+    as_of: Optional[str] = None
+    stale: bool = False
+
+
+@dataclass
+class ImageQuality:
+    """One image's experts, consensus and spread (the page's per-image view)."""
+
+    image_id: int
+    name: str
+    experts: list[str]
+    maps: dict[str, np.ndarray]
+    consensus: Optional[np.ndarray]
+    spread: Optional[np.ndarray]
+    params: dict
+    grid_png: Optional[bytes]
+
+
+def _fingerprint(uow: UnitOfWork) -> str:
+    s = uow.session
+    labels = s.execute(select(func.count(), func.max(Label.id), func.max(Label.updated_at))).one()
+    reviews = s.execute(select(func.count(), func.max(Review.id)).select_from(Review)).one()
+    gold = s.execute(select(func.count(), func.max(GoldImage.added_at)).select_from(GoldImage)).one()
+    fit = s.scalar(select(WorkspaceSetting.updated_at).where(WorkspaceSetting.key == RATER_PARAMS_KEY))
+    users = s.execute(select(func.count(), func.max(User.id)).select_from(User)).one()
+    return json.dumps([list(labels), list(reviews), list(gold), fit, list(users)], default=str)
+
+
+def _rounded(x: Optional[float], nd: int = 4) -> Optional[float]:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+def _per_user_work(uow: UnitOfWork) -> dict[int, dict]:
+    """Per author: done images, mean strokes per revision, median seconds between consecutive saves."""
+    rows = uow.session.execute(
+        select(Label.author_id, Label.image_id, Label.status, Label.params, Label.created_at)
+        .where(Label.kind == "annotation")
+        .order_by(Label.author_id, Label.created_at, Label.id)
+    ).all()
+    out: dict[int, dict] = {}
+    last: dict[int, dt.datetime] = {}
+    for uid, _image_id, _status, params, created in rows:
+        d = out.setdefault(uid, {"done": set(), "strokes": [], "gaps": []})
+        p = json.loads(params) if params else {}
+        if "n_strokes" in p and "imported_from" not in p:
+            d["strokes"].append(int(p["n_strokes"]))
+        created = aware(created)
+        if uid in last:
+            gap = (created - last[uid]).total_seconds()
+            if 0 < gap <= MAX_GAP_SECONDS and "imported_from" not in p:
+                d["gaps"].append(gap)
+        last[uid] = created
+    heads = uow.session.execute(
+        select(Label.author_id, Label.image_id, Label.status, Label.revision, Label.chain)
+        .where(Label.kind == "annotation")
+        .order_by(Label.revision)
+    ).all()
+    newest: dict[tuple[int, str], str] = {}
+    for uid, image_id, status, _rev, _chain in heads:
+        newest[(uid, image_id)] = status
+    for (uid, image_id), status in newest.items():
+        if status in ("submitted", "accepted"):
+            out.setdefault(uid, {"done": set(), "strokes": [], "gaps": []})["done"].add(image_id)
+    return out
+
+
+def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int) -> dict[int, float]:
+    cons = _consensus_heads(uow)
+    if not cons:
+        return {}
+    ids = sorted(cons, reverse=True)[:max_images]
+    heads = expert_heads(uow, ids)
+    objs = dict(
+        uow.session.execute(
+            select(Label.id, Label.map_object).where(Label.id.in_([cons[i]["label_id"] for i in ids]))
+        ).all()
+    )
+    sums: dict[int, list[float]] = defaultdict(list)
+    for i in ids:
+        hs = heads.get(i, [])
+        if len(hs) < 2 or cons[i]["label_id"] not in objs:
+            continue
+        c = ws.objects.get_array(objs[cons[i]["label_id"]]).astype(np.float32)
+        maps = _load_maps(ws, hs)
+        for h in hs:
+            m = maps[h.chain]
+            if m.shape == c.shape:
+                sums[h.author_id].append(agreement(m, [c]))
+    return {uid: float(np.mean(v)) for uid, v in sums.items()}
+
+
+def _trend(values: list[float]) -> Optional[float]:
+    """Mean of the newer half minus mean of the older half (negative MAE trend: improving)."""
+    if len(values) < 2:
+        return None
+    half = len(values) // 2
+    return float(np.mean(values[half:]) - np.mean(values[:half]))
+
+
+def _annotator_rows(ws: Workspace, gold: list, fit: Optional[dict], max_images: int) -> list[dict]:
+    from iea_data.core.quality import RaterParams
+
+    with ws.unit() as uow:
+        users = {uid: (name, role) for uid, name, role in uow.session.execute(select(User.id, User.name, User.role))}
+        work = _per_user_work(uow)
+        agree = _agreement_with_consensus(ws, uow, max_images)
+    params = RaterParams.from_dict(fit["params"]) if fit and fit.get("params") else None
+    by_user_gold: dict[int, list] = defaultdict(list)
+    for g in gold:
+        by_user_gold[g.user_id].append(g)
+    rows = []
+    for uid, d in sorted(work.items(), key=lambda kv: users.get(kv[0], ("", ""))[0]):
+        if uid not in users:
+            continue
+        name, role = users[uid]
+        gs = by_user_gold.get(uid, [])
+        est = params[f"user:{uid}"] if params is not None and f"user:{uid}" in params else None
+        row: dict[str, Any] = {
+            "user_id": uid,
+            "name": name,
+            "role": role,
+            "images_done": len(d["done"]),
+            "strokes_per_image": _rounded(float(np.mean(d["strokes"])) if d["strokes"] else None, 2),
+            "seconds_per_image": _rounded(float(np.median(d["gaps"])) if d["gaps"] else None, 1),
+            "gold_done": len(gs),
+        }
+        for key in ("mae", "bias", "sign_agreement", "iou_under", "iou_over"):
+            row[f"gold_{key}"] = _rounded(float(np.mean([getattr(g, key) for g in gs])) if gs else None)
+        row["bias"] = _rounded(est.bias if est else None)
+        row["bias_ci_low"] = _rounded(est.bias_ci[0] if est else None)
+        row["bias_ci_high"] = _rounded(est.bias_ci[1] if est else None)
+        row["noise_sd"] = _rounded(est.sigma if est else None)
+        row["noise_sd_ci_low"] = _rounded(est.sigma_ci[0] if est else None)
+        row["noise_sd_ci_high"] = _rounded(est.sigma_ci[1] if est else None)
+        row["agreement_consensus"] = _rounded(agree.get(uid))
+        row["trend_gold_mae"] = _rounded(_trend([g.mae for g in gs]))
+        rows.append(row)
+    return rows
+
+
+def _rel_dict(r) -> Optional[dict]:
+    if r is None:
+        return None
+    return {"value": _rounded(r.value), "ci_low": _rounded(r.ci_low), "ci_high": _rounded(r.ci_high), "n": int(r.n)}
+
+
+def reliability(
+    ws: Workspace, *, image_ids: Optional[list[int]] = None, pixels: int = 64, max_images: int = 200
+) -> dict:
+    """ICC(2,1) and Krippendorff's alpha (interval) over a deterministic pixel sample; commits (reads only).
+
+    Parameters
+    ----------
+    image_ids : list of int, optional
+        Only these images (e.g. a release split); default every image with ≥ 2 experts.
+    pixels : int
+        Pixels sampled per image (:func:`iea_data.core.quality.pixel_sample`, keyed by the
+        image's sha256 or id).
+    max_images : int
+        At most this many images (the newest), which bounds the work.
+
+    Returns
+    -------
+    dict
+        ``alpha``: over raters × sampled pixels (missing where an expert did not label an
+        image); ``icc``: ICC(2,1) over the largest group of images sharing one rater set
+        (ICC needs a complete table); each ``{value, ci_low, ci_high, n}`` or None; and
+        ``n_images``, ``n_raters``.
+    """
+    from iea_data.core.quality import icc_2_1, krippendorff_alpha_interval, pixel_sample
+
+    with ws.unit() as uow:
+        heads = {i: h for i, h in expert_heads(uow, image_ids).items() if len(h) >= 2}
+        ids = sorted(heads, reverse=True)[:max_images]
+        keys = dict(uow.session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()) if ids else {}
+    if not ids:
+        return {"icc": None, "alpha": None, "n_images": 0, "n_raters": 0}
+    raters = sorted({h.chain for i in ids for h in heads[i]})
+    col = {r: k for k, r in enumerate(raters)}
+    blocks = []
+    groups: dict[tuple[str, ...], list[np.ndarray]] = defaultdict(list)
+    for i in ids:
+        maps = _load_maps(ws, heads[i])
+        shape = next(iter(maps.values())).shape
+        idx = pixel_sample(shape, min(pixels, shape[0] * shape[1]), key=keys.get(i) or str(i))
+        block = np.full((len(raters), len(idx)), np.nan)
+        for chain, m in maps.items():
+            block[col[chain]] = m.reshape(-1)[idx]
+        blocks.append(block)
+        rs = tuple(sorted(maps))
+        groups[rs].append(np.stack([maps[c].reshape(-1)[idx] for c in rs], axis=1))
+    ratings = np.concatenate(blocks, axis=1)
+    alpha = krippendorff_alpha_interval(ratings) if ratings.shape[1] >= 2 else None
+    best = max(groups.values(), key=lambda g: sum(len(x) for x in g))
+    table = np.concatenate(best, axis=0)
+    icc = icc_2_1(table) if table.shape[0] >= 2 else None
+    return {"icc": _rel_dict(icc), "alpha": _rel_dict(alpha), "n_images": len(ids), "n_raters": len(raters)}
+
+
+def _over_time(ws: Workspace, max_weeks: int = 12) -> list[dict]:
+    with ws.unit() as uow:
+        heads = {i: h for i, h in expert_heads(uow).items() if len(h) >= 2}
+        if not heads:
+            return []
+        newest = dict(
+            uow.session.execute(
+                select(Label.image_id, func.max(Label.created_at))
+                .where(Label.id.in_([h.label_id for hs in heads.values() for h in hs]))
+                .group_by(Label.image_id)
+            ).all()
+        )
+    weeks: dict[dt.date, list[int]] = defaultdict(list)
+    for i, t in newest.items():
+        d = aware(t).date()
+        weeks[d - dt.timedelta(days=d.weekday())].append(i)
+    out = []
+    for week in sorted(weeks)[-max_weeks:]:
+        r = reliability(ws, image_ids=weeks[week], max_images=100).get("alpha")
+        if r is not None and r["value"] is not None:
+            out.append({"date": week.isoformat(), **r})
+    return out
+
+
+def _params_by_name(ws: Workspace, fit: Optional[dict]):
+    from iea_data.core.quality import RaterParams
+
+    if not fit or not fit.get("params"):
+        return None
+    params = RaterParams.from_dict(fit["params"])
+    with ws.unit() as uow:
+        names = {f"user:{uid}": name for uid, name in uow.session.execute(select(User.id, User.name))}
+    return RaterParams(tuple(dataclasses.replace(e, rater=names.get(e.rater, e.rater)) for e in params.estimates))
+
+
+def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[str, bytes]:
+    from iea_data.core import quality
+
+    out: dict[str, bytes] = {}
+    params = _params_by_name(ws, fit)
+    if params is not None and len(params):
+        out["bias.png"] = quality.bias_plot_png(params)
+        out["noise.png"] = quality.noise_plot_png(params)
+    if over_time:
+        points = [
+            (dt.date.fromisoformat(p["date"]), quality.Reliability(p["value"], p["ci_low"], p["ci_high"], p["n"]))
+            for p in over_time
+        ]
+        out["reliability.png"] = quality.reliability_over_time_png(points, label="Krippendorff's alpha")
+    return out
+
+
+def _images(uow: UnitOfWork) -> list[dict]:
+    """Images with ≥ 2 experts, most disagreement (mean spread of the consensus) first."""
+    cons = _consensus_heads(uow)
+    heads = expert_heads(uow)
+    names = dict(uow.session.execute(select(Image.id, Image.name).where(Image.id.in_(list(heads)))).all())
+    images = []
+    for i, hs in heads.items():
+        if len(hs) < 2:
+            continue
+        c = cons.get(i, {})
+        images.append(
+            {
+                "image_id": i,
+                "name": names.get(i, ""),
+                "n_experts": len(hs),
+                "spread_mean": c.get("spread_mean"),
+                "consensus_label_id": c.get("label_id"),
+                "method": c.get("method"),
+            }
+        )
+    images.sort(key=lambda r: (-(r["spread_mean"] if r["spread_mean"] is not None else -1.0), r["name"], r["image_id"]))
+    return images
+
+
+def _put_setting(ws: Workspace, key: str, value: str) -> None:
+    with ws.unit() as uow:
+        row = uow.session.get(WorkspaceSetting, key)
+        if row is None:
+            uow.session.add(WorkspaceSetting(key=key, value=value))
+        else:
+            row.value, row.updated_at = value, utcnow()
+
+
+def quality_report(
+    ws: Workspace, *, use_cache: bool = True, plots: bool = True, max_images: int = 500, max_age_s: float = 0.0
+) -> QualityReport:
+    """Every number and plot of the Quality page and ``iea quality report``; commits (reads only, plus the cache).
+
+    Parameters
+    ----------
+    ws : Workspace
+    use_cache : bool
+        Read the report from the catalog cache when its fingerprint matches (labels,
+        reviews, gold, users and the last fit unchanged): then no map is read and no plot is
+        drawn. The cache is written either way.
+    plots : bool
+        Include the PNG plots.
+    max_images : int
+        Images whose maps are read for agreement with consensus (the newest).
+    max_age_s : float
+        Also serve a cached report made less than this many seconds ago when the catalog
+        changed since (``stale_since`` tells; the Quality page uses 300 s so that a busy
+        catalog, where every save changes the fingerprint, still paints at once).
+
+    Returns
+    -------
+    QualityReport
+    """
+    with ws.unit() as uow:
+        fp = _fingerprint(uow)
+        cached = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == SUMMARY_CACHE_KEY))
+        fit_value = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == RATER_PARAMS_KEY))
+    fit = json.loads(fit_value) if fit_value else None
+    report = QualityReport(fit=({"method": fit["method"], **fit["fit"]} if fit else None))
+    data = json.loads(cached) if (cached and use_cache) else None
+    fresh_enough = (
+        data is not None
+        and max_age_s > 0
+        and (utcnow() - dt.datetime.fromisoformat(data["at"])).total_seconds() < max_age_s
+    )
+    if data is not None and (data.get("fingerprint") == fp or fresh_enough):
+        report.as_of = data["at"]
+        report.stale = data.get("fingerprint") != fp
+        report.annotators, report.gold, report.cached = data["annotators"], data["gold"], True
+        report.reliability, report.reliability_over_time = data["reliability"], data["over_time"]
+        report.images = data["images"]
+        if plots:
+            report.plots = {name: ws.objects.get_bytes(key) for name, key in data["plots"].items()}
+        return report
+    gold = gold_results(ws)
+    report.gold = [{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in gold]
+    report.annotators = _annotator_rows(ws, gold, fit, max_images)
+    report.reliability = reliability(ws)
+    report.reliability_over_time = _over_time(ws)
+    with ws.unit() as uow:
+        report.images = _images(uow)
+    drawn = _plots(ws, fit, report.reliability_over_time)
+    keys = {name: ws.objects.put_bytes(png) for name, png in drawn.items()}
+    report.plots = drawn if plots else {}
+    _put_setting(
+        ws,
+        SUMMARY_CACHE_KEY,
+        json.dumps(
+            {
+                "fingerprint": fp,
+                "annotators": report.annotators,
+                "gold": report.gold,
+                "reliability": report.reliability,
+                "over_time": report.reliability_over_time,
+                "images": report.images,
+                "plots": keys,
+                "at": utcnow().isoformat(),
+            }
+        ),
+    )
+    return report
+
+
+def image_quality(ws: Workspace, image_id: int) -> ImageQuality:
+    """One image's expert maps (by expert name), its consensus and spread, and the grid PNG; commits (reads only)."""
+    from iea_data.core.quality import expert_grid_png
+
+    with ws.unit() as uow:
+        image = uow.session.get(Image, int(image_id))
+        if image is None:
+            from iea_data.core.errors import NotFoundError
+
+            raise NotFoundError(f"no image with id {image_id}")
+        hs = expert_heads(uow, [image.id]).get(image.id, [])
+        names = {f"user:{uid}": n for uid, n in uow.session.execute(select(User.id, User.name))}
+        cons = _consensus_heads(uow, [image.id]).get(image.id)
+        cons_obj = uow.session.scalar(select(Label.map_object).where(Label.id == cons["label_id"])) if cons else None
+        image_name = image.name
+    maps = {names.get(c, c): m for c, m in (_load_maps(ws, hs).items() if hs else [])}
+    consensus = ws.objects.get_array(cons_obj).astype(np.float32) if cons_obj else None
+    spread = (
+        ws.objects.get_array(cons["spread_object"]).astype(np.float32) if cons and cons.get("spread_object") else None
+    )
+    if maps and (consensus is None or spread is None):
+        from iea_data.core.quality import consensus_map
+
+        res = consensus_map(maps) if len(maps) >= 2 else None
+        consensus = consensus if consensus is not None else (res.map if res else next(iter(maps.values())))
+        spread = spread if spread is not None else (res.spread if res else np.zeros_like(consensus))
+    grid = None
+    grid_key = f"{GRID_CACHE_PREFIX}{cons['label_id']}" if cons else None
+    if grid_key is not None:  # drawn once per consensus revision (its experts are fixed by it)
+        with ws.unit() as uow:
+            obj = uow.session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == grid_key))
+        grid = ws.objects.get_bytes(obj) if obj else None
+    if grid is None and maps and consensus is not None and spread is not None:
+        shape = next(iter(maps.values())).shape
+        if consensus.shape == shape and spread.shape == shape:
+            grid = expert_grid_png(maps, consensus, spread)
+            if grid_key is not None and set(maps) == {names.get(c, c) for c in cons.get("experts", [])}:
+                _put_setting(ws, grid_key, ws.objects.put_bytes(grid))
+    return ImageQuality(image.id, image_name, sorted(maps), maps, consensus, spread, dict(cons or {}), grid)
+
+
+def _html_table(rows: list[dict], columns) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape('' if r.get(c) is None else str(r.get(c)))}</td>" for c in columns)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_quality_report(report: QualityReport, out: str | Path) -> list[Path]:
+    """Write ``report`` as ``index.html`` (every text escaped), CSV and Parquet tables and the PNG plots.
+
+    Files: ``annotators.csv/.parquet``, ``gold.csv/.parquet``, ``images.csv/.parquet``,
+    ``reliability.json``, the plots, then ``index.html``; each written to a temporary name and
+    renamed. Returns the paths written.
+    """
+    import pandas as pd
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    tables = {
+        "annotators": (report.annotators, ANNOTATOR_COLUMNS),
+        "gold": (
+            report.gold,
+            (
+                "user_name",
+                "image_id",
+                "label_id",
+                "created_at",
+                "mae",
+                "bias",
+                "sign_agreement",
+                "iou_under",
+                "iou_over",
+            ),
+        ),
+        "images": (report.images, IMAGE_COLUMNS),
+    }
+    for name, (rows, cols) in tables.items():
+        df = pd.DataFrame(rows, columns=list(dict.fromkeys([*cols, *(k for r in rows for k in r)])))
+        p = folder / f"{name}.csv"
+        atomic_write(p, df.to_csv(index=False).encode("utf-8"))
+        written.append(p)
+        import io
+
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        p = folder / f"{name}.parquet"
+        atomic_write(p, buf.getvalue())
+        written.append(p)
+    p = folder / "reliability.json"
+    atomic_write(
+        p,
+        (
+            json.dumps(
+                {"overall": report.reliability, "over_time": report.reliability_over_time, "fit": report.fit},
+                indent=2,
+                default=str,
+            )
+            + "\n"
+        ).encode(),
+    )
+    written.append(p)
+    for name, png in report.plots.items():
+        p = folder / name
+        atomic_write(p, png)
+        written.append(p)
+    rel = report.reliability or {}
+
+    def fig(r: Optional[dict]) -> str:
+        if not r:
+            return "not measurable (fewer than two experts on any image)"
+        return f"{r['value']} (95 % CI {r['ci_low']} to {r['ci_high']}; n = {r['n']})"
+
+    plots = "".join(
+        f'<figure><img src="{html.escape(n)}" alt="{html.escape(n)}"><figcaption>{html.escape(n)}</figcaption></figure>'
+        for n in report.plots
+    )
+    doc = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Annotation quality</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 6px}}</style>
+</head><body>
+<h1>Annotation quality</h1>
+<h2>Reliability</h2>
+<p>ICC(2,1): {html.escape(fig(rel.get("icc")))}</p>
+<p>Krippendorff's alpha (interval): {html.escape(fig(rel.get("alpha")))}</p>
+<p>Images: {html.escape(str(rel.get("n_images", 0)))}; experts: {html.escape(str(rel.get("n_raters", 0)))}</p>
+<h2>Annotators</h2>
+{_html_table(report.annotators, ANNOTATOR_COLUMNS)}
+<h2>Plots</h2>
+{plots or "<p>nothing to plot yet (run iea quality consensus)</p>"}
+<h2>Images, most disagreement first</h2>
+{_html_table(report.images[:200], IMAGE_COLUMNS)}
+</body></html>
+"""
+    p = folder / "index.html"
+    atomic_write(p, doc.encode("utf-8"))
+    written.append(p)
+    return written
