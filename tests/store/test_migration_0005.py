@@ -59,3 +59,52 @@ def test_0005_upgrades_a_populated_catalog_and_downgrades(db_url):
     assert not NEW_TABLES & set(inspect(engine).get_table_names())
     with engine.connect() as conn:
         assert conn.execute(text("SELECT kind FROM labels")).all() == [("refdiff",)]
+
+
+def test_0005_rebuilds_labels_on_sqlite_while_reviews_refer_to_them(tmp_path):
+    """SQLite rebuilds ``labels`` for the new kind check; rows that refer to labels must not stop it.
+
+    With foreign keys on, SQLite refuses ``DROP TABLE labels`` while a review refers to a label
+    (``FOREIGN KEY constraint failed``); the migration environment turns them off for the rebuild and
+    checks them before the commit. Foreign keys are enforced again afterwards.
+    """
+    from alembic import command
+
+    from iea_data.store import alembic_config
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    assert upgrade_database(engine, "0004") == "0004"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO images (sha256, name, status, created_at, updated_at) "
+                "VALUES ('ab', 'old.png', 'ok', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (name, role, enabled, created_at, must_change_password) "
+                "VALUES ('rev', 'reviewer', 1, CURRENT_TIMESTAMP, 0)"
+            )
+        )
+        conn.execute(text(_LABEL.format(kind="annotation", rev=1)))
+        conn.execute(
+            text(
+                "INSERT INTO reviews (label_id, reviewer_id, decision, created_at) "
+                "VALUES (1, 1, 'accept', CURRENT_TIMESTAMP)"
+            )
+        )
+    assert upgrade_database(engine, "0005") == "0005"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT label_id, decision FROM reviews")).all() == [(1, "accept")]
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # foreign keys are on again
+        conn.execute(
+            text(
+                "INSERT INTO reviews (label_id, reviewer_id, decision, created_at) "
+                "VALUES (99, 1, 'accept', CURRENT_TIMESTAMP)"
+            )
+        )
+    command.downgrade(alembic_config(engine), "0004")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM reviews")).scalar_one() == 1
