@@ -41,4 +41,24 @@ __all__ = [
     "ray_runtime",
     "read_probe",
     "require_ray",
+    "run_on_ray",
 ]
+
+
+def run_on_ray(what: str, *, address=None, progress=None, **kwargs):
+    """Start or join Ray, run ``what`` (``"prelabel"``, ``"assess"``, ``"ingest"``) there, shut down.
+
+    Returns ``(report, cluster)``; the keywords are those of :func:`prelabel_ray`,
+    :func:`assess_ray` or :func:`ingest_ray` (less the cluster).
+    """
+    runners = {"prelabel": prelabel_ray, "assess": assess_ray, "ingest": ingest_ray}
+    if what not in runners:
+        raise ValueError(f"what must be one of {', '.join(runners)}, got {what!r}")
+    with ray_runtime(address) as cluster:
+        if what == "prelabel":
+            report = prelabel_ray(kwargs.pop("ws"), cluster, progress=progress, **kwargs)
+        elif what == "ingest":
+            report = ingest_ray(kwargs.pop("ws"), kwargs.pop("roots"), cluster, progress=progress, **kwargs)
+        else:
+            report = assess_ray(kwargs.pop("paths"), cluster, progress=progress, **kwargs)
+    return report, cluster
