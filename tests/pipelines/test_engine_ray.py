@@ -18,14 +18,13 @@ import numpy as np
 import pytest
 from conftest import PG_SKIP_REASON, PG_URL, REPO, _drop_pg, _pg_database, shared_path
 from sqlalchemy import func, select
+from workflows.conftest import reader  # tests/ is on sys.path (its conftest.py)
 
 from iea_data.core.errors import IeaError
 from iea_data.store import Image, ImagePath, IngestError, Label, Scene, dispose_engines
 from iea_data.store.workspace import init_workspace
 from iea_data.workflows.catalog import ingest
 from iea_data.workflows.labels import load_label_map, prelabel_model, prelabel_refdiff
-
-from workflows.conftest import reader  # tests/ is on sys.path (its conftest.py)
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra 'ray' (pip install 'iea-toolkit[ray]')")
 
@@ -195,7 +194,7 @@ def test_model_prelabels_equal_local_and_survive_a_killed_actor(cluster, tmp_pat
     local, remote = _ws(tmp_path / "local"), _ws(tmp_path / "ray")
     for ws in (local, remote):
         ingest(ws, [demo_photos], workers=1)
-    rep_local = prelabel_model(local, num_workers=1, batch_size=2, precision="fp32")
+    rep_local = prelabel_model(local, scene="coffee", num_workers=1, batch_size=2, precision="fp32")
     killed: list[int] = []
 
     def kill_the_actor(done: int, total: int) -> None:
@@ -205,12 +204,14 @@ def test_model_prelabels_equal_local_and_survive_a_killed_actor(cluster, tmp_pat
             killed.append(pids[-1])
             os.kill(pids[-1], signal.SIGKILL)
 
-    rep_ray = engines.prelabel_ray(remote, c, method="model", batch_size=2, precision="fp32", progress=kill_the_actor)
+    rep_ray = engines.prelabel_ray(
+        remote, c, method="model", scene="coffee", batch_size=2, precision="fp32", progress=kill_the_actor
+    )
     assert killed
-    assert (rep_ray.n_saved, rep_ray.errors) == (rep_local.n_saved, []) == (10, [])
+    assert (rep_ray.n_saved, rep_ray.errors) == (rep_local.n_saved, []) == (5, [])
     with reader(remote) as s:  # no lost and no duplicated label
         per_image = s.execute(select(Label.image_id, func.count()).group_by(Label.image_id)).all()
-    assert len(per_image) == 10 and {n for _, n in per_image} == {1}
+    assert len(per_image) == 5 and {n for _, n in per_image} == {1}
     lab_local, lab_ray = _labels(local, "model"), _labels(remote, "model")
     for name, lab in lab_ray.items():
         ref = lab_local[name]
@@ -231,11 +232,12 @@ def test_assess_rows_equal_local_scores_and_a_bad_file_is_a_row(cluster, tmp_pat
 
     shared_path("reference", "p-ieanet-official", "official_epoch2.pth")
     c, _ = cluster
-    rules = ["strict_landscape", "tolerant_portrait"]
-    local = assess([photos], rule_bases=rules, num_workers=1, batch_size=4)
-    rep = engines.assess_ray([photos], c, out=tmp_path / "scores", rule_bases=rules, batch_size=4)
+    rules = ["strict_landscape", "portrait_first"]
+    files = sorted(str(p) for p in photos.iterdir() if p.name.startswith(("coffee", "broken")))
+    local = assess(files, rule_bases=rules, num_workers=1, batch_size=3)
+    rep = engines.assess_ray(files, c, out=tmp_path / "scores", rule_bases=rules, batch_size=3)
     df = pd.read_parquet(tmp_path / "scores")
-    assert len(df) == 11 and set(df["path"]) == {str(p) for p in photos.iterdir()}
+    assert len(df) == 6 and sorted(df["path"]) == files
     bad = df[df["path"].str.endswith("broken.png")].iloc[0]
     assert "not an image" in bad["error"] and pd.isna(bad["strict_landscape.score"])
     assert [p for p, _ in rep.errors] == [p for p, _ in local.errors]
