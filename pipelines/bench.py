@@ -20,6 +20,7 @@ BENCHMARKS = (
     "login",
     "raw",
     "startup",
+    "ray_engine",
 )
 
 
