@@ -286,3 +286,48 @@ def test_a_killed_driver_leaves_whole_rows_and_a_rerun_finishes(cluster, tmp_pat
         per_image = s.execute(select(Label.image_id, func.count()).group_by(Label.image_id)).all()
         whole = s.scalar(select(func.count()).select_from(Label).where(Label.map_object.is_not(None)))
     assert len(per_image) == variants and {k for _, k in per_image} == {1} and whole == variants
+
+
+def _address() -> str:
+    return ray.get_runtime_context().gcs_address
+
+
+def test_cli_ingest_on_ray_names_the_bad_file_and_exits_3(cluster, tmp_path, photos):
+    from conftest import run_iea
+
+    ws = tmp_path / "ws"
+    assert run_iea("init", str(ws)).returncode == 0
+    r = run_iea("--workspace", str(ws), "ingest", str(photos), "--engine", "ray", "--ray-address", _address())
+    assert r.returncode == 3, r.stderr
+    assert "broken.png" in r.stderr and "ray: the Ray cluster at" in r.stderr
+    assert "Ingest run" in r.stdout and "core_worker" not in r.stderr  # Ray's own logs stay out
+    bad = run_iea("--workspace", str(ws), "ingest", str(photos), "--engine", "spark")
+    assert bad.returncode == 1 and "--engine must be local or ray" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.reference
+def test_cli_assess_on_ray_writes_a_parquet_dataset(cluster, tmp_path, photos):
+    import pyarrow.dataset as pads
+    from conftest import run_iea
+
+    shared_path("reference", "p-ieanet-official", "official_epoch2.pth")
+    files = [str(photos / "coffee.png"), str(photos / "broken.png")]
+    out = tmp_path / "scores"
+    r = run_iea(
+        "assess",
+        *files,
+        "--rules",
+        "strict_landscape",
+        "--engine",
+        "ray",
+        "--ray-address",
+        _address(),
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 3, r.stderr  # one file failed: its row says why, the other is scored
+    assert "1 assessed" in r.stdout and "Parquet dataset" in r.stdout
+    table = pads.dataset(str(out)).to_table().to_pylist()
+    assert sorted(row["path"] for row in table) == sorted(files)
+    assert [row["error"] == "" for row in sorted(table, key=lambda row: row["path"])] == [False, True]
