@@ -54,6 +54,7 @@ def cluster(tmp_path_factory):
     """The module's Ray runtime; model actors write their pid into ``cluster.pid_dir`` (the kill test)."""
     pid_dir = tmp_path_factory.mktemp("actor-pids")
     old = os.environ.get(engines.ACTOR_PID_DIR_ENV)
+    old_path = os.environ.get("PYTHONPATH")
     os.environ[engines.ACTOR_PID_DIR_ENV] = str(pid_dir)  # inherited by the raylet, hence by the actors
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     ray.init(
@@ -68,10 +69,11 @@ def cluster(tmp_path_factory):
             yield c, pid_dir
     finally:
         ray.shutdown()
-        if old is None:
-            os.environ.pop(engines.ACTOR_PID_DIR_ENV, None)
-        else:
-            os.environ[engines.ACTOR_PID_DIR_ENV] = old
+        for key, value in ((engines.ACTOR_PID_DIR_ENV, old), ("PYTHONPATH", old_path)):
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture
