@@ -152,8 +152,6 @@ def _assess_on_ray(
     from pipelines._console import with_rate_progress
     from pipelines.engines import run_on_ray
 
-    if heatmaps is not None:
-        raise IeaError("--heatmaps is not available with --engine ray yet; run heatmaps with --engine local")
     if out is not None and out.suffix:
         raise IeaError(f"with --engine ray, --out is a folder for a Parquet dataset (no suffix), got {out.name!r}")
     if precision not in ("auto", "fp32", "bf16"):
@@ -169,6 +167,7 @@ def _assess_on_ray(
             out=out,
             rule_bases=rbs,
             masks=masks,
+            heatmaps_dir=heatmaps,
             weights=weights,
             device=device,
             precision=precision,

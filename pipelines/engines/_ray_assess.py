@@ -55,6 +55,7 @@ def assess_ray(
     out: Optional[os.PathLike | str] = None,
     rule_bases: Any = None,
     masks: Any = None,
+    heatmaps_dir: Optional[os.PathLike | str] = None,
     model: str = "pieanet",
     weights: Any = "official",
     device: str = "auto",
@@ -64,7 +65,11 @@ def assess_ray(
     max_side: int = 1024,
     progress: Optional[ProgressFn] = None,
 ) -> RayAssessReport:
-    """Assess photos on Ray; write the rows as a Parquet dataset in the folder ``out`` (if given)."""
+    """Assess photos on Ray; write the rows as a Parquet dataset in the folder ``out`` (if given).
+
+    ``heatmaps_dir``: the actors write ``<stem>-<sha256[:10]>.png`` there (on shared storage in a
+    cluster), and the rows gain a ``heatmap`` column.
+    """
     import ray.data
     from ray.data import ActorPoolStrategy
 
@@ -82,6 +87,8 @@ def assess_ray(
     if isinstance(masks, (str, os.PathLike)) and not os.path.isdir(masks):
         raise IeaError(f"masks folder {os.fspath(masks)!r} does not exist")
     t0 = time.perf_counter()
+    if heatmaps_dir is not None:
+        os.makedirs(heatmaps_dir, exist_ok=True)
     rbs = resolve_rule_bases(rule_bases)
     files, walk_errors = expand_paths(paths)
     report = RayAssessReport(rule_bases=rbs)
@@ -109,6 +116,7 @@ def assess_ray(
                 finish="assess",
                 rule_bases=rbs,
                 masks=masks,
+                heatmaps_dir=os.path.abspath(heatmaps_dir) if heatmaps_dir is not None else None,
             ),
             batch_size=batch_size,
             compute=ActorPoolStrategy(size=pool.actors),
@@ -120,7 +128,8 @@ def assess_ray(
                 rows[k] = json.loads(str(raw))
             if progress:
                 progress(len(rows), total)
-    report.rows = [rows[k] for k in sorted(rows)] + [result_row(p, rbs, error=e) for p, e in walk_errors]
+    extra = {"heatmap": None} if heatmaps_dir is not None else {}
+    report.rows = [rows[k] for k in sorted(rows)] + [{**result_row(p, rbs, error=e), **extra} for p, e in walk_errors]
     if progress:
         progress(len(report.rows), total)
     if out is not None and report.rows:

@@ -148,6 +148,7 @@ class ModelActor:
         objects_root: Optional[str] = None,
         rule_bases: Any = None,
         masks: Any = None,
+        heatmaps_dir: Optional[str] = None,
     ):
         import torch
 
@@ -164,6 +165,7 @@ class ModelActor:
         self.finish = finish
         self.rule_bases = rule_bases
         self.masks = masks
+        self.heatmaps_dir = heatmaps_dir
         self.objects = None
         if objects_root is not None:
             from iea_data.store.objects import ObjectStore
@@ -244,20 +246,30 @@ class ModelActor:
 
     def _rows(self, batch, out) -> dict[str, Any]:
         from iea_data.core.errors import IeaError
-        from iea_data.workflows.assess import result_row, score_residual
+        from iea_data.workflows.assess import result_row, score_residual, write_heatmap
 
         rows = []
         for j in range(len(batch["i"])):
             path, sha = str(batch["path"][j]), str(batch["sha256"][j]) or None
             residual, err = out[j]
             if err or residual is None:
-                rows.append(result_row(path, self.rule_bases, sha256=sha, error=err or "no map was computed"))
+                row = result_row(path, self.rule_bases, sha256=sha, error=err or "no map was computed")
+                rows.append({**row, "heatmap": None} if self.heatmaps_dir is not None else row)
                 continue
             try:
                 res = score_residual(path, residual, self.rule_bases, masks=self.masks)
-                rows.append(result_row(path, self.rule_bases, res, sha256=sha))
+                if self.heatmaps_dir is not None:
+                    # named by content too: actors on other nodes cannot see each other's names
+                    stem = f"{os.path.splitext(os.path.basename(path))[0]}-{(sha or 'nosha')[:10]}"
+                    res.heatmap = str(
+                        write_heatmap(path, residual, res.scores, os.path.join(self.heatmaps_dir, f"{stem}.png"))
+                    )
+                row = result_row(path, self.rule_bases, res, sha256=sha)
+                row["heatmap"] = res.heatmap
+                rows.append(row)
             except IeaError as exc:
-                rows.append(result_row(path, self.rule_bases, sha256=sha, error=str(exc)))
+                row = result_row(path, self.rule_bases, sha256=sha, error=str(exc))
+                rows.append({**row, "heatmap": None} if self.heatmaps_dir is not None else row)
         return {
             "i": np.asarray(batch["i"], np.int64),
             "row": np.asarray([json.dumps(r) for r in rows], dtype=object),

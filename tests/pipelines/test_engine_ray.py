@@ -315,21 +315,14 @@ def test_cli_assess_on_ray_writes_a_parquet_dataset(cluster, tmp_path, photos):
 
     shared_path("reference", "p-ieanet-official", "official_epoch2.pth")
     files = [str(photos / "coffee.png"), str(photos / "broken.png")]
-    out = tmp_path / "scores"
-    r = run_iea(
-        "assess",
-        *files,
-        "--rules",
-        "strict_landscape",
-        "--engine",
-        "ray",
-        "--ray-address",
-        _address(),
-        "--out",
-        str(out),
-    )
+    out, maps = tmp_path / "scores", tmp_path / "maps"
+    args = ("--rules", "strict_landscape", "--engine", "ray", "--ray-address", _address(), "--heatmaps", str(maps))
+    r = run_iea("assess", *files, *args, "--out", str(out))
     assert r.returncode == 3, r.stderr  # one file failed: its row says why, the other is scored
     assert "1 assessed" in r.stdout and "Parquet dataset" in r.stdout
     table = pads.dataset(str(out)).to_table().to_pylist()
     assert sorted(row["path"] for row in table) == sorted(files)
-    assert [row["error"] == "" for row in sorted(table, key=lambda row: row["path"])] == [False, True]
+    bad, good = sorted(table, key=lambda row: row["path"])
+    assert bad["error"] and bad["heatmap"] is None and not good["error"]
+    assert Path(good["heatmap"]).parent == maps and Path(good["heatmap"]).name.startswith("coffee-")
+    assert Path(good["heatmap"]).stat().st_size > 1000

@@ -15,6 +15,7 @@ from ._assess import (
     resolve_rule_bases,
     result_row,
     score_residual,
+    write_heatmap,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "resolve_rule_bases",
     "result_row",
     "score_residual",
+    "write_heatmap",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "score_residual",
     "result_row",
     "resolve_rule_bases",
+    "write_heatmap",
 ]
 
 log = logging.getLogger(__name__)
@@ -485,6 +486,14 @@ def _score_one(
 
 
 def _write_heatmap(path: str, residual: np.ndarray, scores: Sequence[RuleScore], out_dir: Path, used: set) -> Path:
+    return write_heatmap(path, residual, scores, _unique_png(out_dir, Path(path).stem, used))
+
+
+def write_heatmap(path: str, residual: np.ndarray, scores: Sequence[RuleScore], out: Union[str, os.PathLike]) -> Path:
+    """Write the heatmap PNG of one assessed photo to ``out``: the overlay, its legend and the scores.
+
+    ``path`` is the photo (drawn under the map where it can be read) or a ``.npy`` map (the map alone).
+    """
     from iea_data.core.heatmaps import render_heatmap
     from iea_data.core.imaging import write_image
 
@@ -496,6 +505,6 @@ def _write_heatmap(path: str, residual: np.ndarray, scores: Sequence[RuleScore],
             photo = None
     title = f"{Path(path).name}\n" + "  ·  ".join(f"{s.rule_base.split('_')[0]} {s.score}" for s in scores)
     pic = render_heatmap(residual, photo, opacity=0.7 if photo is not None else 1.0, title=title)
-    out = _unique_png(out_dir, Path(path).stem, used)
+    out = Path(out)
     write_image(out, pic.astype(np.float32) / 255.0)
     return out
