@@ -138,6 +138,7 @@ def test_the_storage_check_refuses_a_workspace_the_driver_does_not_see_written(c
         assert s.scalar(select(func.count()).select_from(Image)) == 0
 
 
+@pytest.mark.slow
 def test_ingest_and_refdiff_equal_the_local_engine_and_resume(cluster, tmp_path, photos):
     c, _ = cluster
     local, remote = _ws(tmp_path / "local"), _ws(tmp_path / "ray")
@@ -164,6 +165,7 @@ def test_ingest_and_refdiff_equal_the_local_engine_and_resume(cluster, tmp_path,
     assert (again.n_saved, again.n_skipped) == (0, 8)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_ingest_and_refdiff_on_postgresql(cluster, tmp_path, photos, monkeypatch):
     if not PG_URL:
@@ -294,6 +296,7 @@ def _address() -> str:
     return ray.get_runtime_context().gcs_address
 
 
+@pytest.mark.slow
 def test_cli_ingest_on_ray_names_the_bad_file_and_exits_3(cluster, tmp_path, photos):
     from conftest import run_iea
 
