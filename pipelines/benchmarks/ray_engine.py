@@ -1,16 +1,16 @@
 """``--engine ray`` against ``--engine local`` on one machine, side by side in one process.
 
 Run: ``python -m pipelines.benchmarks.ray_engine [--images 120] [--batch-size 8] [--actors 1 2]
-[--out FILE]``.
+[--rounds 1] [--out FILE]``.
 
 Both engines pre-label (``prelabel --method model``, precision auto) and assess (five rule
 bases, fp32) the same demo-derived photos (the six demo photos at ``--images / 6`` exposures
-each, all distinct content). The Ray runtime's start (``ray.init(num_cpus=2)``) is timed
-apart; each Ray run still includes its own model actors' start (a new process importing torch
-and loading the weights), which the local engine does not pay, so "steady" images/s (from the
-first result to the last) are reported beside the end-to-end figure. Goal on this 2-core
-machine: ray >= 0.85x local end to end. Needs the released weights (../shared or
-IEA_PIEANET_WEIGHTS).
+each, all distinct content), each task local and on Ray back to back. The Ray runtime's start
+(``ray.init(num_cpus=2)``) is timed apart; each Ray run still includes its own model actors'
+start (a new process importing torch and loading the weights), which the local engine does not
+pay, so "steady" images/s (from the first result to the last) are reported beside the
+end-to-end figure. Goal on this 2-core machine: ray >= 0.85x local end to end. Needs the
+released weights (../shared or IEA_PIEANET_WEIGHTS).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--images", type=int, default=120)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--actors", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of everything; the best of each is kept")
     ap.add_argument("--out", type=Path, default=Path(".bench/ray_engine.json"))
     args = ap.parse_args(argv)
     import torch
@@ -103,30 +104,42 @@ def main(argv=None) -> dict:
                 flush=True,
             )
 
-        # local first (its threads and torch warm), then Ray in the same process
-        t = time.perf_counter()
-        rep = prelabel_model(ws, batch_size=args.batch_size, num_workers=2, precision="auto")
-        assert rep.n_saved == n, rep.errors[:3]
-        record("prelabel", "local", "-", time.perf_counter() - t, None)
-        t = time.perf_counter()
-        a = assess([str(p) for p in photos], batch_size=args.batch_size, num_workers=2)
-        assert len(a.results) == n, a.errors[:3]
-        record("assess", "local", "-", time.perf_counter() - t, None)
+        # the runtime first (timed apart), then each task local and on Ray back to back, so that
+        # both sides of a ratio ran under the same load (this machine is shared)
         t = time.perf_counter()
         with ray_runtime() as cluster:
             start = time.perf_counter() - t
             print(f"  ray runtime start: {start:.1f} s ({cluster.describe()})", flush=True)
-            for k in args.actors:
-                clock = _Clock()
-                rep = prelabel_ray(
-                    ws, cluster, method="model", batch_size=args.batch_size, actors=k, redo=True, progress=clock
-                )
+            for _round in range(args.rounds):
+                t = time.perf_counter()
+                rep = prelabel_model(ws, batch_size=args.batch_size, num_workers=2, precision="auto", redo=True)
                 assert rep.n_saved == n, rep.errors[:3]
-                record("prelabel", "ray", k, time.perf_counter() - clock.t0, clock)
-                clock = _Clock()
-                ar = assess_ray([str(p) for p in photos], cluster, batch_size=args.batch_size, actors=k, progress=clock)
-                assert len(ar.scored) == n, ar.errors[:3]
-                record("assess", "ray", k, time.perf_counter() - clock.t0, clock)
+                record("prelabel", "local", "-", time.perf_counter() - t, None)
+                for k in args.actors:
+                    clock = _Clock()
+                    rep = prelabel_ray(
+                        ws, cluster, method="model", batch_size=args.batch_size, actors=k, redo=True, progress=clock
+                    )
+                    assert rep.n_saved == n, rep.errors[:3]
+                    record("prelabel", "ray", k, time.perf_counter() - clock.t0, clock)
+                t = time.perf_counter()
+                a = assess([str(p) for p in photos], batch_size=args.batch_size, num_workers=2)
+                assert len(a.results) == n, a.errors[:3]
+                record("assess", "local", "-", time.perf_counter() - t, None)
+                for k in args.actors:
+                    clock = _Clock()
+                    ar = assess_ray(
+                        [str(p) for p in photos], cluster, batch_size=args.batch_size, actors=k, progress=clock
+                    )
+                    assert len(ar.scored) == n, ar.errors[:3]
+                    record("assess", "ray", k, time.perf_counter() - clock.t0, clock)
+        # best of the rounds for each (task, engine, actors)
+        best: dict = {}
+        for row in rows:
+            key = (row["task"], row["engine"], row["actors"])
+            if key not in best or row["images_per_s"] > best[key]["images_per_s"]:
+                best[key] = row
+        rows = list(best.values())
         local = {r["task"]: r["images_per_s"] for r in rows if r["engine"] == "local"}
         for r in rows:
             r["ratio_to_local"] = round(r["images_per_s"] / local[r["task"]], 3)
