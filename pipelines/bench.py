@@ -22,6 +22,7 @@ BENCHMARKS = (
     "startup",
     "quality_page",
     "consensus",
+    "ray_engine",
 )
 
 

@@ -93,6 +93,36 @@ def _ingest_summary(report) -> None:
             err_console.print(f"  … and {report.n_errors - 50} more")
 
 
+# --------------------------------------------------------------------------- engines (issue 12)
+
+EngineOpt = Annotated[
+    str, typer.Option(help="local (this machine) or ray (Ray Data: a local runtime, or --ray-address).")
+]
+RayAddressOpt = Annotated[
+    Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default RAY_ADDRESS; else local).")
+]
+ActorsOpt = Annotated[Optional[int], typer.Option(help="Model actors on Ray (default: one per GPU, else 1).", min=1)]
+
+
+def _engine(engine: str) -> str:
+    if engine not in ("local", "ray"):
+        raise IeaError(f"--engine must be local or ray, got {engine!r}")
+    return engine
+
+
+def _on_ray(description: str, what: str, address: Optional[str], **kwargs):
+    """Run a workflow on Ray under one progress bar with images/s; print where it ran."""
+    from pipelines._console import with_rate_progress
+    from pipelines.engines import run_on_ray
+
+    report, cluster = with_rate_progress(
+        description, lambda cb: run_on_ray(what, address=address, progress=cb, **kwargs)
+    )
+    started = f", started in {cluster.start_seconds:.1f} s" if cluster.started_here else ""
+    err_console.print(f"ray: {lit(cluster.describe())}{started}", highlight=False)
+    return report
+
+
 # --------------------------------------------------------------------------- workspace
 
 
@@ -160,6 +190,9 @@ def ingest(
         Optional[list[Path]],
         typer.Option(help="An `iea brackets render` --out folder: one scene per RAW, EVs and provenance."),
     ] = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Files per Ray task (--engine ray).")] = 16,
 ) -> None:
     """Ingest photos: decode in worker processes, hash, EXIF, luma statistics, thumbnails.
 
@@ -179,7 +212,10 @@ def ingest(
     if not dirs:
         raise typer.BadParameter("give folders or files to ingest (or --from-render DIR)", param_hint="DIRS")
     ws = _ws()
-    report = _with_progress("ingest", lambda cb: run_ingest(ws, dirs, workers=workers, group=group, progress=cb))
+    if _engine(engine) == "ray":
+        report = _on_ray("ingest (ray)", "ingest", ray_address, ws=ws, roots=dirs, group=group, batch_size=batch_size)
+    else:
+        report = _with_progress("ingest", lambda cb: run_ingest(ws, dirs, workers=workers, group=group, progress=cb))
     _ingest_summary(report)
     if report.errors:
         raise typer.Exit(EXIT_PARTIAL)
@@ -465,6 +501,9 @@ def prelabel(
         str,
         typer.Option(help="auto (bf16 where native and within its measured error bound), fp32 or bf16 (model method)."),
     ] = "auto",
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    actors: ActorsOpt = None,
 ) -> None:
     """Pre-label images: model residual maps or reference differences, stored as label revisions.
 
@@ -480,7 +519,24 @@ def prelabel(
     if precision not in ("auto", "fp32", "bf16"):
         raise IeaError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     ws = _ws()
-    if method == "refdiff":
+    if _engine(engine) == "ray":
+        report = _on_ray(
+            f"{method} (ray)",
+            "prelabel",
+            ray_address,
+            ws=ws,
+            method=method,
+            weights=weights,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            actors=actors,
+            scene=scene,
+            split=split,
+            align=align,
+            redo=redo,
+        )
+    elif method == "refdiff":
         report = _with_progress(
             "refdiff", lambda cb: prelabel_refdiff(ws, scene=scene, split=split, align=align, redo=redo, progress=cb)
         )
@@ -502,6 +558,8 @@ def prelabel(
         )
     if report.precision:
         console.print(f"precision: {lit(report.precision)}", highlight=False)
+    if report.engine:
+        console.print(f"engine: {lit(report.engine)}", highlight=False)
     console.print(
         f"{report.method}: {report.n_selected} selected, {report.n_saved} saved, "
         f"{report.n_skipped} already labelled, {len(report.errors)} failed"

@@ -48,6 +48,13 @@ def assess_cmd(
             "auto (bf16 where native and within its measured error bound) or bf16."
         ),
     ] = "fp32",
+    engine: Annotated[
+        str, typer.Option(help="local, or ray (Ray Data; --out is then a folder for a Parquet dataset).")
+    ] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default RAY_ADDRESS; else local).")
+    ] = None,
+    actors: Annotated[Optional[int], typer.Option(help="Model actors on Ray (default: one per GPU, else 1).")] = None,
 ) -> None:
     """Assess the exposure of any photos: residual map, mean |residual|, each rule base's score.
 
@@ -58,22 +65,32 @@ def assess_cmd(
     Examples: iea assess shots/ --heatmaps maps/ --out scores.csv
               iea assess a.jpg --rules strict_landscape --rules my_rules.json
     """
-    from iea_data.core.rules import get_rule_base, list_rule_bases
     from iea_data.workflows.assess import assess
 
+    if engine == "ray":
+        _assess_on_ray(
+            paths,
+            rules,
+            heatmaps,
+            out,
+            masks,
+            threshold,
+            weights,
+            device,
+            batch_size,
+            max_side,
+            precision,
+            ray_address,
+            actors,
+        )
+        return
+    if engine != "local":
+        raise IeaError(f"--engine must be local or ray, got {engine!r}")
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise IeaError(f"--out must end in .csv or .json, got {out.name!r}")
     if precision not in ("auto", "fp32", "bf16"):
         raise IeaError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
-    rbs = [get_rule_base(r) for r in (rules or list_rule_bases())]
-    if threshold is not None:
-        try:
-            rbs = [
-                rb.with_thresholds(under=threshold, over=threshold, severe=max(threshold, rb.thresholds.severe))
-                for rb in rbs
-            ]
-        except ValueError as exc:
-            raise IeaError(f"--threshold: {exc}") from None
+    rbs = _rule_bases(rules, threshold)
     report = with_progress(
         "assess",
         lambda cb: assess(
@@ -108,6 +125,71 @@ def assess_cmd(
         console.print(f"wrote {lit(out)}")
     if report.errors:
         err_console.print(f"[red]{len(report.errors)} file(s) failed[/red]:")
+        for path, message in report.errors[:50]:
+            err_console.print(f"  [red]{lit(path)}[/red]: {lit(message)}", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _rule_bases(rules: Optional[list[str]], threshold: Optional[float]) -> list:
+    from iea_data.core.rules import get_rule_base, list_rule_bases
+
+    rbs = [get_rule_base(r) for r in (rules or list_rule_bases())]
+    if threshold is not None:
+        try:
+            rbs = [
+                rb.with_thresholds(under=threshold, over=threshold, severe=max(threshold, rb.thresholds.severe))
+                for rb in rbs
+            ]
+        except ValueError as exc:
+            raise IeaError(f"--threshold: {exc}") from None
+    return rbs
+
+
+def _assess_on_ray(
+    paths, rules, heatmaps, out, masks, threshold, weights, device, batch_size, max_side, precision, address, actors
+) -> None:
+    """``iea assess --engine ray``: a Parquet dataset of rows (one per photo, errors included)."""
+    from pipelines._console import with_rate_progress
+    from pipelines.engines import run_on_ray
+
+    if out is not None and out.suffix:
+        raise IeaError(f"with --engine ray, --out is a folder for a Parquet dataset (no suffix), got {out.name!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise IeaError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    rbs = _rule_bases(rules, threshold)
+    report, cluster = with_rate_progress(
+        "assess (ray)",
+        lambda cb: run_on_ray(
+            "assess",
+            address=address,
+            progress=cb,
+            paths=paths,
+            out=out,
+            rule_bases=rbs,
+            masks=masks,
+            heatmaps_dir=heatmaps,
+            weights=weights,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            actors=actors,
+            max_side=max_side,
+        ),
+    )
+    scored = report.scored
+    columns = ["path", "mean_abs"] + [f"{rb.name}.score" for rb in rbs]
+    shown = [{**row, "path": os.path.basename(row["path"])} for row in scored[:TABLE_LIMIT]]
+    if scored:
+        print_table(shown, columns, title=f"{len(scored)} assessed · {report.images_per_second:.2f} images/s")
+    else:
+        console.print("nothing assessed")
+    if len(scored) > TABLE_LIMIT:
+        console.print(f"… {len(scored) - TABLE_LIMIT} more rows (use --out)")
+    err_console.print(f"engine: {lit(report.engine)}", highlight=False)
+    if report.out is not None:
+        console.print(f"wrote {lit(report.out)} (Parquet dataset, one row per photo)")
+    if report.errors:
+        err_console.print(f"[red]{len(report.errors)} file(s) failed[/red] (rows with their error):")
         for path, message in report.errors[:50]:
             err_console.print(f"  [red]{lit(path)}[/red]: {lit(message)}", highlight=False)
         raise typer.Exit(EXIT_PARTIAL)

@@ -63,6 +63,7 @@ __all__ = [
     "ImageFileDataset",
     "FileMap",
     "predict_files",
+    "predict_batch",
     # precision
     "PRECISIONS",
     "PrecisionError",
@@ -94,6 +95,7 @@ _LAZY = {
     "ImageFileDataset": "._files",
     "FileMap": "._files",
     "predict_files": "._files",
+    "predict_batch": "._files",
     "PRECISIONS": "._precision",
     "PrecisionError": "._precision",
     "BF16_ERROR": "._precision",

@@ -24,7 +24,7 @@ Item = tuple[int, "torch.Tensor", tuple[int, int], str]
 # a collated batch: (indices, (N, 3, H, W) inputs, label shapes, errors)
 Batch = tuple[list[int], "torch.Tensor", list[tuple[int, int]], list[str]]
 
-__all__ = ["FileMap", "ImageFileDataset", "predict_files"]
+__all__ = ["FileMap", "ImageFileDataset", "predict_batch", "predict_files"]
 
 
 class ImageFileDataset:
@@ -169,8 +169,6 @@ def predict_files(
     """
     import torch
 
-    from ._boundary import resize_maps
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
@@ -183,7 +181,6 @@ def predict_files(
         raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16; got {dtype}")
     if not paths:
         return
-    device_type = torch.device(device).type
     dataset = ImageFileDataset(paths, max_side, input_size)
     batches: Iterator[Batch] | torch.utils.data.DataLoader[Any]
     if loader == "processes" and num_workers:
@@ -197,18 +194,64 @@ def predict_files(
     else:
         batches = _thread_batches(dataset, batch_size, num_workers)
     for idx, x, shapes, errs in batches:
-        # not around the yields: the caller's code must not run in inference mode
-        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
-            out = model(x.to(device)).float().cpu()
-            maps = [
-                None
-                if errs[j]
-                else resize_maps(out[j : j + 1], size=(int(shapes[j][0]), int(shapes[j][1])))[0, 0].numpy()
-                for j in range(len(idx))
-            ]
-        for j, i in enumerate(idx):
-            m = maps[j]
-            if errs[j] or m is None:
-                yield FileMap(i, None, errs[j])
-            else:
-                yield FileMap(i, np.clip(m, -1.0, 1.0).astype(np.float32), "")
+        for j, (residual, error) in enumerate(predict_batch(model, x, shapes, errs, device=device, dtype=dtype)):
+            yield FileMap(idx[j], residual, error)
+
+
+def predict_batch(
+    model: torch.nn.Module,
+    x: torch.Tensor | np.ndarray,
+    shapes: Sequence[tuple[int, int]],
+    errors: Sequence[str],
+    *,
+    device: str | torch.device = "cpu",
+    dtype: Optional[torch.dtype] = None,
+) -> list[tuple[Optional[np.ndarray], str]]:
+    """Run the model on one decoded batch: ``(residual or None, error)`` per item, in order.
+
+    The step both :func:`predict_files` and the Ray engine's model actors run (so their maps
+    are equal by construction).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A residual-map model on ``device``.
+    x : Tensor or ndarray, float32, shape (N, 3, H, W), values in [0, 1]
+        Network inputs (:meth:`ImageFileDataset.__getitem__` items, stacked).
+    shapes : sequence of (int, int)
+        Label resolution of each item.
+    errors : sequence of str
+        ``""``, or why the item could not be read (its input is ignored).
+    device, dtype
+        As for :func:`predict_files`.
+
+    Returns
+    -------
+    list of (ndarray or None, str)
+        float32 (h, w) maps in [-1, 1] at each item's ``shape``; None where ``errors`` says so.
+    """
+    import torch
+
+    from ._boundary import resize_maps
+
+    if dtype is None:
+        dtype = torch.float32
+    if len(shapes) != len(errors) or len(shapes) != len(x):
+        raise ValueError(
+            f"x, shapes and errors must have one entry per item; got {len(x)}, {len(shapes)}, {len(errors)}"
+        )
+    xt = torch.from_numpy(np.ascontiguousarray(x, np.float32)) if isinstance(x, np.ndarray) else x
+    device_type = torch.device(device).type
+    # not around the callers' code: it must not run in inference mode
+    with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
+        out = model(xt.to(device)).float().cpu()
+        maps = [
+            None
+            if errors[j]
+            else resize_maps(out[j : j + 1], size=(int(shapes[j][0]), int(shapes[j][1])))[0, 0].numpy()
+            for j in range(len(shapes))
+        ]
+    return [
+        (None, errors[j]) if errors[j] or m is None else (np.clip(m, -1.0, 1.0).astype(np.float32), "")
+        for j, m in enumerate(maps)
+    ]

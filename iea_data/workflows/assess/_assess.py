@@ -25,7 +25,20 @@ from iea_data.core.imaging import check_residual, luma, read_image, resize_image
 from iea_data.core.progress import ProgressFn
 from iea_data.core.rules import RuleBase, RuleScore, score_map
 
-__all__ = ["AssessResult", "AssessReport", "assess", "expand_paths", "find_mask", "read_mask", "MAP_SUFFIX"]
+__all__ = [
+    "AssessResult",
+    "AssessReport",
+    "assess",
+    "expand_paths",
+    "find_mask",
+    "read_mask",
+    "MAP_SUFFIX",
+    "load_residual",
+    "score_residual",
+    "result_row",
+    "resolve_rule_bases",
+    "write_heatmap",
+]
 
 log = logging.getLogger(__name__)
 
@@ -286,14 +299,11 @@ def assess(
     (0.25, 0)
     """
     from iea_data.core.model import PRECISIONS
-    from iea_data.core.rules import get_rule_base
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
     t0 = time.perf_counter()
-    rbs = [rb if isinstance(rb, RuleBase) else get_rule_base(rb) for rb in (rule_bases or _all_names())]
-    if not rbs:
-        raise IeaError("no rule base given; see `iea rules ls`")
+    rbs = resolve_rule_bases(rule_bases)
     files, errors = expand_paths(paths)
     report = AssessReport(rule_bases=rbs)
     if isinstance(masks, (str, os.PathLike)) and not os.path.isdir(masks):
@@ -323,11 +333,9 @@ def assess(
     photo_idx = [i for i, f in enumerate(files) if not f.endswith(MAP_SUFFIX)]
     for i in map_idx:
         try:
-            residual = np.load(files[i], allow_pickle=False)
-            check_residual(residual, "residual map")
-            finish(i, residual, "")
-        except (OSError, ValueError, TypeError) as exc:
-            finish(i, None, f"not a residual map: {exc}")
+            finish(i, load_residual(files[i]), "")
+        except IeaError as exc:
+            finish(i, None, str(exc))
     if photo_idx:
         import torch
 
@@ -354,6 +362,89 @@ def assess(
     report.errors = errors + [(files[i], failed[i]) for i in sorted(failed)]
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def resolve_rule_bases(rule_bases: Optional[Sequence[Union[str, RuleBase]]] = None) -> list[RuleBase]:
+    """Rule bases by name, file or object (default: every registered one), as :func:`assess` takes them.
+
+    Examples
+    --------
+    >>> [rb.name for rb in resolve_rule_bases(["strict_landscape"])]
+    ['strict_landscape']
+    """
+    from iea_data.core.rules import get_rule_base
+
+    rbs = [rb if isinstance(rb, RuleBase) else get_rule_base(rb) for rb in (rule_bases or _all_names())]
+    if not rbs:
+        raise IeaError("no rule base given; see `iea rules ls`")
+    return rbs
+
+
+def load_residual(path: Union[str, os.PathLike]) -> np.ndarray:
+    """A residual map given as a ``.npy`` file (float32 (H, W) in [-1, 1]); :class:`IeaError` if it is not one."""
+    try:
+        residual = np.load(os.fspath(path), allow_pickle=False)
+        return check_residual(residual, "residual map")
+    except (OSError, ValueError, TypeError) as exc:
+        raise IeaError(f"not a residual map: {exc}") from None
+
+
+def score_residual(
+    path: str,
+    residual: np.ndarray,
+    rule_bases: Sequence[RuleBase],
+    *,
+    masks: Union[None, str, os.PathLike, Mapping[str, Union[str, np.ndarray]]] = None,
+) -> AssessResult:
+    """Score one photo's residual map with each rule base (what :func:`assess` does per file, no heatmap).
+
+    Pure and picklable in and out, so any process can run it (the Ray engine's model actors do).
+
+    Examples
+    --------
+    >>> r = np.zeros((8, 8), np.float32); r[:4] = -0.5
+    >>> res = score_residual("x.png", r, resolve_rule_bases(["strict_landscape"]))
+    >>> res.mean_abs, res.scores[0].score
+    (0.25, 0)
+    """
+    return _score_one(path, residual, rule_bases, masks, None, set())
+
+
+#: Per-rule-base columns of :func:`result_row`.
+RULE_COLUMNS = ("score", "level", "condition", "frac_under", "frac_over", "region")
+
+
+def result_row(
+    path: str,
+    rule_bases: Sequence[RuleBase],
+    result: Optional[AssessResult] = None,
+    *,
+    sha256: Optional[str] = None,
+    error: str = "",
+) -> dict:
+    """One flat row per photo for a results table (Parquet): the result, or the error with empty columns.
+
+    Columns: ``path``, ``sha256``, ``error`` (empty when scored), ``height``, ``width``,
+    ``mean``, ``mean_abs``, ``mask``, then ``<rule base>.<score|level|condition|frac_under|
+    frac_over|region>`` for each rule base; an error row has the same columns, None-valued.
+
+    Examples
+    --------
+    >>> rbs = resolve_rule_bases(["strict_landscape"])
+    >>> row = result_row("bad.png", rbs, error="cannot decode")
+    >>> row["error"], row["strict_landscape.score"]
+    ('cannot decode', None)
+    """
+    row: dict = {"path": path, "sha256": sha256, "error": error}
+    if result is None:
+        row.update(height=None, width=None, mean=None, mean_abs=None, mask=None)
+        for rb in rule_bases:
+            row.update({f"{rb.name}.{c}": None for c in RULE_COLUMNS})
+        return row
+    row.update(height=result.height, width=result.width, mean=result.mean, mean_abs=result.mean_abs, mask=result.mask)
+    for s in result.scores:
+        row.update({f"{s.rule_base}.{c}": getattr(s, c) for c in RULE_COLUMNS})
+    return row
 
 
 def _all_names() -> list[str]:
@@ -395,6 +486,14 @@ def _score_one(
 
 
 def _write_heatmap(path: str, residual: np.ndarray, scores: Sequence[RuleScore], out_dir: Path, used: set) -> Path:
+    return write_heatmap(path, residual, scores, _unique_png(out_dir, Path(path).stem, used))
+
+
+def write_heatmap(path: str, residual: np.ndarray, scores: Sequence[RuleScore], out: Union[str, os.PathLike]) -> Path:
+    """Write the heatmap PNG of one assessed photo to ``out``: the overlay, its legend and the scores.
+
+    ``path`` is the photo (drawn under the map where it can be read) or a ``.npy`` map (the map alone).
+    """
     from iea_data.core.heatmaps import render_heatmap
     from iea_data.core.imaging import write_image
 
@@ -406,6 +505,6 @@ def _write_heatmap(path: str, residual: np.ndarray, scores: Sequence[RuleScore],
             photo = None
     title = f"{Path(path).name}\n" + "  ·  ".join(f"{s.rule_base.split('_')[0]} {s.score}" for s in scores)
     pic = render_heatmap(residual, photo, opacity=0.7 if photo is not None else 1.0, title=title)
-    out = _unique_png(out_dir, Path(path).stem, used)
+    out = Path(out)
     write_image(out, pic.astype(np.float32) / 255.0)
     return out

@@ -16,7 +16,8 @@ True
 from iea_data.core.lazy import lazy_attributes
 
 _LAZY = {
-    **dict.fromkeys(["IMAGE_EXTENSIONS", "FileError", "IngestReport", "ingest", "walk_images"], "._ingest"),
+    **dict.fromkeys(["IMAGE_EXTENSIONS", "FileError", "IngestReport", "Scanner", "ingest", "walk_images"], "._ingest"),
+    **dict.fromkeys(["init_scan_worker", "scan_files"], "._scan"),
     **dict.fromkeys(
         [
             "ManifestReport",
@@ -54,6 +55,9 @@ __all__ = [
     "IngestReport",
     "ingest",
     "walk_images",
+    "Scanner",
+    "init_scan_worker",
+    "scan_files",
     "ManifestReport",
     "export_manifest",
     "link_missing_files",

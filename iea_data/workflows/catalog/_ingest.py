@@ -58,6 +58,9 @@ from ._run_lock import mark_interrupted_runs, start_run
 from ._scan import classify_os_error, init_worker, os_error_message, scan_file, scan_files
 from ._scenes_db import assign_scenes_by_filename, ungrouped_images_under
 
+#: Another engine's decoding step for :func:`ingest`: ``scanner(tasks, init_args)`` yields result dicts.
+Scanner = Callable[[Sequence[tuple[str, int, int]], tuple], Iterable[dict]]
+
 __all__ = ["IMAGE_EXTENSIONS", "IngestReport", "FileError", "ingest", "walk_images"]
 
 log = logging.getLogger(__name__)
@@ -704,6 +707,7 @@ def ingest(
     kind: str = "ingest",
     commit_every: int | None = None,
     memory_budget_mb: int | None = None,
+    scanner: Scanner | None = None,
 ) -> IngestReport:
     """Ingest every image under ``roots`` into the workspace's catalog.
 
@@ -733,6 +737,12 @@ def ingest(
         where it is decoded whole, far less for JPEG and large PNG previews) from the moment
         it is handed to a worker until its result is back; a file that does not fit waits
         (and the files after it), and a file larger than the whole budget is decoded alone.
+    scanner : callable, optional
+        Another engine for the decoding step: ``scanner(tasks, init_args)`` yields one result
+        dict per ``(path, size, mtime_ns)`` task, in any order, each made by
+        :func:`scan_files` in a process set up with ``init_scan_worker(*init_args)`` (e.g.
+        Ray tasks: ``iea ingest --engine ray``). The walk, the skips, the transactions and
+        the grouping stay here, so the catalog rows are the same. Default: the local pool.
 
     Returns
     -------
@@ -846,7 +856,11 @@ def ingest(
         def cost(path: str) -> int:
             return decode_memory(path, max_side=settings.stats_side, max_pixels=settings.max_pixels)
 
-        results = _run_tasks(tasks, workers=n_workers, init_args=init, budget_bytes=memory_budget_mb << 20, cost=cost)
+        results = (
+            scanner(tasks, init)
+            if scanner is not None
+            else _run_tasks(tasks, workers=n_workers, init_args=init, budget_bytes=memory_budget_mb << 20, cost=cost)
+        )
         for result in results:
             writer.add(result)
             done += 1

@@ -34,6 +34,7 @@ __all__ = [
     "classify_os_error",
     "os_error_message",
     "init_worker",
+    "init_scan_worker",
     "scan_file",
     "scan_files",
 ]
@@ -103,6 +104,10 @@ def init_worker(
         known=known,
         crash_on=crash_on or None,
     )
+
+
+#: The public name of :func:`init_worker` (set up a process that runs :func:`scan_files`).
+init_scan_worker = init_worker
 
 
 def scan_files(tasks: list[tuple[str, int, int]]) -> list[dict]:

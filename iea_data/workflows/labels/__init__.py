@@ -7,7 +7,21 @@ The workflow (annotation queue, painter state, drafts, saves, review) is describ
 from ._annotate import base_label, change_base, open_annotation, save_annotation, score_source
 from ._drafts import BASES, AnnotationState, discard_draft, save_draft, strokes_bytes, strokes_from_bytes
 from ._gold_mix import check_gold_rate, gold_rate, mix_gold
-from ._prelabel import PrelabelReport, prelabel_model, prelabel_refdiff, select_images
+from ._prelabel import (
+    ModelRun,
+    PrelabelItem,
+    PrelabelPlan,
+    PrelabelReport,
+    PrelabelResult,
+    commit_prelabels,
+    model_result,
+    model_run,
+    plan_prelabel,
+    prelabel_model,
+    prelabel_refdiff,
+    refdiff_result,
+    select_images,
+)
 from ._queue import QUEUE_ORDERS, QueueItem, annotation_progress, annotation_queue
 from ._review import (
     DECISIONS,
@@ -22,11 +36,13 @@ from ._review import (
     review_queue,
 )
 from ._revisions import (
+    StoredMap,
     chain_head,
     chain_key,
     load_label_map,
     save_label,
     set_label_status,
+    store_label_map,
 )
 from ._stale import CONSENSUS_INPUT_STATUSES, mark_consensus_stale
 from ._view import LabelView, image_label, label_map
@@ -61,10 +77,21 @@ __all__ = [
     "load_label_map",
     "save_label",
     "set_label_status",
+    "StoredMap",
+    "store_label_map",
     "PrelabelReport",
     "prelabel_model",
     "prelabel_refdiff",
     "select_images",
+    "ModelRun",
+    "PrelabelItem",
+    "PrelabelPlan",
+    "PrelabelResult",
+    "commit_prelabels",
+    "model_result",
+    "model_run",
+    "plan_prelabel",
+    "refdiff_result",
     "LabelView",
     "image_label",
     "label_map",

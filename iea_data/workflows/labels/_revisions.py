@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import numpy as np
 from sqlalchemy import select, update
@@ -26,7 +27,15 @@ from iea_data.store.objects import ObjectStore
 
 from ._stale import CONSENSUS_INPUT_STATUSES, mark_consensus_stale
 
-__all__ = ["chain_key", "save_label", "chain_head", "set_label_status", "load_label_map"]
+__all__ = [
+    "chain_key",
+    "save_label",
+    "chain_head",
+    "set_label_status",
+    "load_label_map",
+    "StoredMap",
+    "store_label_map",
+]
 
 
 def chain_key(kind: str, *, author_id: int | None = None, model_name: str | None = None) -> str:
@@ -48,6 +57,41 @@ def chain_key(kind: str, *, author_id: int | None = None, model_name: str | None
     return kind
 
 
+@dataclass(frozen=True)
+class StoredMap:
+    """A residual map already in the object store: its key, size and summary statistics.
+
+    What :func:`store_label_map` returns where the map is computed (a worker process, a Ray
+    actor), so that only this small record travels to the process that commits the label.
+    """
+
+    map_object: str
+    height: int
+    width: int
+    stats: Mapping[str, float]
+
+
+def store_label_map(objects: ObjectStore, residual: np.ndarray) -> StoredMap:
+    """Put a label's map into ``objects`` (float16, content-addressed) and summarise it.
+
+    Parameters
+    ----------
+    objects : ObjectStore
+        The workspace's object store (any process that sees the workspace's folder).
+    residual : ndarray, float32, shape (h, w), values in [-1, 1]
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> stored = store_label_map(ObjectStore(tempfile.mkdtemp()), np.full((2, 3), -0.5, np.float32))
+    >>> stored.height, stored.width, stored.stats["mean"]
+    (2, 3, -0.5)
+    """
+    residual = check_residual(residual, "residual")
+    key = objects.put_array(residual.astype(np.float16))
+    return StoredMap(key, int(residual.shape[0]), int(residual.shape[1]), label_stats(residual))
+
+
 def chain_head(uow: UnitOfWork, image_id: int, chain: str) -> Optional[Label]:
     """The newest revision of ``chain`` for ``image_id`` (None if the chain is empty), inside the caller's unit.
 
@@ -67,7 +111,7 @@ def chain_head(uow: UnitOfWork, image_id: int, chain: str) -> Optional[Label]:
 
 def save_label(
     uow: UnitOfWork,
-    residual: np.ndarray,
+    residual: Union[np.ndarray, StoredMap],
     *,
     image_id: int,
     kind: str,
@@ -92,8 +136,9 @@ def save_label(
     uow : UnitOfWork
         The caller's unit; its object store receives the arrays (the map as float16, the
         correction as float32).
-    residual : ndarray, float32, shape (h, w), values in [-1, 1]
-        ``Y(photo) - Y(ideal)``; negative = too dark.
+    residual : ndarray, float32, shape (h, w), values in [-1, 1], or StoredMap
+        ``Y(photo) - Y(ideal)``; negative = too dark. A :class:`StoredMap` is a map another
+        process already put into this workspace's object store (:func:`store_label_map`).
     image_id : int
         The image labelled.
     kind : {"model", "refdiff", "annotation", "consensus"}
@@ -129,12 +174,20 @@ def save_label(
     ('refdiff', 1)
     """
     session, store = uow.session, uow.objects
-    residual = check_residual(residual, "residual")
     if status not in LABEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
     chain = chain_key(kind, author_id=author_id, model_name=model_name)
     # Arrays first (content-addressed, harmless if the save is refused), then one short transaction.
-    map_key = store.put_array(residual.astype(np.float16))
+    if isinstance(residual, StoredMap):
+        if not store.exists(residual.map_object):
+            raise NotFoundError(
+                f"map {residual.map_object} is not in this workspace's object store; the process that computed "
+                f"it wrote to another folder (the workspace must be on storage every node sees)"
+            )
+        stored = residual
+    else:
+        stored = store_label_map(store, residual)
+    map_key = stored.map_object
     corr_key = store.put_array(np.asarray(correction, np.float32)) if correction is not None else None
     strokes_key = store.put_bytes(strokes) if strokes is not None else None
     try:
@@ -171,9 +224,9 @@ def save_label(
                 map_object=map_key,
                 correction_object=corr_key,
                 strokes_object=strokes_key,
-                height=int(residual.shape[0]),
-                width=int(residual.shape[1]),
-                **label_stats(residual),
+                height=stored.height,
+                width=stored.width,
+                **stored.stats,
             )
             session.add(label)
             session.flush()
