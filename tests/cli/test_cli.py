@@ -141,8 +141,8 @@ def test_import_manifest_links_files_from_images_dir(ws_dir, demo_photos, tmp_pa
 
 
 def test_usage_errors_exit_2_with_the_usage_line(tmp_path):
-    r = iea("ingest", cwd=tmp_path)  # missing argument
-    assert r.returncode == 2 and "Usage:" in r.stderr and "Missing argument" in r.stderr
+    r = iea("ingest", cwd=tmp_path)  # nothing to ingest: folders and --from-render are both optional
+    assert r.returncode == 2 and "Usage:" in r.stderr and "give folders or files to ingest" in r.stderr
     r = iea("catalog", "ls", "--no-such-option", cwd=tmp_path)
     assert r.returncode == 2 and "No such option" in r.stderr
     assert "unexpected error" not in r.stderr
