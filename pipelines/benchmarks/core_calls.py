@@ -1,17 +1,14 @@
-"""Per-image core calls of `iea prelabel` / `iea assess`, before and after, side by side in one process.
+"""Per-image scoring of `iea assess` (five rule bases), before and after, side by side in one process.
 
 Run: ``python -m pipelines.benchmarks.core_calls [--before REV] [--repeats 15] [--out FILE]``.
 
-The "before" code is the given revision's ``iea_data/core/model/_boundary.py`` and
-``iea_data/core/rules/_rulebase.py`` (read with ``git show``, loaded beside the current ones
-in their packages). Calls are interleaved, before then after, and the best of ``--repeats``
-is kept, both in wall time and in CPU time of the whole process (a loaded machine inflates
-wall time; CPU time is what the model loses to these calls on a 2-core machine):
-
-- ``to_batch``: one 512 x 512 (demo) and one 768 x 1024 photo to the 256 x 256 network input;
-- ``resize_maps``: a 256 x 256 map back to the label resolution (512 x 512, 768 x 1024);
-- scoring with the five registered rule bases, with a region mask: ``score_map`` one by one
-  before and after, and ``score_maps`` (shared statistics) after.
+The "before" code is the given revision's ``iea_data/core/rules/_rulebase.py`` (read with
+``git show``, loaded beside the current one in its package). Calls are interleaved, before
+then after, and the best of ``--repeats`` is kept, in wall time and in CPU time of the whole
+process (a loaded machine inflates wall time; CPU time is what the model loses to these calls
+on a 2-core machine). Maps of 512 x 512 (the demo photos) and 768 x 1024 (label resolution),
+five registered rule bases, a region mask: ``score_map`` one by one before and after, and
+``score_maps`` (shared statistics) after; the statistics are checked bit-identical first.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from pathlib import Path
 from pipelines._console import print_table
 
 REPO = Path(__file__).resolve().parents[2]
-BEFORE = "10bbd44"  # the commit before the sparse resize and the shared statistics
+BEFORE = "10bbd44"  # the commit before the shared statistics
 
 
 def _load_before(rev: str, path: str, package: str, name: str):
@@ -56,34 +53,13 @@ def _best(fns: dict, repeats: int) -> dict:
     return {k: {"wall_ms": wall[k] * 1e3, "cpu_ms": cpu[k] * 1e3} for k in fns}
 
 
-def _calls_at(hw: tuple, rng, old_b, old_r, repeats: int) -> list:
-    """Before/after timings of the three calls at one image size (each call checked equal first)."""
+def _calls_at(hw: tuple, rng, old_r, repeats: int) -> list:
+    """Before/after timings of scoring at one map size (results checked bit-identical first)."""
     import numpy as np
-    import torch
 
-    from iea_data.core.model import resize_maps, to_batch
     from iea_data.core.rules import get_rule_base, list_rule_bases, score_map, score_maps
 
     rows = []
-    img = rng.random((*hw, 3), dtype=np.float32)
-    assert float((to_batch([img]) - old_b.to_batch([img])).abs().max()) <= 1e-6
-    rows.append(
-        (
-            f"to_batch {hw[0]}x{hw[1]} -> 256",
-            _best({"before": lambda: old_b.to_batch([img]), "after": lambda: to_batch([img])}, repeats),
-        )
-    )
-    m = torch.from_numpy(rng.uniform(-1, 1, (1, 1, 256, 256)).astype(np.float32))
-    assert float((resize_maps(m, size=hw) - old_b.resize_maps(m, size=hw)).abs().max()) <= 1e-6
-    rows.append(
-        (
-            f"resize_maps 256 -> {hw[0]}x{hw[1]}",
-            _best(
-                {"before": lambda: old_b.resize_maps(m, size=hw), "after": lambda: resize_maps(m, size=hw)},
-                repeats,
-            ),
-        )
-    )
     names = list_rule_bases()
     rbs, old_rbs = [get_rule_base(n) for n in names], [old_r.RuleBase(**vars(get_rule_base(n))) for n in names]
     r = np.clip(rng.normal(0, 0.2, hw), -1, 1).astype(np.float32)
@@ -116,10 +92,9 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    old_b = _load_before(args.before, "iea_data/core/model/_boundary.py", "iea_data.core.model", "_boundary_before")
     old_r = _load_before(args.before, "iea_data/core/rules/_rulebase.py", "iea_data.core.rules", "_rulebase_before")
     rng = np.random.default_rng(0)
-    rows = [row for hw in [(512, 512), (768, 1024)] for row in _calls_at(hw, rng, old_b, old_r, args.repeats)]
+    rows = [row for hw in [(512, 512), (768, 1024)] for row in _calls_at(hw, rng, old_r, args.repeats)]
     cpu_flags = ""
     try:
         flags = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")).split()

@@ -16,17 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._config import PIEANET_CFG
-from ._resample import resize_aa
-
-# The sparse resize (a few taps per output pixel, NumPy, one thread) costs about half of
-# torch's kernel in CPU time up to this shrink factor; beyond it (e.g. 12 MP to 256 px, 25+
-# taps) torch's kernel is as fast or faster.
-_SPARSE_MAX_SHRINK = 4.0
-
-
-def _sparse_resize_fits(shape: Sequence[int], size: Sequence[int]) -> bool:
-    return all(int(a) <= _SPARSE_MAX_SHRINK * int(b) for a, b in zip(shape, size))
-
 
 __all__ = [
     "validate_batch",
@@ -181,11 +170,8 @@ def to_batch(images: Sequence[np.ndarray], *, size: tuple[int, int] = PIEANET_CF
     -----
     Resizing is ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False,
     antialias=True)`` on the float image, which reproduces the golden inputs of the
-    released P-IEANet exactly; up to a 4x shrink it is computed by
-    :func:`~iea_data.core.model._resample.resize_aa` (the same filter weights as sparse
-    sums in one thread, within 1e-6 of torch and about half its CPU time).
-    Without antialias (the release's pinned torchvision) outputs move by up to 0.05; PIL
-    bilinear on 8-bit images moves them by 0.004-0.007.
+    released P-IEANet exactly. Without antialias (the release's pinned torchvision)
+    outputs move by up to 0.05; PIL bilinear on 8-bit images moves them by 0.004-0.007.
     The antialiased filter can round a little past 1 (e.g. 1.0000002); such values are
     kept, as in the golden inputs, and accepted by :func:`validate_batch`.
 
@@ -201,15 +187,12 @@ def to_batch(images: Sequence[np.ndarray], *, size: tuple[int, int] = PIEANET_CF
         raise ValueError("images is empty; pass at least one (H, W, 3) float32 image")
     out = []
     for i, img in enumerate(images):
-        img = _check_image(img, i)
-        if tuple(img.shape[:2]) == tuple(size):
-            out.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].contiguous())
-        elif _sparse_resize_fits(img.shape[:2], size):
-            out.append(resize_aa(img, size)[None])
-        else:
-            t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].contiguous()
-            out.append(F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True))
-    return out[0] if len(out) == 1 else torch.cat(out)
+        t = torch.from_numpy(np.ascontiguousarray(_check_image(img, i))).permute(2, 0, 1)[None]
+        t = t.contiguous()
+        if tuple(t.shape[-2:]) != tuple(size):
+            t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
+        out.append(t)
+    return torch.cat(out)
 
 
 def resize_maps(maps: Tensor, *, size: tuple[int, int]) -> Tensor:
@@ -226,29 +209,9 @@ def resize_maps(maps: Tensor, *, size: tuple[int, int]) -> Tensor:
     -------
     Tensor
         Same dtype, (N, 1, height, width).
-
-    Notes
-    -----
-    ``F.interpolate(mode="bilinear", align_corners=False, antialias=True)``; float32 maps on
-    the CPU are resized by :func:`~iea_data.core.model._resample.resize_aa` (within 1e-6 of
-    it; a 256 px map to 512 px in ~2 ms of one thread instead of ~15 ms on two).
-
-    Examples
-    --------
-    >>> resize_maps(torch.zeros(2, 1, 4, 4), size=(8, 6)).shape
-    torch.Size([2, 1, 8, 6])
     """
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
-    if (
-        maps.device.type == "cpu"
-        and maps.dtype == torch.float32
-        and maps.dim() == 4
-        and maps.shape[1] == 1
-        and _sparse_resize_fits(tuple(maps.shape[-2:]), size)
-    ):
-        planes = maps.detach().numpy()
-        return torch.stack([resize_aa(planes[n, 0], size) for n in range(maps.shape[0])])[:, None]
     return F.interpolate(maps, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
