@@ -44,6 +44,7 @@ from ._rulebase import (
     parse_rule_base,
     rule_base_summary,
     score_map,
+    score_maps,
 )
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "parse_rule_base",
     "rule_base_summary",
     "score_map",
+    "score_maps",
 ]
 
 #: Folder of the rule-base files shipped with the package.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -49,6 +49,7 @@ __all__ = [
     "parse_rule_base",
     "load_rule_base",
     "score_map",
+    "score_maps",
 ]
 
 SCHEMA_ID = "iea-rule-base/1"
@@ -524,6 +525,106 @@ def _check_mask(mask: Optional[np.ndarray], shape: tuple) -> Optional[np.ndarray
     return mask
 
 
+def _floor32(t: float) -> np.float32:
+    """The largest float32 <= ``t``: for float32 ``x``, ``x <= t`` exactly when ``x <= _floor32(t)``."""
+    f = np.float32(t)
+    return np.nextafter(f, np.float32(-np.inf)) if float(f) > t else f
+
+
+def _ceil32(t: float) -> np.float32:
+    """The smallest float32 >= ``t``: for float32 ``x``, ``x >= t`` exactly when ``x >= _ceil32(t)``."""
+    f = np.float32(t)
+    return np.nextafter(f, np.float32(np.inf)) if float(f) < t else f
+
+
+class _MapMoments:
+    """What every rule base needs from one checked residual map and mask, computed once.
+
+    The scope sizes, the scope's float32 values (for counting against thresholds) and the
+    means, which do not depend on any threshold. Counts compare float32 values with the
+    float32 neighbours of the thresholds (the same pixels as comparing in float64); means
+    are taken over the same float64 arrays as before, so every statistic is bit-identical.
+    """
+
+    def __init__(self, residual: np.ndarray, mask: Optional[np.ndarray], base: Optional[_MapMoments] = None):
+        self.residual = residual
+        self.mask = mask
+        self.n_region = residual.size if mask is None else int(np.count_nonzero(mask))
+        self._base = base  # the same map without a mask: its float64 copy, global means and counts
+        self._r64: Optional[np.ndarray] = None
+        self._region32: Optional[np.ndarray] = None
+        self._means: dict[str, tuple[float, float]] = {}
+        self._counts: dict[tuple[str, str, float], int] = {} if base is None else base._counts
+
+    def r64(self) -> np.ndarray:
+        if self._base is not None:
+            return self._base.r64()
+        if self._r64 is None:
+            self._r64 = self.residual.astype(np.float64, copy=False)
+        return self._r64
+
+    def means(self, scope: str) -> tuple[float, float]:
+        """``(mean, mean_abs)`` of ``scope`` ("global", "region", "background"), 0 where empty."""
+        if self._base is not None and scope == "global":
+            return self._base.means(scope)
+        if scope not in self._means:
+            if scope == "background" and self.mask is None:
+                self._means[scope] = (0.0, 0.0)
+            else:
+                sel = None if (scope == "global" or self.mask is None) else self.mask
+                if sel is not None and scope == "background":
+                    sel = ~sel
+                vals = self.r64() if sel is None else self.r64()[sel]
+                if vals.size == 0:
+                    self._means[scope] = (0.0, 0.0)
+                else:
+                    self._means[scope] = (float(vals.mean()), float(np.abs(vals).mean()))
+        return self._means[scope]
+
+    def count(self, scope: str, side: str, t: float) -> int:
+        """Pixels of "global" or "region" with ``r <= -t`` (side "under") or ``r >= t`` ("over")."""
+        if self.mask is None:
+            scope = "global"  # the region is the whole image (and counts are shared under that key)
+        key = (scope, side, t)
+        if key not in self._counts:
+            if scope == "region":
+                assert self.mask is not None
+                if self._region32 is None:
+                    self._region32 = self.residual[self.mask]
+                vals = self._region32
+            else:
+                vals = self.residual
+            hit = vals <= _floor32(-t) if side == "under" else vals >= _ceil32(t)
+            self._counts[key] = int(np.count_nonzero(hit))
+        return self._counts[key]
+
+
+def _statistics(m: _MapMoments, t: Thresholds) -> dict[str, float]:
+    classes = {"under": ("under", t.under), "over": ("over", t.over)}
+    classes.update(severe_under=("under", t.severe), severe_over=("over", t.severe))
+    size = m.residual.size
+    out: dict[str, float] = {}
+    for scope in SCOPES:
+        if scope == "global":
+            n = size
+        elif scope == "region":
+            n = m.n_region
+        else:
+            n = 0 if m.mask is None else size - m.n_region
+        for q, (side, th) in classes.items():
+            if n == 0:
+                cnt = 0
+            elif scope == "background":  # the image outside the region: exact integer counts
+                cnt = m.count("global", side, th) - m.count("region", side, th)
+            else:
+                cnt = m.count(scope, side, th)
+            out[f"{scope}.{q}"] = cnt / n if n else 0.0
+        out[f"{scope}.bad"] = out[f"{scope}.under"] + out[f"{scope}.over"]
+        out[f"{scope}.severe"] = out[f"{scope}.severe_under"] + out[f"{scope}.severe_over"]
+        out[f"{scope}.mean"], out[f"{scope}.mean_abs"] = m.means(scope) if n else (0.0, 0.0)
+    return out
+
+
 def exposure_statistics(
     residual: np.ndarray, thresholds: Thresholds = Thresholds(), *, mask: Optional[np.ndarray] = None
 ) -> dict[str, float]:
@@ -552,30 +653,29 @@ def exposure_statistics(
     """
     check_residual(residual, "residual")
     mask = _check_mask(mask, residual.shape)
-    r = residual.astype(np.float64, copy=False)
-    t = thresholds
-    classes = {
-        "under": r <= -t.under,
-        "over": r >= t.over,
-        "severe_under": r <= -t.severe,
-        "severe_over": r >= t.severe,
-    }
-    scopes = {"global": None, "region": mask, "background": None if mask is None else ~mask}
-    out: dict[str, float] = {}
-    for scope, sel in scopes.items():
-        if scope == "background" and mask is None:
-            n = 0
-        else:
-            n = r.size if sel is None else int(sel.sum())
-        for q, cls in classes.items():
-            cnt = 0 if n == 0 else int(cls.sum() if sel is None else (cls & sel).sum())
-            out[f"{scope}.{q}"] = cnt / n if n else 0.0
-        out[f"{scope}.bad"] = out[f"{scope}.under"] + out[f"{scope}.over"]
-        out[f"{scope}.severe"] = out[f"{scope}.severe_under"] + out[f"{scope}.severe_over"]
-        vals = (r if sel is None else r[sel]) if n else np.zeros(0)
-        out[f"{scope}.mean"] = float(vals.mean()) if n else 0.0
-        out[f"{scope}.mean_abs"] = float(np.abs(vals).mean()) if n else 0.0
-    return out
+    return _statistics(_MapMoments(residual, mask), thresholds)
+
+
+def _check_rule_base(rule_base: Any, name: str = "rule_base") -> RuleBase:
+    if not isinstance(rule_base, RuleBase):
+        raise TypeError(
+            f"{name} must be a RuleBase (see get_rule_base / load_rule_base), got {type(rule_base).__name__}"
+        )
+    return rule_base
+
+
+def _score(moments: _MapMoments, rule_base: RuleBase, region: str) -> RuleScore:
+    stats = _statistics(moments, rule_base.thresholds)
+    # the first level whose condition holds; the last level is the catch-all
+    level = next((k for k, lv in enumerate(rule_base.levels) if lv.when.holds(stats)), len(rule_base.levels) - 1)
+    lv = rule_base.levels[level]
+    return RuleScore(
+        rule_base.name, lv.score, level, lv.condition, stats["global.under"], stats["global.over"], region, stats
+    )
+
+
+def _region_label(rule_base: RuleBase, use_mask: Optional[np.ndarray]) -> str:
+    return "none" if rule_base.region is None else ("mask" if use_mask is not None else "whole image")
 
 
 def score_map(residual: np.ndarray, rule_base: RuleBase, *, mask: Optional[np.ndarray] = None) -> RuleScore:
@@ -602,19 +702,56 @@ def score_map(residual: np.ndarray, rule_base: RuleBase, *, mask: Optional[np.nd
     >>> s.score, round(s.frac_over, 2)
     (20, 0.3)
     """
-    if not isinstance(rule_base, RuleBase):
-        raise TypeError(
-            f"rule_base must be a RuleBase (see get_rule_base / load_rule_base), got {type(rule_base).__name__}"
-        )
+    _check_rule_base(rule_base)
     use_mask = mask if rule_base.region is not None else None
-    stats = exposure_statistics(residual, rule_base.thresholds, mask=use_mask)
-    # the first level whose condition holds; the last level is the catch-all
-    level = next((k for k, lv in enumerate(rule_base.levels) if lv.when.holds(stats)), len(rule_base.levels) - 1)
-    lv = rule_base.levels[level]
-    region = "none" if rule_base.region is None else ("mask" if use_mask is not None else "whole image")
-    return RuleScore(
-        rule_base.name, lv.score, level, lv.condition, stats["global.under"], stats["global.over"], region, stats
-    )
+    check_residual(residual, "residual")
+    use_mask = _check_mask(use_mask, residual.shape)
+    return _score(_MapMoments(residual, use_mask), rule_base, _region_label(rule_base, use_mask))
+
+
+def score_maps(
+    residual: np.ndarray, rule_bases: Sequence[RuleBase], *, mask: Optional[np.ndarray] = None
+) -> list[RuleScore]:
+    """Score one residual map with several rule bases, sharing what they have in common.
+
+    The same as ``[score_map(residual, rb, mask=mask) for rb in rule_bases]``, bit for bit,
+    in about a third of the time for the five registered rule bases: the map is checked
+    once, its means (which no threshold changes) are taken once per scope, and each pixel
+    count once per threshold.
+
+    Parameters
+    ----------
+    residual : ndarray
+        float32 (H, W) in [-1, 1].
+    rule_bases : sequence of RuleBase
+    mask : ndarray of bool, optional
+        (H, W) region mask, used by the rule bases that judge a region.
+
+    Returns
+    -------
+    list of RuleScore
+        One per rule base, in order.
+
+    Examples
+    --------
+    >>> from iea_data.core.rules import get_rule_base, list_rule_bases
+    >>> r = np.zeros((10, 10), np.float32); r[:3] = 0.6
+    >>> rbs = [get_rule_base(n) for n in list_rule_bases()]
+    >>> score_maps(r, rbs) == [score_map(r, rb) for rb in rbs]
+    True
+    """
+    if isinstance(rule_bases, RuleBase) or not isinstance(rule_bases, Sequence):
+        raise TypeError(f"rule_bases must be a sequence of RuleBase; got {type(rule_bases).__name__}")
+    rbs = [_check_rule_base(rb, f"rule_bases[{i}]") for i, rb in enumerate(rule_bases)]
+    check_residual(residual, "residual")
+    use_mask = _check_mask(mask, residual.shape) if any(rb.region is not None for rb in rbs) else None
+    whole = _MapMoments(residual, None)
+    masked = None if use_mask is None else _MapMoments(residual, use_mask, base=whole)
+    out = []
+    for rb in rbs:
+        m = masked if (rb.region is not None and masked is not None) else whole
+        out.append(_score(m, rb, _region_label(rb, m.mask)))
+    return out
 
 
 def rule_base_summary(rule_base: RuleBase) -> list[dict]:
