@@ -23,6 +23,7 @@ BENCHMARKS = (
     "quality_page",
     "consensus",
     "ray_engine",
+    "core_calls",
 )
 
 
