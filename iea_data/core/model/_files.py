@@ -180,8 +180,8 @@ def predict_files(
         ``num_workers + 1`` batches (decoding and resizing release the GIL, and nothing has
         to start) on a GPU or where the CPU has cores the model's threads leave free; where
         the model's threads take every core, each batch is decoded on all of them just
-        before it runs (a thread beside the model would stall it at every barrier). ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes;
-        starting them (a fork server importing torch) took ~6 s on a 2-core machine, the
+        before it runs (a thread beside the model would stall it at every barrier).
+        ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes; starting them (a fork server importing torch) took ~6 s on a 2-core machine, the
         time of several batches.
     device : str or torch.device, optional
     dtype : torch.dtype, optional
