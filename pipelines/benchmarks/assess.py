@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     import torch
 
     from iea_data.core.imaging import read_image
-    from iea_data.core.model import create_model, resolve_precision, to_batch
+    from iea_data.core.model import DECODE_AHEAD_ENV, create_model, resolve_precision, to_batch
     from iea_data.core.rules import get_rule_base, list_rule_bases, score_map, score_maps
     from iea_data.workflows.assess import assess
     from iea_data.workflows.demo import write_demo_photos
@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
         x = to_batch([read_image(p).rgb for p in paths])
         with torch.inference_mode(), torch.autocast(**autocast):
             model(x[:1])  # warm-up
-        alone = full = float("inf")
+        alone = full = ahead = float("inf")
         for _ in range(args.rounds):  # interleaved, best of each: the machine may be shared
             with torch.inference_mode(), torch.autocast(**autocast):
                 t = time.perf_counter()
@@ -60,6 +60,13 @@ def main(argv=None) -> dict:
                 paths, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision
             )
             full = min(full, time.perf_counter() - t)
+            os.environ[DECODE_AHEAD_ENV] = "1"  # before: decoding threads always beside the model
+            t = time.perf_counter()
+            report = assess(
+                paths, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision
+            )
+            ahead = min(ahead, time.perf_counter() - t)
+            os.environ.pop(DECODE_AHEAD_ENV, None)
             assert len(report.results) == n, report.errors[:3]
         rbs = [get_rule_base(name) for name in list_rule_bases()]
         rng = np.random.default_rng(0)
@@ -89,6 +96,8 @@ def main(argv=None) -> dict:
             "model_alone_images_per_s": n / alone,
             "assess_images_per_s": n / full,
             "ratio": alone / full,
+            "decode_ahead_always_images_per_s": n / ahead,
+            "decode_ahead_always_ratio": alone / ahead,
             "five_rule_bases_ms_per_1024px_map": scoring_ms,
             "five_rule_bases_shared_ms_per_1024px_map": shared_ms,
         }
@@ -104,6 +113,10 @@ def main(argv=None) -> dict:
     print(
         f"  iea assess (5 rule bases)        {result['assess_images_per_s']:.2f} images/s "
         f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, scoring)"
+    )
+    print(
+        f"  before: decoding always beside it {result['decode_ahead_always_images_per_s']:.2f} images/s "
+        f"({result['decode_ahead_always_ratio']:.2f}x; {DECODE_AHEAD_ENV}=1, same rounds)"
     )
     print(f"  scoring alone: {scoring_ms:.1f} ms for five rule bases on a 1024x768 map with a mask")
     print(f"  scoring alone, shared statistics (score_maps): {shared_ms:.1f} ms")

@@ -31,7 +31,7 @@ def main(argv=None) -> dict:
     import torch
 
     from iea_data.core.imaging import read_image
-    from iea_data.core.model import create_model, resolve_precision, to_batch
+    from iea_data.core.model import DECODE_AHEAD_ENV, create_model, resolve_precision, to_batch
     from iea_data.store import dispose_engines
     from iea_data.store.workspace import init_workspace
     from iea_data.workflows.catalog import list_images
@@ -51,7 +51,7 @@ def main(argv=None) -> dict:
         autocast = dict(device_type="cpu", dtype=prec.dtype, enabled=prec.dtype != torch.float32)
         with torch.inference_mode(), torch.autocast(**autocast):
             model(x[:1])  # warm-up
-        alone = full = float("inf")
+        alone = full = ahead = float("inf")
         for r in range(args.rounds):
             with torch.inference_mode(), torch.autocast(**autocast):
                 t = time.perf_counter()
@@ -63,6 +63,13 @@ def main(argv=None) -> dict:
                 ws, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision, redo=r > 0
             )
             full = min(full, time.perf_counter() - t)
+            os.environ[DECODE_AHEAD_ENV] = "1"  # before: decoding threads always beside the model
+            t = time.perf_counter()
+            report = prelabel_model(
+                ws, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision, redo=True
+            )
+            ahead = min(ahead, time.perf_counter() - t)
+            os.environ.pop(DECODE_AHEAD_ENV, None)
             assert report.n_saved == n, report.errors[:3]
         result = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -77,6 +84,8 @@ def main(argv=None) -> dict:
             "model_alone_images_per_s": n / alone,
             "prelabel_images_per_s": n / full,
             "ratio": alone / full,
+            "decode_ahead_always_images_per_s": n / ahead,
+            "decode_ahead_always_ratio": alone / ahead,
         }
     finally:
         dispose_engines()
@@ -91,6 +100,10 @@ def main(argv=None) -> dict:
     print(
         f"  iea prelabel --method model           {result['prelabel_images_per_s']:.2f} images/s "
         f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, storing)"
+    )
+    print(
+        f"  before: decoding always beside it   {result['decode_ahead_always_images_per_s']:.2f} images/s "
+        f"({result['decode_ahead_always_ratio']:.2f}x; {DECODE_AHEAD_ENV}=1, same rounds)"
     )
     return result
 

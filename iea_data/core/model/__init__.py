@@ -63,6 +63,7 @@ __all__ = [
     "ImageFileDataset",
     "FileMap",
     "predict_files",
+    "DECODE_AHEAD_ENV",
     "predict_batch",
     # precision
     "PRECISIONS",
@@ -95,6 +96,7 @@ _LAZY = {
     "ImageFileDataset": "._files",
     "FileMap": "._files",
     "predict_files": "._files",
+    "DECODE_AHEAD_ENV": "._files",
     "predict_batch": "._files",
     "PRECISIONS": "._precision",
     "PrecisionError": "._precision",

@@ -25,7 +25,7 @@ Item = tuple[int, "torch.Tensor", tuple[int, int], str]
 # a collated batch: (indices, (N, 3, H, W) inputs, label shapes, errors)
 Batch = tuple[list[int], "torch.Tensor", list[tuple[int, int]], list[str]]
 
-__all__ = ["FileMap", "ImageFileDataset", "predict_batch", "predict_files"]
+__all__ = ["FileMap", "ImageFileDataset", "predict_batch", "predict_files", "DECODE_AHEAD_ENV"]
 
 
 class ImageFileDataset:
@@ -132,6 +132,10 @@ def _thread_batches(
             yield batch
 
 
+#: Environment variable: ``1`` decodes ahead of the model always, ``0`` never (default: decided per device).
+DECODE_AHEAD_ENV = "IEA_DECODE_AHEAD"
+
+
 def _decode_ahead(device: str | torch.device) -> bool:
     """Whether decoding threads should run beside the model (rather than between its batches).
 
@@ -139,10 +143,14 @@ def _decode_ahead(device: str | torch.device) -> bool:
     preempts one of them and the others wait for it at every operator's barrier: measured on
     a 2-core machine, decoding that needs ~5 % of the CPU slowed the bf16 model by 10-25 %
     (docs/benchmarks.md). There, each batch is decoded on all cores when it is needed. On a
-    GPU, or with cores to spare, decoding runs ahead.
+    GPU, or with cores to spare, decoding runs ahead. The environment variable
+    :data:`DECODE_AHEAD_ENV` (``1`` or ``0``) overrides the choice (benchmarks compare both).
     """
     import torch
 
+    forced = os.environ.get(DECODE_AHEAD_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
     if torch.device(device).type != "cpu":
         return True
     return (os.cpu_count() or 1) > torch.get_num_threads()
