@@ -181,8 +181,9 @@ def predict_files(
         to start) on a GPU or where the CPU has cores the model's threads leave free; where
         the model's threads take every core, each batch is decoded on all of them just
         before it runs (a thread beside the model would stall it at every barrier).
-        ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes; starting them (a fork server importing torch) took ~6 s on a 2-core machine, the
-        time of several batches.
+        ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes; starting
+        them (a fork server importing torch) took ~6 s on a 2-core machine, the time of
+        several batches.
     device : str or torch.device, optional
     dtype : torch.dtype, optional
         ``torch.float32`` (default, no autocast) or ``torch.bfloat16`` / ``torch.float16``:
