@@ -90,7 +90,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_sigterm_stops_the_proxy_and_every_replica(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "kill-9"])
+def test_sigterm_stops_the_proxy_and_every_replica(tmp_path, sig):
+    """SIGTERM stops everything; after ``kill -9`` of the command, its children get SIGTERM (Linux)."""
     need_haproxy()
     if not PG_URL:
         pytest.skip("replicas need PostgreSQL: set IEA_TEST_POSTGRES_URL (.ci/start-postgres)")
@@ -130,14 +132,19 @@ def test_sigterm_stops_the_proxy_and_every_replica(tmp_path):
                 time.sleep(0.2)
             children = _descendants(proc.pid)
             assert len(children) >= 3, children  # haproxy and two Streamlit replicas
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             out, _ = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
-        assert proc.returncode == 0, out
-        time.sleep(0.3)
-        assert [p for p in children if _alive(p)] == [], "processes left after SIGTERM"
+        assert proc.returncode == (0 if sig == signal.SIGTERM else -signal.SIGKILL), out
+        deadline = time.monotonic() + 20
+        while [p for p in children if _alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [p for p in children if _alive(p)]
+        for p in left:
+            os.kill(p, signal.SIGKILL)
+        assert left == [], f"processes left after {sig.name}"
         assert (ws.root / "deploy" / "haproxy.cfg").is_file()
         assert "2 replicas" in " ".join(out.split())
     finally:
