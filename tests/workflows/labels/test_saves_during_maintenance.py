@@ -1,8 +1,9 @@
-"""A maintainer's ``iea prelabel`` running during annotation does not block saves (issue 13, PostgreSQL).
+"""A maintainer's ``iea prelabel`` and ``iea release build`` running during annotation do not block
+saves (issue 13, PostgreSQL).
 
-The pre-label runs as its own process (as a maintainer's command does) over a workspace of 40
-scenes while this process autosaves a draft in a loop; a save that waited for the pre-label's
-transactions would take about as long as the pre-label itself.
+Each command runs as its own process (as a maintainer's command does) over a workspace of 40
+scenes while this process autosaves a draft in a loop; a save that waited for the command's
+transactions would take about as long as the command itself.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ import pytest
 PG_URL = os.environ.get("IEA_TEST_POSTGRES_URL")
 
 
+COMMANDS = {
+    "prelabel": ["prelabel", "--method", "refdiff", "--redo"],
+    "release": ["release", "build", "team", "--version", "1.0.0", "--labels", "refdiff"],
+}
+
+
 @pytest.mark.postgres
-def test_saves_go_on_while_iea_prelabel_runs(tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_saves_go_on_while_a_maintainer_command_runs(tmp_path, monkeypatch, command):
     if not PG_URL:
         pytest.skip("needs IEA_TEST_POSTGRES_URL (.ci/start-postgres)")
     from tests.app.conftest import _pg_create, _pg_drop
@@ -36,7 +44,7 @@ def test_saves_go_on_while_iea_prelabel_runs(tmp_path, monkeypatch):
         user = get_user(ws, "annotator1")
         state = open_annotation(ws, user, annotation_queue(ws, user)[0].image_id)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "-w", str(ws.root), "prelabel", "--method", "refdiff", "--redo"],
+            [sys.executable, "-m", "pipelines.cli", "-w", str(ws.root), *COMMANDS[command]],
             env=dict(os.environ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -59,11 +67,11 @@ def test_saves_go_on_while_iea_prelabel_runs(tmp_path, monkeypatch):
         run_s = time.perf_counter() - t_start
         assert proc.returncode == 0, out
         print(
-            f"iea prelabel ran {run_s:.1f} s; {len(times)} draft saves meanwhile, "
+            f"iea {command} ran {run_s:.1f} s; {len(times)} draft saves meanwhile, "
             f"max {max(times) * 1000:.0f} ms, load {os.getloadavg()[0]:.2f}"
         )
         assert len(times) >= 10
-        assert max(times) < min(2.0, run_s / 2), f"a save waited {max(times):.2f} s of a {run_s:.1f} s pre-label"
+        assert max(times) < min(2.0, run_s / 2), f"a save waited {max(times):.2f} s of a {run_s:.1f} s run"
         back = open_annotation(ws, user, state.image_id)
         assert back.from_draft and len(back.strokes) == len(times)
         dispose_engines()
