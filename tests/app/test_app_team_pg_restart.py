@@ -90,12 +90,15 @@ def test_saves_during_a_postgresql_restart_retry_and_lose_nothing(team, request)
             drag(page, 0.2, 0.3, 0.6, 0.3)
             drag(page, 0.2, 0.5, 0.6, 0.5)
             wait_ack(page, 2)
+            rev = page.locator(".iea-painter").get_attribute("data-rev")
 
             cluster.stop()
             drag(page, 0.2, 0.7, 0.6, 0.7)
             page.get_by_text("Could not save — the catalog is unreachable; retrying", exact=False).wait_for()
             wait_status(page, "not saved yet, retrying")
             assert page.locator(".iea-painter").get_attribute("data-ack") == "2"  # not acknowledged
+            # nor sent back as map changes: the browser shows the stroke once, as its own prediction
+            assert page.locator(".iea-painter").get_attribute("data-rev") == rev
             body = page.locator("body").inner_text()
             assert "Traceback" not in body and "psycopg" not in body and "OperationalError" not in body
 
