@@ -68,6 +68,15 @@ def test_replicas_on_a_sqlite_catalog_are_refused_with_why_and_how(sqlite_worksp
     assert "Traceback" not in r.stderr + r.stdout
 
 
+def test_without_haproxy_the_error_says_how_to_install_it(monkeypatch):
+    import annotator_app.replicas as replicas
+
+    monkeypatch.setattr(replicas.shutil, "which", lambda name: None)
+    monkeypatch.setattr(replicas.os, "access", lambda path, mode: False)
+    with pytest.raises(replicas.TeamError, match=r"apt-get install haproxy"):
+        replicas.find_haproxy()
+
+
 def _descendants(pid: int) -> set[int]:
     out, todo = set(), [pid]
     while todo:
