@@ -46,16 +46,21 @@ class Painting:
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     payload: Any = None  # the library state object (AnnotationState, TargetState)
     dirty: bool = False  # strokes not yet autosaved
+    # the highest stroke id stored durably, the acknowledgement the browser gets (it re-sends every
+    # stroke above it); None: every applied stroke is acknowledged (a painter without drafts)
+    durable_id: int | None = None
     resync: bool = False  # the browser lost track (a remount, a skipped update): send everything again
     _sent_rev: int | None = None  # the map revision the browser was last sent; None: nothing yet
 
-    def browser_data(self) -> tuple[str | None, dict]:
+    def browser_data(self, *, hold: bool = False) -> tuple[str | None, dict]:
         """(photo or None, values) for this render.
 
         The first render (and any after a ``resync`` request) sends the photo, the whole map and
         its base (the browser predicts each stroke with the same brush, see ``painter.js``);
         later ones send only patches: the current values of each box changed since the last
         render, with the revision they start from (``from_rev``) so the browser can tell a gap.
+        ``hold`` sends no change (the strokes applied since are not acknowledged: not yet stored),
+        so the browser, which paints every unacknowledged stroke on the map it has, shows each once.
         """
         from iea_data.core.painting import quantize_map
 
@@ -71,6 +76,8 @@ class Painting:
                 "base": _b64(quantize_map(ps.base)),
                 "patches": [],
             }
+        if hold:  # strokes applied but not yet stored: the browser keeps predicting them on the old map
+            return None, {"rev": self._sent_rev, "from_rev": self._sent_rev, "full": None, "patches": []}
         lo, hi = ps.value_range
         patches = []
         for rev, (y0, y1, x0, x1) in ps.changes:
@@ -249,11 +256,12 @@ def mount(
     from iea_data.core.residuals import IDEAL_TOLERANCE
 
     h, w = painting.session.base.shape
-    photo, values = painting.browser_data()
+    ack = painting.session.last_id if painting.durable_id is None else painting.durable_id
+    photo, values = painting.browser_data(hold=ack < painting.session.last_id)
     data = {
         "token": painting.token,
-        "ack": painting.session.last_id,
-        "rev": painting.session.revision,
+        "ack": ack,
+        "rev": values["rev"],
         "width": w,
         "height": h,
         "photo": photo,
