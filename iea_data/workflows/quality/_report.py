@@ -186,12 +186,13 @@ def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int) -
         ).all()
     )
     sums: dict[int, list[float]] = defaultdict(list)
+    objects = ws.objects
     for i in ids:
         hs = heads.get(i, [])
         if len(hs) < 2 or cons[i]["label_id"] not in objs:
             continue
-        c = ws.objects.get_array(objs[cons[i]["label_id"]]).astype(np.float32)
-        maps = _load_maps(ws, hs)
+        c = objects.get_array(objs[cons[i]["label_id"]]).astype(np.float32)
+        maps = _load_maps(objects, hs)
         for h in hs:
             m = maps[h.chain]
             if m.shape == c.shape:
@@ -289,8 +290,9 @@ def reliability(
     col = {r: k for k, r in enumerate(raters)}
     blocks = []
     groups: dict[tuple[str, ...], list[np.ndarray]] = defaultdict(list)
+    objects = ws.objects
     for i in ids:
-        maps = _load_maps(ws, heads[i])
+        maps = _load_maps(objects, heads[i])
         shape = next(iter(maps.values())).shape
         idx = pixel_sample(shape, min(pixels, shape[0] * shape[1]), key=keys.get(i) or str(i))
         block = np.full((len(raters), len(idx)), np.nan)
@@ -482,7 +484,7 @@ def image_quality(ws: Workspace, image_id: int) -> ImageQuality:
         cons = _consensus_heads(uow, [image.id]).get(image.id)
         cons_obj = uow.session.scalar(select(Label.map_object).where(Label.id == cons["label_id"])) if cons else None
         image_name = image.name
-    maps = {names.get(c, c): m for c, m in (_load_maps(ws, hs).items() if hs else [])}
+    maps = {names.get(c, c): m for c, m in (_load_maps(ws.objects, hs).items() if hs else [])}
     consensus = ws.objects.get_array(cons_obj).astype(np.float32) if cons_obj else None
     spread = (
         ws.objects.get_array(cons["spread_object"]).astype(np.float32) if cons and cons.get("spread_object") else None
