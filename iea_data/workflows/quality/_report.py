@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import JSON, and_, cast, func, select, type_coerce
 
 from iea_data.core.files import atomic_write
 from iea_data.store import GoldImage, Image, Label, Review, User, WorkspaceSetting, aware, utcnow
-from iea_data.workflows.labels import agreement
+from iea_data.workflows.labels import CONSENSUS_INPUT_STATUSES, agreement
 
 from ._consensus import RATER_PARAMS_KEY, _consensus_heads, _load_maps, expert_heads
 from ._gold import gold_results
@@ -140,37 +140,81 @@ def _rounded(x: Optional[float], nd: int = 4) -> Optional[float]:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
-def _per_user_work(uow: UnitOfWork) -> dict[int, dict]:
-    """Per author: done images, mean strokes per revision, median seconds between consecutive saves."""
+def _heads_subquery():
+    """The experts' chain heads (newest annotation revision per image and chain) in status submitted / accepted."""
+    newest = (
+        select(Label.image_id, Label.chain, func.max(Label.revision).label("rev"))
+        .where(Label.kind == "annotation")
+        .group_by(Label.image_id, Label.chain)
+        .subquery()
+    )
+    return (
+        select(Label.image_id, Label.author_id, Label.created_at)
+        .join(
+            newest,
+            and_(Label.image_id == newest.c.image_id, Label.chain == newest.c.chain, Label.revision == newest.c.rev),
+        )
+        .where(Label.kind == "annotation", Label.status.in_(CONSENSUS_INPUT_STATUSES))
+        .subquery()
+    )
+
+
+def _multi_expert_images(uow: UnitOfWork) -> dict[int, tuple[int, dt.datetime]]:
+    """image id -> (experts, newest expert revision's time) for images with ≥ 2 experts: one SQL aggregate."""
+    h = _heads_subquery()
     rows = uow.session.execute(
-        select(Label.author_id, Label.image_id, Label.status, Label.params, Label.created_at)
-        .where(Label.kind == "annotation")
-        .order_by(Label.author_id, Label.created_at, Label.id)
-    ).all()
+        select(h.c.image_id, func.count(), func.max(h.c.created_at)).group_by(h.c.image_id).having(func.count() >= 2)
+    )
+    return {i: (n, t) for i, n, t in rows}
+
+
+def _json_field(uow: UnitOfWork, key: str):
+    """``params[key]`` in SQL (SQLite: JSON_EXTRACT on the text; PostgreSQL: the text cast to json, ``->>``)."""
+    if uow.session.get_bind().dialect.name == "sqlite":  # CAST(... AS JSON) has numeric affinity on SQLite
+        return type_coerce(Label.params, JSON)[key]
+    return cast(Label.params, JSON)[key]
+
+
+def _gap_seconds(uow: UnitOfWork, previous):
+    """Seconds from ``previous`` to ``Label.created_at`` in this dialect's date arithmetic."""
+    if uow.session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(Label.created_at) - func.julianday(previous)) * 86400.0
+    return func.extract("epoch", Label.created_at - previous)
+
+
+def _per_user_work(uow: UnitOfWork) -> dict[int, dict]:
+    """Per author: done images, mean strokes per revision, median seconds between consecutive saves.
+
+    SQL aggregates (no revision's JSON is parsed in Python): done = the author's chain heads in
+    status submitted / accepted; strokes = mean ``n_strokes`` of its revisions not imported;
+    the gaps between consecutive saves (by time, then id) of at most :data:`MAX_GAP_SECONDS`
+    that end on a revision not imported, their median taken here.
+    """
+    s = uow.session
+    h = _heads_subquery()
     out: dict[int, dict] = {}
-    last: dict[int, dt.datetime] = {}
-    for uid, _image_id, _status, params, created in rows:
-        d = out.setdefault(uid, {"done": set(), "strokes": [], "gaps": []})
-        p = json.loads(params) if params else {}
-        if "n_strokes" in p and "imported_from" not in p:
-            d["strokes"].append(int(p["n_strokes"]))
-        created = aware(created)
-        if uid in last:
-            gap = (created - last[uid]).total_seconds()
-            if 0 < gap <= MAX_GAP_SECONDS and "imported_from" not in p:
-                d["gaps"].append(gap)
-        last[uid] = created
-    heads = uow.session.execute(
-        select(Label.author_id, Label.image_id, Label.status, Label.revision, Label.chain)
+    for uid, n in s.execute(select(h.c.author_id, func.count(func.distinct(h.c.image_id))).group_by(h.c.author_id)):
+        out[uid] = {"done": int(n), "strokes": None, "gaps": []}
+    not_imported = _json_field(uow, "imported_from").as_string().is_(None)
+    strokes = s.execute(
+        select(Label.author_id, func.avg(_json_field(uow, "n_strokes").as_float()), func.count(Label.id))
+        .where(Label.kind == "annotation", not_imported, _json_field(uow, "n_strokes").as_float().is_not(None))
+        .group_by(Label.author_id)
+    )
+    for uid, mean, _n in strokes:
+        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})["strokes"] = float(mean)
+    previous = func.lag(Label.created_at).over(partition_by=Label.author_id, order_by=(Label.created_at, Label.id))
+    gaps = (
+        select(Label.author_id.label("uid"), _gap_seconds(uow, previous).label("gap"), not_imported.label("own"))
         .where(Label.kind == "annotation")
-        .order_by(Label.revision)
-    ).all()
-    newest: dict[tuple[int, str], str] = {}
-    for uid, image_id, status, _rev, _chain in heads:
-        newest[(uid, image_id)] = status
-    for (uid, image_id), status in newest.items():
-        if status in ("submitted", "accepted"):
-            out.setdefault(uid, {"done": set(), "strokes": [], "gaps": []})["done"].add(image_id)
+        .subquery()
+    )
+    for uid, gap in s.execute(
+        select(gaps.c.uid, gaps.c.gap).where(gaps.c.own, gaps.c.gap > 0, gaps.c.gap <= MAX_GAP_SECONDS)
+    ):
+        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})["gaps"].append(float(gap))
+    for uid in {u for (u,) in s.execute(select(Label.author_id).where(Label.kind == "annotation").distinct())}:
+        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})
     return out
 
 
@@ -230,8 +274,8 @@ def _annotator_rows(ws: Workspace, gold: list, fit: Optional[dict], max_images: 
             "user_id": uid,
             "name": name,
             "role": role,
-            "images_done": len(d["done"]),
-            "strokes_per_image": _rounded(float(np.mean(d["strokes"])) if d["strokes"] else None, 2),
+            "images_done": d["done"],
+            "strokes_per_image": _rounded(d["strokes"], 2),
             "seconds_per_image": _rounded(float(np.median(d["gaps"])) if d["gaps"] else None, 1),
             "gold_done": len(gs),
         }
@@ -281,7 +325,9 @@ def reliability(
     from iea_data.core.quality import icc_2_1, krippendorff_alpha_interval, pixel_sample
 
     with ws.unit() as uow:
-        heads = {i: h for i, h in expert_heads(uow, image_ids).items() if len(h) >= 2}
+        if image_ids is None:  # the newest images with >= 2 experts, found by one aggregate
+            image_ids = sorted(_multi_expert_images(uow), reverse=True)[:max_images]
+        heads = {i: h for i, h in expert_heads(uow, image_ids).items() if len(h) >= 2} if image_ids else {}
         ids = sorted(heads, reverse=True)[:max_images]
         keys = dict(uow.session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()) if ids else {}
     if not ids:
@@ -311,16 +357,9 @@ def reliability(
 
 def _over_time(ws: Workspace, max_weeks: int = 12) -> list[dict]:
     with ws.unit() as uow:
-        heads = {i: h for i, h in expert_heads(uow).items() if len(h) >= 2}
-        if not heads:
-            return []
-        newest = dict(
-            uow.session.execute(
-                select(Label.image_id, func.max(Label.created_at))
-                .where(Label.id.in_([h.label_id for hs in heads.values() for h in hs]))
-                .group_by(Label.image_id)
-            ).all()
-        )
+        newest = {i: t for i, (_n, t) in _multi_expert_images(uow).items()}
+    if not newest:
+        return []
     weeks: dict[dt.date, list[int]] = defaultdict(list)
     for i, t in newest.items():
         d = aware(t).date()
@@ -362,23 +401,40 @@ def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[st
 
 
 def _images(uow: UnitOfWork) -> list[dict]:
-    """Images with ≥ 2 experts, most disagreement (mean spread of the consensus) first."""
-    cons = _consensus_heads(uow)
-    heads = expert_heads(uow)
-    names = dict(uow.session.execute(select(Image.id, Image.name).where(Image.id.in_(list(heads)))).all())
+    """Images with ≥ 2 experts, most disagreement (mean spread of the consensus) first: SQL aggregates."""
+    s = uow.session
+    experts = _multi_expert_images(uow)
+    newest = (
+        select(Label.image_id, func.max(Label.revision).label("rev"))
+        .where(Label.chain == "consensus")
+        .group_by(Label.image_id)
+        .subquery()
+    )
+    cons = {
+        i: (lid, method, spread)
+        for i, lid, method, spread in s.execute(
+            select(
+                Label.image_id,
+                Label.id,
+                _json_field(uow, "method").as_string(),
+                _json_field(uow, "spread_mean").as_float(),
+            )
+            .join(newest, and_(Label.image_id == newest.c.image_id, Label.revision == newest.c.rev))
+            .where(Label.chain == "consensus")
+        )
+    }
+    names = dict(s.execute(select(Image.id, Image.name).where(Image.id.in_(list(experts)))).all())
     images = []
-    for i, hs in heads.items():
-        if len(hs) < 2:
-            continue
-        c = cons.get(i, {})
+    for i, (n, _t) in experts.items():
+        lid, method, spread = cons.get(i, (None, None, None))
         images.append(
             {
                 "image_id": i,
                 "name": names.get(i, ""),
-                "n_experts": len(hs),
-                "spread_mean": c.get("spread_mean"),
-                "consensus_label_id": c.get("label_id"),
-                "method": c.get("method"),
+                "n_experts": int(n),
+                "spread_mean": None if spread is None else float(spread),
+                "consensus_label_id": lid,
+                "method": method,
             }
         )
     images.sort(key=lambda r: (-(r["spread_mean"] if r["spread_mean"] is not None else -1.0), r["name"], r["image_id"]))
