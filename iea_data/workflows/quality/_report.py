@@ -219,7 +219,17 @@ def _per_user_work(uow: UnitOfWork) -> dict[int, dict]:
 
 
 def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int) -> dict[int, float]:
-    cons = _consensus_heads(uow)
+    """Per author: mean agreement with the consensus over the newest ``max_images`` images that have one."""
+    newest_ids = list(
+        uow.session.scalars(
+            select(Label.image_id)
+            .where(Label.chain == "consensus")
+            .group_by(Label.image_id)
+            .order_by(Label.image_id.desc())
+            .limit(max_images)
+        )
+    )
+    cons = _consensus_heads(uow, newest_ids) if newest_ids else {}
     if not cons:
         return {}
     ids = sorted(cons, reverse=True)[:max_images]
@@ -355,9 +365,8 @@ def reliability(
     return {"icc": _rel_dict(icc), "alpha": _rel_dict(alpha), "n_images": len(ids), "n_raters": len(raters)}
 
 
-def _over_time(ws: Workspace, max_weeks: int = 12) -> list[dict]:
-    with ws.unit() as uow:
-        newest = {i: t for i, (_n, t) in _multi_expert_images(uow).items()}
+def _over_time(ws: Workspace, experts: dict[int, tuple[int, dt.datetime]], max_weeks: int = 12) -> list[dict]:
+    newest = {i: t for i, (_n, t) in experts.items()}
     if not newest:
         return []
     weeks: dict[dt.date, list[int]] = defaultdict(list)
@@ -400,10 +409,9 @@ def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[st
     return out
 
 
-def _images(uow: UnitOfWork) -> list[dict]:
-    """Images with ≥ 2 experts, most disagreement (mean spread of the consensus) first: SQL aggregates."""
+def _images(uow: UnitOfWork, experts: dict[int, tuple[int, dt.datetime]]) -> list[dict]:
+    """Images with ≥ 2 experts (``experts``: :func:`_multi_expert_images`), most disagreement first."""
     s = uow.session
-    experts = _multi_expert_images(uow)
     newest = (
         select(Label.image_id, func.max(Label.revision).label("rev"))
         .where(Label.chain == "consensus")
@@ -499,10 +507,11 @@ def quality_report(
     gold = gold_results(ws)
     report.gold = [{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in gold]
     report.annotators = _annotator_rows(ws, gold, fit, max_images)
-    report.reliability = reliability(ws)
-    report.reliability_over_time = _over_time(ws)
-    with ws.unit() as uow:
-        report.images = _images(uow)
+    with ws.unit() as uow:  # one aggregate over the experts' chain heads feeds the three below
+        experts = _multi_expert_images(uow)
+        report.images = _images(uow, experts)
+    report.reliability = reliability(ws, image_ids=sorted(experts, reverse=True)[:200])
+    report.reliability_over_time = _over_time(ws, experts)
     drawn = _plots(ws, fit, report.reliability_over_time)
     keys = {name: ws.objects.put_bytes(png) for name, png in drawn.items()}
     report.plots = drawn if plots else {}
