@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from sqlalchemy import JSON, and_, cast, func, select, type_coerce
+from sqlalchemy import JSON, and_, cast, exists, func, select, type_coerce
+from sqlalchemy.orm import aliased
 
 from iea_data.core.files import atomic_write
 from iea_data.store import GoldImage, Image, Label, Review, User, WorkspaceSetting, aware, utcnow
@@ -141,20 +142,18 @@ def _rounded(x: Optional[float], nd: int = 4) -> Optional[float]:
 
 
 def _heads_subquery():
-    """The experts' chain heads (newest annotation revision per image and chain) in status submitted / accepted."""
-    newest = (
-        select(Label.image_id, Label.chain, func.max(Label.revision).label("rev"))
-        .where(Label.kind == "annotation")
-        .group_by(Label.image_id, Label.chain)
-        .subquery()
+    """The experts' chain heads (no newer revision in the image's chain) in status submitted / accepted.
+
+    ``NOT EXISTS`` on the unique (image, chain, revision) index: about half the time of joining a
+    grouped ``max(revision)`` on SQLite at 480,000 revisions.
+    """
+    newer = aliased(Label)
+    has_newer = exists().where(
+        newer.image_id == Label.image_id, newer.chain == Label.chain, newer.revision > Label.revision
     )
     return (
         select(Label.image_id, Label.author_id, Label.created_at)
-        .join(
-            newest,
-            and_(Label.image_id == newest.c.image_id, Label.chain == newest.c.chain, Label.revision == newest.c.rev),
-        )
-        .where(Label.kind == "annotation", Label.status.in_(CONSENSUS_INPUT_STATUSES))
+        .where(Label.kind == "annotation", Label.status.in_(CONSENSUS_INPUT_STATUSES), ~has_newer)
         .subquery()
     )
 
@@ -375,7 +374,8 @@ def _over_time(ws: Workspace, experts: dict[int, tuple[int, dt.datetime]], max_w
         weeks[d - dt.timedelta(days=d.weekday())].append(i)
     out = []
     for week in sorted(weeks)[-max_weeks:]:
-        r = reliability(ws, image_ids=weeks[week], max_images=100).get("alpha")
+        # every image here has >= 2 experts, so its newest 100 are the ones reliability() would keep
+        r = reliability(ws, image_ids=sorted(weeks[week], reverse=True)[:100], max_images=100).get("alpha")
         if r is not None and r["value"] is not None:
             out.append({"date": week.isoformat(), **r})
     return out
