@@ -362,8 +362,11 @@ def compute_consensus(
         per_image = {i: h for i, h in expert_heads(uow).items() if len(h) >= 2}
         current = _consensus_heads(uow)
         stale = set(uow.session.scalars(select(ConsensusStale.image_id)))
-        keys = dict(uow.session.execute(select(Image.id, Image.sha256).where(Image.id.in_(list(per_image)))).all())
-        names = dict(uow.session.execute(select(Image.id, Image.name).where(Image.id.in_(list(per_image)))).all())
+        # every image, filtered here: an IN list of 40,000 ids passes SQLite's 32,766 bound variables
+        keys, names = {}, {}
+        for i, sha, name in uow.session.execute(select(Image.id, Image.sha256, Image.name)):
+            if i in per_image:
+                keys[i], names[i] = sha, name
     report = ConsensusReport(method=method, n_images=len(per_image))
     todo = [i for i in sorted(per_image) if redo or i in stale or not _up_to_date(current.get(i), per_image[i], method)]
     report.n_skipped = len(per_image) - len(todo)
