@@ -184,11 +184,11 @@ def fit_sample(
     >>> len(s) <= 61, 200 in s, fit_sample(per, {}, max_images=60) == s
     (True, True, True)
     """
+    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1):
+        raise ValueError(f"max_images must be a positive int or None (every image), got {max_images!r}")
     ids = sorted(per_image)
     if max_images is None or max_images >= len(ids):
         return ids
-    if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
-        raise ValueError(f"max_images must be a positive int or None, got {max_images!r}")
     order = sorted(ids, key=lambda i: hashlib.sha256((keys.get(i) or str(i)).encode()).digest())
     chosen = order[:max_images]
     seen: Counter[str] = Counter(h.chain for i in chosen for h in per_image[i])
