@@ -62,8 +62,9 @@ def quality_page(ws: Workspace, user: UserInfo) -> None:
     if report.fit:
         st.caption(
             literal(
-                f"consensus fit: {report.fit.get('method')}, {report.fit.get('n_images')} images, "
-                f"converged {report.fit.get('converged')}"
+                f"consensus fit: {report.fit.get('method')}, {report.fit.get('n_images')} images"
+                + (f" (a fixed sample of {report.fit.get('of_images')})" if report.fit.get("sampled") else "")
+                + f", converged {report.fit.get('converged')}"
             )
         )
     # sections one under another (not tabs): a rerun never hides what the user was looking at

@@ -104,6 +104,9 @@ def consensus_cmd(
     stale_only: Annotated[
         bool, typer.Option("--stale-only", help="Only the images marked stale, with the stored rater fit (no refit).")
     ] = False,
+    fit_images: Annotated[
+        int, typer.Option(min=0, help="staple: fit the raters on at most this many images (a fixed sample); 0 = all.")
+    ] = 2000,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a consensus revision per image with 2+ experts (resumable). Exits 3 when some images failed.
@@ -116,7 +119,10 @@ def consensus_cmd(
     if stale_only:
         report = with_progress("consensus", lambda cb: update_consensus(ws, progress=cb))
     else:
-        report = with_progress("consensus", lambda cb: compute_consensus(ws, method=method, redo=redo, progress=cb))
+        report = with_progress(
+            "consensus",
+            lambda cb: compute_consensus(ws, method=method, redo=redo, fit_images=fit_images or None, progress=cb),
+        )
     if as_json:
         print_json(asdict(report))
     else:

@@ -45,6 +45,11 @@ __all__ = ["ObjectStore", "sha256_bytes", "sync_filesystem", "SourceChangedError
 #: Mode of a stored image (and of every release file): read-only for everyone.
 IMAGE_MODE = 0o444
 _EXT = re.compile(r"\.[a-z0-9]{1,10}")
+_KEY = re.compile(r"[0-9a-f]{64}")
+#: Parsed ``.npy`` headers (header bytes -> (dtype, shape, fortran order)): label maps share a few
+#: shapes, and parsing the header with ``ast.literal_eval`` was most of the cost of reading a small map.
+_NPY_HEADERS: dict[bytes, tuple] = {}
+_NPY_HEADERS_MAX = 256
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _CHUNK = 1 << 20
 
@@ -72,7 +77,7 @@ class ObjectStore:
 
     def path(self, key: str) -> Path:
         """Where the object ``key`` lives (it may not exist)."""
-        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        if not isinstance(key, str) or _KEY.fullmatch(key) is None:
             raise ValueError(f"key must be a 64-character lowercase hex sha256, got {key!r}")
         return self.root / key[:2] / key[2:]
 
@@ -156,8 +161,11 @@ class ObjectStore:
         return dest, added
 
     def get_bytes(self, key: str) -> bytes:
-        try:
-            return self.path(key).read_bytes()
+        if not isinstance(key, str) or _KEY.fullmatch(key) is None:
+            self.path(key)  # raises the ValueError naming the key
+        try:  # plain strings: pathlib's joins cost more than reading a small map
+            with open(os.path.join(self.root, key[:2], key[2:]), "rb") as f:
+                return f.read()
         except FileNotFoundError:
             raise NotFoundError(f"object {key} is missing from {self.root}; the workspace is incomplete") from None
 
@@ -176,9 +184,45 @@ class ObjectStore:
         data = self.get_bytes(key)
         if sha256_bytes(data) != key:
             raise IeaError(f"object {key} is corrupt (its bytes no longer match its hash); restore it from a backup")
-        import numpy as np
+        return _npy_from_bytes(data)
 
+
+def _npy_from_bytes(data: bytes) -> np.ndarray:
+    """The array in ``.npy`` bytes (a writable copy), as ``numpy.load`` reads it, without pickles.
+
+    The header is parsed once per distinct header (:data:`_NPY_HEADERS`); anything unusual
+    (an unknown format version, object dtype) goes through ``numpy.load``, which refuses pickles.
+    """
+    import numpy as np
+
+    version = data[6] if len(data) > 10 and data[:6] == b"\x93NUMPY" else None
+    if version == 1:
+        start = 10 + int.from_bytes(data[8:10], "little")
+        header = data[10:start]
+    elif version in (2, 3):
+        start = 12 + int.from_bytes(data[8:12], "little")
+        header = data[12:start]
+    else:
         return np.load(io.BytesIO(data), allow_pickle=False)
+    parsed = _NPY_HEADERS.get(header)
+    if parsed is None:
+        from numpy.lib import format as npformat
+
+        buf = io.BytesIO(data)
+        npformat.read_magic(buf)
+        read = npformat.read_array_header_1_0 if version == 1 else npformat.read_array_header_2_0
+        shape, fortran, dtype = read(buf)
+        if dtype.hasobject or buf.tell() != start:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        parsed = (dtype, shape, fortran)
+        if len(_NPY_HEADERS) < _NPY_HEADERS_MAX:
+            _NPY_HEADERS[header] = parsed
+    dtype, shape, fortran = parsed
+    count = 1
+    for n in shape:
+        count *= n
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=start)
+    return arr.reshape(shape[::-1]).T.copy(order="F") if fortran else arr.reshape(shape).copy()
 
 
 def sync_filesystem(path: str | os.PathLike[str]) -> None:

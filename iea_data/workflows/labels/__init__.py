@@ -41,6 +41,7 @@ from ._revisions import (
     chain_key,
     load_label_map,
     save_label,
+    save_label_batch,
     set_label_status,
     store_label_map,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "chain_key",
     "load_label_map",
     "save_label",
+    "save_label_batch",
     "set_label_status",
     "StoredMap",
     "store_label_map",

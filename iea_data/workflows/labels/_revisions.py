@@ -11,12 +11,12 @@ revision), so it holds across processes on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
@@ -30,6 +30,7 @@ from ._stale import CONSENSUS_INPUT_STATUSES, mark_consensus_stale
 __all__ = [
     "chain_key",
     "save_label",
+    "save_label_batch",
     "chain_head",
     "set_label_status",
     "load_label_map",
@@ -238,6 +239,142 @@ def save_label(
             f"your changes (your draft is kept)"
         ) from None
     return label
+
+
+def save_label_batch(
+    uow: UnitOfWork,
+    revisions: Sequence[tuple[int, StoredMap, Optional[int], Optional[Mapping[str, Any]]]],
+    *,
+    kind: str,
+    status: str = "accepted",
+) -> list[int]:
+    """Save many revisions of one chain kind without an author (``consensus``, ``refdiff``) in one statement.
+
+    What :func:`save_label` does for one revision, for a batch inside the caller's unit of
+    work: the heads of every image's chain are read in one query and checked against the
+    parents given, then all rows are inserted at once (no per-row ORM objects). Either every
+    revision is written or none (a savepoint).
+
+    Parameters
+    ----------
+    uow : UnitOfWork
+    revisions : sequence of (image_id, StoredMap, parent_id, params)
+        Maps already in the unit's object store (:func:`store_label_map`); ``parent_id`` must be
+        the chain's newest revision of that image (None for the first); ``params`` stored as JSON.
+        Each image at most once.
+    kind : {"consensus", "refdiff"}
+        Chains with neither author nor model (annotations and pre-labels go through :func:`save_label`).
+    status : str
+
+    Returns
+    -------
+    list of int
+        The new label ids, in the order given.
+
+    Raises
+    ------
+    StaleRevisionError
+        A parent is not its chain's newest revision (nothing is written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import Image, init_workspace
+    >>> ws = init_workspace(tempfile.mkdtemp())
+    >>> with ws.unit() as uow:
+    ...     uow.session.add(Image(name="a.png", status="ok", width=2, height=1)); uow.session.flush()
+    ...     m = store_label_map(uow.objects, np.zeros((1, 2), np.float32))
+    ...     first = save_label_batch(uow, [(1, m, None, {"method": "mean"})], kind="consensus")
+    ...     second = save_label_batch(uow, [(1, m, first[0], None)], kind="consensus")
+    >>> with ws.unit() as uow:
+    ...     chain_head(uow, 1, "consensus").revision
+    2
+    """
+    if kind not in ("consensus", "refdiff"):
+        raise ValueError(f"kind must be 'consensus' or 'refdiff' (use save_label for {kind!r}), got {kind!r}")
+    if status not in LABEL_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
+    if not revisions:
+        return []
+    chain = chain_key(kind)
+    ids = [int(r[0]) for r in revisions]
+    if len(set(ids)) != len(ids):
+        raise ValueError("revisions must name each image at most once")
+    for _i, stored, _p, _params in revisions:
+        if not isinstance(stored, StoredMap):
+            raise TypeError(f"each revision's map must be a StoredMap (store_label_map), got {type(stored).__name__}")
+    session = uow.session
+    now = utcnow()
+    try:
+        with session.begin_nested():
+            known = set(session.scalars(select(Image.id).where(Image.id.in_(ids))))
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise NotFoundError(f"no image with id {missing[0]}")
+            newest = (
+                select(Label.image_id, func.max(Label.revision).label("rev"))
+                .where(Label.chain == chain, Label.image_id.in_(ids))
+                .group_by(Label.image_id)
+                .subquery()
+            )
+            heads = {
+                i: (lid, rev)
+                for i, lid, rev in session.execute(
+                    select(Label.image_id, Label.id, Label.revision)
+                    .join(
+                        newest,
+                        (Label.image_id == newest.c.image_id) & (Label.revision == newest.c.rev),
+                    )
+                    .where(Label.chain == chain)
+                )
+            }
+            rows = []
+            for image_id, stored, parent_id, params in revisions:
+                head_id, head_rev = heads.get(int(image_id), (None, 0))
+                if parent_id != head_id:
+                    raise StaleRevisionError(
+                        f"this save is based on label {parent_id}, but {chain} of image {image_id} is now at "
+                        f"{f'revision {head_rev} (label {head_id})' if head_id is not None else 'no revision yet'}; "
+                        f"run it again"
+                    )
+                rows.append(
+                    {
+                        "image_id": int(image_id),
+                        "kind": kind,
+                        "chain": chain,
+                        "revision": head_rev + 1,
+                        "status": status,
+                        "params": json.dumps(dict(params), sort_keys=True, default=str) if params else None,
+                        "parent_id": parent_id,
+                        "map_object": stored.map_object,
+                        "height": stored.height,
+                        "width": stored.width,
+                        "created_at": now,
+                        "updated_at": now,
+                        **stored.stats,
+                    }
+                )
+            session.execute(insert(Label), rows)
+            new_ids = _new_ids(session, chain, rows)
+    except IntegrityError:
+        raise StaleRevisionError(
+            f"another save of {chain} landed first for one of {len(ids)} images; run it again"
+        ) from None
+    return [new_ids[int(r[0])] for r in revisions]
+
+
+def _new_ids(session, chain: str, rows: list[dict]) -> dict[int, int]:
+    """image id -> id of the row just inserted (by image, chain and revision)."""
+    out: dict[int, int] = {}
+    by_rev: dict[int, list[int]] = {}
+    for r in rows:
+        by_rev.setdefault(r["revision"], []).append(r["image_id"])
+    for rev, image_ids in by_rev.items():
+        q = select(Label.image_id, Label.id).where(
+            Label.chain == chain, Label.revision == rev, Label.image_id.in_(image_ids)
+        )
+        out.update(dict(session.execute(q).all()))
+    return out
 
 
 def set_label_status(uow: UnitOfWork, label_id: int, status: str) -> None:

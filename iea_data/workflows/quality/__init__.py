@@ -14,11 +14,13 @@ The maths is :mod:`iea_data.core.quality`; see ``docs/quality.md``.
 
 from ._consensus import (
     CONSENSUS_RUN_METHODS,
+    FIT_IMAGES,
     RATER_PARAMS_KEY,
     ConsensusReport,
     ExpertHead,
     compute_consensus,
     expert_heads,
+    fit_sample,
     stored_rater_params,
     update_consensus,
 )
@@ -58,10 +60,12 @@ from ._synthetic import build_synthetic_quality_catalog
 
 __all__ = [
     "CONSENSUS_RUN_METHODS",
+    "FIT_IMAGES",
     "RATER_PARAMS_KEY",
     "ConsensusReport",
     "ExpertHead",
     "compute_consensus",
+    "fit_sample",
     "update_consensus",
     "expert_heads",
     "stored_rater_params",
