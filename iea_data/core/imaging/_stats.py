@@ -72,7 +72,7 @@ def _luma_stats(y: np.ndarray) -> dict[str, float]:
     var = max(cv2.norm(y, cv2.NORM_L2SQR) / n - mean * mean, 0.0)
     # A 1-channel source, so the scalar really is 65535 (for 3 channels it would be
     # Scalar(65535, 0, 0)); saturating, round-to-nearest conversion.
-    q = cv2.multiply(y, 65535.0, dtype=cv2.CV_16U)  # type: ignore[call-overload]  # stubs lack the scalar form
+    q = cv2.multiply(y, 65535.0, dtype=cv2.CV_16U)  # type: ignore[call-overload, unused-ignore]  # some stubs lack the scalar form
     counts = _histogram(q)
     # numpy.percentile's default ("linear"): interpolate between the order statistics
     # around the virtual index p/100 * (n - 1).
