@@ -576,6 +576,8 @@ def run_one(k: int, replicas: int, minutes: float, db_url: str, *, keep: bool = 
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "browsers": "one headless Chromium, K+1 contexts, on the same cores as the servers",
             "database": dbname if keep else None,
+            "workspace": str(tmp / "ws") if keep else None,
+            "sent": sent,
             "browser_records": [asdict(r) for r in recs],
         }
         return result
