@@ -59,7 +59,7 @@ from pipelines.benchmarks.painting import (
 PASSWORD = "team-load-test-pw"
 REVIEWER = ("reviewer", "reviewer-demo")  # a demo account of build_app_workspace
 SAVE_EVERY = (3, 5)  # strokes between saves
-SUBMIT_EVERY = 3  # every third save is a submit
+SUBMIT_EVERY = 2  # every second save is a submit
 STROKE_GAP_S = (1.0, 2.0)  # one drag every 1-2 s
 STEP_TIMEOUT_MS = 60_000
 
@@ -381,8 +381,8 @@ async def _take_latencies(page, rec: Record, n: int) -> None:
     rec.server_map_ms += ack[-n:]
 
 
-async def annotator(browser, url: str, name: str, deadline: float, seed: int, rec: Record) -> None:
-    """One annotator's session: paint at a human rate, save every few strokes, submit, until ``deadline``."""
+async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec: Record) -> None:
+    """One annotator's session: paint at a human rate, save every few strokes, submit, for ``minutes`` after sign-in."""
     rng = random.Random(seed)
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
@@ -393,6 +393,7 @@ async def annotator(browser, url: str, name: str, deadline: float, seed: int, re
         await page.locator(".iea-painter[data-ack]").wait_for()
         rec.replica = await _replica(page, context)
         progress(f"{name} signed in on {rec.replica}")
+        deadline = time.monotonic() + minutes * 60
         image = await _current_image(page)
         since_save, saves_on_image = 0, 0
         next_save = rng.randint(*SAVE_EVERY)
@@ -454,8 +455,8 @@ async def annotator(browser, url: str, name: str, deadline: float, seed: int, re
         await context.close()
 
 
-async def reviewer(browser, url: str, deadline: float, rec: Record) -> None:
-    """The reviewer: accept whatever is submitted until ``deadline``."""
+async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
+    """The reviewer: accept whatever is submitted until the annotators are ``done``."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
@@ -465,14 +466,14 @@ async def reviewer(browser, url: str, deadline: float, rec: Record) -> None:
         await _sign_in(page, url, *REVIEWER)
         await sidebar.get_by_text("Review", exact=True).wait_for()
         rec.replica = await _replica(page, context)
-        while time.monotonic() < deadline:
+        while not done.is_set():
             await sidebar.get_by_text("Review", exact=True).click()
             accept = page.get_by_role("button", name="Accept")
             try:
                 await accept.wait_for(timeout=3_000)
             except Exception:
                 await sidebar.get_by_text("Quality", exact=True).click()
-                await asyncio.sleep(3)
+                await _sleep_unless(done, 3)
                 continue
             t0 = time.perf_counter()
             await accept.click()
@@ -480,11 +481,18 @@ async def reviewer(browser, url: str, deadline: float, rec: Record) -> None:
             rec.save_ms.append((time.perf_counter() - t0) * 1000)
             rec.reviews += 1
             await _page_errors(page, rec)
-            await asyncio.sleep(2)
+            await _sleep_unless(done, 2)
     except Exception as exc:
         rec.errors.append(f"driver: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     finally:
         await context.close()
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 async def drive(url: str, names: list[str], minutes: float, seed: int) -> tuple[list[Record], Record]:
@@ -495,11 +503,17 @@ async def drive(url: str, names: list[str], minutes: float, seed: int) -> tuple[
     rev = Record("reviewer")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        deadline = time.monotonic() + minutes * 60
-        await asyncio.gather(
-            *(annotator(browser, url, n, deadline, seed + i, r) for i, (n, r) in enumerate(zip(names, recs))),
-            reviewer(browser, url, deadline, rev),
-        )
+        done = asyncio.Event()
+
+        async def annotators() -> None:
+            try:
+                await asyncio.gather(
+                    *(annotator(browser, url, n, minutes, seed + i, r) for i, (n, r) in enumerate(zip(names, recs)))
+                )
+            finally:
+                done.set()
+
+        await asyncio.gather(annotators(), reviewer(browser, url, done, rev))
         await browser.close()
     return recs, rev
 
