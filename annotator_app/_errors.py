@@ -15,6 +15,7 @@ from annotator_app._text import literal, one_line
 
 log = logging.getLogger("annotator_app")
 
+UNREACHABLE = "The catalog is unreachable (its database is down or restarting); retrying — reload the page in a moment."
 PAGE_ERROR = (
     "This page could not be shown (error {ref}, logged on the server). Reload the page; if it happens "
     "again, give the workspace admin the error number."
@@ -25,7 +26,11 @@ def error_line(exc: BaseException) -> str:
     """The one line shown for ``exc``: an :class:`~iea_data.core.errors.IeaError`'s own message (it says
     what to do), or :data:`PAGE_ERROR` with a reference to the server log for anything else."""
     from iea_data.core.errors import IeaError
+    from iea_data.store import catalog_unreachable
 
+    if catalog_unreachable(exc):
+        log.warning("catalog unreachable: %s", type(exc).__name__)  # no message: it may quote a URL
+        return UNREACHABLE
     if isinstance(exc, IeaError) and str(exc).strip():
         return one_line(exc)
     ref = uuid.uuid4().hex[:8]

@@ -46,6 +46,9 @@ class Painting:
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     payload: Any = None  # the library state object (AnnotationState, TargetState)
     dirty: bool = False  # strokes not yet autosaved
+    # the highest stroke id stored durably, the acknowledgement the browser gets (it re-sends every
+    # stroke above it); None: every applied stroke is acknowledged (a painter without drafts)
+    durable_id: int | None = None
     resync: bool = False  # the browser lost track (a remount, a skipped update): send everything again
     _sent_rev: int | None = None  # the map revision the browser was last sent; None: nothing yet
 
@@ -252,7 +255,7 @@ def mount(
     photo, values = painting.browser_data()
     data = {
         "token": painting.token,
-        "ack": painting.session.last_id,
+        "ack": painting.session.last_id if painting.durable_id is None else painting.durable_id,
         "rev": painting.session.revision,
         "width": w,
         "height": h,

@@ -111,9 +111,18 @@ def _signed_in_user(ws: Workspace) -> UserInfo | None:
     return user
 
 
+def _replica_footer() -> None:
+    """Which replica served this session (``IEA_REPLICA``, set by ``iea app --replicas``); nothing when unset."""
+    import os
+
+    if name := os.environ.get("IEA_REPLICA", "").strip():
+        st.caption(literal(f"replica {name}"))
+
+
 def main() -> None:
     with error_boundary():  # one line in the browser, the traceback in the server log
         _main()
+    _replica_footer()
 
 
 def _main() -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import threading
+import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +14,8 @@ from annotator_app import _paint
 from annotator_app._common import data_url, flash, legend_png, show_flash
 from annotator_app._errors import guarded
 from annotator_app._text import literal
+
+log = logging.getLogger("annotator_app")
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import UserInfo, Workspace
@@ -70,97 +70,39 @@ def _current_state(p: _paint.Painting, score: float | None, comment: str | None)
     return state
 
 
-AUTOSAVE_DELAY_S = 0.25  # strokes closer together than this are saved as one draft write
+SAVE_UNREACHABLE = "Could not save — the catalog is unreachable; retrying (your strokes are kept in this tab)."
 
 
-class _Autosaver:
-    """Draft writes for one browser session: after each stroke, off the stroke's critical path.
+def _autosave(ws: Workspace, user: UserInfo, p: _paint.Painting) -> str | None:
+    """Store the open painter's state as the user's draft now (library ``save_draft``, ~10 ms).
 
-    A request starts a short timer (a burst of strokes becomes one write of the newest state);
-    writes run one at a time on a worker thread, in order. ``flush`` writes what is pending and
-    waits: saving a revision or opening another image calls it first.
+    Written before the painter is drawn, so a stroke is acknowledged to the browser only once it
+    is in the catalog (``Painting.durable_id``): a replica killed after the acknowledgement loses
+    nothing. On failure the strokes stay unacknowledged; the browser re-sends them every 0.6 s,
+    and each re-send retries the write. Returns the message to show, or None.
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._pending: Callable[[], None] | None = None
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="iea-autosave")
-        self._last = None
-        self._error: Exception | None = None
-
-    def request(self, write: Callable[[], None]) -> None:
-        with self._lock:
-            self._pending = write
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(AUTOSAVE_DELAY_S, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            write, self._pending, self._timer = self._pending, None, None
-            if write is not None:
-                self._last = self._pool.submit(self._run, write)
-
-    def _run(self, write: Callable[[], None]) -> None:
-        try:
-            write()
-        except Exception as exc:  # reported to the user on the next run
-            self._error = exc
-
-    def take_error(self) -> str | None:
-        exc, self._error = self._error, None
-        return None if exc is None else f"The draft could not be autosaved: {exc}"
-
-    def flush(self) -> str | None:
-        """Write what is pending, wait for every write; the error message of a failed one."""
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            write, self._pending = self._pending, None
-            if write is not None:
-                self._last = self._pool.submit(self._run, write)
-            last = self._last
-        if last is not None:
-            last.result(timeout=120)
-        return self.take_error()
-
-
-def _autosaver() -> _Autosaver:
-    saver = st.session_state.get("_autosaver")
-    if saver is None:
-        saver = st.session_state["_autosaver"] = _Autosaver()
-    return saver
-
-
-def _autosave(ws: Workspace, user: UserInfo, p: _paint.Painting) -> None:
-    """Autosave the open painter's state as the user's draft (library ``save_draft``)."""
+    from annotator_app._errors import error_line
+    from iea_data.store import catalog_unreachable
     from iea_data.workflows.labels import save_draft
 
-    state = dataclasses.replace(
-        _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
-    )
-
-    def write() -> None:
+    state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
+    last = p.session.last_id
+    try:
         save_draft(ws, user, state)
-
-    _autosaver().request(write)
+    except Exception as exc:
+        if catalog_unreachable(exc):
+            log.warning("draft not saved, catalog unreachable: %s", type(exc).__name__)
+            return SAVE_UNREACHABLE
+        return f"The draft could not be autosaved: {error_line(exc)}"
+    p.durable_id = last
     p.dirty = False
-
-
-def _autosave_wait() -> str | None:
-    """Write the pending draft now and wait; the error message, if a write failed."""
-    return _autosaver().flush()
+    return None
 
 
 def _save(ws: Workspace, user: UserInfo, p: _paint.Painting, *, submit: bool) -> bool:
     from iea_data.core.errors import IeaError, StaleRevisionError
     from iea_data.workflows.labels import save_annotation, save_draft
 
-    _autosave_wait()  # a draft written after the save would resurrect it
     state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
     try:
         label = save_annotation(ws, user, state, submit=submit)
@@ -173,6 +115,13 @@ def _save(ws: Workspace, user: UserInfo, p: _paint.Painting, *, submit: bool) ->
         return False
     except IeaError as exc:
         st.session_state["ann_error"] = f"Not saved: {exc}"
+        return False
+    except Exception as exc:
+        from iea_data.store import catalog_unreachable
+
+        if not catalog_unreachable(exc):
+            raise
+        st.session_state["ann_error"] = SAVE_UNREACHABLE.replace("retrying", "save again in a moment")
         return False
     verb = "submitted for review" if submit else "saved"
     flash(
@@ -194,14 +143,17 @@ def _annotation_painter(ws: Workspace, user: UserInfo, brush: dict, view: dict) 
             _save(ws, user, p, submit=False)
         st.session_state["ann_actions"] = actions
         st.rerun(scope="app")
-    if err := _autosaver().take_error():
+    if p.dirty and (err := _autosave(ws, user, p)):
         errors.append(err)
     for e in errors:
         st.error(literal(e))
-    status = f"{p.session.n_strokes} stroke(s) · autosaved as a draft" if p.session.n_strokes else "no strokes yet"
+    if not p.session.n_strokes:
+        status = "no strokes yet"
+    elif p.dirty:
+        status = f"{p.session.n_strokes} stroke(s) · not saved yet, retrying"
+    else:
+        status = f"{p.session.n_strokes} stroke(s) · autosaved as a draft"
     _paint.mount(p, brush, view, vmax=VMAX, unit="", status=status)
-    if p.dirty:
-        _autosave(ws, user, p)
 
 
 def _queue_step(ids: list[int], current: int, step: int) -> int:
@@ -245,9 +197,8 @@ def annotate_page(ws: Workspace, user: UserInfo) -> None:
     if p is not None and p.ident[2] != base and p.session.n_strokes == 0 and not p.payload.from_draft:
         p = None  # a new base before any stroke: reopen on it
     if p is None:
-        if err := _autosave_wait():
-            st.error(literal(err))
         p = st.session_state["ann_painting"] = _open_annotation(ws, user, current, base)
+        p.durable_id = p.session.last_id  # the strokes it opens with are stored (a draft or none)
         st.session_state["ann_score"] = float(p.payload.score) if p.payload.score is not None else 5.0
         st.session_state["ann_comment"] = p.payload.comment or ""
     item = queue[ids.index(current)]

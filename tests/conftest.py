@@ -129,6 +129,10 @@ _APP_TESTS = Path(__file__).resolve().parent / "app"
 #: carry ``@pytest.mark.slow`` itself; this list keeps the fast lane's budget (< 3 min) in one place.
 SLOW_TESTS = frozenset(
     {
+        "tests/app/test_app_team.py::test_a_killed_replica_loses_no_acknowledged_stroke_and_leaves_the_other_session_alone",
+        "tests/app/test_app_team.py::test_sigterm_stops_the_proxy_and_every_replica",
+        "tests/app/test_app_team.py::test_two_annotators_on_two_replicas_each_save_in_their_own_chain",
+        "tests/app/test_app_team_pg_restart.py::test_saves_during_a_postgresql_restart_retry_and_lose_nothing",
         "tests/cli/test_cli.py::test_import_manifest_links_files_from_images_dir",
         "tests/cli/test_cli.py::test_ingest_ls_stats_errors_and_exit_status",
         "tests/cli/test_cli.py::test_manifest_import_export_and_bad_csv",

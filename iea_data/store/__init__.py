@@ -28,6 +28,7 @@ _DB = [
     "head_revision",
     "check_schema",
     "dispose_engines",
+    "catalog_unreachable",
     "alembic_config",
     "MIGRATIONS_DIR",
 ]

@@ -129,6 +129,28 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def catalog_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the catalog database could not be
+    reached: the server is down or restarting, the connection dropped. Such a failure is worth
+    retrying once the database is back (the engine's ``pool_pre_ping`` replaces dead connections).
+
+    Examples
+    --------
+    >>> catalog_unreachable(ValueError("a bad value"))
+    False
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    seen: BaseException | None = exc
+    for _ in range(10):  # the chain of causes, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, OperationalError) or (isinstance(seen, DBAPIError) and seen.connection_invalidated):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def upgrade_database(engine: Engine, revision: str = "head") -> str:
     """Apply the Alembic migrations in ``schemas/migrations`` up to ``revision``; return the new revision."""
     from alembic import command

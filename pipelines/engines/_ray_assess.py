@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ._ray_journal import JournalDir
 from ._ray_model import ActorPlan, decode_batch, model_actor, plan_actors
 from ._ray_runtime import RayCluster, require_ray
 
@@ -97,37 +99,44 @@ def assess_ray(
     total = len(files) + len(walk_errors)
     if progress:
         progress(0, total)
-    if files:
-        cfg = get_model_cfg(model)
-        pool = plan_actors(actors, cluster.cpus, cluster.gpus)
-        ds = ray.data.from_items([{"i": k, "path": p} for k, p in enumerate(files)])
-        scored = ds.map_batches(
-            decode_batch,
-            batch_size=batch_size,
-            fn_kwargs={"max_side": max_side, "input_size": tuple(cfg.input_size)},
-            num_cpus=pool.decode_cpus,
-        ).map_batches(
-            model_actor(
-                model_name=model,
-                weights=weights,
-                device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
-                precision=precision,
-                torch_threads=pool.torch_threads,
-                finish="assess",
-                rule_bases=rbs,
-                masks=masks,
-                heatmaps_dir=os.path.abspath(heatmaps_dir) if heatmaps_dir is not None else None,
-            ),
-            batch_size=batch_size,
-            compute=ActorPoolStrategy(size=pool.actors),
-            num_cpus=pool.num_cpus,
-            num_gpus=pool.num_gpus or None,
-        )
-        for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
-            for k, raw in zip(batch["i"].tolist(), batch["row"]):
-                rows[k] = json.loads(str(raw))
-            if progress:
-                progress(len(rows), total)
+    # which file killed a worker, across Ray's retries: beside the outputs (shared storage in a cluster)
+    journal = JournalDir(
+        out if out is not None else heatmaps_dir if heatmaps_dir is not None else tempfile.gettempdir()
+    )
+    try:
+        if files:
+            cfg = get_model_cfg(model)
+            pool = plan_actors(actors, cluster.cpus, cluster.gpus)
+            ds = ray.data.from_items([{"i": k, "path": p} for k, p in enumerate(files)])
+            scored = ds.map_batches(
+                decode_batch,
+                batch_size=batch_size,
+                fn_kwargs={"max_side": max_side, "input_size": tuple(cfg.input_size), "journal": journal.path},
+                num_cpus=pool.decode_cpus,
+            ).map_batches(
+                model_actor(
+                    model_name=model,
+                    weights=weights,
+                    device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
+                    precision=precision,
+                    torch_threads=pool.torch_threads,
+                    finish="assess",
+                    rule_bases=rbs,
+                    masks=masks,
+                    heatmaps_dir=os.path.abspath(heatmaps_dir) if heatmaps_dir is not None else None,
+                ),
+                batch_size=batch_size,
+                compute=ActorPoolStrategy(size=pool.actors),
+                num_cpus=pool.num_cpus,
+                num_gpus=pool.num_gpus or None,
+            )
+            for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+                for k, raw in zip(batch["i"].tolist(), batch["row"]):
+                    rows[k] = json.loads(str(raw))
+                if progress:
+                    progress(len(rows), total)
+    finally:
+        journal.remove()
     extra = {"heatmap": None} if heatmaps_dir is not None else {}
     report.rows = [rows[k] for k in sorted(rows)] + [{**result_row(p, rbs, error=e), **extra} for p, e in walk_errors]
     if progress:

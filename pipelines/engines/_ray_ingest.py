@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._ray_journal import CRASHED_KIND, CRASHED_MESSAGE, CrashJournal, JournalDir
 from ._ray_runtime import RayCluster, check_shared_storage, require_ray
 
 __all__ = ["ingest_ray"]
@@ -23,8 +24,14 @@ __all__ = ["ingest_ray"]
 _READY: dict[str, bool] = {}  # run tokens this worker process is set up for
 
 
-def _scan_batch(batch: dict[str, np.ndarray], *, token: str, init_args: tuple) -> dict[str, Any]:
-    """A Ray task: hash and decode a batch of ``(path, size, mtime_ns)`` tasks (never raises for a file)."""
+def _scan_batch(
+    batch: dict[str, np.ndarray], *, token: str, init_args: tuple, journal: Optional[str] = None
+) -> dict[str, Any]:
+    """A Ray task: hash and decode a batch of ``(path, size, mtime_ns)`` tasks (never raises for a file).
+
+    ``journal``: the run's :class:`~._ray_journal.JournalDir` path; a file an earlier attempt of this
+    task died on becomes a ``worker-crashed`` error row instead of being decoded again.
+    """
     from iea_data.workflows.catalog import init_scan_worker, scan_files
 
     if token not in _READY:
@@ -32,8 +39,23 @@ def _scan_batch(batch: dict[str, np.ndarray], *, token: str, init_args: tuple) -
         _READY.clear()
         _READY[token] = True
     tasks = [(str(p), int(s), int(m)) for p, s, m in zip(batch["path"], batch["size"], batch["mtime_ns"])]
+    crash = CrashJournal(journal, [t[0] for t in tasks]) if journal else None
+    results = []
+    for task in tasks:
+        if crash is None:
+            results.extend(scan_files([task]))
+        elif crash.is_culprit(task[0]):
+            results.append(
+                {"path": task[0], "size": task[1], "mtime_ns": task[2], "error": (CRASHED_KIND, CRASHED_MESSAGE)}
+            )
+        else:
+            crash.start(task[0])
+            results.extend(scan_files([task]))
+            crash.done()
+    if crash is not None:
+        crash.close()
     # the results are dicts of plain values; pickled whole so that nothing is lost on the way
-    return {"result": np.asarray([pickle.dumps(r) for r in scan_files(tasks)], dtype=object)}
+    return {"result": np.asarray([pickle.dumps(r) for r in results], dtype=object)}
 
 
 def ingest_ray(
@@ -62,12 +84,15 @@ def ingest_ray(
         out = ds.map_batches(
             _scan_batch,
             batch_size=batch_size,
-            fn_kwargs={"token": uuid.uuid4().hex, "init_args": init_args},
+            fn_kwargs={"token": uuid.uuid4().hex, "init_args": init_args, "journal": journal.path},
             num_cpus=1,
         )
         for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
             for raw in batch["result"]:
                 yield pickle.loads(raw)
 
-    report = ingest(ws, roots, workers=max(1, int(cluster.cpus)), group=group, progress=progress, scanner=scanner)
-    return report
+    journal = JournalDir(ws.root)  # which file killed a worker, across Ray's retries
+    try:
+        return ingest(ws, roots, workers=max(1, int(cluster.cpus)), group=group, progress=progress, scanner=scanner)
+    finally:
+        journal.remove()

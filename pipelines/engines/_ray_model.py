@@ -17,6 +17,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._ray_journal import CRASHED_KIND, CRASHED_MESSAGE, CrashJournal
+
 __all__ = ["ActorPlan", "plan_actors", "decode_batch", "ModelActor", "model_actor", "ACTOR_PID_DIR_ENV"]
 
 #: Test hook: a folder where each model actor writes a file named by its process id.
@@ -64,33 +66,37 @@ def plan_actors(actors: Optional[int], cpus: float, gpus: float) -> ActorPlan:
     return ActorPlan(n, per, 0, decode, max(1, int(round(cpus / n)) if n <= cpus else 1))
 
 
-def decode_batch(batch: dict[str, np.ndarray], *, max_side: int, input_size: tuple[int, int]) -> dict[str, Any]:
+def decode_batch(
+    batch: dict[str, np.ndarray], *, max_side: int, input_size: tuple[int, int], journal: Optional[str] = None
+) -> dict[str, Any]:
     """A Ray task: decode a batch of files into network inputs (or errors), with each file's sha256.
 
     ``batch["path"]``; a path ending in ``.npy`` is a residual map (assessment), passed through
     for the actor to load. Output columns: ``i``, ``path``, ``x`` (N, 3, H, W) float32,
-    ``height``, ``width`` (label resolution), ``error``, ``is_map``, ``sha256``.
+    ``height``, ``width`` (label resolution), ``error``, ``is_map``, ``sha256``. ``journal``: the
+    run's :class:`~._ray_journal.JournalDir` path; a file an earlier attempt of this task died on
+    comes back as a ``worker-crashed`` error instead of being decoded again.
     """
     from iea_data.core.model import ImageFileDataset
 
     paths = [str(p) for p in batch["path"]]
     ds = ImageFileDataset(paths, max_side, input_size)
-    xs, hs, ws, errs, maps, shas = [], [], [], [], [], []
+    empty = np.zeros((3, *input_size), np.float32)
+    crashed = (empty, 0, 0, f"{CRASHED_KIND}: {CRASHED_MESSAGE}", False, "")
+    rows = []  # (x, height, width, error, is_map, sha256) per file
+    crash = CrashJournal(journal, paths) if journal else None
     for i, p in enumerate(paths):
-        shas.append(_sha256(p))
-        if p.endswith(".npy"):
-            xs.append(np.zeros((3, *input_size), np.float32))
-            hs.append(0)
-            ws.append(0)
-            errs.append("")
-            maps.append(True)
-            continue
-        _, x, shape, err = ds[i]
-        xs.append(x.numpy())
-        hs.append(int(shape[0]))
-        ws.append(int(shape[1]))
-        errs.append(err)
-        maps.append(False)
+        if crash is None:
+            rows.append(_decode_one(ds, i, p, empty))
+        elif crash.is_culprit(p):
+            rows.append(crashed)
+        else:
+            crash.start(p)
+            rows.append(_decode_one(ds, i, p, empty))
+            crash.done()
+    if crash is not None:
+        crash.close()
+    xs, hs, ws, errs, maps, shas = zip(*rows) if rows else ((),) * 6
     return {
         "i": np.asarray(batch["i"], np.int64),
         "path": np.asarray(paths, dtype=object),
@@ -101,6 +107,15 @@ def decode_batch(batch: dict[str, np.ndarray], *, max_side: int, input_size: tup
         "is_map": np.asarray(maps, bool),
         "sha256": np.asarray(shas, dtype=object),
     }
+
+
+def _decode_one(ds, i: int, path: str, empty: np.ndarray) -> tuple:
+    """(x, height, width, error, is_map, sha256) of item ``i`` of ``ds``; a ``.npy`` map passes through."""
+    sha = _sha256(path)
+    if path.endswith(".npy"):
+        return empty, 0, 0, "", True, sha
+    _, x, shape, err = ds[i]
+    return x.numpy(), int(shape[0]), int(shape[1]), err, False, sha
 
 
 def _sha256(path: str) -> str:

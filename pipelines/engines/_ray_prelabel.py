@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._ray_journal import CRASHED_KIND, CRASHED_MESSAGE, CrashJournal, JournalDir
 from ._ray_model import ActorPlan, decode_batch, model_actor, plan_actors
 from ._ray_runtime import RayCluster, check_shared_storage, require_ray
 
@@ -23,16 +24,31 @@ __all__ = ["prelabel_ray"]
 ProgressFn = Callable[[int, int], None]
 
 
-def _refdiff_batch(batch: dict[str, np.ndarray], *, objects_root: str, max_side: int, align: bool) -> dict[str, Any]:
-    """A Ray task: reference differences of a batch of items (one decoded reference per scene)."""
+def _refdiff_batch(
+    batch: dict[str, np.ndarray], *, objects_root: str, max_side: int, align: bool, journal: Optional[str] = None
+) -> dict[str, Any]:
+    """A Ray task: reference differences of a batch of items (one decoded reference per scene).
+
+    ``journal``: as in :func:`~._ray_model.decode_batch` (an item an earlier attempt died on is an error).
+    """
     from iea_data.store.objects import ObjectStore
-    from iea_data.workflows.labels import PrelabelItem, refdiff_result
+    from iea_data.workflows.labels import PrelabelItem, PrelabelResult, refdiff_result
 
     objects = ObjectStore(objects_root)
     cache: dict = {}
     keys, hs, ws, stats, errors, params = [], [], [], [], [], []
-    for raw in batch["item"]:
-        r = refdiff_result(PrelabelItem(**json.loads(raw)), objects, max_side=max_side, align=align, cache=cache)
+    raws = [str(raw) for raw in batch["item"]]
+    crash = CrashJournal(journal, raws) if journal else None
+    for raw in raws:
+        item = PrelabelItem(**json.loads(raw))
+        if crash is not None and crash.is_culprit(raw):
+            r = PrelabelResult(item, None, f"{CRASHED_KIND}: {CRASHED_MESSAGE}", {})
+        else:
+            if crash is not None:
+                crash.start(raw)
+            r = refdiff_result(item, objects, max_side=max_side, align=align, cache=cache)
+            if crash is not None:
+                crash.done()
         s = r.stored
         keys.append(s.map_object if s else "")
         hs.append(s.height if s else 0)
@@ -40,6 +56,8 @@ def _refdiff_batch(batch: dict[str, np.ndarray], *, objects_root: str, max_side:
         stats.append(json.dumps(dict(s.stats)) if s else "{}")
         errors.append(r.error)
         params.append(json.dumps(dict(r.params)))
+    if crash is not None:
+        crash.close()
     return {
         "i": np.asarray(batch["i"], np.int64),
         "map_object": np.asarray(keys, dtype=object),
@@ -93,80 +111,84 @@ def prelabel_ray(
     items = plan.items
     max_side = ws.settings.label_max_side
     objects_root = str(ws.objects.root)
-    pool: Optional[ActorPlan] = None
-    if method == "refdiff":
-        # variants of one scene next to each other: each task decodes a reference once
-        order = sorted(range(len(items)), key=lambda k: (items[k].reference_image_id or 0, items[k].target_id or 0))
-        ds = ray.data.from_items([{"i": k, "item": json.dumps(vars(items[k]))} for k in order])
-        out = ds.map_batches(
-            _refdiff_batch,
-            batch_size=batch_size,
-            fn_kwargs={"objects_root": objects_root, "max_side": max_side, "align": align},
-            num_cpus=1,
-        )
-        extra = {"engine": "ray", "ray_nodes": cluster.nodes}
-        report = plan.report()
-    else:
-        from iea_data.core.model import get_model_cfg
-        from iea_data.workflows.labels import model_run
+    journal = JournalDir(ws.root)  # which file killed a worker, across Ray's retries
+    try:
+        pool: Optional[ActorPlan] = None
+        if method == "refdiff":
+            # variants of one scene next to each other: each task decodes a reference once
+            order = sorted(range(len(items)), key=lambda k: (items[k].reference_image_id or 0, items[k].target_id or 0))
+            ds = ray.data.from_items([{"i": k, "item": json.dumps(vars(items[k]))} for k in order])
+            out = ds.map_batches(
+                _refdiff_batch,
+                batch_size=batch_size,
+                fn_kwargs={"objects_root": objects_root, "max_side": max_side, "align": align, "journal": journal.path},
+                num_cpus=1,
+            )
+            extra = {"engine": "ray", "ray_nodes": cluster.nodes}
+            report = plan.report()
+        else:
+            from iea_data.core.model import get_model_cfg
+            from iea_data.workflows.labels import model_run
 
-        cfg = get_model_cfg(model_name)
-        pool = plan_actors(actors, cluster.cpus, cluster.gpus)
-        ds = ray.data.from_items([{"i": k, "path": it.path} for k, it in enumerate(items)])
-        out = ds.map_batches(
-            decode_batch,
-            batch_size=batch_size,
-            fn_kwargs={"max_side": max_side, "input_size": tuple(cfg.input_size)},
-            num_cpus=pool.decode_cpus,
-        ).map_batches(
-            model_actor(
-                model_name=model_name,
-                weights=weights,
-                device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
-                precision=precision,
-                torch_threads=pool.torch_threads,
-                finish="label",
-                objects_root=objects_root,
-            ),
-            batch_size=batch_size,
-            compute=ActorPoolStrategy(size=pool.actors),
-            num_cpus=pool.num_cpus,
-            num_gpus=pool.num_gpus or None,
-        )
-        extra = {"engine": "ray", "ray_actors": pool.actors, "ray_nodes": cluster.nodes}
-        base = model_run(model_name, weights, "cpu", _fp32())
-        report = PrelabelReport("model", plan.n_selected, 0, plan.n_skipped, list(plan.errors))
-    total = len(items)
-    done = 0
-    if progress:
-        progress(0, total)
-    if total:
-        for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
-            run = None
-            if method == "model":
-                prov = json.loads(str(batch["provenance"][0]))
-                ran = prov.pop("_ran")
-                run = ModelRun(base.model_name, base.weights_sha256, {**base.params, **prov})
-                report.precision = report.precision or ran
-            results = []
-            for j, k in enumerate(batch["i"].tolist()):
-                err = str(batch["error"][j])
-                stored = (
-                    None
-                    if err
-                    else StoredMap(
-                        str(batch["map_object"][j]),
-                        int(batch["height"][j]),
-                        int(batch["width"][j]),
-                        json.loads(str(batch["stats"][j])),
+            cfg = get_model_cfg(model_name)
+            pool = plan_actors(actors, cluster.cpus, cluster.gpus)
+            ds = ray.data.from_items([{"i": k, "path": it.path} for k, it in enumerate(items)])
+            out = ds.map_batches(
+                decode_batch,
+                batch_size=batch_size,
+                fn_kwargs={"max_side": max_side, "input_size": tuple(cfg.input_size), "journal": journal.path},
+                num_cpus=pool.decode_cpus,
+            ).map_batches(
+                model_actor(
+                    model_name=model_name,
+                    weights=weights,
+                    device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
+                    precision=precision,
+                    torch_threads=pool.torch_threads,
+                    finish="label",
+                    objects_root=objects_root,
+                ),
+                batch_size=batch_size,
+                compute=ActorPoolStrategy(size=pool.actors),
+                num_cpus=pool.num_cpus,
+                num_gpus=pool.num_gpus or None,
+            )
+            extra = {"engine": "ray", "ray_actors": pool.actors, "ray_nodes": cluster.nodes}
+            base = model_run(model_name, weights, "cpu", _fp32())
+            report = PrelabelReport("model", plan.n_selected, 0, plan.n_skipped, list(plan.errors))
+        total = len(items)
+        done = 0
+        if progress:
+            progress(0, total)
+        if total:
+            for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
+                run = None
+                if method == "model":
+                    prov = json.loads(str(batch["provenance"][0]))
+                    ran = prov.pop("_ran")
+                    run = ModelRun(base.model_name, base.weights_sha256, {**base.params, **prov})
+                    report.precision = report.precision or ran
+                results = []
+                for j, k in enumerate(batch["i"].tolist()):
+                    err = str(batch["error"][j])
+                    stored = (
+                        None
+                        if err
+                        else StoredMap(
+                            str(batch["map_object"][j]),
+                            int(batch["height"][j]),
+                            int(batch["width"][j]),
+                            json.loads(str(batch["stats"][j])),
+                        )
                     )
-                )
-                params = json.loads(str(batch["params"][j])) if "params" in batch else {}
-                results.append(PrelabelResult(items[k], stored, err, params))
-            commit_prelabels(ws, results, report, model=run, extra_params=extra)
-            done += len(results)
-            if progress:
-                progress(done, total)
+                    params = json.loads(str(batch["params"][j])) if "params" in batch else {}
+                    results.append(PrelabelResult(items[k], stored, err, params))
+                commit_prelabels(ws, results, report, model=run, extra_params=extra)
+                done += len(results)
+                if progress:
+                    progress(done, total)
+    finally:
+        journal.remove()
     report.engine = f"ray ({pool.describe() if pool else 'reference-difference tasks'}; {cluster.describe()})"
     return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -30,13 +31,13 @@ def pytest_runtest_makereport(item, call):
 PG_URL = os.environ.get("IEA_TEST_POSTGRES_URL")
 
 
-def _pg_create() -> tuple[str, str, str]:
+def _pg_create(server_url: str | None = None) -> tuple[str, str, str]:
     import uuid
 
     import psycopg
     from sqlalchemy.engine import make_url
 
-    base = make_url(PG_URL)
+    base = make_url(server_url or PG_URL)
     name = f"iea_app_{uuid.uuid4().hex[:12]}"
     admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -134,3 +135,43 @@ def new_page(browser, app_server, request, tmp_path):
         print(f"app log: {log}\n" + log.read_text(errors="replace")[-3000:])
     for ctx in contexts:
         ctx.close()
+
+
+def need_haproxy():
+    import shutil
+
+    if not (shutil.which("haproxy") or os.path.exists("/usr/sbin/haproxy")):
+        pytest.skip("team tests need HAProxy (`apt-get install haproxy`; .ci/run installs it)")
+
+
+@contextlib.contextmanager
+def pg_team(root: Path, server_url: str | None = None, replicas: int = 2):
+    """(team, workspace): the app workspace on a fresh PostgreSQL database of ``server_url`` (default
+    IEA_TEST_POSTGRES_URL), ``replicas`` replicas behind HAProxy; everything stopped and dropped after."""
+    from annotator_app.replicas import start_team
+    from iea_data.store import dispose_engines
+    from pipelines.benchmarks.painting import build_app_workspace
+
+    pg = _pg_create(server_url)
+    saved = os.environ.pop("IEA_DATABASE_URL", None)
+    os.environ["IEA_DATABASE_URL"] = pg[0]
+    try:
+        ws = build_app_workspace(root / "ws")
+        with start_team(ws, replicas=replicas, log_dir=root / "logs") as team:
+            yield team, ws
+    finally:
+        dispose_engines()
+        os.environ.pop("IEA_DATABASE_URL", None)
+        if saved is not None:
+            os.environ["IEA_DATABASE_URL"] = saved
+        try:
+            _pg_drop(pg[1], pg[2])
+        except Exception as exc:  # a stopped test server: nothing left to drop
+            print(f"database {pg[1]} not dropped: {exc}")
+
+
+def team_logs(team_root: Path) -> str:
+    out = []
+    for f in sorted((team_root / "logs").glob("*.log")):
+        out.append(f"--- {f.name}\n" + f.read_text(errors="replace")[-2000:])
+    return "\n".join(out)

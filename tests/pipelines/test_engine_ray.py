@@ -30,6 +30,9 @@ ray = pytest.importorskip("ray", reason="Ray is the optional extra 'ray' (pip in
 
 from pipelines import engines  # noqa: E402
 from pipelines.engines import _ray_runtime  # noqa: E402
+from pipelines.engines._ray_journal import CRASH_ON_ENV  # noqa: E402
+
+CRASH_MARK = "kills-its-reader"
 
 IMAGE_FACTS = (
     "sha256",
@@ -55,7 +58,9 @@ def cluster(tmp_path_factory):
     pid_dir = tmp_path_factory.mktemp("actor-pids")
     old = os.environ.get(engines.ACTOR_PID_DIR_ENV)
     old_path = os.environ.get("PYTHONPATH")
+    old_crash = os.environ.get(CRASH_ON_ENV)
     os.environ[engines.ACTOR_PID_DIR_ENV] = str(pid_dir)  # inherited by the raylet, hence by the actors
+    os.environ[CRASH_ON_ENV] = CRASH_MARK  # a Ray task kills its own process on a file with this in its name
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     ray.init(
         num_cpus=2,
@@ -69,7 +74,7 @@ def cluster(tmp_path_factory):
             yield c, pid_dir
     finally:
         ray.shutdown()
-        for key, value in ((engines.ACTOR_PID_DIR_ENV, old), ("PYTHONPATH", old_path)):
+        for key, value in ((engines.ACTOR_PID_DIR_ENV, old), ("PYTHONPATH", old_path), (CRASH_ON_ENV, old_crash)):
             if value is None:
                 os.environ.pop(key, None)
             else:
@@ -329,3 +334,28 @@ def test_cli_assess_on_ray_writes_a_parquet_dataset(cluster, tmp_path, photos):
     assert bad["error"] and bad["heatmap"] is None and not good["error"]
     assert Path(good["heatmap"]).parent == maps and Path(good["heatmap"]).name.startswith("coffee-")
     assert Path(good["heatmap"]).stat().st_size > 1000
+
+
+def test_a_file_that_kills_its_reader_every_time_is_an_error_row_not_an_endless_retry(cluster, tmp_path, photos):
+    """The journal names the file a dead task held; Ray's retry skips it (ingest and assess), the rest lands."""
+    import shutil
+
+    import pandas as pd
+
+    c, _ = cluster
+    good = sorted(photos.glob("coffee*.png"))[0]
+    shutil.copy(good, photos / f"{CRASH_MARK}.png")  # a valid photo: only the hook kills its reader
+    ws = _ws(tmp_path / "ws")
+    rep = engines.ingest_ray(ws, [photos], c, batch_size=4)
+    errors = dict(_catalog(ws)["errors"])
+    assert errors == {"broken.png": "not-an-image", f"{CRASH_MARK}.png": "worker-crashed"}
+    assert (rep.n_new, rep.n_errors) == (10, 2)  # every other file of the dead task's batch landed
+    assert not (ws.root / ".iea-ray-journal").exists()
+
+    shared_path("reference", "p-ieanet-official", "official_epoch2.pth")
+    files = [str(good), str(photos / f"{CRASH_MARK}.png")]
+    rep = engines.assess_ray(files, c, out=tmp_path / "scores", rule_bases=["strict_landscape"], batch_size=2)
+    df = pd.read_parquet(tmp_path / "scores").set_index("path")
+    assert df.loc[files[1], "error"].startswith("worker-crashed:")
+    assert df.loc[files[0], "error"] == "" and not pd.isna(df.loc[files[0], "strict_landscape.score"])
+    assert not [p for p in os.listdir(tmp_path / "scores") if p.startswith(".")]  # the journal is gone

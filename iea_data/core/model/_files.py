@@ -7,6 +7,7 @@ Used by model pre-labels (:func:`iea_data.workflows.labels.prelabel_model`) and 
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
@@ -93,8 +94,15 @@ class FileMap:
     error: str = ""
 
 
-def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int) -> Iterator[Batch]:
-    """Collated batches in order, decoded by ``num_workers`` threads ahead of the consumer."""
+def _thread_batches(
+    dataset: ImageFileDataset, batch_size: int, num_workers: int, ahead: bool = True
+) -> Iterator[Batch]:
+    """Collated batches in order, decoded by ``num_workers`` threads.
+
+    ``ahead``: decode the next batches while the consumer works on this one; otherwise decode
+    each batch when it is asked for, its files spread over the threads (for a model that
+    already keeps every core busy, see :func:`_decode_ahead`).
+    """
     starts = range(0, len(dataset), batch_size)
 
     def load(start: int) -> Batch:
@@ -106,6 +114,13 @@ def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int
         return
     from concurrent.futures import ThreadPoolExecutor
 
+    if not ahead:
+        with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="iea-decode") as pool:
+            for start in starts:
+                yield collate_images(
+                    list(pool.map(dataset.__getitem__, range(start, min(start + batch_size, len(dataset)))))
+                )
+        return
     todo = iter(starts)
     with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="iea-decode") as pool:
         pending = collections.deque(pool.submit(load, s) for _, s in zip(range(num_workers + 1), todo))
@@ -115,6 +130,22 @@ def _thread_batches(dataset: ImageFileDataset, batch_size: int, num_workers: int
             if nxt is not None:
                 pending.append(pool.submit(load, nxt))
             yield batch
+
+
+def _decode_ahead(device: str | torch.device) -> bool:
+    """Whether decoding threads should run beside the model (rather than between its batches).
+
+    On a CPU whose cores all run the model's intra-op threads, a decoding thread beside it
+    preempts one of them and the others wait for it at every operator's barrier: measured on
+    a 2-core machine, decoding that needs ~5 % of the CPU slowed the bf16 model by 10-25 %
+    (docs/benchmarks.md). There, each batch is decoded on all cores when it is needed. On a
+    GPU, or with cores to spare, decoding runs ahead.
+    """
+    import torch
+
+    if torch.device(device).type != "cpu":
+        return True
+    return (os.cpu_count() or 1) > torch.get_num_threads()
 
 
 def predict_files(
@@ -147,9 +178,12 @@ def predict_files(
     loader : {"threads", "processes"}, optional
         ``"threads"`` (default): the workers are threads of this process, prefetching up to
         ``num_workers + 1`` batches (decoding and resizing release the GIL, and nothing has
-        to start). ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes;
-        starting them (a fork server importing torch) took ~6 s on a 2-core machine, the
-        time of several batches.
+        to start) on a GPU or where the CPU has cores the model's threads leave free; where
+        the model's threads take every core, each batch is decoded on all of them just
+        before it runs (a thread beside the model would stall it at every barrier).
+        ``"processes"``: a ``torch.utils.data.DataLoader`` with worker processes; starting
+        them (a fork server importing torch) took ~6 s on a 2-core machine, the time of
+        several batches.
     device : str or torch.device, optional
     dtype : torch.dtype, optional
         ``torch.float32`` (default, no autocast) or ``torch.bfloat16`` / ``torch.float16``:
@@ -192,7 +226,7 @@ def predict_files(
             multiprocessing_context="forkserver",
         )
     else:
-        batches = _thread_batches(dataset, batch_size, num_workers)
+        batches = _thread_batches(dataset, batch_size, num_workers, ahead=_decode_ahead(device))
     for idx, x, shapes, errs in batches:
         for j, (residual, error) in enumerate(predict_batch(model, x, shapes, errs, device=device, dtype=dtype)):
             yield FileMap(idx[j], residual, error)

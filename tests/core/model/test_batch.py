@@ -1,4 +1,4 @@
-"""predict_files: threads decode ahead of the model, in order, errors reported per file."""
+"""predict_files: threads decode ahead of the model (or between its batches), in order, errors per file."""
 
 from __future__ import annotations
 
@@ -34,8 +34,12 @@ def files(tmp_path):
     return paths
 
 
+@pytest.mark.parametrize("ahead", [True, False], ids=["ahead", "between-batches"])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_thread_loader_matches_in_turn_decoding(files, workers):
+def test_thread_loader_matches_in_turn_decoding(files, workers, ahead, monkeypatch):
+    from iea_data.core.model import _files
+
+    monkeypatch.setattr(_files, "_decode_ahead", lambda device: ahead)
     model = _MeanModel()
     serial = list(predict_files(model, files, batch_size=3, num_workers=0, max_side=64))
     threaded = list(predict_files(model, files, batch_size=3, num_workers=workers, max_side=64))
@@ -55,3 +59,14 @@ def test_loader_option_is_validated(files):
         list(predict_files(_MeanModel(), files, loader="fork"))
     with pytest.raises(ValueError, match="dtype must be"):
         list(predict_files(_MeanModel(), files, dtype=torch.int8))
+
+
+def test_decoding_runs_ahead_only_where_the_model_leaves_cores_free(monkeypatch):
+    from iea_data.core.model import _files
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_files.os, "cpu_count", lambda: 2)
+    assert _files._decode_ahead("cpu") is False  # the model's threads take every core
+    assert _files._decode_ahead("cuda") is True
+    monkeypatch.setattr(_files.os, "cpu_count", lambda: 16)
+    assert _files._decode_ahead("cpu") is True
