@@ -62,6 +62,7 @@ SAVE_EVERY = (3, 5)  # strokes between saves
 SUBMIT_EVERY = 2  # every second save is a submit
 STROKE_GAP_S = (1.0, 2.0)  # one drag every 1-2 s
 STEP_TIMEOUT_MS = 60_000
+ACK_TIMEOUT_MS = 15_000  # a stroke not acknowledged by then is counted as such and redrawn
 
 
 def progress(msg: str) -> None:
@@ -313,6 +314,7 @@ class Record:
     name: str
     replica: str = ""
     strokes_sent: int = 0
+    unacked: int = 0
     overlay_ms: list = field(default_factory=list)
     server_map_ms: list = field(default_factory=list)
     save_ms: list = field(default_factory=list)
@@ -443,10 +445,11 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
             mine["sent"].append(sid)
             rec.strokes_sent += 1
             try:
-                await page.locator(f'.iea-painter[data-ack="{sid}"]').wait_for()
+                await page.locator(f'.iea-painter[data-ack="{sid}"]').wait_for(timeout=ACK_TIMEOUT_MS)
                 mine["acked"].append(sid)
             except Exception:
-                rec.errors.append(f"stroke {sid} on {image} not acknowledged within {STEP_TIMEOUT_MS // 1000} s")
+                rec.unacked += 1
+                rec.errors.append(f"stroke {sid} on {image} not acknowledged within {ACK_TIMEOUT_MS // 1000} s")
             since_save += 1
     except Exception as exc:  # a broken session is a figure, not a crash of the benchmark
         rec.errors.append(f"driver: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -468,7 +471,7 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
         rec.replica = await _replica(page, context)
         while not done.is_set():
             await sidebar.get_by_text("Review", exact=True).click()
-            accept = page.get_by_role("button", name="Accept")
+            accept = page.get_by_role("button", name="Accept").first
             try:
                 await accept.wait_for(timeout=3_000)
             except Exception:
@@ -536,7 +539,7 @@ def run_one(k: int, replicas: int, minutes: float, db_url: str, *, keep: bool = 
     saved = os.environ.get("IEA_DATABASE_URL")
     os.environ["IEA_DATABASE_URL"] = url
     # enough images that no queue runs dry: one submit per SUBMIT_EVERY x 4 strokes x 1.5 s
-    n_scenes = max(2, int(minutes * 60 / (SUBMIT_EVERY * 4 * 1.5) / 2) + 2)
+    n_scenes = max(3, int(minutes * 60 / (SUBMIT_EVERY * 4 * 1.5)) + 3)
     dep = None
     try:
         progress(f"K={k}: workspace with {2 * n_scenes} images on database {dbname}")
@@ -563,6 +566,7 @@ def run_one(k: int, replicas: int, minutes: float, db_url: str, *, keep: bool = 
             "wall_s": round(wall, 1),
             "strokes_sent": strokes,
             "strokes_acked": counts["acked"],
+            "strokes_unacked": sum(r.unacked for r in recs),
             "strokes_stored": counts["stored"],
             "strokes_stored_unique": counts["unique_stored"],
             "lost": counts["lost"],
@@ -594,6 +598,10 @@ def run_one(k: int, replicas: int, minutes: float, db_url: str, *, keep: bool = 
             "sent": sent,
             "browser_records": [asdict(r) for r in recs],
         }
+        progress(
+            f"K={k}: {strokes} strokes sent, {counts['stored']} stored, lost {counts['lost']}, duplicated "
+            f"{counts['duplicated']}, mixed chains {counts['mixed_chains']}, {result['errors']} page error(s)"
+        )
         return result
     finally:
         if dep is not None:
@@ -617,6 +625,7 @@ ROWS = [
     ("deployment", "deployment", "{}"),
     ("strokes sent", "strokes_sent", "{}"),
     ("strokes acknowledged", "strokes_acked", "{}"),
+    ("not acknowledged (redrawn)", "strokes_unacked", "{}"),
     ("strokes stored", "strokes_stored", "{}"),
     ("lost", "lost", "{}"),
     ("duplicated", "duplicated", "{}"),
