@@ -365,6 +365,17 @@ async def _page_errors(page, rec: Record) -> None:
             rec.errors.append(f"shown: {(await loc.first.inner_text())[:200]}")
 
 
+ONE_PAINTER = "document.querySelectorAll('.iea-painter').length === 1"
+
+
+async def _settled(page) -> None:
+    """Wait until the page holds one painter: during a full rerun Streamlit keeps the old one, stale, beside it.
+
+    A stroke drawn on the stale painter carries its old token and is dropped (never acknowledged).
+    """
+    await page.wait_for_function(ONE_PAINTER, timeout=STEP_TIMEOUT_MS)
+
+
 async def _current_image(page) -> str:
     text = await page.get_by_text("expert(s) so far", exact=False).first.inner_text()
     return text.split(" · ")[0].strip()
@@ -418,6 +429,8 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                         saves_on_image += 1
                     rec.save_ms.append((time.perf_counter() - t0) * 1000)
                     rec.saves += 1
+                    if not done:
+                        await _settled(page)
                     await _page_errors(page, rec)
                 since_save, next_save = 0, rng.randint(*SAVE_EVERY)
                 if done:
@@ -427,6 +440,7 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                         rec.errors.append("queue exhausted before the deadline")
                         break
                     await page.locator(".iea-painter[data-ack]").wait_for()
+                    await _settled(page)
                     image = await _current_image(page)
                 continue
             await asyncio.sleep(rng.uniform(*STROKE_GAP_S))
@@ -539,7 +553,7 @@ def run_one(k: int, replicas: int, minutes: float, db_url: str, *, keep: bool = 
     saved = os.environ.get("IEA_DATABASE_URL")
     os.environ["IEA_DATABASE_URL"] = url
     # enough images that no queue runs dry: one submit per SUBMIT_EVERY x 4 strokes x 1.5 s
-    n_scenes = max(3, int(minutes * 60 / (SUBMIT_EVERY * 4 * 1.5)) + 3)
+    n_scenes = max(4, int(minutes * 60 / (SUBMIT_EVERY * 3 * 1.2)) + 4)
     dep = None
     try:
         progress(f"K={k}: workspace with {2 * n_scenes} images on database {dbname}")
