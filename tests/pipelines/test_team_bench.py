@@ -75,8 +75,9 @@ def test_counts_match_the_catalog_and_nothing_is_lost(run):
     assert result["strokes_acked"] + result["strokes_unacked"] == result["strokes_sent"], result["error_lines"]
     assert result["strokes_acked"] >= 2
     assert (result["lost"], result["duplicated"], result["mixed_chains"]) == (0, 0, 0), result["problems"]
-    unacked = [e for e in result["error_lines"] if "not acknowledged" in e]
-    assert result["errors"] == len(unacked), result["error_lines"]
+    # no error in the annotators' pages (a stroke not acknowledged is counted apart, the reviewer's page reported)
+    shown = [e for e in result["error_lines"] if not e.startswith("reviewer:") and "not acknowledged" not in e]
+    assert shown == [], result["error_lines"]
     assert set(result["replica_of"]) == {"team01", "team02", "reviewer"}
     if "HAProxy" in result["deployment"]:  # each browser stayed on one replica, cookie and footer agreeing
         assert set(result["replica_of"].values()) <= {"r1", "r2"}, result["replica_of"]
