@@ -493,7 +493,10 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
             accept = page.get_by_role("button", name="Accept").first
             try:
                 await accept.wait_for(timeout=3_000)
-            except Exception:  # nothing submitted yet: look again (a click on the page's link reruns it)
+            except (
+                Exception
+            ):  # nothing submitted yet: leave and come back (a click on the open page's link does not rerun it)
+                await sidebar.get_by_text("Quality", exact=True).click()
                 await _sleep_unless(done, 3)
                 continue
             t0 = time.perf_counter()
