@@ -24,6 +24,7 @@ BENCHMARKS = (
     "consensus",
     "ray_engine",
     "core_calls",
+    "team",  # a short run (K=2, 0.5 min); skips with a message without PostgreSQL, Chromium or haproxy
 )
 
 

@@ -66,8 +66,10 @@ def write_photos(folder: Path, size=(192, 256), scenes=("alpha", "beta")) -> Non
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     for i, name in enumerate(scenes):
-        rgb = np.stack([0.25 + 0.5 * xx / w, 0.3 + 0.4 * yy / h, 0.6 - 0.3 * xx / w], axis=-1)
-        cy, cx = h * (0.3 + 0.2 * i), w * (0.6 - 0.2 * i)
+        # scenes 4, 8, ... repeat the disc positions with a bluer tint, so that every scene's bytes differ
+        # (ingest keeps one image per distinct content); the first four are as they always were
+        rgb = np.stack([0.25 + 0.5 * xx / w, 0.3 + 0.4 * yy / h, 0.6 - 0.3 * xx / w + 0.02 * (i // 4)], axis=-1)
+        cy, cx = h * (0.3 + 0.2 * (i % 4)), w * (0.6 - 0.2 * (i % 4))
         rgb[((yy - cy) ** 2 + (xx - cx) ** 2) < (min(h, w) * 0.18) ** 2] = (0.85, 0.8, 0.3)
         rgb = np.clip(rgb, 0, 1).astype(np.float32)
         write_image(folder / f"{name}.png", rgb)

@@ -1,0 +1,733 @@
+"""Team load test (issue 13): K annotators and a reviewer in headless Chromium through the proxy.
+
+Run: ``python -m pipelines.benchmarks.team --annotators 1 4 8 --replicas 2 --minutes 2 [--db-url URL]
+[--json PATH] [--keep]``.
+
+For each K: a fresh PostgreSQL database in the server of ``--db-url`` (default
+``IEA_TEST_POSTGRES_URL``) holding a new workspace's catalog (generated brackets, refdiff
+pre-labels, the demo accounts and K annotators ``team01``…), the team of ``--replicas``
+Streamlit replicas behind HAProxy (:func:`annotator_app.replicas.start_team`; without that
+module, one app without a proxy, labelled so), then one headless Chromium with K + 1 browser
+contexts driven from one asyncio loop, so that the pages stay independent:
+
+- each annotator signs in through the proxy, paints at a human rate (one 20-step drag every
+  1-2 s with jitter) on the images of its own queue, clicks *Save revision* every 3-5 strokes
+  and *Submit* at every third save; when the time is up it saves what it has;
+- the reviewer opens *Review* and accepts whatever is submitted, meanwhile.
+
+Figures per K: stroke -> overlay p50/p95 as the painter measures it in the page
+(``data-latencies``: pointer-up to the frame that shows the stroke) and to the server's map
+(``data-ack-latencies``), save latency p50/p95 (click to the page showing the new revision),
+strokes sent / acknowledged / stored, lost (acknowledged but not in the chain's stored stroke
+log) and duplicated (a stroke id twice in one log), mixed chains (a revision whose author is
+not the chain's annotator, or a chain holding strokes its annotator never sent), server CPU
+seconds per stroke (replicas + proxy, from ``/proc``), errors seen in the pages (console
+errors, Streamlit exception boxes, "could not save" / "Not saved" states), the replica each
+browser landed on, the load average before and after, and the CPU model. The browsers share
+the machine's cores with the servers: the figures say so.
+
+Progress goes to stderr; the table goes to stdout as plain fixed-width text (never wrapped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.benchmarks.painting import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    build_app_workspace,
+    free_port,
+    wait_healthy,
+)
+
+PASSWORD = "team-load-test-pw"
+REVIEWER = ("reviewer", "reviewer-demo")  # a demo account of build_app_workspace
+SAVE_EVERY = (3, 5)  # strokes between saves
+SUBMIT_EVERY = 2  # every second save is a submit
+STROKE_GAP_S = (1.0, 2.0)  # one drag every 1-2 s
+STEP_TIMEOUT_MS = 60_000
+SETTLE_MS = 3_000  # after a save, how long to wait for the stale painter to leave
+ACK_TIMEOUT_MS = 15_000  # a stroke not acknowledged by then is counted as such and redrawn
+
+
+def progress(msg: str) -> None:
+    print(f"[team {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- machine facts
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo and the count of cores."""
+    name = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+        flags = next(
+            (
+                line.split(":", 1)[1].split()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("flags")
+            ),
+            [],
+        )
+    except OSError:  # pragma: no cover - not Linux
+        flags = []
+    have = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    no_amx = "" if "amx_tile" in flags else ", no AMX"
+    return f"{name}, {os.cpu_count()} cores, {' '.join(have) or 'no AVX'}{no_amx}"
+
+
+def load_average() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def _descendants(pid: int) -> set[int]:
+    out, todo = {pid}, [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in task.read_text().split()]
+            except OSError:
+                continue
+            for k in kids:
+                if k not in out:
+                    out.add(k)
+                    todo.append(k)
+    return out
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds of ``pids`` and their descendants (``/proc/<pid>/stat``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    for pid in pids:
+        seen |= _descendants(int(pid))
+    for pid in seen:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+# --------------------------------------------------------------------------- the deployment
+
+
+@dataclass
+class Deployment:
+    """What the benchmark started: the public URL, the server process ids, how to stop it."""
+
+    url: str
+    pids: list[int]
+    kind: str  # "N replicas behind HAProxy" or "one app, no proxy"
+    stop: object = field(repr=False)
+
+
+def team_available() -> str | None:
+    """None when ``start_team`` and haproxy are there; else why not."""
+    try:
+        from annotator_app.replicas import find_haproxy  # noqa: F401
+    except ImportError as exc:
+        return f"annotator_app.replicas is not in this tree ({exc})"
+    if shutil.which("haproxy") is None and not os.path.exists("/usr/sbin/haproxy"):
+        return "haproxy is not installed (apt-get install haproxy)"
+    return None
+
+
+def start_deployment(ws, replicas: int, log_dir: Path) -> Deployment:
+    """The team of ``replicas`` behind HAProxy, or (no ``annotator_app.replicas``) one app alone."""
+    why = team_available()
+    if why is None:
+        from annotator_app.replicas import start_team
+
+        team = start_team(ws, replicas=replicas, log_dir=log_dir)
+        return Deployment(
+            team.url.rstrip("/"),
+            [team.proxy_pid] + [r.pid for r in team.replicas.values()],
+            f"{replicas} replica(s) behind HAProxy",
+            team.stop,
+        )
+    import subprocess
+
+    from annotator_app.server import app_env, streamlit_command
+
+    progress(f"no team deployment ({why}): ONE app without a proxy")
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / "app.log", "ab")
+    proc = subprocess.Popen(streamlit_command(port), env=app_env(ws.root), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, proc)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+    return Deployment(url, [proc.pid], "one app, no proxy (annotator_app.replicas absent)", stop)
+
+
+# --------------------------------------------------------------------------- the catalog
+
+
+def create_database(db_url: str) -> tuple[str, str, str]:
+    """A fresh database in the server of ``db_url``: (its URL, its name, the admin URL to drop it)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(db_url)
+    name = f"iea_team_{uuid.uuid4().hex[:10]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False), name, admin
+
+
+def drop_database(name: str, admin: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def team_workspace(root: Path, annotators: int, n_scenes: int):
+    """The workspace (catalog at ``IEA_DATABASE_URL``): ``n_scenes`` brackets, the demo users, K annotators."""
+    from iea_data.workflows.users import add_user
+
+    ws = build_app_workspace(root, scenes=tuple(f"s{i:02d}" for i in range(n_scenes)))
+    names = [f"team{i + 1:02d}" for i in range(annotators)]
+    for name in names:
+        add_user(ws, name, role="annotator", password=PASSWORD)
+    return ws, names
+
+
+def count_catalog(ws, sent: dict[str, dict[int, dict]]) -> dict:
+    """Strokes stored in the catalog against what the browsers sent; lost, duplicated, mixed chains.
+
+    Parameters
+    ----------
+    ws : Workspace
+    sent : dict
+        ``{annotator name: {image id: {"acked": [stroke ids], "sent": [stroke ids]}}}``: what each
+        browser sent and saw acknowledged (the painter's ``data-ack``).
+
+    Returns
+    -------
+    dict
+        ``stored`` (stroke entries in the chains' head logs), ``unique_stored``, ``acked``,
+        ``lost`` (acknowledged, not in the head log), ``duplicated`` (ids stored twice in one log),
+        ``mixed_chains`` and ``details`` (one line per problem).
+    """
+    from sqlalchemy import select
+
+    from iea_data.store import Label, User
+    from iea_data.workflows.labels import strokes_from_bytes
+
+    with ws.unit() as uow:
+        s = uow.session
+        users = {u.id: u.name for u in s.scalars(select(User))}
+        rows = list(s.scalars(select(Label).where(Label.chain.like("user:%")).order_by(Label.revision)))
+        chains: dict[tuple[int, str], list] = {}
+        for lab in rows:
+            chains.setdefault((lab.image_id, lab.chain), []).append((lab.revision, lab.author_id, lab.strokes_object))
+    stored = unique = lost = dup = acked = 0
+    mixed: list[str] = []
+    details: list[str] = []
+    seen_chains = set()
+    for (image_id, chain), revs in chains.items():
+        owner_id = int(chain.split(":", 1)[1])
+        owner = users.get(owner_id, str(owner_id))
+        authors = {a for _, a, _ in revs}
+        if authors != {owner_id}:
+            mixed.append(f"{chain} on image {image_id}: revisions by {sorted(users.get(a, a) for a in authors)}")
+        head = revs[-1][2]
+        ids = [int(x["id"]) for x in strokes_from_bytes(ws.objects.get_bytes(head))] if head else []
+        stored += len(ids)
+        unique += len(set(ids))
+        for sid, n in Counter(ids).items():
+            if n > 1:
+                dup += n - 1
+                details.append(f"stroke {sid} stored {n} times in {chain} on image {image_id}")
+        mine = sent.get(owner, {}).get(image_id)
+        if mine is None:
+            if owner in sent and ids:
+                mixed.append(f"{chain} on image {image_id} holds {len(ids)} stroke(s) {owner} never sent")
+            continue
+        seen_chains.add((owner, image_id))
+        a = set(mine["acked"])
+        acked += len(a)
+        missing = a - set(ids)
+        lost += len(missing)
+        if missing:
+            details.append(f"{owner} image {image_id}: acknowledged strokes {sorted(missing)} not stored")
+        foreign = set(ids) - set(mine["sent"]) - a
+        if foreign:
+            mixed.append(f"{chain} on image {image_id} holds strokes {sorted(foreign)[:5]} {owner} never sent")
+    for owner, images in sent.items():
+        for image_id, mine in images.items():
+            if (owner, image_id) not in seen_chains and mine["acked"]:
+                acked += len(mine["acked"])
+                lost += len(set(mine["acked"]))
+                details.append(f"{owner} image {image_id}: no revision stored for {len(mine['acked'])} stroke(s)")
+    return {
+        "stored": stored,
+        "unique_stored": unique,
+        "acked": acked,
+        "lost": lost,
+        "duplicated": dup,
+        "mixed_chains": len(mixed),
+        "details": details + mixed,
+    }
+
+
+# --------------------------------------------------------------------------- the browsers
+
+
+@dataclass
+class Record:
+    """What one browser saw."""
+
+    name: str
+    replica: str = ""
+    strokes_sent: int = 0
+    unacked: int = 0
+    overlay_ms: list = field(default_factory=list)
+    server_map_ms: list = field(default_factory=list)
+    save_ms: list = field(default_factory=list)
+    saves: int = 0
+    submits: int = 0
+    reviews: int = 0
+    errors: list = field(default_factory=list)
+    images: dict = field(default_factory=dict)  # image name -> {"sent": [...], "acked": [...]}
+
+
+async def _sign_in(page, url: str, name: str, password: str) -> None:
+    await page.goto(url)
+    await page.get_by_label("User name").fill(name)
+    await page.get_by_label("Password", exact=True).fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def _replica(page, context) -> str:
+    cookie = next((c["value"] for c in await context.cookies() if c["name"] == "iea_replica"), "")
+    footer = page.get_by_text(re.compile(r"^replica r\d+$"))
+    try:
+        await footer.first.wait_for(timeout=5_000)
+        shown = (await footer.first.inner_text()).split()[-1]
+    except Exception:
+        shown = ""
+    if cookie and shown and cookie != shown:
+        return f"cookie {cookie}, page shows {shown}"
+    return cookie or shown or "-"
+
+
+def _watch(page, rec: Record) -> None:
+    def on_console(msg) -> None:
+        if msg.type == "error":
+            rec.errors.append(f"console: {msg.text[:200]}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: rec.errors.append(f"page error: {str(exc)[:200]}"))
+
+
+async def _page_errors(page, rec: Record) -> None:
+    """Streamlit exception boxes and "could not save" / "Not saved" states shown now."""
+    n = await page.locator('[data-testid="stException"]').count()
+    if n:
+        rec.errors.append(f"{n} exception box(es)")
+    for text in ("could not", "Not saved"):
+        loc = page.get_by_text(text, exact=False)
+        if await loc.count():
+            rec.errors.append(f"shown: {(await loc.first.inner_text())[:200]}")
+
+
+ONE_PAINTER = "document.querySelectorAll('.iea-painter').length === 1"
+
+
+async def _settled(page) -> None:
+    """Wait until the page holds one painter: during a full rerun Streamlit keeps the old one, stale, beside it.
+
+    A stroke drawn on the stale painter carries its old token and is dropped (never acknowledged).
+    The old element does not always leave the page: after ``SETTLE_MS`` the driver goes on.
+    """
+    try:
+        await page.wait_for_function(ONE_PAINTER, timeout=SETTLE_MS)
+    except Exception:  # still two: paint anyway (a stroke then missed is counted as not acknowledged)
+        pass
+
+
+async def _current_image(page) -> str:
+    text = await page.get_by_text("expert(s) so far", exact=False).first.inner_text()
+    return text.split(" · ")[0].strip()
+
+
+async def _painter_attr(page, name: str) -> str | None:
+    return await page.locator(".iea-painter").first.get_attribute(name)
+
+
+async def _take_latencies(page, rec: Record, n: int) -> None:
+    if n <= 0:
+        return
+    lat = json.loads(await _painter_attr(page, "data-latencies") or "[]")
+    ack = json.loads(await _painter_attr(page, "data-ack-latencies") or "[]")
+    rec.overlay_ms += lat[-n:]
+    rec.server_map_ms += ack[-n:]
+
+
+async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec: Record) -> None:
+    """One annotator's session: paint at a human rate, save every few strokes, submit, for ``minutes`` after sign-in."""
+    rng = random.Random(seed)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    _watch(page, rec)
+    try:
+        await _sign_in(page, url, name, PASSWORD)
+        await page.locator(".iea-painter[data-ack]").wait_for()
+        rec.replica = await _replica(page, context)
+        progress(f"{name} signed in on {rec.replica}")
+        deadline = time.monotonic() + minutes * 60
+        image = await _current_image(page)
+        since_save, saves_on_image = 0, 0
+        next_save = rng.randint(*SAVE_EVERY)
+        while True:
+            done = time.monotonic() >= deadline
+            if done or since_save >= next_save:
+                if since_save:
+                    await _take_latencies(page, rec, since_save)
+                submit = not done and saves_on_image + 1 >= SUBMIT_EVERY
+                if since_save or submit:
+                    rev = await _painter_attr(page, "data-rev")
+                    t0 = time.perf_counter()
+                    await page.get_by_role("button", name="Submit" if submit else "Save revision").click()
+                    if submit:
+                        await page.get_by_text("submitted for review", exact=False).first.wait_for()
+                        rec.submits += 1
+                        saves_on_image = 0
+                    else:
+                        await page.locator(f'.iea-painter[data-ack]:not([data-rev="{rev}"])').wait_for()
+                        saves_on_image += 1
+                    rec.save_ms.append((time.perf_counter() - t0) * 1000)
+                    rec.saves += 1
+                    if not done:
+                        await _settled(page)
+                    await _page_errors(page, rec)
+                since_save, next_save = 0, rng.randint(*SAVE_EVERY)
+                if done:
+                    break
+                if submit:
+                    if await page.get_by_text("Nothing left to annotate", exact=False).count():
+                        rec.errors.append("queue exhausted before the deadline")
+                        break
+                    await page.locator(".iea-painter[data-ack]").wait_for()
+                    await _settled(page)
+                    image = await _current_image(page)
+                continue
+            await asyncio.sleep(rng.uniform(*STROKE_GAP_S))
+            box = await page.locator("canvas.preview").bounding_box()
+            ack0 = int(await _painter_attr(page, "data-ack") or 0)
+            fx, fy = rng.uniform(0.1, 0.6), rng.uniform(0.1, 0.9)
+            x0, y0 = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+            dx, dy = rng.uniform(0.01, 0.02) * box["width"], rng.uniform(-2, 2)
+            await page.mouse.move(x0, y0)
+            await page.mouse.down()
+            for k in range(1, 21):
+                await page.mouse.move(x0 + k * dx, y0 + k * dy)
+            await page.mouse.up()
+            sid = max(ack0, 0) + 1
+            mine = rec.images.setdefault(image, {"sent": [], "acked": []})
+            mine["sent"].append(sid)
+            rec.strokes_sent += 1
+            try:
+                await page.locator(f'.iea-painter[data-ack="{sid}"]').wait_for(timeout=ACK_TIMEOUT_MS)
+                mine["acked"].append(sid)
+            except Exception:
+                rec.unacked += 1
+                rec.errors.append(f"stroke {sid} on {image} not acknowledged within {ACK_TIMEOUT_MS // 1000} s")
+            since_save += 1
+    except Exception as exc:  # a broken session is a figure, not a crash of the benchmark
+        rec.errors.append(f"driver: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        await _page_errors(page, rec)
+    finally:
+        await context.close()
+
+
+async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
+    """The reviewer: accept whatever is submitted until the annotators are ``done``."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    _watch(page, rec)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    try:
+        await _sign_in(page, url, *REVIEWER)
+        await sidebar.get_by_text("Review", exact=True).wait_for()
+        rec.replica = await _replica(page, context)
+        while not done.is_set():
+            await sidebar.get_by_text("Review", exact=True).click()
+            accept = page.get_by_role("button", name="Accept").first
+            try:
+                await accept.wait_for(timeout=3_000)
+            except (
+                Exception
+            ):  # nothing submitted yet: leave and come back (a click on the open page's link does not rerun it)
+                await sidebar.get_by_text("Quality", exact=True).click()
+                await _sleep_unless(done, 3)
+                continue
+            t0 = time.perf_counter()
+            await accept.click()
+            await page.get_by_text("Accepted", exact=False).first.wait_for()
+            rec.save_ms.append((time.perf_counter() - t0) * 1000)
+            rec.reviews += 1
+            await _page_errors(page, rec)
+            await _sleep_unless(done, 2)
+    except Exception as exc:
+        rec.errors.append(f"driver: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    finally:
+        await context.close()
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def drive(url: str, names: list[str], minutes: float, seed: int) -> tuple[list[Record], Record]:
+    """K annotators and a reviewer in one headless Chromium, one context each, for ``minutes``."""
+    from playwright.async_api import async_playwright
+
+    recs = [Record(n) for n in names]
+    rev = Record("reviewer")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        done = asyncio.Event()
+
+        async def annotators() -> None:
+            try:
+                await asyncio.gather(
+                    *(annotator(browser, url, n, minutes, seed + i, r) for i, (n, r) in enumerate(zip(names, recs)))
+                )
+            finally:
+                done.set()
+
+        await asyncio.gather(annotators(), reviewer(browser, url, done, rev))
+        await browser.close()
+    return recs, rev
+
+
+# --------------------------------------------------------------------------- one K
+
+
+def _pct(values, q) -> float | None:
+    return float(np.percentile(np.asarray(values, np.float64), q)) if len(values) else None
+
+
+def run_one(k: int, replicas: int, minutes: float, db_url: str, *, keep: bool = False, seed: int = 0) -> dict:
+    """One load test of ``k`` annotators on ``replicas`` replicas for ``minutes``; the figures as a dict."""
+    from iea_data.store import dispose_engines
+    from iea_data.workflows.labels import annotation_queue
+    from iea_data.workflows.users import get_user
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"iea-team-k{k}-"))
+    url, dbname, admin = create_database(db_url)
+    saved = os.environ.get("IEA_DATABASE_URL")
+    os.environ["IEA_DATABASE_URL"] = url
+    # enough images that no queue runs dry: one submit per SUBMIT_EVERY x 4 strokes x 1.5 s
+    n_scenes = max(4, int(minutes * 60 / (SUBMIT_EVERY * 3 * 1.2)) + 4)
+    dep = None
+    try:
+        progress(f"K={k}: workspace with {2 * n_scenes} images on database {dbname}")
+        ws, names = team_workspace(tmp / "ws", k, n_scenes)
+        ids = {q.name: q.image_id for q in annotation_queue(ws, get_user(ws, names[0]))}
+        dep = start_deployment(ws, replicas, tmp / "logs")
+        progress(f"K={k}: {dep.kind} at {dep.url}")
+        load0, cpu0, t0 = load_average(), cpu_seconds(dep.pids), time.perf_counter()
+        recs, rev = asyncio.run(drive(dep.url, names, minutes, seed))
+        wall = time.perf_counter() - t0
+        cpu = cpu_seconds(dep.pids) - cpu0
+        load1 = load_average()
+        sent = {r.name: {ids[img]: v for img, v in r.images.items() if img in ids} for r in recs}
+        counts = count_catalog(ws, sent)
+        strokes = sum(r.strokes_sent for r in recs)
+        overlay = [x for r in recs for x in r.overlay_ms]
+        server = [x for r in recs for x in r.server_map_ms]
+        saves = [x for r in recs for x in r.save_ms]
+        result = {
+            "annotators": k,
+            "replicas": replicas,
+            "deployment": dep.kind,
+            "minutes": minutes,
+            "wall_s": round(wall, 1),
+            "strokes_sent": strokes,
+            "strokes_acked": counts["acked"],
+            "strokes_unacked": sum(r.unacked for r in recs),
+            "strokes_stored": counts["stored"],
+            "strokes_stored_unique": counts["unique_stored"],
+            "lost": counts["lost"],
+            "duplicated": counts["duplicated"],
+            "mixed_chains": counts["mixed_chains"],
+            "problems": counts["details"],
+            "overlay_p50_ms": _pct(overlay, 50),
+            "overlay_p95_ms": _pct(overlay, 95),
+            "server_map_p50_ms": _pct(server, 50),
+            "server_map_p95_ms": _pct(server, 95),
+            "save_p50_ms": _pct(saves, 50),
+            "save_p95_ms": _pct(saves, 95),
+            "saves": sum(r.saves for r in recs),
+            "submits": sum(r.submits for r in recs),
+            "reviews": rev.reviews,
+            "review_p50_ms": _pct(rev.save_ms, 50),
+            "server_cpu_s": round(cpu, 2),
+            "server_cpu_ms_per_stroke": round(1000 * cpu / strokes, 1) if strokes else None,
+            "errors": sum(len(r.errors) for r in recs) + len(rev.errors),
+            "error_lines": [f"{r.name}: {e}" for r in recs + [rev] for e in r.errors][:50],
+            "replica_of": {r.name: r.replica for r in recs + [rev]},
+            "load_before": load0,
+            "load_after": load1,
+            "cpu": cpu_model(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "browsers": "one headless Chromium, K+1 contexts, on the same cores as the servers",
+            "database": dbname if keep else None,
+            "workspace": str(tmp / "ws") if keep else None,
+            "sent": sent,
+            "browser_records": [asdict(r) for r in recs],
+        }
+        progress(
+            f"K={k}: {strokes} strokes sent, {counts['stored']} stored, lost {counts['lost']}, duplicated "
+            f"{counts['duplicated']}, mixed chains {counts['mixed_chains']}, {result['errors']} page error(s)"
+        )
+        return result
+    finally:
+        if dep is not None:
+            dep.stop()
+        dispose_engines()
+        if saved is None:
+            os.environ.pop("IEA_DATABASE_URL", None)
+        else:
+            os.environ["IEA_DATABASE_URL"] = saved
+        if not keep:
+            drop_database(dbname, admin)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            progress(f"kept database {dbname} and workspace {tmp / 'ws'}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+ROWS = [
+    ("deployment", "deployment", "{}"),
+    ("strokes sent", "strokes_sent", "{}"),
+    ("strokes acknowledged", "strokes_acked", "{}"),
+    ("not acknowledged (redrawn)", "strokes_unacked", "{}"),
+    ("strokes stored", "strokes_stored", "{}"),
+    ("lost", "lost", "{}"),
+    ("duplicated", "duplicated", "{}"),
+    ("mixed chains", "mixed_chains", "{}"),
+    ("stroke->overlay p50 ms", "overlay_p50_ms", "{:.0f}"),
+    ("stroke->overlay p95 ms", "overlay_p95_ms", "{:.0f}"),
+    ("stroke->server map p50 ms", "server_map_p50_ms", "{:.0f}"),
+    ("stroke->server map p95 ms", "server_map_p95_ms", "{:.0f}"),
+    ("save p50 ms", "save_p50_ms", "{:.0f}"),
+    ("save p95 ms", "save_p95_ms", "{:.0f}"),
+    ("saves / submits / reviews", None, None),
+    ("server CPU ms per stroke", "server_cpu_ms_per_stroke", "{}"),
+    ("errors in the pages", "errors", "{}"),
+    ("replicas landed on", None, None),
+    ("load before (1/5/15)", "load_before", None),
+    ("load after (1/5/15)", "load_after", None),
+]
+
+
+def _cell(r: dict, key, fmt, label: str) -> str:
+    if label.startswith("saves"):
+        return f"{r['saves']}/{r['submits']}/{r['reviews']}"
+    if label.startswith("replicas"):
+        return ",".join(f"{n}:{v}" for n, v in r["replica_of"].items())
+    v = r.get(key)
+    if v is None:
+        return "-"
+    if isinstance(v, list):
+        return " ".join(f"{x:.2f}" for x in v)
+    return fmt.format(v)
+
+
+def render(results: list[dict]) -> str:
+    """A plain fixed-width table, one column per K (it stays whole when piped)."""
+    head = ["K annotators"] + [str(r["annotators"]) for r in results]
+    rows = [head] + [[label] + [_cell(r, key, fmt, label) for r in results] for label, key, fmt in ROWS]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    if results:
+        r = results[0]
+        lines.append(f"CPU: {r['cpu']}; {r['browsers']}; {r['date']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--annotators", type=int, nargs="+", default=[2], metavar="K", help="one run per K")
+    ap.add_argument("--replicas", type=int, default=2, metavar="N")
+    ap.add_argument("--minutes", type=float, default=0.5, metavar="M", help="painting time per K")
+    ap.add_argument("--db-url", default=os.environ.get("IEA_TEST_POSTGRES_URL"), help="a PostgreSQL server URL")
+    ap.add_argument("--json", type=Path, default=Path(".bench/team.json"), metavar="PATH")
+    ap.add_argument("--keep", action="store_true", help="keep the databases and workspaces")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if any(k < 1 for k in args.annotators):
+        ap.error(f"--annotators must be at least 1, got {args.annotators}")
+    if args.replicas < 1:
+        ap.error(f"--replicas must be at least 1, got {args.replicas}")
+    if args.minutes <= 0:
+        ap.error(f"--minutes must be positive, got {args.minutes}")
+    if not args.db_url:
+        print("team benchmark skipped: it needs PostgreSQL (--db-url or IEA_TEST_POSTGRES_URL)")
+        return []
+    if not os.path.exists(CHROMIUM):
+        print(f"team benchmark skipped: it needs Debian chromium at {CHROMIUM}")
+        return []
+    if args.replicas > 1 and (why := team_available()):
+        print(f"team benchmark skipped: {args.replicas} replicas need the team deployment: {why}")
+        return []
+    results = [
+        run_one(k, args.replicas, args.minutes, args.db_url, keep=args.keep, seed=args.seed) for k in args.annotators
+    ]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"team load test ({args.replicas} replica(s), {args.minutes:g} min per K); JSON in {args.json}")
+    print(render(results))
+    for r in results:
+        for line in r["problems"][:10] + r["error_lines"][:10]:
+            print(f"  K={r['annotators']}: {line}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
