@@ -29,11 +29,16 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flash() -> None:
-    """Show the queued messages as literal text (they quote names and comments)."""
+    """Show the queued messages as literal text (they quote names and comments).
+
+    Always one container, messages or none, so that the elements after it (the painter) keep
+    their place in the page across reruns: Streamlit matches elements by position.
+    """
     from annotator_app._text import literal
 
+    box = st.container()
     for kind, text in st.session_state.pop("_flash", []):
-        getattr(st, kind)(literal(text))
+        getattr(box, kind)(literal(text))
 
 
 @st.cache_resource(show_spinner=False)

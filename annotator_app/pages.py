@@ -145,8 +145,9 @@ def _annotation_painter(ws: Workspace, user: UserInfo, brush: dict, view: dict) 
         st.rerun(scope="app")
     if p.dirty and (err := _autosave(ws, user, p)):
         errors.append(err)
+    box = st.container()  # always there, so that the painter below keeps its place (see show_flash)
     for e in errors:
-        st.error(literal(e))
+        box.error(literal(e))
     if not p.session.n_strokes:
         status = "no strokes yet"
     elif p.dirty:
@@ -225,12 +226,13 @@ def annotate_page(ws: Workspace, user: UserInfo) -> None:
         f"**{literal(item.name)}**{scene} · {item.n_experts} expert(s) so far · "
         f"painting on **{literal(p.payload.base_kind)}**" + (" (resumed draft)" if p.payload.from_draft else "")
     )
+    notes = st.container()  # always there, messages or none: the painter keeps its place (see show_flash)
     if item.status == "rejected" and item.rejected_comment:
-        st.warning(f"Rejected by a reviewer: {literal(item.rejected_comment)}")
+        notes.warning(f"Rejected by a reviewer: {literal(item.rejected_comment)}")
     if p.payload.notice:
-        st.info(literal(p.payload.notice))
+        notes.info(literal(p.payload.notice))
     if msg := st.session_state.pop("ann_error", None):
-        st.error(literal(msg))
+        notes.error(literal(msg))
 
     _annotation_painter(ws, user, brush, view)
     st.image(legend_png(VMAX), width=420)

@@ -56,5 +56,6 @@ def register(app: typer.Typer) -> None:
                 f"({replicas} replicas: {escape(names)}; HAProxy config {escape(str(team.config_path))}; "
                 "Ctrl+C stops everything)"
             )
+            console.file.flush()  # a log behind a pipe gets the address now, not at exit
 
         raise typer.Exit(run_team(ws, replicas=replicas, port=port, host=host, on_ready=ready))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.workflows.conftest import reader, reader_unit
 
 PASSWORD = "browser-test-pw"
-USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i"]
+USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i", "ann_j"]
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +241,25 @@ def test_save_from_a_stale_tab_is_refused_and_the_draft_survives(new_page, ws):
     assert state.from_draft
     assert state.correction[row_of(0.8, h)].min() < -0.09  # tab B's stroke is in the draft
     assert len(state.strokes) >= 1
+
+
+def test_a_save_leaves_one_painter_on_the_page_throughout(new_page, ws):
+    """A message that appears after a save must not move the painter (the stale one stayed beside it)."""
+    import time
+
+    page = new_page()
+    open_painter(page, "ann_j")
+    drag(page, 0.2, 0.3, 0.8, 0.3)
+    wait_ack(page, 1)
+    page.get_by_role("button", name="Save revision").click()
+    counts = []
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:  # through the rerun: Streamlit keeps stale elements until replaced
+        counts.append(page.locator(".iea-painter").count())
+        page.wait_for_timeout(10)
+    page.get_by_text("saved (label", exact=False).wait_for()
+    assert max(counts) == 1, f"painters on the page while saving: {sorted(set(counts))}"
+    assert page.locator(".iea-painter").count() == 1
 
 
 def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):

@@ -155,7 +155,8 @@ def test_sigterm_stops_the_proxy_and_every_replica(tmp_path, sig):
             os.kill(p, signal.SIGKILL)
         assert left == [], f"processes left after {sig.name}"
         assert (ws.root / "deploy" / "haproxy.cfg").is_file()
-        assert "2 replicas" in " ".join(out.split())
+        if sig == signal.SIGTERM:  # a killed command may be killed before its banner (the proxy answers first)
+            assert "2 replicas" in " ".join(out.split())
     finally:
         _pg_drop(name, admin)
 
