@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ._ray_journal import JournalDir
-from ._ray_model import ActorPlan, decode_batch, model_actor, plan_actors
+from ._ray_model import ActorPlan, model_pipeline, plan_actors
 from ._ray_runtime import RayCluster, require_ray
 
 __all__ = ["RayAssessReport", "assess_ray"]
@@ -73,7 +73,6 @@ def assess_ray(
     cluster), and the rows gain a ``heatmap`` column.
     """
     import ray.data
-    from ray.data import ActorPoolStrategy
 
     from iea_data.core.errors import IeaError
     from iea_data.core.model import PRECISIONS, get_model_cfg
@@ -108,27 +107,21 @@ def assess_ray(
             cfg = get_model_cfg(model)
             pool = plan_actors(actors, cluster.cpus, cluster.gpus)
             ds = ray.data.from_items([{"i": k, "path": p} for k, p in enumerate(files)])
-            scored = ds.map_batches(
-                decode_batch,
+            scored = model_pipeline(
+                ds,
+                pool,
                 batch_size=batch_size,
-                fn_kwargs={"max_side": max_side, "input_size": tuple(cfg.input_size), "journal": journal.path},
-                num_cpus=pool.decode_cpus,
-            ).map_batches(
-                model_actor(
-                    model_name=model,
-                    weights=weights,
-                    device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
-                    precision=precision,
-                    torch_threads=pool.torch_threads,
-                    finish="assess",
-                    rule_bases=rbs,
-                    masks=masks,
-                    heatmaps_dir=os.path.abspath(heatmaps_dir) if heatmaps_dir is not None else None,
-                ),
-                batch_size=batch_size,
-                compute=ActorPoolStrategy(size=pool.actors),
-                num_cpus=pool.num_cpus,
-                num_gpus=pool.num_gpus or None,
+                max_side=max_side,
+                input_size=cfg.input_size,
+                journal=journal.path,
+                model_name=model,
+                weights=weights,
+                device=device,
+                precision=precision,
+                finish="assess",
+                rule_bases=rbs,
+                masks=masks,
+                heatmaps_dir=os.path.abspath(heatmaps_dir) if heatmaps_dir is not None else None,
             )
             for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
                 for k, raw in zip(batch["i"].tolist(), batch["row"]):

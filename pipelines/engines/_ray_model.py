@@ -19,7 +19,15 @@ import numpy as np
 
 from ._ray_journal import CRASHED_KIND, CRASHED_MESSAGE, CrashJournal
 
-__all__ = ["ActorPlan", "plan_actors", "decode_batch", "ModelActor", "model_actor", "ACTOR_PID_DIR_ENV"]
+__all__ = [
+    "ActorPlan",
+    "plan_actors",
+    "decode_batch",
+    "ModelActor",
+    "model_actor",
+    "model_pipeline",
+    "ACTOR_PID_DIR_ENV",
+]
 
 #: Test hook: a folder where each model actor writes a file named by its process id.
 ACTOR_PID_DIR_ENV = "IEA_TEST_ACTOR_PID_DIR"
@@ -116,6 +124,48 @@ def _decode_one(ds, i: int, path: str, empty: np.ndarray) -> tuple:
         return empty, 0, 0, "", True, sha
     _, x, shape, err = ds[i]
     return x.numpy(), int(shape[0]), int(shape[1]), err, False, sha
+
+
+def model_pipeline(
+    ds: Any,
+    pool: ActorPlan,
+    *,
+    batch_size: int,
+    max_side: int,
+    input_size: tuple[int, int],
+    journal: str,
+    model_name: str,
+    weights: Any,
+    device: str,
+    precision: str,
+    **finish: Any,
+) -> Any:
+    """Ray Data's batch-inference recipe on ``ds`` (rows ``i``, ``path``): decoding tasks, then model actors.
+
+    ``finish`` is the actors' finishing step and its settings (:class:`ModelActor`): ``finish="label"``
+    with ``objects_root``, or ``finish="assess"`` with ``rule_bases``, ``masks``, ``heatmaps_dir``.
+    """
+    from ray.data import ActorPoolStrategy
+
+    return ds.map_batches(
+        decode_batch,
+        batch_size=batch_size,
+        fn_kwargs={"max_side": max_side, "input_size": tuple(input_size), "journal": journal},
+        num_cpus=pool.decode_cpus,
+    ).map_batches(
+        model_actor(
+            model_name=model_name,
+            weights=weights,
+            device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
+            precision=precision,
+            torch_threads=pool.torch_threads,
+            **finish,
+        ),
+        batch_size=batch_size,
+        compute=ActorPoolStrategy(size=pool.actors),
+        num_cpus=pool.num_cpus,
+        num_gpus=pool.num_gpus or None,
+    )
 
 
 def _sha256(path: str) -> str:

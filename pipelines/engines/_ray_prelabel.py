@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._ray_journal import CRASHED_KIND, CRASHED_MESSAGE, CrashJournal, JournalDir
-from ._ray_model import ActorPlan, decode_batch, model_actor, plan_actors
+from ._ray_model import ActorPlan, model_pipeline, plan_actors
 from ._ray_runtime import RayCluster, check_shared_storage, require_ray
 
 __all__ = ["prelabel_ray"]
@@ -92,7 +92,6 @@ def prelabel_ray(
     ``ray_nodes`` (the cluster size).
     """
     import ray.data
-    from ray.data import ActorPoolStrategy
 
     from iea_data.workflows.labels import (
         ModelRun,
@@ -133,25 +132,19 @@ def prelabel_ray(
             cfg = get_model_cfg(model_name)
             pool = plan_actors(actors, cluster.cpus, cluster.gpus)
             ds = ray.data.from_items([{"i": k, "path": it.path} for k, it in enumerate(items)])
-            out = ds.map_batches(
-                decode_batch,
+            out = model_pipeline(
+                ds,
+                pool,
                 batch_size=batch_size,
-                fn_kwargs={"max_side": max_side, "input_size": tuple(cfg.input_size), "journal": journal.path},
-                num_cpus=pool.decode_cpus,
-            ).map_batches(
-                model_actor(
-                    model_name=model_name,
-                    weights=weights,
-                    device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
-                    precision=precision,
-                    torch_threads=pool.torch_threads,
-                    finish="label",
-                    objects_root=objects_root,
-                ),
-                batch_size=batch_size,
-                compute=ActorPoolStrategy(size=pool.actors),
-                num_cpus=pool.num_cpus,
-                num_gpus=pool.num_gpus or None,
+                max_side=max_side,
+                input_size=cfg.input_size,
+                journal=journal.path,
+                model_name=model_name,
+                weights=weights,
+                device=device,
+                precision=precision,
+                finish="label",
+                objects_root=objects_root,
             )
             extra = {"engine": "ray", "ray_actors": pool.actors, "ray_nodes": cluster.nodes}
             base = model_run(model_name, weights, "cpu", _fp32())
