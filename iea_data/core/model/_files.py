@@ -141,8 +141,9 @@ def _decode_ahead(device: str | torch.device) -> bool:
 
     On a CPU whose cores all run the model's intra-op threads, a decoding thread beside it
     preempts one of them and the others wait for it at every operator's barrier: measured on
-    a 2-core machine, decoding that needs ~5 % of the CPU slowed the bf16 model by 10-25 %
-    (docs/benchmarks.md). There, each batch is decoded on all cores when it is needed. On a
+    a 2-core machine, a thread decoding photos beside the bf16 model slowed it by 10-25 %
+    for ~5 % of the CPU (end to end the two placements measured equal within noise;
+    docs/benchmarks.md). There, each batch is decoded on all cores when it is needed. On a
     GPU, or with cores to spare, decoding runs ahead. The environment variable
     :data:`DECODE_AHEAD_ENV` (``1`` or ``0``) overrides the choice (benchmarks compare both).
     """
