@@ -32,24 +32,16 @@ PG_URL = os.environ.get("IEA_TEST_POSTGRES_URL")
 
 
 def _pg_create(server_url: str | None = None) -> tuple[str, str, str]:
-    import uuid
+    """A fresh database in the test server (or ``server_url``): (its URL, its name, the admin URL to drop it)."""
+    from pipelines.benchmarks.team import create_database
 
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server_url or PG_URL)
-    name = f"iea_app_{uuid.uuid4().hex[:12]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(hide_password=False), name, admin
+    return create_database(server_url or PG_URL)
 
 
 def _pg_drop(name: str, admin: str) -> None:
-    import psycopg
+    from pipelines.benchmarks.team import drop_database
 
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name, admin)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
