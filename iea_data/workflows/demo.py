@@ -88,6 +88,8 @@ def build_demo(
 def example_workspace() -> tuple[Workspace, UserInfo, int]:
     """A throw-away workspace for the documentation's examples: one 6 x 8 scene and an annotator.
 
+    It lives in a temporary folder removed when the process exits.
+
     The scene ``s`` has a reference image and one variant (``s_N1.png``, status ``ok``, no
     file); the annotator ``ann`` has the role ``annotator``.
 
@@ -102,13 +104,17 @@ def example_workspace() -> tuple[Workspace, UserInfo, int]:
     >>> ann.role, isinstance(image_id, int)
     ('annotator', True)
     """
+    import atexit
+    import shutil
     import tempfile
 
     from iea_data.store import Image, Scene, init_workspace
 
     from .users import add_user
 
-    ws = init_workspace(tempfile.mkdtemp(prefix="iea-example-"))
+    folder = tempfile.mkdtemp(prefix="iea-example-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # a doctest's workspace does not outlive it
+    ws = init_workspace(folder)
     with ws.unit() as uow:
         s = uow.session
         scene = Scene(name="s")
