@@ -8,6 +8,7 @@ from ._annotate import base_label, change_base, open_annotation, save_annotation
 from ._drafts import BASES, AnnotationState, discard_draft, save_draft, strokes_bytes, strokes_from_bytes
 from ._gold_mix import check_gold_rate, gold_rate, mix_gold
 from ._prelabel import (
+    LabelWriter,
     ModelRun,
     PrelabelItem,
     PrelabelPlan,
@@ -89,6 +90,7 @@ __all__ = [
     "PrelabelItem",
     "PrelabelPlan",
     "PrelabelResult",
+    "LabelWriter",
     "commit_prelabels",
     "model_result",
     "model_run",

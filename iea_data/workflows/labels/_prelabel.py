@@ -47,6 +47,7 @@ __all__ = [
     "PrelabelItem",
     "PrelabelPlan",
     "PrelabelResult",
+    "LabelWriter",
     "ModelRun",
     "plan_prelabel",
     "refdiff_result",
@@ -388,6 +389,88 @@ def prelabel_refdiff(
     return report
 
 
+class LabelWriter:
+    """Stores model maps and commits their label revisions in a thread beside the model.
+
+    The model never waits for a map's ``fsync`` or a commit: results are grouped into units of
+    ``batch_size`` and handed to one writer thread, each unit one transaction (a process
+    killed at any point leaves whole units; a re-run saves the rest). At most two units
+    wait, so memory stays bounded and an error in the writer (the catalog unreachable)
+    stops the run within two batches. Leaving the ``with`` block waits for every unit handed
+    over, also when the model's loop raised, then re-raises the first writer error.
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> report = PrelabelReport(method="model")
+    >>> with LabelWriter(ws, report, batch_size=8) as w:
+    ...     pass
+    >>> report.n_saved
+    0
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        report: PrelabelReport,
+        *,
+        model: Optional[ModelRun] = None,
+        batch_size: int = 8,
+        progress: Optional[ProgressFn] = None,
+        total: int = 0,
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.workspace, self.report, self.model = workspace, report, model
+        self.batch_size = max(1, int(batch_size))
+        self.progress, self.total, self.done = progress, total, 0
+        self._unit: list[tuple[PrelabelItem, Optional[np.ndarray], str]] = []
+        self._pending: list[Any] = []  # (future, n) of the units handed over, oldest first
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iea-label-writer")
+
+    def add(self, item: PrelabelItem, residual: Optional[np.ndarray], error: str = "") -> None:
+        """Queue one item's map (or its error); a full unit goes to the writer."""
+        self._unit.append((item, residual, error))
+        if len(self._unit) >= self.batch_size:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        unit, self._unit = self._unit, []
+        self._pending.append((self._pool.submit(self._write, unit), len(unit)))
+        while len(self._pending) > 2:
+            self._finish_oldest()
+
+    def _write(self, unit: list[tuple[PrelabelItem, Optional[np.ndarray], str]]) -> None:
+        results = [model_result(item, self.workspace.objects, residual, error) for item, residual, error in unit]
+        commit_prelabels(self.workspace, results, self.report, model=self.model)
+
+    def _finish_oldest(self) -> None:
+        future, n = self._pending.pop(0)
+        future.result()
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def __enter__(self) -> LabelWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None and self._unit:
+                self._hand_over()
+            error: Optional[BaseException] = None
+            while self._pending:
+                try:
+                    self._finish_oldest()
+                except BaseException as e:  # keep waiting: every unit handed over lands or fails whole
+                    error = error or e
+            if error is not None and exc_type is None:
+                raise error
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def prelabel_model(
     workspace: Workspace,
     *,
@@ -402,7 +485,7 @@ def prelabel_model(
     progress: Optional[ProgressFn] = None,
     precision: str = "auto",
 ) -> PrelabelReport:
-    """Model pre-labels through a DataLoader (worker processes decode while the model runs).
+    """Model pre-labels: decoding threads feed the model, a :class:`LabelWriter` stores and commits beside it.
 
     ``precision`` is ``"auto"`` (bf16 where the device computes it natively and its recorded
     error is within the stated bound, else fp32), ``"fp32"`` or ``"bf16"``; see
@@ -426,22 +509,19 @@ def prelabel_model(
     report = plan.report(precision=f"{prec.name} ({prec.reason})")
     run = model_run(model_name, weights, device, prec)
     model.eval()
-    # one short unit of work per save: the write lock is never held while the model runs
-    for done, fm in enumerate(
-        predict_files(
-            model,
-            [item.path for item in plan.items],
-            max_side=workspace.settings.label_max_side,
-            input_size=tuple(cfg.input_size),
-            batch_size=batch_size,
-            num_workers=num_workers,
-            device=device,
-            dtype=prec.dtype,
-        ),
-        start=1,
-    ):
-        result = model_result(plan.items[fm.index], workspace.objects, fm.residual, fm.error)
-        commit_prelabels(workspace, [result], report, model=run)
-        if progress:
-            progress(done, len(plan.items))
+    maps = predict_files(
+        model,
+        [item.path for item in plan.items],
+        max_side=workspace.settings.label_max_side,
+        input_size=tuple(cfg.input_size),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        dtype=prec.dtype,
+    )
+    with LabelWriter(
+        workspace, report, model=run, batch_size=batch_size, progress=progress, total=len(plan.items)
+    ) as w:
+        for fm in maps:
+            w.add(plan.items[fm.index], fm.residual, fm.error)
     return report

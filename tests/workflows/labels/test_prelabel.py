@@ -150,3 +150,57 @@ def test_refdiff_uses_the_scenes_newest_target(sqlite_workspace, demo_photos):
     assert np.abs(got - expected).max() < 2e-3
     # left half: the +1 EV variant is brighter than the ideal; right half: the ideal is +1 EV too
     assert got[:, :280].mean() > 0.05 and abs(got[:, 320:].mean()) < 0.02
+
+
+def test_label_writer_commits_whole_units_beside_the_caller_and_reraises_its_errors(
+    sqlite_workspace, demo_photos, monkeypatch
+):
+    """The writer thread saves units of ``batch_size`` as transactions; a failing unit fails whole and is re-raised."""
+    import threading
+
+    import iea_data.workflows.labels._prelabel as prelabel_mod
+    from iea_data.workflows.labels import LabelWriter, ModelRun, plan_prelabel
+
+    ws = sqlite_workspace
+    ingest(ws, [demo_photos], workers=1)
+    plan = plan_prelabel(ws, "model", scene="coffee")
+    items = plan.items
+    assert len(items) == 5
+    rng = np.random.default_rng(0)
+    maps = {it.image_id: rng.uniform(-1, 1, (40, 60)).astype(np.float32) for it in items}
+    real_commit = prelabel_mod.commit_prelabels
+    run = ModelRun("pieanet", None, {})
+    threads, units = set(), []
+
+    def failing_second_unit(workspace, results, report, **kw):
+        threads.add(threading.current_thread().name)
+        units.append([r.item.name for r in results])
+        if len(units) == 2:
+            raise RuntimeError("catalog unreachable")
+        return real_commit(workspace, results, report, **kw)
+
+    monkeypatch.setattr(prelabel_mod, "commit_prelabels", failing_second_unit)
+    seen = []
+    report = plan.report()
+    with pytest.raises(RuntimeError, match="catalog unreachable"):
+        with LabelWriter(ws, report, model=run, batch_size=2, progress=lambda d, n: seen.append((d, n)), total=5) as w:
+            for it in items:
+                w.add(it, maps[it.image_id])
+    assert [len(u) for u in units] == [2, 2, 1], report.errors  # the unit after the failing one still landed
+    assert report.errors == [] and report.n_saved == 3, report.errors
+    assert threads and all(t.startswith("iea-label-writer") for t in threads)
+    saved = _labels(ws, "model")
+    assert sorted(saved) == sorted(units[0] + units[2])  # the failed unit wrote nothing
+    for it in items:
+        if it.name in saved:
+            np.testing.assert_allclose(load_label_map(ws.objects, saved[it.name]), maps[it.image_id], atol=1e-3)
+    assert seen[0] == (2, 5)
+    # a re-run saves exactly the missing unit
+    monkeypatch.setattr(prelabel_mod, "commit_prelabels", real_commit)
+    plan = plan_prelabel(ws, "model", scene="coffee")
+    assert sorted(it.name for it in plan.items) == sorted(units[1])
+    report = plan.report()
+    with LabelWriter(ws, report, model=run, batch_size=8) as w:
+        for it in plan.items:
+            w.add(it, maps[it.image_id])
+    assert report.n_saved == 2 and len(_labels(ws, "model")) == 5
