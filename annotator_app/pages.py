@@ -128,8 +128,26 @@ def _save(ws: Workspace, user: UserInfo, p: _paint.Painting, *, submit: bool) ->
         "success",
         f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id}).",
     )
-    st.session_state.pop("ann_painting", None)
+    if submit:
+        st.session_state.pop("ann_painting", None)  # on to the next image
+    else:
+        _continue_after_save(p, label.id)
     return True
+
+
+def _continue_after_save(p: _paint.Painting, label_id: int) -> None:
+    """Keep the open painter after *Save revision*: the revision holds exactly what it shows.
+
+    Its session, token and stroke ids go on, so a stroke drawn while the save and the page's
+    rerun run (sent with this painter's token) is applied and acknowledged like any other;
+    reopening the painter here would give it a new token and drop such a stroke as "from a
+    painter no longer open". The next save's parent is the revision just written.
+    """
+    p.payload.parent_id = label_id
+    p.payload.from_draft = False
+    p.payload.notice = None
+    p.durable_id = p.session.last_id  # every applied stroke is in the revision
+    p.dirty = False  # and the draft is gone with the save
 
 
 @st.fragment

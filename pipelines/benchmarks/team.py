@@ -62,7 +62,7 @@ SAVE_EVERY = (3, 5)  # strokes between saves
 SUBMIT_EVERY = 2  # every second save is a submit
 STROKE_GAP_S = (1.0, 2.0)  # one drag every 1-2 s
 STEP_TIMEOUT_MS = 60_000
-SETTLE_MS = 3_000  # after a save, how long to wait for the stale painter to leave
+SETTLE_MS = 3_000  # after a submit, how long to wait for the previous image's painter to leave
 ACK_TIMEOUT_MS = 15_000  # a stroke not acknowledged by then is counted as such and redrawn
 
 
@@ -366,19 +366,36 @@ async def _page_errors(page, rec: Record) -> None:
             rec.errors.append(f"shown: {(await loc.first.inner_text())[:200]}")
 
 
-ONE_PAINTER = "document.querySelectorAll('.iea-painter').length === 1"
+#: The painters in the page, through the shadow roots the component renders into (``document.querySelectorAll``
+#: alone sees none of them).
+ONE_PAINTER = """() => {
+  let n = 0;
+  const walk = (root) => root.querySelectorAll("*").forEach((e) => {
+    if (e.classList && e.classList.contains("iea-painter")) n++;
+    if (e.shadowRoot) walk(e.shadowRoot);
+  });
+  walk(document);
+  return n === 1;
+}"""
+
+#: The label id of the newest "Revision n of … saved (label id)" message, or "" (none shown).
+SAVED_LABEL = """() => { const m = document.body.innerText.match(/saved \\(label (\\d+)\\)/); return m ? m[1] : ""; }"""
 
 
 async def _settled(page) -> None:
-    """Wait until the page holds one painter: during a full rerun Streamlit keeps the old one, stale, beside it.
-
-    A stroke drawn on the stale painter carries its old token and is dropped (never acknowledged).
-    The old element does not always leave the page: after ``SETTLE_MS`` the driver goes on.
-    """
+    """After a submit, wait until the page holds one painter (the next image's); Streamlit may keep the old one
+    beside it until the rerun finishes. The driver goes on after ``SETTLE_MS`` in any case."""
     try:
         await page.wait_for_function(ONE_PAINTER, timeout=SETTLE_MS)
     except Exception:  # still two: paint anyway (a stroke then missed is counted as not acknowledged)
         pass
+
+
+async def _saved(page, before: str) -> None:
+    """Wait for a "saved (label n)" message newer than ``before``: the painter stays open across a save."""
+    await page.wait_for_function(
+        f"(before) => {{ const id = ({SAVED_LABEL})(); return id !== '' && id !== before; }}", arg=before
+    )
 
 
 async def _current_image(page) -> str:
@@ -422,7 +439,7 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                     await _take_latencies(page, rec, since_save)
                 submit = not done and saves_on_image + 1 >= SUBMIT_EVERY
                 if since_save or submit:
-                    rev = await _painter_attr(page, "data-rev")
+                    before = await page.evaluate(SAVED_LABEL)
                     t0 = time.perf_counter()
                     await page.get_by_role("button", name="Submit" if submit else "Save revision").click()
                     if submit:
@@ -430,12 +447,10 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                         rec.submits += 1
                         saves_on_image = 0
                     else:
-                        await page.locator(f'.iea-painter[data-ack]:not([data-rev="{rev}"])').wait_for()
+                        await _saved(page, before)  # the painter stays open: paint on at once
                         saves_on_image += 1
                     rec.save_ms.append((time.perf_counter() - t0) * 1000)
                     rec.saves += 1
-                    if not done:
-                        await _settled(page)
                     await _page_errors(page, rec)
                 since_save, next_save = 0, rng.randint(*SAVE_EVERY)
                 if done:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.workflows.conftest import reader, reader_unit
 
 PASSWORD = "browser-test-pw"
-USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i", "ann_j"]
+USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i", "ann_j", "ann_k"]
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,32 @@ def chain_labels(ws, name):
         return list(s.scalars(select(Label).where(Label.chain == f"user:{user_id(ws, name)}")))
 
 
+def catalog_writes_held(ws):
+    """A context in which another connection holds the catalog's write lock (label inserts wait on it)."""
+    import contextlib
+
+    from sqlalchemy import create_engine, text
+
+    @contextlib.contextmanager
+    def held():
+        url = ws.database_url
+        sqlite = url.startswith("sqlite")
+        engine = create_engine(url, connect_args={"isolation_level": None}) if sqlite else ws.engine()
+        with engine.connect() as conn:
+            if sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(text("LOCK TABLE labels IN SHARE ROW EXCLUSIVE MODE"))
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("COMMIT") if sqlite else conn.commit()
+        if sqlite:
+            engine.dispose()
+
+    return held()
+
+
 def row_of(fy, h):
     return int(round(fy * h - 0.5))
 
@@ -142,6 +168,31 @@ def test_drag_changes_the_label_at_the_painted_place_with_sign_and_strength(new_
     assert np.all(m[far] == 0)
     assert m.min() >= -0.1 - 2e-3 and m.max() <= 0.1 + 2e-3
     assert np.all(m[max(0, r1 - 27) : r1 + 28] <= 0)  # the dark stroke only darkens
+
+
+def test_a_stroke_drawn_while_save_revision_runs_is_kept(new_page, ws):
+    """The painter stays open across *Save revision*: a stroke painted before the page's rerun ends is not dropped."""
+    page = new_page()
+    open_painter(page, "ann_k")
+    drag(page, 0.2, 0.3, 0.45, 0.3)
+    wait_ack(page, 1)
+    with catalog_writes_held(ws):  # as by a maintainer's job: the save waits, the stroke comes meanwhile
+        page.get_by_role("button", name="Save revision").click()
+        drag(page, 0.55, 0.75, 0.8, 0.75)
+        page.wait_for_timeout(800)
+        assert page.get_by_text("Revision 1 of", exact=False).count() == 0, "the save did not wait"
+    page.get_by_text("Revision 1 of", exact=False).wait_for()
+    wait_ack(page, 2)  # before: sent with the closed painter's token, dropped, and gone from the screen
+    page.get_by_role("button", name="Save revision").click()
+    page.get_by_text("Revision 2 of", exact=False).wait_for()
+    labs = sorted(chain_labels(ws, "ann_k"), key=lambda lab: lab.revision)
+    assert [lab.revision for lab in labs] == [1, 2] and labs[1].parent_id == labs[0].id
+    logs = [[s["id"] for s in json.loads(ws.objects.get_bytes(lab.strokes_object))] for lab in labs]
+    assert logs == [[1], [1, 2]]
+    lab, m = newest_label(ws, "ann_k")
+    h, w = m.shape
+    d0, d1 = cols_of(0.55, 0.8, w)
+    np.testing.assert_allclose(m[row_of(0.75, h), d0 + 3 : d1 - 3], -0.1, atol=2e-3)
 
 
 def test_undo_and_redo(new_page, ws):
