@@ -143,6 +143,7 @@ def bayer_preview(raw: Any, shape: tuple[int, int]) -> np.ndarray | None:
             planes[3] = plane
         else:
             planes[c] = plane
+    del plane  # each plane's memory goes with its last use below
     green = planes.pop(1)
     green += planes.pop(3)
     green *= np.float32(0.5)
