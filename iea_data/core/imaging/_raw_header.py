@@ -30,7 +30,9 @@ RAW_EXTENSIONS = frozenset(
 # Bytes per pixel of the render held at the peak of each phase (measured with ru_maxrss on a
 # 3000 x 2000 DNG, docs/benchmarks.md): LibRaw's postprocess holds its 4 x uint16 working
 # image and its 3 x uint16 output (14) beside the unpacked sensor data; then our float32 linear
-# copy beside that output (18); a preview adds the float32 sRGB result and its temporaries (42).
+# copy beside that output (18); a preview adds the float32 sRGB result and its temporaries (42:
+# an upper bound since the preview is area-averaged before it is encoded; from a Bayer mosaic it
+# holds the sensor data, float32 planes, the camera RGB and its sRGB conversion, <= 32).
 _LIBRAW_BYTES_PER_PIXEL = 8 + 6
 _LINEAR_BYTES_PER_PIXEL = 6 + 12
 _PREVIEW_BYTES_PER_PIXEL = 6 + 12 + 12 + 12

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -227,7 +229,7 @@ def _info(raw: Any, data: bytes, name: str, tags: dict | None) -> RawInfo:
     cfa = "".join(desc[int(i)] for i in np.asarray(pattern).ravel()) if pattern is not None else None
     white = int(raw.white_level)
     width, height = int(sizes.width), int(sizes.height)
-    if sizes.flip in (5, 6):
+    if sizes.flip & 4:  # LibRaw's bit 4 swaps rows and columns (5 and 6, and the mirrored 4 and 7)
         width, height = height, width
     return RawInfo(
         format=_format_of(data, name),
@@ -322,18 +324,8 @@ def read_raw_info(source: Source, *, name: str = "") -> RawInfo:
     >>> info.format, info.width, info.height, info.cfa_pattern, info.bit_depth
     ('DNG', 48, 32, 'RGGB', 14)
     """
-    import rawpy
-
-    data, name = _read_bytes(source, name)
-    raw, tags = _open(data, name)
-    try:
-        try:
-            raw.unpack()
-        except rawpy.LibRawError as exc:
-            raise _decode_error(exc, data, name, tags) from None
-        return _info(raw, data, name, tags)
-    finally:
-        raw.close()
+    with _unpacked(source, name) as (_, info):
+        return info
 
 
 def render_linear(
@@ -402,16 +394,47 @@ def render_linear(
     return LinearRender(linear=linear, info=info, params=params, counts=counts)
 
 
+@contextmanager
+def _unpacked(source: Source, name: str, max_pixels: int | None = None) -> Iterator[tuple[Any, RawInfo]]:
+    """An opened and unpacked ``rawpy.RawPy`` and the file's facts; LibRaw's errors (also
+    those raised in the ``with`` body) become :class:`RawDecodeError` / :class:`UnsupportedRawError`."""
+    import rawpy
+
+    data, name = _read_bytes(source, name)
+    raw, tags = _open(data, name, max_pixels)
+    try:
+        try:
+            raw.unpack()
+            yield raw, _info(raw, data, name, tags)
+        except rawpy.LibRawError as exc:
+            raise _decode_error(exc, data, name, tags) from None
+    finally:
+        raw.close()
+
+
+def _libraw_render(raw: Any, *, user_wb: list[float] | None, half_size: bool) -> np.ndarray:
+    """LibRaw's uint16 (H, W, 3) linear sRGB render of an unpacked RAW (see :func:`render_linear`)."""
+    import rawpy
+
+    kw: dict[str, Any] = {"use_camera_wb": True} if user_wb is None else {"user_wb": user_wb}
+    return raw.postprocess(
+        gamma=(1, 1),
+        no_auto_bright=True,
+        adjust_maximum_thr=0.0,  # LibRaw's default 0.75 lowers the white level to the data's maximum
+        output_bps=16,
+        output_color=rawpy.ColorSpace.sRGB,
+        half_size=bool(half_size),
+        demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
+        **kw,
+    )
+
+
 def _postprocess(
     source: Source, *, wb: Any, half_size: bool, name: str, max_pixels: int | None
 ) -> tuple[np.ndarray, RawInfo, dict[str, Any]]:
     """LibRaw's uint16 (H, W, 3) linear render, the file's facts and the parameters (see :func:`render_linear`)."""
-    import rawpy
-
     user_wb = check_wb(wb)
     max_pixels = _check_max_pixels(max_pixels)
-    data, name = _read_bytes(source, name)
-    raw, tags = _open(data, name, max_pixels)
     params = {
         "gamma": [1, 1],
         "no_auto_bright": True,
@@ -422,27 +445,6 @@ def _postprocess(
         "wb": "camera" if user_wb is None else user_wb,
         "demosaic": "AHD" if not half_size else "none (half size)",
     }
-    try:
-        try:
-            raw.unpack()
-            info = _info(raw, data, name, tags)
-            kw: dict[str, Any] = {}
-            if user_wb is None:
-                kw["use_camera_wb"] = True
-            else:
-                kw["user_wb"] = user_wb
-            rgb16 = raw.postprocess(
-                gamma=(1, 1),
-                no_auto_bright=True,
-                adjust_maximum_thr=0.0,  # LibRaw's default 0.75 lowers the white level to the data's maximum
-                output_bps=16,
-                output_color=rawpy.ColorSpace.sRGB,
-                half_size=bool(half_size),
-                demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
-                **kw,
-            )
-        except rawpy.LibRawError as exc:
-            raise _decode_error(exc, data, name, tags) from None
-    finally:
-        raw.close()
+    with _unpacked(source, name, max_pixels) as (raw, info):
+        rgb16 = _libraw_render(raw, user_wb=user_wb, half_size=half_size)
     return rgb16, info, params

@@ -7,15 +7,19 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from numbers import Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from iea_data.core.imaging import label_shape, linear_to_srgb, resize_image
+from iea_data.core.imaging import label_shape, linear_to_srgb
 
-from ._read import RawInfo, Source, _check_max_pixels, _postprocess
+from ._mosaic import bayer_preview
+from ._read import RawInfo, Source, _check_max_pixels, _libraw_render, _unpacked
 
-__all__ = ["exposure_from_linear", "raw_preview", "EV_RANGE"]
+__all__ = ["exposure_from_linear", "raw_preview", "RawPreview", "PREVIEW_METHODS", "EV_RANGE"]
+
+#: ``method`` values of :func:`raw_preview`.
+PREVIEW_METHODS = ("auto", "libraw")
 
 #: EV values accepted for brackets, in stops: past +-24 every 16-bit value is black or white.
 EV_RANGE = (-24.0, 24.0)
@@ -108,16 +112,42 @@ def exposure_from_linear(linear: np.ndarray, ev: float) -> np.ndarray:
     return out
 
 
+class RawPreview(NamedTuple):
+    """What :func:`raw_preview` returns.
+
+    Attributes
+    ----------
+    rgb : numpy.ndarray
+        float32 (h, w, 3) in [0, 1], sRGB-encoded.
+    info : RawInfo
+        The file's facts.
+    method : str
+        How the linear half-size render was made: ``"mosaic"`` (2 x 2 superpixels of a Bayer
+        sensor's data, in NumPy) or ``"libraw"`` (LibRaw's half-size ``postprocess``).
+    """
+
+    rgb: np.ndarray
+    info: RawInfo
+    method: str
+
+
 def raw_preview(
-    source: Source, *, max_side: int = 256, name: str = "", max_pixels: int | None = None
-) -> tuple[np.ndarray, RawInfo]:
+    source: Source, *, max_side: int = 256, name: str = "", max_pixels: int | None = None, method: str = "auto"
+) -> RawPreview:
     """An sRGB preview of a RAW for statistics and thumbnails: camera WB, no auto-bright.
 
-    A half-size linear render (:func:`render_linear`), encoded with the sRGB curve and
-    area-averaged to ``label_shape(height, width, max_side)`` of the full render. The
-    encoding is a lookup in the EV 0 table of :func:`exposure_from_linear` on LibRaw's
-    16-bit output: the same values as ``linear_to_srgb(clip(linear))`` without a float32
-    copy of the render or a power per pixel.
+    LibRaw's half-size linear render (as :func:`render_linear` with ``half_size=True``),
+    area-averaged in linear light to ``label_shape(height, width, max_side)`` of the full
+    render (never upscaled past the half-size render), then encoded with the sRGB curve (a
+    lookup in the EV 0 table of :func:`exposure_from_linear` on 16-bit values: the same
+    values as ``linear_to_srgb(clip(linear))``).
+
+    For a plain 2 x 2 RGB Bayer sensor (RGGB, BGGR, GRBG, GBRG) the half-size render is not
+    LibRaw's ``postprocess`` but the same arithmetic on the sensor data in NumPy (black
+    levels, white balance, the two greens averaged, LibRaw's camera-to-sRGB matrix, clip,
+    orientation): 2-3x faster and within 0.5 / 255 of LibRaw's (tested). Anything else
+    (X-Trans, Foveon, 4-colour filters, LinearRaw DNGs, odd sizes, non-square pixels) goes
+    through LibRaw.
 
     Parameters
     ----------
@@ -129,27 +159,41 @@ def raw_preview(
         The name used in messages and for the format.
     max_pixels : int, optional
         As for :func:`render_linear`: a larger RAW is refused from its header.
+    method : {"auto", "libraw"}, optional
+        ``"auto"``: from the mosaic where the sensor allows it, else LibRaw; ``"libraw"``:
+        always LibRaw's ``postprocess`` (the reference the mosaic path is tested against).
 
     Returns
     -------
-    rgb : numpy.ndarray
-        float32 (h, w, 3) in [0, 1], sRGB-encoded.
-    info : RawInfo
+    RawPreview
+        ``(rgb, info, method)``: float32 (h, w, 3) sRGB in [0, 1], the file's facts, and
+        ``"mosaic"`` or ``"libraw"``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from iea_data.core.raw import synthetic_dng
-    >>> rgb, info = raw_preview(synthetic_dng(np.full((32, 48, 3), 0.2, np.float32)), max_side=12)
-    >>> rgb.shape, (info.height, info.width)
-    ((8, 12, 3), (32, 48))
+    >>> rgb, info, method = raw_preview(synthetic_dng(np.full((32, 48, 3), 0.2, np.float32)), max_side=12)
+    >>> rgb.shape, (info.height, info.width), method
+    ((8, 12, 3), (32, 48), 'mosaic')
     """
+    import cv2
+
     if not isinstance(max_side, int) or isinstance(max_side, bool) or max_side < 1:
         raise ValueError(f"`max_side` must be an integer >= 1; got {max_side!r}")
-    rgb16, info, _ = _postprocess(source, wb=None, half_size=True, name=name, max_pixels=_check_max_pixels(max_pixels))
-    rgb = _exposure_lut(0.0).take(rgb16)
-    h, w = label_shape(info.height, info.width, max_side)
-    h, w = min(h, rgb.shape[0]), min(w, rgb.shape[1])
-    if (h, w) != rgb.shape[:2]:
-        rgb = resize_image(rgb, (h, w))
-    return np.ascontiguousarray(rgb), info
+    if method not in PREVIEW_METHODS:
+        raise ValueError(f"`method` must be one of {', '.join(map(repr, PREVIEW_METHODS))}; got {method!r}")
+    with _unpacked(source, name, _check_max_pixels(max_pixels)) as (raw, info):
+        shape = label_shape(info.height, info.width, max_side)
+        linear = bayer_preview(raw, shape) if method == "auto" else None
+        rgb16 = _libraw_render(raw, user_wb=None, half_size=True) if linear is None else None
+    counts: np.ndarray
+    if linear is not None:
+        counts = np.rint(linear * np.float32(65535)).astype(np.uint16)
+    else:
+        assert rgb16 is not None
+        h, w = min(shape[0], rgb16.shape[0]), min(shape[1], rgb16.shape[1])
+        # area average of LibRaw's 16-bit linear values
+        counts = rgb16 if (h, w) == rgb16.shape[:2] else cv2.resize(rgb16, (w, h), interpolation=cv2.INTER_AREA)
+    rgb = _exposure_lut(0.0)[counts]
+    return RawPreview(np.ascontiguousarray(rgb), info, "mosaic" if linear is not None else "libraw")

@@ -195,11 +195,22 @@ _NOT_RAW = {
 }
 
 
+_PREVIEW = {
+    "mosaic": "2 x 2 superpixels of the Bayer data (LibRaw's half-size arithmetic), camera white balance, "
+    "no auto-bright, LibRaw's camera-to-sRGB matrix, area-averaged in linear light, then sRGB",
+    "libraw": "LibRaw half-size, camera white balance, no_auto_bright, gamma (1, 1), area-averaged in "
+    "linear light, then sRGB",
+}
+
+
 def _decode_raw(data: bytes, path: str) -> tuple[imaging.DecodedImage, dict]:
-    """A camera RAW through LibRaw: a half-size render with the camera's white balance and no
-    auto-bright, sRGB-encoded, as the preview; the sensor facts for the RAW columns."""
+    """A camera RAW through rawpy: a half-size linear render with the camera's white balance and
+    no auto-bright (from a Bayer sensor's data directly, else LibRaw's), area-averaged to the
+    preview size and sRGB-encoded, as the preview; the sensor facts for the RAW columns."""
     # over max_pixels (raw_width x raw_height): refused from the header, before unpacking
-    preview, info = raw.raw_preview(data, max_side=_WORKER["stats_side"], name=path, max_pixels=_WORKER["max_pixels"])
+    preview, info, method = raw.raw_preview(
+        data, max_side=_WORKER["stats_side"], name=path, max_pixels=_WORKER["max_pixels"]
+    )
     decoded = imaging.DecodedImage(
         rgb=preview,
         width=info.width,
@@ -223,7 +234,8 @@ def _decode_raw(data: bytes, path: str) -> tuple[imaging.DecodedImage, dict]:
                 "camera_wb": list(info.camera_wb),
                 "flip": info.flip,
                 "versions": raw.rawpy_versions(),
-                "preview": "half-size, camera white balance, no_auto_bright, gamma (1, 1) then sRGB",
+                "preview": _PREVIEW[method],
+                "preview_method": method,
             },
             sort_keys=True,
         ),

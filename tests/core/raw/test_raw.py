@@ -70,10 +70,14 @@ def test_exposure_is_srgb_of_clipped_scaled_linear(raw_dir):
 
 
 def test_preview_is_the_half_size_srgb_render(raw_dir):
-    rgb, info = raw_preview(raw_dir / "scene.dng", max_side=48)
-    assert rgb.shape == (32, 48, 3) and info.width == 96
     half = render_linear(raw_dir / "scene.dng", half_size=True).linear
-    np.testing.assert_allclose(rgb, linear_to_srgb(np.clip(half, 0, 1)), atol=1e-6)
+    want = linear_to_srgb(np.clip(half, 0, 1))
+    rgb, info, method = raw_preview(raw_dir / "scene.dng", max_side=48, method="libraw")
+    assert rgb.shape == (32, 48, 3) and info.width == 96 and method == "libraw"
+    np.testing.assert_allclose(rgb, want, atol=1e-6)
+    rgb, _, method = raw_preview(raw_dir / "scene.dng", max_side=48)  # a Bayer DNG: from the mosaic
+    assert method == "mosaic"
+    np.testing.assert_allclose(rgb, want, atol=0.5 / 255)
 
 
 def test_truncated_dng_is_unreadable_raw(raw_dir):

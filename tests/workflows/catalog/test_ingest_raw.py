@@ -86,3 +86,35 @@ def test_non_raw_images_have_raw_false(workspace, demo_photos):
     ingest(workspace, [demo_photos], workers=1)
     with reader(workspace) as s:
         assert set(s.scalars(select(Image.raw))) == {False}
+
+
+def test_raw_luma_statistics_are_those_of_the_libraw_preview(workspace, tmp_path):
+    """The Bayer preview (from the mosaic, area-averaged in linear light) gives the catalog the
+    luma statistics of the earlier path: LibRaw's half-size render, sRGB-encoded, then area-averaged."""
+    from iea_data.core.imaging import LUMA_STATS_KEYS, label_shape, linear_to_srgb, luma_stats, resize_image
+    from iea_data.core.raw import render_linear, synthetic_dng
+
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:480, 0:720].astype(np.float64)
+    base = np.stack([0.02 + 0.6 * xx / 720, 0.05 + 0.5 * yy / 480, 0.03 + 0.3 * (xx + yy) / 1200], -1)
+    texture = 1 + 0.2 * np.sin(xx / 3.0)[..., None] * np.cos(yy / 4.0)[..., None]
+    scene = np.clip(base * texture * rng.normal(1, 0.02, base.shape), 0, 1)
+    scene[:60, :90] = 1.0  # clipped highlights
+    names = {"plain.dng": {}, "bggr.dng": {"pattern": "BGGR", "neutral": (0.5, 1.0, 0.75), "orientation": 6}}
+    for name, kw in names.items():
+        (tmp_path / name).write_bytes(synthetic_dng(scene, **kw))
+    assert ingest(workspace, [tmp_path], workers=1).n_new == 2
+    side = workspace.settings.stats_side
+    with reader(workspace) as s:
+        rows = {r.name: r for r in s.scalars(select(Image))}
+    for name in names:
+        r = rows[name]
+        assert json.loads(r.raw_info)["preview_method"] == "mosaic"
+        half = render_linear(tmp_path / name, half_size=True).linear
+        old = resize_image(linear_to_srgb(np.clip(half, 0, 1)), label_shape(r.height, r.width, side))
+        want = luma_stats(old)
+        for key in LUMA_STATS_KEYS:
+            # averaging 2-3 px of texture in linear light instead of sRGB moves luma by < 1/255
+            tol = 0.01 if key.startswith("frac") else 1 / 255
+            assert getattr(r, key) == pytest.approx(want[key], abs=tol), key
+        assert r.luma_mean != want["luma_mean"]  # not the old path itself
