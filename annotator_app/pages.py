@@ -384,11 +384,44 @@ def review_page(ws: Workspace, user: UserInfo) -> None:
 BLOCKED_SHOWN = 50  # scenes listed with the reason they cannot be painted (the rest counted)
 
 
+@st.fragment
+@guarded  # a fragment reruns alone, outside the page's error boundary
+def _target_painter(ws: Workspace, brush: dict, view: dict) -> None:
+    """The target painter and its preview: a stroke reruns only this fragment, never a save the page runs."""
+    from iea_data.core.residuals import ideal_from_ev
+    from iea_data.workflows.catalog import photo_for_map
+
+    p: _paint.Painting = st.session_state["tgt_painting"]
+    actions, errors = _paint.take_events(p)
+    if actions:  # save needs the whole page
+        st.session_state["tgt_actions"] = actions
+        st.rerun(scope="app")
+    box = st.container()  # always there, so that the painter below keeps its place
+    for e in errors:
+        box.error(literal(e))
+    p.dirty = False  # a target has no draft: each save is a new revision
+    _paint.mount(
+        p,
+        brush,
+        view,
+        vmax=VMAX,
+        unit="EV",
+        status=f"{p.session.n_strokes} stroke(s)",
+        color_scale=VMAX / EV_DISPLAY,
+        words=("darker", "unchanged", "brighter"),
+        tolerance=0.01,
+    )
+    st.image(legend_png(VMAX), width=420, caption=f"±{VMAX:g} on this bar = ±{EV_DISPLAY:g} EV")
+    if st.toggle("Preview the ideal image", key="tgt_preview"):
+        ref = photo_for_map(ws, p.payload.reference_image_id, p.session.map.shape)
+        st.image(ideal_from_ev(ref, p.session.map), caption="reference × 2^EV in linear light", width=640, clamp=True)
+
+
 def target_page(ws: Workspace, user: UserInfo) -> None:
     from iea_data.core.errors import IeaError
     from iea_data.core.painting import PaintSession
-    from iea_data.core.residuals import EV_LIMIT, ideal_from_ev
-    from iea_data.workflows.catalog import photo_for_map, photo_jpeg
+    from iea_data.core.residuals import EV_LIMIT
+    from iea_data.workflows.catalog import photo_jpeg
     from iea_data.workflows.targets import open_target, paintable_scenes, save_target
 
     st.markdown("### Ideal-exposure target")
@@ -427,31 +460,14 @@ def target_page(ws: Workspace, user: UserInfo) -> None:
         p = st.session_state["tgt_painting"] = _paint.Painting(
             ident=("target", scene_id), session=session, photo_url=data_url(photo, "image/jpeg"), payload=state
         )
-    actions, errors = _paint.take_events(p)
-    for e in errors:
-        st.error(literal(e))
-    p.dirty = False  # a target has no draft: each save is a new revision
     head = f"painting on target {p.payload.parent_id}" if p.payload.parent_id else "no target yet"
     st.caption(
         f"Scene **{literal(name)}**, reference {literal(scenes[name].reference)} ({head}). "
         "Paint exposure changes in EV stops: "
         f"blue = make darker, red = make brighter; colours saturate at ±{EV_DISPLAY:g} EV."
     )
-    _paint.mount(
-        p,
-        brush,
-        view,
-        vmax=VMAX,
-        unit="EV",
-        status=f"{p.session.n_strokes} stroke(s)",
-        color_scale=VMAX / EV_DISPLAY,
-        words=("darker", "unchanged", "brighter"),
-        tolerance=0.01,
-    )
-    st.image(legend_png(VMAX), width=420, caption=f"±{VMAX:g} on this bar = ±{EV_DISPLAY:g} EV")
-    if st.toggle("Preview the ideal image", key="tgt_preview"):
-        ref = photo_for_map(ws, p.payload.reference_image_id, p.session.map.shape)
-        st.image(ideal_from_ev(ref, p.session.map), caption="reference × 2^EV in linear light", width=640, clamp=True)
+    _target_painter(ws, brush, view)
+    actions = st.session_state.pop("tgt_actions", [])
     if st.button("Save target revision", type="primary", key="tgt_save") or "save" in actions:
         state = p.payload
         state.ev_map = p.session.map
@@ -471,7 +487,7 @@ def target_page(ws: Workspace, user: UserInfo) -> None:
         )
         for img, msg in report.errors:
             flash("warning", f"{img}: {msg}")
-        st.session_state.pop("tgt_painting", None)
+        p.payload.parent_id = report.target_id  # the painter stays open: strokes drawn meanwhile are kept
         st.rerun()
 
 

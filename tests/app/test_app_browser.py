@@ -381,8 +381,12 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     page.locator(".iea-painter[data-ack]").wait_for()
     drag(page, 0.2, 0.5, 0.8, 0.5)  # darker (the default sign) by 0.3 EV
     wait_ack(page, 1)
-    page.get_by_role("button", name="Save target revision").click()
+    with catalog_writes_held(ws):  # a stroke drawn while the save waits is kept for the next revision
+        page.get_by_role("button", name="Save target revision").click()
+        drag(page, 0.2, 0.15, 0.8, 0.15)
+        page.wait_for_timeout(500)
     page.get_by_text("Target revision 1 saved", exact=False).wait_for()
+    wait_ack(page, 2)
     with reader_unit(ws) as uow:
         heads = [target_head(uow, sc.id) for sc in uow.session.query(Scene).all()]
         heads = [h for h in heads if h is not None]
@@ -392,6 +396,14 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     c0, c1 = cols_of(0.2, 0.8, w)
     np.testing.assert_allclose(ev[row_of(0.5, h), c0 + 3 : c1 - 3], -0.3, atol=2e-3)
     assert np.all(ev[: row_of(0.5, h) - 30] == 0) and np.all(ev[row_of(0.5, h) + 30 :] == 0)
+    page.get_by_role("button", name="Save target revision").click()
+    page.get_by_text("Target revision 2 saved", exact=False).wait_for()
+    with reader_unit(ws) as uow:
+        head = target_head(uow, heads[0].scene_id)
+        assert head.revision == 2 and head.parent_id == heads[0].id
+        ev2 = ws.objects.get_array(head.ev_map_object).astype(np.float32)
+    np.testing.assert_allclose(ev2[row_of(0.5, h)], ev[row_of(0.5, h)], atol=1e-6)
+    np.testing.assert_allclose(ev2[row_of(0.15, h), c0 + 3 : c1 - 3], -0.3, atol=2e-3)
 
 
 def test_sign_in_failure_and_sign_out_reach_the_server_log_without_passwords(new_page, ws, app_server):
