@@ -21,12 +21,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from sqlalchemy import JSON, and_, cast, exists, func, select, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, select
 
 from iea_data.core.files import atomic_write
-from iea_data.store import GoldImage, Image, Label, Review, User, WorkspaceSetting, aware, utcnow
-from iea_data.workflows.labels import CONSENSUS_INPUT_STATUSES, agreement
+from iea_data.store import (
+    MAX_GAP_SECONDS,
+    GoldImage,
+    Image,
+    Label,
+    QualityAnnotator,
+    QualityImage,
+    Review,
+    User,
+    WorkspaceSetting,
+    aware,
+    utcnow,
+)
+from iea_data.workflows.labels import agreement
 
 from ._consensus import RATER_PARAMS_KEY, _consensus_heads, _load_maps, expert_heads
 from ._gold import gold_results
@@ -47,8 +58,6 @@ __all__ = [
 
 SUMMARY_CACHE_KEY = "quality.summary_cache"
 GRID_CACHE_PREFIX = "quality.grid:"
-#: A gap longer than this between an expert's two saves is a break, not time spent on the image.
-MAX_GAP_SECONDS = 15 * 60
 ANNOTATOR_COLUMNS = (
     "name",
     "role",
@@ -141,79 +150,54 @@ def _rounded(x: Optional[float], nd: int = 4) -> Optional[float]:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
-def _heads_subquery():
-    """The experts' chain heads (no newer revision in the image's chain) in status submitted / accepted.
+def _summary_images(uow: UnitOfWork) -> dict[int, tuple[int, dt.datetime, Optional[int], Optional[str], Any]]:
+    """image id -> (experts, newest expert head's time, consensus label id, method, mean spread), ≥ 2 experts.
 
-    ``NOT EXISTS`` on the unique (image, chain, revision) index: about half the time of joining a
-    grouped ``max(revision)`` on SQLite at 480,000 revisions.
+    One read of the quality summary (:class:`~iea_data.store.QualityImage`, kept by the writers).
     """
-    newer = aliased(Label)
-    has_newer = exists().where(
-        newer.image_id == Label.image_id, newer.chain == Label.chain, newer.revision > Label.revision
-    )
-    return (
-        select(Label.image_id, Label.author_id, Label.created_at)
-        .where(Label.kind == "annotation", Label.status.in_(CONSENSUS_INPUT_STATUSES), ~has_newer)
-        .subquery()
-    )
-
-
-def _multi_expert_images(uow: UnitOfWork) -> dict[int, tuple[int, dt.datetime]]:
-    """image id -> (experts, newest expert revision's time) for images with ≥ 2 experts: one SQL aggregate."""
-    h = _heads_subquery()
+    q = QualityImage
     rows = uow.session.execute(
-        select(h.c.image_id, func.count(), func.max(h.c.created_at)).group_by(h.c.image_id).having(func.count() >= 2)
+        select(
+            q.image_id, q.n_experts, q.newest_at, q.consensus_label_id, q.consensus_method, q.consensus_spread_mean
+        ).where(q.n_experts >= 2)
     )
-    return {i: (n, t) for i, n, t in rows}
+    return {i: (n, t, lid, method, spread) for i, n, t, lid, method, spread in rows}
 
 
-def _json_field(uow: UnitOfWork, key: str):
-    """``params[key]`` in SQL (SQLite: JSON_EXTRACT on the text; PostgreSQL: the text cast to json, ``->>``)."""
-    if uow.session.get_bind().dialect.name == "sqlite":  # CAST(... AS JSON) has numeric affinity on SQLite
-        return type_coerce(Label.params, JSON)[key]
-    return cast(Label.params, JSON)[key]
-
-
-def _gap_seconds(uow: UnitOfWork, previous):
-    """Seconds from ``previous`` to ``Label.created_at`` in this dialect's date arithmetic."""
-    if uow.session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(Label.created_at) - func.julianday(previous)) * 86400.0
-    return func.extract("epoch", Label.created_at - previous)
+def _median_gap(uow: UnitOfWork, user_id: int, n: int) -> Optional[float]:
+    """The median of the author's ``n`` counted save gaps, read in order from the (author, gap) index."""
+    if n <= 0:
+        return None
+    q = (
+        select(Label.gap_s)
+        .where(Label.author_id == user_id, Label.gap_s > 0, Label.gap_s <= MAX_GAP_SECONDS)
+        .order_by(Label.gap_s)
+        .offset((n - 1) // 2)
+        .limit(2 - n % 2)
+    )
+    values = [float(v) for v in uow.session.scalars(q)]
+    return float(np.mean(values)) if values else None
 
 
 def _per_user_work(uow: UnitOfWork) -> dict[int, dict]:
     """Per author: done images, mean strokes per revision, median seconds between consecutive saves.
 
-    SQL aggregates (no revision's JSON is parsed in Python): done = the author's chain heads in
-    status submitted / accepted; strokes = mean ``n_strokes`` of its revisions not imported;
-    the gaps between consecutive saves (by time, then id) of at most :data:`MAX_GAP_SECONDS`
-    that end on a revision not imported, their median taken here.
+    From the quality summary (:class:`~iea_data.store.QualityAnnotator`): done = the author's
+    chain heads in status submitted / accepted; strokes = mean ``n_strokes`` of its revisions
+    not imported; seconds = the median of the gaps between consecutive saves (by time, then
+    id) of at most :data:`MAX_GAP_SECONDS` that end on a revision not imported
+    (``labels.gap_s``, by index).
     """
-    s = uow.session
-    h = _heads_subquery()
+    a = QualityAnnotator
     out: dict[int, dict] = {}
-    for uid, n in s.execute(select(h.c.author_id, func.count(func.distinct(h.c.image_id))).group_by(h.c.author_id)):
-        out[uid] = {"done": int(n), "strokes": None, "gaps": []}
-    not_imported = _json_field(uow, "imported_from").as_string().is_(None)
-    strokes = s.execute(
-        select(Label.author_id, func.avg(_json_field(uow, "n_strokes").as_float()), func.count(Label.id))
-        .where(Label.kind == "annotation", not_imported, _json_field(uow, "n_strokes").as_float().is_not(None))
-        .group_by(Label.author_id)
-    )
-    for uid, mean, _n in strokes:
-        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})["strokes"] = float(mean)
-    previous = func.lag(Label.created_at).over(partition_by=Label.author_id, order_by=(Label.created_at, Label.id))
-    gaps = (
-        select(Label.author_id.label("uid"), _gap_seconds(uow, previous).label("gap"), not_imported.label("own"))
-        .where(Label.kind == "annotation")
-        .subquery()
-    )
-    for uid, gap in s.execute(
-        select(gaps.c.uid, gaps.c.gap).where(gaps.c.own, gaps.c.gap > 0, gaps.c.gap <= MAX_GAP_SECONDS)
+    for uid, done, s_sum, s_n, g_n in uow.session.execute(
+        select(a.user_id, a.images_done, a.strokes_sum, a.strokes_n, a.gaps_n)
     ):
-        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})["gaps"].append(float(gap))
-    for uid in {u for (u,) in s.execute(select(Label.author_id).where(Label.kind == "annotation").distinct())}:
-        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})
+        out[uid] = {
+            "done": int(done),
+            "strokes": float(s_sum) / s_n if s_n else None,
+            "seconds": _median_gap(uow, uid, int(g_n)),
+        }
     return out
 
 
@@ -285,7 +269,7 @@ def _annotator_rows(ws: Workspace, gold: list, fit: Optional[dict], max_images: 
             "role": role,
             "images_done": d["done"],
             "strokes_per_image": _rounded(d["strokes"], 2),
-            "seconds_per_image": _rounded(float(np.median(d["gaps"])) if d["gaps"] else None, 1),
+            "seconds_per_image": _rounded(d["seconds"], 1),
             "gold_done": len(gs),
         }
         for key in ("mae", "bias", "sign_agreement", "iou_under", "iou_over"):
@@ -335,7 +319,7 @@ def reliability(
 
     with ws.unit() as uow:
         if image_ids is None:  # the newest images with >= 2 experts, found by one aggregate
-            image_ids = sorted(_multi_expert_images(uow), reverse=True)[:max_images]
+            image_ids = sorted(_summary_images(uow), reverse=True)[:max_images]
         heads = {i: h for i, h in expert_heads(uow, image_ids).items() if len(h) >= 2} if image_ids else {}
         ids = sorted(heads, reverse=True)[:max_images]
         keys = dict(uow.session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()) if ids else {}
@@ -364,8 +348,8 @@ def reliability(
     return {"icc": _rel_dict(icc), "alpha": _rel_dict(alpha), "n_images": len(ids), "n_raters": len(raters)}
 
 
-def _over_time(ws: Workspace, experts: dict[int, tuple[int, dt.datetime]], max_weeks: int = 12) -> list[dict]:
-    newest = {i: t for i, (_n, t) in experts.items()}
+def _over_time(ws: Workspace, experts: dict[int, tuple], max_weeks: int = 12) -> list[dict]:
+    newest = {i: r[1] for i, r in experts.items()}
     if not newest:
         return []
     weeks: dict[dt.date, list[int]] = defaultdict(list)
@@ -409,33 +393,12 @@ def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[st
     return out
 
 
-def _images(uow: UnitOfWork, experts: dict[int, tuple[int, dt.datetime]]) -> list[dict]:
-    """Images with ≥ 2 experts (``experts``: :func:`_multi_expert_images`), most disagreement first."""
-    s = uow.session
-    newest = (
-        select(Label.image_id, func.max(Label.revision).label("rev"))
-        .where(Label.chain == "consensus")
-        .group_by(Label.image_id)
-        .subquery()
-    )
-    cons = {
-        i: (lid, method, spread)
-        for i, lid, method, spread in s.execute(
-            select(
-                Label.image_id,
-                Label.id,
-                _json_field(uow, "method").as_string(),
-                _json_field(uow, "spread_mean").as_float(),
-            )
-            .join(newest, and_(Label.image_id == newest.c.image_id, Label.revision == newest.c.rev))
-            .where(Label.chain == "consensus")
-        )
-    }
+def _images(uow: UnitOfWork, experts: dict[int, tuple]) -> list[dict]:
+    """Images with ≥ 2 experts (``experts``: :func:`_summary_images`), most disagreement first."""
     # every image, filtered here: an IN list of 40,000 ids passes SQLite's 32,766 bound variables
-    names = {i: n for i, n in s.execute(select(Image.id, Image.name)) if i in experts}
+    names = {i: n for i, n in uow.session.execute(select(Image.id, Image.name)) if i in experts}
     images = []
-    for i, (n, _t) in experts.items():
-        lid, method, spread = cons.get(i, (None, None, None))
+    for i, (n, _t, lid, method, spread) in experts.items():
         images.append(
             {
                 "image_id": i,
@@ -508,8 +471,8 @@ def quality_report(
     gold = gold_results(ws)
     report.gold = [{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in gold]
     report.annotators = _annotator_rows(ws, gold, fit, max_images)
-    with ws.unit() as uow:  # one aggregate over the experts' chain heads feeds the three below
-        experts = _multi_expert_images(uow)
+    with ws.unit() as uow:  # one read of the quality summary feeds the three below
+        experts = _summary_images(uow)
         report.images = _images(uow, experts)
     report.reliability = reliability(ws, image_ids=sorted(experts, reverse=True)[:200])
     report.reliability_over_time = _over_time(ws, experts)
