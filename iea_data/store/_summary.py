@@ -92,8 +92,8 @@ def _upsert(
 
 
 _ANNOTATOR_ZERO = {"images_done": 0, "strokes_sum": 0.0, "strokes_n": 0, "gaps_sum": 0.0, "gaps_n": 0}
-_A = QualityAnnotator.__table__
-_I = QualityImage.__table__
+_A: Any = QualityAnnotator.__table__
+_I: Any = QualityImage.__table__
 
 
 def _own_and_strokes(params: Optional[Mapping[str, Any]]) -> tuple[bool, Optional[float]]:
@@ -198,20 +198,23 @@ def refresh_image(session: Session, image_id: int, author_id: Optional[int] = No
     old = _parse_experts(session.scalar(select(_I.c.experts).where(_I.c.image_id == image_id)))
     heads = session.execute(expert_heads_query(Label.image_id == image_id)).all()
     new = {a for _i, a, _t in heads}
-    times = [aware(t) for _i, _a, t in heads]
+    times = [t for t in (aware(t) for _i, _a, t in heads) if t is not None]
     session.execute(
         update(_I)
         .where(_I.c.image_id == image_id)
         .values(n_experts=len(new), experts=_experts_text(new), newest_at=max(times) if times else None)
     )
     for author, delta in [(a, 1) for a in sorted(new - old)] + [(a, -1) for a in sorted(old - new)]:
-        _upsert(
-            session,
-            _A,
-            [{"user_id": author, **_ANNOTATOR_ZERO, "images_done": delta}],
-            "user_id",
-            lambda ex, d=delta: {"images_done": _A.c.images_done + d},
-        )
+        _move_done(session, author, delta)
+
+
+def _move_done(session: Session, author_id: int, delta: int) -> None:
+    """``images_done += delta`` of one author, atomically (the row created if missing)."""
+
+    def moved(_ex: Any) -> dict[str, Any]:
+        return {"images_done": _A.c.images_done + delta}
+
+    _upsert(session, _A, [{"user_id": author_id, **_ANNOTATOR_ZERO, "images_done": delta}], "user_id", moved)
 
 
 def record_consensus(session: Session, rows: Sequence[tuple[int, int, Optional[Mapping[str, Any]]]]) -> None:
@@ -273,7 +276,7 @@ def rebuild_quality_summary(bind: Bind) -> dict[str, int]:
         .where(Label.kind == "annotation")
         .subquery()
     )
-    labels = Label.__table__
+    labels: Any = Label.__table__
     bind.execute(update(labels).where(labels.c.id == lagged.c.id).values(gap_s=lagged.c.gap))
     strokes = json_field(bind, Label.params, "n_strokes").as_float()
     counted_strokes = and_(own, strokes.is_not(None))
@@ -300,10 +303,10 @@ def rebuild_quality_summary(bind: Bind) -> dict[str, int]:
         }
     experts: dict[int, set[int]] = defaultdict(set)
     newest: dict[int, dt.datetime] = {}
-    for image_id, author, t in bind.execute(expert_heads_query()):
+    for image_id, author, created in bind.execute(expert_heads_query()):
         experts[image_id].add(author)
-        t = aware(t)
-        if image_id not in newest or t > newest[image_id]:
+        t = aware(created)
+        if t is not None and (image_id not in newest or t > newest[image_id]):
             newest[image_id] = t
         if author in annotators:
             annotators[author]["images_done"] += 1
@@ -312,7 +315,7 @@ def rebuild_quality_summary(bind: Bind) -> dict[str, int]:
             "image_id": i,
             "n_experts": len(a),
             "experts": _experts_text(a),
-            "newest_at": newest[i],
+            "newest_at": newest.get(i),
             "consensus_label_id": None,
             "consensus_method": None,
             "consensus_spread_mean": None,

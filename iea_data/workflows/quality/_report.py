@@ -54,6 +54,7 @@ __all__ = [
     "image_quality",
     "write_quality_report",
     "reliability",
+    "rebuild_summary",
 ]
 
 SUMMARY_CACHE_KEY = "quality.summary_cache"
@@ -411,6 +412,25 @@ def _images(uow: UnitOfWork, experts: dict[int, tuple]) -> list[dict]:
         )
     images.sort(key=lambda r: (-(r["spread_mean"] if r["spread_mean"] is not None else -1.0), r["name"], r["image_id"]))
     return images
+
+
+def rebuild_summary(ws: Workspace) -> dict[str, int]:
+    """Recompute the quality summary from the labels (:func:`~iea_data.store.rebuild_quality_summary`); commits.
+
+    The writers keep it in their transactions; this is the repair after rows changed behind
+    their back. Returns ``images`` and ``annotators``: rows written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> rebuild_summary(init_workspace(tempfile.mkdtemp()))
+    {'images': 0, 'annotators': 0}
+    """
+    from iea_data.store import rebuild_quality_summary
+
+    with ws.unit() as uow:
+        return rebuild_quality_summary(uow.session)
 
 
 def _put_setting(ws: Workspace, key: str, value: str) -> None:
