@@ -37,7 +37,6 @@ from iea_data.store import (
     aware,
     utcnow,
 )
-from iea_data.workflows.labels import agreement
 
 from ._consensus import RATER_PARAMS_KEY, _consensus_heads, _load_maps, expert_heads
 from ._gold import gold_results
@@ -229,12 +228,16 @@ def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int) -
         hs = heads.get(i, [])
         if len(hs) < 2 or cons[i]["label_id"] not in objs:
             continue
-        c = objects.get_array(objs[cons[i]["label_id"]]).astype(np.float32)
+        c = objects.get_array(objs[cons[i]["label_id"]]).astype(np.float64)
         maps = _load_maps(objects, hs)
-        for h in hs:
-            m = maps[h.chain]
-            if m.shape == c.shape:
-                sums[h.author_id].append(agreement(m, [c]))
+        same = [h for h in hs if maps[h.chain].shape == c.shape]
+        if not same:
+            continue
+        # agreement(m, [c]) = 1 - mean|m - c| / 2 for every expert at once (float64, as agreement() computes it)
+        stack = np.stack([maps[h.chain] for h in same]).astype(np.float64)
+        values = 1.0 - np.abs(stack - c).reshape(len(same), -1).mean(axis=1) / 2.0
+        for h, v in zip(same, values):
+            sums[h.author_id].append(float(v))
     return {uid: float(np.mean(v)) for uid, v in sums.items()}
 
 
@@ -316,6 +319,17 @@ def reliability(
         (ICC needs a complete table); each ``{value, ci_low, ci_high, n}`` or None; and
         ``n_images``, ``n_raters``.
     """
+    return _reliability(ws, image_ids=image_ids, pixels=pixels, max_images=max_images, samples={})
+
+
+def _reliability(
+    ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, max_images: int, samples: dict
+) -> dict:
+    """:func:`reliability`, with ``samples``: (image, pixels) -> (its heads' label ids, chain -> sampled values).
+
+    One report computes the overall figure and one per week over images that mostly overlap;
+    each image's maps are read and sampled once for all of them.
+    """
     from iea_data.core.quality import icc_2_1, krippendorff_alpha_interval, pixel_sample
 
     with ws.unit() as uow:
@@ -332,15 +346,20 @@ def reliability(
     groups: dict[tuple[str, ...], list[np.ndarray]] = defaultdict(list)
     objects = ws.objects
     for i in ids:
-        maps = _load_maps(objects, heads[i])
-        shape = next(iter(maps.values())).shape
-        idx = pixel_sample(shape, min(pixels, shape[0] * shape[1]), key=keys.get(i) or str(i))
-        block = np.full((len(raters), len(idx)), np.nan)
-        for chain, m in maps.items():
-            block[col[chain]] = m.reshape(-1)[idx]
+        label_ids = tuple(sorted(h.label_id for h in heads[i]))
+        hit = samples.get((i, pixels))
+        if hit is None or hit[0] != label_ids:
+            maps = _load_maps(objects, heads[i])
+            shape = next(iter(maps.values())).shape
+            idx = pixel_sample(shape, min(pixels, shape[0] * shape[1]), key=keys.get(i) or str(i))
+            hit = samples[(i, pixels)] = (label_ids, {c: m.reshape(-1)[idx] for c, m in maps.items()})
+        sampled = hit[1]
+        block = np.full((len(raters), len(next(iter(sampled.values())))), np.nan)
+        for chain, v in sampled.items():
+            block[col[chain]] = v
         blocks.append(block)
-        rs = tuple(sorted(maps))
-        groups[rs].append(np.stack([maps[c].reshape(-1)[idx] for c in rs], axis=1))
+        rs = tuple(sorted(sampled))
+        groups[rs].append(np.stack([sampled[c] for c in rs], axis=1))
     ratings = np.concatenate(blocks, axis=1)
     alpha = krippendorff_alpha_interval(ratings) if ratings.shape[1] >= 2 else None
     best = max(groups.values(), key=lambda g: sum(len(x) for x in g))
@@ -349,7 +368,7 @@ def reliability(
     return {"icc": _rel_dict(icc), "alpha": _rel_dict(alpha), "n_images": len(ids), "n_raters": len(raters)}
 
 
-def _over_time(ws: Workspace, experts: dict[int, tuple], max_weeks: int = 12) -> list[dict]:
+def _over_time(ws: Workspace, experts: dict[int, tuple], samples: dict, max_weeks: int = 12) -> list[dict]:
     newest = {i: r[1] for i, r in experts.items()}
     if not newest:
         return []
@@ -360,7 +379,8 @@ def _over_time(ws: Workspace, experts: dict[int, tuple], max_weeks: int = 12) ->
     out = []
     for week in sorted(weeks)[-max_weeks:]:
         # every image here has >= 2 experts, so its newest 100 are the ones reliability() would keep
-        r = reliability(ws, image_ids=sorted(weeks[week], reverse=True)[:100], max_images=100).get("alpha")
+        week_ids = sorted(weeks[week], reverse=True)[:100]
+        r = _reliability(ws, image_ids=week_ids, pixels=64, max_images=100, samples=samples).get("alpha")
         if r is not None and r["value"] is not None:
             out.append({"date": week.isoformat(), **r})
     return out
@@ -494,8 +514,10 @@ def quality_report(
     with ws.unit() as uow:  # one read of the quality summary feeds the three below
         experts = _summary_images(uow)
         report.images = _images(uow, experts)
-    report.reliability = reliability(ws, image_ids=sorted(experts, reverse=True)[:200])
-    report.reliability_over_time = _over_time(ws, experts)
+    samples: dict = {}  # each image's maps read and sampled once for the overall and weekly figures
+    newest = sorted(experts, reverse=True)[:200]
+    report.reliability = _reliability(ws, image_ids=newest, pixels=64, max_images=200, samples=samples)
+    report.reliability_over_time = _over_time(ws, experts, samples)
     drawn = _plots(ws, fit, report.reliability_over_time)
     keys = {name: ws.objects.put_bytes(png) for name, png in drawn.items()}
     report.plots = drawn if plots else {}
