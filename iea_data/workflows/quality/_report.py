@@ -322,9 +322,7 @@ def reliability(
     return _reliability(ws, image_ids=image_ids, pixels=pixels, max_images=max_images, samples={})
 
 
-def _reliability(
-    ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, max_images: int, samples: dict
-) -> dict:
+def _reliability(ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, max_images: int, samples: dict) -> dict:
     """:func:`reliability`, with ``samples``: (image, pixels) -> (its heads' label ids, chain -> sampled values).
 
     One report computes the overall figure and one per week over images that mostly overlap;
