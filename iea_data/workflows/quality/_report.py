@@ -150,18 +150,26 @@ def _rounded(x: Optional[float], nd: int = 4) -> Optional[float]:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
-def _summary_images(uow: UnitOfWork) -> dict[int, tuple[int, dt.datetime, Optional[int], Optional[str], Any]]:
-    """image id -> (experts, newest expert head's time, consensus label id, method, mean spread), ≥ 2 experts.
+def _summary_images(uow: UnitOfWork) -> dict[int, tuple[int, dt.datetime, Optional[int], Optional[str], Any, str]]:
+    """image id -> (experts, newest head's time, consensus label id, method, mean spread, name), ≥ 2 experts.
 
     One read of the quality summary (:class:`~iea_data.store.QualityImage`, kept by the writers).
     """
     q = QualityImage
     rows = uow.session.execute(
         select(
-            q.image_id, q.n_experts, q.newest_at, q.consensus_label_id, q.consensus_method, q.consensus_spread_mean
-        ).where(q.n_experts >= 2)
+            q.image_id,
+            q.n_experts,
+            q.newest_at,
+            q.consensus_label_id,
+            q.consensus_method,
+            q.consensus_spread_mean,
+            Image.name,
+        )
+        .join(Image, Image.id == q.image_id)
+        .where(q.n_experts >= 2)
     )
-    return {i: (n, t, lid, method, spread) for i, n, t, lid, method, spread in rows}
+    return {r[0]: tuple(r[1:]) for r in rows}
 
 
 def _median_gap(uow: UnitOfWork, user_id: int, n: int) -> Optional[float]:
@@ -412,16 +420,14 @@ def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[st
     return out
 
 
-def _images(uow: UnitOfWork, experts: dict[int, tuple]) -> list[dict]:
+def _images(experts: dict[int, tuple]) -> list[dict]:
     """Images with ≥ 2 experts (``experts``: :func:`_summary_images`), most disagreement first."""
-    # every image, filtered here: an IN list of 40,000 ids passes SQLite's 32,766 bound variables
-    names = {i: n for i, n in uow.session.execute(select(Image.id, Image.name)) if i in experts}
     images = []
-    for i, (n, _t, lid, method, spread) in experts.items():
+    for i, (n, _t, lid, method, spread, name) in experts.items():
         images.append(
             {
                 "image_id": i,
-                "name": names.get(i, ""),
+                "name": name or "",
                 "n_experts": int(n),
                 "spread_mean": None if spread is None else float(spread),
                 "consensus_label_id": lid,
@@ -511,7 +517,7 @@ def quality_report(
     report.annotators = _annotator_rows(ws, gold, fit, max_images)
     with ws.unit() as uow:  # one read of the quality summary feeds the three below
         experts = _summary_images(uow)
-        report.images = _images(uow, experts)
+    report.images = _images(experts)
     samples: dict = {}  # each image's maps read and sampled once for the overall and weekly figures
     newest = sorted(experts, reverse=True)[:200]
     report.reliability = _reliability(ws, image_ids=newest, pixels=64, max_images=200, samples=samples)
