@@ -137,6 +137,22 @@ def consensus_cmd(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+@quality_app.command("rebuild-summary")
+def rebuild_summary_cmd(as_json: JsonOpt = False) -> None:
+    """Recompute the quality summary (experts per image, images done, strokes, save gaps) from the labels.
+
+    The writers keep it in their own transaction; this repairs it after rows were changed
+    behind their back (plain SQL, a restored backup). Example: iea quality rebuild-summary
+    """
+    from iea_data.workflows.quality import rebuild_summary
+
+    counts = rebuild_summary(open_workspace())
+    if as_json:
+        print_json(counts)
+    else:
+        console.print(f"quality summary: {counts['images']} images, {counts['annotators']} annotators", highlight=False)
+
+
 @quality_app.command("report")
 def report_cmd(
     out: Annotated[Path, typer.Option(help="Folder for index.html, CSV, Parquet and PNG files.")],

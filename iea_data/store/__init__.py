@@ -53,6 +53,8 @@ _MODELS = [
     "GoldImage",
     "WorkspaceSetting",
     "ConsensusStale",
+    "QualityImage",
+    "QualityAnnotator",
     "GOLD_RATE_KEY",
     "DEFAULT_GOLD_RATE",
     "BASE_KINDS",
@@ -65,6 +67,16 @@ _MODELS = [
 _UNIT = ["UnitOfWork", "unit_of_work", "transaction", "aware"]
 _ROLES = ["ACTIONS", "PERMISSIONS", "UserInfo", "AuthError", "require"]
 _UPSERT = ["insert_ignore"]
+_SUMMARY = [
+    "CONSENSUS_INPUT_STATUSES",
+    "MAX_GAP_SECONDS",
+    "json_field",
+    "begin_annotation",
+    "refresh_image",
+    "record_consensus",
+    "rebuild_quality_summary",
+    "expert_heads_query",
+]
 
 __all__ = [
     "Workspace",
@@ -82,6 +94,7 @@ __all__ = [
     *_UNIT,
     *_ROLES,
     *_UPSERT,
+    *_SUMMARY,
 ]
 
 _LAZY = {
@@ -89,6 +102,7 @@ _LAZY = {
     **{n: "._models" for n in _MODELS},
     **{n: "._unit" for n in _UNIT},
     **{n: "._upsert" for n in _UPSERT},
+    **{n: "._summary" for n in _SUMMARY},
     **{n: "._roles" for n in _ROLES},
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__, namespace=globals())

@@ -51,6 +51,8 @@ __all__ = [
     "GoldImage",
     "WorkspaceSetting",
     "ConsensusStale",
+    "QualityImage",
+    "QualityAnnotator",
     "GOLD_RATE_KEY",
     "DEFAULT_GOLD_RATE",
     "IMAGE_STATUSES",
@@ -259,6 +261,8 @@ class Label(Base):
         CheckConstraint(_in("kind", LABEL_KINDS), name="kind"),
         CheckConstraint(_in("status", LABEL_STATUSES), name="status"),
         Index("ix_labels_image_kind", "image_id", "kind"),
+        Index("ix_labels_author_created", "author_id", "created_at"),
+        Index("ix_labels_author_gap", "author_id", "gap_s"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -285,6 +289,9 @@ class Label(Base):
     frac_over: Mapped[Optional[float]] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Annotations only: seconds since the author's previous annotation revision (by time, then id),
+    #: set at insert; None for the author's first revision and for imported maps (no time spent here).
+    gap_s: Mapped[Optional[float]] = mapped_column(Float)
 
 
 class Target(Base):
@@ -467,3 +474,42 @@ class ConsensusStale(Base):
 
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
     marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QualityImage(Base):
+    """Per image, what the Quality page lists, kept up to date by every write that changes it.
+
+    ``experts`` are the authors whose annotation chain head is a consensus input (submitted or
+    accepted), sorted and comma-separated, ``n_experts`` their number and ``newest_at`` the
+    newest of those heads' times; ``consensus_*`` describe the newest consensus revision.
+    Written in the writer's transaction (:mod:`iea_data.store.quality_summary`); rebuilt from
+    the labels by :func:`~iea_data.store.rebuild_quality_summary`.
+    """
+
+    __tablename__ = "quality_images"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    n_experts: Mapped[int] = mapped_column(Integer, default=0)
+    experts: Mapped[str] = mapped_column(Text, default="")
+    newest_at: Mapped[Optional[dt.datetime]] = mapped_column()
+    consensus_label_id: Mapped[Optional[int]] = mapped_column(ForeignKey("labels.id"))
+    consensus_method: Mapped[Optional[str]] = mapped_column(String(64))
+    consensus_spread_mean: Mapped[Optional[float]] = mapped_column(Float)
+
+
+class QualityAnnotator(Base):
+    """Per author of annotations: images done, and sums and counts for strokes and save gaps.
+
+    ``images_done``: images whose author's chain head is submitted or accepted; ``strokes_*``:
+    ``n_strokes`` of the author's revisions not imported; ``gaps_*``: :attr:`Label.gap_s` of
+    those in (0, ``MAX_GAP_SECONDS``]. Incremented atomically by the writers.
+    """
+
+    __tablename__ = "quality_annotators"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    images_done: Mapped[int] = mapped_column(Integer, default=0)
+    strokes_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    strokes_n: Mapped[int] = mapped_column(Integer, default=0)
+    gaps_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    gaps_n: Mapped[int] = mapped_column(Integer, default=0)

@@ -50,3 +50,27 @@ def test_quality_commands_end_to_end(tmp_path):
     r = iea("quality", "report", "--out", str(tmp_path / "rep"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rep" / "index.html").is_file() and (tmp_path / "rep" / "annotators.parquet").is_file()
+
+
+def test_quality_consensus_fit_images_samples_the_fit(tmp_path):
+    """`iea quality consensus --fit-images N` fits the raters on N images (every image still written); 0 = all."""
+    from iea_data.store import dispose_engines, init_workspace
+    from iea_data.workflows.quality import build_synthetic_quality_catalog
+
+    ws = tmp_path / "ws"
+    build_synthetic_quality_catalog(init_workspace(ws), n_images=120, n_experts=3, side=4, pool=4)
+    dispose_engines()
+    r = run_iea("-w", str(ws), "quality", "consensus", "--fit-images", "70", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["n_images"], out["n_saved"]) == (120, 120)
+    assert (out["fit"]["n_images"], out["fit"]["sampled"], out["fit"]["of_images"]) == (70, True, 120)
+    r = run_iea("-w", str(ws), "quality", "consensus", "--fit-images", "0", "--redo", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["fit"]["n_images"], out["fit"]["sampled"], out["n_saved"]) == (120, False, 120)
+    r = run_iea("-w", str(ws), "quality", "consensus", "--fit-images", "-1")
+    assert r.returncode == 2 and "--fit-images" in r.stderr and "greater than or equal to 0" in r.stderr
+    r = run_iea("-w", str(ws), "quality", "rebuild-summary", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"images": 120, "annotators": 3}

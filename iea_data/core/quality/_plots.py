@@ -65,7 +65,7 @@ def _font(size: int) -> Any:
 
 def _png(img: Any) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    img.save(buf, format="PNG")  # zlib level 6: ~3x faster than optimize=True, ~9 % larger (issue 15's cold paint)
     return buf.getvalue()
 
 

@@ -47,11 +47,17 @@ ARROW_SCHEMA_VERSION = 5  # v4 = v3 + the camera RAW columns of images (migratio
 ARROW_SCHEMA_DIR = SCHEMAS_DIR / "arrow"
 SNAPSHOT_MARKER = "snapshot.json"  # written last; a folder holding it was written by write_snapshot
 # never in a snapshot: user_events (the account audit log says whose password was reset and when);
-# consensus_stale and workspace_settings (operational state of this catalog, issue 15)
-SNAPSHOT_PRIVATE_TABLES = frozenset({"login_throttle", "user_events", "consensus_stale", "workspace_settings"})
+# consensus_stale and workspace_settings (operational state of this catalog, issue 15); the quality
+# summary (quality_images, quality_annotators, labels.gap_s: derived from the labels, migration 0006)
+SNAPSHOT_PRIVATE_TABLES = frozenset(
+    {"login_throttle", "user_events", "consensus_stale", "workspace_settings", "quality_images", "quality_annotators"}
+)
 SNAPSHOT_OPTIONAL_TABLES = frozenset({"users"})  # only with include_users=True
 # never in a snapshot: the hashes, and which accounts hold a temporary password (easier targets)
-SNAPSHOT_PRIVATE_COLUMNS = {"users": frozenset({"password_hash", "must_change_password"})}
+SNAPSHOT_PRIVATE_COLUMNS = {
+    "users": frozenset({"password_hash", "must_change_password"}),
+    "labels": frozenset({"gap_s"}),
+}
 _WRITTEN_BY = "iea catalog snapshot"
 
 

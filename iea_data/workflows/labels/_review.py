@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import aliased
 
 from iea_data.core.errors import IeaError, NotFoundError, PermissionDeniedError, StaleRevisionError
-from iea_data.store import Image, Label, Review, Scene, User, UserInfo, aware, require, utcnow
+from iea_data.store import Image, Label, Review, Scene, User, UserInfo, aware, refresh_image, require, utcnow
 from iea_data.workflows.users import load_actor
 
 from ._drafts import MAX_COMMENT_LENGTH, _check_int
@@ -399,6 +399,7 @@ def review_label(
         )
         session.add(review)
         session.flush()
+        refresh_image(session, label.image_id, label.author_id)  # issue 15: the quality summary, same transaction
         mark_consensus_stale(uow, label.image_id)  # issue 15: accepted or withdrawn, the consensus changes
     log.info("%s %sed label %d", actor.name, decision, label_id)
     return review

@@ -22,7 +22,18 @@ from sqlalchemy.exc import IntegrityError
 from iea_data.core.errors import IeaError, NotFoundError, StaleRevisionError
 from iea_data.core.imaging import check_residual
 from iea_data.core.residuals import label_stats
-from iea_data.store import LABEL_KINDS, LABEL_STATUSES, Image, Label, UnitOfWork, User, utcnow
+from iea_data.store import (
+    LABEL_KINDS,
+    LABEL_STATUSES,
+    Image,
+    Label,
+    UnitOfWork,
+    User,
+    begin_annotation,
+    record_consensus,
+    refresh_image,
+    utcnow,
+)
 from iea_data.store.objects import ObjectStore
 
 from ._stale import CONSENSUS_INPUT_STATUSES, mark_consensus_stale
@@ -209,6 +220,11 @@ def save_label(
                     f"this save is based on label {parent_id}, but {chain} of image {image_id} is now at {newest}; "
                     f"reload the newest revision and re-apply your changes (your draft is kept)"
                 )
+            # issue 15: the quality summary moves in this transaction (the author's row locked first)
+            times: dict[str, Any] = {}
+            if kind == "annotation" and author_id is not None:
+                created_at, gap_s = begin_annotation(session, author_id, params)
+                times = {"created_at": created_at, "updated_at": created_at, "gap_s": gap_s}
             label = Label(
                 image_id=image_id,
                 kind=kind,
@@ -228,11 +244,16 @@ def save_label(
                 height=stored.height,
                 width=stored.width,
                 **stored.stats,
+                **times,
             )
             session.add(label)
             session.flush()
-            if kind == "annotation" and status in CONSENSUS_INPUT_STATUSES:
-                mark_consensus_stale(uow, image_id)  # issue 15: the consensus of this image is out of date
+            if kind == "annotation":  # a draft replacing a submitted head takes the expert off the image
+                refresh_image(session, image_id, author_id)
+                if status in CONSENSUS_INPUT_STATUSES:
+                    mark_consensus_stale(uow, image_id)  # issue 15: the consensus of this image is out of date
+            elif kind == "consensus":
+                record_consensus(session, [(image_id, label.id, params)])
     except IntegrityError:
         raise StaleRevisionError(
             f"another save of {chain} for image {image_id} landed first; reload the newest revision and re-apply "
@@ -356,6 +377,8 @@ def save_label_batch(
                 )
             session.execute(insert(Label), rows)
             new_ids = _new_ids(session, chain, rows)
+            if kind == "consensus":
+                record_consensus(session, [(int(r[0]), new_ids[int(r[0])], r[3]) for r in revisions])
     except IntegrityError:
         raise StaleRevisionError(
             f"another save of {chain} landed first for one of {len(ids)} images; run it again"
@@ -399,8 +422,9 @@ def set_label_status(uow: UnitOfWork, label_id: int, status: str) -> None:
         ).rowcount
     if not n:
         raise NotFoundError(f"no label with id {label_id}")
-    row = uow.session.execute(select(Label.kind, Label.image_id).where(Label.id == label_id)).first()
+    row = uow.session.execute(select(Label.kind, Label.image_id, Label.author_id).where(Label.id == label_id)).first()
     if row is not None and row.kind == "annotation":  # issue 15: any status change moves the consensus inputs
+        refresh_image(uow.session, row.image_id, row.author_id)
         mark_consensus_stale(uow, row.image_id)
 
 

@@ -9,12 +9,9 @@ transaction, so the save path stays fast and a rolled-back save marks nothing.
 
 from __future__ import annotations
 
-from iea_data.store import ConsensusStale, UnitOfWork, insert_ignore, utcnow
+from iea_data.store import CONSENSUS_INPUT_STATUSES, ConsensusStale, UnitOfWork, insert_ignore, utcnow
 
 __all__ = ["CONSENSUS_INPUT_STATUSES", "mark_consensus_stale"]
-
-#: Statuses of an expert's chain head that a consensus is built from.
-CONSENSUS_INPUT_STATUSES = ("submitted", "accepted")
 
 
 def mark_consensus_stale(uow: UnitOfWork, image_id: int) -> None:

@@ -53,6 +53,7 @@ from ._report import (
     QualityReport,
     image_quality,
     quality_report,
+    rebuild_summary,
     reliability,
     write_quality_report,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "QualityReport",
     "image_quality",
     "quality_report",
+    "rebuild_summary",
     "reliability",
     "write_quality_report",
     "build_synthetic_quality_catalog",

@@ -21,12 +21,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from sqlalchemy import JSON, and_, cast, exists, func, select, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, select
 
 from iea_data.core.files import atomic_write
-from iea_data.store import GoldImage, Image, Label, Review, User, WorkspaceSetting, aware, utcnow
-from iea_data.workflows.labels import CONSENSUS_INPUT_STATUSES, agreement
+from iea_data.store import (
+    MAX_GAP_SECONDS,
+    GoldImage,
+    Image,
+    Label,
+    QualityAnnotator,
+    QualityImage,
+    Review,
+    User,
+    WorkspaceSetting,
+    aware,
+    utcnow,
+)
 
 from ._consensus import RATER_PARAMS_KEY, _consensus_heads, _load_maps, expert_heads
 from ._gold import gold_results
@@ -43,12 +53,11 @@ __all__ = [
     "image_quality",
     "write_quality_report",
     "reliability",
+    "rebuild_summary",
 ]
 
 SUMMARY_CACHE_KEY = "quality.summary_cache"
 GRID_CACHE_PREFIX = "quality.grid:"
-#: A gap longer than this between an expert's two saves is a break, not time spent on the image.
-MAX_GAP_SECONDS = 15 * 60
 ANNOTATOR_COLUMNS = (
     "name",
     "role",
@@ -141,79 +150,62 @@ def _rounded(x: Optional[float], nd: int = 4) -> Optional[float]:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
-def _heads_subquery():
-    """The experts' chain heads (no newer revision in the image's chain) in status submitted / accepted.
+def _summary_images(uow: UnitOfWork) -> dict[int, tuple[int, dt.datetime, Optional[int], Optional[str], Any, str]]:
+    """image id -> (experts, newest head's time, consensus label id, method, mean spread, name), ≥ 2 experts.
 
-    ``NOT EXISTS`` on the unique (image, chain, revision) index: about half the time of joining a
-    grouped ``max(revision)`` on SQLite at 480,000 revisions.
+    One read of the quality summary (:class:`~iea_data.store.QualityImage`, kept by the writers).
     """
-    newer = aliased(Label)
-    has_newer = exists().where(
-        newer.image_id == Label.image_id, newer.chain == Label.chain, newer.revision > Label.revision
-    )
-    return (
-        select(Label.image_id, Label.author_id, Label.created_at)
-        .where(Label.kind == "annotation", Label.status.in_(CONSENSUS_INPUT_STATUSES), ~has_newer)
-        .subquery()
-    )
-
-
-def _multi_expert_images(uow: UnitOfWork) -> dict[int, tuple[int, dt.datetime]]:
-    """image id -> (experts, newest expert revision's time) for images with ≥ 2 experts: one SQL aggregate."""
-    h = _heads_subquery()
+    q = QualityImage
     rows = uow.session.execute(
-        select(h.c.image_id, func.count(), func.max(h.c.created_at)).group_by(h.c.image_id).having(func.count() >= 2)
+        select(
+            q.image_id,
+            q.n_experts,
+            q.newest_at,
+            q.consensus_label_id,
+            q.consensus_method,
+            q.consensus_spread_mean,
+            Image.name,
+        )
+        .join(Image, Image.id == q.image_id)
+        .where(q.n_experts >= 2)
     )
-    return {i: (n, t) for i, n, t in rows}
+    return {r[0]: tuple(r[1:]) for r in rows}
 
 
-def _json_field(uow: UnitOfWork, key: str):
-    """``params[key]`` in SQL (SQLite: JSON_EXTRACT on the text; PostgreSQL: the text cast to json, ``->>``)."""
-    if uow.session.get_bind().dialect.name == "sqlite":  # CAST(... AS JSON) has numeric affinity on SQLite
-        return type_coerce(Label.params, JSON)[key]
-    return cast(Label.params, JSON)[key]
-
-
-def _gap_seconds(uow: UnitOfWork, previous):
-    """Seconds from ``previous`` to ``Label.created_at`` in this dialect's date arithmetic."""
-    if uow.session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(Label.created_at) - func.julianday(previous)) * 86400.0
-    return func.extract("epoch", Label.created_at - previous)
+def _median_gap(uow: UnitOfWork, user_id: int, n: int) -> Optional[float]:
+    """The median of the author's ``n`` counted save gaps, read in order from the (author, gap) index."""
+    if n <= 0:
+        return None
+    q = (
+        select(Label.gap_s)
+        .where(Label.author_id == user_id, Label.gap_s > 0, Label.gap_s <= MAX_GAP_SECONDS)
+        .order_by(Label.gap_s)
+        .offset((n - 1) // 2)
+        .limit(2 - n % 2)
+    )
+    values = [float(v) for v in uow.session.scalars(q)]
+    return float(np.mean(values)) if values else None
 
 
 def _per_user_work(uow: UnitOfWork) -> dict[int, dict]:
     """Per author: done images, mean strokes per revision, median seconds between consecutive saves.
 
-    SQL aggregates (no revision's JSON is parsed in Python): done = the author's chain heads in
-    status submitted / accepted; strokes = mean ``n_strokes`` of its revisions not imported;
-    the gaps between consecutive saves (by time, then id) of at most :data:`MAX_GAP_SECONDS`
-    that end on a revision not imported, their median taken here.
+    From the quality summary (:class:`~iea_data.store.QualityAnnotator`): done = the author's
+    chain heads in status submitted / accepted; strokes = mean ``n_strokes`` of its revisions
+    not imported; seconds = the median of the gaps between consecutive saves (by time, then
+    id) of at most :data:`MAX_GAP_SECONDS` that end on a revision not imported
+    (``labels.gap_s``, by index).
     """
-    s = uow.session
-    h = _heads_subquery()
+    a = QualityAnnotator
     out: dict[int, dict] = {}
-    for uid, n in s.execute(select(h.c.author_id, func.count(func.distinct(h.c.image_id))).group_by(h.c.author_id)):
-        out[uid] = {"done": int(n), "strokes": None, "gaps": []}
-    not_imported = _json_field(uow, "imported_from").as_string().is_(None)
-    strokes = s.execute(
-        select(Label.author_id, func.avg(_json_field(uow, "n_strokes").as_float()), func.count(Label.id))
-        .where(Label.kind == "annotation", not_imported, _json_field(uow, "n_strokes").as_float().is_not(None))
-        .group_by(Label.author_id)
-    )
-    for uid, mean, _n in strokes:
-        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})["strokes"] = float(mean)
-    previous = func.lag(Label.created_at).over(partition_by=Label.author_id, order_by=(Label.created_at, Label.id))
-    gaps = (
-        select(Label.author_id.label("uid"), _gap_seconds(uow, previous).label("gap"), not_imported.label("own"))
-        .where(Label.kind == "annotation")
-        .subquery()
-    )
-    for uid, gap in s.execute(
-        select(gaps.c.uid, gaps.c.gap).where(gaps.c.own, gaps.c.gap > 0, gaps.c.gap <= MAX_GAP_SECONDS)
+    for uid, done, s_sum, s_n, g_n in uow.session.execute(
+        select(a.user_id, a.images_done, a.strokes_sum, a.strokes_n, a.gaps_n)
     ):
-        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})["gaps"].append(float(gap))
-    for uid in {u for (u,) in s.execute(select(Label.author_id).where(Label.kind == "annotation").distinct())}:
-        out.setdefault(uid, {"done": 0, "strokes": None, "gaps": []})
+        out[uid] = {
+            "done": int(done),
+            "strokes": float(s_sum) / s_n if s_n else None,
+            "seconds": _median_gap(uow, uid, int(g_n)),
+        }
     return out
 
 
@@ -244,12 +236,16 @@ def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int) -
         hs = heads.get(i, [])
         if len(hs) < 2 or cons[i]["label_id"] not in objs:
             continue
-        c = objects.get_array(objs[cons[i]["label_id"]]).astype(np.float32)
+        c = objects.get_array(objs[cons[i]["label_id"]]).astype(np.float64)
         maps = _load_maps(objects, hs)
-        for h in hs:
-            m = maps[h.chain]
-            if m.shape == c.shape:
-                sums[h.author_id].append(agreement(m, [c]))
+        same = [h for h in hs if maps[h.chain].shape == c.shape]
+        if not same:
+            continue
+        # agreement(m, [c]) = 1 - mean|m - c| / 2 for every expert at once (float64, as agreement() computes it)
+        stack = np.stack([maps[h.chain] for h in same]).astype(np.float64)
+        values = 1.0 - np.abs(stack - c).reshape(len(same), -1).mean(axis=1) / 2.0
+        for h, v in zip(same, values):
+            sums[h.author_id].append(float(v))
     return {uid: float(np.mean(v)) for uid, v in sums.items()}
 
 
@@ -285,7 +281,7 @@ def _annotator_rows(ws: Workspace, gold: list, fit: Optional[dict], max_images: 
             "role": role,
             "images_done": d["done"],
             "strokes_per_image": _rounded(d["strokes"], 2),
-            "seconds_per_image": _rounded(float(np.median(d["gaps"])) if d["gaps"] else None, 1),
+            "seconds_per_image": _rounded(d["seconds"], 1),
             "gold_done": len(gs),
         }
         for key in ("mae", "bias", "sign_agreement", "iou_under", "iou_over"):
@@ -331,11 +327,20 @@ def reliability(
         (ICC needs a complete table); each ``{value, ci_low, ci_high, n}`` or None; and
         ``n_images``, ``n_raters``.
     """
+    return _reliability(ws, image_ids=image_ids, pixels=pixels, max_images=max_images, samples={})
+
+
+def _reliability(ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, max_images: int, samples: dict) -> dict:
+    """:func:`reliability`, with ``samples``: (image, pixels) -> (its heads' label ids, chain -> sampled values).
+
+    One report computes the overall figure and one per week over images that mostly overlap;
+    each image's maps are read and sampled once for all of them.
+    """
     from iea_data.core.quality import icc_2_1, krippendorff_alpha_interval, pixel_sample
 
     with ws.unit() as uow:
         if image_ids is None:  # the newest images with >= 2 experts, found by one aggregate
-            image_ids = sorted(_multi_expert_images(uow), reverse=True)[:max_images]
+            image_ids = sorted(_summary_images(uow), reverse=True)[:max_images]
         heads = {i: h for i, h in expert_heads(uow, image_ids).items() if len(h) >= 2} if image_ids else {}
         ids = sorted(heads, reverse=True)[:max_images]
         keys = dict(uow.session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()) if ids else {}
@@ -347,15 +352,20 @@ def reliability(
     groups: dict[tuple[str, ...], list[np.ndarray]] = defaultdict(list)
     objects = ws.objects
     for i in ids:
-        maps = _load_maps(objects, heads[i])
-        shape = next(iter(maps.values())).shape
-        idx = pixel_sample(shape, min(pixels, shape[0] * shape[1]), key=keys.get(i) or str(i))
-        block = np.full((len(raters), len(idx)), np.nan)
-        for chain, m in maps.items():
-            block[col[chain]] = m.reshape(-1)[idx]
+        label_ids = tuple(sorted(h.label_id for h in heads[i]))
+        hit = samples.get((i, pixels))
+        if hit is None or hit[0] != label_ids:
+            maps = _load_maps(objects, heads[i])
+            shape = next(iter(maps.values())).shape
+            idx = pixel_sample(shape, min(pixels, shape[0] * shape[1]), key=keys.get(i) or str(i))
+            hit = samples[(i, pixels)] = (label_ids, {c: m.reshape(-1)[idx] for c, m in maps.items()})
+        sampled = hit[1]
+        block = np.full((len(raters), len(next(iter(sampled.values())))), np.nan)
+        for chain, v in sampled.items():
+            block[col[chain]] = v
         blocks.append(block)
-        rs = tuple(sorted(maps))
-        groups[rs].append(np.stack([maps[c].reshape(-1)[idx] for c in rs], axis=1))
+        rs = tuple(sorted(sampled))
+        groups[rs].append(np.stack([sampled[c] for c in rs], axis=1))
     ratings = np.concatenate(blocks, axis=1)
     alpha = krippendorff_alpha_interval(ratings) if ratings.shape[1] >= 2 else None
     best = max(groups.values(), key=lambda g: sum(len(x) for x in g))
@@ -364,8 +374,8 @@ def reliability(
     return {"icc": _rel_dict(icc), "alpha": _rel_dict(alpha), "n_images": len(ids), "n_raters": len(raters)}
 
 
-def _over_time(ws: Workspace, experts: dict[int, tuple[int, dt.datetime]], max_weeks: int = 12) -> list[dict]:
-    newest = {i: t for i, (_n, t) in experts.items()}
+def _over_time(ws: Workspace, experts: dict[int, tuple], samples: dict, max_weeks: int = 12) -> list[dict]:
+    newest = {i: r[1] for i, r in experts.items()}
     if not newest:
         return []
     weeks: dict[dt.date, list[int]] = defaultdict(list)
@@ -375,7 +385,8 @@ def _over_time(ws: Workspace, experts: dict[int, tuple[int, dt.datetime]], max_w
     out = []
     for week in sorted(weeks)[-max_weeks:]:
         # every image here has >= 2 experts, so its newest 100 are the ones reliability() would keep
-        r = reliability(ws, image_ids=sorted(weeks[week], reverse=True)[:100], max_images=100).get("alpha")
+        week_ids = sorted(weeks[week], reverse=True)[:100]
+        r = _reliability(ws, image_ids=week_ids, pixels=64, max_images=100, samples=samples).get("alpha")
         if r is not None and r["value"] is not None:
             out.append({"date": week.isoformat(), **r})
     return out
@@ -409,37 +420,14 @@ def _plots(ws: Workspace, fit: Optional[dict], over_time: list[dict]) -> dict[st
     return out
 
 
-def _images(uow: UnitOfWork, experts: dict[int, tuple[int, dt.datetime]]) -> list[dict]:
-    """Images with ≥ 2 experts (``experts``: :func:`_multi_expert_images`), most disagreement first."""
-    s = uow.session
-    newest = (
-        select(Label.image_id, func.max(Label.revision).label("rev"))
-        .where(Label.chain == "consensus")
-        .group_by(Label.image_id)
-        .subquery()
-    )
-    cons = {
-        i: (lid, method, spread)
-        for i, lid, method, spread in s.execute(
-            select(
-                Label.image_id,
-                Label.id,
-                _json_field(uow, "method").as_string(),
-                _json_field(uow, "spread_mean").as_float(),
-            )
-            .join(newest, and_(Label.image_id == newest.c.image_id, Label.revision == newest.c.rev))
-            .where(Label.chain == "consensus")
-        )
-    }
-    # every image, filtered here: an IN list of 40,000 ids passes SQLite's 32,766 bound variables
-    names = {i: n for i, n in s.execute(select(Image.id, Image.name)) if i in experts}
+def _images(experts: dict[int, tuple]) -> list[dict]:
+    """Images with ≥ 2 experts (``experts``: :func:`_summary_images`), most disagreement first."""
     images = []
-    for i, (n, _t) in experts.items():
-        lid, method, spread = cons.get(i, (None, None, None))
+    for i, (n, _t, lid, method, spread, name) in experts.items():
         images.append(
             {
                 "image_id": i,
-                "name": names.get(i, ""),
+                "name": name or "",
                 "n_experts": int(n),
                 "spread_mean": None if spread is None else float(spread),
                 "consensus_label_id": lid,
@@ -448,6 +436,25 @@ def _images(uow: UnitOfWork, experts: dict[int, tuple[int, dt.datetime]]) -> lis
         )
     images.sort(key=lambda r: (-(r["spread_mean"] if r["spread_mean"] is not None else -1.0), r["name"], r["image_id"]))
     return images
+
+
+def rebuild_summary(ws: Workspace) -> dict[str, int]:
+    """Recompute the quality summary from the labels (:func:`~iea_data.store.rebuild_quality_summary`); commits.
+
+    The writers keep it in their transactions; this is the repair after rows changed behind
+    their back. Returns ``images`` and ``annotators``: rows written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from iea_data.store import init_workspace
+    >>> rebuild_summary(init_workspace(tempfile.mkdtemp()))
+    {'images': 0, 'annotators': 0}
+    """
+    from iea_data.store import rebuild_quality_summary
+
+    with ws.unit() as uow:
+        return rebuild_quality_summary(uow.session)
 
 
 def _put_setting(ws: Workspace, key: str, value: str) -> None:
@@ -508,11 +515,13 @@ def quality_report(
     gold = gold_results(ws)
     report.gold = [{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in gold]
     report.annotators = _annotator_rows(ws, gold, fit, max_images)
-    with ws.unit() as uow:  # one aggregate over the experts' chain heads feeds the three below
-        experts = _multi_expert_images(uow)
-        report.images = _images(uow, experts)
-    report.reliability = reliability(ws, image_ids=sorted(experts, reverse=True)[:200])
-    report.reliability_over_time = _over_time(ws, experts)
+    with ws.unit() as uow:  # one read of the quality summary feeds the three below
+        experts = _summary_images(uow)
+    report.images = _images(experts)
+    samples: dict = {}  # each image's maps read and sampled once for the overall and weekly figures
+    newest = sorted(experts, reverse=True)[:200]
+    report.reliability = _reliability(ws, image_ids=newest, pixels=64, max_images=200, samples=samples)
+    report.reliability_over_time = _over_time(ws, experts, samples)
     drawn = _plots(ws, fit, report.reliability_over_time)
     keys = {name: ws.objects.put_bytes(png) for name, png in drawn.items()}
     report.plots = drawn if plots else {}

@@ -1,7 +1,8 @@
 """A synthetic catalog of many images and experts with known bias and noise, for benchmarks and demos.
 
 Rows are inserted in bulk (not through :func:`~iea_data.workflows.labels.save_label`, which
-checks and writes one revision at a time) so that a 40,000-image catalog builds in minutes;
+checks and writes one revision at a time) so that a 40,000-image catalog builds in minutes, and
+the quality summary is then rebuilt from them (:func:`~iea_data.store.rebuild_quality_summary`);
 the maps come from a small pool per expert (content-addressed, so stored once each).
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 
 from iea_data.core.residuals import label_stats
-from iea_data.store import Image, Label, User, utcnow
+from iea_data.store import Image, Label, User, rebuild_quality_summary, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import Workspace
@@ -130,4 +131,5 @@ def build_synthetic_quality_catalog(
                         }
                     )
             s.execute(Label.__table__.insert(), rows)
+        rebuild_quality_summary(s)  # bulk rows bypass the writers that keep the summary
     return {"experts": experts, "n_labels": n_images * n_experts}
