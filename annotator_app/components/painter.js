@@ -293,6 +293,7 @@ async function applyValues(root, st, d) {
   root.dataset.ackLatencies = JSON.stringify(st.ackLatencies.slice(-200));
   root.dataset.rev = String(d.rev);
   root.dataset.ack = String(d.ack);
+  root.dataset.token = d.token;  // the painting shown (a new image or a reopened painter has a new one)
   drawPreview(root, st);
 }
 

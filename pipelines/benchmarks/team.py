@@ -62,7 +62,6 @@ SAVE_EVERY = (3, 5)  # strokes between saves
 SUBMIT_EVERY = 2  # every second save is a submit
 STROKE_GAP_S = (1.0, 2.0)  # one drag every 1-2 s
 STEP_TIMEOUT_MS = 60_000
-SETTLE_MS = 3_000  # after a submit, how long to wait for the previous image's painter to leave
 ACK_TIMEOUT_MS = 15_000  # a stroke not acknowledged by then is counted as such and redrawn
 
 
@@ -366,29 +365,8 @@ async def _page_errors(page, rec: Record) -> None:
             rec.errors.append(f"shown: {(await loc.first.inner_text())[:200]}")
 
 
-#: The painters in the page, through the shadow roots the component renders into (``document.querySelectorAll``
-#: alone sees none of them).
-ONE_PAINTER = """() => {
-  let n = 0;
-  const walk = (root) => root.querySelectorAll("*").forEach((e) => {
-    if (e.classList && e.classList.contains("iea-painter")) n++;
-    if (e.shadowRoot) walk(e.shadowRoot);
-  });
-  walk(document);
-  return n === 1;
-}"""
-
 #: The label id of the newest "Revision n of … saved (label id)" message, or "" (none shown).
 SAVED_LABEL = """() => { const m = document.body.innerText.match(/saved \\(label (\\d+)\\)/); return m ? m[1] : ""; }"""
-
-
-async def _settled(page) -> None:
-    """After a submit, wait until the page holds one painter (the next image's); Streamlit may keep the old one
-    beside it until the rerun finishes. The driver goes on after ``SETTLE_MS`` in any case."""
-    try:
-        await page.wait_for_function(ONE_PAINTER, timeout=SETTLE_MS)
-    except Exception:  # still two: paint anyway (a stroke then missed is counted as not acknowledged)
-        pass
 
 
 async def _saved(page, before: str) -> None:
@@ -401,6 +379,12 @@ async def _saved(page, before: str) -> None:
 async def _current_image(page) -> str:
     text = await page.get_by_text("expert(s) so far", exact=False).first.inner_text()
     return text.split(" · ")[0].strip()
+
+
+async def _next_image(page, token: str | None) -> str:
+    """After a submit: wait until the painter shows another painting than ``token`` (the next image's map)."""
+    await page.locator(f'.iea-painter[data-ack][data-token]:not([data-token="{token}"])').wait_for()
+    return await _current_image(page)
 
 
 async def _painter_attr(page, name: str) -> str | None:
@@ -440,6 +424,7 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                 submit = not done and saves_on_image + 1 >= SUBMIT_EVERY
                 if since_save or submit:
                     before = await page.evaluate(SAVED_LABEL)
+                    token = await _painter_attr(page, "data-token")
                     t0 = time.perf_counter()
                     await page.get_by_role("button", name="Submit" if submit else "Save revision").click()
                     if submit:
@@ -459,12 +444,12 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                     if await page.get_by_text("Nothing left to annotate", exact=False).count():
                         rec.errors.append("queue exhausted before the deadline")
                         break
-                    await page.locator(".iea-painter[data-ack]").wait_for()
-                    await _settled(page)
-                    image = await _current_image(page)
+                    image = await _next_image(page, token)
                 continue
             await asyncio.sleep(rng.uniform(*STROKE_GAP_S))
-            box = await page.locator("canvas.preview").bounding_box()
+            canvas = page.locator("canvas.preview")
+            await canvas.scroll_into_view_if_needed()  # a click on Save/Submit below it scrolls the page
+            box = await canvas.bounding_box()
             ack0 = int(await _painter_attr(page, "data-ack") or 0)
             fx, fy = rng.uniform(0.1, 0.6), rng.uniform(0.1, 0.9)
             x0, y0 = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
