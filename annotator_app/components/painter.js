@@ -6,6 +6,10 @@
 // shown; the server stays authoritative: `server` holds what Python sent, and every update
 // resets the boxes it touched and those of the predicted strokes to it, then paints the strokes
 // Python has not acknowledged yet again. With nothing pending, the screen is the stored map.
+// unacknowledged strokes are re-sent after RESEND_MS without an answer, then at doubling intervals up to
+// RESEND_MAX_MS until one comes (a catalog outage, a replica lost: the strokes wait in the browser)
+const RESEND_MS = 600, RESEND_MAX_MS = 2400;
+
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
   const root = parentElement.querySelector(".iea-painter");
@@ -15,6 +19,7 @@ export default function (component) {
     st = root.__iea = {
       token: null, nextId: 0, pending: [], ack: -1, drawing: null, photoUrl: null,
       values: null, valuesToken: null, valuesRev: -1, data: null, upTimes: {}, latencies: [], lastSend: 0, hover: null,
+      resendMs: RESEND_MS,
       server: null, pred: null, base: null, predicted: [], predictions: {}, ackLatencies: [],
     };
     setup(root, st, setTriggerValue);
@@ -89,7 +94,10 @@ function setup(root, st, setTriggerValue) {
   // re-send unacknowledged strokes until Python acknowledges them
   st.timer = setInterval(() => {
     if (!root.isConnected) { clearInterval(st.timer); return; }
-    if (st.pending.length && performance.now() - st.lastSend > 600) send(st, setTriggerValue);
+    if (st.pending.length && performance.now() - st.lastSend > st.resendMs) {
+      send(st, setTriggerValue);
+      st.resendMs = Math.min(2 * st.resendMs, RESEND_MAX_MS);  // no answer yet: a busy server is not flooded
+    }
     if (st.needResync && st.needResync === st.token) resync(st, st.token);
   }, 300);
 }
@@ -143,6 +151,7 @@ function update(root, st, d, setTriggerValue) {
     st.predicted = [];
     st.predictions = {};
   }
+  if (d.ack > st.ack) st.resendMs = RESEND_MS;  // the server answers: re-send at the base pace again
   st.ack = d.ack;
   st.nextId = Math.max(st.nextId, d.ack);
   st.pending = st.pending.filter((s) => s.id > d.ack);
@@ -171,7 +180,9 @@ function update(root, st, d, setTriggerValue) {
   st.setTriggerValue = setTriggerValue;
   const job = () => applyValues(root, st, d);
   st.chain = (st.chain || Promise.resolve()).then(job, job);
-  if (st.pending.length) send(st, setTriggerValue);
+  // every send carries all pending strokes, so an answer that acknowledges only some of them needs no
+  // new send: the one in flight has the rest (the timer re-sends if it was lost)
+  if (st.pending.length) { if (performance.now() - st.lastSend > st.resendMs) send(st, setTriggerValue); }
   else if (st.queued) { const a = st.queued; st.queued = null; act(st, setTriggerValue, a); }
 }
 
