@@ -369,6 +369,13 @@ async def _page_errors(page, rec: Record) -> None:
 SAVED_LABEL = """() => { const m = document.body.innerText.match(/saved \\(label (\\d+)\\)/); return m ? m[1] : ""; }"""
 
 
+def _first_lines(exc: BaseException) -> str:
+    """The error's first line, and for Playwright the locator it was waiting for (its call log's first step)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    step = next((ln for ln in lines[1:] if ln.startswith("- waiting for")), "")
+    return (lines[0][:200] if lines else "") + (f" ({step[2:200]})" if step else "")
+
+
 async def _saved(page, before: str) -> None:
     """Wait for a "saved (label n)" message newer than ``before``: the painter stays open across a save."""
     await page.wait_for_function(
@@ -471,7 +478,7 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                 rec.errors.append(f"stroke {sid} on {image} not acknowledged within {ACK_TIMEOUT_MS // 1000} s")
             since_save += 1
     except Exception as exc:  # a broken session is a figure, not a crash of the benchmark
-        rec.errors.append(f"driver: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        rec.errors.append(f"driver: {type(exc).__name__}: {_first_lines(exc)}")
         await _page_errors(page, rec)
     finally:
         await context.close()
@@ -507,7 +514,7 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
             await _page_errors(page, rec)
             await _sleep_unless(done, 2)
     except Exception as exc:
-        rec.errors.append(f"driver: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        rec.errors.append(f"driver: {type(exc).__name__}: {_first_lines(exc)}")
     finally:
         await context.close()
 
