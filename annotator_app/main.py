@@ -18,7 +18,14 @@ from annotator_app._common import app_icon
 # the icon is a generated PNG served by the app itself: a ":material/…:" or emoji icon makes
 # every browser fetch it from an outside server (fonts.gstatic.com, a CDN)
 st.set_page_config(page_title="IEA annotator", page_icon=app_icon(), layout="wide")
-st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
+# The painter never fades while a rerun runs (Streamlit dims elements 0.5 s into a rerun): it already
+# shows each stroke as predicted and says in its status line what is not saved yet; dimming it under load
+# would make the strokes look lost, and animating nine painters' opacity costs the browser frames.
+st.html(
+    "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }"
+    " .stElementContainer[class*='st-key-painter_'][data-stale='true'] { opacity: 1 !important;"
+    " transition: none !important; }</style>"
+)
 
 from annotator_app import pages  # noqa: E402  (after set_page_config)
 from annotator_app._common import workspace  # noqa: E402

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.workflows.conftest import reader, reader_unit
 
 PASSWORD = "browser-test-pw"
-USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i", "ann_j", "ann_k"]
+USERS = ["ann_a", "ann_b", "ann_c", "ann_d", "ann_e", "ann_f", "ann_g", "ann_h", "ann_i", "ann_j", "ann_k", "ann_l"]
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +193,32 @@ def test_a_stroke_drawn_while_save_revision_runs_is_kept(new_page, ws):
     h, w = m.shape
     d0, d1 = cols_of(0.55, 0.8, w)
     np.testing.assert_allclose(m[row_of(0.75, h), d0 + 3 : d1 - 3], -0.1, atol=2e-3)
+
+
+PAINTER_CONTAINER = """() => {
+  const found = [];
+  const walk = (root) => root.querySelectorAll("*").forEach((n) => {
+    if (n.classList && n.classList.contains("iea-painter")) found.push(n);
+    if (n.shadowRoot) walk(n.shadowRoot);
+  });
+  walk(document);
+  let e = found[0];
+  while (e && !(e.getAttribute && e.getAttribute("data-testid") === "stElementContainer"))
+    e = e.parentElement || (e.getRootNode && e.getRootNode().host);
+  return e ? { stale: e.getAttribute("data-stale"), opacity: getComputedStyle(e).opacity } : null;
+}"""
+
+
+def test_the_painter_does_not_fade_while_its_stroke_waits_for_the_catalog(new_page, ws):
+    page = new_page()
+    open_painter(page, "ann_l")
+    with catalog_writes_held(ws):  # the stroke's autosave waits: the painter's rerun runs on
+        drag(page, 0.2, 0.3, 0.45, 0.3)
+        page.wait_for_function(f"() => ({PAINTER_CONTAINER})()?.stale === 'true'")
+        page.wait_for_timeout(1800)  # Streamlit dims a stale element from 0.5 s on, over 1 s
+        shown = page.evaluate(PAINTER_CONTAINER)
+        assert shown == {"stale": "true", "opacity": "1"}
+    wait_ack(page, 1)
 
 
 def test_undo_and_redo(new_page, ws):
