@@ -104,8 +104,9 @@ def main(argv=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    kind = "demo-derived" if args.images else "demo"
     print(
-        f"pre-label benchmark ({result['machine']}, {result['date']}, {n} {'demo-derived' if args.images else 'demo'} images, batch {args.batch_size}, "
+        f"pre-label benchmark ({result['machine']}, {result['date']}, {n} {kind} images, batch {args.batch_size}, "
         f"{result['precision']}, load {result['load_average_1_5_15']})"
     )
     print(f"  model alone (tensors ready)          {result['model_alone_images_per_s']:.2f} images/s")
