@@ -33,6 +33,8 @@ from iea_data.core.progress import ProgressFn
 from iea_data.store import ConsensusStale, Image, Label, WorkspaceSetting, utcnow
 from iea_data.workflows.labels import CONSENSUS_INPUT_STATUSES, save_label_batch, store_label_map
 
+from ._figures import sample_key, stored_figures
+
 if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import ObjectStore, UnitOfWork, Workspace
 
@@ -239,24 +241,28 @@ def stored_rater_params(ws: Workspace) -> Optional[dict]:
 WRITE_BATCH = 256
 
 
-def _prepare(objects: ObjectStore, image_id: int, heads: list[ExpertHead], method: str, params, fit_id):
+def _prepare(objects: ObjectStore, image_id: int, heads: list[ExpertHead], method: str, params, fit_id, key: str):
     maps = _load_maps(objects, heads)
     cmap, spread, details = _combine(maps, method, params)
     spread_key = objects.put_array(spread.astype(np.float16))
     used = None
     if params is not None:
         used = {c: {"bias": params[c].bias, "sigma2": params[c].sigma2} for c in maps if c in params}
+    clipped = np.clip(cmap, -1.0, 1.0).astype(np.float32)
+    experts = sorted(h.chain for h in heads)
     provenance = {
         "method": method,
         "expert_revisions": sorted(h.label_id for h in heads),
-        "experts": sorted(h.chain for h in heads),
+        "experts": experts,
         "parameters": used,
         **details,
         "fit": fit_id,
         "spread_object": spread_key,
         "spread_mean": round(float(spread.astype(np.float64).mean()), 6),
+        # the report's per-image figures, against the consensus as stored (float16): docs/quality.md
+        **stored_figures(objects, maps, clipped.astype(np.float16), experts, key),
     }
-    return image_id, store_label_map(objects, np.clip(cmap, -1.0, 1.0).astype(np.float32)), provenance
+    return image_id, store_label_map(objects, clipped), provenance
 
 
 def _save_batch(ws: Workspace, prepared: list) -> None:
@@ -275,12 +281,13 @@ def _save_batch(ws: Workspace, prepared: list) -> None:
         uow.session.execute(delete(ConsensusStale).where(ConsensusStale.image_id.in_(ids)))
 
 
-def _write_all(ws, todo, heads, method, params, fit_id, report, names, progress, base, total) -> None:
+def _write_all(ws, todo, heads, method, params, fit_id, report, names, keys, progress, base, total) -> None:
     batch: list = []
     objects = ws.objects
     for n, image_id in enumerate(todo, 1):
         try:
-            batch.append(_prepare(objects, image_id, heads[image_id], method, params, fit_id))
+            key = sample_key(keys.get(image_id), image_id)
+            batch.append(_prepare(objects, image_id, heads[image_id], method, params, fit_id, key))
         except (ValueError, OSError) as exc:  # one bad image never stops the run
             report.errors.append((names.get(image_id, str(image_id)), str(exc)))
             log.warning("consensus of image %d failed: %s", image_id, exc)
@@ -386,7 +393,7 @@ def compute_consensus(
             else:
                 row.value, row.updated_at = value, utcnow()
     base = len(sample) if method == "staple" and todo else 0
-    _write_all(ws, todo, per_image, method, params, fit_id, report, names, progress, base, base + len(todo))
+    _write_all(ws, todo, per_image, method, params, fit_id, report, names, keys, progress, base, base + len(todo))
     return report
 
 
@@ -407,7 +414,9 @@ def update_consensus(ws: Workspace, *, progress: Optional[ProgressFn] = None) ->
     with ws.unit() as uow:
         stale = sorted(uow.session.scalars(select(ConsensusStale.image_id)))
         heads = expert_heads(uow, stale) if stale else {}
-        names = dict(uow.session.execute(select(Image.id, Image.name).where(Image.id.in_(stale))).all())
+        names, keys = {}, {}
+        for i, name, sha in uow.session.execute(select(Image.id, Image.name, Image.sha256).where(Image.id.in_(stale))):
+            names[i], keys[i] = name, sha
         for i in stale:
             if len(heads.get(i, [])) < 2:
                 uow.session.execute(delete(ConsensusStale).where(ConsensusStale.image_id == i))
@@ -426,6 +435,6 @@ def update_consensus(ws: Workspace, *, progress: Optional[ProgressFn] = None) ->
             if progress is not None:
                 progress(_base + n, len(todo))
 
-        _write_all(ws, ids, heads, m, p, fit_id if p is not None else None, report, names, step, 0, len(ids))
+        _write_all(ws, ids, heads, m, p, fit_id if p is not None else None, report, names, keys, step, 0, len(ids))
         done += len(ids)
     return report

@@ -39,6 +39,7 @@ from iea_data.store import (
 )
 
 from ._consensus import RATER_PARAMS_KEY, _consensus_heads, _load_maps, expert_heads
+from ._figures import SAMPLE_PIXELS, expert_agreements, sample_key, sample_maps, stored_agreements, stored_sample
 from ._gold import gold_results
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -209,8 +210,12 @@ def _per_user_work(uow: UnitOfWork) -> dict[int, dict]:
     return out
 
 
-def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int) -> dict[int, float]:
-    """Per author: mean agreement with the consensus over the newest ``max_images`` images that have one."""
+def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int, from_maps: bool) -> dict[int, float]:
+    """Per author: mean agreement with the consensus over the newest ``max_images`` images that have one.
+
+    An image's values come from its consensus revision (:func:`stored_agreements`) while its
+    expert heads are the ones the consensus lists; otherwise (or ``from_maps``) from the maps.
+    """
     newest_ids = list(
         uow.session.scalars(
             select(Label.image_id)
@@ -225,27 +230,27 @@ def _agreement_with_consensus(ws: Workspace, uow: UnitOfWork, max_images: int) -
         return {}
     ids = sorted(cons, reverse=True)[:max_images]
     heads = expert_heads(uow, ids)
-    objs = dict(
-        uow.session.execute(
-            select(Label.id, Label.map_object).where(Label.id.in_([cons[i]["label_id"] for i in ids]))
-        ).all()
+    stored = {} if from_maps else {i: stored_agreements(cons[i], heads.get(i, [])) for i in ids}
+    to_read = [cons[i]["label_id"] for i in ids if stored.get(i) is None]
+    objs = (
+        dict(uow.session.execute(select(Label.id, Label.map_object).where(Label.id.in_(to_read))).all())
+        if to_read
+        else {}
     )
     sums: dict[int, list[float]] = defaultdict(list)
     objects = ws.objects
     for i in ids:
         hs = heads.get(i, [])
-        if len(hs) < 2 or cons[i]["label_id"] not in objs:
+        if len(hs) < 2:
             continue
-        c = objects.get_array(objs[cons[i]["label_id"]]).astype(np.float64)
-        maps = _load_maps(objects, hs)
-        same = [h for h in hs if maps[h.chain].shape == c.shape]
-        if not same:
-            continue
-        # agreement(m, [c]) = 1 - mean|m - c| / 2 for every expert at once (float64, as agreement() computes it)
-        stack = np.stack([maps[h.chain] for h in same]).astype(np.float64)
-        values = 1.0 - np.abs(stack - c).reshape(len(same), -1).mean(axis=1) / 2.0
-        for h, v in zip(same, values):
-            sums[h.author_id].append(float(v))
+        values = stored.get(i)
+        if values is None:
+            if cons[i]["label_id"] not in objs:
+                continue
+            values = expert_agreements(_load_maps(objects, hs), objects.get_array(objs[cons[i]["label_id"]]))
+        for h in hs:
+            if h.chain in values:
+                sums[h.author_id].append(values[h.chain])
     return {uid: float(np.mean(v)) for uid, v in sums.items()}
 
 
@@ -257,13 +262,13 @@ def _trend(values: list[float]) -> Optional[float]:
     return float(np.mean(values[half:]) - np.mean(values[:half]))
 
 
-def _annotator_rows(ws: Workspace, gold: list, fit: Optional[dict], max_images: int) -> list[dict]:
+def _annotator_rows(ws: Workspace, gold: list, fit: Optional[dict], max_images: int, from_maps: bool) -> list[dict]:
     from iea_data.core.quality import RaterParams
 
     with ws.unit() as uow:
         users = {uid: (name, role) for uid, name, role in uow.session.execute(select(User.id, User.name, User.role))}
         work = _per_user_work(uow)
-        agree = _agreement_with_consensus(ws, uow, max_images)
+        agree = _agreement_with_consensus(ws, uow, max_images, from_maps)
     params = RaterParams.from_dict(fit["params"]) if fit and fit.get("params") else None
     by_user_gold: dict[int, list] = defaultdict(list)
     for g in gold:
@@ -305,7 +310,12 @@ def _rel_dict(r) -> Optional[dict]:
 
 
 def reliability(
-    ws: Workspace, *, image_ids: Optional[list[int]] = None, pixels: int = 64, max_images: int = 200
+    ws: Workspace,
+    *,
+    image_ids: Optional[list[int]] = None,
+    pixels: int = SAMPLE_PIXELS,
+    max_images: int = 200,
+    from_maps: bool = False,
 ) -> dict:
     """ICC(2,1) and Krippendorff's alpha (interval) over a deterministic pixel sample; commits (reads only).
 
@@ -318,6 +328,10 @@ def reliability(
         image's sha256 or id).
     max_images : int
         At most this many images (the newest), which bounds the work.
+    from_maps : bool
+        Sample every image's maps. By default an image whose consensus revision is current
+        (built from its expert heads) and stored the sample of ``pixels`` pixels is read from
+        that sample: the same values, so the same figures.
 
     Returns
     -------
@@ -327,16 +341,18 @@ def reliability(
         (ICC needs a complete table); each ``{value, ci_low, ci_high, n}`` or None; and
         ``n_images``, ``n_raters``.
     """
-    return _reliability(ws, image_ids=image_ids, pixels=pixels, max_images=max_images, samples={})
+    return _reliability(ws, image_ids=image_ids, pixels=pixels, max_images=max_images, samples={}, from_maps=from_maps)
 
 
-def _reliability(ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, max_images: int, samples: dict) -> dict:
+def _reliability(
+    ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, max_images: int, samples: dict, from_maps: bool
+) -> dict:
     """:func:`reliability`, with ``samples``: (image, pixels) -> (its heads' label ids, chain -> sampled values).
 
     One report computes the overall figure and one per week over images that mostly overlap;
-    each image's maps are read and sampled once for all of them.
+    each image's sample is read (from its consensus revision, else from its maps) once for all of them.
     """
-    from iea_data.core.quality import icc_2_1, krippendorff_alpha_interval, pixel_sample
+    from iea_data.core.quality import icc_2_1, krippendorff_alpha_interval
 
     with ws.unit() as uow:
         if image_ids is None:  # the newest images with >= 2 experts, found by one aggregate
@@ -344,6 +360,8 @@ def _reliability(ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, 
         heads = {i: h for i, h in expert_heads(uow, image_ids).items() if len(h) >= 2} if image_ids else {}
         ids = sorted(heads, reverse=True)[:max_images]
         keys = dict(uow.session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()) if ids else {}
+        todo = [i for i in ids if (i, pixels) not in samples]
+        cons = _consensus_heads(uow, todo) if todo and not from_maps else {}
     if not ids:
         return {"icc": None, "alpha": None, "n_images": 0, "n_raters": 0}
     raters = sorted({h.chain for i in ids for h in heads[i]})
@@ -355,10 +373,11 @@ def _reliability(ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, 
         label_ids = tuple(sorted(h.label_id for h in heads[i]))
         hit = samples.get((i, pixels))
         if hit is None or hit[0] != label_ids:
-            maps = _load_maps(objects, heads[i])
-            shape = next(iter(maps.values())).shape
-            idx = pixel_sample(shape, min(pixels, shape[0] * shape[1]), key=keys.get(i) or str(i))
-            hit = samples[(i, pixels)] = (label_ids, {c: m.reshape(-1)[idx] for c, m in maps.items()})
+            key = sample_key(keys.get(i), i)
+            sampled = stored_sample(objects, cons.get(i), heads[i], key, pixels) if cons else None
+            if sampled is None:
+                sampled = sample_maps(_load_maps(objects, heads[i]), key, pixels)
+            hit = samples[(i, pixels)] = (label_ids, sampled)
         sampled = hit[1]
         block = np.full((len(raters), len(next(iter(sampled.values())))), np.nan)
         for chain, v in sampled.items():
@@ -374,7 +393,9 @@ def _reliability(ws: Workspace, *, image_ids: Optional[list[int]], pixels: int, 
     return {"icc": _rel_dict(icc), "alpha": _rel_dict(alpha), "n_images": len(ids), "n_raters": len(raters)}
 
 
-def _over_time(ws: Workspace, experts: dict[int, tuple], samples: dict, max_weeks: int = 12) -> list[dict]:
+def _over_time(
+    ws: Workspace, experts: dict[int, tuple], samples: dict, from_maps: bool, max_weeks: int = 12
+) -> list[dict]:
     newest = {i: r[1] for i, r in experts.items()}
     if not newest:
         return []
@@ -386,7 +407,9 @@ def _over_time(ws: Workspace, experts: dict[int, tuple], samples: dict, max_week
     for week in sorted(weeks)[-max_weeks:]:
         # every image here has >= 2 experts, so its newest 100 are the ones reliability() would keep
         week_ids = sorted(weeks[week], reverse=True)[:100]
-        r = _reliability(ws, image_ids=week_ids, pixels=64, max_images=100, samples=samples).get("alpha")
+        r = _reliability(
+            ws, image_ids=week_ids, pixels=SAMPLE_PIXELS, max_images=100, samples=samples, from_maps=from_maps
+        ).get("alpha")
         if r is not None and r["value"] is not None:
             out.append({"date": week.isoformat(), **r})
     return out
@@ -467,7 +490,13 @@ def _put_setting(ws: Workspace, key: str, value: str) -> None:
 
 
 def quality_report(
-    ws: Workspace, *, use_cache: bool = True, plots: bool = True, max_images: int = 500, max_age_s: float = 0.0
+    ws: Workspace,
+    *,
+    use_cache: bool = True,
+    plots: bool = True,
+    max_images: int = 500,
+    max_age_s: float = 0.0,
+    from_maps: bool = False,
 ) -> QualityReport:
     """Every number and plot of the Quality page and ``iea quality report``; commits (reads only, plus the cache).
 
@@ -481,11 +510,17 @@ def quality_report(
     plots : bool
         Include the PNG plots.
     max_images : int
-        Images whose maps are read for agreement with consensus (the newest).
+        Images (the newest with a consensus) over which agreement with the consensus is averaged.
     max_age_s : float
         Also serve a cached report made less than this many seconds ago when the catalog
         changed since (``stale_since`` tells; the Quality page uses 300 s so that a busy
         catalog, where every save changes the fingerprint, still paints at once).
+    from_maps : bool
+        Compute agreement with the consensus and the reliability samples from the maps. By
+        default an image whose consensus revision is current (built from the image's expert
+        heads) contributes the figures that revision stored when it was written — the values
+        the maps give, so the report is the same, without reading ≈ 13 maps per image
+        (docs/quality.md); ``True`` is the reference the stored figures are tested against.
 
     Returns
     -------
@@ -514,14 +549,16 @@ def quality_report(
         return report
     gold = gold_results(ws)
     report.gold = [{**dataclasses.asdict(g), "created_at": g.created_at.isoformat()} for g in gold]
-    report.annotators = _annotator_rows(ws, gold, fit, max_images)
+    report.annotators = _annotator_rows(ws, gold, fit, max_images, from_maps)
     with ws.unit() as uow:  # one read of the quality summary feeds the three below
         experts = _summary_images(uow)
     report.images = _images(experts)
     samples: dict = {}  # each image's maps read and sampled once for the overall and weekly figures
     newest = sorted(experts, reverse=True)[:200]
-    report.reliability = _reliability(ws, image_ids=newest, pixels=64, max_images=200, samples=samples)
-    report.reliability_over_time = _over_time(ws, experts, samples)
+    report.reliability = _reliability(
+        ws, image_ids=newest, pixels=SAMPLE_PIXELS, max_images=200, samples=samples, from_maps=from_maps
+    )
+    report.reliability_over_time = _over_time(ws, experts, samples, from_maps)
     drawn = _plots(ws, fit, report.reliability_over_time)
     keys = {name: ws.objects.put_bytes(png) for name, png in drawn.items()}
     report.plots = drawn if plots else {}

@@ -4,8 +4,10 @@ A random sequence of saves (drafts replacing submitted heads included), reviews,
 changes, ``labels import`` and consensus runs, on SQLite and PostgreSQL: after it, the
 summary tables and ``labels.gap_s`` are what :func:`rebuild_quality_summary` computes from
 the labels alone, and the report's figures are those of the plain-Python definitions of
-``test_speed``. Then concurrent writers (threads, one per annotator, over the same images)
-leave the summary equal to the recomputation too.
+``test_speed``; agreement and reliability equal those computed from the maps (a consensus
+revision's stored figures are used only while its image's expert heads are unchanged). Then
+concurrent writers (threads, one per annotator, over the same images) leave the summary equal
+to the recomputation too.
 """
 
 from __future__ import annotations
@@ -152,6 +154,14 @@ def test_summary_equals_the_recomputation_after_random_writes(workspace, tmp_pat
     assert sorted(fast) == sorted(_slow_images(ws))
     again = quality_report(ws, use_cache=False, plots=False)
     assert (again.annotators, again.images) == (rep.annotators, rep.images)
+    # agreement and reliability from the figures the consensus revisions stored (current ones) = from the maps
+    maps = quality_report(ws, use_cache=False, plots=False, from_maps=True)
+    assert (rep.annotators, rep.reliability, rep.reliability_over_time) == (
+        maps.annotators,
+        maps.reliability,
+        maps.reliability_over_time,
+    )
+    assert any(r["agreement_consensus"] is not None for r in rep.annotators)
 
 
 def test_a_drifted_summary_is_caught_and_repaired(workspace, tmp_path):
