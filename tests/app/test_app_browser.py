@@ -90,7 +90,7 @@ def chain_labels(ws, name):
 
 
 def catalog_writes_held(ws):
-    """A context in which another connection holds the catalog's write lock (label inserts wait on it)."""
+    """A context in which another connection holds the catalog's write lock (saves of labels, drafts and targets wait)."""
     import contextlib
 
     from sqlalchemy import create_engine, text
@@ -104,7 +104,7 @@ def catalog_writes_held(ws):
             if sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
-                conn.execute(text("LOCK TABLE labels IN SHARE ROW EXCLUSIVE MODE"))
+                conn.execute(text("LOCK TABLE labels, drafts, targets IN SHARE ROW EXCLUSIVE MODE"))
             try:
                 yield
             finally:
@@ -340,6 +340,8 @@ def test_a_save_leaves_one_painter_on_the_page_throughout(new_page, ws):
 
 
 def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):
+    from playwright.sync_api import expect
+
     from iea_data.workflows.users import disable_user
 
     page = new_page()
@@ -347,7 +349,7 @@ def test_a_disabled_user_is_signed_out_at_the_next_action(new_page, ws):
     disable_user(ws, "ann_g")
     page.get_by_role("button", name="Skip ▶").click()
     page.get_by_role("button", name="Sign in").wait_for()
-    assert page.locator("canvas").count() == 0
+    expect(page.locator("canvas")).to_have_count(0)  # the painter leaves with the rerun that signs out
     assert "Signed out" in page.locator("body").inner_text()
 
 
