@@ -90,7 +90,7 @@ def chain_labels(ws, name):
 
 
 def catalog_writes_held(ws):
-    """A context in which another connection holds the catalog's write lock (saves of labels, drafts and targets wait)."""
+    """A context in which another connection holds the catalog's write lock (label, draft and target saves wait)."""
     import contextlib
 
     from sqlalchemy import create_engine, text
