@@ -496,6 +496,11 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
         await sidebar.get_by_text("Review", exact=True).wait_for()
         rec.replica = await _replica(page, context)
         while not done.is_set():
+            # a click that lands while the page reflows (images loading above the form) can hit an image's
+            # fullscreen button, whose view then covers the sidebar: leave it first
+            exit_full = page.get_by_role("button", name="Close fullscreen")
+            if await exit_full.count():
+                await exit_full.first.click()
             await sidebar.get_by_text("Review", exact=True).click()
             accept = page.get_by_role("button", name="Accept").first
             try:
@@ -515,6 +520,8 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
             await _sleep_unless(done, 2)
     except Exception as exc:
         rec.errors.append(f"driver: {type(exc).__name__}: {_first_lines(exc)}")
+        if shot := os.environ.get("IEA_TEAM_SCREENSHOT"):
+            await page.screenshot(path=shot, full_page=True)
     finally:
         await context.close()
 
