@@ -6,6 +6,7 @@ that the tests do not depend on each other's order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -89,30 +90,25 @@ def chain_labels(ws, name):
         return list(s.scalars(select(Label).where(Label.chain == f"user:{user_id(ws, name)}")))
 
 
+@contextlib.contextmanager
 def catalog_writes_held(ws):
-    """A context in which another connection holds the catalog's write lock (label, draft and target saves wait)."""
-    import contextlib
-
+    """Another connection holds the catalog's write lock meanwhile (label, draft and target saves wait)."""
     from sqlalchemy import create_engine, text
 
-    @contextlib.contextmanager
-    def held():
-        url = ws.database_url
-        sqlite = url.startswith("sqlite")
-        engine = create_engine(url, connect_args={"isolation_level": None}) if sqlite else ws.engine()
-        with engine.connect() as conn:
-            if sqlite:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.execute(text("LOCK TABLE labels, drafts, targets IN SHARE ROW EXCLUSIVE MODE"))
-            try:
-                yield
-            finally:
-                conn.exec_driver_sql("COMMIT") if sqlite else conn.commit()
+    url = ws.database_url
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"isolation_level": None}) if sqlite else ws.engine()
+    with engine.connect() as conn:
         if sqlite:
-            engine.dispose()
-
-    return held()
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(text("LOCK TABLE labels, drafts, targets IN SHARE ROW EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql("COMMIT") if sqlite else conn.commit()
+    if sqlite:
+        engine.dispose()
 
 
 def row_of(fy, h):
@@ -398,6 +394,8 @@ def test_closing_the_tab_keeps_the_strokes_as_a_draft(new_page, ws):
 
 def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     # last in the module: a new target recomputes reference differences and rebases annotations
+    from playwright.sync_api import expect
+
     from iea_data.store import Scene
     from iea_data.workflows.targets import target_head
 
@@ -406,7 +404,7 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     page.locator('[data-testid="stSidebar"]').get_by_text("Ideal target", exact=True).click()
     page.get_by_text("Paint exposure changes in EV stops", exact=False).wait_for()
     wait_status(page, "0 stroke")  # the target painter is drawn (not the annotation painter it replaces)
-    page.locator(".iea-painter[data-ack]").wait_for()
+    expect(page.locator(".iea-painter[data-ack]")).to_have_count(1)  # the other leaves when the rerun ends
     drag(page, 0.2, 0.5, 0.8, 0.5)  # darker (the default sign) by 0.3 EV
     wait_ack(page, 1)
     with catalog_writes_held(ws):  # a stroke drawn while the save waits is kept for the next revision
