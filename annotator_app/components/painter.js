@@ -66,9 +66,11 @@ function setup(root, st, setTriggerValue) {
     st.drawing = null;
     st.pending.push(stroke);
     st.upTimes[stroke.id] = performance.now();
-    send(st, setTriggerValue);
+    // the prediction first, and the message to Python after the frame that shows it: sending
+    // reruns Streamlit's front end, work that would otherwise delay that frame (issue 13)
     predict(root, st, stroke);
     drawPreview(root, st);
+    requestAnimationFrame(() => setTimeout(() => send(st, setTriggerValue), 0));
   };
   preview.addEventListener("pointerup", finish);
   preview.addEventListener("pointercancel", finish);

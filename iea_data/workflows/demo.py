@@ -20,7 +20,7 @@ from iea_data.core.scenes import format_ev_tag
 if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import UserInfo, Workspace
 
-__all__ = ["DEMO_PHOTOS", "DEMO_EVS", "write_demo_photos", "build_demo", "example_workspace"]
+__all__ = ["DEMO_PHOTOS", "DEMO_EVS", "demo_exposures", "write_demo_photos", "build_demo", "example_workspace"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,23 @@ def _load_photo(name: str) -> np.ndarray:
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=-1)
     return (img[..., :3].astype(np.float32) / 255.0).astype(np.float32)
+
+
+def demo_exposures(n: int, photos: Sequence[str] = DEMO_PHOTOS) -> list[float]:
+    """Evenly spaced EVs in [-2.5, 2.5] (none at 0) so that ``photos`` and their variants are at least ``n`` files.
+
+    For benchmarks that need ``n`` distinct demo-derived photos (:func:`write_demo_photos` with these
+    ``evs``; ``n`` is rounded up to whole photos).
+
+    Examples
+    --------
+    >>> demo_exposures(24)
+    [-2.5, -0.833, 0.833, 2.5]
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    per = max(2, 2 * (-(-n // (2 * len(photos)))))  # an even number of variants per photo: none at 0 EV
+    return [round(-2.5 + 5.0 * k / (per - 1), 3) for k in range(per)]
 
 
 def write_demo_photos(

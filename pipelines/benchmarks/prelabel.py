@@ -48,10 +48,9 @@ def main(argv=None) -> dict:
         ws = init_workspace(tmp / "ws")
         if args.images:
             from iea_data.workflows.catalog import ingest
+            from iea_data.workflows.demo import demo_exposures, write_demo_photos
 
-            from .ray_engine import write_photos
-
-            write_photos(tmp / "photos", args.images)
+            write_demo_photos(tmp / "photos", evs=demo_exposures(args.images))
             ingest(ws, [tmp / "photos"], workers=2)
         else:
             build_demo(ws, workers=2)

@@ -39,6 +39,7 @@ from ._review import (
 from ._revisions import (
     StoredMap,
     chain_head,
+    chain_heads,
     chain_key,
     load_label_map,
     save_label,
@@ -75,6 +76,7 @@ __all__ = [
     "annotator_summary",
     "agreement",
     "chain_head",
+    "chain_heads",
     "chain_key",
     "load_label_map",
     "save_label",

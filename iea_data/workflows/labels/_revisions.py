@@ -43,6 +43,7 @@ __all__ = [
     "save_label",
     "save_label_batch",
     "chain_head",
+    "chain_heads",
     "set_label_status",
     "load_label_map",
     "StoredMap",
@@ -262,14 +263,48 @@ def save_label(
     return label
 
 
+def chain_heads(uow: UnitOfWork, image_ids: Sequence[int], chain: str) -> dict[int, tuple[int, int]]:
+    """``image id -> (label id, revision)`` of the newest revision of ``chain``, for many images in one query.
+
+    Images whose chain is empty are absent. Inside the caller's unit (what :func:`chain_head`
+    does for one image).
+
+    Examples
+    --------
+    >>> from iea_data.workflows.demo import example_workspace
+    >>> ws, ann, image_id = example_workspace()
+    >>> with ws.unit() as uow:
+    ...     chain_heads(uow, [image_id], chain_key("refdiff"))
+    {}
+    """
+    ids = sorted({int(i) for i in image_ids})
+    if not ids:
+        return {}
+    newest = (
+        select(Label.image_id, func.max(Label.revision).label("rev"))
+        .where(Label.chain == chain, Label.image_id.in_(ids))
+        .group_by(Label.image_id)
+        .subquery()
+    )
+    q = (
+        select(Label.image_id, Label.id, Label.revision)
+        .join(newest, (Label.image_id == newest.c.image_id) & (Label.revision == newest.c.rev))
+        .where(Label.chain == chain)
+    )
+    return {int(i): (int(lid), int(rev)) for i, lid, rev in uow.session.execute(q)}
+
+
 def save_label_batch(
     uow: UnitOfWork,
     revisions: Sequence[tuple[int, StoredMap, Optional[int], Optional[Mapping[str, Any]]]],
     *,
     kind: str,
     status: str = "accepted",
+    model_name: Optional[str] = None,
+    model_sha256: Optional[str] = None,
+    target_ids: Optional[Sequence[Optional[int]]] = None,
 ) -> list[int]:
-    """Save many revisions of one chain kind without an author (``consensus``, ``refdiff``) in one statement.
+    """Save many revisions of one chain kind without an author (``consensus``, ``refdiff``, ``model``) in one statement.
 
     What :func:`save_label` does for one revision, for a batch inside the caller's unit of
     work: the heads of every image's chain are read in one query and checked against the
@@ -283,9 +318,14 @@ def save_label_batch(
         Maps already in the unit's object store (:func:`store_label_map`); ``parent_id`` must be
         the chain's newest revision of that image (None for the first); ``params`` stored as JSON.
         Each image at most once.
-    kind : {"consensus", "refdiff"}
-        Chains with neither author nor model (annotations and pre-labels go through :func:`save_label`).
+    kind : {"consensus", "refdiff", "model"}
+        Chains without an author (annotations go through :func:`save_label`, which also moves the
+        quality summary).
     status : str
+    model_name, model_sha256 : str, optional
+        For ``kind="model"``: the model (its chain, ``model:<name>``) and its weights hash.
+    target_ids : sequence of (int or None), optional
+        For ``kind="refdiff"``: the painted target each revision's ideal came from, one per revision.
 
     Returns
     -------
@@ -311,13 +351,20 @@ def save_label_batch(
     ...     chain_head(uow, 1, "consensus").revision
     2
     """
-    if kind not in ("consensus", "refdiff"):
-        raise ValueError(f"kind must be 'consensus' or 'refdiff' (use save_label for {kind!r}), got {kind!r}")
+    if kind not in ("consensus", "refdiff", "model"):
+        raise ValueError(f"kind must be 'consensus', 'refdiff' or 'model' (use save_label for {kind!r}), got {kind!r}")
     if status not in LABEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
+    if (model_name is not None or model_sha256 is not None) and kind != "model":
+        raise ValueError(f"model_name and model_sha256 are for kind='model', got kind={kind!r}")
+    if target_ids is not None and (kind != "refdiff" or len(target_ids) != len(revisions)):
+        raise ValueError(
+            f"target_ids must be given for kind='refdiff' only, one per revision; got {len(target_ids)} for "
+            f"{len(revisions)} revisions of kind {kind!r}"
+        )
     if not revisions:
         return []
-    chain = chain_key(kind)
+    chain = chain_key(kind, model_name=model_name)
     ids = [int(r[0]) for r in revisions]
     if len(set(ids)) != len(ids):
         raise ValueError("revisions must name each image at most once")
@@ -332,25 +379,9 @@ def save_label_batch(
             missing = [i for i in ids if i not in known]
             if missing:
                 raise NotFoundError(f"no image with id {missing[0]}")
-            newest = (
-                select(Label.image_id, func.max(Label.revision).label("rev"))
-                .where(Label.chain == chain, Label.image_id.in_(ids))
-                .group_by(Label.image_id)
-                .subquery()
-            )
-            heads = {
-                i: (lid, rev)
-                for i, lid, rev in session.execute(
-                    select(Label.image_id, Label.id, Label.revision)
-                    .join(
-                        newest,
-                        (Label.image_id == newest.c.image_id) & (Label.revision == newest.c.rev),
-                    )
-                    .where(Label.chain == chain)
-                )
-            }
+            heads = chain_heads(uow, ids, chain)
             rows = []
-            for image_id, stored, parent_id, params in revisions:
+            for k, (image_id, stored, parent_id, params) in enumerate(revisions):
                 head_id, head_rev = heads.get(int(image_id), (None, 0))
                 if parent_id != head_id:
                     raise StaleRevisionError(
@@ -367,6 +398,9 @@ def save_label_batch(
                         "status": status,
                         "params": json.dumps(dict(params), sort_keys=True, default=str) if params else None,
                         "parent_id": parent_id,
+                        "model_name": model_name,
+                        "model_sha256": model_sha256,
+                        "target_id": target_ids[k] if target_ids is not None else None,
                         "map_object": stored.map_object,
                         "height": stored.height,
                         "width": stored.width,

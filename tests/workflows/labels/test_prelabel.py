@@ -204,3 +204,84 @@ def test_label_writer_commits_whole_units_beside_the_caller_and_reraises_its_err
         for it in plan.items:
             w.add(it, maps[it.image_id])
     assert report.n_saved == 2 and len(_labels(ws, "model")) == 5
+
+
+def test_commit_prelabels_batch_writes_the_rows_one_by_one_would(sqlite_workspace, demo_photos, monkeypatch):
+    """One insert per batch (issue 16) gives the rows ``save_label`` gives; stale, duplicate, missing maps handled."""
+    import iea_data.workflows.labels._prelabel as prelabel_mod
+    from iea_data.core.errors import StaleRevisionError
+    from iea_data.workflows.labels import (
+        ModelRun,
+        PrelabelResult,
+        commit_prelabels,
+        plan_prelabel,
+        save_label,
+        store_label_map,
+    )
+
+    ws = sqlite_workspace
+    ingest(ws, [demo_photos], workers=1)
+    run = ModelRun("pieanet", "ab" * 32, {"device": "cpu", "precision": "fp32"})
+    rng = np.random.default_rng(1)
+
+    def results(plan):
+        return [
+            PrelabelResult(
+                it, store_label_map(ws.objects, rng.uniform(-1, 1, (8, 12)).astype(np.float32)), "", {"k": 1}
+            )
+            for it in plan.items
+        ]
+
+    provenance = ("image_id", "kind", "chain", "status", "author_id", "model_name", "model_sha256", "params")
+    provenance += ("target_id", "base_id", "height", "width", "correction_object", "strokes_object")
+
+    def columns(lab):
+        return {c: getattr(lab, c) for c in provenance}
+
+    plan = plan_prelabel(ws, "model", scene="coffee")
+    batch = results(plan)
+    calls = []
+    real_batch = prelabel_mod.save_label_batch
+    monkeypatch.setattr(prelabel_mod, "save_label_batch", lambda *a, **k: calls.append(1) or real_batch(*a, **k))
+    report = plan.report()
+    # a retried result of the same image in the same batch is skipped, never saved twice
+    commit_prelabels(ws, batch + batch[:1], report, model=run, extra_params={"engine": "local"})
+    assert (report.n_saved, report.n_skipped, report.errors, len(calls)) == (5, 1, [], 1)
+    first = _labels(ws, "model")
+    # the same results row by row (the fallback), as revision 2 of each chain
+    plan2 = plan_prelabel(ws, "model", scene="coffee", redo=True)
+    monkeypatch.setattr(
+        prelabel_mod, "save_label_batch", lambda *a, **k: (_ for _ in ()).throw(StaleRevisionError("x"))
+    )
+    report2 = plan2.report()
+    commit_prelabels(ws, results(plan2), report2, model=run, extra_params={"engine": "local"})
+    assert (report2.n_saved, report2.errors) == (5, [])
+    with reader(ws) as s:
+        revs = {(lab.image_id, lab.revision): lab for lab in s.scalars(select(Label).where(Label.kind == "model"))}
+    for (image_id, rev), lab in revs.items():
+        if rev == 1:
+            two = revs[(image_id, 2)]
+            assert columns(lab) == columns(two) and two.parent_id == lab.id and lab.parent_id is None
+            assert lab.status == "draft" and lab.model_sha256 == "ab" * 32 and lab.chain == "model:pieanet"
+            assert json.loads(lab.params) == {"device": "cpu", "precision": "fp32", "k": 1, "engine": "local"}
+    assert len(first) == 5 and len(revs) == 10
+    # a stale result (its chain moved on since the plan) and a missing map, beside three good ones
+    monkeypatch.setattr(prelabel_mod, "save_label_batch", real_batch)
+    plan3 = plan_prelabel(ws, "model", scene="coffee", redo=True)
+    batch3 = results(plan3)
+    with ws.unit() as uow:
+        head = revs[(plan3.items[0].image_id, 2)]
+        save_label(
+            uow,
+            np.zeros((8, 12), np.float32),
+            image_id=head.image_id,
+            kind="model",
+            parent_id=head.id,
+            model_name="pieanet",
+        )
+    ws.objects.path(batch3[1].stored.map_object).unlink()
+    report3 = plan3.report()
+    commit_prelabels(ws, batch3, report3, model=run)
+    assert report3.n_skipped == 1 and report3.n_saved == 3
+    assert [n for n, _ in report3.errors] == [plan3.items[1].name], report3.errors
+    assert "object store" in report3.errors[0][1]

@@ -216,7 +216,7 @@ def test_save_label_batch_refuses_a_stale_parent_and_writes_nothing(qws):
         assert chain_head(uow, ids[1], "consensus").id == first[1]
         assert chain_head(uow, ids[0], "consensus").revision == 1
     with qws.unit() as uow:
-        with pytest.raises(ValueError, match="kind must be 'consensus' or 'refdiff'"):
+        with pytest.raises(ValueError, match="kind must be 'consensus', 'refdiff' or 'model'"):
             save_label_batch(uow, [(ids[0], m, None, None)], kind="annotation")
         with pytest.raises(TypeError, match="StoredMap"):
             save_label_batch(uow, [(ids[0], np.zeros((6, 8)), None, None)], kind="consensus")
