@@ -74,7 +74,7 @@ def main(argv=None) -> dict:
                 ws, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision, redo=r > 0
             )
             full = min(full, time.perf_counter() - t)
-            os.environ[DECODE_AHEAD_ENV] = "1"  # before: decoding threads always beside the model
+            os.environ[DECODE_AHEAD_ENV] = "1"  # before: decoding and the label writer always beside the model
             t = time.perf_counter()
             report = prelabel_model(
                 ws, batch_size=args.batch_size, num_workers=args.loader_workers, precision=args.precision, redo=True
@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
         f"({result['ratio']:.2f}x of the model alone; includes model load, decoding, resizing, storing)"
     )
     print(
-        f"  before: decoding always beside it   {result['decode_ahead_always_images_per_s']:.2f} images/s "
+        f"  before: decode+write beside it      {result['decode_ahead_always_images_per_s']:.2f} images/s "
         f"({result['decode_ahead_always_ratio']:.2f}x; {DECODE_AHEAD_ENV}=1, same rounds)"
     )
     return result

@@ -535,26 +535,37 @@ async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
         pass
 
 
-async def drive(url: str, names: list[str], minutes: float, seed: int) -> tuple[list[Record], Record]:
-    """K annotators and a reviewer in one headless Chromium, one context each, for ``minutes``."""
+async def drive(
+    url: str, names: list[str], minutes: float, seed: int, *, own_browsers: bool = False
+) -> tuple[list[Record], Record]:
+    """K annotators and a reviewer in headless Chromium, one context each, for ``minutes``.
+
+    One browser holds every context, or (``own_browsers``) each person has a browser process of their own, as
+    people on their own machines have: no browser process, GPU process or compositor shared between them.
+    """
     from playwright.async_api import async_playwright
 
     recs = [Record(n) for n in names]
     rev = Record("reviewer")
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        n = len(names) + 1 if own_browsers else 1
+        browsers = [await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS) for _ in range(n)]
         done = asyncio.Event()
 
         async def annotators() -> None:
             try:
                 await asyncio.gather(
-                    *(annotator(browser, url, n, minutes, seed + i, r) for i, (n, r) in enumerate(zip(names, recs)))
+                    *(
+                        annotator(browsers[i % n], url, who, minutes, seed + i, r)
+                        for i, (who, r) in enumerate(zip(names, recs))
+                    )
                 )
             finally:
                 done.set()
 
-        await asyncio.gather(annotators(), reviewer(browser, url, done, rev))
-        await browser.close()
+        await asyncio.gather(annotators(), reviewer(browsers[-1], url, done, rev))
+        for b in browsers:
+            await b.close()
     return recs, rev
 
 
@@ -581,7 +592,15 @@ def renice(pids, nice: int) -> None:
 
 
 def run_one(
-    k: int, replicas: int, minutes: float, db_url: str, *, keep: bool = False, seed: int = 0, server_nice: int = 0
+    k: int,
+    replicas: int,
+    minutes: float,
+    db_url: str,
+    *,
+    keep: bool = False,
+    seed: int = 0,
+    server_nice: int = 0,
+    own_browsers: bool = False,
 ) -> dict:
     """One load test of ``k`` annotators on ``replicas`` replicas for ``minutes``; the figures as a dict."""
     from iea_data.store import dispose_engines
@@ -605,7 +624,7 @@ def run_one(
             renice(dep.pids, server_nice)
         load0, cpu0, t0 = load_average(), cpu_seconds(dep.pids), time.perf_counter()
         kids0 = os.times()
-        recs, rev = asyncio.run(drive(dep.url, names, minutes, seed))
+        recs, rev = asyncio.run(drive(dep.url, names, minutes, seed, own_browsers=own_browsers))
         kids1 = os.times()
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(dep.pids) - cpu0
@@ -648,6 +667,12 @@ def run_one(
             "browser_cpu_s": round(browser_cpu, 2),
             "browser_cpu_ms_per_stroke": round(1000 * browser_cpu / strokes, 1) if strokes else None,
             "server_nice": server_nice,
+            "browsers": (
+                f"{k + 1} headless Chromium processes, one per person"
+                if own_browsers
+                else "one headless Chromium, K+1 contexts"
+            )
+            + ", on the same cores as the servers",
             "errors": sum(len(r.errors) for r in recs) + len(rev.errors),
             "error_lines": [f"{r.name}: {e}" for r in recs + [rev] for e in r.errors][:50],
             "replica_of": {r.name: r.replica for r in recs + [rev]},
@@ -655,7 +680,6 @@ def run_one(
             "load_after": load1,
             "cpu": cpu_model(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "browsers": "one headless Chromium, K+1 contexts, on the same cores as the servers",
             "database": dbname if keep else None,
             "workspace": str(tmp / "ws") if keep else None,
             "sent": sent,
@@ -752,6 +776,11 @@ def main(argv=None) -> list[dict]:
         help="run the replicas, HAProxy and PostgreSQL N nice levels lower than the browsers (0: same priority); "
         "on one machine, the nearest thing to annotators' browsers on machines of their own",
     )
+    ap.add_argument(
+        "--own-browsers",
+        action="store_true",
+        help="one Chromium process per person (default: one Chromium holding a context per person)",
+    )
     args = ap.parse_args(argv)
     if any(k < 1 for k in args.annotators):
         ap.error(f"--annotators must be at least 1, got {args.annotators}")
@@ -770,7 +799,14 @@ def main(argv=None) -> list[dict]:
         return []
     results = [
         run_one(
-            k, args.replicas, args.minutes, args.db_url, keep=args.keep, seed=args.seed, server_nice=args.server_nice
+            k,
+            args.replicas,
+            args.minutes,
+            args.db_url,
+            keep=args.keep,
+            seed=args.seed,
+            server_nice=args.server_nice,
+            own_browsers=args.own_browsers,
         )
         for k in args.annotators
     ]

@@ -64,6 +64,7 @@ __all__ = [
     "FileMap",
     "predict_files",
     "DECODE_AHEAD_ENV",
+    "work_beside_model",
     "predict_batch",
     # precision
     "PRECISIONS",
@@ -97,6 +98,7 @@ _LAZY = {
     "FileMap": "._files",
     "predict_files": "._files",
     "DECODE_AHEAD_ENV": "._files",
+    "work_beside_model": "._files",
     "predict_batch": "._files",
     "PRECISIONS": "._precision",
     "PrecisionError": "._precision",

@@ -25,7 +25,7 @@ Item = tuple[int, "torch.Tensor", tuple[int, int], str]
 # a collated batch: (indices, (N, 3, H, W) inputs, label shapes, errors)
 Batch = tuple[list[int], "torch.Tensor", list[tuple[int, int]], list[str]]
 
-__all__ = ["FileMap", "ImageFileDataset", "predict_batch", "predict_files", "DECODE_AHEAD_ENV"]
+__all__ = ["FileMap", "ImageFileDataset", "predict_batch", "predict_files", "work_beside_model", "DECODE_AHEAD_ENV"]
 
 
 class ImageFileDataset:
@@ -134,6 +134,21 @@ def _thread_batches(
 
 #: Environment variable: ``1`` decodes ahead of the model always, ``0`` never (default: decided per device).
 DECODE_AHEAD_ENV = "IEA_DECODE_AHEAD"
+
+
+def work_beside_model(device: str | torch.device) -> bool:
+    """Whether a run's other work (decoding, storing maps, commits) should go in threads beside the model.
+
+    False where the model's intra-op threads take every CPU core: there the work is done
+    between the model's batches (see :func:`_decode_ahead` for the measurement). The
+    environment variable :data:`DECODE_AHEAD_ENV` (``1`` or ``0``) overrides the choice.
+
+    Examples
+    --------
+    >>> work_beside_model("cuda")
+    True
+    """
+    return _decode_ahead(device)
 
 
 def _decode_ahead(device: str | torch.device) -> bool:

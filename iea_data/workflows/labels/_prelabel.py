@@ -413,14 +413,19 @@ def prelabel_refdiff(
 
 
 class LabelWriter:
-    """Stores model maps and commits their label revisions in a thread beside the model.
+    """Stores model maps and commits their label revisions, in a thread beside the model or between its batches.
 
-    The model never waits for a map's ``fsync`` or a commit: results are grouped into units of
-    ``batch_size`` and handed to one writer thread, each unit one transaction (a process
-    killed at any point leaves whole units; a re-run saves the rest). At most two units
-    wait, so memory stays bounded and an error in the writer (the catalog unreachable)
-    stops the run within two batches. Leaving the ``with`` block waits for every unit handed
-    over, also when the model's loop raised, then re-raises the first writer error.
+    Results are grouped into units of ``batch_size``, each unit one transaction (a process
+    killed at any point leaves whole units; a re-run saves the rest). With ``beside=True`` a
+    unit goes to one writer thread, so the model never waits for a map's ``fsync`` or a
+    commit; with ``beside=False`` it is written at once, while the model waits for its next
+    batch: where the model's threads take every CPU core, a thread beside them stalls them
+    at every barrier (:func:`iea_data.core.model.work_beside_model`; on 2 cores the writer
+    beside the model cost ~10 % of its speed, docs/benchmarks.md). Either way at most two
+    units wait, so memory stays bounded and an error in the writer (the catalog
+    unreachable) stops the run within two batches. Leaving the ``with`` block waits for
+    every unit handed over, also when the model's loop raised, then re-raises the first
+    writer error.
 
     Examples
     --------
@@ -442,10 +447,12 @@ class LabelWriter:
         batch_size: int = 8,
         progress: Optional[ProgressFn] = None,
         total: int = 0,
+        beside: bool = True,
     ) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.workspace, self.report, self.model = workspace, report, model
+        self.beside = bool(beside)
         self.batch_size = max(1, int(batch_size))
         self.progress, self.total, self.done = progress, total, 0
         self._unit: list[tuple[PrelabelItem, Optional[np.ndarray], str]] = []
@@ -460,9 +467,19 @@ class LabelWriter:
 
     def _hand_over(self) -> None:
         unit, self._unit = self._unit, []
-        self._pending.append((self._pool.submit(self._write, unit), len(unit)))
-        while len(self._pending) > 2:
-            self._finish_oldest()
+        if self.beside:
+            future = self._pool.submit(self._write, unit)
+        else:  # now, while the model waits; an error is kept for the same place as a thread's
+            from concurrent.futures import Future
+
+            future = Future()
+            try:
+                future.set_result(self._write(unit))
+            except Exception as exc:
+                future.set_exception(exc)
+        self._pending.append((future, len(unit)))
+        while len(self._pending) > 2 or (len(self._pending) == 1 and future.done() and future.exception() is None):
+            self._finish_oldest()  # a unit written in this thread counts at once, unless an error waits before it
 
     def _write(self, unit: list[tuple[PrelabelItem, Optional[np.ndarray], str]]) -> None:
         results = [model_result(item, self.workspace.objects, residual, error) for item, residual, error in unit]
@@ -508,7 +525,11 @@ def prelabel_model(
     progress: Optional[ProgressFn] = None,
     precision: str = "auto",
 ) -> PrelabelReport:
-    """Model pre-labels: decoding threads feed the model, a :class:`LabelWriter` stores and commits beside it.
+    """Model pre-labels: decoding threads feed the model, a :class:`LabelWriter` stores and commits.
+
+    Decoding, storing and committing run beside the model on a GPU or where CPU cores are
+    free, and between its batches where its threads take every core
+    (:func:`iea_data.core.model.work_beside_model`).
 
     ``precision`` is ``"auto"`` (bf16 where the device computes it natively and its recorded
     error is within the stated bound, else fp32), ``"fp32"`` or ``"bf16"``; see
@@ -521,7 +542,7 @@ def prelabel_model(
     """
     import torch
 
-    from iea_data.core.model import create_model, get_model_cfg, predict_files, resolve_precision
+    from iea_data.core.model import create_model, get_model_cfg, predict_files, resolve_precision, work_beside_model
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -543,7 +564,13 @@ def prelabel_model(
         dtype=prec.dtype,
     )
     with LabelWriter(
-        workspace, report, model=run, batch_size=batch_size, progress=progress, total=len(plan.items)
+        workspace,
+        report,
+        model=run,
+        batch_size=batch_size,
+        progress=progress,
+        total=len(plan.items),
+        beside=work_beside_model(device),
     ) as w:
         for fm in maps:
             w.add(plan.items[fm.index], fm.residual, fm.error)

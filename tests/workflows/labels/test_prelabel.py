@@ -152,10 +152,12 @@ def test_refdiff_uses_the_scenes_newest_target(sqlite_workspace, demo_photos):
     assert got[:, :280].mean() > 0.05 and abs(got[:, 320:].mean()) < 0.02
 
 
+@pytest.mark.parametrize("beside", [True, False])
 def test_label_writer_commits_whole_units_beside_the_caller_and_reraises_its_errors(
-    sqlite_workspace, demo_photos, monkeypatch
+    sqlite_workspace, demo_photos, monkeypatch, beside
 ):
-    """The writer thread saves units of ``batch_size`` as transactions; a failing unit fails whole and is re-raised."""
+    """The writer saves units of ``batch_size`` as transactions (in its thread, or in the caller's between
+    batches); a failing unit fails whole and is re-raised at the end."""
     import threading
 
     import iea_data.workflows.labels._prelabel as prelabel_mod
@@ -183,12 +185,19 @@ def test_label_writer_commits_whole_units_beside_the_caller_and_reraises_its_err
     seen = []
     report = plan.report()
     with pytest.raises(RuntimeError, match="catalog unreachable"):
-        with LabelWriter(ws, report, model=run, batch_size=2, progress=lambda d, n: seen.append((d, n)), total=5) as w:
+        with LabelWriter(
+            ws, report, model=run, batch_size=2, progress=lambda d, n: seen.append((d, n)), total=5, beside=beside
+        ) as w:
             for it in items:
                 w.add(it, maps[it.image_id])
+                if not beside and it is items[1]:
+                    assert seen == [(2, 5)] and report.n_saved == 2  # written before add() returned
     assert [len(u) for u in units] == [2, 2, 1], report.errors  # the unit after the failing one still landed
     assert report.errors == [] and report.n_saved == 3, report.errors
-    assert threads and all(t.startswith("iea-label-writer") for t in threads)
+    if beside:
+        assert threads and all(t.startswith("iea-label-writer") for t in threads)
+    else:
+        assert threads == {threading.current_thread().name}
     saved = _labels(ws, "model")
     assert sorted(saved) == sorted(units[0] + units[2])  # the failed unit wrote nothing
     for it in items:
