@@ -122,7 +122,9 @@ def assess_ray(
                 masks=masks,
                 heatmaps_dir=os.path.abspath(heatmaps_dir) if heatmaps_dir is not None else None,
             )
-            for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+            # prefetch_batches=0: each result as soon as its batch is done (Ray Data's default of one
+            # prefetched batch holds every result back until the next batch is done, the first included)
+            for batch in scored.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
                 for k, raw in zip(batch["i"].tolist(), batch["row"]):
                     rows[k] = json.loads(str(raw))
                 if progress:

@@ -158,7 +158,9 @@ def prelabel_ray(
         if progress:
             progress(0, total)
         if total:
-            for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
+            # prefetch_batches=0: each result as soon as its batch is done (Ray Data's default of one
+            # prefetched batch holds every result back until the next batch is done, the first included)
+            for batch in out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
                 run = None
                 if method == "model":
                     prov = json.loads(str(batch["provenance"][0]))
