@@ -11,7 +11,7 @@ Not named ``ray`` (that would shadow the library). Ray itself is imported on fir
 
 from ._ray_assess import RayAssessReport, assess_ray
 from ._ray_ingest import ingest_ray
-from ._ray_model import ACTOR_PID_DIR_ENV, ActorPlan, plan_actors
+from ._ray_model import ACTOR_PID_DIR_ENV, DECODE_IN_ACTOR_ENV, ActorPlan, plan_actors
 from ._ray_prelabel import prelabel_ray
 from ._ray_runtime import (
     RAY_INSTALL_HINT,
@@ -28,6 +28,7 @@ ENGINES = ("local", "ray")
 __all__ = [
     "ENGINES",
     "ACTOR_PID_DIR_ENV",
+    "DECODE_IN_ACTOR_ENV",
     "ActorPlan",
     "RAY_INSTALL_HINT",
     "RayAssessReport",

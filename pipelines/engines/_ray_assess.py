@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ._ray_journal import JournalDir
-from ._ray_model import ActorPlan, model_pipeline, plan_actors
+from ._ray_model import ActorPlan, model_pipeline, path_dataset, plan_actors
 from ._ray_runtime import RayCluster, require_ray
 
 __all__ = ["RayAssessReport", "assess_ray"]
@@ -105,10 +105,9 @@ def assess_ray(
     try:
         if files:
             cfg = get_model_cfg(model)
-            pool = plan_actors(actors, cluster.cpus, cluster.gpus)
-            ds = ray.data.from_items([{"i": k, "path": p} for k, p in enumerate(files)])
+            pool = plan_actors(actors, cluster.cpus, cluster.gpus, nodes=cluster.nodes)
             scored = model_pipeline(
-                ds,
+                path_dataset(files, batch_size),
                 pool,
                 batch_size=batch_size,
                 max_side=max_side,
@@ -123,7 +122,9 @@ def assess_ray(
                 masks=masks,
                 heatmaps_dir=os.path.abspath(heatmaps_dir) if heatmaps_dir is not None else None,
             )
-            for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+            # prefetch_batches=0: each result as soon as its batch is done (Ray Data's default of one
+            # prefetched batch holds every result back until the next batch is done, the first included)
+            for batch in scored.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
                 for k, raw in zip(batch["i"].tolist(), batch["row"]):
                     rows[k] = json.loads(str(raw))
                 if progress:

@@ -87,7 +87,9 @@ def ingest_ray(
             fn_kwargs={"token": uuid.uuid4().hex, "init_args": init_args, "journal": journal.path},
             num_cpus=1,
         )
-        for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
+        # prefetch_batches=0: each result as soon as its batch is done (Ray Data's default of one
+        # prefetched batch holds every result back until the next batch is done, the first included)
+        for batch in out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
             for raw in batch["result"]:
                 yield pickle.loads(raw)
 

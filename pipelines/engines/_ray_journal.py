@@ -15,6 +15,15 @@ them finishes; a fourth fails the job with Ray's ``WorkerCrashedError`` (a small
 ``--batch-size`` makes that less likely). The journal is one file per batch (named by a hash of
 the batch's items), so a retry finds its predecessor's journal whichever node it runs on; it is
 removed when the batch finishes, and the driver removes the run's folder at the end.
+
+A model actor that decodes its own batches (CPU-only clusters, :class:`~._ray_model.ActorPlan`)
+keeps the same journal, with two differences. It decodes a batch's files on several threads,
+so more than one file can be in progress when the process dies: each of them is a *suspect*,
+decoded alone (no other file beside it) on the next attempt. And it blames a file only after it
+was in progress at **two** deaths (``strikes=2``): an actor is also killed from outside (a node
+lost, the OOM killer on the model, the tests' killed actor) while it happens to decode an
+innocent file, and Ray Data restarts actors and retries their batches without limit, so the
+second strike costs one more actor start, not the job.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import hashlib
 import os
 import shutil
 import signal
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,10 +51,10 @@ CRASHED_MESSAGE = (
 #: Test hook (the local ingest pool's own): a path substring on which a Ray task kills its process.
 CRASH_ON_ENV = "IEA_TEST_CRASH_ON"
 
-#: Attempts beyond one per item after which a batch that dies without a culprit gives up.
+#: Attempts beyond ``strikes`` per item after which a batch that dies without a culprit gives up.
 MAX_ATTEMPTS_MARGIN = 3
 
-_START, _DONE, _ATTEMPT = "S\t", "D", "A"
+_START, _DONE, _ATTEMPT = "S\t", "D\t", "A"
 
 
 class JournalDir:
@@ -84,6 +94,9 @@ class CrashJournal:
     items : sequence of str
         The batch's items (paths), in order; their hash names the journal, so every attempt of the
         same Ray task finds the same file.
+    strikes : int, optional
+        Deaths with an item in progress after which it is blamed: 1 (default) for a task that
+        works on one item at a time, 2 for a model actor (see the module's notes).
 
     Examples
     --------
@@ -97,34 +110,57 @@ class CrashJournal:
     >>> retry.is_culprit("a.png"), retry.is_culprit("b.png")
     (False, True)
     >>> retry.close()
+
+    With ``strikes=2``, one death makes ``b.png`` a suspect (decode it alone), a second one a culprit:
+
+    >>> first = CrashJournal(d, ["a.png", "b.png"], strikes=2)
+    >>> first.start("a.png"); first.start("b.png")                 # two threads; the process dies
+    >>> second = CrashJournal(d, ["a.png", "b.png"], strikes=2)
+    >>> sorted(second.suspects), second.is_culprit("b.png")
+    (['a.png', 'b.png'], False)
+    >>> second.start("a.png"); second.done("a.png"); second.start("b.png")   # alone: dies again
+    >>> third = CrashJournal(d, ["a.png", "b.png"], strikes=2)
+    >>> third.is_culprit("a.png"), third.is_culprit("b.png")
+    (False, True)
+    >>> third.close()
     """
 
-    def __init__(self, folder: str, items: Sequence[str]) -> None:
+    def __init__(self, folder: str, items: Sequence[str], *, strikes: int = 1) -> None:
+        if strikes < 1:
+            raise ValueError(f"strikes must be >= 1, got {strikes}")
         key = hashlib.sha256("\0".join(map(str, items)).encode("utf-8", "surrogateescape")).hexdigest()[:32]
         self.path = os.path.join(folder, key + ".log")
-        self.culprits, attempts = _read(self.path)
-        if attempts > len(items) + MAX_ATTEMPTS_MARGIN:
+        counts, attempts = _read(self.path)
+        if attempts > strikes * len(items) + MAX_ATTEMPTS_MARGIN:
             raise RuntimeError(
                 f"a batch of {len(items)} files was attempted {attempts} times and its process died each time "
                 "without a file to blame (out of memory?); lower --batch-size or give the tasks more memory"
             )
+        #: Items blamed: in progress at ``strikes`` deaths of earlier attempts.
+        self.culprits = {item for item, n in counts.items() if n >= strikes}
+        #: Items in progress at a death but not (yet) blamed: work on each of them alone.
+        self.suspects = {item for item, n in counts.items() if n < strikes}
+        self._lock = threading.Lock()
+        self._current: dict[int, str] = {}  # thread id -> the item it started last
         self._fh = open(self.path, "a", encoding="utf-8", errors="surrogateescape")
         self._write(_ATTEMPT)
         self._crash_on = os.environ.get(CRASH_ON_ENV) or None
 
     def is_culprit(self, item: str) -> bool:
-        """Whether an earlier attempt of this task died while working on ``item``."""
+        """Whether earlier attempts of this task died (``strikes`` times) while working on ``item``."""
         return str(item) in self.culprits
 
     def start(self, item: str) -> None:
         """Record that work on ``item`` begins (in the kernel's hands before the work starts)."""
+        self._current[threading.get_ident()] = str(item)
         self._write(_START + str(item))
         if self._crash_on and self._crash_on in str(item):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def done(self) -> None:
-        """Record that the item last started finished."""
-        self._write(_DONE)
+    def done(self, item: Optional[str] = None) -> None:
+        """Record that ``item`` finished (default: the item this thread started last)."""
+        current = self._current.pop(threading.get_ident(), None)
+        self._write(_DONE + str(item if item is not None else current))
 
     def close(self) -> None:
         """The batch finished: remove its journal."""
@@ -137,30 +173,34 @@ class CrashJournal:
     def _write(self, line: str) -> None:
         # flushed to the kernel, not fsynced: what a killed process wrote survives it (and a
         # network file system writes it back when the kernel closes the dead process's file)
-        self._fh.write(line + "\n")
-        self._fh.flush()
+        with self._lock:
+            self._fh.write(line + "\n")
+            self._fh.flush()
 
 
-def _read(path: str) -> tuple[set[str], int]:
-    """(items earlier attempts died on, number of earlier attempts) from a journal file."""
+def _read(path: str) -> tuple[dict[str, int], int]:
+    """(per item, the earlier attempts that died with it in progress; number of earlier attempts)."""
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             lines = fh.read().split("\n")
     except FileNotFoundError:
-        return set(), 0
-    culprits: set[str] = set()
+        return {}, 0
+    counts: dict[str, int] = {}
     attempts = 0
-    current: Optional[str] = None
+    current: set[str] = set()
+
+    def died() -> None:
+        for item in current:
+            counts[item] = counts.get(item, 0) + 1
+        current.clear()
+
     for line in lines:
         if line == _ATTEMPT:
-            if current is not None:
-                culprits.add(current)
+            died()  # a new attempt began: the one before it died with these items in progress
             attempts += 1
-            current = None
         elif line.startswith(_START):
-            current = line[len(_START) :]
-        elif line == _DONE:
-            current = None
-    if current is not None:  # the last attempt died too (this one is its retry)
-        culprits.add(current)
-    return culprits, attempts
+            current.add(line[len(_START) :])
+        elif line.startswith(_DONE):
+            current.discard(line[len(_DONE) :])
+    died()  # the last attempt died too (this one is its retry)
+    return counts, attempts

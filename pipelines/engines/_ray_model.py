@@ -1,16 +1,20 @@
-"""The pieces of a Ray Data pipeline that runs the model: decoding tasks and model actors.
+"""The pieces of a Ray Data pipeline that runs the model: decoding and model actors.
 
-Decoding (CPU) runs in plain Ray tasks, ahead of the model; the model runs in a pool of
-stateful actors (one model load per actor, ``num_gpus=1`` each where the cluster has GPUs),
-Ray Data's batch-inference recipe. Both sides call the library's own functions
-(:class:`iea_data.core.model.ImageFileDataset` items, :func:`iea_data.core.model.predict_batch`),
-so the maps are those of the local engine.
+The model runs in a pool of stateful actors (one model load per actor, ``num_gpus=1`` each
+where the cluster has GPUs), Ray Data's batch-inference recipe. Decoding runs either in plain
+Ray tasks ahead of the model (GPU actors, or CPUs left free beside the actors' threads), or in
+the actor itself, on its threads just before the model runs the batch (CPU-only clusters where
+the actors' threads take every CPU): the choice is :attr:`ActorPlan.decode_in_actor`, the
+local engine's rule (:func:`iea_data.core.model.predict_files`) applied to the cluster. Both
+call the library's own functions (:class:`iea_data.core.model.ImageFileDataset` items,
+:func:`iea_data.core.model.predict_batch`), so the maps are those of the local engine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -26,64 +30,175 @@ __all__ = [
     "ModelActor",
     "model_actor",
     "model_pipeline",
+    "path_dataset",
     "ACTOR_PID_DIR_ENV",
+    "DECODE_IN_ACTOR_ENV",
 ]
 
 #: Test hook: a folder where each model actor writes a file named by its process id.
 ACTOR_PID_DIR_ENV = "IEA_TEST_ACTOR_PID_DIR"
 
+#: Environment variable: ``1`` decodes in the model actors, ``0`` in separate tasks (default: :func:`plan_actors`).
+DECODE_IN_ACTOR_ENV = "IEA_RAY_DECODE_IN_ACTOR"
+
 
 @dataclass(frozen=True)
 class ActorPlan:
-    """How many model actors, with what resources each, and the decoding tasks' CPU share."""
+    """How many model actors, with what resources each, and where decoding runs.
+
+    Attributes
+    ----------
+    actors : int
+        Model actors in the pool.
+    num_cpus, num_gpus : float
+        Ray resources of each actor.
+    decode_cpus : float
+        Ray CPUs of each decoding task (0 where the actors decode).
+    torch_threads : int
+        Each actor's intra-op threads (and, where it decodes, its decoding threads).
+    decode_in_actor : bool
+        Each actor decodes its batches itself, on its threads, just before the model runs them
+        (one fused stage), rather than separate decoding tasks running ahead of it.
+    decode_reason : str
+        Why (for the report).
+    """
 
     actors: int
     num_cpus: float
     num_gpus: float
     decode_cpus: float
     torch_threads: int
+    decode_in_actor: bool = False
+    decode_reason: str = ""
 
     def describe(self) -> str:
         gpu = f", {self.num_gpus:g} GPU" if self.num_gpus else ""
-        return f"{self.actors} model actor(s) ({self.num_cpus:g} CPU{gpu} each)"
+        where = "decoding in the actors" if self.decode_in_actor else "decoding in separate tasks"
+        return f"{self.actors} model actor(s) ({self.num_cpus:g} CPU{gpu} each; {where})"
 
 
-def plan_actors(actors: Optional[int], cpus: float, gpus: float) -> ActorPlan:
-    """Actor pool size and resources for a cluster of ``cpus`` CPUs and ``gpus`` GPUs.
+def plan_actors(
+    actors: Optional[int], cpus: float, gpus: float, *, nodes: int = 1, decode_in_actor: Optional[bool] = None
+) -> ActorPlan:
+    """Actor pool size, resources and decoding placement for a cluster of ``cpus`` CPUs and ``gpus`` GPUs.
 
-    GPUs: one actor per GPU (default: all of them), ``num_gpus=1`` and one CPU each. CPU only:
-    default one actor; the actors share the CPUs but a quarter CPU per decoding task, so that
-    decoding always has room to run ahead of the model.
+    GPUs: one actor per GPU (default: all of them), ``num_gpus=1`` and one CPU each; decoding
+    runs ahead in separate CPU tasks, so that the GPU is never starved. CPU only: default one
+    actor; each actor's torch threads share its node's CPUs with the node's other actors.
+    Where the actors' threads take every CPU of a node (always, unless told otherwise), a
+    decoding process beside them preempts one of an actor's threads and the others wait for it
+    at every operator's barrier (measured on 2 cores: the steady rate 20-26 % below the local
+    engine's, docs/benchmarks.md), so each actor decodes its batch itself, on its threads, just
+    before the model runs it, as the local engine does (:func:`iea_data.core.model.predict_files`).
+    Otherwise the actors share the CPUs but a quarter CPU per decoding task, so that decoding
+    always has room to run ahead of the model.
+
+    Parameters
+    ----------
+    actors : int or None
+        Pool size (``--actors``); None for the default.
+    cpus, gpus : float
+        The cluster's resources.
+    nodes : int, optional
+        Alive nodes (the CPUs are taken as spread evenly over them), default 1.
+    decode_in_actor : bool, optional
+        Force the placement of decoding; default the environment variable
+        :data:`DECODE_IN_ACTOR_ENV` (``1`` or ``0``) if set, else the rule above.
 
     Examples
     --------
-    >>> plan_actors(None, 2, 0)
-    ActorPlan(actors=1, num_cpus=1.5, num_gpus=0, decode_cpus=0.25, torch_threads=2)
-    >>> plan_actors(None, 64, 8).actors, plan_actors(2, 2, 0).num_cpus
-    (8, 0.75)
+    >>> plan_actors(None, 2, 0).describe()
+    '1 model actor(s) (2 CPU each; decoding in the actors)'
+    >>> plan_actors(2, 2, 0, decode_in_actor=False).num_cpus
+    0.75
+    >>> p = plan_actors(None, 64, 8, nodes=8); (p.actors, p.decode_in_actor)
+    (8, False)
     """
     if actors is not None and actors < 1:
         raise ValueError(f"--actors must be >= 1, got {actors}")
+    if nodes < 1:
+        raise ValueError(f"nodes must be >= 1, got {nodes}")
+    forced = _forced_decode_in_actor() if decode_in_actor is None else decode_in_actor
+    node_cpus = cpus / nodes
     if gpus >= 1:
         n = actors or int(gpus)
-        return ActorPlan(n, 1.0, 1, 1.0, max(1, int(cpus // max(n, 1)) - 1))
+        threads = max(1, int(node_cpus // max(1, math.ceil(n / nodes))) - 1)
+        fused = bool(forced)
+        why = "forced" if forced is not None else "GPU actors: CPU tasks decode ahead of them"
+        return ActorPlan(n, 1.0, 1, 0.0 if fused else 1.0, threads, fused, why)
     n = actors or 1
+    per_node = max(1, math.ceil(n / nodes))  # actors on the fullest node
+    threads = max(1, int(round(node_cpus / per_node))) if per_node <= node_cpus else 1
+    if forced is None:
+        fused = per_node * threads >= node_cpus
+        why = (
+            "the actors' threads take every CPU: a decoding process beside them would stall them"
+            if fused
+            else "CPUs left beside the actors' threads: decoding runs ahead in them"
+        )
+    else:
+        fused, why = forced, "forced"
+    if fused:
+        per = max(0.25, int(node_cpus / per_node * 4) / 4)  # Ray's fractional resources: quarters
+        return ActorPlan(n, per, 0, 0.0, threads, True, why)
     decode = 0.25
-    per = max(0.25, (cpus - 2 * decode) / n)
-    per = max(0.25, int(per * 4) / 4)  # Ray's fractional resources: quarters
-    return ActorPlan(n, per, 0, decode, max(1, int(round(cpus / n)) if n <= cpus else 1))
+    per = max(0.25, (node_cpus - 2 * decode) / per_node)
+    per = max(0.25, int(per * 4) / 4)
+    return ActorPlan(n, per, 0, decode, threads, False, why)
+
+
+def _forced_decode_in_actor() -> Optional[bool]:
+    """:data:`DECODE_IN_ACTOR_ENV` as a choice (None: unset), or a ValueError naming it."""
+    raw = os.environ.get(DECODE_IN_ACTOR_ENV, "").strip()
+    if raw in ("", "auto"):
+        return None
+    if raw not in ("0", "1"):
+        raise ValueError(f"{DECODE_IN_ACTOR_ENV} must be 1, 0 or auto; got {raw!r}")
+    return raw == "1"
 
 
 def decode_batch(
-    batch: dict[str, np.ndarray], *, max_side: int, input_size: tuple[int, int], journal: Optional[str] = None
+    batch: dict[str, np.ndarray],
+    *,
+    max_side: int,
+    input_size: tuple[int, int],
+    journal: Optional[str] = None,
+    hash_files: bool = True,
 ) -> dict[str, Any]:
     """A Ray task: decode a batch of files into network inputs (or errors), with each file's sha256.
 
     ``batch["path"]``; a path ending in ``.npy`` is a residual map (assessment), passed through
     for the actor to load. Output columns: ``i``, ``path``, ``x`` (N, 3, H, W) float32,
-    ``height``, ``width`` (label resolution), ``error``, ``is_map``, ``sha256``. ``journal``: the
-    run's :class:`~._ray_journal.JournalDir` path; a file an earlier attempt of this task died on
+    ``height``, ``width`` (label resolution), ``error``, ``is_map``, ``sha256`` (empty where
+    ``hash_files`` is false: pre-labels do not use it). ``journal``: the run's
+    :class:`~._ray_journal.JournalDir` path; a file an earlier attempt of this task died on
     comes back as a ``worker-crashed`` error instead of being decoded again.
+    """
+    columns, crash = decode_columns(
+        batch, max_side=max_side, input_size=input_size, journal=journal, hash_files=hash_files
+    )
+    if crash is not None:
+        crash.close()
+    return columns
+
+
+def decode_columns(
+    batch: dict[str, np.ndarray],
+    *,
+    max_side: int,
+    input_size: tuple[int, int],
+    journal: Optional[str],
+    hash_files: bool,
+    threads: int = 1,
+    strikes: int = 1,
+) -> tuple[dict[str, Any], Optional[CrashJournal]]:
+    """:func:`decode_batch`'s columns, decoded on ``threads`` threads, and the open journal (or None).
+
+    With a journal, a file suspected by an earlier attempt's death (:attr:`CrashJournal.suspects`)
+    is decoded alone, before the others, so that a second death names it; ``strikes`` as for
+    :class:`~._ray_journal.CrashJournal`. The caller closes the journal once the batch's results
+    are made (a model actor: after the model, so that a batch whose model step kills the actor
+    every time runs out of attempts instead of restarting it forever).
     """
     from iea_data.core.model import ImageFileDataset
 
@@ -91,21 +206,33 @@ def decode_batch(
     ds = ImageFileDataset(paths, max_side, input_size)
     empty = np.zeros((3, *input_size), np.float32)
     crashed = (empty, 0, 0, f"{CRASHED_KIND}: {CRASHED_MESSAGE}", False, "")
-    rows = []  # (x, height, width, error, is_map, sha256) per file
-    crash = CrashJournal(journal, paths) if journal else None
-    for i, p in enumerate(paths):
+    crash = CrashJournal(journal, paths, strikes=strikes) if journal else None
+
+    def one(k: int) -> tuple:  # (x, height, width, error, is_map, sha256)
+        p = paths[k]
         if crash is None:
-            rows.append(_decode_one(ds, i, p, empty))
-        elif crash.is_culprit(p):
-            rows.append(crashed)
-        else:
-            crash.start(p)
-            rows.append(_decode_one(ds, i, p, empty))
-            crash.done()
-    if crash is not None:
-        crash.close()
-    xs, hs, ws, errs, maps, shas = zip(*rows) if rows else ((),) * 6
-    return {
+            return _decode_one(ds, k, p, empty, hash_files)
+        if crash.is_culprit(p):
+            return crashed
+        crash.start(p)
+        try:
+            return _decode_one(ds, k, p, empty, hash_files)
+        finally:
+            crash.done(p)
+
+    alone = [k for k, p in enumerate(paths) if crash is not None and p in crash.suspects]
+    rest = [k for k in range(len(paths)) if k not in alone]  # a handful of suspects at most
+    rows: dict[int, tuple] = {k: one(k) for k in alone}
+    if threads > 1 and len(rest) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # decoding and resizing release the GIL: the batch on all the actor's cores, as the local engine
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="iea-decode") as pool:
+            rows.update(zip(rest, pool.map(one, rest)))
+    else:
+        rows.update((k, one(k)) for k in rest)
+    xs, hs, ws, errs, maps, shas = zip(*(rows[k] for k in range(len(paths)))) if paths else ((),) * 6
+    columns = {
         "i": np.asarray(batch["i"], np.int64),
         "path": np.asarray(paths, dtype=object),
         "x": np.stack(xs).astype(np.float32) if xs else np.zeros((0, 3, *input_size), np.float32),
@@ -115,15 +242,40 @@ def decode_batch(
         "is_map": np.asarray(maps, bool),
         "sha256": np.asarray(shas, dtype=object),
     }
+    return columns, crash
 
 
-def _decode_one(ds, i: int, path: str, empty: np.ndarray) -> tuple:
+def _decode_one(ds, i: int, path: str, empty: np.ndarray, hash_files: bool) -> tuple:
     """(x, height, width, error, is_map, sha256) of item ``i`` of ``ds``; a ``.npy`` map passes through."""
-    sha = _sha256(path)
+    sha = _sha256(path) if hash_files else ""
     if path.endswith(".npy"):
         return empty, 0, 0, "", True, sha
     _, x, shape, err = ds[i]
     return x.numpy(), int(shape[0]), int(shape[1]), err, False, sha
+
+
+def path_dataset(paths: list[str], batch_size: int) -> Any:
+    """A Ray dataset of rows ``i`` (position) and ``path``: one block per batch of ``batch_size`` rows.
+
+    Ray Data's ``from_items`` makes one block per row (up to 200 blocks), which every actor task
+    then bundles into a batch; ``from_items(..., override_num_blocks=...)`` splits the rows
+    evenly (66 rows: 9 blocks of 7 or 8, two blocks, so two batches, per task). Blocks of
+    exactly one batch make each task one batch, whose result streams back when it is done.
+    """
+    import pyarrow as pa
+    import ray.data
+
+    if not paths:
+        return ray.data.from_items([])
+    n = len(paths)
+    return ray.data.from_arrow(
+        [
+            pa.table(
+                {"i": pa.array(range(s, min(s + batch_size, n)), pa.int64()), "path": list(paths[s : s + batch_size])}
+            )
+            for s in range(0, n, batch_size)
+        ]
+    )
 
 
 def model_pipeline(
@@ -140,25 +292,32 @@ def model_pipeline(
     precision: str,
     **finish: Any,
 ) -> Any:
-    """Ray Data's batch-inference recipe on ``ds`` (rows ``i``, ``path``): decoding tasks, then model actors.
+    """Ray Data's batch-inference recipe on ``ds`` (rows ``i``, ``path``): decoding, then model actors.
 
-    ``finish`` is the actors' finishing step and its settings (:class:`ModelActor`): ``finish="label"``
-    with ``objects_root``, or ``finish="assess"`` with ``rule_bases``, ``masks``, ``heatmaps_dir``.
+    Decoding runs in separate tasks ahead of the actors, or in the actors themselves where
+    ``pool.decode_in_actor`` (one stage). ``finish`` is the actors' finishing step and its
+    settings (:class:`ModelActor`): ``finish="label"`` with ``objects_root``, or
+    ``finish="assess"`` with ``rule_bases``, ``masks``, ``heatmaps_dir``. Files are hashed
+    (sha256) for assessment only: its rows carry it, pre-labels do not use it.
     """
     from ray.data import ActorPoolStrategy
 
+    decode = {
+        "max_side": max_side,
+        "input_size": tuple(input_size),
+        "journal": journal,
+        "hash_files": finish.get("finish") == "assess",
+    }
+    if not pool.decode_in_actor:
+        ds = ds.map_batches(decode_batch, batch_size=batch_size, fn_kwargs=decode, num_cpus=pool.decode_cpus)
     return ds.map_batches(
-        decode_batch,
-        batch_size=batch_size,
-        fn_kwargs={"max_side": max_side, "input_size": tuple(input_size), "journal": journal},
-        num_cpus=pool.decode_cpus,
-    ).map_batches(
         model_actor(
             model_name=model_name,
             weights=weights,
             device="cuda" if pool.num_gpus else ("cpu" if device == "auto" else device),
             precision=precision,
             torch_threads=pool.torch_threads,
+            decode=decode if pool.decode_in_actor else None,
             **finish,
         ),
         batch_size=batch_size,
@@ -193,7 +352,10 @@ class ModelActor:
 
     ``finish`` is ``"label"`` (pre-labels: the map goes to the workspace's object store from
     here and a :class:`~iea_data.workflows.labels.StoredMap` comes back) or ``"assess"`` (the
-    rule bases' scores, one flat row per photo). Made with :func:`model_actor`.
+    rule bases' scores, one flat row per photo). With ``decode`` (:func:`decode_columns`'
+    settings) the actor takes batches of paths and decodes each itself, on its
+    ``torch_threads`` threads, just before the model runs it, keeping the crash journal with
+    ``strikes=2`` (see :mod:`._ray_journal`). Made with :func:`model_actor`.
     """
 
     CONFIG: dict[str, Any] = {}
@@ -214,6 +376,7 @@ class ModelActor:
         rule_bases: Any = None,
         masks: Any = None,
         heatmaps_dir: Optional[str] = None,
+        decode: Optional[dict[str, Any]] = None,
     ):
         import torch
 
@@ -228,6 +391,8 @@ class ModelActor:
         if device.startswith("cuda"):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.finish = finish
+        self.decode = decode
+        self.threads = max(1, torch_threads)
         self.rule_bases = rule_bases
         self.masks = masks
         self.heatmaps_dir = heatmaps_dir
@@ -247,6 +412,16 @@ class ModelActor:
             open(os.path.join(pid_dir, str(os.getpid())), "w").close()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        if self.decode is None:
+            return self._run(batch)
+        decoded, crash = decode_columns(batch, threads=self.threads, strikes=2, **self.decode)
+        out = self._run(decoded)
+        if crash is not None:
+            crash.close()
+        return out
+
+    def _run(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The model, then the finishing step, on a decoded batch (:func:`decode_batch`'s columns)."""
         from iea_data.core.model import predict_batch
 
         errs = [str(e) for e in batch["error"]]

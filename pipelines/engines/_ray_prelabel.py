@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._ray_journal import CRASHED_KIND, CRASHED_MESSAGE, CrashJournal, JournalDir
-from ._ray_model import ActorPlan, model_pipeline, plan_actors
+from ._ray_model import ActorPlan, model_pipeline, path_dataset, plan_actors
 from ._ray_runtime import RayCluster, check_shared_storage, require_ray
 
 __all__ = ["prelabel_ray"]
@@ -130,10 +130,9 @@ def prelabel_ray(
             from iea_data.workflows.labels import model_run
 
             cfg = get_model_cfg(model_name)
-            pool = plan_actors(actors, cluster.cpus, cluster.gpus)
-            ds = ray.data.from_items([{"i": k, "path": it.path} for k, it in enumerate(items)])
+            pool = plan_actors(actors, cluster.cpus, cluster.gpus, nodes=cluster.nodes)
             out = model_pipeline(
-                ds,
+                path_dataset([it.path for it in items], batch_size),
                 pool,
                 batch_size=batch_size,
                 max_side=max_side,
@@ -146,7 +145,12 @@ def prelabel_ray(
                 finish="label",
                 objects_root=objects_root,
             )
-            extra = {"engine": "ray", "ray_actors": pool.actors, "ray_nodes": cluster.nodes}
+            extra = {
+                "engine": "ray",
+                "ray_actors": pool.actors,
+                "ray_nodes": cluster.nodes,
+                "ray_decode": "actor" if pool.decode_in_actor else "tasks",
+            }
             base = model_run(model_name, weights, "cpu", _fp32())
             report = PrelabelReport("model", plan.n_selected, 0, plan.n_skipped, list(plan.errors))
         total = len(items)
@@ -154,7 +158,9 @@ def prelabel_ray(
         if progress:
             progress(0, total)
         if total:
-            for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
+            # prefetch_batches=0: each result as soon as its batch is done (Ray Data's default of one
+            # prefetched batch holds every result back until the next batch is done, the first included)
+            for batch in out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
                 run = None
                 if method == "model":
                     prov = json.loads(str(batch["provenance"][0]))

@@ -128,6 +128,44 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch):
         engines.require_ray()
 
 
+def test_actors_decode_themselves_where_their_threads_take_every_cpu(monkeypatch):
+    monkeypatch.delenv(engines.DECODE_IN_ACTOR_ENV, raising=False)
+    one, two = engines.plan_actors(None, 2, 0), engines.plan_actors(2, 2, 0)
+    assert (one.decode_in_actor, one.torch_threads, one.num_cpus, one.decode_cpus) == (True, 2, 2.0, 0.0)
+    assert (two.decode_in_actor, two.torch_threads, two.num_cpus) == (True, 1, 1.0)
+    assert "decoding in the actors" in one.describe()
+    per_node = engines.plan_actors(4, 64, 0, nodes=4)  # threads per node, not per cluster
+    assert (per_node.torch_threads, per_node.num_cpus, per_node.decode_in_actor) == (16, 16.0, True)
+    gpu = engines.plan_actors(None, 64, 8, nodes=8)
+    assert (gpu.actors, gpu.num_gpus, gpu.decode_in_actor, gpu.decode_cpus) == (8, 1, False, 1.0)
+    # forced: separate decoding tasks keep a quarter CPU each beside the actors
+    tasks = engines.plan_actors(None, 2, 0, decode_in_actor=False)
+    assert (tasks.decode_in_actor, tasks.num_cpus, tasks.decode_cpus) == (False, 1.5, 0.25)
+    assert "decoding in separate tasks" in tasks.describe()
+    monkeypatch.setenv(engines.DECODE_IN_ACTOR_ENV, "0")
+    assert not engines.plan_actors(None, 2, 0).decode_in_actor
+    monkeypatch.setenv(engines.DECODE_IN_ACTOR_ENV, "1")
+    assert engines.plan_actors(None, 64, 8).decode_in_actor
+    monkeypatch.setenv(engines.DECODE_IN_ACTOR_ENV, "yes")
+    with pytest.raises(ValueError, match=engines.DECODE_IN_ACTOR_ENV):
+        engines.plan_actors(None, 2, 0)
+
+
+def test_decoding_hashes_the_files_only_where_asked(demo_photos):
+    import hashlib
+
+    from pipelines.engines._ray_model import decode_batch
+
+    paths = sorted(str(p) for p in demo_photos.glob("*.png"))[:2]
+    batch = {"i": np.arange(len(paths)), "path": np.asarray(paths, dtype=object)}
+    kw = {"max_side": 64, "input_size": (32, 32)}
+    hashed, plain = decode_batch(batch, hash_files=True, **kw), decode_batch(batch, hash_files=False, **kw)
+    assert list(hashed["sha256"]) == [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths]
+    assert list(plain["sha256"]) == ["", ""]  # pre-labels: nothing reads the hash
+    np.testing.assert_array_equal(hashed["x"], plain["x"])
+    assert plain["x"].shape == (2, 3, 32, 32) and list(plain["error"]) == ["", ""]
+
+
 def test_the_storage_check_refuses_a_workspace_the_driver_does_not_see_written(cluster, tmp_path, monkeypatch):
     c, _ = cluster
     ws = _ws(tmp_path / "ws")
@@ -228,23 +266,27 @@ def test_model_prelabels_equal_local_and_survive_a_killed_actor(cluster, tmp_pat
         diff = np.abs(load_label_map(remote.objects, lab) - load_label_map(local.objects, ref)).max()
         assert diff <= 2e-3, (name, diff)  # within float16 storage rounding
         params, ref_params = json.loads(lab.params), json.loads(ref.params)
-        assert (params.pop("engine"), params.pop("ray_actors"), params.pop("ray_nodes")) == ("ray", 1, 1)
+        ray_params = tuple(params.pop(k) for k in ("engine", "ray_actors", "ray_nodes", "ray_decode"))
+        assert ray_params == ("ray", 1, 1, "actor")  # 2 CPUs, one actor with 2 threads: it decodes itself
         assert params == ref_params  # the local engine's provenance, plus the engine and cluster size
 
 
 @pytest.mark.slow
 @pytest.mark.reference
-def test_assess_rows_equal_local_scores_and_a_bad_file_is_a_row(cluster, tmp_path, photos):
+@pytest.mark.parametrize("decode", ["actor", "tasks"])
+def test_assess_rows_equal_local_scores_and_a_bad_file_is_a_row(cluster, tmp_path, photos, decode, monkeypatch):
     import pandas as pd
 
     from iea_data.workflows.assess import assess
 
     shared_path("reference", "p-ieanet-official", "official_epoch2.pth")
     c, _ = cluster
+    monkeypatch.setenv(engines.DECODE_IN_ACTOR_ENV, "1" if decode == "actor" else "0")
     rules = ["strict_landscape", "portrait_first"]
     files = sorted(str(p) for p in photos.iterdir() if p.name.startswith(("coffee", "broken")))
     local = assess(files, rule_bases=rules, num_workers=1, batch_size=3)
     rep = engines.assess_ray(files, c, out=tmp_path / "scores", rule_bases=rules, batch_size=3)
+    assert f"decoding in {'the actors' if decode == 'actor' else 'separate tasks'}" in rep.engine
     df = pd.read_parquet(tmp_path / "scores")
     assert len(df) == 6 and sorted(df["path"]) == files
     bad = df[df["path"].str.endswith("broken.png")].iloc[0]
