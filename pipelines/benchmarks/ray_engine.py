@@ -64,11 +64,9 @@ class _Clock:
 
 def write_photos(folder: Path, n: int) -> list[Path]:
     """At least ``n`` distinct demo-derived photos: each demo photo and its variants at evenly spaced exposures."""
-    from iea_data.workflows.demo import DEMO_PHOTOS, write_demo_photos
+    from iea_data.workflows.demo import demo_exposures, write_demo_photos
 
-    per = max(2, 2 * (-(-n // (2 * len(DEMO_PHOTOS)))))  # an even number of variants per photo: none at 0 EV
-    evs = [round(-2.5 + 5.0 * k / (per - 1), 3) for k in range(per)]
-    return write_demo_photos(folder, evs=evs)  # n rounded up to whole photos
+    return write_demo_photos(folder, evs=demo_exposures(n))  # n rounded up to whole photos
 
 
 def _with_decode(choice: str, run: Callable[[], object]) -> object:
