@@ -206,25 +206,3 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(browser)
         if _listed_slow(item.nodeid):
             item.add_marker(slow)
-
-
-_SESSION_TMP: list[str] = []
-
-
-def pytest_sessionstart(session):
-    """Temporary folders made in this process during the run (``tempfile.mkdtemp`` in the docstring examples and
-    tests) go into one folder removed at the end, so a run leaves nothing in /tmp (it had left ~150 folders)."""
-    import tempfile
-
-    root = tempfile.mkdtemp(prefix="iea-pytest-")
-    _SESSION_TMP.append(root)
-    tempfile.tempdir = root
-
-
-def pytest_sessionfinish(session, exitstatus):
-    import shutil
-    import tempfile
-
-    for root in _SESSION_TMP:
-        tempfile.tempdir = None
-        shutil.rmtree(root, ignore_errors=True)

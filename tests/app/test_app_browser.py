@@ -405,6 +405,7 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     page.get_by_text("Paint exposure changes in EV stops", exact=False).wait_for()
     wait_status(page, "0 stroke")  # the target painter is drawn (not the annotation painter it replaces)
     expect(page.locator(".iea-painter[data-ack]")).to_have_count(1)  # the other leaves when the rerun ends
+    expect(page.locator("canvas.preview")).to_have_count(1)  # its canvas too (slower under load)
     drag(page, 0.2, 0.5, 0.8, 0.5)  # darker (the default sign) by 0.3 EV
     wait_ack(page, 1)
     with catalog_writes_held(ws):  # a stroke drawn while the save waits is kept for the next revision
