@@ -332,22 +332,24 @@ def commit_prelabels(
             seen.add(r.item.image_id)
             fresh.append(r)
         params = [{**(model.params if model is not None else {}), **r.params, **(extra_params or {})} for r in fresh]
-        try:
-            missing = next((r for r in fresh if not uow.objects.exists(r.stored.map_object)), None)
-            if missing is not None:
-                raise IeaError(f"map of {missing.item.name} is missing")  # row by row names it below
-            # one statement for the batch (issue 16: a query and a flush per label cost ~2 ms each)
-            save_label_batch(
-                uow,
-                [(r.item.image_id, r.stored, r.item.parent_id, p) for r, p in zip(fresh, params)],
-                kind=kind,
-                status="draft",
-                model_name=model_name,
-                model_sha256=model.weights_sha256 if model is not None else None,
-                target_ids=[r.item.target_id for r in fresh] if model is None else None,
-            )
-            saved += len(fresh)
-        except IeaError:  # a concurrent save, a deleted image, a missing map: each row on its own
+        # one statement for the batch (issue 16: a query and a flush per label cost ~2 ms each); a missing map
+        # (a worker wrote to another folder), a concurrent save or a deleted image: row by row, which names each
+        batched = all(uow.objects.exists(r.stored.map_object) for r in fresh)
+        if batched:
+            try:
+                save_label_batch(
+                    uow,
+                    [(r.item.image_id, r.stored, r.item.parent_id, p) for r, p in zip(fresh, params)],
+                    kind=kind,
+                    status="draft",
+                    model_name=model_name,
+                    model_sha256=model.weights_sha256 if model is not None else None,
+                    target_ids=[r.item.target_id for r in fresh] if model is None else None,
+                )
+                saved += len(fresh)
+            except IeaError:
+                batched = False
+        if not batched:
             for r, p in zip(fresh, params):
                 try:
                     save_label(
@@ -478,8 +480,10 @@ class LabelWriter:
             except Exception as exc:
                 future.set_exception(exc)
         self._pending.append((future, len(unit)))
-        while len(self._pending) > 2 or (len(self._pending) == 1 and future.done() and future.exception() is None):
+        if not self.beside and len(self._pending) == 1 and future.exception() is None:
             self._finish_oldest()  # a unit written in this thread counts at once, unless an error waits before it
+        while len(self._pending) > 2:
+            self._finish_oldest()
 
     def _write(self, unit: list[tuple[PrelabelItem, Optional[np.ndarray], str]]) -> None:
         results = [model_result(item, self.workspace.objects, residual, error) for item, residual, error in unit]
