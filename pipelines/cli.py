@@ -101,7 +101,10 @@ EngineOpt = Annotated[
 RayAddressOpt = Annotated[
     Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default RAY_ADDRESS; else local).")
 ]
-ActorsOpt = Annotated[Optional[int], typer.Option(help="Model actors on Ray (default: one per GPU, else 1).", min=1)]
+ActorsOpt = Annotated[
+    Optional[int],
+    typer.Option(help="Model actors on Ray (default: 1 per GPU; on CPUs 4 threads each, 2+ a node).", min=1),
+]
 
 
 def _engine(engine: str) -> str:

@@ -54,7 +54,9 @@ def assess_cmd(
     ray_address: Annotated[
         Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default RAY_ADDRESS; else local).")
     ] = None,
-    actors: Annotated[Optional[int], typer.Option(help="Model actors on Ray (default: one per GPU, else 1).")] = None,
+    actors: Annotated[
+        Optional[int], typer.Option(help="Model actors on Ray (default: 1 per GPU; on CPUs 4 threads each, 2+ a node).")
+    ] = None,
 ) -> None:
     """Assess the exposure of any photos: residual map, mean |residual|, each rule base's score.
 

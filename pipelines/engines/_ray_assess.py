@@ -105,7 +105,7 @@ def assess_ray(
     try:
         if files:
             cfg = get_model_cfg(model)
-            pool = plan_actors(actors, cluster.cpus, cluster.gpus, nodes=cluster.nodes)
+            pool = plan_actors(actors, cluster.cpus, cluster.gpus, nodes=cluster.nodes, memory=cluster.memory)
             scored = model_pipeline(
                 path_dataset(files, batch_size),
                 pool,

@@ -26,6 +26,7 @@ from ._ray_journal import CRASHED_KIND, CRASHED_MESSAGE, CrashJournal
 __all__ = [
     "ActorPlan",
     "plan_actors",
+    "default_cpu_actors",
     "decode_batch",
     "ModelActor",
     "model_actor",
@@ -37,6 +38,16 @@ __all__ = [
 
 #: Test hook: a folder where each model actor writes a file named by its process id.
 ACTOR_PID_DIR_ENV = "IEA_TEST_ACTOR_PID_DIR"
+
+#: CPU-only default: at most this many torch threads per model actor; more CPUs get more actors.
+#: Two single-threaded actors on 2 cores ran 1.35x the steady rate of one actor with 2 threads
+#: (docs/benchmarks.md, Ray round 4): the network is small (0.6 M parameters), so intra-op threads
+#: spend much of each operator at its barrier, and processes do not share one.
+CPU_THREADS_PER_ACTOR = 4
+
+#: CPU-only default: node memory to keep per model actor (Ray's ``memory`` resource). Measured:
+#: 0.4 GiB peak for the model at batch 8 of 256 x 256, plus the Ray worker and Ray Data's buffers.
+ACTOR_MEMORY_BYTES = 1 << 30
 
 #: Environment variable: ``1`` decodes in the model actors, ``0`` in separate tasks (default: :func:`plan_actors`).
 DECODE_IN_ACTOR_ENV = "IEA_RAY_DECODE_IN_ACTOR"
@@ -78,7 +89,13 @@ class ActorPlan:
 
 
 def plan_actors(
-    actors: Optional[int], cpus: float, gpus: float, *, nodes: int = 1, decode_in_actor: Optional[bool] = None
+    actors: Optional[int],
+    cpus: float,
+    gpus: float,
+    *,
+    nodes: int = 1,
+    memory: Optional[float] = None,
+    decode_in_actor: Optional[bool] = None,
 ) -> ActorPlan:
     """Actor pool size, resources and decoding placement for a cluster of ``cpus`` CPUs and ``gpus`` GPUs.
 
@@ -101,6 +118,9 @@ def plan_actors(
         The cluster's resources.
     nodes : int, optional
         Alive nodes (the CPUs are taken as spread evenly over them), default 1.
+    memory : float, optional
+        The cluster's memory for tasks and actors in bytes (Ray's ``memory`` resource), spread
+        evenly over the nodes like the CPUs; None: not a limit.
     decode_in_actor : bool, optional
         Force the placement of decoding; default the environment variable
         :data:`DECODE_IN_ACTOR_ENV` (``1`` or ``0``) if set, else the rule above.
@@ -108,7 +128,11 @@ def plan_actors(
     Examples
     --------
     >>> plan_actors(None, 2, 0).describe()
-    '1 model actor(s) (2 CPU each; decoding in the actors)'
+    '2 model actor(s) (1 CPU each; decoding in the actors)'
+    >>> plan_actors(None, 64, 0, nodes=2, memory=2 * 6 * 2**30).actors  # 6 GiB a node: 6 actors each
+    12
+    >>> plan_actors(1, 2, 0).torch_threads
+    2
     >>> plan_actors(2, 2, 0, decode_in_actor=False).num_cpus
     0.75
     >>> p = plan_actors(None, 64, 8, nodes=8); (p.actors, p.decode_in_actor)
@@ -126,7 +150,7 @@ def plan_actors(
         fused = bool(forced)
         why = "forced" if forced is not None else "GPU actors: CPU tasks decode ahead of them"
         return ActorPlan(n, 1.0, 1, 0.0 if fused else 1.0, threads, fused, why)
-    n = actors or 1
+    n = actors or default_cpu_actors(node_cpus, nodes, memory)
     per_node = max(1, math.ceil(n / nodes))  # actors on the fullest node
     threads = max(1, int(round(node_cpus / per_node))) if per_node <= node_cpus else 1
     if forced is None:
@@ -145,6 +169,23 @@ def plan_actors(
     per = max(0.25, (node_cpus - 2 * decode) / per_node)
     per = max(0.25, int(per * 4) / 4)
     return ActorPlan(n, per, 0, decode, threads, False, why)
+
+
+def default_cpu_actors(node_cpus: float, nodes: int, memory: Optional[float] = None) -> int:
+    """The default model actors of a CPU-only cluster (see :func:`plan_actors`).
+
+    Examples
+    --------
+    >>> [default_cpu_actors(c, 1) for c in (1, 2, 4, 8, 16, 64)]
+    [1, 2, 2, 2, 4, 16]
+    >>> default_cpu_actors(16, 1, memory=1.5 * 2**30)  # room for one actor only
+    1
+    """
+    threads = min(CPU_THREADS_PER_ACTOR, max(1, int(node_cpus // 2)))
+    per_node = max(1, int(node_cpus // threads))
+    if memory is not None:
+        per_node = max(1, min(per_node, int(memory / nodes // ACTOR_MEMORY_BYTES)))
+    return per_node * nodes
 
 
 def _forced_decode_in_actor() -> Optional[bool]:

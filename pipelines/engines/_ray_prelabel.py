@@ -130,7 +130,7 @@ def prelabel_ray(
             from iea_data.workflows.labels import model_run
 
             cfg = get_model_cfg(model_name)
-            pool = plan_actors(actors, cluster.cpus, cluster.gpus, nodes=cluster.nodes)
+            pool = plan_actors(actors, cluster.cpus, cluster.gpus, nodes=cluster.nodes, memory=cluster.memory)
             out = model_pipeline(
                 path_dataset([it.path for it in items], batch_size),
                 pool,

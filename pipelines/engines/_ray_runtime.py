@@ -66,6 +66,7 @@ class RayCluster:
     cpus: float
     gpus: float
     start_seconds: float
+    memory: Optional[float] = None  # bytes for tasks and actors (Ray's ``memory`` resource)
 
     def describe(self) -> str:
         where = "a local Ray runtime" if self.started_here else f"the Ray cluster at {self.address}"
@@ -135,6 +136,7 @@ def ray_runtime(address: Optional[str] = None, *, num_cpus: int = 2) -> Iterator
             cpus=float(res.get("CPU", 0)),
             gpus=float(res.get("GPU", 0)),
             start_seconds=time.perf_counter() - t0,
+            memory=float(res["memory"]) if res.get("memory") else None,
         )
     finally:
         if started:

@@ -130,16 +130,22 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch):
 
 def test_actors_decode_themselves_where_their_threads_take_every_cpu(monkeypatch):
     monkeypatch.delenv(engines.DECODE_IN_ACTOR_ENV, raising=False)
-    one, two = engines.plan_actors(None, 2, 0), engines.plan_actors(2, 2, 0)
+    one, two = engines.plan_actors(1, 2, 0), engines.plan_actors(None, 2, 0)
     assert (one.decode_in_actor, one.torch_threads, one.num_cpus, one.decode_cpus) == (True, 2, 2.0, 0.0)
-    assert (two.decode_in_actor, two.torch_threads, two.num_cpus) == (True, 1, 1.0)
+    assert (two.actors, two.decode_in_actor, two.torch_threads, two.num_cpus) == (2, True, 1, 1.0)
     assert "decoding in the actors" in one.describe()
+    # the CPU default: actors of at most 4 threads, at least 2 a node, no more than the memory holds
+    big = engines.plan_actors(None, 64, 0, nodes=2)
+    assert (big.actors, big.torch_threads, big.num_cpus) == (16, 4, 4.0)  # 32 CPUs a node: 8 actors each
+    tight = engines.plan_actors(None, 64, 0, nodes=2, memory=2 * 2.5 * 2**30)
+    assert (tight.actors, tight.torch_threads, tight.num_cpus) == (4, 16, 16.0)
+    assert engines.plan_actors(None, 1, 0).actors == 1
     per_node = engines.plan_actors(4, 64, 0, nodes=4)  # threads per node, not per cluster
     assert (per_node.torch_threads, per_node.num_cpus, per_node.decode_in_actor) == (16, 16.0, True)
     gpu = engines.plan_actors(None, 64, 8, nodes=8)
     assert (gpu.actors, gpu.num_gpus, gpu.decode_in_actor, gpu.decode_cpus) == (8, 1, False, 1.0)
     # forced: separate decoding tasks keep a quarter CPU each beside the actors
-    tasks = engines.plan_actors(None, 2, 0, decode_in_actor=False)
+    tasks = engines.plan_actors(1, 2, 0, decode_in_actor=False)
     assert (tasks.decode_in_actor, tasks.num_cpus, tasks.decode_cpus) == (False, 1.5, 0.25)
     assert "decoding in separate tasks" in tasks.describe()
     monkeypatch.setenv(engines.DECODE_IN_ACTOR_ENV, "0")
@@ -267,7 +273,7 @@ def test_model_prelabels_equal_local_and_survive_a_killed_actor(cluster, tmp_pat
         assert diff <= 2e-3, (name, diff)  # within float16 storage rounding
         params, ref_params = json.loads(lab.params), json.loads(ref.params)
         ray_params = tuple(params.pop(k) for k in ("engine", "ray_actors", "ray_nodes", "ray_decode"))
-        assert ray_params == ("ray", 1, 1, "actor")  # 2 CPUs, one actor with 2 threads: it decodes itself
+        assert ray_params == ("ray", 2, 1, "actor")  # 2 CPUs: two actors of one thread, each decodes itself
         assert params == ref_params  # the local engine's provenance, plus the engine and cluster size
 
 
