@@ -133,6 +133,84 @@ def cpu_seconds(pids) -> float:
     return total
 
 
+def process_kind(cmdline: list[str]) -> str:
+    """What a browser-side process is, from its command line: Chromium's ``--type``, or Playwright's driver.
+
+    Examples
+    --------
+    >>> process_kind(["/usr/lib/chromium/chromium", "--type=renderer", "--lang=en"])
+    'renderer'
+    >>> process_kind(["/usr/lib/chromium/chromium", "--headless"])
+    'browser'
+    >>> process_kind(["node", "/x/playwright/driver/package/cli.js", "run-driver"])
+    'playwright driver'
+    """
+    if not cmdline:
+        return "other"
+    for arg in cmdline[1:]:
+        if arg.startswith("--type="):
+            kind = arg.split("=", 1)[1]
+            return {"gpu-process": "gpu"}.get(kind, kind)
+    if "chrom" in Path(cmdline[0]).name:
+        return "browser"
+    if any("playwright" in a for a in cmdline):
+        return "playwright driver"
+    return "other"
+
+
+class ProcessSampler:
+    """CPU seconds of this process's descendants by kind (:func:`process_kind`), sampled from ``/proc``.
+
+    A thread reads every descendant's utime + stime every ``period`` seconds, leaving out the
+    ``exclude`` processes and their descendants (the servers); a process's figure is its last
+    reading, so one that exits between two readings loses at most ``period`` of its CPU.
+    """
+
+    def __init__(self, exclude=(), period: float = 0.5) -> None:
+        import threading
+
+        self.exclude, self.period = [int(p) for p in exclude], period
+        self.last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProcessSampler:
+        self._base = self._read()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(self._read())
+
+    def _read(self) -> dict[int, tuple[str, float]]:
+        tick = os.sysconf("SC_CLK_TCK")
+        skip: set[int] = {os.getpid()}
+        for pid in self.exclude:
+            skip |= _descendants(pid)
+        out = {}
+        for pid in _descendants(os.getpid()) - skip:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            out[pid] = (process_kind([c for c in cmd if c]), (int(fields[11]) + int(fields[12])) / tick)
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            self.last.update(self._read())
+
+    def by_kind(self) -> dict[str, float]:
+        """CPU seconds per kind over the sampling (what each process had at the start left out)."""
+        out: Counter = Counter()
+        for pid, (kind, cpu) in self.last.items():
+            out[kind] += cpu - self._base.get(pid, (kind, 0.0))[1]
+        return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
 # --------------------------------------------------------------------------- the deployment
 
 
@@ -624,7 +702,8 @@ def run_one(
             renice(dep.pids, server_nice)
         load0, cpu0, t0 = load_average(), cpu_seconds(dep.pids), time.perf_counter()
         kids0 = os.times()
-        recs, rev = asyncio.run(drive(dep.url, names, minutes, seed, own_browsers=own_browsers))
+        with ProcessSampler(exclude=dep.pids) as sampler:
+            recs, rev = asyncio.run(drive(dep.url, names, minutes, seed, own_browsers=own_browsers))
         kids1 = os.times()
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(dep.pids) - cpu0
@@ -666,6 +745,10 @@ def run_one(
             "server_cpu_ms_per_stroke": round(1000 * cpu / strokes, 1) if strokes else None,
             "browser_cpu_s": round(browser_cpu, 2),
             "browser_cpu_ms_per_stroke": round(1000 * browser_cpu / strokes, 1) if strokes else None,
+            # sampled: where the browser side's CPU goes (renderers, the GPU process, Playwright's driver...)
+            "browser_cpu_ms_per_stroke_by_kind": (
+                {kind: round(1000 * v / strokes, 1) for kind, v in sampler.by_kind().items()} if strokes else None
+            ),
             "server_nice": server_nice,
             "browsers": (
                 f"{k + 1} headless Chromium processes, one per person"
@@ -726,6 +809,7 @@ ROWS = [
     ("saves / submits / reviews", None, None),
     ("server CPU ms per stroke", "server_cpu_ms_per_stroke", "{}"),
     ("browser CPU ms per stroke", "browser_cpu_ms_per_stroke", "{}"),
+    ("  of which (sampled)", "browser_cpu_ms_per_stroke_by_kind", None),
     ("server nice", "server_nice", "{}"),
     ("errors in the pages", "errors", "{}"),
     ("replicas landed on", None, None),
@@ -744,6 +828,8 @@ def _cell(r: dict, key, fmt, label: str) -> str:
         return "-"
     if isinstance(v, list):
         return " ".join(f"{x:.2f}" for x in v)
+    if isinstance(v, dict):
+        return " ".join(f"{k.replace(' ', '-')}:{x:.0f}" for k, x in v.items())
     return fmt.format(v)
 
 
