@@ -136,26 +136,33 @@ def cpu_seconds(pids) -> float:
 def process_kind(cmdline: list[str]) -> str:
     """What a browser-side process is, from its command line: Chromium's ``--type``, or Playwright's driver.
 
+    Chromium's child processes rewrite their command line into one string: it is split on spaces.
+
     Examples
     --------
-    >>> process_kind(["/usr/lib/chromium/chromium", "--type=renderer", "--lang=en"])
+    >>> process_kind(["/usr/lib/chromium/chromium --type=renderer --lang=en"])
     'renderer'
+    >>> process_kind(["/usr/lib/chromium/chromium", "--type=gpu-process"])
+    'gpu'
     >>> process_kind(["/usr/lib/chromium/chromium", "--headless"])
     'browser'
-    >>> process_kind(["node", "/x/playwright/driver/package/cli.js", "run-driver"])
+    >>> process_kind(["/x/playwright/driver/node", "/x/playwright/driver/package/cli.js", "run-driver"])
     'playwright driver'
+    >>> process_kind(["/usr/bin/python3", "-m", "streamlit"])
+    'python3 -m'
     """
-    if not cmdline:
+    args = [a for c in cmdline for a in c.split(" ") if a]
+    if not args:
         return "other"
-    for arg in cmdline[1:]:
+    for arg in args[1:]:
         if arg.startswith("--type="):
             kind = arg.split("=", 1)[1]
             return {"gpu-process": "gpu"}.get(kind, kind)
-    if "chrom" in Path(cmdline[0]).name:
+    if "chrom" in Path(args[0]).name:
         return "browser"
-    if any("playwright" in a for a in cmdline):
+    if any("playwright" in a for a in args):
         return "playwright driver"
-    return "other"
+    return " ".join([Path(args[0]).name] + args[1:2])
 
 
 class ProcessSampler:
