@@ -349,19 +349,32 @@ function showValue(root, st, p) {
 }
 
 function drawPreview(root, st) {
+  // only the box drawn last time is cleared and only the new drawing's box is drawn: a mouse step must
+  // not clear and re-raster a screen-size canvas (the renderer's work per stroke, issue 13)
   const c = $(root, "canvas.preview");
   const ctx = c.getContext("2d");
   const d = st.data;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
-  ctx.clearRect(0, 0, c.width, c.height);
+  const old = st.previewBox && st.previewBox.w === c.width && st.previewBox.h === c.height ? st.previewBox.r : null;
+  if (old) ctx.clearRect(old[0], old[1], old[2], old[3]);
+  else ctx.clearRect(0, 0, c.width, c.height);
+  st.previewBox = null;
   if (!d) return;
   // draw in map pixels (pixel centres at integers) on the screen-resolution canvas
   const sx = c.width / d.width, sy = c.height / d.height;
-  ctx.setTransform(sx, 0, 0, sy, 0.5 * sx, 0.5 * sy);
   const b = d.brush;
-  const color = b.mode === "add" || b.mode === "set" ? (b.value < 0 ? "33,102,172" : "178,24,43") : "80,80,80";
-  // the stroke being drawn (finished strokes are painted into the heatmap at once)
+  // the stroke being drawn (finished strokes are painted into the heatmap at once), and the brush outline
   const paths = st.drawing ? [st.drawing] : [];
+  let mnx = Infinity, mny = Infinity, mxx = -Infinity, mxy = -Infinity;
+  const grow = (x, y, r) => { mnx = Math.min(mnx, x - r); mxx = Math.max(mxx, x + r); mny = Math.min(mny, y - r); mxy = Math.max(mxy, y + r); };
+  for (const pts of paths) for (const p of pts) grow(p[0], p[1], b.radius);
+  if (st.hover) grow(st.hover[0], st.hover[1], b.radius + 3 / sx);
+  if (mnx === Infinity) return;
+  const X = Math.max(0, Math.floor((mnx + 0.5) * sx) - 3), Y = Math.max(0, Math.floor((mny + 0.5) * sy) - 3);
+  const r = [X, Y, Math.min(c.width, Math.ceil((mxx + 0.5) * sx) + 3) - X, Math.min(c.height, Math.ceil((mxy + 0.5) * sy) + 3) - Y];
+  st.previewBox = { r, w: c.width, h: c.height };
+  ctx.setTransform(sx, 0, 0, sy, 0.5 * sx, 0.5 * sy);
+  const color = b.mode === "add" || b.mode === "set" ? (b.value < 0 ? "33,102,172" : "178,24,43") : "80,80,80";
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   for (const pts of paths) {

@@ -166,6 +166,40 @@ def test_drag_changes_the_label_at_the_painted_place_with_sign_and_strength(new_
     assert np.all(m[max(0, r1 - 27) : r1 + 28] <= 0)  # the dark stroke only darkens
 
 
+PREVIEW_INK = """(root) => {
+  const c = root.querySelector("canvas.preview"), st = root.__iea;
+  const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data, box = st.previewBox && st.previewBox.r;
+  let inside = 0, outside = 0;
+  for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+    if (!px[(y * c.width + x) * 4 + 3]) continue;
+    if (box && x >= box[0] && x < box[0] + box[2] && y >= box[1] && y < box[1] + box[3]) inside++; else outside++;
+  }
+  return { inside, outside, box, w: c.width, h: c.height };
+}"""
+
+
+def test_the_preview_redraws_only_its_box_and_leaves_no_trace(new_page, ws):
+    """A mouse step clears only what it drew last time (issue 13): the brush outline moves without a trail."""
+    from playwright.sync_api import expect
+
+    page = new_page()
+    open_painter(page, "ann_a")
+    box = page.locator("canvas.preview").bounding_box()
+    for fx, fy in [(0.2, 0.2), (0.7, 0.3), (0.4, 0.8), (0.5, 0.5)]:
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=4)
+    ink = page.locator(".iea-painter").evaluate(PREVIEW_INK)
+    assert ink["inside"] > 0 and ink["outside"] == 0, ink  # the outline where the cursor is, nothing elsewhere
+    assert ink["box"][2] * ink["box"][3] < 0.25 * ink["w"] * ink["h"], ink  # a box around the brush, not the canvas
+    drag(page, 0.2, 0.3, 0.45, 0.3)
+    wait_ack(page, 1)
+    ink = page.locator(".iea-painter").evaluate(PREVIEW_INK)
+    assert ink["inside"] > 0 and ink["outside"] == 0, ink  # the finished stroke left no trace on the preview
+    page.mouse.move(box["x"] + box["width"] + 40, box["y"] - 40)  # off the painter: nothing at all
+    expect(page.locator(".iea-painter .readout")).to_have_text("value under the cursor: -")
+    ink = page.locator(".iea-painter").evaluate(PREVIEW_INK)
+    assert (ink["inside"], ink["outside"]) == (0, 0), ink
+
+
 def test_a_stroke_drawn_while_save_revision_runs_is_kept(new_page, ws):
     """The painter stays open across *Save revision*: a stroke painted before the page's rerun ends is not dropped."""
     page = new_page()
