@@ -132,6 +132,11 @@ def _random_history(ws, tmp_path, seed: int, steps: int) -> None:
                 update_consensus(ws)
 
 
+def _timeless(rows):
+    """The annotator rows less ``seconds_per_image``: a wall-clock figure, two reports may round it apart."""
+    return [{k: v for k, v in r.items() if k != "seconds_per_image"} for r in rows]
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_summary_equals_the_recomputation_after_random_writes(workspace, tmp_path, seed):
     if seed and workspace.database_url.startswith("postgresql"):  # one history there is enough (slower)
@@ -153,11 +158,11 @@ def test_summary_equals_the_recomputation_after_random_writes(workspace, tmp_pat
     fast = [(r["image_id"], r["n_experts"], r["spread_mean"], r["consensus_label_id"], r["method"]) for r in rep.images]
     assert sorted(fast) == sorted(_slow_images(ws))
     again = quality_report(ws, use_cache=False, plots=False)
-    assert (again.annotators, again.images) == (rep.annotators, rep.images)
+    assert (_timeless(again.annotators), again.images) == (_timeless(rep.annotators), rep.images)
     # agreement and reliability from the figures the consensus revisions stored (current ones) = from the maps
     maps = quality_report(ws, use_cache=False, plots=False, from_maps=True)
-    assert (rep.annotators, rep.reliability, rep.reliability_over_time) == (
-        maps.annotators,
+    assert (_timeless(rep.annotators), rep.reliability, rep.reliability_over_time) == (
+        _timeless(maps.annotators),
         maps.reliability,
         maps.reliability_over_time,
     )
