@@ -47,6 +47,7 @@ from pipelines._console import (
 from pipelines._console import (
     with_progress as _with_progress,
 )
+from pipelines._options import ActorsOpt, EngineOpt, RayAddressOpt  # shared with cli_rules
 
 app = typer.Typer(
     name="iea",
@@ -94,17 +95,6 @@ def _ingest_summary(report) -> None:
 
 
 # --------------------------------------------------------------------------- engines (issue 12)
-
-EngineOpt = Annotated[
-    str, typer.Option(help="local (this machine) or ray (Ray Data: a local runtime, or --ray-address).")
-]
-RayAddressOpt = Annotated[
-    Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default RAY_ADDRESS; else local).")
-]
-ActorsOpt = Annotated[
-    Optional[int],
-    typer.Option(help="Model actors on Ray (default: 1 per GPU; on CPUs 4 threads each, 2+ a node).", min=1),
-]
 
 
 def _engine(engine: str) -> str:

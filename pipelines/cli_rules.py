@@ -19,6 +19,7 @@ from pipelines._console import (
     print_table,
     with_progress,
 )
+from pipelines._options import ActorsOpt, RayAddressOpt
 
 rules_app = typer.Typer(help="Rule bases (pixel map → 0-100 score): ls, show, check.", no_args_is_help=True)
 
@@ -51,12 +52,8 @@ def assess_cmd(
     engine: Annotated[
         str, typer.Option(help="local, or ray (Ray Data; --out is then a folder for a Parquet dataset).")
     ] = "local",
-    ray_address: Annotated[
-        Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default RAY_ADDRESS; else local).")
-    ] = None,
-    actors: Annotated[
-        Optional[int], typer.Option(help="Model actors on Ray (default: 1 per GPU; on CPUs 4 threads each, 2+ a node).")
-    ] = None,
+    ray_address: RayAddressOpt = None,
+    actors: ActorsOpt = None,
 ) -> None:
     """Assess the exposure of any photos: residual map, mean |residual|, each rule base's score.
 

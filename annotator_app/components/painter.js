@@ -9,6 +9,7 @@
 // unacknowledged strokes are re-sent after RESEND_MS without an answer, then at doubling intervals up to
 // RESEND_MAX_MS until one comes (a catalog outage, a replica lost: the strokes wait in the browser)
 const RESEND_MS = 600, RESEND_MAX_MS = 2400;
+const READOUT_MS = 150;  // the value under the cursor is rewritten at most this often
 
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
@@ -31,7 +32,7 @@ function $(root, sel) { return root.querySelector(sel); }
 
 function setup(root, st, setTriggerValue) {
   warmUp();
-  const preview = $(root, "canvas.preview");
+  const preview = $(root, "svg.preview");
   const toImage = (ev) => {
     const r = preview.getBoundingClientRect();
     const d = st.data;
@@ -200,12 +201,11 @@ function layout(root, d) {
     wrap.style.width = `${w}px`;
     wrap.style.height = `${h}px`;
   }
-  // the view and the preview are drawn at screen resolution: nothing is rescaled when composited
+  // the view is drawn at screen resolution: nothing is rescaled when composited
   const dpr = window.devicePixelRatio || 1;
   const bw = Math.round(w * dpr), bh = Math.round(h * dpr);
-  for (const c of [$(root, "canvas.view"), $(root, "canvas.preview")]) {
-    if (c.width !== bw || c.height !== bh) { c.width = bw; c.height = bh; c.dataset.stale = "1"; }
-  }
+  const c = $(root, "canvas.view");
+  if (c.width !== bw || c.height !== bh) { c.width = bw; c.height = bh; c.dataset.stale = "1"; }
   const st = root.__iea;
   if ($(root, "canvas.view").dataset.stale && st) {
     delete $(root, "canvas.view").dataset.stale;
@@ -337,6 +337,18 @@ async function inflate(b64) {
 }
 
 function showValue(root, st, p) {
+  // at most every READOUT_MS, and the last position once the cursor rests: the readout lies below the
+  // painter, and a frame that changes both it and the brush ring has their joint box (the painter's
+  // height) to composite again (issue 13)
+  st.readoutP = p;
+  if (st.readoutTimer) return;
+  const wait = (st.readoutAt || -Infinity) + READOUT_MS - performance.now();
+  const show = () => { st.readoutTimer = null; st.readoutAt = performance.now(); writeValue(root, st, st.readoutP); };
+  if (wait <= 0) show();
+  else st.readoutTimer = setTimeout(show, wait);
+}
+
+function writeValue(root, st, p) {
   const out = $(root, ".readout");
   const d = st.data;
   if (!p || !st.pred) { out.textContent = "value under the cursor: -"; return; }
@@ -348,56 +360,55 @@ function showValue(root, st, p) {
   out.textContent = `x ${x}, y ${y}: ${v >= 0 ? "+" : ""}${v.toFixed(3)}${d.unit ? " " + d.unit : ""} (${word})`;
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
 function drawPreview(root, st) {
-  // only the box drawn last time is cleared and only the new drawing's box is drawn: a mouse step must
-  // not clear and re-raster a screen-size canvas (the renderer's work per stroke, issue 13)
-  const c = $(root, "canvas.preview");
-  const ctx = c.getContext("2d");
+  // The stroke being drawn is SVG over the view, in map pixels (viewBox), and the brush outline a ring
+  // above it; a mouse step only adds one segment or moves the ring, so the browser re-rasters and
+  // composites that small box alone. A screen-size canvas redrawn per step made the compositor redraw
+  // the whole painter on every frame, most of the renderer's work per stroke on a software compositor
+  // (issue 13).
+  const svg = $(root, "svg.preview");
   const d = st.data;
-  ctx.setTransform(1, 0, 0, 1, 0, 0);
-  const old = st.previewBox && st.previewBox.w === c.width && st.previewBox.h === c.height ? st.previewBox.r : null;
-  if (old) ctx.clearRect(old[0], old[1], old[2], old[3]);
-  else ctx.clearRect(0, 0, c.width, c.height);
-  st.previewBox = null;
-  if (!d) return;
-  // draw in map pixels (pixel centres at integers) on the screen-resolution canvas
-  const sx = c.width / d.width, sy = c.height / d.height;
+  const ink = $(root, "svg.preview g.drawing"), brush = $(root, ".stack .brush");
+  if (!d) { ink.replaceChildren(); brush.style.display = "none"; return; }
+  const vb = `-0.5 -0.5 ${d.width} ${d.height}`;  // pixel centres at integers, as on the map
+  if (svg.getAttribute("viewBox") !== vb) svg.setAttribute("viewBox", vb);
   const b = d.brush;
-  // the stroke being drawn (finished strokes are painted into the heatmap at once), and the brush outline
-  const paths = st.drawing ? [st.drawing] : [];
-  let mnx = Infinity, mny = Infinity, mxx = -Infinity, mxy = -Infinity;
-  const grow = (x, y, r) => { mnx = Math.min(mnx, x - r); mxx = Math.max(mxx, x + r); mny = Math.min(mny, y - r); mxy = Math.max(mxy, y + r); };
-  for (const pts of paths) for (const p of pts) grow(p[0], p[1], b.radius);
-  if (st.hover) grow(st.hover[0], st.hover[1], b.radius + 3 / sx);
-  if (mnx === Infinity) return;
-  const X = Math.max(0, Math.floor((mnx + 0.5) * sx) - 3), Y = Math.max(0, Math.floor((mny + 0.5) * sy) - 3);
-  const r = [X, Y, Math.min(c.width, Math.ceil((mxx + 0.5) * sx) + 3) - X, Math.min(c.height, Math.ceil((mxy + 0.5) * sy) + 3) - Y];
-  st.previewBox = { r, w: c.width, h: c.height };
-  ctx.setTransform(sx, 0, 0, sy, 0.5 * sx, 0.5 * sy);
-  const color = b.mode === "add" || b.mode === "set" ? (b.value < 0 ? "33,102,172" : "178,24,43") : "80,80,80";
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  for (const pts of paths) {
-    ctx.strokeStyle = `rgba(${color},0.35)`;
-    ctx.fillStyle = `rgba(${color},0.35)`;
-    ctx.lineWidth = 2 * b.radius;
-    ctx.beginPath();
-    ctx.moveTo(pts[0][0], pts[0][1]);
-    if (pts.length === 1) { ctx.arc(pts[0][0], pts[0][1], b.radius, 0, 2 * Math.PI); ctx.fill(); continue; }
-    for (const p of pts.slice(1)) ctx.lineTo(p[0], p[1]);
-    ctx.stroke();
+  // the stroke being drawn (finished strokes are painted into the heatmap at once): one element a
+  // point, opaque, in a group at 35% opacity so overlaps do not darken
+  const pts = st.drawing;
+  if (!pts) { if (ink.firstChild) ink.replaceChildren(); }
+  else {
+    if (!ink.firstChild) {
+      const color = b.mode === "add" || b.mode === "set" ? (b.value < 0 ? "rgb(33,102,172)" : "rgb(178,24,43)") : "rgb(80,80,80)";
+      ink.setAttribute("stroke", color);
+      ink.setAttribute("fill", color);
+      ink.setAttribute("stroke-width", String(2 * b.radius));
+    }
+    for (let i = ink.childElementCount; i < pts.length; i++) {
+      const [x, y] = pts[i];
+      ink.appendChild(i === 0
+        ? svgEl("circle", { cx: x, cy: y, r: b.radius, stroke: "none" })
+        : svgEl("line", { x1: pts[i - 1][0], y1: pts[i - 1][1], x2: x, y2: y }));
+    }
   }
-  if (st.hover) {  // the brush outline under the cursor
-    ctx.lineWidth = 1.5 / sx;
-    ctx.strokeStyle = "rgba(0,0,0,0.8)";
-    ctx.beginPath();
-    ctx.arc(st.hover[0], st.hover[1], b.radius, 0, 2 * Math.PI);
-    ctx.stroke();
-    ctx.strokeStyle = "rgba(255,255,255,0.9)";
-    ctx.beginPath();
-    ctx.arc(st.hover[0], st.hover[1], b.radius + ctx.lineWidth, 0, 2 * Math.PI);
-    ctx.stroke();
-  }
+  // the brush outline under the cursor: a ring on its own compositor layer, moved by a transform, so a
+  // mouse step is neither painted nor rastered again, only composited
+  if (!st.hover) { if (brush.style.display !== "none") brush.style.display = "none"; return; }
+  const stack = $(root, ".stack").style;  // its size as layout() set it: no layout read
+  const sx = parseFloat(stack.width) / d.width || 1, sy = parseFloat(stack.height) / d.height || sx;  // screen px a map px
+  const R = b.radius * sx + 0.75;  // the black ring centred on the radius, the white one just outside it
+  const size = `${2 * R}px`;
+  if (brush.style.width !== size) { brush.style.width = size; brush.style.height = size; }
+  brush.style.transform = `translate(${(st.hover[0] + 0.5) * sx - R}px, ${(st.hover[1] + 0.5) * sy - R}px)`;
+  if (brush.style.display === "none") brush.style.display = "";
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -29,7 +29,11 @@ HTML = """
     <span class="status"></span>
   </div>
   <div class="viewport"><div class="stack">
-    <canvas class="view"></canvas><canvas class="preview"></canvas><canvas class="layer"></canvas>
+    <canvas class="view"></canvas><canvas class="layer"></canvas>
+    <svg class="preview" xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="none">
+      <g class="drawing" opacity="0.35" stroke-linecap="round" stroke-linejoin="round"></g>
+    </svg>
+    <div class="brush" style="display:none"></div>
   </div></div>
   <div class="readout">value under the cursor: -</div>
 </div>

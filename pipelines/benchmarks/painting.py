@@ -269,7 +269,7 @@ def bench_browser(ws_root: Path, n_strokes: int, app_root: Path | None = None) -
             page.get_by_role("button", name="Sign in").click()
             page.locator(".iea-painter[data-ack]").wait_for()
             t_painter = time.perf_counter() - t1
-            box = page.locator("canvas.preview").bounding_box()
+            box = page.locator("svg.preview").bounding_box()
             rng = np.random.default_rng(1)
             ack0 = int(page.locator(".iea-painter").get_attribute("data-ack"))
             for i in range(n_strokes):

@@ -21,8 +21,8 @@ Figures per K: stroke -> overlay p50/p95 as the painter measures it in the page
 strokes sent / acknowledged / stored, lost (acknowledged but not in the chain's stored stroke
 log) and duplicated (a stroke id twice in one log), mixed chains (a revision whose author is
 not the chain's annotator, or a chain holding strokes its annotator never sent), server CPU
-seconds per stroke (replicas + proxy, from ``/proc``) and the browser's (Chromium and Playwright's driver,
-from ``os.times`` once they exit), errors seen in the pages (console
+seconds per stroke (replicas + proxy, from ``/proc``) and the browser side's (Chromium's processes and
+Playwright's driver, sampled from ``/proc`` by kind), errors seen in the pages (console
 errors, Streamlit exception boxes, "could not save" / "Not saved" states), the replica each
 browser landed on, the load average before and after, and the CPU model. The browsers share
 the machine's cores with the servers: the figures say so (``--server-nice N`` lowers the servers' CPU
@@ -119,18 +119,19 @@ def _descendants(pid: int) -> set[int]:
 
 def cpu_seconds(pids) -> float:
     """User + system CPU seconds of ``pids`` and their descendants (``/proc/<pid>/stat``)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
     seen: set[int] = set()
     for pid in pids:
         seen |= _descendants(int(pid))
-    for pid in seen:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
+    return sum(c for c in map(_proc_cpu, seen) if c is not None)
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of one process (``/proc/<pid>/stat``), or None once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def process_kind(cmdline: list[str]) -> str:
@@ -170,7 +171,9 @@ class ProcessSampler:
 
     A thread reads every descendant's utime + stime every ``period`` seconds, leaving out the
     ``exclude`` processes and their descendants (the servers); a process's figure is its last
-    reading, so one that exits between two readings loses at most ``period`` of its CPU.
+    reading, so one that exits between two readings loses at most ``period`` of its CPU. Its kind is
+    the first one read: an exited process not yet reaped (a zombie) has an empty command line, and
+    would otherwise take all its CPU to "other" (a closed page's renderer did, in round 7).
     """
 
     def __init__(self, exclude=(), period: float = 0.5) -> None:
@@ -178,6 +181,7 @@ class ProcessSampler:
 
         self.exclude, self.period = [int(p) for p in exclude], period
         self.last: dict[int, tuple[str, float]] = {}
+        self._base: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -189,26 +193,31 @@ class ProcessSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.last.update(self._read())
+        self._update(self._read())
 
     def _read(self) -> dict[int, tuple[str, float]]:
-        tick = os.sysconf("SC_CLK_TCK")
         skip: set[int] = {os.getpid()}
         for pid in self.exclude:
             skip |= _descendants(pid)
         out = {}
         for pid in _descendants(os.getpid()) - skip:
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
             except OSError:
                 continue
-            out[pid] = (process_kind([c for c in cmd if c]), (int(fields[11]) + int(fields[12])) / tick)
+            cpu = _proc_cpu(pid)
+            if cpu is not None:
+                out[pid] = (process_kind([c for c in cmd if c]), cpu)
         return out
+
+    def _update(self, readings: dict[int, tuple[str, float]]) -> None:
+        for pid, (kind, cpu) in readings.items():
+            known = self.last.get(pid, self._base.get(pid, (kind, 0.0)))[0]
+            self.last[pid] = (kind if known == "other" else known, cpu)
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):
-            self.last.update(self._read())
+            self._update(self._read())
 
     def by_kind(self) -> dict[str, float]:
         """CPU seconds per kind over the sampling (what each process had at the start left out)."""
@@ -464,9 +473,13 @@ def _first_lines(exc: BaseException) -> str:
 
 
 async def _saved(page, before: str) -> None:
-    """Wait for a "saved (label n)" message newer than ``before``: the painter stays open across a save."""
+    """Wait for a "saved (label n)" message newer than ``before``: the painter stays open across a save.
+
+    Polled every 100 ms, not at every frame (Playwright's default): ``innerText`` of the whole page at 60 Hz
+    in nine pages is renderer work no person causes, taken from the frames being measured.
+    """
     await page.wait_for_function(
-        f"(before) => {{ const id = ({SAVED_LABEL})(); return id !== '' && id !== before; }}", arg=before
+        f"(before) => {{ const id = ({SAVED_LABEL})(); return id !== '' && id !== before; }}", arg=before, polling=100
     )
 
 
@@ -541,7 +554,7 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                     image = await _next_image(page, token)
                 continue
             await asyncio.sleep(rng.uniform(*STROKE_GAP_S))
-            canvas = page.locator("canvas.preview")
+            canvas = page.locator("svg.preview")
             await canvas.scroll_into_view_if_needed()  # a click on Save/Submit below it scrolls the page
             box = await canvas.bounding_box()
             ack0 = int(await _painter_attr(page, "data-ack") or 0)
@@ -708,14 +721,12 @@ def run_one(
         if server_nice:
             renice(dep.pids, server_nice)
         load0, cpu0, t0 = load_average(), cpu_seconds(dep.pids), time.perf_counter()
-        kids0 = os.times()
         with ProcessSampler(exclude=dep.pids) as sampler:
             recs, rev = asyncio.run(drive(dep.url, names, minutes, seed, own_browsers=own_browsers))
-        kids1 = os.times()
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(dep.pids) - cpu0
-        # the browser (Chromium and Playwright's driver, children of this process that have exited)
-        browser_cpu = (kids1.children_user - kids0.children_user) + (kids1.children_system - kids0.children_system)
+        by_kind = sampler.by_kind()  # the browser side: Chromium's processes and Playwright's driver
+        browser_cpu = sum(by_kind.values())
         load1 = load_average()
         sent = {r.name: {ids[img]: v for img, v in r.images.items() if img in ids} for r in recs}
         counts = count_catalog(ws, sent)
@@ -752,9 +763,9 @@ def run_one(
             "server_cpu_ms_per_stroke": round(1000 * cpu / strokes, 1) if strokes else None,
             "browser_cpu_s": round(browser_cpu, 2),
             "browser_cpu_ms_per_stroke": round(1000 * browser_cpu / strokes, 1) if strokes else None,
-            # sampled: where the browser side's CPU goes (renderers, the GPU process, Playwright's driver...)
+            # where the browser side's CPU goes (renderers, the GPU process, Playwright's driver...)
             "browser_cpu_ms_per_stroke_by_kind": (
-                {kind: round(1000 * v / strokes, 1) for kind, v in sampler.by_kind().items()} if strokes else None
+                {kind: round(1000 * v / strokes, 1) for kind, v in by_kind.items()} if strokes else None
             ),
             "server_nice": server_nice,
             "browsers": (
@@ -815,8 +826,8 @@ ROWS = [
     ("save p95 ms", "save_p95_ms", "{:.0f}"),
     ("saves / submits / reviews", None, None),
     ("server CPU ms per stroke", "server_cpu_ms_per_stroke", "{}"),
-    ("browser CPU ms per stroke", "browser_cpu_ms_per_stroke", "{}"),
-    ("  of which (sampled)", "browser_cpu_ms_per_stroke_by_kind", None),
+    ("browser CPU ms per stroke (sampled)", "browser_cpu_ms_per_stroke", "{}"),
+    ("  of which", "browser_cpu_ms_per_stroke_by_kind", None),
     ("server nice", "server_nice", "{}"),
     ("errors in the pages", "errors", "{}"),
     ("replicas landed on", None, None),

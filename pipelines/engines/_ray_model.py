@@ -180,7 +180,21 @@ def default_cpu_actors(node_cpus: float, nodes: int, memory: Optional[float] = N
     [1, 2, 2, 2, 4, 16]
     >>> default_cpu_actors(16, 1, memory=1.5 * 2**30)  # room for one actor only
     1
+    >>> default_cpu_actors(16, 1, memory=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: memory must be a positive number of bytes (the cluster's 'memory' resource) or None, got -1
     """
+    if not (isinstance(node_cpus, (int, float)) and math.isfinite(node_cpus) and node_cpus > 0):
+        raise ValueError(f"node_cpus must be a positive number of CPUs a node, got {node_cpus!r}")
+    if not (isinstance(nodes, int) and nodes >= 1):
+        raise ValueError(f"nodes must be an integer >= 1, got {nodes!r}")
+    if memory is not None and not (
+        isinstance(memory, (int, float)) and not isinstance(memory, bool) and math.isfinite(memory) and memory > 0
+    ):
+        raise ValueError(
+            f"memory must be a positive number of bytes (the cluster's 'memory' resource) or None, got {memory!r}"
+        )
     threads = min(CPU_THREADS_PER_ACTOR, max(1, int(node_cpus // 2)))
     per_node = max(1, int(node_cpus // threads))
     if memory is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 
 import numpy as np
@@ -41,13 +42,13 @@ def login(page, name, password=PASSWORD):
 
 def open_painter(page, name):
     login(page, name)
-    page.locator("canvas.preview").wait_for()
+    page.locator("svg.preview").wait_for()
     page.locator(".iea-painter[data-ack]").wait_for()
 
 
 def drag(page, fx0, fy0, fx1, fy1, steps=20):
     """Drag across the painter between two points given as fractions of the image."""
-    box = page.locator("canvas.preview").bounding_box()
+    box = page.locator("svg.preview").bounding_box()
     x0, y0 = box["x"] + fx0 * box["width"], box["y"] + fy0 * box["height"]
     x1, y1 = box["x"] + fx1 * box["width"], box["y"] + fy1 * box["height"]
     page.mouse.move(x0, y0)
@@ -167,38 +168,54 @@ def test_drag_changes_the_label_at_the_painted_place_with_sign_and_strength(new_
 
 
 PREVIEW_INK = """(root) => {
-  const c = root.querySelector("canvas.preview"), st = root.__iea;
-  const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data, box = st.previewBox && st.previewBox.r;
-  let inside = 0, outside = 0;
-  for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
-    if (!px[(y * c.width + x) * 4 + 3]) continue;
-    if (box && x >= box[0] && x < box[0] + box[2] && y >= box[1] && y < box[1] + box[3]) inside++; else outside++;
-  }
-  return { inside, outside, box, w: c.width, h: c.height };
+  // what the preview shows: the stroke being drawn (its elements and their box) and the brush outline
+  const svg = root.querySelector("svg.preview"), ink = svg.querySelector("g.drawing");
+  const brush = root.querySelector(".stack .brush");
+  const box = (el) => { const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+  const shown = getComputedStyle(brush).display !== "none";
+  return { ink: ink.childElementCount, inkBox: ink.childElementCount ? box(ink) : null,
+           brush: shown ? box(brush) : null, others: svg.childElementCount, svg: box(svg),
+           width: root.__iea.data.width, radius: root.__iea.data.brush.radius };
 }"""
 
 
-def test_the_preview_redraws_only_its_box_and_leaves_no_trace(new_page, ws):
-    """A mouse step clears only what it drew last time (issue 13): the brush outline moves without a trail."""
+def test_the_preview_draws_the_stroke_and_the_brush_and_leaves_no_trace(new_page, ws):
+    """A mouse step adds one segment or moves the brush outline (issue 13): no trail, nothing left after a stroke."""
     from playwright.sync_api import expect
 
     page = new_page()
     open_painter(page, "ann_a")
-    box = page.locator("canvas.preview").bounding_box()
+    box = page.locator("svg.preview").bounding_box()
+    painter = page.locator(".iea-painter")
     for fx, fy in [(0.2, 0.2), (0.7, 0.3), (0.4, 0.8), (0.5, 0.5)]:
         page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=4)
-    ink = page.locator(".iea-painter").evaluate(PREVIEW_INK)
-    assert ink["inside"] > 0 and ink["outside"] == 0, ink  # the outline where the cursor is, nothing elsewhere
-    assert ink["box"][2] * ink["box"][3] < 0.25 * ink["w"] * ink["h"], ink  # a box around the brush, not the canvas
-    ack = int(page.locator(".iea-painter").get_attribute("data-ack"))  # the module's workspace may hold strokes
-    drag(page, 0.2, 0.3, 0.45, 0.3)
+    ink = painter.evaluate(PREVIEW_INK)
+    assert ink["ink"] == 0 and ink["others"] == 1, ink  # the outline alone: no element per step
+    bx, by, bw, bh = ink["brush"]  # centred on the cursor, the brush's size
+    assert abs(bx + bw / 2 - (box["x"] + 0.5 * box["width"])) < 1.5, ink
+    assert abs(by + bh / 2 - (box["y"] + 0.5 * box["height"])) < 1.5, ink
+    scale, radius = box["width"] / ink["width"], ink["radius"]  # screen px a map px
+    assert 2 * radius * scale < bw < 2 * radius * scale + 3, (ink, scale)  # the black ring centred on the radius
+    ack = int(painter.get_attribute("data-ack"))  # the module's workspace may hold strokes
+    x0, x1, y = box["x"] + 0.2 * box["width"], box["x"] + 0.45 * box["width"], box["y"] + 0.3 * box["height"]
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    page.mouse.move(x1, y, steps=10)
+    ink = painter.evaluate(PREVIEW_INK)  # mid-stroke: the path so far (the box of its geometry: the dot, the line)
+    assert 2 <= ink["ink"] <= 11, ink
+    ix, iy, iw, ih = ink["inkBox"]
+    assert abs(ix - (x0 - radius * scale)) < 2 and abs(ix + iw - x1) < 2, (ink, scale)
+    assert abs(ih - 2 * radius * scale) < 2, (ink, scale)
+    if os.environ.get("IEA_TEST_SHOTS"):  # to look at it
+        page.screenshot(path=os.path.join(os.environ["IEA_TEST_SHOTS"], "preview-mid-stroke.png"))
+    page.mouse.up()
     wait_ack(page, max(ack, 0) + 1)
-    ink = page.locator(".iea-painter").evaluate(PREVIEW_INK)
-    assert ink["inside"] > 0 and ink["outside"] == 0, ink  # the finished stroke left no trace on the preview
+    ink = painter.evaluate(PREVIEW_INK)
+    assert ink["ink"] == 0 and ink["brush"] is not None, ink  # the finished stroke left no trace on the preview
     page.mouse.move(box["x"] + box["width"] + 40, box["y"] - 40)  # off the painter: nothing at all
     expect(page.locator(".iea-painter .readout")).to_have_text("value under the cursor: -")
-    ink = page.locator(".iea-painter").evaluate(PREVIEW_INK)
-    assert (ink["inside"], ink["outside"]) == (0, 0), ink
+    ink = painter.evaluate(PREVIEW_INK)
+    assert (ink["ink"], ink["brush"]) == (0, None), ink
 
 
 def test_a_stroke_drawn_while_save_revision_runs_is_kept(new_page, ws):
@@ -260,7 +277,7 @@ def test_undo_and_redo(new_page, ws):
     drag(page, 0.3, 0.75, 0.7, 0.75)
     wait_ack(page, 2)
     wait_status(page, "2 stroke")
-    page.locator("canvas.preview").click(position={"x": 2, "y": 2}, button="right")  # focus the page, paint nothing
+    page.locator("svg.preview").click(position={"x": 2, "y": 2}, button="right")  # focus the page, paint nothing
     page.keyboard.press("Control+z")
     wait_status(page, "1 stroke")
     page.locator(".iea-painter button.redo").click()
@@ -440,7 +457,7 @@ def test_a_reviewer_paints_and_saves_an_ideal_target(new_page, ws):
     page.get_by_text("Paint exposure changes in EV stops", exact=False).wait_for()
     wait_status(page, "0 stroke")  # the target painter is drawn (not the annotation painter it replaces)
     expect(page.locator(".iea-painter[data-ack]")).to_have_count(1)  # the other leaves when the rerun ends
-    expect(page.locator("canvas.preview")).to_have_count(1)  # its canvas too (slower under load)
+    expect(page.locator("svg.preview")).to_have_count(1)  # its canvas too (slower under load)
     drag(page, 0.2, 0.5, 0.8, 0.5)  # darker (the default sign) by 0.3 EV
     wait_ack(page, 1)
     with catalog_writes_held(ws):  # a stroke drawn while the save waits is kept for the next revision

@@ -412,7 +412,7 @@ def test_target_page_offers_only_paintable_scenes_and_a_page_error_is_one_line(n
     _login(page, "rev_h")
     _go(page, "Ideal target")
     page.get_by_text("1 scene(s) cannot be painted yet").wait_for()
-    page.locator("canvas.preview").wait_for()
+    page.locator("svg.preview").wait_for()
     _no_leak(page, ws.root)
     sidebar_box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Scene")
     sidebar_box.click()

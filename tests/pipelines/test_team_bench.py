@@ -136,3 +136,28 @@ def test_the_table_stays_whole():
     lines = text.splitlines()
     assert ["lost", "0"] in [line.split() for line in lines]
     assert lines[0].split()[-1] == "8" and any(line.startswith("replicas landed on") for line in lines)
+
+
+def test_the_sampler_keeps_an_exited_process_kind():
+    """A child that has exited but is not reaped yet (a zombie: empty command line) keeps its kind and its CPU."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from pipelines.benchmarks.team import ProcessSampler, process_kind
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\ntime.sleep(0.6)"
+    with ProcessSampler(period=0.05) as sampler:
+        child = subprocess.Popen([sys.executable, "-c", burn])
+        cmd = Path(f"/proc/{child.pid}/cmdline")
+        kind = process_kind([sys.executable, "-c", burn])
+        deadline = time.monotonic() + 10
+        while cmd.read_bytes() and time.monotonic() < deadline:  # until it has exited (not reaped)
+            time.sleep(0.02)
+        assert cmd.read_bytes() == b"", "the child did not exit in 10 s"
+        time.sleep(0.2)  # the sampler reads the zombie a few times
+    child.wait()
+    by_kind = sampler.by_kind()
+    assert by_kind.get(kind, 0) >= 0.25, by_kind
+    assert by_kind.get("other", 0) < 0.1, by_kind
