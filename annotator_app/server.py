@@ -33,6 +33,11 @@ def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
         "false",
         "--server.fileWatcherType",
         "none",
+        # Streamlit runs gc.collect(2) after every script run: with torch, numpy and SQLAlchemy loaded, a
+        # full collection is ~3/4 of a replica's CPU per stroke (a stroke reruns the painter's fragment).
+        # Python's own generational collection still runs (docs/benchmarks.md, team round 7).
+        "--runner.postScriptGC",
+        "false",
         "--client.toolbarMode",
         "minimal",
         # uncaught errors: a generic message in the browser, details only in the server log

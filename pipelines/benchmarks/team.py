@@ -172,8 +172,10 @@ class ProcessSampler:
     A thread reads every descendant's utime + stime every ``period`` seconds, leaving out the
     ``exclude`` processes and their descendants (the servers); a process's figure is its last
     reading, so one that exits between two readings loses at most ``period`` of its CPU. Its kind is
-    the first one read: an exited process not yet reaped (a zombie) has an empty command line, and
-    would otherwise take all its CPU to "other" (a closed page's renderer did, in round 7).
+    the last one read from a command line: a process changes kind as it execs (a fork of Playwright's
+    driver becomes the browser) or renames itself (a zygote's fork becomes a renderer), and an exited
+    process not yet reaped (a zombie) has an empty command line, which would take all its CPU to
+    "other" (a closed page's renderer did, in round 7).
     """
 
     def __init__(self, exclude=(), period: float = 0.5) -> None:
@@ -213,7 +215,7 @@ class ProcessSampler:
     def _update(self, readings: dict[int, tuple[str, float]]) -> None:
         for pid, (kind, cpu) in readings.items():
             known = self.last.get(pid, self._base.get(pid, (kind, 0.0)))[0]
-            self.last[pid] = (kind if known == "other" else known, cpu)
+            self.last[pid] = (known if kind == "other" else kind, cpu)
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):
