@@ -147,7 +147,7 @@ def test_the_sampler_keeps_an_exited_process_kind():
 
     from pipelines.benchmarks.team import ProcessSampler, process_kind
 
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\ntime.sleep(0.6)"
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\ntime.sleep(0.6)"
     with ProcessSampler(period=0.05) as sampler:
         child = subprocess.Popen([sys.executable, "-c", burn])
         cmd = Path(f"/proc/{child.pid}/cmdline")
@@ -159,5 +159,5 @@ def test_the_sampler_keeps_an_exited_process_kind():
         time.sleep(0.2)  # the sampler reads the zombie a few times
     child.wait()
     by_kind = sampler.by_kind()
-    assert by_kind.get(kind, 0) >= 0.25, by_kind
-    assert by_kind.get("other", 0) < 0.1, by_kind
+    # its CPU under its kind (a loaded machine's readings may lag by a period: not the whole 0.5 s), none as "other"
+    assert by_kind.get(kind, 0) >= 0.15 and by_kind.get("other", 0) < 0.05, by_kind
