@@ -33,6 +33,8 @@ function $(root, sel) { return root.querySelector(sel); }
 function setup(root, st, setTriggerValue) {
   warmUp();
   const preview = $(root, "svg.preview");
+  // what each mouse step touches, found once
+  st.el = { svg: preview, ink: $(root, "svg.preview g.drawing"), brush: $(root, ".stack .brush"), stack: $(root, ".stack") };
   const toImage = (ev) => {
     const r = preview.getBoundingClientRect();
     const d = st.data;
@@ -207,8 +209,8 @@ function layout(root, d) {
   const c = $(root, "canvas.view");
   if (c.width !== bw || c.height !== bh) { c.width = bw; c.height = bh; c.dataset.stale = "1"; }
   const st = root.__iea;
-  if ($(root, "canvas.view").dataset.stale && st) {
-    delete $(root, "canvas.view").dataset.stale;
+  if (c.dataset.stale && st) {
+    delete c.dataset.stale;
     redrawView(root, st, null);
     drawPreview(root, st);
   }
@@ -374,9 +376,8 @@ function drawPreview(root, st) {
   // composites that small box alone. A screen-size canvas redrawn per step made the compositor redraw
   // the whole painter on every frame, most of the renderer's work per stroke on a software compositor
   // (issue 13).
-  const svg = $(root, "svg.preview");
+  const { svg, ink, brush } = st.el;
   const d = st.data;
-  const ink = $(root, "svg.preview g.drawing"), brush = $(root, ".stack .brush");
   if (!d) { ink.replaceChildren(); brush.style.display = "none"; return; }
   const vb = `-0.5 -0.5 ${d.width} ${d.height}`;  // pixel centres at integers, as on the map
   if (svg.getAttribute("viewBox") !== vb) svg.setAttribute("viewBox", vb);
@@ -402,7 +403,7 @@ function drawPreview(root, st) {
   // the brush outline under the cursor: a ring on its own compositor layer, moved by a transform, so a
   // mouse step is neither painted nor rastered again, only composited
   if (!st.hover) { if (brush.style.display !== "none") brush.style.display = "none"; return; }
-  const stack = $(root, ".stack").style;  // its size as layout() set it: no layout read
+  const stack = st.el.stack.style;  // its size as layout() set it: no layout read
   const sx = parseFloat(stack.width) / d.width || 1, sy = parseFloat(stack.height) / d.height || sx;  // screen px a map px
   const R = b.radius * sx + 0.75;  // the black ring centred on the radius, the white one just outside it
   const size = `${2 * R}px`;

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 
 import numpy as np
@@ -206,8 +205,6 @@ def test_the_preview_draws_the_stroke_and_the_brush_and_leaves_no_trace(new_page
     ix, iy, iw, ih = ink["inkBox"]
     assert abs(ix - (x0 - radius * scale)) < 2 and abs(ix + iw - x1) < 2, (ink, scale)
     assert abs(ih - 2 * radius * scale) < 2, (ink, scale)
-    if os.environ.get("IEA_TEST_SHOTS"):  # to look at it
-        page.screenshot(path=os.path.join(os.environ["IEA_TEST_SHOTS"], "preview-mid-stroke.png"))
     page.mouse.up()
     wait_ack(page, max(ack, 0) + 1)
     ink = painter.evaluate(PREVIEW_INK)
