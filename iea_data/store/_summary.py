@@ -30,6 +30,8 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
+    Float,
+    Integer,
     and_,
     case,
     cast,
@@ -248,9 +250,21 @@ def record_consensus(session: Session, rows: Sequence[tuple[int, int, Optional[M
     )
 
 
+def _sqlite_seconds(value: Any) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """(whole Unix seconds, fraction) of an SQLite ``YYYY-MM-DD HH:MM:SS[.ffffff]`` text, both exact.
+
+    ``julianday`` keeps only milliseconds (and a day count's float error), so a gap read with it
+    differs from the writer's microsecond one by up to a millisecond.
+    """
+    whole = cast(func.strftime("%s", func.substr(value, 1, 19)), Integer)
+    return whole, cast(func.substr(value, 20), Float)
+
+
 def _gap_seconds(bind: Bind, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """Seconds from ``earlier`` to ``later`` to the microsecond, as :func:`begin_annotation` computes them."""
     if _dialect(bind) == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+        (lw, lf), (ew, ef) = _sqlite_seconds(later), _sqlite_seconds(earlier)
+        return cast(lw - ew, Float) + (lf - ef)
     return func.extract("epoch", later - earlier)
 
 

@@ -80,10 +80,11 @@ def test_0006_backfill_on_rows_written_by_an_older_version(db_url):
                 )
             )
         # ann: image 1 (rev 1 submitted, rev 2 draft), image 2 accepted (imported), image 3 submitted;
-        # saves at 0 s, 30 s, 40 s (imported: no gap of its own), 2 h later (a break)
+        # saves at 0 s, 30.0004 s, 40 s (imported: no gap of its own), 2 h later (a break); the gap is
+        # kept to the microsecond as the writers keep it (SQLite's julianday would give 30.000 s)
         rows = [
             (1, 1, "submitted", '{"n_strokes": 4}', 0),
-            (1, 2, "draft", '{"n_strokes": 6}', 30),
+            (1, 2, "draft", '{"n_strokes": 6}', 30.0004),
             (2, 1, "accepted", '{"imported_from": "labels import", "n_strokes": 0}', 40),
             (3, 1, "submitted", '{"n_strokes": 5}', 7240),
         ]
@@ -103,7 +104,7 @@ def test_0006_backfill_on_rows_written_by_an_older_version(db_url):
         ).all()
         gaps = conn.execute(text("SELECT gap_s FROM labels ORDER BY id")).scalars().all()
         imgs = conn.execute(text("SELECT image_id, n_experts, experts FROM quality_images ORDER BY image_id")).all()
-    assert [tuple(r) for r in ann] == [(1, 2, 15.0, 3, pytest.approx(30.0, abs=1e-3), 1)]
+    assert [tuple(r) for r in ann] == [(1, 2, 15.0, 3, pytest.approx(30.0004, abs=1e-7), 1)]
     assert gaps[0] is None and gaps[2] is None  # the first save; an imported map
-    assert gaps[1] == pytest.approx(30.0, abs=1e-3) and gaps[3] == pytest.approx(7200.0, abs=1e-3)
+    assert gaps[1] == pytest.approx(30.0004, abs=1e-7) and gaps[3] == pytest.approx(7200.0, abs=1e-7)
     assert [tuple(r) for r in imgs] == [(2, 1, "1"), (3, 1, "1")]
