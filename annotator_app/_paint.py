@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import streamlit as st
@@ -43,7 +45,8 @@ class Painting:
     ident: Any  # e.g. ("annotation", image_id, base) — a change opens a new painter
     session: Any  # iea_data.core.painting.PaintSession
     photo_url: str
-    token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # 128 random bits: the stroke channel's capability (annotator_app.stroke_channel)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
     payload: Any = None  # the library state object (AnnotationState, TargetState)
     dirty: bool = False  # strokes not yet autosaved
     # the highest stroke id stored durably, the acknowledgement the browser gets (it re-sends every
@@ -51,6 +54,63 @@ class Painting:
     durable_id: int | None = None
     resync: bool = False  # the browser lost track (a remount, a skipped update): send everything again
     _sent_rev: int | None = None  # the map revision the browser was last sent; None: nothing yet
+    # for the stroke channel (set by the page before each mount): store the strokes durably (the
+    # draft), returning an error line or None; and the painter's status line. No ``store``: no channel.
+    store: Optional[Callable[["Painting"], Optional[str]]] = field(default=None, repr=False, compare=False)
+    status_of: Optional[Callable[["Painting"], str]] = field(default=None, repr=False, compare=False)
+    # the page's script thread and the channel's workers change the painting under this lock
+    lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    @property
+    def ack(self) -> int:
+        """The highest stroke id the browser may forget: stored durably (or applied, without drafts)."""
+        return self.session.last_id if self.durable_id is None else self.durable_id
+
+    def _patches_since(self, rev: int) -> list[dict]:
+        """The current values of each box changed after revision ``rev`` (quantised, compressed)."""
+        from iea_data.core.painting import quantize_map
+
+        ps = self.session
+        lo, hi = ps.value_range
+        patches = []
+        for r, (y0, y1, x0, x1) in ps.changes:
+            if r > rev:
+                box = np.clip(ps.base[y0:y1, x0:x1] + ps.correction[y0:y1, x0:x1], lo, hi)
+                patches.append({"y": y0, "x": x0, "h": y1 - y0, "w": x1 - x0, "data": _b64(quantize_map(box))})
+        return patches
+
+    def channel_answer(self, strokes: Any, rev: Any) -> dict[str, Any]:
+        """Apply strokes from the stroke channel, store them, and the answer for the browser at ``rev``.
+
+        Call with :attr:`lock` held. Like :func:`take_events`, whatever the browser sent never
+        raises: a refused stroke or a malformed message is a line in ``errors``. The values are
+        the patches since ``rev`` (the revision the browser shows), none while a stroke applied
+        is not stored yet (``hold``, as in :meth:`browser_data`); ``resync`` when ``rev`` is not
+        one this painting had (the browser then asks for everything through Streamlit).
+        """
+        malformed, errors = apply_strokes(self, strokes)
+        if self.dirty and self.store is not None and (err := self.store(self)):
+            errors.append(err)
+        ps = self.session
+        valid_rev = isinstance(rev, int) and not isinstance(rev, bool) and 0 <= rev <= ps.revision
+        at = rev if valid_rev else ps.revision
+        if self.ack < ps.last_id or not valid_rev:
+            values = {"rev": at, "from_rev": at, "full": None, "patches": []}
+        else:
+            values = {"rev": ps.revision, "from_rev": at, "full": None, "patches": self._patches_since(at)}
+            self._sent_rev = max(self._sent_rev or 0, ps.revision)
+        if malformed:
+            errors.append(MALFORMED)
+        return {
+            "token": self.token,
+            "ack": self.ack,
+            "values": values,
+            "resync": not valid_rev,
+            "can_undo": ps.can_undo,
+            "can_redo": ps.can_redo,
+            "status": self.status_of(self) if self.status_of is not None else "",
+            "errors": errors,
+        }
 
     def browser_data(self, *, hold: bool = False) -> tuple[str | None, dict]:
         """(photo or None, values) for this render.
@@ -78,12 +138,7 @@ class Painting:
             }
         if hold:  # strokes applied but not yet stored: the browser keeps predicting them on the old map
             return None, {"rev": self._sent_rev, "from_rev": self._sent_rev, "full": None, "patches": []}
-        lo, hi = ps.value_range
-        patches = []
-        for rev, (y0, y1, x0, x1) in ps.changes:
-            if rev > self._sent_rev:
-                box = np.clip(ps.base[y0:y1, x0:x1] + ps.correction[y0:y1, x0:x1], lo, hi)
-                patches.append({"y": y0, "x": x0, "h": y1 - y0, "w": x1 - x0, "data": _b64(quantize_map(box))})
+        patches = self._patches_since(self._sent_rev)
         out = {"rev": ps.revision, "from_rev": self._sent_rev, "full": None, "patches": patches}
         self._sent_rev = ps.revision
         return None, out
@@ -179,6 +234,30 @@ def _is_ours(msg, painting: Painting) -> bool | None:
     return msg["token"] == painting.token
 
 
+def apply_strokes(painting: Painting, strokes: Any) -> tuple[bool, list[str]]:
+    """Apply a message's strokes (each id once); (malformed, error lines). Never raises.
+
+    ``strokes`` is what the browser sent: None (nothing), or a list of stroke objects. A refused
+    stroke is one error line; unexpected failures are logged with their traceback on the server
+    (:func:`annotator_app._errors.error_line`).
+    """
+    from annotator_app._errors import error_line
+    from annotator_app._text import one_line
+
+    if strokes is None:
+        return False, []
+    if not isinstance(strokes, list):
+        return True, []
+    try:
+        if painting.session.apply(strokes):
+            painting.dirty = True
+    except (ValueError, TypeError) as exc:
+        return False, [f"A stroke was refused: {one_line(exc)}"]
+    except Exception as exc:
+        return False, [error_line(exc)]
+    return False, []
+
+
 def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
     """Apply the strokes that arrived (each id once) and return (actions, errors) to handle.
 
@@ -187,9 +266,6 @@ def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
     or a malformed message becomes one line in ``errors`` (unexpected failures are logged with
     their traceback on the server, see :func:`annotator_app._errors.error_line`).
     """
-    from annotator_app._errors import error_line
-    from annotator_app._text import one_line
-
     state = st.session_state if state is None else state
     errors: list[str] = []
     malformed = False
@@ -206,19 +282,9 @@ def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
             continue
         if not ours:
             continue  # from a painter that is no longer open
-        strokes = msg.get("strokes")
-        if strokes is None:
-            continue
-        if not isinstance(strokes, list):
-            malformed = True
-            continue
-        try:
-            if painting.session.apply(strokes):
-                painting.dirty = True
-        except (ValueError, TypeError) as exc:
-            errors.append(f"A stroke was refused: {one_line(exc)}")
-        except Exception as exc:
-            errors.append(error_line(exc))
+        bad, refused = apply_strokes(painting, msg.get("strokes"))
+        malformed |= bad
+        errors += refused
     actions = []
     for msg in state.pop("_actions_in", None) or []:
         ours = _is_ours(msg, painting)
@@ -234,6 +300,23 @@ def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
     if malformed:
         errors.append(MALFORMED)
     return [a for a in actions if a in ("save", "next")], errors
+
+
+def _session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def close_channel(painting: Painting | None = None, *, session: bool = False) -> None:
+    """Stop the stroke channel reaching ``painting`` (closed, submitted), or every painting of this session."""
+    from annotator_app import stroke_channel
+
+    if session:
+        stroke_channel.close_session(_session_id())
+    else:
+        stroke_channel.close(painting)
 
 
 def mount(
@@ -255,11 +338,17 @@ def mount(
     from annotator_app.components.painter import painter
     from iea_data.core.residuals import IDEAL_TOLERANCE
 
+    from annotator_app import stroke_channel
+
     h, w = painting.session.base.shape
-    ack = painting.session.last_id if painting.durable_id is None else painting.durable_id
+    ack = painting.ack
     photo, values = painting.browser_data(hold=ack < painting.session.last_id)
+    channel = stroke_channel.url() if painting.store is not None else None
+    if channel is not None:
+        stroke_channel.register(painting, _session_id(), painting.ident[0])
     data = {
         "token": painting.token,
+        "channel": channel,
         "ack": ack,
         "rev": values["rev"],
         "width": w,

@@ -45,6 +45,9 @@ def _logout(message: str | None = None, reason: str = "signed out") -> None:
         from iea_data.workflows.users import log_sign_out
 
         log_sign_out(name, reason=reason, address=_client_address())
+    from annotator_app._paint import close_channel
+
+    close_channel(session=True)  # the session's painter stops taking strokes with its sign-in
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     if message:

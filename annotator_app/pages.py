@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -73,19 +74,20 @@ def _current_state(p: _paint.Painting, score: float | None, comment: str | None)
 SAVE_UNREACHABLE = "Could not save — the catalog is unreachable; retrying (your strokes are kept in this tab)."
 
 
-def _autosave(ws: Workspace, user: UserInfo, p: _paint.Painting) -> str | None:
+def _autosave(ws: Workspace, user: UserInfo, score: float | None, comment: str | None, p: _paint.Painting) -> str | None:
     """Store the open painter's state as the user's draft now (library ``save_draft``, ~10 ms).
 
-    Written before the painter is drawn, so a stroke is acknowledged to the browser only once it
-    is in the catalog (``Painting.durable_id``): a replica killed after the acknowledgement loses
-    nothing. On failure the strokes stay unacknowledged; the browser re-sends them every 0.6 s,
-    and each re-send retries the write. Returns the message to show, or None.
+    Written before the stroke is acknowledged (the painter drawn, or the stroke channel's
+    answer), so a stroke is acknowledged to the browser only once it is in the catalog
+    (``Painting.durable_id``): a replica killed after the acknowledgement loses nothing. On
+    failure the strokes stay unacknowledged; the browser re-sends them from 0.6 s on, and each
+    re-send retries the write. Returns the message to show, or None. Call with ``p.lock`` held.
     """
     from annotator_app._errors import error_line
     from iea_data.store import catalog_unreachable
     from iea_data.workflows.labels import save_draft
 
-    state = _current_state(p, st.session_state.get("ann_score"), st.session_state.get("ann_comment"))
+    state = _current_state(p, score, comment)
     last = p.session.last_id
     try:
         save_draft(ws, user, state)
@@ -129,7 +131,7 @@ def _save(ws: Workspace, user: UserInfo, p: _paint.Painting, *, submit: bool) ->
         f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id}).",
     )
     if submit:
-        st.session_state.pop("ann_painting", None)  # on to the next image
+        _paint.close_channel(st.session_state.pop("ann_painting", None))  # on to the next image
     else:
         _continue_after_save(p, label.id)
     return True
@@ -155,24 +157,33 @@ def _continue_after_save(p: _paint.Painting, label_id: int) -> None:
 def _annotation_painter(ws: Workspace, user: UserInfo, brush: dict, view: dict) -> None:
     """The painter alone: a stroke reruns only this fragment (apply, redraw, autosave)."""
     p: _paint.Painting = st.session_state["ann_painting"]
-    actions, errors = _paint.take_events(p)
-    if actions:  # save and next need the whole page
-        if "save" in actions:
-            _save(ws, user, p, submit=False)
-        st.session_state["ann_actions"] = actions
-        st.rerun(scope="app")
-    if p.dirty and (err := _autosave(ws, user, p)):
-        errors.append(err)
-    box = st.container()  # always there, so that the painter below keeps its place (see show_flash)
-    for e in errors:
-        box.error(literal(e))
+    with p.lock:  # the stroke channel's workers change it too
+        actions, errors = _paint.take_events(p)
+        if actions:  # save and next need the whole page
+            if "save" in actions:
+                _save(ws, user, p, submit=False)
+            st.session_state["ann_actions"] = actions
+            st.rerun(scope="app")
+        # strokes over the channel are stored with the score and comment of the page's last run
+        p.store = functools.partial(
+            _autosave, ws, user, st.session_state.get("ann_score"), st.session_state.get("ann_comment")
+        )
+        p.status_of = _annotation_status
+        if p.dirty and (err := p.store(p)):
+            errors.append(err)
+        box = st.container()  # always there, so that the painter below keeps its place (see show_flash)
+        for e in errors:
+            box.error(literal(e))
+        _paint.mount(p, brush, view, vmax=VMAX, unit="", status=_annotation_status(p))
+
+
+def _annotation_status(p: _paint.Painting) -> str:
+    """The painter's status line: strokes, and whether they are in the draft."""
     if not p.session.n_strokes:
-        status = "no strokes yet"
-    elif p.dirty:
-        status = f"{p.session.n_strokes} stroke(s) · not saved yet, retrying"
-    else:
-        status = f"{p.session.n_strokes} stroke(s) · autosaved as a draft"
-    _paint.mount(p, brush, view, vmax=VMAX, unit="", status=status)
+        return "no strokes yet"
+    if p.dirty:
+        return f"{p.session.n_strokes} stroke(s) · not saved yet, retrying"
+    return f"{p.session.n_strokes} stroke(s) · autosaved as a draft"
 
 
 def _queue_step(ids: list[int], current: int, step: int) -> int:
@@ -268,10 +279,14 @@ def annotate_page(ws: Workspace, user: UserInfo) -> None:
         cols[1].text_area("Comment", key="ann_comment", height=80, placeholder="Optional note for reviewers")
         b = st.columns([1, 1, 4])
         if b[0].button("Save revision", key="ann_save", help="Ctrl+S"):
-            if _save(ws, user, p, submit=False):
+            with p.lock:
+                saved = _save(ws, user, p, submit=False)
+            if saved:
                 st.rerun()
         if b[1].button("Submit", key="ann_submit", type="primary", help="Save and send to review"):
-            if _save(ws, user, p, submit=True):
+            with p.lock:
+                saved = _save(ws, user, p, submit=True)
+            if saved:
                 st.session_state["ann_image"] = _queue_step(ids, current, +1) if len(ids) > 1 else None
                 st.rerun()
         if msg := st.session_state.pop("ann_error", None):

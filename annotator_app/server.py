@@ -13,6 +13,8 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from iea_data.store import Workspace
 
 MAIN = Path(__file__).resolve().parent / "main.py"
+# what `streamlit run` serves: MAIN with the stroke channel's route (annotator_app/asgi.py)
+ENTRY = MAIN.with_name("asgi.py")
 
 
 def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
@@ -22,7 +24,7 @@ def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(MAIN),
+        str(ENTRY),
         "--server.port",
         str(int(port)),
         "--server.address",

@@ -10,6 +10,7 @@
 // RESEND_MAX_MS until one comes (a catalog outage, a replica lost: the strokes wait in the browser)
 const RESEND_MS = 600, RESEND_MAX_MS = 2400;
 const READOUT_MS = 150;  // the value under the cursor is rewritten at most this often
+const CHANNEL_TIMEOUT_MS = 10000;  // a stroke-channel request without an answer by then is given up (re-sent)
 
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
@@ -143,10 +144,58 @@ function round2(v) { return Math.round(v * 100) / 100; }
 function send(st, setTriggerValue) {
   if (!st.pending.length) return;
   st.lastSend = performance.now();
+  const d = st.data;
+  if (d && d.channel && st.channelOff !== st.token) { post(st, d.channel); return; }
   setTriggerValue("strokes", { token: st.token, strokes: st.pending.slice() });
 }
 
+async function post(st, url) {
+  // the stroke channel (annotator_app/stroke_channel.py): the strokes to the replica of this session,
+  // the acknowledgement and the changed boxes in the answer, no Streamlit rerun; one request at a time
+  // (the answer's update sends what is left, the timer re-sends after silence)
+  if (st.inflight) { st.again = true; return; }
+  st.inflight = true;
+  st.again = false;
+  const token = st.token;
+  let answer = null;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), CHANNEL_TIMEOUT_MS);
+  try {
+    const body = JSON.stringify({ token, rev: st.valuesRev, strokes: st.pending.slice() });
+    const r = await fetch(url, {
+      method: "POST", body, headers: { "Content-Type": "application/json" }, credentials: "same-origin",
+      cache: "no-store", signal: abort.signal,
+    });
+    if (r.status === 404 && st.token === token) {
+      // this server does not know the painter (another replica, a closed painter): Streamlit's path
+      st.channelOff = token;
+      st.setTriggerValue("strokes", { token, strokes: st.pending.slice() });
+    } else if (r.ok) {
+      answer = await r.json();
+    }
+  } catch (e) { /* the network or the server: the timer re-sends */ }
+  clearTimeout(timer);
+  st.inflight = false;
+  if (answer && answer.token === st.token && st.data && st.data.token === token) showAnswer(st, answer);
+  // strokes drawn while the request ran go at once
+  if (st.again && st.pending.length && st.channelOff !== st.token) { st.again = false; send(st, st.setTriggerValue); }
+}
+
+function showAnswer(st, answer) {
+  const token = st.token;
+  const errors = Array.isArray(answer.errors) ? answer.errors : [];
+  const status = [answer.status || ""].concat(errors).filter(Boolean).join(" — ");
+  update(st.root, st, Object.assign({}, st.data, {
+    ack: answer.ack, rev: answer.values.rev, values: answer.values, photo: null,
+    can_undo: answer.can_undo, can_redo: answer.can_redo, status,
+  }), st.setTriggerValue);
+  if (answer.resync) resync(st, token);
+}
+
 function update(root, st, d, setTriggerValue) {
+  // strokes are acknowledged by Streamlit's renders and by the channel's answers, in either order
+  if (d.token === st.token && d.ack < st.ack) d = Object.assign({}, d, { ack: st.ack });
+  st.root = root;
   st.data = d;
   if (d.token !== st.token) {  // a new image or painting session: start the ids after what Python has
     st.token = d.token;
@@ -254,9 +303,11 @@ async function applyValues(root, st, d) {
   const v = d.values;
   const regions = [];  // [x, y, w, h] boxes to recolour from `pred`
   const W = d.width, H = d.height, step = d.values_step;
+  const same = st.valuesToken === d.token && st.values;
   if (v.full) {
     if (d.photo) st.needResync = null;
-    if (!(st.valuesToken === d.token && st.valuesRev === v.rev && st.values)) {
+    // a full map older than the one shown (a render overtaken by the channel's answers) is not shown
+    if (!(same && st.valuesRev >= v.rev)) {
       st.values = await inflate(v.full);
       st.server = Float32Array.from(st.values, (q) => q * step);
       st.base = v.base ? Float32Array.from(await inflate(v.base), (q) => q * step) : new Float32Array(W * H);
@@ -265,10 +316,12 @@ async function applyValues(root, st, d) {
       st.valuesRev = v.rev;
       regions.push([0, 0, W, H]);
     }
-  } else if (st.valuesToken !== d.token || !st.values || (v.rev !== st.valuesRev && v.from_rev !== st.valuesRev)) {
+  } else if (!same || (v.rev > st.valuesRev && v.from_rev > st.valuesRev)) {
+    // a gap: changes after what is shown and before these patches were never received
     resync(st, d.token);
     return;
-  } else if (v.rev !== st.valuesRev) {
+  } else if (v.rev > st.valuesRev) {
+    // patches hold the current values of every box changed after from_rev: right on any map between
     for (const p of v.patches) {
       const patch = await inflate(p.data);
       for (let r = 0; r < p.h; r++) {

@@ -234,15 +234,16 @@ def bench_browser(ws_root: Path, n_strokes: int, app_root: Path | None = None) -
     """Stroke to screen in Chromium; ``app_root``: a folder holding another ``annotator_app`` to serve."""
     from playwright.sync_api import sync_playwright
 
-    from annotator_app.server import MAIN, app_env, streamlit_command
+    from annotator_app.server import ENTRY, MAIN, app_env, streamlit_command
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = app_env(ws_root)
     env.pop("IEA_DATABASE_URL", None)
     cmd = streamlit_command(port)
-    if app_root is not None:  # serve that app: its main.py, its package first on the path
-        cmd[cmd.index(str(MAIN))] = str(app_root / "annotator_app" / MAIN.name)
+    if app_root is not None:  # serve that app: its entry (asgi.py, or main.py before it), its package first on the path
+        other = app_root / "annotator_app"
+        cmd[cmd.index(str(ENTRY))] = str(other / ENTRY.name if (other / ENTRY.name).exists() else other / MAIN.name)
         env["PYTHONPATH"] = os.pathsep.join([str(app_root)] + [p for p in [env.get("PYTHONPATH")] if p])
     t0 = time.perf_counter()
     # ``python -m`` puts the working folder first on the path: run the other app from its own

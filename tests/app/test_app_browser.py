@@ -233,7 +233,9 @@ def test_a_stroke_drawn_while_save_revision_runs_is_kept(new_page, ws):
     labs = sorted(chain_labels(ws, "ann_k"), key=lambda lab: lab.revision)
     assert [lab.revision for lab in labs] == [1, 2] and labs[1].parent_id == labs[0].id
     logs = [[s["id"] for s in json.loads(ws.objects.get_bytes(lab.strokes_object))] for lab in labs]
-    assert logs == [[1], [1, 2]]
+    # the stroke channel may apply stroke 2 before the save takes the painting (the page's rerun is
+    # still on its way there): then the first revision holds it too; it is never lost nor doubled
+    assert logs[0] in ([1], [1, 2]) and logs[1] == [1, 2]
     lab, m = newest_label(ws, "ann_k")
     h, w = m.shape
     d0, d1 = cols_of(0.55, 0.8, w)
@@ -257,13 +259,22 @@ PAINTER_CONTAINER = """() => {
 def test_the_painter_does_not_fade_while_its_stroke_waits_for_the_catalog(new_page, ws):
     page = new_page()
     open_painter(page, "ann_l")
-    with catalog_writes_held(ws):  # the stroke's autosave waits: the painter's rerun runs on
-        drag(page, 0.2, 0.3, 0.45, 0.3)
+    drag(page, 0.2, 0.3, 0.45, 0.3)
+    wait_ack(page, 1)
+    with catalog_writes_held(ws):
+        # a stroke goes by the stroke channel: no rerun, nothing stale, while its autosave waits
+        drag(page, 0.2, 0.6, 0.45, 0.6)
+        page.wait_for_timeout(800)
+        assert page.evaluate(PAINTER_CONTAINER) == {"stale": "false", "opacity": "1"}
+        assert page.locator(".iea-painter").get_attribute("data-ack") == "1"
+        # a rerun of the page (the heatmap switched off) waits for the painting: the painter is stale, not faded
+        page.locator("[data-testid='stSidebar']").get_by_text("Heatmap").click()
         page.wait_for_function(f"() => ({PAINTER_CONTAINER})()?.stale === 'true'")
         page.wait_for_timeout(1800)  # Streamlit dims a stale element from 0.5 s on, over 1 s
         shown = page.evaluate(PAINTER_CONTAINER)
         assert shown == {"stale": "true", "opacity": "1"}
-    wait_ack(page, 1)
+    wait_ack(page, 2)
+    wait_status(page, "2 stroke(s) · autosaved as a draft")
 
 
 def test_undo_and_redo(new_page, ws):
