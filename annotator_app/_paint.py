@@ -349,6 +349,7 @@ def mount(
     data = {
         "token": painting.token,
         "channel": channel,
+        "instance": stroke_channel.INSTANCE,
         "ack": ack,
         "rev": values["rev"],
         "width": w,

@@ -12,7 +12,9 @@ websocket) is the capability: the channel knows only the paintings a page regist
 :func:`register`, and forgets one when its page closes it, opens another in the same slot,
 or signs out (:func:`close`, :func:`close_session`). A painting that has no ``store``
 (nothing to make a stroke durable) is never registered, and the page keeps the trigger path.
-Unknown tokens get 404, and the painter falls back to the trigger for that painting.
+Unknown tokens get 404 with this process's :data:`INSTANCE`: the painter of a page served by
+another process reloads it (its session is gone: the browser signs in again on a live replica);
+otherwise (a painter closed meanwhile) it falls back to the trigger for that painting.
 
 A painting's state is changed under its ``lock``, by this channel's worker threads and by the
 page's script thread alike.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 import weakref
 from typing import Any, Protocol
 
@@ -36,6 +39,9 @@ _guard = threading.Lock()
 _open: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _slots: dict[tuple[str, str], str] = {}  # (session id, slot) -> token
 _enabled = False
+#: this server process, in each painter's data and in each 404: a painter whose server is another
+#: process (its replica died and the proxy sent the browser to another; a restart) reloads the page
+INSTANCE = uuid.uuid4().hex
 
 
 class Channeled(Protocol):  # what :class:`annotator_app._paint.Painting` offers the channel
@@ -120,7 +126,7 @@ def handle(body: bytes) -> tuple[int, dict[str, Any]]:
         return 400, {"error": f"token: expected a string of 1 to {MAX_TOKEN_CHARS} characters"}
     painting = lookup(token)
     if painting is None:
-        return 404, {"error": "no painter open with this token on this server"}
+        return 404, {"error": "no painter open with this token on this server", "instance": INSTANCE}
     try:
         with painting.lock:
             return 200, painting.channel_answer(msg.get("strokes"), msg.get("rev"))

@@ -167,7 +167,14 @@ async function post(st, url) {
       cache: "no-store", signal: abort.signal,
     });
     if (r.status === 404 && st.token === token) {
-      // this server does not know the painter (another replica, a closed painter): Streamlit's path
+      const why = await r.json().catch(() => ({}));
+      if (why.instance && st.data && st.data.instance && why.instance !== st.data.instance) {
+        // another server process answered: this page's session died with its replica (Streamlit
+        // reconnects a page without rerunning it); a new page signs in on a live one
+        window.location.reload();
+        return;
+      }
+      // a painter closed meanwhile (submitted, another image): Streamlit's path, which drops the stroke
       st.channelOff = token;
       st.setTriggerValue("strokes", { token, strokes: st.pending.slice() });
     } else if (r.ok) {

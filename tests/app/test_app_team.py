@@ -270,7 +270,12 @@ def test_a_killed_replica_loses_no_acknowledged_stroke_and_leaves_the_other_sess
     wait_ack(pb, 1)
 
     t.kill("r1")
-    # the browser reconnects through the proxy, which sends it to r2: a new session, sign in again
+    # the browser reconnects through the proxy, which sends it to r2: a new session. Streamlit reruns
+    # a reconnected page only at its next action (its last run was a whole page: strokes go by the
+    # stroke channel); the next stroke finds no painter on r2 (404 from another server process), the
+    # painter reloads the page, and it asks to sign in again. That stroke was never acknowledged.
+    pa.wait_for_timeout(3000)  # the proxy marks r1 down; the page reconnects
+    drag(pa, 0.1, 0.9, 0.6, 0.9, steps=10)
     pa.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
     _footer(pa, "r2")
     login(pa, "tm_c", PASSWORD)
