@@ -56,8 +56,8 @@ class Painting:
     _sent_rev: int | None = None  # the map revision the browser was last sent; None: nothing yet
     # for the stroke channel (set by the page before each mount): store the strokes durably (the
     # draft), returning an error line or None; and the painter's status line. No ``store``: no channel.
-    store: Optional[Callable[["Painting"], Optional[str]]] = field(default=None, repr=False, compare=False)
-    status_of: Optional[Callable[["Painting"], str]] = field(default=None, repr=False, compare=False)
+    store: Optional[Callable[[Painting], Optional[str]]] = field(default=None, repr=False, compare=False)
+    status_of: Optional[Callable[[Painting], str]] = field(default=None, repr=False, compare=False)
     # the page's script thread and the channel's workers change the painting under this lock
     lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
 
@@ -248,14 +248,18 @@ def apply_strokes(painting: Painting, strokes: Any) -> tuple[bool, list[str]]:
         return False, []
     if not isinstance(strokes, list):
         return True, []
+    before = painting.session.last_id
     try:
-        if painting.session.apply(strokes):
-            painting.dirty = True
+        painting.session.apply(strokes)
+        return False, []
     except (ValueError, TypeError) as exc:
         return False, [f"A stroke was refused: {one_line(exc)}"]
     except Exception as exc:
         return False, [error_line(exc)]
-    return False, []
+    finally:
+        # strokes applied, or a refused one passed over: to be stored, then acknowledged
+        if painting.session.last_id != before:
+            painting.dirty = True
 
 
 def take_events(painting: Painting, state=None) -> tuple[list[str], list[str]]:
@@ -335,10 +339,9 @@ def mount(
 
     ``words`` name a negative, a near-zero (within ``tolerance``) and a positive value under the cursor.
     """
+    from annotator_app import stroke_channel
     from annotator_app.components.painter import painter
     from iea_data.core.residuals import IDEAL_TOLERANCE
-
-    from annotator_app import stroke_channel
 
     h, w = painting.session.base.shape
     ack = painting.ack

@@ -74,7 +74,9 @@ def _current_state(p: _paint.Painting, score: float | None, comment: str | None)
 SAVE_UNREACHABLE = "Could not save — the catalog is unreachable; retrying (your strokes are kept in this tab)."
 
 
-def _autosave(ws: Workspace, user: UserInfo, score: float | None, comment: str | None, p: _paint.Painting) -> str | None:
+def _autosave(
+    ws: Workspace, user: UserInfo, score: float | None, comment: str | None, p: _paint.Painting
+) -> str | None:
     """Store the open painter's state as the user's draft now (library ``save_draft``, ~10 ms).
 
     Written before the stroke is acknowledged (the painter drawn, or the stroke channel's

@@ -113,6 +113,7 @@ def ws(app_server):
 
     ws = app_server[1]
     add_user(ws, "ann_p", role="annotator", password=PASSWORD)
+    add_user(ws, "ann_q", role="annotator", password=PASSWORD)
     return ws
 
 
@@ -161,3 +162,50 @@ def test_each_stroke_is_predicted_at_once_and_the_server_map_replaces_it(new_pag
     lat, ack = state["latencies"][-5:], state["ackLatencies"][-5:]
     assert len(lat) == 5 and len(ack) == 5
     assert np.median(lat) < np.median(ack)
+
+
+def _post(url, body: bytes, headers=None):
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_strokes_go_by_the_stroke_channel_without_a_streamlit_rerun(new_page, ws, app_server):
+    """Each stroke is one POST to the replica, answered with its acknowledgement; the websocket stays silent."""
+    from annotator_app.stroke_channel import MAX_BODY_BYTES, PATH
+    from tests.app.test_app_team import _draft_strokes
+
+    page = new_page()
+    login(page, "ann_q")
+    page.locator(".iea-painter[data-ack]").wait_for()
+    page.wait_for_timeout(500)  # the page's own run is over
+    frames, posts = [], []
+    cdp = page.context.new_cdp_session(page)  # the page's websocket is open already: watch it through CDP
+    cdp.send("Network.enable")
+    cdp.on("Network.webSocketFrameSent", lambda e: frames.append(e["response"]["payloadData"][:20]))
+    page.on("response", lambda r: posts.append(r.status) if r.url.endswith(PATH) else None)
+    for i in range(1, 4):
+        drag(page, 0.1 + 0.2 * i, 0.3, 0.2 + 0.2 * i, 0.6, steps=8)
+        wait_ack(page, i)
+    wait_status(page, "3 stroke(s) · autosaved as a draft")
+    assert frames == [], "a stroke went through Streamlit's websocket"
+    assert len(posts) >= 3 and set(posts) == {200}
+    assert _draft_strokes(ws, "ann_q") == [1, 2, 3]  # acknowledged = stored
+    # the route itself: hostile bodies get a status and a reason, never a page
+    url = app_server[0] + PATH
+    assert _post(url, b"{not json")[0] == 400
+    status, why = _post(url, json.dumps({"token": "0" * 32, "rev": 0, "strokes": []}).encode())
+    assert status == 404 and len(why["instance"]) == 32
+    assert _post(url, b" " * (MAX_BODY_BYTES + 1))[0] == 413
+    token = page.locator(".iea-painter").get_attribute("data-token")
+    stroke = {"id": 9, "points": [[1e9, 1e9]], "radius": 4, "value": 0.1, "hardness": 1.0, "mode": "add"}
+    status, answer = _post(url, json.dumps({"token": token, "rev": 0, "strokes": [stroke]}).encode())
+    assert status == 200 and answer["errors"][0].startswith("A stroke was refused")
