@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import uuid
 import weakref
@@ -63,9 +64,19 @@ def enable() -> list[Any]:
     return [Route(PATH, _endpoint, methods=["POST"])]
 
 
+#: the environment variable that turns the channel off (``0``, ``off``, ``false``, ``no``): strokes go
+#: through Streamlit's reruns, as before the channel (a proxy that cannot route ``/api/``, a comparison)
+SWITCH = "IEA_STROKE_CHANNEL"
+
+
 def url() -> str | None:
-    """Where painters POST strokes, or None when the process serves no channel (``streamlit run main.py``, tests)."""
-    return PATH if _enabled else None
+    """Where painters POST strokes, or None when the process serves no channel.
+
+    None under ``streamlit run main.py`` (no route mounted), in Streamlit's ``AppTest``, and
+    when :data:`SWITCH` is off.
+    """
+    off = os.environ.get(SWITCH, "").strip().lower() in ("0", "off", "false", "no")
+    return PATH if _enabled and not off else None
 
 
 def register(painting: Channeled, session_id: str, slot: str) -> None:

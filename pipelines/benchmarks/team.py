@@ -701,6 +701,7 @@ def run_one(
     seed: int = 0,
     server_nice: int = 0,
     own_browsers: bool = False,
+    stroke_channel: bool = True,
 ) -> dict:
     """One load test of ``k`` annotators on ``replicas`` replicas for ``minutes``; the figures as a dict."""
     from iea_data.store import dispose_engines
@@ -718,8 +719,18 @@ def run_one(
         progress(f"K={k}: workspace with {2 * n_scenes} images on database {dbname}")
         ws, names = team_workspace(tmp / "ws", k, n_scenes)
         ids = {q.name: q.image_id for q in annotation_queue(ws, get_user(ws, names[0]))}
-        dep = start_deployment(ws, replicas, tmp / "logs")
-        progress(f"K={k}: {dep.kind} at {dep.url}")
+        from annotator_app.stroke_channel import SWITCH
+
+        switch = os.environ.get(SWITCH)
+        os.environ[SWITCH] = "on" if stroke_channel else "off"  # the replicas inherit it
+        try:
+            dep = start_deployment(ws, replicas, tmp / "logs")
+        finally:
+            if switch is None:
+                del os.environ[SWITCH]
+            else:
+                os.environ[SWITCH] = switch
+        progress(f"K={k}: {dep.kind} at {dep.url}, stroke channel {'on' if stroke_channel else 'off'}")
         if server_nice:
             renice(dep.pids, server_nice)
         load0, cpu0, t0 = load_average(), cpu_seconds(dep.pids), time.perf_counter()
@@ -770,6 +781,7 @@ def run_one(
                 {kind: round(1000 * v / strokes, 1) for kind, v in by_kind.items()} if strokes else None
             ),
             "server_nice": server_nice,
+            "stroke_channel": "on" if stroke_channel else "off",
             "browsers": (
                 f"{k + 1} headless Chromium processes, one per person"
                 if own_browsers
@@ -831,6 +843,7 @@ ROWS = [
     ("browser CPU ms per stroke (sampled)", "browser_cpu_ms_per_stroke", "{}"),
     ("  of which", "browser_cpu_ms_per_stroke_by_kind", None),
     ("server nice", "server_nice", "{}"),
+    ("stroke channel", "stroke_channel", "{}"),
     ("errors in the pages", "errors", "{}"),
     ("replicas landed on", None, None),
     ("load before (1/5/15)", "load_before", None),
@@ -887,6 +900,12 @@ def main(argv=None) -> list[dict]:
         action="store_true",
         help="one Chromium process per person (default: one Chromium holding a context per person)",
     )
+    ap.add_argument(
+        "--stroke-channel",
+        choices=("on", "off"),
+        default="on",
+        help="strokes by the app's stroke channel (on, the default) or through Streamlit's reruns (off)",
+    )
     args = ap.parse_args(argv)
     if any(k < 1 for k in args.annotators):
         ap.error(f"--annotators must be at least 1, got {args.annotators}")
@@ -913,6 +932,7 @@ def main(argv=None) -> list[dict]:
             seed=args.seed,
             server_nice=args.server_nice,
             own_browsers=args.own_browsers,
+            stroke_channel=args.stroke_channel == "on",
         )
         for k in args.annotators
     ]
