@@ -137,11 +137,22 @@ def plan_actors(
     0.75
     >>> p = plan_actors(None, 64, 8, nodes=8); (p.actors, p.decode_in_actor)
     (8, False)
+    >>> plan_actors(None, 0, 0)
+    Traceback (most recent call last):
+    ...
+    iea_data.core.errors.IeaError: the Ray cluster offers no CPU (and no GPU) to the model actors (cpus=0); ...
     """
     if actors is not None and actors < 1:
         raise ValueError(f"--actors must be >= 1, got {actors}")
     if nodes < 1:
         raise ValueError(f"nodes must be >= 1, got {nodes}")
+    if gpus < 1 and not cpus > 0:
+        from iea_data.core.errors import IeaError
+
+        raise IeaError(
+            f"the Ray cluster offers no CPU (and no GPU) to the model actors (cpus={cpus!r}); start its "
+            "workers with CPUs (`ray start --num-cpus N`) or point --ray-address at another cluster"
+        )
     forced = _forced_decode_in_actor() if decode_in_actor is None else decode_in_actor
     node_cpus = cpus / nodes
     if gpus >= 1:
