@@ -52,7 +52,7 @@ format: install
 
 # The full suite: unit tests, the library's doctests, CLI, browser and (with IEA_TEST_POSTGRES_URL) PostgreSQL tests.
 test: install
-	$(PY) -m pytest -q --timeout 900
+	$(PY) -m pytest -q --timeout 900 --durations=30
 
 # The fast lane: no browser, no PostgreSQL, nothing marked slow; the doctests are included.
 test-fast: install

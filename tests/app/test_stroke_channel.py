@@ -178,3 +178,43 @@ def test_any_body_gets_an_answer_and_never_an_exception(opened, body):
 def test_a_body_over_the_limit_is_refused_before_parsing():
     status, answer = stroke_channel.handle(b" " * (stroke_channel.MAX_BODY_BYTES + 1))
     assert status == 413 and str(stroke_channel.MAX_BODY_BYTES) in answer["error"]
+
+
+def _call_endpoint(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, dict, int]:
+    """Run the ASGI route on one request whose body arrives in ``chunks`` (as a chunked upload would)."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": stroke_channel.PATH,
+        "headers": headers,
+        "query_string": b"",
+        "http_version": "1.1",
+    }
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    read = []
+
+    async def receive():
+        read.append(1)
+        return messages[len(read) - 1]
+
+    response = asyncio.run(stroke_channel._endpoint(Request(scope, receive)))
+    return response.status_code, json.loads(response.body), len(read)
+
+
+def test_the_route_refuses_a_declared_or_streamed_body_over_the_limit_without_reading_it_all():
+    big = stroke_channel.MAX_BODY_BYTES
+    status, answer, read = _call_endpoint([(b"content-length", str(big + 1).encode())], [b"x"])
+    assert status == 413 and read == 0  # refused from the header
+    status, _, read = _call_endpoint([(b"content-length", b"12abc")], [b"x"])
+    assert status == 413 and read == 0  # a length that is not a number
+    # no length declared (chunked): read until the limit is passed, then stop
+    chunks = [b" " * (big // 4)] * 4 + [b" "] + [b" " * 1000] * 50
+    status, answer, read = _call_endpoint([], chunks)
+    assert status == 413 and read == 5 and str(big) in answer["error"]
+    # at the limit exactly it is parsed (and is no JSON: 400)
+    status, answer, read = _call_endpoint([], [b" " * (big // 2)] * 2)
+    assert status == 400 and read == 2
