@@ -144,13 +144,16 @@ def test_queue_needs_an_enabled_user(workspace, people, random_catalog):
 @pytest.mark.slow
 def test_queue_is_fast_on_40k_images(sqlite_workspace, rng):
     """40,000 images with a model and a refdiff pre-label each; the queue must come back well under 1 s."""
+    from iea_data.store import unit_of_work
     from iea_data.workflows.users import add_user
 
     ws = sqlite_workspace
     n = 40_000
     key = "0" * 64
     means = rng.uniform(-0.5, 0.5, (n, 2))
-    with reader(ws) as s, s.begin():
+    # one transaction (the library's unit of work): the test reader commits statement by statement
+    with unit_of_work(ws) as uow:
+        s = uow.session
         s.execute(insert(Scene), [{"name": f"s{i}"} for i in range(n // 5)])
         s.execute(
             insert(Image),
