@@ -13,7 +13,7 @@ import streamlit as st
 
 from annotator_app import _paint
 from annotator_app._common import data_url, flash, legend_png, show_flash
-from annotator_app._errors import guarded
+from annotator_app._errors import error_line, guarded
 from annotator_app._text import literal
 
 log = logging.getLogger("annotator_app")
@@ -280,26 +280,46 @@ def annotate_page(ws: Workspace, user: UserInfo) -> None:
         )
         cols[1].text_area("Comment", key="ann_comment", height=80, placeholder="Optional note for reviewers")
         b = st.columns([1, 1, 4])
-        if b[0].button("Save revision", key="ann_save", help="Ctrl+S"):
-            with p.lock:
-                saved = _save(ws, user, p, submit=False)
-            if saved:
-                st.rerun()
-        if b[1].button("Submit", key="ann_submit", type="primary", help="Save and send to review"):
-            with p.lock:
-                saved = _save(ws, user, p, submit=True)
-            if saved:
-                st.session_state["ann_image"] = _queue_step(ids, current, +1) if len(ids) > 1 else None
-                st.rerun()
+        # callbacks: the run a click starts saves first and then shows the result, one run and not two
+        b[0].button(
+            "Save revision", key="ann_save", help="Ctrl+S", on_click=_on_save, args=(ws, user, ids, current, False)
+        )
+        b[1].button(
+            "Submit",
+            key="ann_submit",
+            type="primary",
+            help="Save and send to review",
+            on_click=_on_save,
+            args=(ws, user, ids, current, True),
+        )
         if msg := st.session_state.pop("ann_error", None):
             st.error(literal(msg))
+
+
+def _on_save(ws: Workspace, user: UserInfo, ids: list[int], current: int, submit: bool) -> None:
+    """*Save revision* and *Submit*, run by Streamlit before the page: the page then shows the saved state.
+
+    (A save in the page's body had to rerun the whole page to show it: twice the work in the replica
+    and in the browser for every save, issue 13.) Errors go where the page shows them, never raised
+    out of a callback, which would put a traceback in the page.
+    """
+    p: _paint.Painting | None = st.session_state.get("ann_painting")
+    if p is None or p.ident[1] != current:
+        return  # the painter the button belonged to is gone (another tab moved on): nothing to save here
+    try:
+        with p.lock:
+            saved = _save(ws, user, p, submit=submit)
+    except Exception as exc:
+        st.session_state["ann_error"] = error_line(exc)
+        return
+    if saved and submit:
+        st.session_state["ann_image"] = _queue_step(ids, current, +1) if len(ids) > 1 else None
 
 
 # --------------------------------------------------------------------------- review
 
 
 def review_page(ws: Workspace, user: UserInfo) -> None:
-    from iea_data.core.errors import IeaError
     from iea_data.core.heatmaps import colorize, overlay
     from iea_data.workflows.catalog import photo_for_map
     from iea_data.workflows.labels import (
@@ -307,7 +327,6 @@ def review_page(ws: Workspace, user: UserInfo) -> None:
         expert_labels,
         expert_spread,
         label_map,
-        review_label,
         review_queue,
     )
     from iea_data.workflows.users import list_users
@@ -381,18 +400,27 @@ def review_page(ws: Workspace, user: UserInfo) -> None:
                 )
         st.image(legend_png(VMAX), width=420)
         with st.form("review_form"):
-            comment = st.text_area("Comment (required to reject)", key="rev_comment")
+            st.text_area("Comment (required to reject)", key="rev_comment")
             a, r, _ = st.columns([1, 1, 4])
-            accept = a.form_submit_button("Accept", type="primary")
-            reject = r.form_submit_button("Reject")
-        if accept or reject:
-            try:
-                review_label(ws, user, it.label_id, decision="accept" if accept else "reject", comment=comment or None)
-            except IeaError as exc:
-                st.error(literal(exc))
-                return
-            flash("success", f"{'Accepted' if accept else 'Rejected'} {choice}.")
-            st.rerun()
+            # callbacks, as for the annotator's save: the run a click starts shows the next label
+            a.form_submit_button(
+                "Accept", type="primary", on_click=_on_review, args=(ws, user, it.label_id, choice, "accept")
+            )
+            r.form_submit_button("Reject", on_click=_on_review, args=(ws, user, it.label_id, choice, "reject"))
+        if msg := st.session_state.pop("rev_error", None):
+            st.error(literal(msg))
+
+
+def _on_review(ws: Workspace, user: UserInfo, label_id: int, choice: str, decision: str) -> None:
+    """*Accept* / *Reject*, run by Streamlit before the page; an error is shown under the form."""
+    from iea_data.workflows.labels import review_label
+
+    try:
+        review_label(ws, user, label_id, decision=decision, comment=st.session_state.get("rev_comment") or None)
+    except Exception as exc:
+        st.session_state["rev_error"] = error_line(exc)
+        return
+    flash("success", f"{'Accepted' if decision == 'accept' else 'Rejected'} {choice}.")
 
 
 # --------------------------------------------------------------------------- ideal target

@@ -325,6 +325,11 @@ def test_reviewer_accepts_and_an_annotator_cannot(new_page, ws):
     login(rev, "reviewer", "reviewer-demo")
     rev.locator('[data-testid="stSidebar"]').get_by_text("Review", exact=True).click()
     rev.get_by_text("ann_c", exact=False).first.wait_for()
+    # a rejection without a comment is refused under the form, in words, and changes nothing
+    rev.get_by_role("button", name="Reject").click()
+    rev.locator('[data-testid="stAlertContentError"]', has_text="a rejection needs a comment").wait_for()
+    assert "Traceback" not in rev.inner_text("body")
+    assert newest_label(ws, "ann_c")[0].status == "submitted"
     rev.get_by_role("button", name="Accept").click()
     rev.get_by_text("Accepted", exact=False).first.wait_for()
     with reader(ws) as s:

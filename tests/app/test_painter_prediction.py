@@ -114,6 +114,7 @@ def ws(app_server):
     ws = app_server[1]
     add_user(ws, "ann_p", role="annotator", password=PASSWORD)
     add_user(ws, "ann_q", role="annotator", password=PASSWORD)
+    add_user(ws, "ann_r", role="annotator", password=PASSWORD)
     return ws
 
 
@@ -228,3 +229,57 @@ def test_strokes_go_by_the_stroke_channel_without_a_streamlit_rerun(new_page, ws
     stroke = {"id": 9, "points": [[1e9, 1e9]], "radius": 4, "value": 0.1, "hardness": 1.0, "mode": "add"}
     status, answer = _post(url, json.dumps({"token": token, "rev": 0, "strokes": [stroke]}).encode())
     assert status == 200 and answer["errors"][0].startswith("A stroke was refused")
+
+
+def _script_runs(page):
+    """A list that fills with the kind of each script run the page is told of (Streamlit's ``new_session``
+    message starts a run of the page; a fragment's run sends none), read from the websocket through CDP."""
+    import base64
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    runs: list[str] = []
+
+    def on_frame(e):
+        r = e["response"]
+        if r.get("opcode") != 2:  # Streamlit's messages are binary
+            return
+        msg = ForwardMsg.FromString(base64.b64decode(r["payloadData"]))
+        if msg.WhichOneof("type") == "new_session":
+            runs.append("page")
+
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.on("Network.webSocketFrameReceived", on_frame)
+    return runs
+
+
+def test_save_and_submit_are_one_run_of_the_page_each(new_page, ws):
+    """A click on Save revision or Submit saves in the button's callback: one page run shows the result (there
+    were two, the second only to show it, which doubled the replica's and the browser's work per save)."""
+    page = new_page()
+    login(page, "ann_r")
+    page.locator(".iea-painter[data-ack]").wait_for()
+    page.wait_for_timeout(500)
+    runs = _script_runs(page)
+    drag(page, 0.3, 0.3, 0.5, 0.5, steps=8)
+    wait_ack(page, 1)
+    page.wait_for_timeout(300)
+    assert runs == []  # a stroke is no run of the page (the stroke channel)
+    page.get_by_role("button", name="Save revision").click()
+    page.get_by_text("saved (label", exact=False).first.wait_for()
+    page.wait_for_timeout(1000)  # a second run would have come by now
+    assert runs == ["page"]
+    lab, _ = newest_label(ws, "ann_r")
+    assert (lab.revision, lab.status) == (1, "draft")
+    token = page.locator(".iea-painter").get_attribute("data-token")
+    drag(page, 0.3, 0.6, 0.5, 0.7, steps=8)
+    wait_ack(page, 2)
+    runs.clear()
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("submitted for review", exact=False).first.wait_for()
+    page.locator(f'.iea-painter[data-ack][data-token]:not([data-token="{token}"])').wait_for()  # the next image
+    page.wait_for_timeout(1000)
+    assert runs == ["page"]
+    lab, _ = newest_label(ws, "ann_r")
+    assert (lab.revision, lab.status) == (2, "submitted")
