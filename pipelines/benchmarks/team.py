@@ -496,34 +496,6 @@ async def _next_image(page, token: str | None) -> str:
     return await _current_image(page)
 
 
-# resolves when the painter's data-ack reaches sid: told by a MutationObserver, with a 100 ms check for a
-# painter taken off the page (a remount), so that the wait costs the page nothing per frame
-_ACK_PROMISE = """([el, sid]) => new Promise((resolve) => {
-  const done = () => Number(el.dataset.ack) >= sid;
-  if (done()) return resolve(true);
-  const finish = () => { clearInterval(timer); obs.disconnect(); resolve(done()); };
-  const obs = new MutationObserver(() => { if (done()) finish(); });
-  obs.observe(el, { attributes: true, attributeFilter: ["data-ack"] });
-  const timer = setInterval(() => { if (done() || !el.isConnected) finish(); }, 100);
-})"""
-
-
-async def _acknowledged(page, sid: int, timeout_ms: int) -> None:
-    """Wait until the painter acknowledges stroke ``sid``, in one call into the page.
-
-    A locator's wait polls from the driver (a round trip through the browser process and a visibility
-    check in the page, several times a stroke): benchmark work no annotator causes, on the cores the
-    pages are measured on. A painter replaced meanwhile is waited for with the locator.
-    """
-    t0 = time.monotonic()
-    handle = await page.locator(".iea-painter").first.element_handle(timeout=timeout_ms)
-    left = timeout_ms / 1000
-    if await asyncio.wait_for(page.evaluate(_ACK_PROMISE, [handle, sid]), left):
-        return
-    left = max(0.1, timeout_ms / 1000 - (time.monotonic() - t0))
-    await page.locator(f'.iea-painter[data-ack="{sid}"]').wait_for(timeout=left * 1000)
-
-
 async def _painter_attr(page, name: str) -> str | None:
     return await page.locator(".iea-painter").first.get_attribute(name)
 
@@ -601,7 +573,7 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
             mine["sent"].append(sid)
             rec.strokes_sent += 1
             try:
-                await _acknowledged(page, sid, ACK_TIMEOUT_MS)
+                await page.locator(f'.iea-painter[data-ack="{sid}"]').wait_for(timeout=ACK_TIMEOUT_MS)
                 mine["acked"].append(sid)
             except Exception:
                 rec.unacked += 1
