@@ -292,8 +292,6 @@ def annotate_page(ws: Workspace, user: UserInfo) -> None:
             on_click=_on_save,
             args=(ws, user, ids, current, True),
         )
-        if msg := st.session_state.pop("ann_error", None):
-            st.error(literal(msg))
 
 
 def _on_save(ws: Workspace, user: UserInfo, ids: list[int], current: int, submit: bool) -> None:
