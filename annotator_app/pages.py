@@ -332,11 +332,13 @@ def review_page(ws: Workspace, user: UserInfo) -> None:
     st.markdown("### Review")
     show_flash()
     items = review_queue(ws, user, order="disagreement")  # issue 15: the worst images first
-    tab_queue, tab_summary = st.tabs([f"Submitted ({len(items)})", "Annotators"])
-    with tab_summary:
+    # tabs that track which one is open: a run draws the open tab alone (the hidden table cost every
+    # review page a catalog query and a data grid in the browser, issue 13)
+    tab_queue, tab_summary = st.tabs([f"Submitted ({len(items)})", "Annotators"], key="rev_tab", on_change="rerun")
+    if tab_summary.open:
         rows = annotator_summary(ws)
         if rows:
-            st.dataframe(
+            tab_summary.dataframe(
                 [
                     {k: r[k] for k in ("name", "role", "done", "accepted", "rejected", "pending", "agreement")}
                     for r in rows
@@ -345,7 +347,8 @@ def review_page(ws: Workspace, user: UserInfo) -> None:
                 width="stretch",
             )
         else:
-            st.caption("No annotations yet.")
+            tab_summary.caption("No annotations yet.")
+        return
     with tab_queue:
         if not items:
             st.success("No submitted labels are waiting for review.")

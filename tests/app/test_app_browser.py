@@ -336,6 +336,14 @@ def test_reviewer_accepts_and_an_annotator_cannot(new_page, ws):
         from iea_data.store import Label
 
         assert s.get(Label, lab.id).status == "accepted"
+    # the annotators' table is drawn only when its tab is open (issue 13: each review run drew it hidden)
+    table = rev.locator('[data-testid="stDataFrame"]')
+    assert table.count() == 0
+    rev.get_by_role("tab", name="Annotators").click()
+    table.wait_for()
+    assert rev.get_by_role("button", name="Accept").count() == 0  # and the queue's tab is not drawn meanwhile
+    rev.get_by_role("tab", name=re.compile(r"^Submitted")).click()
+    table.wait_for(state="detached")
 
 
 def test_two_annotators_on_one_image_keep_separate_labels(new_page, ws):
