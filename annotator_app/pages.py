@@ -128,13 +128,12 @@ def _save(ws: Workspace, user: UserInfo, p: _paint.Painting, *, submit: bool) ->
         st.session_state["ann_error"] = SAVE_UNREACHABLE.replace("retrying", "save again in a moment")
         return False
     verb = "submitted for review" if submit else "saved"
-    flash(
-        "success",
-        f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id}).",
-    )
+    text = f"Revision {label.revision} of {st.session_state.get('ann_name', 'the image')} {verb} (label {label.id})."
     if submit:
+        flash("success", text)  # shown at the top of the next image's page
         _paint.close_channel(st.session_state.pop("ann_painting", None))  # on to the next image
     else:
+        st.session_state["ann_saved"] = text  # shown by the editor's fragment, which a save reruns alone
         _continue_after_save(p, label.id)
     return True
 
@@ -154,29 +153,95 @@ def _continue_after_save(p: _paint.Painting, label_id: int) -> None:
     p.dirty = False  # and the draft is gone with the save
 
 
+def _show_save_messages(box) -> None:
+    """The last save's outcome, shown by whichever of the two fragments draws next (the one that saved)."""
+    if saved := st.session_state.pop("ann_saved", None):
+        box.success(literal(saved))
+    if msg := st.session_state.pop("ann_error", None):
+        box.error(literal(msg))
+
+
+def _set_store(p: _paint.Painting, ws: Workspace, user: UserInfo) -> None:
+    """How the stroke channel stores strokes: the draft, with the score and comment the form shows now."""
+    p.store = functools.partial(
+        _autosave, ws, user, st.session_state.get("ann_score"), st.session_state.get("ann_comment")
+    )
+    p.status_of = _annotation_status
+
+
+# The annotation page's two fragments. A page run re-renders all of Streamlit's page in the browser,
+# the sidebar's controls included: several times the work of a fragment's run (issue 13), on cores that
+# the other people's frames share in a team deployment. A stroke, an undo or Ctrl+S reruns the painter
+# alone; a change of score or comment and *Save revision* rerun the form alone (neither changes what
+# the painter shows); *Submit*, Alt+N and the page's own controls run the whole page.
+
+
 @st.fragment
 @guarded  # a fragment reruns alone, outside the page's error boundary
 def _annotation_painter(ws: Workspace, user: UserInfo, brush: dict, view: dict) -> None:
     """The painter alone: a stroke reruns only this fragment (apply, redraw, autosave)."""
-    p: _paint.Painting = st.session_state["ann_painting"]
+    p: _paint.Painting | None = st.session_state.get("ann_painting")
+    if p is None:
+        st.rerun(scope="app")  # submitted meanwhile: the next image is the whole page
+    assert p is not None  # st.rerun does not return
     with p.lock:  # the stroke channel's workers change it too
         actions, errors = _paint.take_events(p)
-        if actions:  # save and next need the whole page
-            if "save" in actions:
-                _save(ws, user, p, submit=False)
+        if "save" in actions:  # Ctrl+S: saved in this run, and shown in its box
+            _save(ws, user, p, submit=False)
+        if "next" in actions:  # the next image needs the whole page
             st.session_state["ann_actions"] = actions
             st.rerun(scope="app")
-        # strokes over the channel are stored with the score and comment of the page's last run
-        p.store = functools.partial(
-            _autosave, ws, user, st.session_state.get("ann_score"), st.session_state.get("ann_comment")
-        )
-        p.status_of = _annotation_status
-        if p.dirty and (err := p.store(p)):
+        _set_store(p, ws, user)
+        if p.dirty and (err := p.store(p)):  # type: ignore[misc]  # set just above
             errors.append(err)
         box = st.container()  # always there, so that the painter below keeps its place (see show_flash)
+        _show_save_messages(box)
         for e in errors:
             box.error(literal(e))
         _paint.mount(p, brush, view, vmax=VMAX, unit="", status=_annotation_status(p))
+
+
+@st.fragment
+@guarded
+def _annotation_form(ws: Workspace, user: UserInfo, ids: list[int], current: int) -> None:
+    """What the painting is on, the score, the comment and the buttons: a save reruns only this fragment."""
+    p: _paint.Painting | None = st.session_state.get("ann_painting")
+    if p is None or p.ident[1] != current:
+        st.rerun(scope="app")  # submitted (its callback moved on to the next image): the whole page
+    assert p is not None
+    with st.container(border=True):
+        box = st.container()  # always there: the widgets below keep their place
+        box.caption(
+            f"painting on **{literal(p.payload.base_kind)}**" + (" (resumed draft)" if p.payload.from_draft else "")
+        )
+        if p.payload.notice:
+            box.info(literal(p.payload.notice))
+        _show_save_messages(box)
+        cols = st.columns([2, 3])
+        cols[0].slider(
+            "Image score (0–10)",
+            0.0,
+            10.0,
+            step=0.5,
+            key="ann_score",
+            help="Overall exposure quality of the image, as in the released manifests",
+        )
+        cols[1].text_area("Comment", key="ann_comment", height=80, placeholder="Optional note for reviewers")
+        with p.lock:  # strokes from now on are stored with this score and comment
+            _set_store(p, ws, user)
+        b = st.columns([1, 1, 4])
+        # callbacks: the run a click starts saves first and then shows the result, one run and not two
+        b[0].button(
+            "Save revision", key="ann_save", help="Ctrl+S", on_click=_on_save, args=(ws, user, ids, current, False)
+        )
+        b[1].button(
+            "Submit",
+            key="ann_submit",
+            type="primary",
+            help="Save and send to review",
+            on_click=_on_save,
+            args=(ws, user, ids, current, True),
+        )
 
 
 def _annotation_status(p: _paint.Painting) -> str:
@@ -253,53 +318,22 @@ def annotate_page(ws: Workspace, user: UserInfo) -> None:
     st.session_state["ann_image"] = current
 
     scene = f" · scene {literal(item.scene)}" if item.scene else ""
-    nav.markdown(
-        f"**{literal(item.name)}**{scene} · {item.n_experts} expert(s) so far · "
-        f"painting on **{literal(p.payload.base_kind)}**" + (" (resumed draft)" if p.payload.from_draft else "")
-    )
+    nav.markdown(f"**{literal(item.name)}**{scene} · {item.n_experts} expert(s) so far")
     notes = st.container()  # always there, messages or none: the painter keeps its place (see show_flash)
     if item.status == "rejected" and item.rejected_comment:
         notes.warning(f"Rejected by a reviewer: {literal(item.rejected_comment)}")
-    if p.payload.notice:
-        notes.info(literal(p.payload.notice))
-    if msg := st.session_state.pop("ann_error", None):
-        notes.error(literal(msg))
-
     _annotation_painter(ws, user, brush, view)
     st.image(legend_png(VMAX), width=420)
-
-    with st.container(border=True):
-        cols = st.columns([2, 3])
-        cols[0].slider(
-            "Image score (0–10)",
-            0.0,
-            10.0,
-            step=0.5,
-            key="ann_score",
-            help="Overall exposure quality of the image, as in the released manifests",
-        )
-        cols[1].text_area("Comment", key="ann_comment", height=80, placeholder="Optional note for reviewers")
-        b = st.columns([1, 1, 4])
-        # callbacks: the run a click starts saves first and then shows the result, one run and not two
-        b[0].button(
-            "Save revision", key="ann_save", help="Ctrl+S", on_click=_on_save, args=(ws, user, ids, current, False)
-        )
-        b[1].button(
-            "Submit",
-            key="ann_submit",
-            type="primary",
-            help="Save and send to review",
-            on_click=_on_save,
-            args=(ws, user, ids, current, True),
-        )
+    _annotation_form(ws, user, ids, current)
 
 
 def _on_save(ws: Workspace, user: UserInfo, ids: list[int], current: int, submit: bool) -> None:
-    """*Save revision* and *Submit*, run by Streamlit before the page: the page then shows the saved state.
+    """*Save revision* and *Submit*, run by Streamlit before the run the click starts, which shows the result.
 
     (A save in the page's body had to rerun the whole page to show it: twice the work in the replica
-    and in the browser for every save, issue 13.) Errors go where the page shows them, never raised
-    out of a callback, which would put a traceback in the page.
+    and in the browser for every save, issue 13.) A save's run is the form's fragment alone; a
+    submit's goes on to the whole page (:func:`_annotation_form`). Errors go where the fragment
+    shows them, never raised out of a callback, which would put a traceback in the page.
     """
     p: _paint.Painting | None = st.session_state.get("ann_painting")
     if p is None or p.ident[1] != current:

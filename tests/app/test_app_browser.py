@@ -47,7 +47,9 @@ def open_painter(page, name):
 
 def drag(page, fx0, fy0, fx1, fy1, steps=20):
     """Drag across the painter between two points given as fractions of the image."""
-    box = page.locator("svg.preview").bounding_box()
+    preview = page.locator("svg.preview")
+    preview.scroll_into_view_if_needed()  # a click on a button below it (Save revision) scrolls the page
+    box = preview.bounding_box()
     x0, y0 = box["x"] + fx0 * box["width"], box["y"] + fy0 * box["height"]
     x1, y1 = box["x"] + fx1 * box["width"], box["y"] + fy1 * box["height"]
     page.mouse.move(x0, y0)
