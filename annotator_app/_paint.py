@@ -98,7 +98,7 @@ class Painting:
             values = {"rev": at, "from_rev": at, "full": None, "patches": []}
         else:
             values = {"rev": ps.revision, "from_rev": at, "full": None, "patches": self._patches_since(at)}
-            self._sent_rev = max(self._sent_rev or 0, ps.revision)
+            self._sent_rev = ps.revision  # the browser has every change up to it (revisions only grow)
         if malformed:
             errors.append(MALFORMED)
         return {
