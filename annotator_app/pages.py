@@ -133,7 +133,7 @@ def _save(ws: Workspace, user: UserInfo, p: _paint.Painting, *, submit: bool) ->
         flash("success", text)  # shown at the top of the next image's page
         _paint.close_channel(st.session_state.pop("ann_painting", None))  # on to the next image
     else:
-        st.session_state["ann_saved"] = text  # shown by the editor's fragment, which a save reruns alone
+        st.session_state["ann_saved"] = text  # shown by the fragment that saved (its run alone)
         _continue_after_save(p, label.id)
     return True
 
