@@ -414,6 +414,10 @@ class Record:
     strokes_sent: int = 0
     unacked: int = 0
     overlay_ms: list = field(default_factory=list)
+    # per stroke sent, in order: seconds since the painting minutes started, and what the person did just
+    # before it ("start", "submit": the first stroke on the next image, "save", or "stroke")
+    stroke_at_s: list = field(default_factory=list)
+    stroke_after: list = field(default_factory=list)
     server_map_ms: list = field(default_factory=list)
     save_ms: list = field(default_factory=list)
     saves: int = 0
@@ -421,6 +425,35 @@ class Record:
     reviews: int = 0
     errors: list = field(default_factory=list)
     images: dict = field(default_factory=dict)  # image name -> {"sent": [...], "acked": [...]}
+    sign_in_s: float | None = None  # from opening the sign-in page to the first page ready to work on
+
+
+class StartLine:
+    """Everyone signs in first, then the painting minutes start for all at once.
+
+    Without it the first to sign in paint while the others' first pages load (nine sign-ins within the
+    first seconds at K = 8): the figures then mix a sign-in burst into K people painting. A person whose
+    sign-in fails arrives too (its error is a figure), so nobody waits for it.
+    """
+
+    def __init__(self, n: int, *, enabled: bool = True) -> None:
+        self.left = n
+        self.go = asyncio.Event()
+        if not enabled or n <= 0:
+            self.go.set()
+
+    def arrive(self) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.go.set()
+
+
+async def _at_start(start: StartLine, arrived: list) -> None:
+    """Arrive (once) at the start line and wait until everyone has."""
+    if not arrived:
+        arrived.append(True)
+        start.arrive()
+    await start.go.wait()
 
 
 async def _sign_in(page, url: str, name: str, password: str) -> None:
@@ -509,21 +542,33 @@ async def _take_latencies(page, rec: Record, n: int) -> None:
     rec.server_map_ms += ack[-n:]
 
 
-async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec: Record) -> None:
-    """One annotator's session: paint at a human rate, save every few strokes, submit, for ``minutes`` after sign-in."""
+async def annotator(
+    browser, url: str, name: str, minutes: float, seed: int, rec: Record, start: StartLine | None = None
+) -> None:
+    """One annotator's session: paint at a human rate, save every few strokes, submit, for ``minutes``.
+
+    The minutes start when everyone has signed in (``start``), or at once after this sign-in (None).
+    """
     rng = random.Random(seed)
+    start = start or StartLine(0)
+    arrived: list = []
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
     _watch(page, rec)
     try:
+        t_in = time.perf_counter()
         await _sign_in(page, url, name, PASSWORD)
         await page.locator(".iea-painter[data-ack]").wait_for()
+        rec.sign_in_s = round(time.perf_counter() - t_in, 2)
         rec.replica = await _replica(page, context)
-        progress(f"{name} signed in on {rec.replica}")
-        deadline = time.monotonic() + minutes * 60
+        progress(f"{name} signed in on {rec.replica} in {rec.sign_in_s:.1f} s")
+        await _at_start(start, arrived)
+        began = time.monotonic()
+        deadline = began + minutes * 60
         image = await _current_image(page)
         since_save, saves_on_image = 0, 0
+        last = "start"
         next_save = rng.randint(*SAVE_EVERY)
         while True:
             done = time.monotonic() >= deadline
@@ -540,9 +585,11 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
                         await page.get_by_text("submitted for review", exact=False).first.wait_for()
                         rec.submits += 1
                         saves_on_image = 0
+                        last = "submit"
                     else:
                         await _saved(page, before)  # the painter stays open: paint on at once
                         saves_on_image += 1
+                        last = "save"
                     rec.save_ms.append((time.perf_counter() - t0) * 1000)
                     rec.saves += 1
                     await _page_errors(page, rec)
@@ -572,6 +619,9 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
             mine = rec.images.setdefault(image, {"sent": [], "acked": []})
             mine["sent"].append(sid)
             rec.strokes_sent += 1
+            rec.stroke_at_s.append(round(time.monotonic() - began, 2))
+            rec.stroke_after.append(last)
+            last = "stroke"
             try:
                 await page.locator(f'.iea-painter[data-ack="{sid}"]').wait_for(timeout=ACK_TIMEOUT_MS)
                 mine["acked"].append(sid)
@@ -583,20 +633,27 @@ async def annotator(browser, url: str, name: str, minutes: float, seed: int, rec
         rec.errors.append(f"driver: {type(exc).__name__}: {_first_lines(exc)}")
         await _page_errors(page, rec)
     finally:
+        if not arrived:
+            start.arrive()
         await context.close()
 
 
-async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
+async def reviewer(browser, url: str, done: asyncio.Event, rec: Record, start: StartLine | None = None) -> None:
     """The reviewer: accept whatever is submitted until the annotators are ``done``."""
+    start = start or StartLine(0)
+    arrived: list = []
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
     _watch(page, rec)
     sidebar = page.locator('[data-testid="stSidebar"]')
     try:
+        t_in = time.perf_counter()
         await _sign_in(page, url, *REVIEWER)
         await sidebar.get_by_text("Review", exact=True).wait_for()
+        rec.sign_in_s = round(time.perf_counter() - t_in, 2)
         rec.replica = await _replica(page, context)
+        await _at_start(start, arrived)
         while not done.is_set():
             # a click that lands while the page reflows (images loading above the form) can hit an image's
             # fullscreen button, whose view then covers the sidebar: leave it first
@@ -625,6 +682,8 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record) -> None:
         if shot := os.environ.get("IEA_TEAM_SCREENSHOT"):
             await page.screenshot(path=shot, full_page=True)
     finally:
+        if not arrived:
+            start.arrive()
         await context.close()
 
 
@@ -636,12 +695,19 @@ async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
 
 
 async def drive(
-    url: str, names: list[str], minutes: float, seed: int, *, own_browsers: bool = False
+    url: str,
+    names: list[str],
+    minutes: float,
+    seed: int,
+    *,
+    own_browsers: bool = False,
+    start_line: bool = True,
 ) -> tuple[list[Record], Record]:
     """K annotators and a reviewer in headless Chromium, one context each, for ``minutes``.
 
     One browser holds every context, or (``own_browsers``) each person has a browser process of their own, as
     people on their own machines have: no browser process, GPU process or compositor shared between them.
+    With ``start_line`` everyone signs in first and all start painting together (:class:`StartLine`).
     """
     from playwright.async_api import async_playwright
 
@@ -651,19 +717,20 @@ async def drive(
         n = len(names) + 1 if own_browsers else 1
         browsers = [await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS) for _ in range(n)]
         done = asyncio.Event()
+        start = StartLine(len(names) + 1, enabled=start_line)
 
         async def annotators() -> None:
             try:
                 await asyncio.gather(
                     *(
-                        annotator(browsers[i % n], url, who, minutes, seed + i, r)
+                        annotator(browsers[i % n], url, who, minutes, seed + i, r, start)
                         for i, (who, r) in enumerate(zip(names, recs))
                     )
                 )
             finally:
                 done.set()
 
-        await asyncio.gather(annotators(), reviewer(browsers[-1], url, done, rev))
+        await asyncio.gather(annotators(), reviewer(browsers[-1], url, done, rev, start))
         for b in browsers:
             await b.close()
     return recs, rev
@@ -702,6 +769,7 @@ def run_one(
     server_nice: int = 0,
     own_browsers: bool = False,
     stroke_channel: bool = True,
+    start_line: bool = True,
 ) -> dict:
     """One load test of ``k`` annotators on ``replicas`` replicas for ``minutes``; the figures as a dict."""
     from iea_data.store import dispose_engines
@@ -735,7 +803,9 @@ def run_one(
             renice(dep.pids, server_nice)
         load0, cpu0, t0 = load_average(), cpu_seconds(dep.pids), time.perf_counter()
         with ProcessSampler(exclude=dep.pids) as sampler:
-            recs, rev = asyncio.run(drive(dep.url, names, minutes, seed, own_browsers=own_browsers))
+            recs, rev = asyncio.run(
+                drive(dep.url, names, minutes, seed, own_browsers=own_browsers, start_line=start_line)
+            )
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(dep.pids) - cpu0
         by_kind = sampler.by_kind()  # the browser side: Chromium's processes and Playwright's driver
@@ -781,6 +851,9 @@ def run_one(
                 {kind: round(1000 * v / strokes, 1) for kind, v in by_kind.items()} if strokes else None
             ),
             "server_nice": server_nice,
+            "start_line": start_line,
+            "sign_in_p50_s": _pct([r.sign_in_s for r in recs + [rev] if r.sign_in_s is not None], 50),
+            "sign_in_max_s": max((r.sign_in_s for r in recs + [rev] if r.sign_in_s is not None), default=None),
             "stroke_channel": "on" if stroke_channel else "off",
             "browsers": (
                 f"{k + 1} headless Chromium processes, one per person"
@@ -843,6 +916,8 @@ ROWS = [
     ("browser CPU ms per stroke (sampled)", "browser_cpu_ms_per_stroke", "{}"),
     ("  of which", "browser_cpu_ms_per_stroke_by_kind", None),
     ("server nice", "server_nice", "{}"),
+    ("start line (all sign in first)", "start_line", "{}"),
+    ("sign-in s p50 / max", None, None),
     ("stroke channel", "stroke_channel", "{}"),
     ("errors in the pages", "errors", "{}"),
     ("replicas landed on", None, None),
@@ -854,6 +929,9 @@ ROWS = [
 def _cell(r: dict, key, fmt, label: str) -> str:
     if label.startswith("saves"):
         return f"{r['saves']}/{r['submits']}/{r['reviews']}"
+    if label.startswith("sign-in"):
+        p50, top = r.get("sign_in_p50_s"), r.get("sign_in_max_s")
+        return "-" if p50 is None else f"{p50:.1f}/{top:.1f}"
     if label.startswith("replicas"):
         return ",".join(f"{n}:{v}" for n, v in r["replica_of"].items())
     v = r.get(key)
@@ -906,6 +984,13 @@ def main(argv=None) -> list[dict]:
         default="on",
         help="strokes by the app's stroke channel (on, the default) or through Streamlit's reruns (off)",
     )
+    ap.add_argument(
+        "--no-start-line",
+        dest="start_line",
+        action="store_false",
+        help="each person starts painting as soon as they have signed in (default: all sign in first, then all "
+        "paint together, so that the sign-ins' first pages are not inside the measured minutes)",
+    )
     args = ap.parse_args(argv)
     if any(k < 1 for k in args.annotators):
         ap.error(f"--annotators must be at least 1, got {args.annotators}")
@@ -933,6 +1018,7 @@ def main(argv=None) -> list[dict]:
             server_nice=args.server_nice,
             own_browsers=args.own_browsers,
             stroke_channel=args.stroke_channel == "on",
+            start_line=args.start_line,
         )
         for k in args.annotators
     ]

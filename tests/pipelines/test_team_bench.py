@@ -84,6 +84,9 @@ def test_counts_match_the_catalog_and_nothing_is_lost(run):
     assert len({chain for _, _, chain, _ in heads}) == 2  # one chain per annotator
     assert result["overlay_p95_ms"] is not None and result["save_p50_ms"] is not None
     assert result["server_cpu_s"] > 0
+    # everyone signed in before anyone painted (the start line), each sign-in timed
+    assert result["start_line"] is True
+    assert 0 < result["sign_in_p50_s"] <= result["sign_in_max_s"] < 60
 
 
 def test_a_dropped_stroke_is_reported_as_lost(run):
@@ -161,3 +164,63 @@ def test_the_sampler_keeps_an_exited_process_kind():
     by_kind = sampler.by_kind()
     # its CPU under its kind (a loaded machine's readings may lag by a period: not the whole 0.5 s), none as "other"
     assert by_kind.get(kind, 0) >= 0.15 and by_kind.get("other", 0) < 0.05, by_kind
+
+
+class _Refused:
+    """A browser whose pages cannot reach the app: the sign-in fails at once."""
+
+    async def new_context(self, **kw):
+        return self
+
+    async def new_page(self):
+        return self
+
+    async def close(self):
+        pass
+
+    def set_default_timeout(self, ms):
+        pass
+
+    def on(self, event, handler):
+        pass
+
+    async def goto(self, url):
+        raise RuntimeError(f"connection refused: {url}")
+
+    def locator(self, selector):
+        return self
+
+    def get_by_text(self, text, exact=False):
+        return self
+
+    async def count(self):
+        return 0
+
+
+def test_the_start_line_waits_for_everyone_and_a_failed_sign_in_arrives_too():
+    """Nobody paints before all have signed in; one whose sign-in fails does not hold the others back."""
+    import asyncio
+
+    from pipelines.benchmarks.team import Record, StartLine, _at_start, annotator
+
+    start = StartLine(3)
+    rec = Record("team02")
+
+    async def signed_in():
+        await _at_start(start, [])
+        return "painting"
+
+    async def main():
+        first = asyncio.create_task(signed_in())
+        await asyncio.sleep(0.05)
+        assert not start.go.is_set() and not first.done()  # 1 of 3 at the line
+        await annotator(_Refused(), "http://127.0.0.1:9", "team02", 0.05, 0, rec, start)
+        assert not start.go.is_set()  # 2 of 3: the failed one arrived, the third has not
+        second = asyncio.create_task(signed_in())
+        return await asyncio.wait_for(asyncio.gather(first, second), 5)
+
+    assert asyncio.run(main()) == ["painting", "painting"]
+    assert start.go.is_set() and start.left == 0
+    assert rec.strokes_sent == 0 and rec.sign_in_s is None
+    assert len(rec.errors) == 1 and "connection refused" in rec.errors[0], rec.errors
+    assert StartLine(3, enabled=False).go.is_set()  # --no-start-line: each starts after its own sign-in
