@@ -1,7 +1,7 @@
 """Team load test (issue 13): K annotators and a reviewer in headless Chromium through the proxy.
 
 Run: ``python -m pipelines.benchmarks.team --annotators 1 4 8 --replicas 2 --minutes 2 [--db-url URL]
-[--json PATH] [--keep] [--server-nice N]``.
+[--json PATH] [--keep] [--server-nice N] [--own-browsers] [--no-start-line]``.
 
 For each K: a fresh PostgreSQL database in the server of ``--db-url`` (default
 ``IEA_TEST_POSTGRES_URL``) holding a new workspace's catalog (generated brackets, refdiff
@@ -10,9 +10,13 @@ Streamlit replicas behind HAProxy (:func:`annotator_app.replicas.start_team`; wi
 module, one app without a proxy, labelled so), then one headless Chromium with K + 1 browser
 contexts driven from one asyncio loop, so that the pages stay independent:
 
-- each annotator signs in through the proxy, paints at a human rate (one 20-step drag every
+- everyone signs in through the proxy first (each sign-in timed: page opened to the first page
+  ready); then, from one start line, the ``--minutes`` begin for all at once (``--no-start-line``:
+  each starts after its own sign-in, so the first to sign in paint while the others' first pages
+  load);
+- each annotator paints at a human rate (one 20-step drag every
   1-2 s with jitter) on the images of its own queue, clicks *Save revision* every 3-5 strokes
-  and *Submit* at every third save; when the time is up it saves what it has;
+  and *Submit* at every second save; when the time is up it saves what it has;
 - the reviewer opens *Review* and accepts whatever is submitted, meanwhile.
 
 Figures per K: stroke -> overlay p50/p95 as the painter measures it in the page
