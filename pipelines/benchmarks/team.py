@@ -438,26 +438,39 @@ class StartLine:
     Without it the first to sign in paint while the others' first pages load (nine sign-ins within the
     first seconds at K = 8): the figures then mix a sign-in burst into K people painting. A person whose
     sign-in fails arrives too (its error is a figure), so nobody waits for it.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Who is expected at the line; the minutes start when every one of them has arrived.
+    enabled : bool
+        False: nobody waits (each starts after its own sign-in).
+
+    Examples
+    --------
+    >>> line = StartLine(["team01", "reviewer"])
+    >>> line.arrive("team01"); line.arrive("team01"); line.go.is_set()
+    False
+    >>> line.arrive("reviewer"); line.go.is_set(), sorted(line.waiting)
+    (True, [])
     """
 
-    def __init__(self, n: int, *, enabled: bool = True) -> None:
-        self.left = n
+    def __init__(self, names=(), *, enabled: bool = True) -> None:
+        self.waiting = set(names)
         self.go = asyncio.Event()
-        if not enabled or n <= 0:
+        if not enabled or not self.waiting:
             self.go.set()
 
-    def arrive(self) -> None:
-        self.left -= 1
-        if self.left <= 0:
+    def arrive(self, name: str) -> None:
+        """``name`` is at the line (again: no effect); the last to arrive starts everyone."""
+        self.waiting.discard(name)
+        if not self.waiting:
             self.go.set()
 
-
-async def _at_start(start: StartLine, arrived: list) -> None:
-    """Arrive (once) at the start line and wait until everyone has."""
-    if not arrived:
-        arrived.append(True)
-        start.arrive()
-    await start.go.wait()
+    async def reach(self, name: str) -> None:
+        """Arrive and wait until everyone has."""
+        self.arrive(name)
+        await self.go.wait()
 
 
 async def _sign_in(page, url: str, name: str, password: str) -> None:
@@ -554,8 +567,7 @@ async def annotator(
     The minutes start when everyone has signed in (``start``), or at once after this sign-in (None).
     """
     rng = random.Random(seed)
-    start = start or StartLine(0)
-    arrived: list = []
+    start = start or StartLine()
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
@@ -567,7 +579,7 @@ async def annotator(
         rec.sign_in_s = round(time.perf_counter() - t_in, 2)
         rec.replica = await _replica(page, context)
         progress(f"{name} signed in on {rec.replica} in {rec.sign_in_s:.1f} s")
-        await _at_start(start, arrived)
+        await start.reach(rec.name)
         began = time.monotonic()
         deadline = began + minutes * 60
         image = await _current_image(page)
@@ -637,15 +649,13 @@ async def annotator(
         rec.errors.append(f"driver: {type(exc).__name__}: {_first_lines(exc)}")
         await _page_errors(page, rec)
     finally:
-        if not arrived:
-            start.arrive()
+        start.arrive(rec.name)
         await context.close()
 
 
 async def reviewer(browser, url: str, done: asyncio.Event, rec: Record, start: StartLine | None = None) -> None:
     """The reviewer: accept whatever is submitted until the annotators are ``done``."""
-    start = start or StartLine(0)
-    arrived: list = []
+    start = start or StartLine()
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
@@ -657,7 +667,7 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record, start: S
         await sidebar.get_by_text("Review", exact=True).wait_for()
         rec.sign_in_s = round(time.perf_counter() - t_in, 2)
         rec.replica = await _replica(page, context)
-        await _at_start(start, arrived)
+        await start.reach(rec.name)
         while not done.is_set():
             # a click that lands while the page reflows (images loading above the form) can hit an image's
             # fullscreen button, whose view then covers the sidebar: leave it first
@@ -686,8 +696,7 @@ async def reviewer(browser, url: str, done: asyncio.Event, rec: Record, start: S
         if shot := os.environ.get("IEA_TEAM_SCREENSHOT"):
             await page.screenshot(path=shot, full_page=True)
     finally:
-        if not arrived:
-            start.arrive()
+        start.arrive(rec.name)
         await context.close()
 
 
@@ -721,7 +730,7 @@ async def drive(
         n = len(names) + 1 if own_browsers else 1
         browsers = [await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS) for _ in range(n)]
         done = asyncio.Event()
-        start = StartLine(len(names) + 1, enabled=start_line)
+        start = StartLine([*names, rev.name], enabled=start_line)
 
         async def annotators() -> None:
             try:
@@ -821,6 +830,7 @@ def run_one(
         overlay = [x for r in recs for x in r.overlay_ms]
         server = [x for r in recs for x in r.server_map_ms]
         saves = [x for r in recs for x in r.save_ms]
+        signed_in = [r.sign_in_s for r in recs + [rev] if r.sign_in_s is not None]
         result = {
             "annotators": k,
             "replicas": replicas,
@@ -856,8 +866,8 @@ def run_one(
             ),
             "server_nice": server_nice,
             "start_line": start_line,
-            "sign_in_p50_s": _pct([r.sign_in_s for r in recs + [rev] if r.sign_in_s is not None], 50),
-            "sign_in_max_s": max((r.sign_in_s for r in recs + [rev] if r.sign_in_s is not None), default=None),
+            "sign_in_p50_s": _pct(signed_in, 50),
+            "sign_in_max_s": max(signed_in, default=None),
             "stroke_channel": "on" if stroke_channel else "off",
             "browsers": (
                 f"{k + 1} headless Chromium processes, one per person"

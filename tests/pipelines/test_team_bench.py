@@ -201,26 +201,28 @@ def test_the_start_line_waits_for_everyone_and_a_failed_sign_in_arrives_too():
     """Nobody paints before all have signed in; one whose sign-in fails does not hold the others back."""
     import asyncio
 
-    from pipelines.benchmarks.team import Record, StartLine, _at_start, annotator
+    from pipelines.benchmarks.team import Record, StartLine, annotator
 
-    start = StartLine(3)
+    start = StartLine(["team01", "team02", "reviewer"])
     rec = Record("team02")
 
-    async def signed_in():
-        await _at_start(start, [])
+    async def signed_in(name):
+        await start.reach(name)
         return "painting"
 
     async def main():
-        first = asyncio.create_task(signed_in())
+        first = asyncio.create_task(signed_in("team01"))
         await asyncio.sleep(0.05)
         assert not start.go.is_set() and not first.done()  # 1 of 3 at the line
         await annotator(_Refused(), "http://127.0.0.1:9", "team02", 0.05, 0, rec, start)
-        assert not start.go.is_set()  # 2 of 3: the failed one arrived, the third has not
-        second = asyncio.create_task(signed_in())
+        assert not start.go.is_set() and start.waiting == {"reviewer"}  # 2 of 3: the failed one arrived
+        start.arrive("team02")  # arriving again counts once
+        assert not start.go.is_set()
+        second = asyncio.create_task(signed_in("reviewer"))
         return await asyncio.wait_for(asyncio.gather(first, second), 5)
 
     assert asyncio.run(main()) == ["painting", "painting"]
-    assert start.go.is_set() and start.left == 0
+    assert start.go.is_set() and not start.waiting
     assert rec.strokes_sent == 0 and rec.sign_in_s is None
     assert len(rec.errors) == 1 and "connection refused" in rec.errors[0], rec.errors
-    assert StartLine(3, enabled=False).go.is_set()  # --no-start-line: each starts after its own sign-in
+    assert StartLine(["team01"], enabled=False).go.is_set()  # --no-start-line: each starts after its own sign-in
