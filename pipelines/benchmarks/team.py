@@ -28,9 +28,10 @@ not the chain's annotator, or a chain holding strokes its annotator never sent),
 seconds per stroke (replicas + proxy, from ``/proc``) and the browser side's (Chromium's processes and
 Playwright's driver, sampled from ``/proc`` by kind), errors seen in the pages (console
 errors, Streamlit exception boxes, "could not save" / "Not saved" states), the replica each
-browser landed on, the load average before and after, and the CPU model. The browsers share
-the machine's cores with the servers: the figures say so (``--server-nice N`` lowers the servers' CPU
-priority, the nearest thing on one machine to browsers on machines of their own).
+browser landed on, the load average before and after, the hypervisor's steal over the run, and
+the CPU model. The browsers share the machine's cores with the servers: the figures say so
+(``--server-nice N`` lowers the servers' CPU priority, the nearest thing on one machine to browsers
+on machines of their own).
 
 Progress goes to stderr; the table goes to stdout as plain fixed-width text (never wrapped).
 """
@@ -103,6 +104,40 @@ def cpu_model() -> str:
 
 def load_average() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """All CPU ticks of the machine and those stolen by the hypervisor, from ``/proc/stat``.
+
+    A KVM guest's cores are shared with other guests: the steal share over a run says how much of the
+    machine someone else had, which the load average does not (two runs on the "same" machine can differ
+    by that alone).
+
+    Returns
+    -------
+    (total, steal) : tuple of int
+        Clock ticks since boot, summed over all cores; ``(0, 0)`` where ``/proc/stat`` is absent.
+    """
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return 0, 0
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user and nice]
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The hypervisor's steal as a percentage of all CPU ticks between two :func:`cpu_ticks` readings.
+
+    Examples
+    --------
+    >>> steal_pct((1000, 10), (2000, 60))
+    5.0
+    >>> steal_pct((0, 0), (0, 0)) is None
+    True
+    """
+    total = after[0] - before[0]
+    return round(100 * (after[1] - before[1]) / total, 1) if total > 0 else None
 
 
 def _descendants(pid: int) -> set[int]:
@@ -814,7 +849,7 @@ def run_one(
         progress(f"K={k}: {dep.kind} at {dep.url}, stroke channel {'on' if stroke_channel else 'off'}")
         if server_nice:
             renice(dep.pids, server_nice)
-        load0, cpu0, t0 = load_average(), cpu_seconds(dep.pids), time.perf_counter()
+        load0, cpu0, t0, ticks0 = load_average(), cpu_seconds(dep.pids), time.perf_counter(), cpu_ticks()
         with ProcessSampler(exclude=dep.pids) as sampler:
             recs, rev = asyncio.run(
                 drive(dep.url, names, minutes, seed, own_browsers=own_browsers, start_line=start_line)
@@ -823,7 +858,7 @@ def run_one(
         cpu = cpu_seconds(dep.pids) - cpu0
         by_kind = sampler.by_kind()  # the browser side: Chromium's processes and Playwright's driver
         browser_cpu = sum(by_kind.values())
-        load1 = load_average()
+        load1, steal = load_average(), steal_pct(ticks0, cpu_ticks())
         sent = {r.name: {ids[img]: v for img, v in r.images.items() if img in ids} for r in recs}
         counts = count_catalog(ws, sent)
         strokes = sum(r.strokes_sent for r in recs)
@@ -848,6 +883,7 @@ def run_one(
             "problems": counts["details"],
             "overlay_p50_ms": _pct(overlay, 50),
             "overlay_p95_ms": _pct(overlay, 95),
+            "overlay_p99_ms": _pct(overlay, 99),
             "server_map_p50_ms": _pct(server, 50),
             "server_map_p95_ms": _pct(server, 95),
             "save_p50_ms": _pct(saves, 50),
@@ -869,17 +905,13 @@ def run_one(
             "sign_in_p50_s": _pct(signed_in, 50),
             "sign_in_max_s": max(signed_in, default=None),
             "stroke_channel": "on" if stroke_channel else "off",
-            "browsers": (
-                f"{k + 1} headless Chromium processes, one per person"
-                if own_browsers
-                else "one headless Chromium, K+1 contexts"
-            )
-            + ", on the same cores as the servers",
+            "browsers": f"{k + 1}, one per person" if own_browsers else f"1, {k + 1} contexts",
             "errors": sum(len(r.errors) for r in recs) + len(rev.errors),
             "error_lines": [f"{r.name}: {e}" for r in recs + [rev] for e in r.errors][:50],
             "replica_of": {r.name: r.replica for r in recs + [rev]},
             "load_before": load0,
             "load_after": load1,
+            "cpu_steal_pct": steal,
             "cpu": cpu_model(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "database": dbname if keep else None,
@@ -921,6 +953,7 @@ ROWS = [
     ("mixed chains", "mixed_chains", "{}"),
     ("stroke->overlay p50 ms", "overlay_p50_ms", "{:.0f}"),
     ("stroke->overlay p95 ms", "overlay_p95_ms", "{:.0f}"),
+    ("stroke->overlay p99 ms", "overlay_p99_ms", "{:.0f}"),
     ("stroke->server map p50 ms", "server_map_p50_ms", "{:.0f}"),
     ("stroke->server map p95 ms", "server_map_p95_ms", "{:.0f}"),
     ("save p50 ms", "save_p50_ms", "{:.0f}"),
@@ -929,6 +962,7 @@ ROWS = [
     ("server CPU ms per stroke", "server_cpu_ms_per_stroke", "{}"),
     ("browser CPU ms per stroke (sampled)", "browser_cpu_ms_per_stroke", "{}"),
     ("  of which", "browser_cpu_ms_per_stroke_by_kind", None),
+    ("headless Chromium processes", "browsers", "{}"),
     ("server nice", "server_nice", "{}"),
     ("start line (all sign in first)", "start_line", "{}"),
     ("sign-in s p50 / max", None, None),
@@ -937,6 +971,7 @@ ROWS = [
     ("replicas landed on", None, None),
     ("load before (1/5/15)", "load_before", None),
     ("load after (1/5/15)", "load_after", None),
+    ("CPU steal by the hypervisor %", "cpu_steal_pct", "{}"),
 ]
 
 
@@ -966,7 +1001,7 @@ def render(results: list[dict]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     if results:
         r = results[0]
-        lines.append(f"CPU: {r['cpu']}; {r['browsers']}; {r['date']}")
+        lines.append(f"CPU: {r['cpu']}; the browsers on the same cores as the servers; {r['date']}")
     return "\n".join(lines)
 
 

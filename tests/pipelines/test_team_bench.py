@@ -130,7 +130,8 @@ def test_the_table_stays_whole():
         "load_before": [1.0, 2.0, 3.0],
         "load_after": [1.5, 2.0, 3.0],
         "cpu": "AMD EPYC, 2 cores",
-        "browsers": "one Chromium",
+        "browsers": "9, one per person",
+        "cpu_steal_pct": 0.4,
         "date": "2026-12-02",
         "lost": 0,
     }
@@ -139,6 +140,28 @@ def test_the_table_stays_whole():
     lines = text.splitlines()
     assert ["lost", "0"] in [line.split() for line in lines]
     assert lines[0].split()[-1] == "8" and any(line.startswith("replicas landed on") for line in lines)
+    assert [line.split()[-1] for line in lines if line.startswith("CPU steal")] == ["0.4"]
+    assert [line.rsplit("  ", 1)[-1].strip() for line in lines if line.startswith("headless Chromium")] == [
+        "9, one per person"
+    ]
+
+
+def test_the_steal_share_is_read_from_proc_stat():
+    """Two readings of /proc/stat: ticks only grow, the steal is part of them, and the share is a percentage."""
+    import time
+
+    from pipelines.benchmarks.team import cpu_ticks, steal_pct
+
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("no /proc/stat on this system")
+    a = cpu_ticks()
+    t = time.perf_counter()
+    while time.perf_counter() - t < 0.3:  # burn a few ticks
+        pass
+    b = cpu_ticks()
+    assert b[0] > a[0] >= a[1] >= 0 and b[1] >= a[1]
+    share = steal_pct(a, b)
+    assert share is not None and 0.0 <= share <= 100.0
 
 
 def test_the_sampler_keeps_an_exited_process_kind():
