@@ -50,6 +50,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -490,7 +491,7 @@ class StartLine:
     (True, [])
     """
 
-    def __init__(self, names=(), *, enabled: bool = True) -> None:
+    def __init__(self, names: Iterable[str] = (), *, enabled: bool = True) -> None:
         self.waiting = set(names)
         self.go = asyncio.Event()
         if not enabled or not self.waiting:
