@@ -34,6 +34,7 @@ from ._checkpoint import (
     write_weights,
 )
 from ._config import TrainConfig
+from ._process_group import close_process_group
 from ._step import amp_dtype, train_step
 
 __all__ = ["TrainResult", "train", "train_release", "collate_train", "validate", "TRAIN_FILES"]
@@ -380,10 +381,8 @@ def train(
             DistributedSampler,
         )
     finally:
-        if dist_info.initialised_here:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        if dist_info.initialised_here and not close_process_group():
+            log.warning("the gloo worker threads were still busy 5 s after training; the process may abort on exit")
 
 
 def _train(
@@ -534,6 +533,10 @@ def _train(
         write_weights(model, files["weights"], final)
         if tb is not None:
             tb.close()
+    if d.world > 1:  # every process returns once the weights are written
+        import torch.distributed as dist
+
+        dist.barrier()
     return TrainResult(
         out=out,
         history=history,
