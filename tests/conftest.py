@@ -11,6 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Property tests draw the same examples on every run (CI stays reproducible: a failure found once is
+# found again); IEA_HYPOTHESIS_PROFILE=explore draws new ones to search wider.
+from hypothesis import settings as _hypothesis_settings
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+_hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+_hypothesis_settings.load_profile(os.environ.get("IEA_HYPOTHESIS_PROFILE", "ci"))
+
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PG_URL = os.environ.get("IEA_TEST_POSTGRES_URL")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import hashlib
 import sys
 import threading
 import time
@@ -27,8 +28,9 @@ def _spinner(seconds: float, named: threading.Event, done: threading.Event) -> t
         _name_this_thread(NAME)
         named.set()
         end = time.monotonic() + seconds
+        data = bytes(1 << 20)
         while time.monotonic() < end:
-            sum(range(1000))  # runs, and switches the GIL with the waiter
+            hashlib.sha256(data).digest()  # runs without the GIL, so it stays runnable under load
         done.wait()
 
     thread = threading.Thread(target=run, daemon=True)
